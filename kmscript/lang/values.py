@@ -1,0 +1,86 @@
+"""Script values.
+
+A kmscript value is one of: ``int``, ``str``, ``bool``, ``list``, :class:`Ptr` (a kernel
+virtual address, ``NULL`` is ``Ptr(0)``), a user function, or a *handle*: a runtime object
+(page, cache, task, zone ...) whose readable attributes are listed in its class's
+``KMS_ATTRS``.  Pointers are distinct from ints so that results print as the kernel prints
+addresses and the REPL can say where an address lives; arithmetic on a pointer keeps it a
+pointer (``p + 64``), comparing it with an int compares addresses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Ptr:
+    """A kernel virtual address (``void *``)."""
+
+    __slots__ = ("addr",)
+
+    def __init__(self, addr: int) -> None:
+        self.addr = addr & 0xFFFFFFFFFFFFFFFF
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Ptr):
+            return self.addr == other.addr
+        if isinstance(other, int) and not isinstance(other, bool):
+            return self.addr == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.addr)
+
+    def __bool__(self) -> bool:
+        return self.addr != 0
+
+    def __repr__(self) -> str:
+        return "NULL" if self.addr == 0 else f"0x{self.addr:016x}"
+
+    __str__ = __repr__
+
+
+NULL = Ptr(0)
+ZERO_SIZE_PTR = Ptr(16)
+
+
+def ptr(addr: int | None) -> Ptr:
+    """Wrap a runtime address (``None`` meaning allocation failure) as a script pointer."""
+    return NULL if addr is None or addr == 0 else Ptr(addr)
+
+
+def type_name(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "list"
+    if isinstance(v, Ptr):
+        return "pointer"
+    if v is None:
+        return "nothing"
+    name = getattr(type(v), "KMS_TYPE", None)
+    if isinstance(name, str):
+        return name
+    return type(v).__name__.lower()
+
+
+def format_value(v: Any) -> str:
+    """How ``print`` shows a value."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list):
+        return "[" + ", ".join(repr_value(x) for x in v) + "]"
+    if v is None:
+        return "none"
+    return str(v)
+
+
+def repr_value(v: Any) -> str:
+    """How the REPL and assertion messages show a value (strings quoted)."""
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return format_value(v)

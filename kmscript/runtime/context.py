@@ -1,0 +1,199 @@
+"""Execution context: the current CPU, preempt_count, interrupt state and current task.
+
+Models include/linux/preempt.h.  ``preempt_count`` is one integer with the kernel's bit
+fields: bits 0-7 preemption depth, 8-15 softirq, 16-19 hardirq, 20-23 NMI.
+``in_atomic()`` is ``preempt_count() != 0``; ``in_interrupt()`` tests the irq bits.
+Interrupts enabled/disabled is a separate per-CPU flag (``irqs_disabled()``).
+
+Invariants:
+- ``cpu`` is always in ``range(nr_cpus)``.
+- Every ``enter_*`` has a matching ``exit_*``; ``restore(snapshot)`` puts everything back
+  when a script block is left early (an error inside ``cpu N < ... >``).
+- A sleeping call (``might_sleep``) in atomic context or with irqs disabled prints the
+  kernel's "BUG: sleeping function called from invalid context" report (kernel/sched/core.c:
+  __might_resched), rate-limited once per simulated second as the kernel does.
+
+Simplification: the kernel prints this report only with CONFIG_DEBUG_ATOMIC_SLEEP; the
+simulator always checks, because showing the mistake is the point of a teaching tool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from .errors import KernelFault
+from .printk import KernelLog
+
+PREEMPT_SHIFT = 0
+SOFTIRQ_SHIFT = 8
+HARDIRQ_SHIFT = 16
+NMI_SHIFT = 20
+PREEMPT_OFFSET = 1 << PREEMPT_SHIFT
+SOFTIRQ_OFFSET = 1 << SOFTIRQ_SHIFT
+HARDIRQ_OFFSET = 1 << HARDIRQ_SHIFT
+NMI_OFFSET = 1 << NMI_SHIFT
+PREEMPT_MASK = 0xFF << PREEMPT_SHIFT
+SOFTIRQ_MASK = 0xFF << SOFTIRQ_SHIFT
+HARDIRQ_MASK = 0xF << HARDIRQ_SHIFT
+NMI_MASK = 0xF << NMI_SHIFT
+
+# include/linux/sched/mm.h: might_alloc() expands might_sleep_if() at this line in 6.18.2
+# (linux-mm-facts.md section 12).
+MIGHT_ALLOC_LOCATION = "include/linux/sched/mm.h:321"
+# __GFP_DIRECT_RECLAIM (include/linux/gfp_types.h); duplicated here so that the context
+# layer does not depend on the allocators.
+_GFP_DIRECT_RECLAIM = 0x400
+
+
+class TaskLike(Protocol):
+    pid: int
+    comm: str
+
+
+@dataclass
+class _ScriptTask:
+    """The task the script runs as until the task model provides a real one."""
+
+    pid: int = 1000
+    comm: str = "kmscript"
+
+
+@dataclass(frozen=True, slots=True)
+class ContextSnapshot:
+    cpu: int
+    preempt_count: int
+    irqs_disabled: tuple[bool, ...]
+    held_locks: tuple[str, ...]
+
+
+class ExecContext:
+    """Where the simulated kernel code is running right now."""
+
+    def __init__(self, nr_cpus: int, log: KernelLog) -> None:
+        self.nr_cpus = nr_cpus
+        self.log = log
+        self.cpu = 0
+        self.preempt_count = 0
+        self.irqs_disabled_per_cpu = [False] * nr_cpus
+        self.held_locks: list[str] = []
+        self.current: TaskLike = _ScriptTask()
+        self._last_might_sleep_report_ns: int | None = None
+
+    # -- queries (include/linux/preempt.h, irqflags.h) ------------------------------------
+    def in_atomic(self) -> bool:
+        return self.preempt_count != 0
+
+    def in_interrupt(self) -> bool:
+        return bool(self.preempt_count & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK))
+
+    def in_irq(self) -> bool:
+        return bool(self.preempt_count & HARDIRQ_MASK)
+
+    def irqs_disabled(self) -> bool:
+        return self.irqs_disabled_per_cpu[self.cpu]
+
+    def in_task(self) -> bool:
+        return not self.in_interrupt()
+
+    def check_cpu(self, cpu: int) -> int:
+        if not 0 <= cpu < self.nr_cpus:
+            raise KernelFault(f"CPU {cpu} does not exist: this machine has CPUs 0..{self.nr_cpus - 1}")
+        return cpu
+
+    # -- state changes ----------------------------------------------------------------------
+    def snapshot(self) -> ContextSnapshot:
+        return ContextSnapshot(self.cpu, self.preempt_count, tuple(self.irqs_disabled_per_cpu),
+                               tuple(self.held_locks))
+
+    def restore(self, snap: ContextSnapshot) -> None:
+        self.cpu = snap.cpu
+        self.preempt_count = snap.preempt_count
+        self.irqs_disabled_per_cpu = list(snap.irqs_disabled)
+        self.held_locks = list(snap.held_locks)
+
+    def preempt_disable(self) -> None:
+        if self.preempt_count & PREEMPT_MASK == PREEMPT_MASK:
+            raise KernelFault("preempt_count overflow: preemption disabled 255 times")
+        self.preempt_count += PREEMPT_OFFSET
+
+    def preempt_enable(self) -> None:
+        if self.preempt_count & PREEMPT_MASK == 0:
+            raise KernelFault("preempt_enable() without a matching preempt_disable()")
+        self.preempt_count -= PREEMPT_OFFSET
+
+    def enter_cpu(self, cpu: int) -> ContextSnapshot:
+        """``cpu N < ... >``: run on CPU N with preemption disabled, as get_cpu() would."""
+        snap = self.snapshot()
+        if cpu != self.cpu and self.preempt_count:
+            # Atomic code cannot migrate; a nested block for another CPU is a script mistake.
+            raise KernelFault(f"cannot switch to CPU {cpu} while atomic on CPU {self.cpu}")
+        self.cpu = self.check_cpu(cpu)
+        self.preempt_disable()
+        return snap
+
+    def enter_hardirq(self, cpu: int | None = None) -> ContextSnapshot:
+        """``irq < ... >``: hard-interrupt context; the kernel enters it with irqs disabled."""
+        snap = self.snapshot()
+        if cpu is not None:
+            if cpu != self.cpu and self.preempt_count:
+                raise KernelFault(f"cannot take an interrupt on CPU {cpu} while atomic on CPU {self.cpu}")
+            self.cpu = self.check_cpu(cpu)
+        self.preempt_count += HARDIRQ_OFFSET
+        self.irqs_disabled_per_cpu[self.cpu] = True
+        return snap
+
+    def local_irq_disable(self) -> None:
+        self.irqs_disabled_per_cpu[self.cpu] = True
+
+    def local_irq_enable(self) -> None:
+        if self.in_irq():
+            raise KernelFault("local_irq_enable() in hard-interrupt context")
+        if not self.irqs_disabled_per_cpu[self.cpu]:
+            raise KernelFault("local_irq_enable() without a matching local_irq_disable()")
+        self.irqs_disabled_per_cpu[self.cpu] = False
+
+    def spin_lock(self, name: str) -> None:
+        if name in self.held_locks:
+            raise KernelFault(f"spin_lock({name}): lock already held: this would deadlock (recursive locking)")
+        self.preempt_disable()
+        self.held_locks.append(name)
+
+    def spin_unlock(self, name: str) -> None:
+        if name not in self.held_locks:
+            raise KernelFault(f"spin_unlock({name}): lock is not held")
+        self.held_locks.remove(name)
+        self.preempt_enable()
+
+    # -- the might_sleep check (kernel/sched/core.c: __might_resched) ------------------------
+    def might_alloc(self, gfp: int) -> bool:
+        """might_sleep_if(gfp & __GFP_DIRECT_RECLAIM); True if a report was printed."""
+        if gfp & _GFP_DIRECT_RECLAIM:
+            return self.might_sleep(MIGHT_ALLOC_LOCATION)
+        return False
+
+    def might_sleep(self, location: str) -> bool:
+        """Report a sleep in atomic context; True if a report was printed."""
+        irqs_off = self.irqs_disabled()
+        if self.preempt_count == 0 and not irqs_off:
+            return False
+        now = self.log.clock.ns
+        last = self._last_might_sleep_report_ns
+        if last is not None and now - last < 1_000_000_000:
+            return False  # rate-limited: once per HZ
+        self._last_might_sleep_report_ns = now
+        task = self.current
+        lines = [
+            f"BUG: sleeping function called from invalid context at {location}",
+            f"in_atomic(): {int(self.in_atomic())}, irqs_disabled(): {int(irqs_off)}, "
+            f"non_block: 0, pid: {task.pid}, name: {task.comm}",
+            f"preempt_count: {self.preempt_count:x}, expected: 0",
+            "RCU nest depth: 0, expected: 0",
+        ]
+        if self.held_locks:
+            lines.append(f"{len(self.held_locks)} lock{'s' if len(self.held_locks) > 1 else ''} held by {task.comm}/{task.pid}:")
+            for i, lock in enumerate(self.held_locks):
+                lines.append(f" #{i}: ({lock}){{+.+.}}-{{2:2}}")
+        lines.append(f"CPU: {self.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} Tainted: G        W")
+        self.log.printk("\n".join(lines), kind="bug")
+        return True

@@ -1,0 +1,50 @@
+"""Trace events in the kernel's tracepoint formats (the ftrace ``trace`` file).
+
+Allocators call ``Tracer.emit(event, fields)`` where *fields* is the text after the
+event name exactly as the kernel's TP_printk formats it, e.g.
+``emit("kmalloc", "call_site=... ptr=0x... bytes_req=50 bytes_alloc=64 gfp_flags=GFP_ATOMIC")``.
+
+Emitting is cheap when nobody listens: callers check ``tracer.enabled`` before building
+the field string, so a hot allocation loop pays one attribute test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+TraceListener = Callable[[str, str], None]
+
+
+@dataclass
+class Tracer:
+    enabled: bool = False
+    _listeners: list[TraceListener] = field(default_factory=list)
+    events: list[tuple[str, str]] = field(default_factory=list)
+    keep: bool = False  # keep events in memory (tests, --json)
+
+    def emit(self, event: str, fields: str) -> None:
+        if self.keep:
+            self.events.append((event, fields))
+        for listener in self._listeners:
+            listener(event, fields)
+
+    def add_listener(self, listener: TraceListener) -> None:
+        self._listeners.append(listener)
+        self.enabled = True
+
+    def remove_listener(self, listener: TraceListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+        self.enabled = bool(self._listeners) or self.keep
+
+    def record(self, on: bool = True) -> None:
+        """Keep events in ``events`` (used by tests and ``--json``)."""
+        self.keep = on
+        self.enabled = bool(self._listeners) or on
+
+
+def format_line(event: str, fields: str, comm: str = "kmscript", pid: int = 1, cpu: int = 0,
+                ts: str = "0.000000") -> str:
+    """One line as /sys/kernel/tracing/trace shows it."""
+    return f"{comm:>16}-{pid:<7} [{cpu:03d}] ..... {ts:>12}: {event}: {fields}"
