@@ -1,0 +1,351 @@
+"""SLUB cache geometry: alignment, object layout, slab order, tunables, merge identity.
+
+Pure functions of the cache-creation arguments and the machine's CPU count, computed exactly
+as Linux 6.18 does (linux-mm-facts.md sections 5 and 6; mm/slab_common.c:
+calculate_alignment, find_mergeable, slab_unmergeable; mm/slub.c: calculate_sizes,
+calculate_order, calc_slab_order, set_min_partial, set_cpu_partial, create_unique_id).
+Checked against /sys/kernel/slab of all 235 real caches of a 2-CPU 6.18 machine
+(tests/runtime/test_slab_geometry.py).
+
+The flag bit values are those of include/linux/slab.h (6.18, ``enum _slab_flag_bits``) for
+the reference configuration: CONFIG_DEBUG_OBJECTS=n, CONFIG_FAILSLAB=y, CONFIG_MEMCG=y,
+CONFIG_KASAN_GENERIC=n, CONFIG_KFENCE=y, CONFIG_SLUB_TINY=n, CONFIG_SLAB_OBJ_EXT=y.
+
+Layout of one object slot of ``size`` bytes (debug parts only with the debug flags)::
+
+    [left redzone: red_left_pad][object: object_size][right redzone .. inuse]
+    [free pointer if outside the object][2 x struct track][orig_size (kmalloc)]
+    [padding: 8 bytes with RED_ZONE, plus alignment]
+
+The object pointer handed out is ``slot + red_left_pad``; ``offset`` (free pointer) and all
+other offsets are relative to it, as in the kernel.
+
+Invariants: ``size`` is a multiple of ``align``; ``objs_per_slab == (4096 << order) // size``;
+``align`` is a multiple of 8.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PAGE_SIZE = 4096
+PAGE_SHIFT = 12
+PAGE_ALLOC_COSTLY_ORDER = 3
+MAX_PAGE_ORDER = 10
+MAX_OBJS_PER_PAGE = 32767
+CACHE_LINE_SIZE = 64  # cache_line_size() on x86_64 (cpuinfo cache_alignment)
+ARCH_SLAB_MINALIGN = 8
+ARCH_KMALLOC_MINALIGN = 8
+SIZEOF_PTR = 8
+# struct track with CONFIG_STACKDEPOT (which CONFIG_SLUB_DEBUG selects on x86_64):
+# addr(8) + handle(4) + cpu(4) + pid(4) + pad(4) + when(8)
+SIZEOF_TRACK = 32
+MIN_PARTIAL = 5
+MAX_PARTIAL = 10
+
+# include/linux/slab.h 6.18: enum _slab_flag_bits, for the configuration above.
+_FLAG_BITS = (
+    "SLAB_CONSISTENCY_CHECKS", "SLAB_RED_ZONE", "SLAB_POISON", "SLAB_KMALLOC",
+    "SLAB_HWCACHE_ALIGN", "SLAB_CACHE_DMA", "SLAB_CACHE_DMA32", "SLAB_STORE_USER",
+    "SLAB_PANIC", "SLAB_TYPESAFE_BY_RCU", "SLAB_TRACE",
+    # _SLAB_DEBUG_OBJECTS only with CONFIG_DEBUG_OBJECTS
+    "SLAB_NOLEAKTRACE", "SLAB_NO_MERGE", "SLAB_FAILSLAB", "SLAB_ACCOUNT",
+    # _SLAB_KASAN only with CONFIG_KASAN_GENERIC
+    "SLAB_NO_USER_FLAGS", "SLAB_SKIP_KFENCE", "SLAB_RECLAIM_ACCOUNT",
+    "__OBJECT_POISON", "__CMPXCHG_DOUBLE", "SLAB_NO_OBJ_EXT",
+)
+_BIT = {name: 1 << i for i, name in enumerate(_FLAG_BITS)}
+
+SLAB_CONSISTENCY_CHECKS = _BIT["SLAB_CONSISTENCY_CHECKS"]
+SLAB_RED_ZONE = _BIT["SLAB_RED_ZONE"]
+SLAB_POISON = _BIT["SLAB_POISON"]
+SLAB_KMALLOC = _BIT["SLAB_KMALLOC"]
+SLAB_HWCACHE_ALIGN = _BIT["SLAB_HWCACHE_ALIGN"]
+SLAB_CACHE_DMA = _BIT["SLAB_CACHE_DMA"]
+SLAB_CACHE_DMA32 = _BIT["SLAB_CACHE_DMA32"]
+SLAB_STORE_USER = _BIT["SLAB_STORE_USER"]
+SLAB_PANIC = _BIT["SLAB_PANIC"]
+SLAB_TYPESAFE_BY_RCU = _BIT["SLAB_TYPESAFE_BY_RCU"]
+SLAB_TRACE = _BIT["SLAB_TRACE"]
+SLAB_NOLEAKTRACE = _BIT["SLAB_NOLEAKTRACE"]
+SLAB_NO_MERGE = _BIT["SLAB_NO_MERGE"]
+SLAB_FAILSLAB = _BIT["SLAB_FAILSLAB"]
+SLAB_ACCOUNT = _BIT["SLAB_ACCOUNT"]
+SLAB_NO_USER_FLAGS = _BIT["SLAB_NO_USER_FLAGS"]
+SLAB_SKIP_KFENCE = _BIT["SLAB_SKIP_KFENCE"]
+SLAB_RECLAIM_ACCOUNT = _BIT["SLAB_RECLAIM_ACCOUNT"]
+OBJECT_POISON = _BIT["__OBJECT_POISON"]
+SLAB_NO_OBJ_EXT = _BIT["SLAB_NO_OBJ_EXT"]
+
+#: Flags a script may pass to kmem_cache_create (the language vocabulary reads this).
+SLAB_FLAGS: dict[str, int] = {
+    name: _BIT[name] for name in (
+        "SLAB_CONSISTENCY_CHECKS", "SLAB_RED_ZONE", "SLAB_POISON", "SLAB_HWCACHE_ALIGN",
+        "SLAB_CACHE_DMA", "SLAB_CACHE_DMA32", "SLAB_STORE_USER", "SLAB_PANIC",
+        "SLAB_TYPESAFE_BY_RCU", "SLAB_TRACE", "SLAB_NOLEAKTRACE", "SLAB_NO_MERGE",
+        "SLAB_FAILSLAB", "SLAB_ACCOUNT", "SLAB_NO_USER_FLAGS", "SLAB_SKIP_KFENCE",
+        "SLAB_RECLAIM_ACCOUNT",
+    )
+}
+
+DEBUG_DEFAULT_FLAGS = SLAB_CONSISTENCY_CHECKS | SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER
+SLAB_DEBUG_FLAGS = DEBUG_DEFAULT_FLAGS | SLAB_TRACE
+# mm/slab_common.c
+SLAB_NEVER_MERGE = (SLAB_RED_ZONE | SLAB_POISON | SLAB_STORE_USER | SLAB_TRACE | SLAB_TYPESAFE_BY_RCU
+                    | SLAB_NOLEAKTRACE | SLAB_FAILSLAB | SLAB_NO_MERGE)
+SLAB_MERGE_SAME = SLAB_RECLAIM_ACCOUNT | SLAB_CACHE_DMA | SLAB_CACHE_DMA32 | SLAB_ACCOUNT
+
+
+def format_slab_flags(flags: int) -> str:
+    names = [n for n, bit in SLAB_FLAGS.items() if flags & bit]
+    if flags & SLAB_KMALLOC:
+        names.append("SLAB_KMALLOC")
+    return "|".join(names) if names else "0"
+
+
+def align_up(x: int, a: int) -> int:
+    return (x + a - 1) // a * a
+
+
+def fls(x: int) -> int:
+    return x.bit_length()
+
+
+def get_order(size: int) -> int:
+    """Smallest order o with 4096 << o >= size (include/asm-generic/getorder.h)."""
+    if size <= PAGE_SIZE:
+        return 0
+    return ((size - 1) >> PAGE_SHIFT).bit_length()
+
+
+def ilog2(x: int) -> int:
+    return x.bit_length() - 1
+
+
+def calculate_alignment(flags: int, align: int, size: int) -> int:
+    """mm/slab_common.c: calculate_alignment."""
+    if flags & SLAB_HWCACHE_ALIGN:
+        ralign = CACHE_LINE_SIZE
+        while size <= ralign // 2:
+            ralign //= 2
+        align = max(align, ralign)
+    align = max(align, ARCH_SLAB_MINALIGN)
+    return align_up(align, SIZEOF_PTR)
+
+
+def order_objects(order: int, size: int) -> int:
+    return (PAGE_SIZE << order) // size
+
+
+def calc_slab_order(size: int, min_order: int, max_order: int, fract_leftover: int) -> int:
+    """mm/slub.c: calc_slab_order (6.18)."""
+    order = min_order
+    while order <= max_order:
+        slab_size = PAGE_SIZE << order
+        rem = slab_size % size
+        if rem <= slab_size // fract_leftover:
+            break
+        order += 1
+    return order
+
+
+def min_objects_for_cpus(nr_cpus: int) -> int:
+    """4 * (fls(nr_cpus) + 1): 2 CPUs -> 12, 4 -> 16, 8 -> 20."""
+    return 4 * (fls(nr_cpus) + 1)
+
+
+def calculate_order(size: int, nr_cpus: int, slub_min_order: int = 0,
+                    slub_max_order: int = PAGE_ALLOC_COSTLY_ORDER, slub_min_objects: int = 0) -> int:
+    """mm/slub.c: calculate_order (6.18): the fraction loop 16, 8, 4, 2; -1 if impossible."""
+    min_objects = slub_min_objects or min_objects_for_cpus(nr_cpus)
+    max_objects = max(order_objects(slub_max_order, size), 1)
+    min_objects = min(min_objects, max_objects)
+    min_order = max(slub_min_order, get_order(min_objects * size))
+    if order_objects(min_order, size) > MAX_OBJS_PER_PAGE:
+        return get_order(size * MAX_OBJS_PER_PAGE) - 1
+    for fraction in (16, 8, 4, 2):
+        order = calc_slab_order(size, min_order, slub_max_order, fraction)
+        if order <= slub_max_order:
+            return order
+    order = get_order(size)
+    if order <= MAX_PAGE_ORDER:
+        return order
+    return -1
+
+
+@dataclass(frozen=True, slots=True)
+class Geometry:
+    """Everything /sys/kernel/slab/<cache>/ derives from the creation arguments."""
+
+    object_size: int
+    size: int  # s->size: slab_size, the stride
+    align: int
+    inuse: int
+    offset: int  # free pointer offset from the object start
+    red_left_pad: int
+    order: int
+    objs_per_slab: int
+    min_order: int  # s->min: fallback order = get_order(size)
+    min_objects: int  # objects per slab at min_order
+    min_partial: int
+    cpu_partial: int
+    cpu_partial_slabs: int
+    flags: int  # final s->flags (incl. __OBJECT_POISON)
+    track_offset: int  # get_info_end(): where struct track lives (STORE_USER)
+    orig_size_offset: int  # offset of the kmalloc orig_size word, -1 if none
+
+    @property
+    def freeptr_outside_object(self) -> bool:
+        return self.offset >= self.inuse
+
+    @property
+    def slab_bytes(self) -> int:
+        return PAGE_SIZE << self.order
+
+    @property
+    def pages_per_slab(self) -> int:
+        return 1 << self.order
+
+
+def kmem_cache_debug(flags: int) -> bool:
+    return bool(flags & SLAB_DEBUG_FLAGS)
+
+
+def calculate_sizes(object_size: int, align: int, flags: int, nr_cpus: int, *, has_ctor: bool = False,
+                    freeptr_offset: int | None = None) -> Geometry:
+    """mm/slub.c: calculate_sizes + kmem_cache_open tunables.
+
+    *align* is the final alignment (``calculate_alignment`` already applied); *flags* are the
+    cache's flags after boot-time slab_debug was added.
+    """
+    if object_size <= 0:
+        raise ValueError("object size must be positive")
+    if (flags & SLAB_POISON) and not (flags & SLAB_TYPESAFE_BY_RCU) and not has_ctor:
+        flags |= OBJECT_POISON
+    else:
+        flags &= ~OBJECT_POISON
+    size = align_up(object_size, SIZEOF_PTR)
+    if (flags & SLAB_RED_ZONE) and size == object_size:
+        size += SIZEOF_PTR
+    inuse = size
+    orig_size = bool((flags & SLAB_KMALLOC) and (flags & SLAB_STORE_USER))
+    if (((flags & SLAB_TYPESAFE_BY_RCU) and freeptr_offset is None) or (flags & SLAB_POISON) or has_ctor
+            or ((flags & SLAB_RED_ZONE) and (object_size < SIZEOF_PTR or orig_size))):
+        offset = size
+        size += SIZEOF_PTR
+    elif (flags & SLAB_TYPESAFE_BY_RCU) and freeptr_offset is not None:
+        offset = freeptr_offset
+    else:
+        offset = (object_size // 2) // SIZEOF_PTR * SIZEOF_PTR
+    track_offset = size
+    orig_size_offset = -1
+    if flags & SLAB_STORE_USER:
+        size += 2 * SIZEOF_TRACK
+        if flags & SLAB_KMALLOC:
+            orig_size_offset = size
+            size += 4
+    red_left_pad = 0
+    if flags & SLAB_RED_ZONE:
+        size += SIZEOF_PTR
+        red_left_pad = align_up(SIZEOF_PTR, align)
+        size += red_left_pad
+    size = align_up(size, align)
+    order = calculate_order(size, nr_cpus)
+    if order < 0:
+        raise ValueError(f"object size {object_size} is too large for a slab")
+    objs = order_objects(order, size)
+    min_order = get_order(size)
+    min_partial = min(MAX_PARTIAL, max(MIN_PARTIAL, ilog2(size) // 2))
+    if kmem_cache_debug(flags):
+        cpu_partial = 0
+    elif size >= PAGE_SIZE:
+        cpu_partial = 6
+    elif size >= 1024:
+        cpu_partial = 24
+    elif size >= 256:
+        cpu_partial = 52
+    else:
+        cpu_partial = 120
+    cpu_partial_slabs = -(-(cpu_partial * 2) // objs) if cpu_partial else 0
+    return Geometry(object_size, size, align, inuse, offset, red_left_pad, order, objs, min_order,
+                    order_objects(min_order, size), min_partial, cpu_partial, cpu_partial_slabs, flags,
+                    track_offset, orig_size_offset)
+
+
+def create_unique_id(flags: int, size: int) -> str:
+    """mm/slub.c: create_unique_id: the sysfs directory name of a mergeable cache."""
+    letters = ""
+    if flags & SLAB_CACHE_DMA:
+        letters += "d"
+    if flags & SLAB_CACHE_DMA32:
+        letters += "D"
+    if flags & SLAB_RECLAIM_ACCOUNT:
+        letters += "a"
+    if flags & SLAB_CONSISTENCY_CHECKS:
+        letters += "F"
+    if flags & SLAB_ACCOUNT:
+        letters += "A"
+    return ":" + (letters + "-" if letters else "") + f"{size:07d}"
+
+
+# -- kmalloc size classes (include/linux/slab.h, mm/slab_common.c) ---------------------------
+KMALLOC_MIN_SIZE = 8
+KMALLOC_SHIFT_LOW = 3
+KMALLOC_SHIFT_HIGH = PAGE_SHIFT + 1
+KMALLOC_MAX_CACHE_SIZE = 1 << KMALLOC_SHIFT_HIGH  # 8192
+KMALLOC_SHIFT_MAX = MAX_PAGE_ORDER + PAGE_SHIFT
+KMALLOC_MAX_SIZE = 1 << KMALLOC_SHIFT_MAX  # 4 MiB
+ZERO_SIZE_PTR = 16
+
+# mm/slab_common.c: kmalloc_size_index[24], indexed by (size - 1) / 8 for size <= 192
+_SIZE_INDEX = (3, 4, 5, 5, 6, 6, 6, 6, 1, 1, 1, 1, 7, 7, 7, 7, 2, 2, 2, 2, 2, 2, 2, 2)
+
+
+def kmalloc_index(size: int) -> int:
+    """The kmalloc cache index for 1 <= size <= 8192 (mm/slab.h: kmalloc_slab)."""
+    if size <= 192:
+        return _SIZE_INDEX[(size - 1) // 8]
+    return fls(size - 1)
+
+
+def kmalloc_class_size(index: int) -> int:
+    return 96 if index == 1 else 192 if index == 2 else 1 << index
+
+
+def kmalloc_size_name(index: int) -> str:
+    sz = kmalloc_class_size(index)
+    return f"{sz >> 10}k" if sz >= 1024 else str(sz)
+
+
+#: Class sizes in creation order (create_kmalloc_caches: 96, 192, then 8 .. 8k).
+KMALLOC_INDICES = (1, 2) + tuple(range(KMALLOC_SHIFT_LOW, KMALLOC_SHIFT_HIGH + 1))
+
+KMALLOC_NORMAL = 0
+KMALLOC_RECLAIM = 1
+KMALLOC_DMA = 2
+KMALLOC_CGROUP = 3
+KMALLOC_TYPE_PREFIX = {KMALLOC_NORMAL: "kmalloc-", KMALLOC_RECLAIM: "kmalloc-rcl-",
+                       KMALLOC_DMA: "dma-kmalloc-", KMALLOC_CGROUP: "kmalloc-cg-"}
+KMALLOC_TYPE_FLAGS = {KMALLOC_NORMAL: SLAB_NO_MERGE, KMALLOC_RECLAIM: SLAB_RECLAIM_ACCOUNT,
+                      KMALLOC_DMA: SLAB_CACHE_DMA, KMALLOC_CGROUP: SLAB_ACCOUNT}
+
+
+def kmalloc_cache_name(kmalloc_type: int, index: int) -> str:
+    return KMALLOC_TYPE_PREFIX[kmalloc_type] + kmalloc_size_name(index)
+
+
+def kmalloc_cache_align(index: int) -> int:
+    """6.18 create_boot_cache: the largest power-of-two divisor of the size (96 -> 32)."""
+    sz = kmalloc_class_size(index)
+    return sz & -sz
+
+
+def kmalloc_size_roundup(size: int) -> int:
+    """mm/slab_common.c: kmalloc_size_roundup."""
+    if size == 0:
+        return 0
+    if size <= KMALLOC_MAX_CACHE_SIZE:
+        return kmalloc_class_size(kmalloc_index(size))
+    if size <= KMALLOC_MAX_SIZE:
+        return PAGE_SIZE << get_order(size)
+    return size
