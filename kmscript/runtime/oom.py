@@ -1,0 +1,221 @@
+"""The OOM killer (mm/oom_kill.c) for the global (non-memcg, unconstrained) case.
+
+What it models
+--------------
+- ``oom_badness``: rss (anon + file + shmem) + swap entries + pgtables_bytes/PAGE_SIZE,
+  plus ``oom_score_adj * (totalpages / 1000)``; unkillable (``None``, the kernel's LONG_MIN)
+  for the global init, tasks without an mm, and ``oom_score_adj == -1000``.
+  ``totalpages`` = totalram_pages() + total_swap_pages.
+- ``proc_oom_score``: ``(1000 + points * 1000 / totalpages) * 2 / 3`` in C arithmetic
+  (division truncates toward zero), 0 when unkillable (fs/proc/base.c: proc_oom_score).
+- ``select_bad_process``: walks tasks in creation order; ``points < chosen_points`` skips,
+  so ties go to the task seen later.
+- ``out_of_memory``: the do-not-invoke rules of __alloc_pages_may_oom (order > 3,
+  __GFP_RETRY_MAYFAIL, __GFP_THISNODE, __GFP_NORETRY, highest zone below ZONE_NORMAL:
+  no progress, the allocation fails) are applied here too, so the result is right whoever
+  calls it; then the rules of out_of_memory(): no __GFP_FS -> "progress" without a kill;
+  vm.panic_on_oom; vm.oom_kill_allocating_task; otherwise select and kill.  With nothing
+  killable: "Out of memory and no killable processes..." and the panic
+  "System is deadlocked on memory" (raises ``KernelPanic``).
+- The report is the kernel's, in its order (dump_header, dump_tasks, dump_oom_summary,
+  __oom_kill_process, oom_reaper), as three log records: the header with Mem-Info and the
+  task table (kind ``info``), the ``Out of memory: Killed process`` line (kind ``oom``) and
+  the oom_reaper line (``info``).  vmstat ``oom_kill`` counts kills.
+
+Simplifications relative to the kernel
+--------------------------------------
+- The kill is synchronous: the victim's memory, page tables and kernel stack are freed at
+  once (SIGKILL + exit + oom_reaper in one step), so there is never a pending victim and
+  the "wait for the previous victim" abort of select_bad_process never triggers.
+- No stack dump (dump_stack) in the header; no memcg, cpuset or mempolicy constraints
+  (always CONSTRAINT_NONE, ``global_oom``); no oom notifiers; no ratelimit.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from .errors import KernelFault, KernelPanic
+from .gfp import (ZONE_NORMAL, __GFP_FS, __GFP_NORETRY, __GFP_RETRY_MAYFAIL, __GFP_THISNODE,
+                  format_gfp_pGg, gfp_zone)
+from .pagecache import PAGE_SIZE
+
+if TYPE_CHECKING:
+    from .machine import Machine
+    from .task import Task, TaskTable
+
+PAGE_ALLOC_COSTLY_ORDER = 3
+OOM_SCORE_ADJ_MIN = -1000
+
+
+def c_div(a: int, b: int) -> int:
+    """C integer division: truncates toward zero."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+class OomKiller:
+    def __init__(self, machine: "Machine", tasks: "TaskTable",
+                 totalram_pages: Callable[[], int], show_mem: Callable[[int], list[str]]) -> None:
+        self.machine = machine
+        self.tasks = tasks
+        self.totalram_pages = totalram_pages
+        self.show_mem = show_mem
+        self.panic_on_oom = 0
+        self.oom_kill_allocating_task = 0
+        self.oom_dump_tasks = 1
+        machine.register_sysctl("vm.panic_on_oom", lambda: self.panic_on_oom,
+                                lambda v: setattr(self, "panic_on_oom", self._int_range(v, 0, 2, "vm.panic_on_oom")))
+        machine.register_sysctl("vm.oom_kill_allocating_task", lambda: self.oom_kill_allocating_task,
+                                lambda v: setattr(self, "oom_kill_allocating_task", 1 if self._int(v) else 0))
+        machine.register_sysctl("vm.oom_dump_tasks", lambda: self.oom_dump_tasks,
+                                lambda v: setattr(self, "oom_dump_tasks", 1 if self._int(v) else 0))
+
+    @staticmethod
+    def _int(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise KernelFault(f"sysctl value must be an integer, not {v!r}")
+        return v
+
+    def _int_range(self, v: Any, lo: int, hi: int, name: str) -> int:
+        v = self._int(v)
+        if not lo <= v <= hi:
+            raise KernelFault(f"{name}: {v} is out of range {lo}..{hi} (-EINVAL)")
+        return v
+
+    # -- scoring --------------------------------------------------------------------------
+    def totalpages(self) -> int:
+        """Global OOM: totalram_pages() + total_swap_pages."""
+        return max(1, self.totalram_pages() + self.tasks.nr_swap_pages)
+
+    @staticmethod
+    def unkillable(t: "Task") -> bool:
+        """oom_unkillable_task: the global init (and kernel threads, not modelled)."""
+        return t.pid == 1
+
+    def oom_badness(self, t: "Task", totalpages: int) -> int | None:
+        """mm/oom_kill.c: oom_badness; None is the kernel's LONG_MIN (never chosen)."""
+        if self.unkillable(t) or not t.alive:
+            return None
+        mm = t.mm
+        if mm is None:
+            return None
+        adj = t.oom_score_adj
+        if adj == OOM_SCORE_ADJ_MIN:
+            return None
+        points = mm.rss + mm.swapents + mm.pgtables_bytes // PAGE_SIZE
+        adj *= totalpages // 1000
+        return points + adj
+
+    def proc_oom_score(self, t: "Task") -> int:
+        totalpages = self.totalpages()
+        badness = self.oom_badness(t, totalpages)
+        if badness is None:
+            return 0
+        return c_div((1000 + c_div(badness * 1000, totalpages)) * 2, 3)
+
+    def select_bad_process(self, totalpages: int) -> tuple["Task | None", int]:
+        """for_each_process + oom_evaluate_task: the victim and its points."""
+        chosen: Task | None = None
+        chosen_points = -(1 << 63)  # LONG_MIN
+        for t in self.tasks:
+            points = self.oom_badness(t, totalpages)
+            if points is None or points < chosen_points:
+                continue
+            chosen = t
+            chosen_points = points
+        return chosen, chosen_points
+
+    # -- the slow path's entry --------------------------------------------------------------
+    @staticmethod
+    def may_oom(gfp: int, order: int) -> bool:
+        """__alloc_pages_may_oom: False when the OOM killer must not run for this request."""
+        if order > PAGE_ALLOC_COSTLY_ORDER:
+            return False  # the OOM killer does not help higher order allocations
+        if gfp & (__GFP_RETRY_MAYFAIL | __GFP_THISNODE | __GFP_NORETRY):
+            return False
+        if gfp_zone(gfp) < ZONE_NORMAL:
+            return False  # lowmem is reserved for lowmem users; OOM would not help
+        return True
+
+    def out_of_memory(self, gfp: int, order: int) -> bool:
+        """Returns True for "progress" (a kill, or a request the OOM killer declines to serve)."""
+        if not self.may_oom(gfp, order):
+            return False
+        if not gfp & __GFP_FS:
+            # out_of_memory(): the OOM killer does not compensate for IO-less reclaim; pretend
+            # progress so that the allocation keeps retrying (non-memcg only)
+            return True
+        totalpages = self.totalpages()
+        cur = self.machine.ctx.current
+        if self.panic_on_oom:
+            self._panic_header(gfp, order, totalpages)
+            kind = "compulsory" if self.panic_on_oom == 2 else "system-wide"
+            self._panic(f"Out of memory: {kind} panic_on_oom is enabled")
+        if self.oom_kill_allocating_task:
+            t = self.tasks.by_pid(cur.pid)
+            if t is not None and t.alive and self.oom_badness(t, totalpages) is not None:
+                self.oom_kill_process(t, gfp, order, totalpages, "Out of memory (oom_kill_allocating_task)")
+                return True
+        victim, _ = self.select_bad_process(totalpages)
+        if victim is None:
+            self._panic_header(gfp, order, totalpages)
+            self.machine.log.printk("Out of memory and no killable processes...", "warn")
+            self._panic("System is deadlocked on memory")
+        assert victim is not None
+        self.oom_kill_process(victim, gfp, order, totalpages, "Out of memory")
+        return True
+
+    # -- reports ----------------------------------------------------------------------------
+    def _header_lines(self, gfp: int, order: int) -> list[str]:
+        cur = self.machine.ctx.current
+        adj = getattr(cur, "oom_score_adj", 0)
+        lines = [f"{cur.comm} invoked oom-killer: gfp_mask={gfp:#x}({format_gfp_pGg(gfp)}), "
+                 f"order={order}, oom_score_adj={adj}"]
+        lines += self.show_mem(gfp_zone(gfp))
+        if self.oom_dump_tasks:
+            lines += self.dump_tasks()
+        return lines
+
+    def dump_tasks(self) -> list[str]:
+        lines = ["Tasks state (memory values in pages):",
+                 "[  pid  ]   uid  tgid total_vm      rss rss_anon rss_file rss_shmem "
+                 "pgtables_bytes swapents oom_score_adj name"]
+        for t in self.tasks:
+            if self.unkillable(t) or t.mm is None:
+                continue
+            mm = t.mm
+            lines.append(f"[{t.pid:7d}] {t.uid:5d} {t.tgid:5d} {mm.total_vm:8d} {mm.rss:8d} "
+                         f"{mm.anon:8d} {mm.file:8d} {mm.shmem:9d} {mm.pgtables_bytes:8d} "
+                         f"{mm.swapents:8d}         {t.oom_score_adj:5d} {t.comm}")
+        return lines
+
+    def _panic_header(self, gfp: int, order: int, totalpages: int) -> None:
+        self.machine.log.printk("\n".join(self._header_lines(gfp, order)), "info")
+
+    def _panic(self, reason: str) -> None:
+        self.machine.log.printk(f"Kernel panic - not syncing: {reason}\n"
+                                f"---[ end Kernel panic - not syncing: {reason} ]---", "panic")
+        raise KernelPanic(reason)
+
+    def oom_kill_process(self, victim: "Task", gfp: int, order: int, totalpages: int, message: str) -> None:
+        """oom_kill_process + __oom_kill_process + the oom_reaper's pass, synchronously."""
+        log = self.machine.log
+        lines = self._header_lines(gfp, order)
+        lines.append("oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,"
+                     f"global_oom,task_memcg=/,task={victim.comm},pid={victim.pid},uid={victim.uid}")
+        log.printk("\n".join(lines), "info")
+        mm = victim.mm
+        assert mm is not None
+        log.printk(f"{message}: Killed process {victim.pid} ({victim.comm}) total-vm:{mm.total_vm * 4}kB, "
+                   f"anon-rss:{mm.anon * 4}kB, file-rss:{mm.file * 4}kB, shmem-rss:{mm.shmem * 4}kB, "
+                   f"UID:{victim.uid} pgtables:{mm.pgtables_bytes >> 10}kB "
+                   f"oom_score_adj:{victim.oom_score_adj}", "oom")
+        self.machine.vmstat.oom_kill += 1
+        victim.oom_killed = True
+        # SIGKILL; the victim exits and the oom_reaper unmaps its memory
+        self.tasks.release_mm(victim)
+        log.printk(f"oom_reaper: reaped process {victim.pid} ({victim.comm}), now anon-rss:{mm.anon * 4}kB, "
+                   f"file-rss:{mm.file * 4}kB, shmem-rss:{mm.shmem * 4}kB", "info")
+        self.machine.kstacks.free_thread_stack(victim.stack, victim.stack_cpu)
+        victim.alive = False

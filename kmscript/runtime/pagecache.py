@@ -1,0 +1,402 @@
+"""Page cache, the node's LRU lists and the reverse map shared by tasks and files.
+
+What it models
+--------------
+- ``PfnMap``: a sparse per-pfn array (sections of 32768 pfns, created on first touch), the
+  compact per-page state behind everything below.  No Python object exists per page.
+- ``Rmap``: for every user page (anonymous or page cache) the owner and the index of the
+  page in it (``owner_id << 32 | index``), so reclaim, compaction and the OOM killer can go
+  from a pfn back to the task pte slot or file slot that maps it (the kernel's rmap /
+  ``folio->mapping`` + ``folio->index``).
+- ``LruVec``: the node's four evictable LRU lists (include/linux/mmzone.h: enum lru_list,
+  LRU_INACTIVE_ANON=0, LRU_ACTIVE_ANON=1, LRU_INACTIVE_FILE=2, LRU_ACTIVE_FILE=3) as
+  deques of pfns.  The right end is the list head (newest, ``list_add``), the left end the
+  tail reclaim isolates from.  ``lru_state`` records the list a page is on (0 = none,
+  ``lru + 1`` otherwise); an entry in a deque whose pfn no longer has that state is stale
+  (the page was freed by munmap/exit/truncate, or migrated) and is dropped when met.
+  Counters are exact at all times (vmstat ``nr_inactive_anon`` ...); the deques are
+  compacted when stale entries outnumber live ones, so memory stays proportional to the
+  pages in use.
+- ``File``/``PageCache``: files by name (one inode per name; ``open`` twice gives the same
+  cache), each with a per-index array of cached pfns and a dirty bit per page (PG_dirty,
+  kept in a ``PfnMap``).  ``read`` adds clean pages, ``write`` dirty ones, both on the
+  inactive file list first; an access to a page already cached activates it
+  (mm/swap.c: folio_mark_accessed: the second access promotes inactive -> active).
+  ``sync`` cleans every dirty page (writeback is instantaneous), ``drop_caches`` frees the
+  clean, unmapped page cache pages (fs/drop_caches.c, ``echo 1``) and prints the kernel's
+  ``drop_caches: 1`` line.
+
+Allocation flags (include/linux/pagemap.h, mm/readahead.c, mm/filemap.c): a read allocates
+with ``readahead_gfp_mask`` = mapping gfp (GFP_HIGHUSER_MOVABLE) | __GFP_NORETRY |
+__GFP_NOWARN and, when that fails, once more with the plain mapping gfp, as filemap_read
+falls back from readahead to filemap_create_folio; a write allocates with the mapping gfp.
+New anonymous and file pages start on the inactive list (since 5.9 for anon:
+lru_cache_add_inactive_or_unevictable / folio_add_lru).
+
+Simplifications relative to the kernel
+--------------------------------------
+- One node, one lruvec (no memcg), no unevictable/mlocked list, no MGLRU.
+- Writeback completes instantly; there is no PG_writeback window and no flusher threads.
+- A file read/write moves a sequential file position (``seek`` resets it); files have no
+  size limit and no on-disk contents.  Readahead window sizes are not modelled: pages are
+  read one at a time as needed.
+- Page cache pages are never mapped into tasks, so a task's ``file_rss`` stays 0 unless
+  the script maps a file (not implemented); shmem is not modelled (``shmem_rss`` 0).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+if TYPE_CHECKING:
+    from .machine import Machine
+
+PAGE_SIZE = 4096
+PAGE_SHIFT = 12
+
+# include/linux/mmzone.h: enum lru_list
+LRU_INACTIVE_ANON = 0
+LRU_ACTIVE_ANON = 1
+LRU_INACTIVE_FILE = 2
+LRU_ACTIVE_FILE = 3
+NR_LRU_LISTS = 4
+LRU_NAMES = ("inactive_anon", "active_anon", "inactive_file", "active_file")
+
+_SECTION_SHIFT = 15
+_SECTION_MASK = (1 << _SECTION_SHIFT) - 1
+
+
+class PfnMap:
+    """A sparse per-pfn integer array; untouched pfns read as *default*."""
+
+    __slots__ = ("typecode", "default", "sections")
+
+    def __init__(self, typecode: str, default: int) -> None:
+        self.typecode = typecode
+        self.default = default
+        self.sections: dict[int, array[int]] = {}
+
+    def get(self, pfn: int) -> int:
+        sec = self.sections.get(pfn >> _SECTION_SHIFT)
+        if sec is None:
+            return self.default
+        return sec[pfn & _SECTION_MASK]
+
+    def set(self, pfn: int, value: int) -> None:
+        key = pfn >> _SECTION_SHIFT
+        sec = self.sections.get(key)
+        if sec is None:
+            sec = array(self.typecode, [self.default]) * (1 << _SECTION_SHIFT)
+            self.sections[key] = sec
+        sec[pfn & _SECTION_MASK] = value
+
+
+class Rmap:
+    """pfn -> (owner, index in the owner) for every anonymous and page-cache page."""
+
+    NONE = -1
+
+    def __init__(self) -> None:
+        self.map = PfnMap("q", -1)
+        self.owners: dict[int, Any] = {}
+        self._next_id = 1
+
+    def register(self, owner: Any) -> int:
+        oid = self._next_id
+        self._next_id += 1
+        self.owners[oid] = owner
+        return oid
+
+    def unregister(self, oid: int) -> None:
+        self.owners.pop(oid, None)
+
+    def set(self, pfn: int, oid: int, index: int) -> None:
+        self.map.set(pfn, (oid << 32) | index)
+
+    def clear(self, pfn: int) -> None:
+        self.map.set(pfn, -1)
+
+    def lookup(self, pfn: int) -> tuple[Any, int] | None:
+        v = self.map.get(pfn)
+        if v < 0:
+            return None
+        owner = self.owners.get(v >> 32)
+        if owner is None:
+            return None
+        return owner, v & 0xFFFFFFFF
+
+
+class LruVec:
+    """The node's LRU lists; see the module docstring for the deque/state protocol."""
+
+    def __init__(self, vmstat: Any) -> None:
+        self.vmstat = vmstat
+        self.lists: list[deque[int]] = [deque() for _ in range(NR_LRU_LISTS)]
+        self.nr: list[int] = [0] * NR_LRU_LISTS
+        self.state = PfnMap("b", 0)  # 0 = not on an LRU, else lru + 1
+        # pte young bit of anonymous pages (set by the fault, cleared when reclaim meets it)
+        self.young = PfnMap("b", 0)
+        self._counter_names = ("nr_inactive_anon", "nr_active_anon", "nr_inactive_file", "nr_active_file")
+
+    def _count(self, lru: int, delta: int) -> None:
+        self.nr[lru] += delta
+        name = self._counter_names[lru]
+        setattr(self.vmstat, name, getattr(self.vmstat, name) + delta)
+
+    def add(self, pfn: int, lru: int) -> None:
+        """lruvec_add_folio: put the page at the head of *lru*."""
+        self.state.set(pfn, lru + 1)
+        self.lists[lru].append(pfn)
+        self._count(lru, 1)
+
+    def add_many(self, pfns: Iterable[int], lru: int) -> int:
+        n = 0
+        st = self.state
+        dq = self.lists[lru]
+        for pfn in pfns:
+            st.set(pfn, lru + 1)
+            dq.append(pfn)
+            n += 1
+        self._count(lru, n)
+        return n
+
+    def lru_of(self, pfn: int) -> int:
+        """The list the page is on, or -1."""
+        return self.state.get(pfn) - 1
+
+    def remove(self, pfn: int) -> int:
+        """Take the page off its list (lazy: the deque entry becomes stale). Returns the lru."""
+        lru = self.state.get(pfn) - 1
+        if lru >= 0:
+            self.state.set(pfn, 0)
+            self._count(lru, -1)
+            self._maybe_compact(lru)
+        return lru
+
+    def move(self, pfn: int, lru: int) -> None:
+        """Move a page to the head of another (or the same) list."""
+        old = self.state.get(pfn) - 1
+        if old >= 0:
+            self._count(old, -1)
+        self.add(pfn, lru)
+
+    def pop_tail(self, lru: int) -> int | None:
+        """Isolate the page at the tail of *lru* (isolate_lru_folios); None if empty."""
+        dq = self.lists[lru]
+        want = lru + 1
+        st = self.state
+        while dq:
+            pfn = dq.popleft()
+            if st.get(pfn) == want:
+                st.set(pfn, 0)
+                self._count(lru, -1)
+                return pfn
+        return None
+
+    def putback_tail(self, pfns: list[int], lru: int) -> None:
+        """Return isolated pages to the tail in their original order."""
+        dq = self.lists[lru]
+        for pfn in reversed(pfns):
+            self.state.set(pfn, lru + 1)
+            dq.appendleft(pfn)
+        self._count(lru, len(pfns))
+
+    def _maybe_compact(self, lru: int) -> None:
+        dq = self.lists[lru]
+        if len(dq) > 4096 and len(dq) > 2 * self.nr[lru]:
+            want = lru + 1
+            st = self.state
+            seen: set[int] = set()
+            keep: deque[int] = deque()
+            # Walk from the head so that a pfn re-added after being freed keeps its newest
+            # position, then restore tail-to-head order.
+            for pfn in reversed(dq):
+                if st.get(pfn) == want and pfn not in seen:
+                    seen.add(pfn)
+                    keep.appendleft(pfn)
+            # in place: callers may hold a reference to the deque across allocations
+            dq.clear()
+            dq.extend(keep)
+
+
+class File:
+    """An inode's page cache.  A script handle (``file log = open("app.log")``)."""
+
+    KMS_TYPE = "file"
+    KMS_ATTRS = frozenset({"name", "cached", "dirty", "pos", "size"})
+
+    def __init__(self, cache: "PageCache", name: str) -> None:
+        self._cache = cache
+        self.name = name
+        self.oid = cache.rmap.register(self)
+        self.pages = array("q")  # per file page index: pfn or -1
+        self.nr_cached = 0
+        self.nr_dirty = 0
+        self.pos = 0  # byte offset of the next read/write
+        self.size = 0  # i_size: the highest byte written or read
+
+    @property
+    def cached(self) -> int:
+        """Bytes of this file in the page cache."""
+        return self.nr_cached * PAGE_SIZE
+
+    @property
+    def dirty(self) -> int:
+        return self.nr_dirty * PAGE_SIZE
+
+    def read(self, size: int) -> int:
+        return self._cache.file_rw(self, size, write=False)
+
+    def write(self, size: int) -> int:
+        return self._cache.file_rw(self, size, write=True)
+
+    def seek(self, pos: int) -> None:
+        self.pos = pos
+
+    def __str__(self) -> str:
+        return (f"file {self.name}: {self.nr_cached} pages cached ({self.nr_cached * 4} kB), "
+                f"{self.nr_dirty} dirty, pos {self.pos}")
+
+
+# GFP bits used here (include/linux/gfp_types.h); the composite comes from gfp.py at boot.
+_GFP_NORETRY = 0x10000
+_GFP_NOWARN = 0x2000
+
+
+class PageCache:
+    """All files of the machine and the page-cache side of reclaim."""
+
+    def __init__(self, machine: "Machine", lru: LruVec, rmap: Rmap, mapping_gfp: int,
+                 owner_file: int) -> None:
+        self.machine = machine
+        self.lru = lru
+        self.rmap = rmap
+        self.mapping_gfp = mapping_gfp
+        self.owner_file = owner_file
+        self.dirty = PfnMap("b", 0)
+        self.files: dict[str, File] = {}
+        # set by the reclaim layer: run kswapd if an operation woke it
+        self.after_operation: Callable[[], None] = lambda: None
+
+    def open(self, name: str) -> File:
+        f = self.files.get(name)
+        if f is None:
+            f = File(self, name)
+            self.files[name] = f
+        return f
+
+    # -- read / write ----------------------------------------------------------------------
+    def _alloc(self, write: bool) -> int | None:
+        pa = self.machine.page_alloc
+        if write:
+            return pa.alloc_pages(self.mapping_gfp, 0, owner=self.owner_file)
+        pfn = pa.alloc_pages(self.mapping_gfp | _GFP_NORETRY | _GFP_NOWARN, 0, owner=self.owner_file)
+        if pfn is None:
+            pfn = pa.alloc_pages(self.mapping_gfp, 0, owner=self.owner_file)
+        return pfn
+
+    def file_rw(self, f: File, size: int, write: bool) -> int:
+        """Read or write *size* bytes at the file position; returns the bytes done.
+
+        Stops early (short read/write, -ENOMEM in the kernel) when a page cannot be
+        allocated even after the allocator's slow path.
+        """
+        if size <= 0:
+            return 0
+        first = f.pos >> PAGE_SHIFT
+        last = (f.pos + size - 1) >> PAGE_SHIFT
+        pages = f.pages
+        if len(pages) <= last:
+            pages.extend([-1] * (last + 1 - len(pages)))
+        lru = self.lru
+        vm = self.machine.vmstat
+        dirty = self.dirty
+        done_to = f.pos
+        try:
+            for idx in range(first, last + 1):
+                pfn = pages[idx]
+                if pfn < 0:
+                    new = self._alloc(write)
+                    if new is None:
+                        break
+                    pfn = new
+                    pages[idx] = pfn
+                    self.rmap.set(pfn, f.oid, idx)
+                    lru.add(pfn, LRU_INACTIVE_FILE)
+                    f.nr_cached += 1
+                    vm.nr_file_pages += 1
+                else:
+                    # folio_mark_accessed: a second access promotes to the active list
+                    if lru.lru_of(pfn) == LRU_INACTIVE_FILE:
+                        lru.move(pfn, LRU_ACTIVE_FILE)
+                if write and not dirty.get(pfn):
+                    dirty.set(pfn, 1)
+                    f.nr_dirty += 1
+                    vm.nr_dirty += 1
+                done_to = min(f.pos + size, (idx + 1) << PAGE_SHIFT)
+        finally:
+            done = done_to - f.pos
+            f.pos = done_to
+            f.size = max(f.size, f.pos)
+            self.after_operation()
+        return done
+
+    # -- page state changes used by reclaim and compaction -----------------------------------
+    def writeback_page(self, f: File, pfn: int) -> None:
+        """pageout(): write a dirty page back; it is clean afterwards."""
+        if self.dirty.get(pfn):
+            self.dirty.set(pfn, 0)
+            f.nr_dirty -= 1
+            self.machine.vmstat.nr_dirty -= 1
+
+    def evict_page(self, f: File, idx: int, pfn: int) -> None:
+        """__remove_mapping + free: drop a clean page from the cache (already off the LRU)."""
+        f.pages[idx] = -1
+        f.nr_cached -= 1
+        self.machine.vmstat.nr_file_pages -= 1
+        self.rmap.clear(pfn)
+        self.machine.page_alloc.free_pages(pfn, 0)
+
+    def migrate_page(self, f: File, idx: int, old: int, new: int) -> None:
+        """Repoint the cache slot at the page's new location (the caller copied it)."""
+        f.pages[idx] = new
+        self.rmap.clear(old)
+        self.rmap.set(new, f.oid, idx)
+        if self.dirty.get(old):
+            self.dirty.set(old, 0)
+            self.dirty.set(new, 1)
+
+    def sync(self) -> int:
+        """sync(2): write back every dirty page; returns the number written."""
+        n = 0
+        for f in self.files.values():
+            if not f.nr_dirty:
+                continue
+            for pfn in f.pages:
+                if pfn >= 0 and self.dirty.get(pfn):
+                    self.dirty.set(pfn, 0)
+                    n += 1
+            self.machine.vmstat.nr_dirty -= f.nr_dirty
+            f.nr_dirty = 0
+        return n
+
+    def drop_caches(self) -> int:
+        """``echo 1 > /proc/sys/vm/drop_caches``: free clean page cache; returns pages freed."""
+        n = 0
+        for f in self.files.values():
+            pages = f.pages
+            for idx in range(len(pages)):
+                pfn = pages[idx]
+                if pfn >= 0 and not self.dirty.get(pfn):
+                    self.lru.remove(pfn)
+                    self.evict_page(f, idx, pfn)
+                    n += 1
+        cur = self.machine.ctx.current
+        # fs/drop_caches.c: drop_caches_sysctl_handler
+        self.machine.log.printk(f"{cur.comm} ({cur.pid}): drop_caches: 1", "info")
+        return n
+
+    def nr_pages(self) -> int:
+        return sum(f.nr_cached for f in self.files.values())

@@ -1,0 +1,355 @@
+"""Page reclaim: kswapd, direct reclaim and slab shrinking (mm/vmscan.c), and the hooks
+object the page allocator's slow path calls (``machine.page_alloc.reclaim``).
+
+What it models
+--------------
+``ReclaimHooks`` has exactly the four entry points of the slow path (facts §3.6):
+``wakeup_kswapd(order, highest_zoneidx)``, ``try_to_free_pages(gfp, order) -> int``,
+``try_to_compact_pages(gfp, order) -> bool`` (compaction.py) and
+``out_of_memory(gfp, order) -> bool`` (oom.py).
+
+kswapd.  ``wakeup_kswapd`` records the request (kswapd_order and kswapd_highest_zoneidx
+only grow until kswapd runs) and wakes kswapd unless the node is balanced: some zone at
+or below highest_zoneidx passes its *high* watermark at that order with no boost pending
+(pgdat_balanced) or kswapd has failed MAX_RECLAIM_RETRIES (16) times in a row.
+kswapd is a kernel thread on another CPU; the simulator runs it at defined points:
+
+1. when a task or page-cache operation (``fault``, ``munmap``, ``exit``, ``read``,
+   ``write``, ``spawn``) finishes, if it woke kswapd;
+2. when the script calls ``kswapd()``.
+
+It does not run in the middle of one operation, so one large burst of allocations
+shows direct reclaim, and a GFP_ATOMIC loop can dip below the min watermark.  A run
+(balance_pgdat) reclaims in SWAP_CLUSTER_MAX (32) page batches until the node is
+balanced; for order > 0 it drops to order 0 once it has reclaimed compact_gap(order)
+= 2 << order pages (kswapd_shrink_node), leaving the rest to compaction.  A run that
+frees nothing counts a kswapd failure.  At the end the zones' watermark boosts are
+cleared, as balance_pgdat does.
+
+Direct reclaim (try_to_free_pages) reclaims nr_to_reclaim = SWAP_CLUSTER_MAX pages for
+the allocating task and counts ``allocstall``.  Swapping needs __GFP_IO.  Pages above the
+request's highest zone are skipped (sc->reclaim_idx).
+
+Both use one shrink_node, in this order:
+1. clean file pages: inactive list from the tail; when it has no clean page left, pages
+   are deactivated from the active list's tail (shrink_active_list) and scanned in turn;
+2. reclaimable slab caches (shrink_slab), through the slab layer's shrink interface;
+3. dirty file pages, written back first (pageout), inactive before active;
+4. anonymous pages to swap while swap has free slots (and the gfp allows I/O), inactive
+   before active.  A freshly faulted anonymous page has its pte young bit set, so the
+   first scan that meets it activates it (folio_check_references -> FOLIOREF_ACTIVATE);
+   the page is reclaimed when met again after deactivation.
+``pgscan_kswapd/direct`` count pages isolated from inactive lists, ``pgsteal_*`` pages
+reclaimed (slab pages are added to the reclaimed count as reclaim_state does, not to
+pgsteal).
+
+Simplifications relative to mm/vmscan.c
+---------------------------------------
+- No get_scan_count proportional scanning, swappiness or scan priorities: the stage order
+  above is fixed (the textbook order: cheap clean page cache first, anon last).
+- No refault/workingset detection, no MGLRU, no memcg; one node.
+- Dirty pages are written back immediately, by kswapd or (for direct reclaim) by the
+  flusher the kernel would wake; there is no writeback throttling (reclaim_throttle).
+- kswapd runs only at the points listed above; there is no kcompactd (compaction runs
+  only as direct compaction from the slow path).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .gfp import MAX_NR_ZONES, ZONE_NAMES, __GFP_IO, gfp_zone
+from .pagecache import (LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE,
+                        File, LruVec, PageCache, Rmap)
+from .task import Task, TaskTable
+
+if TYPE_CHECKING:
+    from .compaction import Compaction
+    from .machine import Machine
+    from .oom import OomKiller
+
+SWAP_CLUSTER_MAX = 32
+MAX_RECLAIM_RETRIES = 16
+
+_CLEAN, _DIRTY = 0, 1
+
+
+class Reclaim:
+    """Node reclaim state: kswapd and the shrink_node used by kswapd and direct reclaim."""
+
+    def __init__(self, machine: "Machine", zones: "ZoneAccess", lru: LruVec, rmap: Rmap,
+                 tasks: TaskTable, pagecache: PageCache) -> None:
+        self.machine = machine
+        self.zones = zones
+        self.lru = lru
+        self.rmap = rmap
+        self.tasks = tasks
+        self.pagecache = pagecache
+        self.kswapd_woken = False
+        self.kswapd_order = 0
+        self.kswapd_highest_zoneidx = 0
+        self.kswapd_failures = 0
+        self.kswapd_runs = 0  # vmstat pageoutrun
+        self.slab_pages_reclaimed = 0
+        tasks.after_operation = self.run_kswapd_if_woken
+        pagecache.after_operation = self.run_kswapd_if_woken
+
+    # -- kswapd --------------------------------------------------------------------------------
+    def pgdat_balanced(self, order: int, highest_zoneidx: int) -> bool:
+        """mm/vmscan.c: pgdat_balanced — any eligible zone meets its high watermark."""
+        za = self.zones
+        any_managed = False
+        for z in za.populated():
+            if za.idx(z) > highest_zoneidx:
+                continue
+            any_managed = True
+            if za.watermark_ok(z, order, za.high_wmark(z), highest_zoneidx):
+                return True
+        return not any_managed
+
+    def pgdat_watermark_boosted(self, highest_zoneidx: int) -> bool:
+        za = self.zones
+        return any(za.boost(z) for z in za.populated() if za.idx(z) <= highest_zoneidx)
+
+    def wakeup_kswapd(self, order: int, highest_zoneidx: int) -> None:
+        self.kswapd_order = max(self.kswapd_order, order)
+        self.kswapd_highest_zoneidx = max(self.kswapd_highest_zoneidx, highest_zoneidx)
+        if self.kswapd_woken:
+            return
+        if self.kswapd_failures >= MAX_RECLAIM_RETRIES:
+            return  # hopeless node: only direct reclaim can reset this
+        if self.pgdat_balanced(order, highest_zoneidx) and not self.pgdat_watermark_boosted(highest_zoneidx):
+            return
+        self.kswapd_woken = True
+        if self.machine.tracer.enabled:
+            self.machine.tracer.emit("mm_vmscan_wakeup_kswapd",
+                                     f"nid=0 order={order} gfp_flags=")
+
+    def run_kswapd_if_woken(self) -> None:
+        if self.kswapd_woken:
+            self.kswapd()
+
+    def kswapd(self) -> int:
+        """Run kswapd now (balance_pgdat); returns the pages it reclaimed."""
+        order = self.kswapd_order
+        zoneidx = self.kswapd_highest_zoneidx or self._top_zone_idx()
+        self.kswapd_woken = False
+        self.kswapd_order = 0
+        self.kswapd_highest_zoneidx = 0
+        self.kswapd_runs += 1
+        total = 0
+        boosted = self.pgdat_watermark_boosted(zoneidx)
+        while boosted or not self.pgdat_balanced(order, zoneidx):
+            got = self.shrink_node(SWAP_CLUSTER_MAX, zoneidx, may_swap=True, is_kswapd=True)
+            total += got
+            if got == 0:
+                break
+            if boosted and self.pgdat_balanced(order, zoneidx):
+                boosted = False
+            if order and total >= 2 << order:
+                order = 0  # kswapd_shrink_node: leave the rest to compaction
+        if total:
+            self.kswapd_failures = 0
+        elif not self.pgdat_balanced(order, zoneidx):
+            self.kswapd_failures += 1
+        self.zones.clear_boost()
+        return total
+
+    def _top_zone_idx(self) -> int:
+        za = self.zones
+        return max((za.idx(z) for z in za.populated()), default=0)
+
+    # -- direct reclaim ----------------------------------------------------------------------
+    def try_to_free_pages(self, gfp: int, order: int) -> int:
+        vm = self.machine.vmstat
+        vm.allocstall += 1
+        got = self.shrink_node(SWAP_CLUSTER_MAX, gfp_zone(gfp), may_swap=bool(gfp & __GFP_IO),
+                               is_kswapd=False)
+        if got:
+            self.kswapd_failures = 0
+        return got
+
+    # -- shrink_node ----------------------------------------------------------------------------
+    def shrink_node(self, nr_to_reclaim: int, reclaim_idx: int, *, may_swap: bool, is_kswapd: bool) -> int:
+        self._scanned = 0
+        self._stolen = 0
+        reclaimed = self._shrink_file(nr_to_reclaim, _CLEAN, reclaim_idx)
+        if reclaimed < nr_to_reclaim:
+            slab = self.shrink_slab()
+            self.slab_pages_reclaimed += slab
+            reclaimed += slab
+        if reclaimed < nr_to_reclaim:
+            reclaimed += self._shrink_file(nr_to_reclaim - reclaimed, _DIRTY, reclaim_idx)
+        if reclaimed < nr_to_reclaim and may_swap and self.tasks.free_swap_pages > 0:
+            reclaimed += self._shrink_anon(nr_to_reclaim - reclaimed, reclaim_idx)
+        vm = self.machine.vmstat
+        if is_kswapd:
+            vm.pgscan_kswapd += self._scanned
+            vm.pgsteal_kswapd += self._stolen
+        else:
+            vm.pgscan_direct += self._scanned
+            vm.pgsteal_direct += self._stolen
+        if self.machine.tracer.enabled:
+            self.machine.tracer.emit("mm_vmscan_lru_shrink_inactive",
+                                     f"nid=0 nr_scanned={self._scanned} nr_reclaimed={self._stolen}")
+        return reclaimed
+
+    def _clean_file_pages(self) -> int:
+        lru = self.lru
+        return lru.nr[LRU_INACTIVE_FILE] + lru.nr[LRU_ACTIVE_FILE] - self.machine.vmstat.nr_dirty
+
+    def _deactivate(self, active: int, inactive: int, nr: int) -> int:
+        """shrink_active_list: move up to *nr* pages from the active tail to the inactive head."""
+        lru = self.lru
+        moved = 0
+        while moved < nr:
+            pfn = lru.pop_tail(active)
+            if pfn is None:
+                break
+            lru.add(pfn, inactive)
+            moved += 1
+        return moved
+
+    def _page_zone_ok(self, pfn: int, reclaim_idx: int) -> bool:
+        return self.zones.pfn_zone_idx(pfn) <= reclaim_idx
+
+    def _shrink_file(self, nr: int, mode: int, reclaim_idx: int) -> int:
+        lru = self.lru
+        pc = self.pagecache
+        dirty = pc.dirty
+        got = 0
+        set_aside: list[int] = []  # dirty pages met in the clean pass: back at the head later
+        kept: list[int] = []       # pages of zones above reclaim_idx: back at the tail
+        while got < nr:
+            if mode == _CLEAN and self._clean_file_pages() <= 0:
+                break
+            pfn = lru.pop_tail(LRU_INACTIVE_FILE)
+            if pfn is None:
+                if self._deactivate(LRU_ACTIVE_FILE, LRU_INACTIVE_FILE, max(SWAP_CLUSTER_MAX, nr - got)) == 0:
+                    break
+                continue
+            self._scanned += 1
+            if not self._page_zone_ok(pfn, reclaim_idx):
+                kept.append(pfn)
+                continue
+            found = self.rmap.lookup(pfn)
+            if found is None or not isinstance(found[0], File):
+                continue  # not a page-cache page any more (cannot happen; be safe)
+            f, idx = found
+            if dirty.get(pfn):
+                if mode == _CLEAN:
+                    set_aside.append(pfn)
+                    continue
+                pc.writeback_page(f, pfn)
+            pc.evict_page(f, idx, pfn)
+            got += 1
+            self._stolen += 1
+        if kept:
+            lru.putback_tail(kept, LRU_INACTIVE_FILE)
+        for pfn in set_aside:
+            lru.add(pfn, LRU_INACTIVE_FILE)
+        return got
+
+    def _shrink_anon(self, nr: int, reclaim_idx: int) -> int:
+        lru = self.lru
+        tasks = self.tasks
+        referenced = lru.young
+        got = 0
+        kept: list[int] = []
+        while got < nr and tasks.free_swap_pages > 0:
+            pfn = lru.pop_tail(LRU_INACTIVE_ANON)
+            if pfn is None:
+                if self._deactivate(LRU_ACTIVE_ANON, LRU_INACTIVE_ANON, max(SWAP_CLUSTER_MAX, nr - got)) == 0:
+                    break
+                continue
+            self._scanned += 1
+            if not self._page_zone_ok(pfn, reclaim_idx):
+                kept.append(pfn)
+                continue
+            found = self.rmap.lookup(pfn)
+            if found is None or not isinstance(found[0], Task):
+                continue
+            t, idx = found
+            if referenced.get(pfn):
+                # young pte: FOLIOREF_ACTIVATE, the page gets a second round on the active list
+                referenced.set(pfn, 0)
+                lru.add(pfn, LRU_ACTIVE_ANON)
+                continue
+            if not tasks.swap_out(t, idx, pfn):
+                kept.append(pfn)
+                break
+            got += 1
+            self._stolen += 1
+        if kept:
+            lru.putback_tail(kept, LRU_INACTIVE_ANON)
+        return got
+
+    def shrink_slab(self) -> int:
+        """shrink_slab, through the slab layer's public kmem_cache_shrink.
+
+        The kernel's shrinkers (dcache, icache ...) free *objects* of reclaimable caches and
+        the emptied slabs go back to the page allocator.  Scripts' objects have no owner
+        that could give them up, so this frees what can be freed without one: the empty
+        slabs of every SLAB_RECLAIM_ACCOUNT cache.  Returns the pages freed.
+        """
+        slab = getattr(self.machine, "slab", None)
+        if slab is None:
+            return 0
+        vm = self.machine.vmstat
+        before = vm.nr_slab_reclaimable_b
+        for cache in list(slab.caches):
+            if cache.reclaim_account:
+                slab.kmem_cache_shrink(cache)
+        return max(0, before - vm.nr_slab_reclaimable_b) // 4096
+
+
+class ReclaimHooks:
+    """The object installed as ``machine.page_alloc.reclaim`` (see the module docstring)."""
+
+    def __init__(self, reclaim: Reclaim, compaction: "Compaction", oom: "OomKiller") -> None:
+        self.reclaim = reclaim
+        self.compaction = compaction
+        self.oom = oom
+
+    def wakeup_kswapd(self, order: int, highest_zoneidx: int) -> None:
+        self.reclaim.wakeup_kswapd(order, highest_zoneidx)
+
+    def try_to_free_pages(self, gfp: int, order: int) -> int:
+        return self.reclaim.try_to_free_pages(gfp, order)
+
+    def try_to_compact_pages(self, gfp: int, order: int) -> bool:
+        return self.compaction.try_to_compact_pages(gfp, order)
+
+    def out_of_memory(self, gfp: int, order: int) -> bool:
+        return self.oom.out_of_memory(gfp, order)
+
+
+class ZoneAccess:
+    """The few zone facts reclaim, compaction and the OOM report read from the page allocator."""
+
+    def __init__(self, page_alloc: Any) -> None:
+        self.pa = page_alloc
+
+    def populated(self) -> list[Any]:
+        raise NotImplementedError
+
+    def idx(self, z: Any) -> int:
+        raise NotImplementedError
+
+    def high_wmark(self, z: Any) -> int:
+        raise NotImplementedError
+
+    def boost(self, z: Any) -> int:
+        raise NotImplementedError
+
+    def clear_boost(self) -> None:
+        raise NotImplementedError
+
+    def watermark_ok(self, z: Any, order: int, mark: int, highest_zoneidx: int) -> bool:
+        raise NotImplementedError
+
+    def pfn_zone_idx(self, pfn: int) -> int:
+        raise NotImplementedError
+
+
+__all__ = ["Reclaim", "ReclaimHooks", "ZoneAccess", "SWAP_CLUSTER_MAX", "MAX_NR_ZONES", "ZONE_NAMES"]

@@ -1,0 +1,466 @@
+"""Tasks (processes) with an address space, RSS counters and page-table accounting.
+
+What it models
+--------------
+A ``Task`` is a thread-group leader with a pid, a comm, ``oom_score_adj`` and a kernel
+stack (``machine.kstacks.alloc_thread_stack``, kernel/fork.c: alloc_thread_stack_node).
+Its ``MM`` is one anonymous mapping that grows with ``fault(size)`` and shrinks from the
+top with ``munmap(size)``: ``pte`` holds, per virtual page, the pfn mapped there, or
+``PTE_SWAP`` for a page swapped out.  The mapping starts at ``MMAP_BASE``, aligned to a
+PGD entry (512 GiB), so page-table pages follow directly from the mapping length.
+
+Counters are the kernel's mm counters (include/linux/mm_types.h: MM_FILEPAGES,
+MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES): ``anon``, ``file``, ``shmem``, ``swapents``,
+``total_vm`` (pages mapped, resident or not) and ``pgtables_bytes`` (mm_pgtables_bytes:
+4096 per PTE, PMD and PUD page; the PGD is not counted, as in the kernel).
+
+Fault path (mm/memory.c: __handle_mm_fault, do_anonymous_page): for each page, first
+the missing upper levels (PUD every 512^3 pages, PMD every 512^2, PTE table every 512
+pages) are allocated with GFP_PGTABLE_USER (GFP_KERNEL_ACCOUNT | __GFP_ZERO,
+arch/x86/include/asm/pgalloc.h), then the data page with GFP_HIGHUSER_MOVABLE |
+__GFP_COMP (vma_alloc_folio adds __GFP_COMP, which is why 6.x OOM reports of page faults
+read ``gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP)``).  The data page goes to the
+head of the inactive anon LRU (lru_cache_add_inactive_or_unevictable since 5.9).  Pages
+are faulted one at a time: an allocation that fails after the allocator's slow path (which
+may OOM-kill, possibly the faulting task itself) stops the fault, and a task killed
+during its own fault stops faulting.  ``machine.ctx.current`` is the faulting task for the
+whole fault, so "<comm> invoked oom-killer" names it.
+
+The PGD (PGD_ALLOCATION_ORDER 1 with CONFIG_MITIGATION_PAGE_TABLE_ISOLATION,
+arch/x86/include/asm/pgalloc.h) is allocated at spawn with GFP_PGTABLE_USER and counted
+in meminfo PageTables (``nr_pagetable_pages``) but not in ``pgtables_bytes``.
+
+pids come from a cyclic counter starting after the script's own task (pid 1000); pid 1
+is the global init, which exists from boot without an address space of its own here and
+is never an OOM victim (mm/oom_kill.c: oom_unkillable_task).
+
+Simplifications relative to the kernel
+--------------------------------------
+- One anonymous VMA per task; no file mappings (``file_rss`` and ``shmem_rss`` stay 0), no
+  THP, no fork/COW sharing, one thread per task.
+- task_struct, mm_struct, signal_struct and VMAs are not allocated from slab caches; only
+  the kernel stack, the PGD, page tables and the data pages take memory.
+- A page swapped out stays swapped until munmap/exit (faults only touch new pages).
+"""
+
+from __future__ import annotations
+
+from array import array
+from typing import TYPE_CHECKING, Any, Iterator
+
+from .errors import KernelFault
+from .gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL_ACCOUNT, __GFP_COMP, __GFP_ZERO
+from .pagecache import LRU_INACTIVE_ANON, PAGE_SHIFT, PAGE_SIZE, LruVec, Rmap
+
+if TYPE_CHECKING:
+    from .machine import Machine
+
+GFP_PGTABLE_USER = GFP_KERNEL_ACCOUNT | __GFP_ZERO
+GFP_ANON_FAULT = GFP_HIGHUSER_MOVABLE | __GFP_COMP
+PGD_ALLOCATION_ORDER = 1
+PTRS_PER_TABLE = 512
+MMAP_BASE = 0x7F0000000000  # 254 * 512 GiB: a PGD-entry-aligned mmap area
+PTE_NONE = -1
+PTE_SWAP = -2
+OOM_SCORE_ADJ_MIN = -1000
+OOM_SCORE_ADJ_MAX = 1000
+FIRST_USER_PID = 1001  # the script itself runs as pid 1000 (context.py)
+PID_MAX_DEFAULT = 32768
+RESERVED_PIDS = 300  # kernel/pid.c: pid allocation wraps to 300
+
+
+def _tables_needed(nr_pages: int, span: int) -> int:
+    return (nr_pages + span - 1) // span
+
+
+class MM:
+    """A task's address space (mm_struct) as far as memory accounting needs it."""
+
+    __slots__ = ("pte", "anon", "file", "shmem", "swapents", "pgd_pfn", "pt_pfns", "oid")
+
+    def __init__(self, oid: int) -> None:
+        self.oid = oid
+        self.pte = array("q")
+        self.anon = 0
+        self.file = 0
+        self.shmem = 0
+        self.swapents = 0
+        self.pgd_pfn: int | None = None
+        # page-table pages per level: 0 = PTE tables, 1 = PMD pages, 2 = PUD pages
+        self.pt_pfns: list[list[int]] = [[], [], []]
+
+    @property
+    def total_vm(self) -> int:
+        return len(self.pte)
+
+    @property
+    def rss(self) -> int:
+        """get_mm_rss: anon + file + shmem pages."""
+        return self.anon + self.file + self.shmem
+
+    @property
+    def pgtables_bytes(self) -> int:
+        return sum(len(level) for level in self.pt_pfns) * PAGE_SIZE
+
+
+class Task:
+    """A process.  Script handle: ``task db = spawn("postgres")``."""
+
+    KMS_TYPE = "task"
+    KMS_ATTRS = frozenset({"pid", "comm", "rss", "anon_rss", "file_rss", "shmem_rss", "swapents",
+                           "total_vm", "pgtables", "oom_score_adj", "oom_score", "alive", "oom_killed",
+                           "stack"})
+
+    def __init__(self, table: "TaskTable", pid: int, comm: str, oom_score_adj: int) -> None:
+        self._table = table
+        self.pid = pid
+        self.tgid = pid
+        self.uid = 0
+        self.comm = comm[:15]  # TASK_COMM_LEN 16 including the NUL
+        self.oom_score_adj = oom_score_adj
+        self.alive = True
+        self.oom_killed = False
+        self.stack: int = 0  # kernel stack base address
+        self.stack_cpu = 0
+        self.mm: MM | None = None
+
+    # -- attributes scripts read (bytes, as /proc/PID/status shows kB) -------------------------
+    @property
+    def rss(self) -> int:
+        return self.mm.rss * PAGE_SIZE if self.mm else 0
+
+    @property
+    def anon_rss(self) -> int:
+        return self.mm.anon * PAGE_SIZE if self.mm else 0
+
+    @property
+    def file_rss(self) -> int:
+        return self.mm.file * PAGE_SIZE if self.mm else 0
+
+    @property
+    def shmem_rss(self) -> int:
+        return self.mm.shmem * PAGE_SIZE if self.mm else 0
+
+    @property
+    def swapents(self) -> int:
+        return self.mm.swapents if self.mm else 0
+
+    @property
+    def total_vm(self) -> int:
+        return self.mm.total_vm * PAGE_SIZE if self.mm else 0
+
+    @property
+    def pgtables(self) -> int:
+        return self.mm.pgtables_bytes if self.mm else 0
+
+    @property
+    def oom_score(self) -> int:
+        """/proc/PID/oom_score (fs/proc/base.c: proc_oom_score)."""
+        return self._table.machine.oom.proc_oom_score(self)
+
+    # -- operations ---------------------------------------------------------------------------
+    def fault(self, size: int) -> int:
+        return self._table.fault(self, size)
+
+    def munmap(self, size: int) -> int:
+        return self._table.munmap(self, size)
+
+    def exit(self) -> None:
+        self._table.exit(self)
+
+    def set_oom_score_adj(self, adj: int) -> None:
+        if not OOM_SCORE_ADJ_MIN <= adj <= OOM_SCORE_ADJ_MAX:
+            raise KernelFault(f"oom_score_adj {adj}: must be in -1000..1000 (-EINVAL)")
+        self.oom_score_adj = adj
+
+    def __str__(self) -> str:
+        state = "alive" if self.alive else ("killed by the OOM killer" if self.oom_killed else "exited")
+        if not self.mm:
+            return f"task {self.pid} ({self.comm}) {state}"
+        mm = self.mm
+        return (f"task {self.pid} ({self.comm}) {state}: total-vm:{mm.total_vm * 4}kB, "
+                f"anon-rss:{mm.anon * 4}kB, file-rss:{mm.file * 4}kB, shmem-rss:{mm.shmem * 4}kB, "
+                f"swapents:{mm.swapents} pgtables:{mm.pgtables_bytes >> 10}kB "
+                f"oom_score_adj:{self.oom_score_adj}")
+
+
+class TaskTable:
+    """All tasks of the machine (the kernel's task list, in creation order)."""
+
+    def __init__(self, machine: "Machine", lru: LruVec, rmap: Rmap, owner_user: int,
+                 owner_pagetable: int) -> None:
+        self.machine = machine
+        self.lru = lru
+        self.rmap = rmap
+        self.owner_user = owner_user
+        self.owner_pagetable = owner_pagetable
+        self.tasks: dict[int, Task] = {}
+        self.last_pid = FIRST_USER_PID - 1
+        self.nr_swap_pages = machine.config.swap // PAGE_SIZE  # total_swap_pages
+        self.free_swap_pages = self.nr_swap_pages
+        init = Task(self, 1, "init", 0)
+        self.init = init
+        self.tasks[1] = init
+        self.after_operation: Any = lambda: None  # set by the reclaim layer (kswapd runs)
+
+    # -- lookup -----------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Task]:
+        """for_each_process: live tasks in creation order."""
+        return iter([t for t in self.tasks.values() if t.alive])
+
+    def by_pid(self, pid: int) -> Task | None:
+        return self.tasks.get(pid)
+
+    def _alloc_pid(self) -> int:
+        """kernel/pid.c: alloc_pid — cyclic, wrapping to RESERVED_PIDS."""
+        pid = self.last_pid
+        for _ in range(PID_MAX_DEFAULT):
+            pid += 1
+            if pid >= PID_MAX_DEFAULT:
+                pid = RESERVED_PIDS
+            t = self.tasks.get(pid)
+            if t is None or not t.alive:
+                self.last_pid = pid
+                return pid
+        raise KernelFault("fork: no free pid (-EAGAIN)")
+
+    # -- fork/exec/exit ----------------------------------------------------------------------
+    def spawn(self, comm: str, oom_score_adj: int = 0) -> Task | None:
+        """fork + exec: a task with a kernel stack and an empty address space.
+
+        Returns None when the kernel stack or the PGD cannot be allocated (fork fails
+        with -ENOMEM after the allocator's own failure report).
+        """
+        if not OOM_SCORE_ADJ_MIN <= oom_score_adj <= OOM_SCORE_ADJ_MAX:
+            raise KernelFault(f"oom_score_adj {oom_score_adj}: must be in -1000..1000 (-EINVAL)")
+        m = self.machine
+        cpu = m.ctx.cpu
+        base = m.kstacks.alloc_thread_stack(cpu, caller="kernel_clone")
+        if base is None:
+            return None
+        pgd = m.page_alloc.alloc_pages(GFP_PGTABLE_USER, PGD_ALLOCATION_ORDER, owner=self.owner_pagetable)
+        if pgd is None:
+            m.kstacks.free_thread_stack(base, cpu)
+            return None
+        pid = self._alloc_pid()
+        t = Task(self, pid, comm, oom_score_adj)
+        t.stack = base
+        t.stack_cpu = cpu
+        mm = MM(self.rmap.register(None))
+        self.rmap.owners[mm.oid] = t
+        mm.pgd_pfn = pgd
+        m.vmstat.nr_pagetable_pages += 1 << PGD_ALLOCATION_ORDER
+        t.mm = mm
+        self.tasks.pop(pid, None)  # a reused pid: the dead task's entry goes
+        self.tasks[pid] = t
+        return t
+
+    def exit(self, t: Task) -> None:
+        """do_exit: unmap everything (exit_mmap), free page tables, the PGD and the stack."""
+        if not t.alive:
+            raise KernelFault(f"task {t.pid} ({t.comm}) has already exited")
+        if t.pid == 1:
+            raise KernelFault("init (pid 1) cannot exit: the kernel would panic (Attempted to kill init!)")
+        self.release_mm(t)
+        self.machine.kstacks.free_thread_stack(t.stack, t.stack_cpu)
+        t.alive = False
+
+    def release_mm(self, t: Task) -> None:
+        """exit_mmap: free every page, swap entry and page table of the task."""
+        mm = t.mm
+        if mm is None:
+            return
+        self._unmap_range(mm, 0)
+        self._free_tables(mm, 0)
+        if mm.pgd_pfn is not None:
+            self.machine.page_alloc.free_pages(mm.pgd_pfn, PGD_ALLOCATION_ORDER)
+            self.machine.vmstat.nr_pagetable_pages -= 1 << PGD_ALLOCATION_ORDER
+            mm.pgd_pfn = None
+        self.rmap.unregister(mm.oid)
+
+    # -- page faults --------------------------------------------------------------------------
+    def fault(self, t: Task, size: int) -> int:
+        """Map *size* more bytes and touch every page; returns the bytes faulted in."""
+        if not t.alive or t.mm is None:
+            raise KernelFault(f"task {t.pid} ({t.comm}) is not running")
+        nr = (size + PAGE_SIZE - 1) >> PAGE_SHIFT
+        m = self.machine
+        ctx = m.ctx
+        saved = ctx.current
+        ctx.current = t
+        done = 0
+        try:
+            done = self._fault_pages(t, nr)
+        finally:
+            ctx.current = saved
+            self.after_operation()
+        return done << PAGE_SHIFT
+
+    def _fault_pages(self, t: Task, nr: int) -> int:
+        mm = t.mm
+        assert mm is not None
+        alloc = self.machine.page_alloc.alloc_pages
+        free = self.machine.page_alloc.free_pages
+        owner = self.owner_user
+        pte = mm.pte
+        lru = self.lru
+        lru_state_set = lru.state.set
+        young_set = lru.young.set
+        lru_list = lru.lists[LRU_INACTIVE_ANON]
+        lru_nr = lru.nr
+        rmap_set = self.rmap.map.set
+        oid_shifted = mm.oid << 32
+        pt_ptes = mm.pt_pfns[0]
+        vm = self.machine.vmstat
+        done = 0
+        state = LRU_INACTIVE_ANON + 1
+        for _ in range(nr):
+            idx = len(pte)
+            if idx & (PTRS_PER_TABLE - 1) == 0 and not self._alloc_tables(t, mm, idx):
+                break
+            if not t.alive:
+                break
+            pfn = alloc(GFP_ANON_FAULT, 0, owner=owner)
+            if not t.alive:
+                # killed while allocating: the OOM reaper already tore the mm down
+                if pfn is not None:
+                    free(pfn, 0)
+                break
+            if pfn is None:
+                break
+            pte.append(pfn)
+            rmap_set(pfn, oid_shifted | idx)
+            # lruvec_add_folio, inlined; counters stay exact at every step because a
+            # later allocation in this loop may print them (OOM report, Mem-Info)
+            lru_state_set(pfn, state)
+            young_set(pfn, 1)
+            lru_list.append(pfn)
+            lru_nr[LRU_INACTIVE_ANON] += 1
+            vm.nr_inactive_anon += 1
+            vm.nr_anon_pages += 1
+            mm.anon += 1
+            done += 1
+        return done
+
+    def _alloc_tables(self, t: Task, mm: MM, idx: int) -> bool:
+        """Allocate the page-table pages a new PTE table at page index *idx* needs."""
+        alloc = self.machine.page_alloc.alloc_pages
+        # upper levels first, as __handle_mm_fault allocates pud, pmd, then the pte table
+        for level, span in ((2, PTRS_PER_TABLE ** 3), (1, PTRS_PER_TABLE ** 2), (0, PTRS_PER_TABLE)):
+            if idx % span == 0 and len(mm.pt_pfns[level]) < _tables_needed(idx + 1, span):
+                pfn = alloc(GFP_PGTABLE_USER, 0, owner=self.owner_pagetable)
+                if not t.alive:  # OOM-killed while allocating its own page table
+                    if pfn is not None:
+                        self.machine.page_alloc.free_pages(pfn, 0)
+                    return False
+                if pfn is None:
+                    return False
+                mm.pt_pfns[level].append(pfn)
+                self.machine.vmstat.nr_pagetable_pages += 1
+        return True
+
+    # -- unmapping -------------------------------------------------------------------------
+    def munmap(self, t: Task, size: int) -> int:
+        """Unmap the top *size* bytes of the task's mapping; returns the bytes unmapped."""
+        if not t.alive or t.mm is None:
+            raise KernelFault(f"task {t.pid} ({t.comm}) is not running")
+        mm = t.mm
+        nr = min((size + PAGE_SIZE - 1) >> PAGE_SHIFT, len(mm.pte))
+        keep = len(mm.pte) - nr
+        self._unmap_range(mm, keep)
+        self._free_tables(mm, keep)
+        return nr << PAGE_SHIFT
+
+    def _unmap_range(self, mm: MM, keep: int) -> None:
+        """zap_pte_range for pte[keep:]: free resident pages and swap entries."""
+        pte = mm.pte
+        free = self.machine.page_alloc.free_pages
+        lru_remove = self.lru.remove
+        rmap_clear = self.rmap.clear
+        anon = swapped = 0
+        for i in range(len(pte) - 1, keep - 1, -1):
+            pfn = pte[i]
+            if pfn >= 0:
+                lru_remove(pfn)
+                rmap_clear(pfn)
+                free(pfn, 0)
+                anon += 1
+            elif pfn == PTE_SWAP:
+                swapped += 1
+        del pte[keep:]
+        mm.anon -= anon
+        mm.swapents -= swapped
+        vm = self.machine.vmstat
+        vm.nr_anon_pages -= anon
+        vm.nr_swap_used -= swapped
+        self.free_swap_pages += swapped
+
+    def _free_tables(self, mm: MM, keep: int) -> None:
+        """free_pgtables: page-table pages covering only the unmapped range go."""
+        free = self.machine.page_alloc.free_pages
+        for level, span in ((0, PTRS_PER_TABLE), (1, PTRS_PER_TABLE ** 2), (2, PTRS_PER_TABLE ** 3)):
+            need = _tables_needed(keep, span)
+            tables = mm.pt_pfns[level]
+            while len(tables) > need:
+                free(tables.pop(), 0)
+                self.machine.vmstat.nr_pagetable_pages -= 1
+
+    # -- reclaim and compaction hooks ---------------------------------------------------------
+    def swap_out(self, t: Task, idx: int, pfn: int) -> bool:
+        """Reclaim an anonymous page to swap (add_to_swap + try_to_unmap); False if swap is full."""
+        if self.free_swap_pages <= 0:
+            return False
+        mm = t.mm
+        assert mm is not None
+        self.free_swap_pages -= 1
+        mm.pte[idx] = PTE_SWAP
+        mm.anon -= 1
+        mm.swapents += 1
+        vm = self.machine.vmstat
+        vm.nr_anon_pages -= 1
+        vm.nr_swap_used += 1
+        self.rmap.clear(pfn)
+        self.machine.page_alloc.free_pages(pfn, 0)
+        return True
+
+    def migrate_page(self, t: Task, idx: int, old: int, new: int) -> None:
+        mm = t.mm
+        assert mm is not None
+        mm.pte[idx] = new
+        self.rmap.clear(old)
+        self.rmap.set(new, mm.oid, idx)
+
+
+def proc_pid_status(t: Task, oom_score: int) -> str:
+    """The memory lines of /proc/PID/status (fs/proc/task_mmu.c: task_mem) plus the oom files."""
+    mm = t.mm
+    state = "R (running)" if t.alive else "X (dead)"
+    lines = [f"Name:\t{t.comm}", f"State:\t{state}", f"Tgid:\t{t.tgid}", f"Pid:\t{t.pid}",
+             f"Uid:\t{t.uid}\t{t.uid}\t{t.uid}\t{t.uid}"]
+    if mm is not None and t.alive:
+        def kb(label: str, pages: int) -> str:
+            return f"{label}:\t{pages * 4:8d} kB"
+        lines += [kb("VmSize", mm.total_vm), kb("VmRSS", mm.rss), kb("RssAnon", mm.anon),
+                  kb("RssFile", mm.file), kb("RssShmem", mm.shmem),
+                  f"VmPTE:\t{mm.pgtables_bytes >> 10:8d} kB", kb("VmSwap", mm.swapents)]
+    lines += [f"oom_score:\t{oom_score}", f"oom_score_adj:\t{t.oom_score_adj}"]
+    if t.stack:
+        lines.append(f"kernel stack:\t0x{t.stack:016x}")
+    return "\n".join(lines)
+
+
+def ps_table(tasks: "TaskTable", oom_score: "Any") -> str:
+    """``show tasks``: one line per live task, sizes in kB as ps shows them."""
+    head = (f"{'PID':>7} {'COMM':<15} {'VSZ':>9} {'RSS':>9} {'ANON':>9} {'FILE':>9} {'SHMEM':>9} "
+            f"{'PTE':>7} {'SWAP':>9} {'OOM_ADJ':>7} {'OOM_SCORE':>9}")
+    lines = [head]
+    for t in tasks:
+        mm = t.mm
+        if mm is None:
+            vals = (0, 0, 0, 0, 0, 0, 0)
+        else:
+            vals = (mm.total_vm * 4, mm.rss * 4, mm.anon * 4, mm.file * 4, mm.shmem * 4,
+                    mm.pgtables_bytes >> 10, mm.swapents * 4)
+        lines.append(f"{t.pid:>7} {t.comm:<15} {vals[0]:>9} {vals[1]:>9} {vals[2]:>9} {vals[3]:>9} "
+                     f"{vals[4]:>9} {vals[5]:>7} {vals[6]:>9} {t.oom_score_adj:>7} {oom_score(t):>9}")
+    return "\n".join(lines)
