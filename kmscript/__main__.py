@@ -1,0 +1,7 @@
+"""``python -m kmscript``: the same as the ``kmscript`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

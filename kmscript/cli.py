@@ -1,0 +1,212 @@
+"""The ``kmscript`` command line.
+
+    kmscript FILE...            run scripts (each in a fresh session)
+    kmscript -c CODE            run a one-liner
+    kmscript                    the REPL on a terminal; a script from stdin otherwise
+    kmscript -i FILE            run FILE, then continue in the REPL with its state
+    kmscript test [PATH...]     run regression scenarios (see ``kmscript test --help``)
+
+Exit status: 0 success, 1 an assertion or expectation failed, 2 usage or syntax error,
+3 runtime error (including a kernel panic).  No Python traceback reaches the user unless
+``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import traceback
+from typing import Any, Sequence
+
+from . import __version__
+from .errors import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, KmsError
+
+EPILOG = """\
+examples:
+  kmscript examples/oom.kms                 run a scenario
+  kmscript -c 'x = kmalloc(50, GFP_ATOMIC); print(x)'
+  kmscript --trace -c 'p = alloc_pages(GFP_KERNEL, 3); free_pages(p, 3)'
+  kmscript --json examples/oom.kms          results and final state as JSON
+  kmscript test tests/scenarios             run regression scenarios
+  kmscript                                  interactive REPL (on a terminal)
+
+exit status: 0 ok, 1 assertion/expectation failed, 2 usage or syntax error, 3 runtime error
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kmscript",
+        description="kmscript: script and explore how Linux manages physical memory "
+                    "(a simulated x86_64 Linux 6.x kernel memory runtime).",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("files", nargs="*", metavar="FILE", help="scripts to run")
+    p.add_argument("-c", dest="code", metavar="CODE", help="run CODE instead of a file")
+    p.add_argument("-i", dest="interactive", action="store_true", help="stay in the REPL after running FILE")
+    p.add_argument("--repl", action="store_true", help="start the REPL")
+    p.add_argument("--trace", action="store_true", help="print kernel tracepoint-style events as they happen")
+    p.add_argument("-q", "--quiet", action="store_true", help="do not print kernel log messages as they happen")
+    p.add_argument("--json", action="store_true", help="print the run's results and final state as JSON")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="seed for the runtime's randomness (default 0)")
+    p.add_argument("--max-steps", type=int, default=None, metavar="N",
+                   help="stop after N loop iterations and calls (default 100,000,000)")
+    p.add_argument("--leak-check", action="store_true", help="list objects still allocated at the end")
+    p.add_argument("--vi", action="store_true", help="vi key bindings in the REPL")
+    p.add_argument("--debug", action="store_true", help="show Python tracebacks for internal errors")
+    p.add_argument("--version", action="version", version=f"kmscript {__version__}")
+    return p
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] == "test":
+        if importlib.util.find_spec("kmscript.testing.runner") is None:
+            _err("kmscript: the test runner is not available in this build")
+            return EXIT_USAGE
+        from .testing.runner import main as test_main
+        return test_main(args_list[1:])
+    parser = build_parser()
+    try:
+        ns = parser.parse_args(args_list)
+    except SystemExit as e:
+        return int(e.code or 0) if e.code in (0, None) else EXIT_USAGE
+    try:
+        return _run(ns)
+    except KeyboardInterrupt:
+        _err("kmscript: interrupted")
+        return 130
+    except Exception:  # an internal error: a bug in kmscript, never the user's fault
+        if ns.debug:
+            traceback.print_exc()
+        else:
+            etype, evalue, _ = sys.exc_info()
+            _err(f"kmscript: internal error: {etype.__name__ if etype else 'error'}: {evalue}")
+            _err("This is a bug in kmscript; run again with --debug to see the details.")
+        return EXIT_RUNTIME
+
+
+def _session_options(ns: argparse.Namespace) -> dict[str, Any]:
+    from .session import DEFAULT_MAX_STEPS
+    return {"quiet": ns.quiet, "trace": ns.trace, "seed": ns.seed,
+            "max_steps": ns.max_steps if ns.max_steps is not None else DEFAULT_MAX_STEPS}
+
+
+def _run(ns: argparse.Namespace) -> int:
+    from .session import Session
+
+    if ns.code is not None and ns.files:
+        _err("kmscript: give either -c CODE or files, not both")
+        return EXIT_USAGE
+    want_repl = ns.repl or ns.interactive or (ns.code is None and not ns.files and sys.stdin.isatty())
+    if ns.interactive and len(ns.files) > 1:
+        _err("kmscript: -i takes one file")
+        return EXIT_USAGE
+    if want_repl and not (ns.interactive and ns.files) and (ns.files or ns.code is not None) and not ns.interactive:
+        want_repl = ns.repl
+    if want_repl and not sys.stdin.isatty() and not ns.repl and not ns.interactive:
+        want_repl = False
+
+    captured: list[str] = []
+    out = captured.append if ns.json else print
+    opts = _session_options(ns)
+
+    jobs: list[tuple[str, str | None]] = []
+    if ns.code is not None:
+        jobs.append(("<string>", ns.code))
+    for f in ns.files:
+        jobs.append((f, None))
+    if not jobs and not want_repl:
+        jobs.append(("<stdin>", sys.stdin.read()))
+
+    status = EXIT_OK
+    session: Session | None = None
+    for name, text in jobs:
+        session = Session(out=out, **opts)
+        st = run_one(session, name, text, out, ns)
+        status = max(status, st)
+        if ns.json:
+            _print_json(session, name, st, captured)
+            captured.clear()
+    if want_repl:
+        if importlib.util.find_spec("kmscript.repl") is None:
+            _err("kmscript: the REPL is not available in this build; run a script: kmscript FILE")
+            return EXIT_USAGE
+        if status != EXIT_OK and session is not None and ns.interactive:
+            _err("kmscript: continuing in the REPL after the error above")
+        from .repl import run_repl
+        return int(run_repl(session=session, session_options=opts, vi_mode=ns.vi))
+    return status
+
+
+def run_one(session: Any, name: str, text: str | None, out: Any, ns: argparse.Namespace) -> int:
+    """Run one script, its test blocks and the leak check; returns the exit status."""
+    from .session import Session
+    status = EXIT_OK
+    try:
+        if text is None:
+            session.run_file(name)
+        else:
+            session.run_text(text, name)
+    except KmsError as e:
+        _report(e, ns)
+        return e.exit_status
+    if session.tests:
+        status = max(status, run_test_blocks(session, out, ns))
+    if ns.leak_check:
+        report = getattr(session.machine, "leak_report", None)
+        if report is None:
+            _err("kmscript: --leak-check is not available in this build")
+        else:
+            text_out = report()
+            if text_out:
+                for line in text_out.rstrip("\n").split("\n"):
+                    out(line)
+    del Session
+    return status
+
+
+def run_test_blocks(session: Any, out: Any, ns: argparse.Namespace) -> int:
+    """Run each collected test block in isolation; print one PASS/FAIL line per case."""
+    from .errors import EXIT_ASSERT
+    status = EXIT_OK
+    src = session.tests[0][3]
+    from .lang.parser import parse_source
+    program = parse_source(src)
+    for i, (tname, _body, _node, _source) in enumerate(list(session.tests)):
+        fresh = session.fork_fresh()
+        try:
+            fresh.run_test(program, src, i)
+        except KmsError as e:
+            out(f"FAIL {tname}")
+            _report(e, ns)
+            status = max(status, e.exit_status if e.exit_status != EXIT_OK else EXIT_ASSERT)
+            continue
+        out(f"PASS {tname}")
+    return status
+
+
+def _report(e: KmsError, ns: argparse.Namespace) -> None:
+    if ns.json:
+        return
+    _err(e.render())
+
+
+def _print_json(session: Any, name: str, status: int, captured: list[str]) -> None:
+    state: dict[str, Any] = {}
+    if session.has_machine:
+        m = session.machine
+        summary = getattr(m, "summary", None)
+        if callable(summary):
+            state = summary()
+        state["dmesg"] = [line for rec in m.log.records for line in rec.lines()]
+    from .lang.compiler import UserFunction
+    from .lang.values import format_value
+    variables = {k: format_value(v) for k, v in session.interp.globals.items() if not isinstance(v, UserFunction)}
+    print(json.dumps({"script": name, "exit_status": status, "output": captured, "variables": variables,
+                      "state": state}, indent=2, default=str))

@@ -1,0 +1,535 @@
+"""The parser: kmscript text -> :mod:`kmscript.lang.ast`.  The only module that imports Lark.
+
+The Lark LALR parser is built once per process (and cached on disk by Lark, so start-up
+stays fast).  A post-lexer drops newlines inside ``(...)`` and ``[...]`` (calls and lists
+may span lines) and before ``elif``/``else`` (so ``}\\nelse {`` works), and keeps a stack
+of open brackets so that "unexpected end of input" can say which ``{`` is not closed.
+
+Lark's exceptions never leave this module: they become :class:`KmsSyntaxError` with the
+expected tokens in user words (``)``, "a number like 4K"), never ``__ANON_0`` or ``$END``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Iterator
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from ..errors import KmsSyntaxError
+from ..source import Source, Span
+from . import ast
+from .grammar import grammar_text
+
+_SIZE_SUFFIX = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_OPENERS = {"LPAR": "(", "LSQB": "[", "LBRACE": "{"}
+_CLOSERS = {"RPAR": "LPAR", "RSQB": "LSQB", "RBRACE": "LBRACE"}
+
+
+class _PostLex:
+    """Newline handling and bracket tracking between the lexer and the parser."""
+
+    always_accept = ("_NL",)
+
+    def __init__(self) -> None:
+        self.open: list[Token] = []
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        self.open = []
+        depth = 0  # () and [] nesting, where newlines are insignificant
+        pending_nl: Token | None = None
+        for tok in stream:
+            t = tok.type
+            if t == "_NL":
+                if depth == 0 and pending_nl is None:
+                    pending_nl = tok
+                continue
+            if pending_nl is not None:
+                if t not in ("ELIF", "ELSE"):
+                    yield pending_nl
+                pending_nl = None
+            if t in ("LPAR", "LSQB"):
+                depth += 1
+                self.open.append(tok)
+            elif t == "LBRACE":
+                self.open.append(tok)
+            elif t in ("RPAR", "RSQB"):
+                depth = max(0, depth - 1)
+                self._close(_CLOSERS[t])
+            elif t == "RBRACE":
+                self._close("LBRACE")
+            elif t in ("CPU", "IRQ"):
+                self.open.append(tok)
+            elif t == "CPU_CLOSE":
+                self._close("CPU")
+            yield tok
+        if pending_nl is not None:
+            yield pending_nl
+
+    def _close(self, kind: str) -> None:
+        for i in range(len(self.open) - 1, -1, -1):
+            k = self.open[i].type
+            if k == kind or (kind == "CPU" and k == "IRQ"):
+                del self.open[i:]
+                return
+
+
+_postlex = _PostLex()
+_lark: Lark | None = None
+
+
+def _cache_file(text: str) -> str | bool:
+    """Where Lark keeps its analysed grammar between runs (start-up is 10x faster with it)."""
+    import hashlib
+    import os
+    import tempfile
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    for d in (os.path.join(base, "kmscript"), os.path.join(tempfile.gettempdir(), f"kmscript-{os.getuid()}")):
+        try:
+            os.makedirs(d, exist_ok=True)
+            if os.access(d, os.W_OK):
+                return os.path.join(d, f"grammar-{digest}.lark-cache")
+        except OSError:
+            continue
+    return False
+
+
+def _parser() -> Lark:
+    global _lark
+    if _lark is None:
+        text = grammar_text()
+        _lark = Lark(text, parser="lalr", lexer="basic", propagate_positions=True,
+                     maybe_placeholders=True, postlex=_postlex, cache=_cache_file(text))
+    return _lark
+
+
+# ------------------------------------------------------------------ tree -> AST
+def _tok_span(t: Token) -> Span:
+    return Span(t.start_pos or 0, t.end_pos or 0, t.line or 0, t.column or 0, t.end_line or 0,
+                t.end_column or 0)
+
+
+def _meta_span(meta: Any) -> Span:
+    if getattr(meta, "empty", True):
+        return Span(0, 0, 0, 0, 0, 0)
+    return Span(meta.start_pos, meta.end_pos, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _join(a: Span, b: Span) -> Span:
+    return Span(a.start, b.end, a.line, a.column, b.end_line, b.end_column)
+
+
+def _span_of(node: Any) -> Span:
+    if isinstance(node, Token):
+        return _tok_span(node)
+    return node.span  # type: ignore[no-any-return]
+
+
+def parse_number(text: str) -> int:
+    t = text.replace("_", "")
+    if t[:2] in ("0x", "0X"):
+        return int(t[2:], 16)
+    if t[:2] in ("0b", "0B"):
+        return int(t[2:], 2)
+    mult = 1
+    if t[-1] in _SIZE_SUFFIX:
+        mult = _SIZE_SUFFIX[t[-1]]
+        t = t[:-1]
+    return int(t, 10) * mult
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", '"': '"', "'": "'", "e": "\x1b"}
+
+
+def parse_string(tok: Token) -> str:
+    body = str(tok)[1:-1]
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch != "\\":
+            out.append(ch)
+            i += 1
+            continue
+        nxt = body[i + 1]
+        if nxt in _ESCAPES:
+            out.append(_ESCAPES[nxt])
+            i += 2
+        elif nxt == "x" and i + 3 < len(body) + 1 and all(c in "0123456789abcdefABCDEF" for c in body[i + 2:i + 4]) \
+                and len(body[i + 2:i + 4]) == 2:
+            out.append(chr(int(body[i + 2:i + 4], 16)))
+            i += 4
+        else:
+            start = (tok.start_pos or 0) + 1 + i
+            raise KmsSyntaxError(f"unknown escape sequence '\\{nxt}' in string",
+                                 Span(start, start + 2, tok.line or 0, (tok.column or 0) + 1 + i,
+                                      tok.line or 0, (tok.column or 0) + 3 + i))
+    return "".join(out)
+
+
+def _fold_binary(meta: Any, items: list[Any], make: Any) -> Any:
+    left = items[0]
+    for i in range(1, len(items), 2):
+        op, right = items[i], items[i + 1]
+        left = make(op, left, right, _join(_span_of(left), _span_of(right)))
+    return left
+
+
+@v_args(meta=True)
+class _ToAst(Transformer[Token, Any]):
+    # --- program structure
+    def start(self, meta: Any, items: list[Any]) -> ast.Program:
+        return ast.Program(tuple(items), _meta_span(meta))
+
+    def block(self, meta: Any, items: list[Any]) -> ast.Block:
+        return ast.Block(tuple(items), _meta_span(meta))
+
+    def ctx_body(self, meta: Any, items: list[Any]) -> ast.Block:
+        return ast.Block(tuple(items), _meta_span(meta))
+
+    # --- simple statements
+    def assign(self, meta: Any, items: list[Any]) -> ast.Assign:
+        return ast.Assign(items[0], items[1], _meta_span(meta))
+
+    def aug_assign(self, meta: Any, items: list[Any]) -> ast.AugAssign:
+        return ast.AugAssign(items[0], items[1][:-1], items[2], _meta_span(meta))
+
+    def incdec(self, meta: Any, items: list[Any]) -> ast.IncDec:
+        return ast.IncDec(items[0], 1 if str(items[1]) == "++" else -1, _meta_span(meta))
+
+    def expr_stmt(self, meta: Any, items: list[Any]) -> ast.ExprStmt:
+        return ast.ExprStmt(items[0], _meta_span(meta))
+
+    def assert_stmt(self, meta: Any, items: list[Any]) -> ast.Assert:
+        return ast.Assert(items[0], items[1] if len(items) > 1 else None, _meta_span(meta))
+
+    def return_stmt(self, meta: Any, items: list[Any]) -> ast.Return:
+        return ast.Return(items[0] if items else None, _meta_span(meta))
+
+    def break_stmt(self, meta: Any, items: list[Any]) -> ast.Break:
+        return ast.Break(_meta_span(meta))
+
+    def continue_stmt(self, meta: Any, items: list[Any]) -> ast.Continue:
+        return ast.Continue(_meta_span(meta))
+
+    def show_stmt(self, meta: Any, items: list[Any]) -> ast.Show:
+        return ast.Show(str(items[0]), tuple(items[1:]), _meta_span(meta), _tok_span(items[0]))
+
+    def include_stmt(self, meta: Any, items: list[Any]) -> ast.Include:
+        return ast.Include(parse_string(items[0]), _meta_span(meta))
+
+    def decl_kind(self, meta: Any, items: list[Any]) -> str:
+        return str(items[0])
+
+    def decl_stmt(self, meta: Any, items: list[Any]) -> ast.Decl:
+        return ast.Decl(items[0], str(items[1]), items[2], _meta_span(meta))
+
+    def percpu_def(self, meta: Any, items: list[Any]) -> ast.PercpuDef:
+        return ast.PercpuDef(str(items[0]), items[1] if len(items) > 1 else None, _meta_span(meta))
+
+    def percpu_incdec(self, meta: Any, items: list[Any]) -> ast.PercpuAdd:
+        return ast.PercpuAdd(str(items[0]), "+" if str(items[1]) == "++" else "-", None, _meta_span(meta))
+
+    def percpu_aug(self, meta: Any, items: list[Any]) -> ast.PercpuAdd:
+        op = items[1][:-1]
+        if op not in ("+", "-"):
+            raise KmsSyntaxError(f"per-cpu variables support '+=' and '-=', not '{items[1]}'", _meta_span(meta))
+        return ast.PercpuAdd(str(items[0]), op, items[2], _meta_span(meta))
+
+    def sysctl_stmt(self, meta: Any, items: list[Any]) -> ast.Sysctl:
+        return ast.Sysctl(items[0], items[1], _meta_span(meta))
+
+    def dotted_name(self, meta: Any, items: list[Any]) -> str:
+        return ".".join(str(t) for t in items)
+
+    def fail_opt(self, meta: Any, items: list[Any]) -> ast.Keyword:
+        return ast.Keyword(str(items[0]), items[1], _meta_span(meta))
+
+    def fail_stmt(self, meta: Any, items: list[Any]) -> ast.Fail:
+        return ast.Fail(str(items[0]), tuple(items[1:]), _meta_span(meta))
+
+    # --- compound statements
+    def elif_clause(self, meta: Any, items: list[Any]) -> tuple[str, Any, Any]:
+        return ("elif", items[0], items[1])
+
+    def else_clause(self, meta: Any, items: list[Any]) -> tuple[str, Any, Any]:
+        return ("else", None, items[0])
+
+    def if_stmt(self, meta: Any, items: list[Any]) -> ast.If:
+        branches = [(items[0], items[1])]
+        orelse = None
+        for kind, cond, body in items[2:]:
+            if kind == "elif":
+                branches.append((cond, body))
+            else:
+                orelse = body
+        return ast.If(tuple(branches), orelse, _meta_span(meta))
+
+    def repeat_stmt(self, meta: Any, items: list[Any]) -> ast.Repeat:
+        return ast.Repeat(items[0], items[1], _meta_span(meta))
+
+    def for_stmt(self, meta: Any, items: list[Any]) -> ast.For:
+        name, start = str(items[0]), items[1]
+        if len(items) == 5:
+            return ast.For(name, start, items[3], items[4], _meta_span(meta))
+        return ast.For(name, start, None, items[-1], _meta_span(meta))
+
+    def while_stmt(self, meta: Any, items: list[Any]) -> ast.While:
+        return ast.While(items[0], items[1], _meta_span(meta))
+
+    def param(self, meta: Any, items: list[Any]) -> ast.Param:
+        return ast.Param(str(items[0]), items[1] if len(items) > 1 else None, _meta_span(meta))
+
+    def fn_def(self, meta: Any, items: list[Any]) -> ast.FnDef:
+        params = tuple(p for p in items[1:-1] if p is not None)
+        seen: set[str] = set()
+        for p in params:
+            if p.name in seen:
+                raise KmsSyntaxError(f"parameter '{p.name}' appears twice", p.span)
+            seen.add(p.name)
+        return ast.FnDef(str(items[0]), params, items[-1], _meta_span(meta))
+
+    def expect_stmt(self, meta: Any, items: list[Any]) -> ast.Expect:
+        text = parse_string(items[1]) if len(items) == 3 and items[1] is not None else None
+        return ast.Expect(str(items[0]), text, items[-1], _meta_span(meta))
+
+    def cpu_block(self, meta: Any, items: list[Any]) -> ast.CpuBlock:
+        return ast.CpuBlock(items[0], items[1], _meta_span(meta))
+
+    def irq_block(self, meta: Any, items: list[Any]) -> ast.IrqBlock:
+        parts = [i for i in items if not isinstance(i, Token)]
+        if len(parts) == 1:
+            return ast.IrqBlock(None, parts[0], _meta_span(meta))
+        return ast.IrqBlock(parts[0], parts[1], _meta_span(meta))
+
+    def test_block(self, meta: Any, items: list[Any]) -> ast.TestBlock:
+        return ast.TestBlock(parse_string(items[0]), items[1], _meta_span(meta))
+
+    # --- operators (the `!op` rules give their token text)
+    def _op(self, meta: Any, items: list[Any]) -> str:
+        return str(items[0])
+
+    or_op = and_op = not_op = comp_op = bitor_op = bitxor_op = bitand_op = shift_op = add_op = mul_op = \
+        unary_op = augop = _op
+
+    def or_expr(self, meta: Any, items: list[Any]) -> Any:
+        return _fold_binary(meta, items, lambda op, l, r, s: ast.Logic("or", l, r, s))
+
+    def and_expr(self, meta: Any, items: list[Any]) -> Any:
+        return _fold_binary(meta, items, lambda op, l, r, s: ast.Logic("and", l, r, s))
+
+    def not_expr(self, meta: Any, items: list[Any]) -> ast.Not:
+        return ast.Not(items[1], _meta_span(meta))
+
+    def comparison(self, meta: Any, items: list[Any]) -> ast.Compare:
+        return ast.Compare(items[0], tuple(items[1::2]), tuple(items[2::2]), _meta_span(meta))
+
+    def _binop(self, meta: Any, items: list[Any]) -> Any:
+        return _fold_binary(meta, items, lambda op, l, r, s: ast.BinOp(op, l, r, s))
+
+    bitor = bitxor = bitand = shift = arith = term = _binop
+
+    def unary(self, meta: Any, items: list[Any]) -> Any:
+        op, operand = items
+        if op == "-" and isinstance(operand, ast.Num):
+            return ast.Num(-operand.value, _meta_span(meta))
+        return ast.Unary(op, operand, _meta_span(meta))
+
+    # --- primaries
+    def call(self, meta: Any, items: list[Any]) -> ast.Call:
+        func, arglist = items[0], items[1] or []
+        args: list[Any] = []
+        kwargs: list[ast.Keyword] = []
+        for a in arglist:
+            if isinstance(a, ast.Keyword):
+                if any(k.name == a.name for k in kwargs):
+                    raise KmsSyntaxError(f"keyword argument '{a.name}' given twice", a.span)
+                kwargs.append(a)
+            elif kwargs:
+                raise KmsSyntaxError("positional argument after a keyword argument", _span_of(a))
+            else:
+                args.append(a)
+        return ast.Call(func, tuple(args), tuple(kwargs), _meta_span(meta))
+
+    def arguments(self, meta: Any, items: list[Any]) -> list[Any]:
+        return list(items)
+
+    def kwarg(self, meta: Any, items: list[Any]) -> ast.Keyword:
+        return ast.Keyword(str(items[0]), items[1], _meta_span(meta))
+
+    def attr(self, meta: Any, items: list[Any]) -> ast.Attr:
+        return ast.Attr(items[0], str(items[1]), _meta_span(meta))
+
+    def index(self, meta: Any, items: list[Any]) -> ast.Index:
+        return ast.Index(items[0], items[1], _meta_span(meta))
+
+    def number(self, meta: Any, items: list[Any]) -> ast.Num:
+        return ast.Num(parse_number(str(items[0])), _meta_span(meta))
+
+    def string(self, meta: Any, items: list[Any]) -> ast.Str:
+        return ast.Str(parse_string(items[0]), _meta_span(meta))
+
+    def true(self, meta: Any, items: list[Any]) -> ast.Bool:
+        return ast.Bool(True, _meta_span(meta))
+
+    def false(self, meta: Any, items: list[Any]) -> ast.Bool:
+        return ast.Bool(False, _meta_span(meta))
+
+    def null(self, meta: Any, items: list[Any]) -> ast.Null:
+        return ast.Null(_meta_span(meta))
+
+    def name(self, meta: Any, items: list[Any]) -> ast.Name:
+        return ast.Name(str(items[0]), _meta_span(meta))
+
+    def list(self, meta: Any, items: list[Any]) -> ast.ListLit:
+        return ast.ListLit(tuple(i for i in items if i is not None), _meta_span(meta))
+
+
+_to_ast = _ToAst()
+
+# ------------------------------------------------------------------ errors in user words
+_NAMED = {
+    "NUMBER": "a number (like 42, 0x1f or 4K)",
+    "STRING": "a string",
+    "NAME": "a name",
+    "_NL": "a newline",
+    "$END": "end of input",
+    "CPU_CLOSE": "'>' closing the block",
+    "INCDEC": "'++' or '--'",
+    "RANGE": "'..'",
+}
+_EXPR_STARTERS = {"NUMBER", "NAME", "STRING", "LPAR", "LSQB", "MINUS", "TILDE", "TRUE", "FALSE", "NULL"}
+
+
+def _describe_terminal(name: str) -> str:
+    if name in _NAMED:
+        return _NAMED[name]
+    p = _parser()
+    for term in p.terminals:
+        if term.name == name:
+            pat = term.pattern
+            if pat.type == "str":
+                return f"'{pat.value}'"
+            break
+    return name.lower()
+
+
+def _describe_token(tok: Token) -> str:
+    if tok.type == "$END":
+        return "end of input"
+    if tok.type == "_NL":
+        return "end of line"
+    if tok.type == "NAME":
+        return f"name '{tok}'"
+    if tok.type == "NUMBER":
+        return f"number {tok}"
+    if tok.type == "STRING":
+        return f"string {tok}"
+    text = str(tok)
+    if text.isalpha():
+        return f"keyword '{text}'"
+    return f"'{text}'"
+
+
+def _describe_expected(expected: set[str]) -> str:
+    exp = {e for e in expected if not e.startswith("__IGNORE")}
+    if "NUMBER" in exp and "NAME" in exp:
+        rest = sorted(_describe_terminal(e) for e in exp - _EXPR_STARTERS
+                      if e in ("RPAR", "RSQB", "RBRACE", "CPU_CLOSE"))
+        return "an expression" + (" or " + " or ".join(rest) if rest else "")
+    words = sorted({_describe_terminal(e) for e in exp})
+    if len(words) > 6:
+        preferred = [w for w in words if w in ("')'", "']'", "'}'", "','", "'='", "a newline")]
+        words = preferred or words[:6]
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _unclosed(source: Source) -> tuple[str, list[str]] | None:
+    if not _postlex.open:
+        return None
+    tok = _postlex.open[-1]
+    what = {"LPAR": "'('", "LSQB": "'['", "LBRACE": "'{'", "CPU": "'cpu ... <' block",
+            "IRQ": "'irq ... <' block"}[tok.type]
+    return f"{what} opened at {tok.line}:{tok.column} is not closed", []
+
+
+def _translate(e: UnexpectedInput, source: Source) -> KmsSyntaxError:
+    if isinstance(e, UnexpectedCharacters):
+        ch = source.text[e.pos_in_stream] if e.pos_in_stream < len(source.text) else ""
+        span = source.span_at(e.pos_in_stream)
+        if ch in "\"'":
+            return KmsSyntaxError("unterminated string", span, source)
+        if ch.isdigit():
+            return KmsSyntaxError("malformed number (sizes are written like 4K, 2M, 1G, 1T)", span, source)
+        return KmsSyntaxError(f"unexpected character '{ch}'", span, source)
+    if isinstance(e, (UnexpectedToken, UnexpectedEOF)):
+        tok = getattr(e, "token", None)
+        expected = set(getattr(e, "expected", set()) or set())
+        accepts = getattr(e, "accepts", None)
+        if accepts:
+            expected = set(accepts)
+        if tok is None or tok.type == "$END":
+            unclosed = _unclosed(source)
+            msg = "unexpected end of input"
+            if unclosed:
+                msg += ": " + unclosed[0]
+            elif expected:
+                msg += f": expected {_describe_expected(expected)}"
+            return KmsSyntaxError(msg, source.end_span(), source, incomplete=True)
+        span = _tok_span(tok)
+        if tok.type == "_NL":
+            span = Span(span.start, span.start + 1, span.line, span.column, span.line, span.column + 1)
+            unclosed = _unclosed(source)
+            if unclosed and "CPU_CLOSE" in expected:
+                pass
+        msg = f"unexpected {_describe_token(tok)}"
+        if expected:
+            msg += f": expected {_describe_expected(expected)}"
+        err = KmsSyntaxError(msg, span, source)
+        if tok.type == "CPU_CLOSE" or (str(tok) == ">" and "CPU_CLOSE" not in expected):
+            pass
+        return err
+    return KmsSyntaxError(str(e).splitlines()[0], None, source)
+
+
+def parse(text: str, name: str = "<input>") -> ast.Program:
+    """Parse a whole script.  Raises KmsSyntaxError (``incomplete`` when it ended early)."""
+    source = text if isinstance(text, Source) else Source(text, name)
+    return parse_source(source)
+
+
+def parse_source(source: Source) -> ast.Program:
+    parser = _parser()
+    try:
+        tree = parser.parse(source.text)
+    except UnexpectedInput as e:
+        raise _translate(e, source) from None
+    except RecursionError:
+        raise KmsSyntaxError("program nested too deeply", source.span_at(0), source) from None
+    try:
+        result = _to_ast.transform(tree)
+    except VisitError as e:
+        inner = e.orig_exc
+        if isinstance(inner, KmsSyntaxError):
+            inner.source = source
+            raise inner from None
+        raise
+    except RecursionError:
+        raise KmsSyntaxError("program nested too deeply", source.span_at(0), source) from None
+    assert isinstance(result, ast.Program)
+    return result
+
+
+def warm_up() -> None:
+    """Build the parser now (the REPL does this while the user types)."""
+    _parser()
+
+
+if sys.getrecursionlimit() < 10000:
+    sys.setrecursionlimit(10000)
+
+__all__ = ["parse", "parse_source", "parse_number", "warm_up", "Tree"]

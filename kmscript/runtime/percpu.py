@@ -1,0 +1,663 @@
+"""The per-cpu allocator (mm/percpu.c, arch/x86/kernel/setup_percpu.c, Linux 6.18).
+
+What it models:
+
+- **Units and the first chunk.** Every chunk holds one *unit* per possible CPU; a per-cpu
+  object lives at the same offset in every unit.  The first chunk is embedded in the
+  direct map at boot (pcpu_embed_first_chunk with atom = PMD_SIZE) and laid out as
+  ``[static | reserved | dynamic]``; pcpu_build_alloc_info() computes
+  ``size_sum = PFN_ALIGN(static + reserved + max(dyn, PERCPU_DYNAMIC_EARLY_SIZE))``, the
+  units per allocation (upa, wasting at most nr_cpus/3 units) and the unit size; with the
+  reference kernel's 185496-byte static section and 2 CPUs this prints
+  ``percpu: Embedded 53 pages/cpu s185496 r0 d31592 u1048576`` and ``alloc=1*2097152``.
+  The dynamic part becomes a chunk whose bitmap starts at the page holding the end of the
+  static area (start_offset = static % PAGE_SIZE bits are hidden).
+- **Static variables** (DEFINE_PER_CPU, script ``percpu NAME = init``) live in the static
+  section.  The 185496 bytes are the reference kernel's own; script variables are placed
+  in the last SCRIPT_STATIC_SIZE bytes of that section (treated as if linked into the
+  kernel image), 8 bytes each (a ``long``), so the boot numbers stay the kernel's.
+- **Dynamic allocation** (pcpu_alloc_noprof): ``size = ALIGN(size, 4)``,
+  ``align = max(align, 4)``; illegal requests WARN; the allocation bitmap has one bit per
+  4 bytes (PCPU_MIN_ALLOC_SIZE); chunks sit in slots by their largest free run
+  (``slot = max(fls(bytes) - 5 + 2, 1)``, fully free chunks in pcpu_free_slot) and are
+  searched from ``slot(size)`` upward in list order, first fit inside a chunk.
+  When nothing fits and the caller may sleep, a new chunk is created: its congruent area
+  comes from pcpu_get_vm_areas at the top of the vmalloc space and its metadata
+  (alloc_map, bound_map, md_blocks, the memcg obj_exts array) from pcpu_mem_zalloc, i.e.
+  kmalloc or vmalloc; pages are populated on demand, one page per CPU per chunk page,
+  from the page allocator (OWNER_PERCPU).  Atomic callers (no __GFP_DIRECT_RECLAIM) only
+  get already-populated space and never create chunks.
+- **Balance work** (pcpu_balance_workfn): keeps PCPU_EMPTY_POP_PAGES_LOW..HIGH empty
+  populated pages and frees fully free chunks except one.
+- **Accounting**: meminfo ``Percpu = pcpu_nr_populated * pcpu_nr_units`` pages, the first
+  chunk counting PFN_DOWN(size_sum) pages.
+- **Trace events** percpu_alloc_percpu / percpu_free_percpu / percpu_alloc_percpu_fail /
+  percpu_create_chunk / percpu_destroy_chunk in include/trace/events/percpu.h formats.
+
+Invariants:
+- an allocation's bits are set in alloc_map and its start recorded in ``bound``; the
+  free bytes of a chunk are ``4 * (number of clear bits)`` outside the hidden regions;
+- a populated page of a non-first chunk has exactly one page frame per possible CPU.
+
+Simplifications:
+- The balance work runs synchronously at the end of the allocation or free that would
+  schedule it.
+- Block hints (pcpu_block_md) are not kept; the search computes the same first fit
+  directly from the bitmap.  Static script variables keep their values as Python ints
+  (addresses are real, the bytes are not stored in physical memory).
+- ``__percpu`` pointers are represented by the address of CPU 0's copy (per_cpu_ptr(p, 0)).
+- No reserved chunk (PERCPU_MODULE_RESERVE is 0: the reference kernel has no modules).
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from .context import ExecContext
+from .errors import KernelFault
+from .gfp import GFP_KERNEL, __GFP_DIRECT_RECLAIM, __GFP_HIGHMEM, __GFP_NORETRY, __GFP_NOWARN, __GFP_ZERO, format_gfp
+from .printk import KernelLog
+from .trace import Tracer
+from .vmalloc import VM_NO_GUARD, Vmalloc, VmStruct
+from .vmstat import VmStat
+
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+PMD_SIZE = 1 << 21
+
+# include/linux/percpu.h
+PCPU_MIN_ALLOC_SHIFT = 2
+PCPU_MIN_ALLOC_SIZE = 1 << PCPU_MIN_ALLOC_SHIFT
+PCPU_BITMAP_BLOCK_SIZE = PAGE_SIZE
+PCPU_MIN_UNIT_SIZE = 32 << 10
+PERCPU_MODULE_RESERVE = 0  # CONFIG_MODULES=n on the reference machine ("r0")
+PERCPU_DYNAMIC_SIZE_SHIFT = 10
+PERCPU_DYNAMIC_EARLY_SIZE = 20 << PERCPU_DYNAMIC_SIZE_SHIFT
+PERCPU_DYNAMIC_RESERVE = 28 << PERCPU_DYNAMIC_SIZE_SHIFT
+# mm/percpu.c
+PCPU_SLOT_BASE_SHIFT = 5
+PCPU_EMPTY_POP_PAGES_LOW = 2
+PCPU_EMPTY_POP_PAGES_HIGH = 4
+PCPU_WARN_LIMIT = 10
+# .data..percpu of the reference 6.18.44 kernel (boot log "s185496")
+STATIC_SIZE_DEFAULT = 185496
+SCRIPT_STATIC_SIZE = 4096
+SCRIPT_VAR_SIZE = 8
+# sizeof(struct pcpu_block_md) (8 ints) and of struct pcpuobj_ext (one pointer)
+SIZEOF_PCPU_BLOCK_MD = 32
+SIZEOF_PCPUOBJ_EXT = 8
+SIZEOF_PCPU_CHUNK = 136
+
+_ZERO_RUN = re.compile(b"\x00+")
+
+
+def fls(x: int) -> int:
+    return x.bit_length()
+
+
+def pfn_align(x: int) -> int:
+    return (x + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+
+
+@dataclass(frozen=True)
+class PcpuAllocInfo:
+    """struct pcpu_alloc_info for one group of CPUs (a single NUMA node)."""
+
+    static_size: int
+    reserved_size: int
+    dyn_size: int
+    unit_size: int
+    atom_size: int
+    alloc_size: int
+    upa: int
+    nr_cpus: int
+    nr_units: int
+    size_sum: int
+
+    @property
+    def cpu_map(self) -> list[int | None]:
+        return [c if c < self.nr_cpus else None for c in range(self.nr_units)]
+
+    def embedded_line(self) -> str:
+        return (f"percpu: Embedded {self.size_sum >> PAGE_SHIFT} pages/cpu s{self.static_size} "
+                f"r{self.reserved_size} d{self.dyn_size} u{self.unit_size}")
+
+    def dump_alloc_info(self) -> str:
+        """pcpu_dump_alloc_info(): the two pcpu-alloc lines of the boot log."""
+        v, cpu_width = self.nr_cpus, 0
+        while True:
+            v //= 10
+            if not v:
+                break
+            cpu_width += 1
+        cpu_width += 1
+        group_width = 1
+        width = self.upa * (cpu_width + 1) + group_width + 3
+        apl = max(60 // width, 1)
+        apl = 1 << (apl.bit_length() - 1)
+        head = (f"pcpu-alloc: s{self.static_size} r{self.reserved_size} d{self.dyn_size} "
+                f"u{self.unit_size} alloc={self.alloc_size // self.atom_size}*{self.atom_size}")
+        lines = [head]
+        cur = ""
+        cmap = self.cpu_map
+        for alloc in range(self.nr_units // self.upa):
+            if alloc % apl == 0:
+                if cur:
+                    lines.append(cur)
+                cur = "pcpu-alloc: "
+            cur += f"[{0:0{group_width}d}] "
+            for unit in range(alloc * self.upa, (alloc + 1) * self.upa):
+                c = cmap[unit]
+                cur += (f"{c:0{cpu_width}d} " if c is not None else "-" * cpu_width + " ")
+        lines.append(cur)
+        return "\n".join(lines)
+
+
+def pcpu_build_alloc_info(nr_cpus: int, static_size: int = STATIC_SIZE_DEFAULT,
+                          reserved_size: int = PERCPU_MODULE_RESERVE,
+                          dyn_size: int = PERCPU_DYNAMIC_RESERVE, atom_size: int = PMD_SIZE) -> PcpuAllocInfo:
+    """mm/percpu.c: pcpu_build_alloc_info() for one group (no NUMA distances)."""
+    size_sum = pfn_align(static_size + reserved_size + max(dyn_size, PERCPU_DYNAMIC_EARLY_SIZE))
+    dyn_size = size_sum - static_size - reserved_size
+    min_unit_size = max(size_sum, PCPU_MIN_UNIT_SIZE)
+    alloc_size = -(-min_unit_size // atom_size) * atom_size
+    upa = alloc_size // min_unit_size
+    while alloc_size % upa or (alloc_size // upa) % PAGE_SIZE:
+        upa -= 1
+    max_upa = upa
+    last_allocs = 1 << 62
+    best_upa = 0
+    for upa in range(max_upa, 0, -1):
+        if alloc_size % upa or (alloc_size // upa) % PAGE_SIZE:
+            continue
+        allocs = -(-nr_cpus // upa)
+        wasted = allocs * upa - nr_cpus
+        if wasted > nr_cpus // 3:
+            continue
+        if allocs > last_allocs:
+            break
+        last_allocs = allocs
+        best_upa = upa
+    upa = best_upa
+    nr_units = -(-nr_cpus // upa) * upa
+    return PcpuAllocInfo(static_size, reserved_size, dyn_size, alloc_size // upa, atom_size, alloc_size,
+                         upa, nr_cpus, nr_units, size_sum)
+
+
+class PageAllocator(Protocol):
+    def alloc_pages(self, gfp: int, order: int, *, owner: int = ..., caller: str | None = None) -> int | None: ...
+
+    def free_pages(self, pfn: int, order: int) -> None: ...
+
+
+@dataclass(eq=False)
+class PcpuChunk:
+    """struct pcpu_chunk: one address range per unit, a bitmap of 4-byte units."""
+
+    base_addr: int  # unit u's byte at offset off is at base_addr + unit_off(u) + off
+    nr_pages: int
+    start_offset: int = 0
+    end_offset: int = 0
+    immutable: bool = False  # the first chunk: never freed, fully populated
+    vm: VmStruct | None = None
+    alloc_map: bytearray = field(default_factory=bytearray)
+    bound: dict[int, int] = field(default_factory=dict)  # bit offset -> bits
+    populated: bytearray = field(default_factory=bytearray)
+    page_pfns: dict[int, list[int]] = field(default_factory=dict)  # page -> pfn per CPU
+    meta_vmalloc: list[int] = field(default_factory=list)
+    meta_kmalloc: list[int] = field(default_factory=list)
+    free_bytes: int = 0
+    slot: int = -1
+
+    @property
+    def nr_populated(self) -> int:
+        return self.populated.count(1)
+
+    def contig_bits(self) -> int:
+        m = self.alloc_map
+        if not m.count(0):
+            return 0
+        return max(len(r) for r in _ZERO_RUN.findall(m))
+
+    def page_empty(self, page: int) -> bool:
+        lo = page * (PAGE_SIZE // PCPU_MIN_ALLOC_SIZE)
+        hi = lo + PAGE_SIZE // PCPU_MIN_ALLOC_SIZE
+        return not any(self.alloc_map[lo:hi])
+
+    def is_populated(self, bit_off: int, bits: int) -> bool:
+        p0 = (bit_off * PCPU_MIN_ALLOC_SIZE) >> PAGE_SHIFT
+        p1 = ((bit_off + bits) * PCPU_MIN_ALLOC_SIZE + PAGE_SIZE - 1) >> PAGE_SHIFT
+        return all(self.populated[p0:p1])
+
+    def __str__(self) -> str:
+        return f"pcpu_chunk base_addr=0x{self.base_addr:016x} pages={self.nr_pages} free={self.free_bytes}"
+
+
+class PerCpuVar:
+    """A static per-cpu variable (DEFINE_PER_CPU): one value per CPU."""
+
+    KMS_TYPE = "percpu_var"
+    KMS_ATTRS = frozenset({"name", "offset", "values"})
+    __slots__ = ("name", "offset", "values")
+
+    def __init__(self, name: str, offset: int, values: list[int]) -> None:
+        self.name = name
+        self.offset = offset
+        self.values = values
+
+    def __str__(self) -> str:
+        return f"percpu {self.name} " + " ".join(f"cpu{c}={v}" for c, v in enumerate(self.values))
+
+
+class PerCpu:
+    """The per-cpu allocator of one machine.  See the module docstring."""
+
+    def __init__(self, *, page_alloc: PageAllocator, vmalloc: Vmalloc,
+                 kmalloc: Callable[[int, int, str | None], int | None], kfree: Callable[[int], None],
+                 ctx: ExecContext, log: KernelLog, tracer: Tracer, vmstat: VmStat, nr_cpus: int,
+                 first_chunk_paddr: Callable[[int], int], owner_percpu: int, page_offset: int,
+                 static_size: int = STATIC_SIZE_DEFAULT) -> None:
+        self.page_alloc = page_alloc
+        self.vmalloc = vmalloc
+        self._kmalloc = kmalloc
+        self._kfree = kfree
+        self.ctx = ctx
+        self.log = log
+        self.tracer = tracer
+        self.vmstat = vmstat
+        self.nr_cpus = nr_cpus
+        self.owner = owner_percpu
+        self.ai = ai = pcpu_build_alloc_info(nr_cpus, static_size)
+        self.unit_size = ai.unit_size
+        self.nr_units = ai.nr_units
+        self.unit_pages = ai.unit_size >> PAGE_SHIFT
+        # Unit offsets inside a chunk: unit i at i * unit_size (one group).
+        self.unit_off = [cpu * ai.unit_size for cpu in range(nr_cpus)]
+        # The embedded first chunk: memblock memory in the direct map, alloc_size aligned.
+        fc_paddr = first_chunk_paddr(ai.alloc_size * (ai.nr_units // ai.upa))
+        self.pcpu_base_addr = page_offset + fc_paddr
+        self.pcpu_base_paddr = fc_paddr
+        self.page_offset = page_offset
+        static_end = ai.static_size + ai.reserved_size
+        aligned = static_end & ~(PAGE_SIZE - 1)
+        start_offset = static_end - aligned
+        region = pfn_align(start_offset + ai.dyn_size)
+        fc = PcpuChunk(self.pcpu_base_addr + aligned, region >> PAGE_SHIFT, start_offset=start_offset,
+                       immutable=True)
+        fc.alloc_map = bytearray(region // PCPU_MIN_ALLOC_SIZE)
+        hidden = start_offset // PCPU_MIN_ALLOC_SIZE
+        fc.alloc_map[:hidden] = b"\x01" * hidden
+        fc.end_offset = region - start_offset - ai.dyn_size
+        tail = fc.end_offset // PCPU_MIN_ALLOC_SIZE
+        if tail:
+            fc.alloc_map[len(fc.alloc_map) - tail:] = b"\x01" * tail
+        fc.populated = bytearray(b"\x01" * fc.nr_pages)
+        fc.free_bytes = ai.dyn_size
+        self.first_chunk = fc
+        self.chunks: list[PcpuChunk] = [fc]
+        # pcpu_sidelined_slot = __pcpu_size_to_slot(unit_size) + 1; pcpu_free_slot = that + 1
+        self.free_slot = max(fls(self.unit_size) - PCPU_SLOT_BASE_SHIFT + 2, 1) + 2
+        self.slots: list[list[PcpuChunk]] = [[] for _ in range(self.free_slot + 1)]
+        self._relocate(fc)
+        # pcpu_setup_first_chunk(): "include all regions of the first chunk"
+        self.nr_populated = ai.size_sum >> PAGE_SHIFT
+        self._update_vmstat()
+        self.allocs: dict[int, tuple[PcpuChunk, int, int]] = {}  # ptr -> (chunk, bit_off, bits)
+        self.vars: dict[str, PerCpuVar] = {}
+        self._script_static_next = ai.static_size - SCRIPT_STATIC_SIZE
+        self._warn_count = 0
+        self.log.printk(ai.embedded_line())
+        self.log.printk(ai.dump_alloc_info())
+
+    # -- slots ---------------------------------------------------------------------------------
+    def size_to_slot(self, size: int) -> int:
+        """pcpu_size_to_slot(): a fully free chunk goes to pcpu_free_slot."""
+        if size == self.unit_size:
+            return self.free_slot
+        return max(fls(size) - PCPU_SLOT_BASE_SHIFT + 2, 1)
+
+    def chunk_slot(self, chunk: PcpuChunk) -> int:
+        contig = chunk.contig_bits()
+        if chunk.free_bytes < PCPU_MIN_ALLOC_SIZE or contig == 0:
+            return 0
+        return self.size_to_slot(contig * PCPU_MIN_ALLOC_SIZE)
+
+    def _relocate(self, chunk: PcpuChunk) -> None:
+        """pcpu_chunk_relocate(): move to the new slot, front if it moved down."""
+        nslot = self.chunk_slot(chunk)
+        oslot = chunk.slot
+        if oslot == nslot:
+            return
+        if oslot >= 0:
+            self.slots[oslot].remove(chunk)
+        if oslot >= 0 and oslot < nslot:
+            self.slots[nslot].insert(0, chunk)
+        else:
+            self.slots[nslot].append(chunk)
+        chunk.slot = nslot
+
+    # -- accounting ------------------------------------------------------------------------------
+    def _update_vmstat(self) -> None:
+        self.vmstat.nr_percpu_pages = self.nr_populated * self.nr_units
+
+    def nr_empty_pop_pages(self) -> int:
+        n = 0
+        for chunk in self.chunks:
+            for p in range(chunk.nr_pages):
+                if chunk.populated[p] and chunk.page_empty(p):
+                    n += 1
+        return n
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def chunk_addr(self, chunk: PcpuChunk, cpu: int, off: int) -> int:
+        return chunk.base_addr + self.unit_off[cpu] + off
+
+    def per_cpu_ptr(self, ptr: int, cpu: int) -> int:
+        self.ctx.check_cpu(cpu)
+        return ptr + self.unit_off[cpu] - self.unit_off[0]
+
+    def _find_fit(self, chunk: PcpuChunk, bits: int, align_bits: int, is_atomic: bool) -> int:
+        m = chunk.alloc_map
+        need = b"\x00" * bits
+        pos = 0
+        n = len(m)
+        while True:
+            i = m.find(need, pos)
+            if i < 0:
+                return -1
+            a = -(-i // align_bits) * align_bits
+            if a != i:
+                if a + bits <= n and not any(m[a:a + bits]):
+                    i = a
+                else:
+                    pos = a if a > i else i + 1
+                    continue
+            if is_atomic and not chunk.is_populated(i, bits):
+                pos = i + 1
+                continue
+            return i
+
+    def _warn(self, size: int, align: int, is_atomic: bool, err: str) -> None:
+        if self._warn_count >= PCPU_WARN_LIMIT:
+            return
+        self._warn_count += 1
+        self.log.printk(f"percpu: allocation failed, size={size} align={align} atomic={int(is_atomic)}, {err}", "warn")
+        if self._warn_count == PCPU_WARN_LIMIT:
+            self.log.printk("percpu: limit reached, disable warning", "warn")
+
+    # -- chunk creation / destruction ----------------------------------------------------------------
+    def _mem_zalloc(self, size: int, gfp: int, caller: str, chunk: PcpuChunk) -> bool:
+        """pcpu_mem_zalloc(): kzalloc up to a page, __vmalloc above."""
+        if size <= PAGE_SIZE:
+            a = self._kmalloc(size, gfp | __GFP_ZERO, "pcpu_mem_zalloc")
+            if a:
+                chunk.meta_kmalloc.append(a)
+            return bool(a)
+        a = self.vmalloc.vmalloc_gfp(size, gfp | __GFP_ZERO, 1, caller)
+        if a:
+            chunk.meta_vmalloc.append(a)
+        return bool(a)
+
+    def create_chunk(self, gfp: int) -> PcpuChunk | None:
+        """pcpu_create_chunk(): metadata, then the congruent vm area at the top of vmalloc."""
+        chunk = PcpuChunk(0, self.unit_pages)
+        bits = self.unit_size // PCPU_MIN_ALLOC_SIZE
+        longs = lambda nbits: -(-nbits // 64) * 8  # noqa: E731  BITS_TO_LONGS * sizeof(long)
+        ok = (self._mem_zalloc(SIZEOF_PCPU_CHUNK + longs(self.unit_pages), gfp, "pcpu_create_chunk", chunk)
+              and self._mem_zalloc(longs(bits), gfp, "pcpu_create_chunk", chunk)
+              and self._mem_zalloc(longs(bits + 1), gfp, "pcpu_create_chunk", chunk)
+              and self._mem_zalloc(self.unit_pages * PAGE_SIZE // PCPU_BITMAP_BLOCK_SIZE * SIZEOF_PCPU_BLOCK_MD,
+                                   gfp, "pcpu_create_chunk", chunk)
+              # memcg: one obj_ext per 4-byte unit; the vmallocinfo line seen on the machine
+              and self._mem_zalloc(bits * SIZEOF_PCPUOBJ_EXT, gfp, "pcpu_create_chunk+0x217/0x230", chunk))
+        vm = self.vmalloc.pcpu_get_vm_areas(self.nr_units * self.unit_size, self.ai.atom_size) if ok else None
+        if vm is None:
+            self._free_chunk_meta(chunk)
+            return None
+        vm.pages = array("q", [-1]) * (vm.size >> PAGE_SHIFT)
+        chunk.vm = vm
+        chunk.base_addr = vm.addr
+        chunk.alloc_map = bytearray(bits)
+        chunk.populated = bytearray(self.unit_pages)
+        chunk.free_bytes = self.unit_size
+        self.chunks.append(chunk)
+        self._relocate(chunk)
+        if self.tracer.enabled:
+            self.tracer.emit("percpu_create_chunk", f"base_addr={chunk.base_addr:016x}")
+        return chunk
+
+    def _free_chunk_meta(self, chunk: PcpuChunk) -> None:
+        for a in chunk.meta_vmalloc:
+            self.vmalloc.vfree(a)
+        for a in chunk.meta_kmalloc:
+            self._kfree(a)
+        chunk.meta_vmalloc.clear()
+        chunk.meta_kmalloc.clear()
+
+    def destroy_chunk(self, chunk: PcpuChunk) -> None:
+        """pcpu_destroy_chunk(): depopulate, give back the vm area and the metadata."""
+        for page in sorted(chunk.page_pfns):
+            self._depopulate_page(chunk, page)
+        if self.tracer.enabled:
+            self.tracer.emit("percpu_destroy_chunk", f"base_addr={chunk.base_addr:016x}")
+        self.slots[chunk.slot].remove(chunk)
+        self.chunks.remove(chunk)
+        if chunk.vm is not None:
+            chunk.vm.pages = array("q")
+            self.vmalloc.pcpu_free_vm_areas(chunk.vm)
+        self._free_chunk_meta(chunk)
+
+    def _populate_page(self, chunk: PcpuChunk, page: int, gfp: int) -> bool:
+        pfns: list[int] = []
+        for cpu in range(self.nr_cpus):
+            pfn = self.page_alloc.alloc_pages(gfp | __GFP_HIGHMEM, 0, owner=self.owner, caller="pcpu_alloc_pages")
+            if pfn is None:
+                for p in pfns:
+                    self.page_alloc.free_pages(p, 0)
+                return False
+            pfns.append(pfn)
+        chunk.page_pfns[page] = pfns
+        chunk.populated[page] = 1
+        vm = chunk.vm
+        if vm is not None:
+            for cpu, pfn in enumerate(pfns):
+                vm.pages[(self.unit_off[cpu] >> PAGE_SHIFT) + page] = pfn
+        self.nr_populated += 1
+        self._update_vmstat()
+        return True
+
+    def _depopulate_page(self, chunk: PcpuChunk, page: int) -> None:
+        pfns = chunk.page_pfns.pop(page)
+        vm = chunk.vm
+        for cpu, pfn in enumerate(pfns):
+            if vm is not None:
+                vm.pages[(self.unit_off[cpu] >> PAGE_SHIFT) + page] = -1
+            self.page_alloc.free_pages(pfn, 0)
+        chunk.populated[page] = 0
+        self.nr_populated -= 1
+        self._update_vmstat()
+
+    # -- alloc / free ----------------------------------------------------------------------------
+    def alloc_percpu(self, size: int, align: int = 4, gfp: int = GFP_KERNEL, caller: str | None = None) -> int | None:
+        """pcpu_alloc(): a __percpu pointer (CPU 0's copy) or None."""
+        is_atomic = not gfp & __GFP_DIRECT_RECLAIM
+        pcpu_gfp = gfp & (GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN)
+        do_warn = not gfp & __GFP_NOWARN
+        if align < PCPU_MIN_ALLOC_SIZE:
+            align = PCPU_MIN_ALLOC_SIZE
+        size = (size + PCPU_MIN_ALLOC_SIZE - 1) & ~(PCPU_MIN_ALLOC_SIZE - 1)
+        bits = size >> PCPU_MIN_ALLOC_SHIFT
+        bit_align = align >> PCPU_MIN_ALLOC_SHIFT
+        if size == 0 or size > PCPU_MIN_UNIT_SIZE or align > PAGE_SIZE or align & (align - 1):
+            task = self.ctx.current
+            self.log.printk("------------[ cut here ]------------\n"
+                            f"illegal size ({size}) or align ({align}) for percpu allocation\n"
+                            f"WARNING: CPU: {self.ctx.cpu} PID: {task.pid} at mm/percpu.c pcpu_alloc_noprof", "warn")
+            return None
+        if not is_atomic:
+            self.ctx.might_alloc(gfp)
+        err = "atomic alloc failed, no space left" if is_atomic else ""
+        found: tuple[PcpuChunk, int] | None = None
+        for slot in range(self.size_to_slot(size), self.free_slot + 1):
+            for chunk in list(self.slots[slot]):
+                off = self._find_fit(chunk, bits, bit_align, is_atomic)
+                if off >= 0:
+                    found = (chunk, off)
+                    break
+            if found:
+                break
+        if found is None and not is_atomic:
+            chunk_new = self.create_chunk(pcpu_gfp)
+            if chunk_new is None:
+                err = "failed to allocate new chunk"
+            else:
+                off = self._find_fit(chunk_new, bits, bit_align, False)
+                if off >= 0:
+                    found = (chunk_new, off)
+        if found is None:
+            return self._fail(size, align, is_atomic, do_warn, err)
+        chunk, off = found
+        chunk.alloc_map[off:off + bits] = b"\x01" * bits
+        chunk.bound[off] = bits
+        chunk.free_bytes -= size
+        self._relocate(chunk)
+        byte_off = off * PCPU_MIN_ALLOC_SIZE
+        if not is_atomic:
+            p0 = byte_off >> PAGE_SHIFT
+            p1 = (byte_off + size + PAGE_SIZE - 1) >> PAGE_SHIFT
+            for page in range(p0, p1):
+                if not chunk.populated[page] and not self._populate_page(chunk, page, pcpu_gfp):
+                    self._free_area(chunk, off)
+                    return self._fail(size, align, is_atomic, do_warn, "failed to populate")
+        ptr = self.chunk_addr(chunk, 0, byte_off)
+        self.allocs[ptr] = (chunk, off, bits)
+        self._clear(chunk, byte_off, size)
+        if self.tracer.enabled:
+            self.tracer.emit("percpu_alloc_percpu",
+                             f"call_site={caller or 'pcpu_alloc_noprof'} reserved=0 is_atomic={int(is_atomic)} "
+                             f"size={size} align={align} base_addr={chunk.base_addr:016x} off={byte_off} "
+                             f"ptr={ptr:016x} bytes_alloc={size * self.nr_units} gfp_flags={format_gfp(gfp)}")
+        if self.nr_empty_pop_pages() < PCPU_EMPTY_POP_PAGES_LOW:
+            self.balance(is_atomic_failed=False)
+        return ptr
+
+    def _fail(self, size: int, align: int, is_atomic: bool, do_warn: bool, err: str) -> None:
+        if self.tracer.enabled:
+            self.tracer.emit("percpu_alloc_percpu_fail",
+                             f"reserved=0 is_atomic={int(is_atomic)} size={size} align={align}")
+        if do_warn:
+            self._warn(size, align, is_atomic, err)
+        if is_atomic:
+            self.balance(is_atomic_failed=True)
+        return None
+
+    def _clear(self, chunk: PcpuChunk, byte_off: int, size: int) -> None:
+        """memset(0) of the new area on every CPU (the bytes live in physical memory)."""
+        phys = getattr(self, "phys", None)
+        if phys is None:
+            return
+        for cpu in range(self.nr_cpus):
+            addr = self.chunk_addr(chunk, cpu, byte_off)
+            pos = 0
+            while pos < size:
+                paddr = self.translate(addr + pos)
+                n = min(size - pos, PAGE_SIZE - ((addr + pos) & (PAGE_SIZE - 1)))
+                if paddr is not None:
+                    phys.fill(paddr, n, 0)
+                pos += n
+
+    def _free_area(self, chunk: PcpuChunk, off: int) -> int:
+        bits = chunk.bound.pop(off)
+        chunk.alloc_map[off:off + bits] = bytes(bits)
+        chunk.free_bytes += bits * PCPU_MIN_ALLOC_SIZE
+        self._relocate(chunk)
+        return bits
+
+    def free_percpu(self, ptr: int) -> None:
+        """free_percpu(): NULL is a no-op; fully free chunks beyond one are destroyed."""
+        if not ptr:
+            return
+        entry = self.allocs.pop(ptr, None)
+        if entry is None:
+            raise KernelFault(f"free_percpu(0x{ptr:x}): not a per-cpu pointer from alloc_percpu")
+        chunk, off, _bits = entry
+        self._free_area(chunk, off)
+        if self.tracer.enabled:
+            self.tracer.emit("percpu_free_percpu",
+                             f"base_addr={chunk.base_addr:016x} off={off * PCPU_MIN_ALLOC_SIZE} ptr={ptr:016x}")
+        if chunk.free_bytes == self.unit_size:
+            self.balance(is_atomic_failed=False)
+
+    def balance(self, is_atomic_failed: bool) -> None:
+        """pcpu_balance_workfn(): free spare empty chunks, keep a few empty populated pages."""
+        free_chunks = [c for c in self.slots[self.free_slot] if not c.immutable]
+        for chunk in free_chunks[1:]:
+            self.destroy_chunk(chunk)
+        target = PCPU_EMPTY_POP_PAGES_HIGH if is_atomic_failed else \
+            max(0, min(PCPU_EMPTY_POP_PAGES_HIGH - self.nr_empty_pop_pages(), PCPU_EMPTY_POP_PAGES_HIGH))
+        if target <= 0:
+            return
+        for slot in range(self.free_slot + 1):
+            for chunk in self.slots[slot]:
+                for page in range(chunk.nr_pages):
+                    if target <= 0:
+                        return
+                    if not chunk.populated[page]:
+                        if not self._populate_page(chunk, page, GFP_KERNEL | __GFP_NOWARN | __GFP_NORETRY):
+                            return
+                        target -= 1
+
+    # -- address translation -------------------------------------------------------------------------
+    def translate(self, vaddr: int) -> int | None:
+        """Physical address of a per-cpu address (first chunk: direct map; others: vmalloc)."""
+        base = self.pcpu_base_addr
+        if base <= vaddr < base + self.nr_units * self.unit_size:
+            return vaddr - self.page_offset
+        return self.vmalloc.translate(vaddr)
+
+    # -- static variables (DEFINE_PER_CPU) ----------------------------------------------------------
+    def define_per_cpu(self, name: str, init: int = 0) -> PerCpuVar:
+        if name in self.vars:
+            raise KernelFault(f"percpu variable {name} is already defined")
+        off = self._script_static_next
+        if off + SCRIPT_VAR_SIZE > self.ai.static_size:
+            raise KernelFault(f"percpu {name}: the static per-cpu section is full "
+                              f"({SCRIPT_STATIC_SIZE // SCRIPT_VAR_SIZE} script variables)")
+        self._script_static_next = off + SCRIPT_VAR_SIZE
+        var = PerCpuVar(name, off, [init] * self.nr_cpus)
+        self.vars[name] = var
+        return var
+
+    def var(self, name: str) -> PerCpuVar:
+        try:
+            return self.vars[name]
+        except KeyError:
+            raise KernelFault(f"no per-cpu variable named {name} (declare it with `percpu {name}`)") from None
+
+    def var_addr(self, name: str, cpu: int) -> int:
+        """&per_cpu(var, cpu): the copy in CPU cpu's unit of the first chunk."""
+        var = self.var(name)
+        self.ctx.check_cpu(cpu)
+        return self.pcpu_base_addr + self.unit_off[cpu] + var.offset
+
+    # -- views --------------------------------------------------------------------------------------
+    def show(self) -> str:
+        ai = self.ai
+        lines = [ai.embedded_line(), ai.dump_alloc_info(),
+                 f"units: {self.nr_units} x {self.unit_size} bytes, possible cpus: {self.nr_cpus}, "
+                 f"first chunk base 0x{self.pcpu_base_addr:016x}",
+                 f"Percpu: {self.vmstat.nr_percpu_pages * 4} kB ({self.nr_populated} populated pages x {self.nr_units} units)"]
+        for i, c in enumerate(self.chunks):
+            kind = "first" if c.immutable else "vmalloc"
+            used = sum(b for b in c.bound.values()) * PCPU_MIN_ALLOC_SIZE
+            lines.append(f"chunk {i} ({kind}) base_addr=0x{c.base_addr:016x} pages={c.nr_pages} "
+                         f"populated={c.nr_populated} allocs={len(c.bound)} used={used} free={c.free_bytes} "
+                         f"contig={c.contig_bits() * PCPU_MIN_ALLOC_SIZE} slot={c.slot}")
+        if self.vars:
+            lines.append("static variables:")
+            for v in self.vars.values():
+                lines.append(f"  {v.name} @ +0x{v.offset:x}: " + " ".join(f"[{c}]={x}" for c, x in enumerate(v.values)))
+        return "\n".join(lines)

@@ -1,0 +1,236 @@
+"""Session: one simulated machine plus the interpreter state, shared by CLI, REPL and tests.
+
+A session owns the current :class:`Machine` (booted lazily with the default
+configuration, or by ``machine(...)``), the script's global variables, and where output
+goes.  Everything a script prints reaches ``out`` as whole lines, in order: ``print``
+output, ``show`` views, kernel log records (with dmesg timestamps, as they happen) and,
+with ``trace=True``, trace events.  The REPL replaces the hooks to colour them.
+
+Test blocks (``test "name" { ... }``) are collected while the top level runs and run by
+:meth:`run_tests`, each in a fresh session that re-runs the file's top-level set-up, so
+one case can never see another's machine.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import KmsError, KmsUsageError
+from .lang import ast
+from .lang.compiler import Interpreter
+from .lang.parser import parse_source
+from .runtime.machine import Machine, MachineConfig
+from .runtime.printk import LogRecord
+from .runtime.trace import format_line
+from .source import Source
+
+DEFAULT_MAX_STEPS = 100_000_000
+
+Out = Callable[[str], None]
+
+
+@dataclass
+class TestResult:
+    name: str
+    passed: bool
+    error: KmsError | None
+    output: list[str]
+    span_line: int
+
+
+class Session:
+    def __init__(self, *, out: Out | None = None, quiet: bool = False, trace: bool = False, seed: int = 0,
+                 max_steps: int = DEFAULT_MAX_STEPS, config: MachineConfig | None = None) -> None:
+        self.out: Out = out if out is not None else print
+        self.quiet = quiet
+        self.trace = trace
+        self.seed = seed
+        self.max_steps = max_steps
+        self.base_config = config
+        # Hooks the REPL replaces (colouring, ✓/✗ display).
+        self.assert_hook: Callable[[ast.Assert, bool, str, str], None] | None = None
+        self.kernel_hook: Callable[[LogRecord], None] | None = None
+        self.view_hook: Callable[[str, str], None] | None = None
+        self.tests: list[tuple[str, Any, ast.TestBlock, Source]] = []
+        self.sources: list[Source] = []
+        self._machine: Machine | None = None
+        self.interp = Interpreter(self)
+
+    # -- the machine -------------------------------------------------------------------------
+    @property
+    def machine(self) -> Machine:
+        if self._machine is None:
+            self.boot(self.base_config or MachineConfig(seed=self.seed))
+        assert self._machine is not None
+        return self._machine
+
+    @machine.setter
+    def machine(self, m: Machine) -> None:
+        self._detach()
+        self._machine = m
+        self._attach()
+
+    @property
+    def has_machine(self) -> bool:
+        return self._machine is not None
+
+    def boot(self, config: MachineConfig) -> Machine:
+        """Boot a fresh machine (``machine(...)``); the old one is discarded."""
+        self._detach()
+        self._machine = None
+        m = Machine(config)
+        self._machine = m
+        self._attach()
+        return m
+
+    def reboot_after_panic(self) -> None:
+        self.boot(copy.copy(self.machine.config))
+
+    def _on_log(self, rec: LogRecord) -> None:
+        if self.kernel_hook is not None:
+            self.kernel_hook(rec)
+        elif not self.quiet:
+            for line in rec.lines():
+                self.out(line)
+
+    def _on_trace(self, event: str, fields_: str) -> None:
+        m = self._machine
+        if m is None:
+            return
+        sec, rem = divmod(m.clock.ns, 1_000_000_000)
+        task = m.ctx.current
+        self.out(format_line(event, fields_, task.comm, task.pid, m.ctx.cpu, f"{sec}.{rem // 1000:06d}"))
+
+    def _attach(self) -> None:
+        if self._machine is not None:
+            self._machine.log.add_listener(self._on_log)
+            if self.trace:
+                self._machine.tracer.add_listener(self._on_trace)
+
+    def _detach(self) -> None:
+        if self._machine is not None:
+            self._machine.log.remove_listener(self._on_log)
+            self._machine.tracer.remove_listener(self._on_trace)
+
+    def set_trace(self, on: bool) -> None:
+        self._detach()
+        self.trace = on
+        self._attach()
+
+    # -- output ------------------------------------------------------------------------------
+    def write(self, text: str) -> None:
+        for line in text.split("\n"):
+            self.out(line)
+
+    def write_view(self, name: str, text: str) -> None:
+        if self.view_hook is not None:
+            self.view_hook(name, text)
+        else:
+            self.write(text.rstrip("\n"))
+
+    # -- running -------------------------------------------------------------------------------
+    def run_text(self, text: str, name: str = "<input>", *, nested: bool = False,
+                 on_result: Callable[[ast.Stmt, Any], None] | None = None) -> None:
+        """Parse, compile and run a script (or a REPL entry) in this session."""
+        source = Source(text, name)
+        self.sources.append(source)
+        program = parse_source(source)
+        self.run_program(program, source, on_result=on_result)
+
+    def run_program(self, program: ast.Program, source: Source,
+                    on_result: Callable[[ast.Stmt, Any], None] | None = None) -> None:
+        interp = self.interp
+        outer = interp.source
+        try:
+            compiled = interp.compile_program(program, source)
+            interp.run_compiled(compiled, source, on_result)
+        finally:
+            interp.source = outer
+
+    def run_file(self, path: str | Path) -> None:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as e:
+            raise KmsUsageError(f"cannot read {path}: {e.strerror or e}") from None
+        except UnicodeDecodeError:
+            raise KmsUsageError(f"cannot read {path}: not UTF-8 text") from None
+        self.interp.include_stack = [str(p.resolve())]
+        self.run_text(text, str(path))
+
+    # -- test blocks ---------------------------------------------------------------------------
+    def fork_fresh(self) -> "Session":
+        """A new session with the same options and no state."""
+        return Session(out=self.out, quiet=self.quiet, trace=self.trace, seed=self.seed,
+                       max_steps=self.max_steps, config=self.base_config)
+
+    def run_test(self, program: ast.Program, source: Source, index: int) -> None:
+        """Re-run the top level (without registering tests), then test block *index*."""
+        self.interp.register_tests = False
+        self.run_program(program, source)
+        self.interp.register_tests = True
+        blocks = [s for s in program.body if isinstance(s, ast.TestBlock)]
+        block = blocks[index]
+        self.interp.source = source
+        run = self.interp.block(block.body, _top_scope())
+        self.interp.guard(run, self.interp.globals, block.span)
+
+    # -- snapshots (REPL :undo) ----------------------------------------------------------------
+    def snapshot(self) -> tuple[Machine | None, dict[str, Any]]:
+        self._detach()
+        try:
+            m = copy.deepcopy(self._machine)
+        finally:
+            self._attach()
+        return m, dict(self.interp.globals)
+
+    def restore(self, snap: tuple[Machine | None, dict[str, Any]]) -> None:
+        m, g = snap
+        self._detach()
+        self._machine = copy.deepcopy(m)
+        self._attach()
+        self.interp.globals.clear()
+        self.interp.globals.update(g)
+
+    def reset(self) -> None:
+        self._detach()
+        self._machine = None
+        self.interp.globals.clear()
+        self.tests.clear()
+
+
+def _top_scope() -> Any:
+    from .lang.compiler import _Scope
+    return _Scope(None, top=False)
+
+
+def config_from_options(options: dict[str, Any]) -> MachineConfig:
+    """Build a MachineConfig from ``machine(...)`` keyword arguments, checking names and types."""
+    from .errors import did_you_mean
+    known = {f.name: f for f in fields(MachineConfig) if f.name != "extra"}
+    values: dict[str, Any] = {}
+    for key, val in options.items():
+        f = known.get(key)
+        if f is None:
+            raise KmsUsageError(f"machine() has no option '{key}'{did_you_mean(key, known)} "
+                                f"(options: {', '.join(known)})")
+        t = str(f.type)
+        if val is None and "None" in t:
+            values[key] = None
+            continue
+        if t.startswith("bool"):
+            if not isinstance(val, bool):
+                raise KmsUsageError(f"machine(): '{key}' must be true or false")
+        elif t.startswith("int"):
+            if isinstance(val, bool) or not isinstance(val, int):
+                raise KmsUsageError(f"machine(): '{key}' must be an integer")
+            if val < 0:
+                raise KmsUsageError(f"machine(): '{key}' must not be negative")
+        elif t.startswith("str"):
+            if not isinstance(val, str):
+                raise KmsUsageError(f"machine(): '{key}' must be a string")
+        values[key] = val
+    return MachineConfig(**values)

@@ -1,0 +1,1 @@
+"""Scenario testing: the ``kmscript test`` runner and the pytest plugin."""
