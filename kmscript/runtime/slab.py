@@ -53,15 +53,28 @@ from typing import Any, Callable, Iterable, Protocol
 
 from . import slab_geometry as g
 from .errors import KernelFault, KernelPanic
-from .gfp import (__GFP_ACCOUNT, __GFP_COMP, __GFP_DIRECT_RECLAIM, __GFP_DMA, __GFP_NOFAIL,
-                  __GFP_NOMEMALLOC, __GFP_NORETRY, __GFP_NOWARN, __GFP_RECLAIM, __GFP_RECLAIMABLE,
-                  __GFP_ZERO, format_gfp)
+from . import gfp as _gfp
+from .gfp import format_gfp
 from .page_alloc import (OWNER_SLAB, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, pfn_to_struct_page)
 from .slab_geometry import (SLAB_ACCOUNT, SLAB_CACHE_DMA, SLAB_CACHE_DMA32, SLAB_CONSISTENCY_CHECKS,
                             SLAB_FLAGS, SLAB_HWCACHE_ALIGN, SLAB_KMALLOC, SLAB_MERGE_SAME,
                             SLAB_NEVER_MERGE, SLAB_NO_MERGE, SLAB_PANIC, SLAB_POISON,
                             SLAB_RECLAIM_ACCOUNT, SLAB_RED_ZONE, SLAB_STORE_USER, SLAB_TRACE,
                             SLAB_TYPESAFE_BY_RCU, DEBUG_DEFAULT_FLAGS, OBJECT_POISON, Geometry)
+
+# module-level aliases: double-underscore names would be mangled inside classes
+_GFP_ACCOUNT = _gfp.__GFP_ACCOUNT
+_GFP_COMP = _gfp.__GFP_COMP
+_GFP_DIRECT_RECLAIM = _gfp.__GFP_DIRECT_RECLAIM
+_GFP_DMA = _gfp.__GFP_DMA
+_GFP_NOFAIL = _gfp.__GFP_NOFAIL
+_GFP_NOMEMALLOC = _gfp.__GFP_NOMEMALLOC
+_GFP_NORETRY = _gfp.__GFP_NORETRY
+_GFP_NOWARN = _gfp.__GFP_NOWARN
+_GFP_RECLAIM = _gfp.__GFP_RECLAIM
+_GFP_RECLAIMABLE = _gfp.__GFP_RECLAIMABLE
+_GFP_ZERO = _gfp.__GFP_ZERO
+
 
 __all__ = ["SLAB_FLAGS", "KmemCache", "Slab", "SlabAllocator", "parse_slub_debug"]
 
@@ -75,7 +88,7 @@ SLUB_RED_ACTIVE = 0xCC
 HZ = 250  # CONFIG_HZ of the reference distribution kernel; used for track "age="
 INITIAL_JIFFIES = 0xFFFFFFFF - 300 * HZ + 1  # include/linux/jiffies.h: INITIAL_JIFFIES
 SHRINK_PROMOTE_MAX = 32
-# include/linux/slab.h: GFP_SLAB_BUG_MASK = __GFP_DMA32 | __GFP_HIGHMEM | ~__GFP_BITS_MASK
+# include/linux/slab.h: GFP_SLAB_BUG_MASK = _GFP_DMA32 | __GFP_HIGHMEM | ~__GFP_BITS_MASK
 _GFP_DMA32 = 0x4
 _GFP_HIGHMEM = 0x2
 _GFP_BITS_MASK = (1 << 25) - 1
@@ -241,13 +254,13 @@ class KmemCache:
         self.tracks: dict[int, list[tuple[str, int, int, int] | None]] = {}
         self.orig_size: dict[int, int] = {}
         # allocflags: what every slab page allocation of this cache adds
-        self.allocflags = __GFP_COMP
+        self.allocflags = _GFP_COMP
         if self.flags & SLAB_CACHE_DMA:
-            self.allocflags |= __GFP_DMA
+            self.allocflags |= _GFP_DMA
         if self.flags & SLAB_CACHE_DMA32:
             self.allocflags |= _GFP_DMA32
         if self.flags & SLAB_RECLAIM_ACCOUNT:
-            self.allocflags |= __GFP_RECLAIMABLE
+            self.allocflags |= _GFP_RECLAIMABLE
         self.sysfs_name = name
         # the "kmalloc redzone" of 6.18: kmalloc caches keep orig_size with STORE_USER
         self.keeps_orig_size = bool((self.flags & SLAB_KMALLOC) and (self.flags & SLAB_STORE_USER))
@@ -398,7 +411,7 @@ class SlabAllocator:
         if msg:
             lines.append(msg)
         lines.append(f"WARNING: CPU: {self.ctx.cpu} PID: {self._pid()} at {file} {func}")
-        lines.append(f"CPU: {self.ctx.cpu} UID: 0 PID: {self._pid()} Comm: {self._comm()} {self.tainted()}")
+        lines.append(f"CPU: {self.ctx.cpu} UID: 0 PID: {self._pid()} Comm: {self._comm()} {self.tainted()}".rstrip())
         return lines
 
     def add_warn_taint(self) -> None:
@@ -510,10 +523,10 @@ class SlabAllocator:
         if gfp & GFP_SLAB_BUG_MASK:
             gfp = self.kmalloc_fix_flags(gfp)
         flags = gfp | s.allocflags
-        alloc_gfp = (flags | __GFP_NOWARN | __GFP_NORETRY) & ~__GFP_NOFAIL
+        alloc_gfp = (flags | _GFP_NOWARN | _GFP_NORETRY) & ~_GFP_NOFAIL
         order = s.order
-        if (alloc_gfp & __GFP_DIRECT_RECLAIM) and order > s.geo.min_order:
-            alloc_gfp = (alloc_gfp | __GFP_NOMEMALLOC) & ~__GFP_RECLAIM
+        if (alloc_gfp & _GFP_DIRECT_RECLAIM) and order > s.geo.min_order:
+            alloc_gfp = (alloc_gfp | _GFP_NOMEMALLOC) & ~_GFP_RECLAIM
         pfn = self.page_alloc.alloc_pages(alloc_gfp, order, owner=OWNER_SLAB, caller=s.name)
         objects = s.objs_per_slab
         if pfn is None:
@@ -544,8 +557,8 @@ class SlabAllocator:
         return slab
 
     def _slab_out_of_memory(self, s: KmemCache, gfp: int) -> None:
-        """mm/slub.c: slab_out_of_memory (rate-limited; skipped with __GFP_NOWARN)."""
-        if gfp & __GFP_NOWARN:
+        """mm/slub.c: slab_out_of_memory (rate-limited; skipped with _GFP_NOWARN)."""
+        if gfp & _GFP_NOWARN:
             return
         free = sum(len(sl.freelist) for sl in s.node_partial)
         lines = [f"SLUB: Unable to allocate memory on CPU {self.ctx.cpu} (of node 0) on node -1, "
@@ -556,7 +569,7 @@ class SlabAllocator:
         self.log.printk("\n".join(lines), "warn")
 
     def kmalloc_fix_flags(self, flags: int) -> int:
-        """mm/slub.c: kmalloc_fix_flags: strip __GFP_DMA32/__GFP_HIGHMEM with the kernel's warning."""
+        """mm/slub.c: kmalloc_fix_flags: strip _GFP_DMA32/__GFP_HIGHMEM with the kernel's warning."""
         invalid = flags & GFP_SLAB_BUG_MASK
         fixed = flags & ~GFP_SLAB_BUG_MASK
         lines = [f"Unexpected gfp: {invalid:#x} ({format_gfp(invalid)}). Fixing up to gfp: {fixed:#x} "
@@ -605,7 +618,7 @@ class SlabAllocator:
             if obj is None:
                 return None
         self.live[obj] = (caller, req)
-        if gfp & __GFP_ZERO and self.phys is not None:
+        if gfp & _GFP_ZERO and self.phys is not None:
             zero = req if (s.debug and s.keeps_orig_size) else s.object_size
             self.phys.fill(obj - PAGE_OFFSET, zero, 0)
         return obj
@@ -968,7 +981,7 @@ class SlabAllocator:
     def _slab_info_line(self, slab: Slab) -> str:
         s = slab.cache
         zone = 0 if slab.pfn < 4096 else 1 if slab.pfn < (1 << 20) else 2
-        pflags = (zone << 58) | (0x40 if slab.order else 0)
+        pflags = (zone << 56) | (0x40 if slab.order else 0)
         names = ("head|" if slab.order else "") + f"node=0|zone={zone}"
         if slab.where == SLAB_CPU:
             c = s.cpu_slab[slab.cpu]

@@ -1,0 +1,420 @@
+"""kmalloc on top of SLUB, the slab views and the leak report (Linux 6.18).
+
+What it models (include/linux/slab.h, mm/slab_common.c, mm/slub.c; linux-mm-facts.md 5, 11.3):
+
+- The kmalloc caches created at boot by create_kmalloc_caches: types KMALLOC_NORMAL
+  (``kmalloc-<sz>``), KMALLOC_RECLAIM (``kmalloc-rcl-``), KMALLOC_DMA (``dma-kmalloc-``) and
+  KMALLOC_CGROUP (``kmalloc-cg-``), sizes 8..8k plus 96 and 192, aligned to the largest
+  power-of-two divisor of their size; they are never merge targets (usersize = size).
+- Size-to-class mapping (kmalloc_size_index for <= 192, fls(size-1) above), type by GFP
+  (kmalloc_type: DMA, then RECLAIMABLE, then ACCOUNT), requests > 8192 served by the buddy
+  allocator at get_order(size) with __GFP_COMP and counted in NR_SLAB_UNRECLAIMABLE_B,
+  ZERO_SIZE_PTR for 0, kfree(NULL/ZERO_SIZE_PTR) as no-ops, kzalloc, kcalloc and
+  kmalloc_array with size_mul overflow -> NULL, krealloc (__do_krealloc), ksize,
+  kmalloc_size_roundup, kfree_rcu; the tracepoints kmalloc, kfree, kmem_cache_alloc and
+  kmem_cache_free in include/trace/events/kmem.h format.
+- Views: /proc/slabinfo 2.1, a per-cache slab dump, slabtop, and a kmemleak-like leak report
+  grouped by allocation call site.
+
+Invariants: every live kmalloc object is in ``SlabAllocator.live`` or ``large``; a large
+kmalloc of order o holds exactly 4096 << o bytes of NR_SLAB_UNRECLAIMABLE_B.
+
+Simplifications: CONFIG_RANDOM_KMALLOC_CACHES and kmem_buckets are not modeled (off on the
+reference machine / private arrays); call_site (%pS) is the script's "file.kms:LINE";
+pointers print unhashed (as with no_hash_pointers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import slab_geometry as g
+from . import gfp as _gfp
+from .gfp import format_gfp
+from .page_alloc import OWNER_KERNEL, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, pfn_to_struct_page
+from .slab import GFP_SLAB_BUG_MASK, KmemCache, SlabAllocator, SLAB_CPU, SLAB_CPU_PARTIAL, SLAB_NODE_PARTIAL
+
+# module-level aliases: double-underscore names would be mangled inside classes
+_GFP_ACCOUNT = _gfp.__GFP_ACCOUNT
+_GFP_COMP = _gfp.__GFP_COMP
+_GFP_DMA = _gfp.__GFP_DMA
+_GFP_NOWARN = _gfp.__GFP_NOWARN
+_GFP_RECLAIMABLE = _gfp.__GFP_RECLAIMABLE
+_GFP_ZERO = _gfp.__GFP_ZERO
+
+
+ZERO_SIZE_PTR = g.ZERO_SIZE_PTR
+KMALLOC_MAX_CACHE_SIZE = g.KMALLOC_MAX_CACHE_SIZE
+KMALLOC_MAX_SIZE = g.KMALLOC_MAX_SIZE
+KMALLOC_NOT_NORMAL_BITS = _GFP_RECLAIMABLE | _GFP_DMA | _GFP_ACCOUNT
+SIZE_MAX = (1 << 64) - 1
+NUMA_NO_NODE = -1
+
+
+def kmalloc_type(gfp: int) -> int:
+    """include/linux/slab.h: kmalloc_type (CONFIG_ZONE_DMA, CONFIG_MEMCG, no random caches)."""
+    if not gfp & KMALLOC_NOT_NORMAL_BITS:
+        return g.KMALLOC_NORMAL
+    if gfp & _GFP_DMA:
+        return g.KMALLOC_DMA
+    if gfp & _GFP_RECLAIMABLE:
+        return g.KMALLOC_RECLAIM
+    return g.KMALLOC_CGROUP
+
+
+class Kmalloc:
+    """kmalloc/kfree and friends; owns the kmalloc caches and the large allocations."""
+
+    def __init__(self, slab: SlabAllocator, page_alloc: Any) -> None:
+        self.slab = slab
+        self.page_alloc = page_alloc
+        self.caches: dict[int, dict[int, KmemCache]] = {}
+        for t in (g.KMALLOC_NORMAL, g.KMALLOC_RECLAIM, g.KMALLOC_DMA, g.KMALLOC_CGROUP):
+            row: dict[int, KmemCache] = {}
+            for idx in g.KMALLOC_INDICES:
+                size = g.kmalloc_class_size(idx)
+                s = slab.kmem_cache_create(g.kmalloc_cache_name(t, idx), size, g.kmalloc_cache_align(idx),
+                                           g.KMALLOC_TYPE_FLAGS[t] | g.SLAB_KMALLOC, usersize=size,
+                                           is_kmalloc=True)
+                assert s is not None
+                s.boot = True
+                s.refcount = -1  # create_boot_cache: never a merge target
+                row[idx] = s
+            self.caches[t] = row
+        # size -> cache lookup tables per type (index 0 unused: kmalloc(0) is ZERO_SIZE_PTR)
+        self.by_size: dict[int, list[KmemCache]] = {}
+        for t, row in self.caches.items():
+            table = [row[3]] * (KMALLOC_MAX_CACHE_SIZE + 1)
+            for size in range(1, KMALLOC_MAX_CACHE_SIZE + 1):
+                table[size] = row[g.kmalloc_index(size)]
+            self.by_size[t] = table
+        self.normal = self.by_size[g.KMALLOC_NORMAL]
+        # large kmalloc: head address -> (order, caller, requested size); pfn -> head address
+        self.large: dict[int, tuple[int, str, int]] = {}
+        self.large_pfn: dict[int, int] = {}
+        slab._large_free_hook = self._free_large_hook
+
+    # ------------------------------------------------------------------ allocation
+    def kmalloc_slab(self, size: int, gfp: int) -> KmemCache:
+        return self.by_size[kmalloc_type(gfp)][size]
+
+    def kmalloc(self, size: int, gfp: int, caller: str) -> int | None:
+        """__do_kmalloc_node."""
+        if size > KMALLOC_MAX_CACHE_SIZE:
+            return self.kmalloc_large(size, gfp, caller)
+        if size == 0:
+            return ZERO_SIZE_PTR
+        if gfp & KMALLOC_NOT_NORMAL_BITS:
+            s = self.by_size[kmalloc_type(gfp)][size]
+        else:
+            s = self.normal[size]
+        slab = self.slab
+        obj = slab.slab_alloc(s, gfp, caller, size, True)
+        if slab.tracer.enabled:
+            slab.tracer.emit("kmalloc", f"call_site={caller} ptr={_p(obj)} bytes_req={size} "
+                                        f"bytes_alloc={s.size} gfp_flags={format_gfp(gfp)} node={NUMA_NO_NODE} "
+                                        f"accounted={'true' if gfp & _GFP_ACCOUNT else 'false'}")
+        return obj
+
+    def kmalloc_large(self, size: int, gfp: int, caller: str) -> int | None:
+        """___kmalloc_large_node: whole pages with _GFP_COMP, charged to SUnreclaim."""
+        slab = self.slab
+        order = g.get_order(size)
+        if gfp & GFP_SLAB_BUG_MASK:
+            gfp = slab.kmalloc_fix_flags(gfp)
+        ptr: int | None = None
+        if order > g.MAX_PAGE_ORDER:
+            # __alloc_frozen_pages_noprof: WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER, gfp)
+            slab.ctx.might_alloc(gfp)
+            if not gfp & _GFP_NOWARN and "order>MAX" not in slab.warned_once:
+                slab.warned_once.add("order>MAX")
+                lines = slab.warn_lines("__alloc_frozen_pages_noprof", file="mm/page_alloc.c")
+                slab.add_warn_taint()
+                slab.log.printk("\n".join(lines), "warn")
+        else:
+            pfn = self.page_alloc.alloc_pages(gfp | _GFP_COMP, order, owner=OWNER_KERNEL, caller=caller)
+            if pfn is not None:
+                ptr = PAGE_OFFSET + (pfn << PAGE_SHIFT)
+                self.large[ptr] = (order, caller, size)
+                for p in range(pfn, pfn + (1 << order)):
+                    self.large_pfn[p] = ptr
+                slab.vmstat.nr_slab_unreclaimable_b += PAGE_SIZE << order
+        if slab.tracer.enabled:
+            slab.tracer.emit("kmalloc", f"call_site={caller} ptr={_p(ptr)} bytes_req={size} "
+                                        f"bytes_alloc={PAGE_SIZE << order} gfp_flags={format_gfp(gfp)} "
+                                        f"node={NUMA_NO_NODE} accounted={'true' if gfp & _GFP_ACCOUNT else 'false'}")
+        return ptr
+
+    def kmalloc_array(self, n: int, size: int, gfp: int, caller: str) -> int | None:
+        """include/linux/slab.h: kmalloc_array: check_mul_overflow -> NULL."""
+        if n < 0 or size < 0:
+            return None
+        nbytes = n * size
+        if nbytes > SIZE_MAX:
+            return None
+        return self.kmalloc(nbytes, gfp, caller)
+
+    def kcalloc(self, n: int, size: int, gfp: int, caller: str) -> int | None:
+        return self.kmalloc_array(n, size, gfp | _GFP_ZERO, caller)
+
+    def kmem_cache_alloc(self, s: KmemCache, gfp: int, caller: str) -> int | None:
+        slab = self.slab
+        obj = slab.slab_alloc(s, gfp, caller, s.object_size, False)
+        if slab.tracer.enabled:
+            acc = bool(gfp & _GFP_ACCOUNT or s.flags & g.SLAB_ACCOUNT)
+            slab.tracer.emit("kmem_cache_alloc",
+                             f"call_site={caller} ptr={_p(obj)} name={s.name} bytes_req={s.object_size} "
+                             f"bytes_alloc={s.size} gfp_flags={format_gfp(gfp)} node={NUMA_NO_NODE} "
+                             f"accounted={'true' if acc else 'false'}")
+        return obj
+
+    # ------------------------------------------------------------------ free
+    def kfree(self, addr: int, caller: str) -> None:
+        slab = self.slab
+        if slab.tracer.enabled:
+            slab.tracer.emit("kfree", f"call_site={caller} ptr={_p(addr)}")
+        if addr <= ZERO_SIZE_PTR:
+            return
+        if slab.slab_free(addr, caller):
+            return
+        if not self._free_large(addr):
+            self._not_kmalloc(addr)
+
+    def kmem_cache_free(self, s: KmemCache, addr: int, caller: str) -> None:
+        slab = self.slab
+        real = slab.slab_of(addr)
+        if real is None:
+            # virt_to_cache: WARN_ONCE "Object is not a Slab page!"
+            lines = slab.warn_lines("kmem_cache_free", "virt_to_cache: Object is not a Slab page!")
+            slab.add_warn_taint()
+            slab.log.printk("\n".join(lines), "warn")
+            return
+        if slab.tracer.enabled:
+            slab.tracer.emit("kmem_cache_free", f"call_site={caller} ptr={_p(addr)} name={real.cache.name}")
+        slab.slab_free(addr, caller, expect=s, api="kmem_cache_free")
+
+    def _free_large_hook(self, addr: int, caller: str) -> bool:
+        return self._free_large(addr)
+
+    def _free_large(self, addr: int) -> bool:
+        """free_large_kmalloc: the whole folio goes back, whatever offset was passed."""
+        pfn = (addr - PAGE_OFFSET) >> PAGE_SHIFT
+        head = self.large_pfn.get(pfn)
+        if head is None:
+            return False
+        order, _caller, _size = self.large.pop(head)
+        hpfn = (head - PAGE_OFFSET) >> PAGE_SHIFT
+        for p in range(hpfn, hpfn + (1 << order)):
+            del self.large_pfn[p]
+        self.slab.vmstat.nr_slab_unreclaimable_b -= PAGE_SIZE << order
+        self.page_alloc.free_pages(hpfn, order)
+        return True
+
+    def _not_kmalloc(self, addr: int) -> None:
+        """free_large_kmalloc on a folio that is not a large kmalloc: WARN_ON_ONCE + dump_page."""
+        slab = self.slab
+        lines: list[str] = []
+        if "free_large_kmalloc" not in slab.warned_once:
+            slab.warned_once.add("free_large_kmalloc")
+            lines += slab.warn_lines("free_large_kmalloc")
+            slab.add_warn_taint()
+        if PAGE_OFFSET <= addr < PAGE_OFFSET + (1 << 46):
+            pfn = (addr - PAGE_OFFSET) >> PAGE_SHIFT
+            lines.append(f"page: refcount:1 mapcount:0 mapping:0000000000000000 index:0x0 pfn:0x{pfn:x}")
+            lines.append(f"flags: 0x0(node=0|zone={0 if pfn < 4096 else 1 if pfn < (1 << 20) else 2})")
+            lines.append(f"raw: {pfn_to_struct_page(pfn):016x}")
+        else:
+            lines.append(f"kfree: 0x{addr:016x} is not a direct-map address (no struct page)")
+        lines.append("page dumped because: Not a kmalloc allocation")
+        slab.log.printk("\n".join(lines), "warn")
+
+    # ------------------------------------------------------------------ queries
+    def ksize(self, addr: int) -> int:
+        """ksize/__ksize/slab_ksize (6.18)."""
+        if addr <= ZERO_SIZE_PTR:
+            return 0
+        slab = self.slab.slab_of(addr)
+        if slab is None:
+            head = self.large_pfn.get((addr - PAGE_OFFSET) >> PAGE_SHIFT)
+            if head is None or head != addr:
+                lines = self.slab.warn_lines("__ksize")
+                self.slab.add_warn_taint()
+                self.slab.log.printk("\n".join(lines), "warn")
+                return 0
+            return PAGE_SIZE << self.large[head][0]
+        s = slab.cache
+        if s.keeps_orig_size:
+            s.orig_size[addr] = s.object_size  # skip_orig_size_check: the caller may use it all
+        if s.flags & (g.SLAB_RED_ZONE | g.SLAB_POISON):
+            return s.object_size
+        if s.flags & (g.SLAB_TYPESAFE_BY_RCU | g.SLAB_STORE_USER):
+            return s.inuse
+        return s.size
+
+    def krealloc(self, addr: int, new_size: int, gfp: int, caller: str) -> int | None:
+        """krealloc_node_align_noprof / __do_krealloc (6.18)."""
+        slab = self.slab
+        if new_size == 0:
+            self.kfree(addr, caller)
+            return ZERO_SIZE_PTR
+        ks = 0
+        orig_size = 0
+        s: KmemCache | None = None
+        if addr > ZERO_SIZE_PTR:
+            sl = slab.slab_of(addr)
+            if sl is not None:
+                s = sl.cache
+                orig_size = s.orig_size.get(addr, s.object_size) if s.keeps_orig_size else s.object_size
+                ks = s.object_size
+            else:
+                head = self.large_pfn.get((addr - PAGE_OFFSET) >> PAGE_SHIFT)
+                if head is None:
+                    self._not_kmalloc(addr)
+                    return None
+                ks = PAGE_SIZE << self.large[head][0]
+            if new_size <= ks:
+                phys = slab.phys
+                if gfp & _GFP_ZERO and phys is not None:
+                    if orig_size and orig_size < new_size:
+                        phys.fill(addr - PAGE_OFFSET + orig_size, new_size - orig_size, 0)
+                    else:
+                        phys.fill(addr - PAGE_OFFSET + new_size, ks - new_size, 0)
+                if s is not None and s.keeps_orig_size:
+                    s.orig_size[addr] = new_size
+                    if s.flags & g.SLAB_RED_ZONE and new_size < ks and phys is not None:
+                        phys.fill(addr - PAGE_OFFSET + new_size, ks - new_size, 0xCC)
+                if addr in slab.live:
+                    slab.live[addr] = (slab.live[addr][0], new_size)
+                return addr
+        ret = self.kmalloc(new_size, gfp, caller)
+        if ret and addr > ZERO_SIZE_PTR:
+            n = orig_size or ks
+            phys = slab.phys
+            if phys is not None:
+                phys.write(ret - PAGE_OFFSET, phys.read(addr - PAGE_OFFSET, n))
+            self.kfree(addr, caller)
+        return ret
+
+    def live_large(self) -> dict[int, tuple[int, str, int]]:
+        return self.large
+
+
+def _p(addr: int | None) -> str:
+    return f"0x{addr or 0:016x}"
+
+
+# ====================================================================== views
+def slabinfo(slab: SlabAllocator) -> str:
+    """/proc/slabinfo (mm/slab_common.c: print_slabinfo_header, cache_show)."""
+    lines = ["slabinfo - version: 2.1",
+             "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables "
+             "<limit> <batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> <sharedavail>"]
+    for s in slab.caches_visible():
+        active, total, nslabs = slab.slabinfo_row(s)
+        lines.append("%-17s %6d %6d %6d %4d %4d : tunables %4d %4d %4d : slabdata %6d %6d %6d"
+                     % (s.name, active, total, s.size, s.objs_per_slab, 1 << s.order, 0, 0, 0,
+                        nslabs, nslabs, 0))
+    return "\n".join(lines)
+
+
+def slab_detail(slab: SlabAllocator, s: KmemCache) -> str:
+    """A cache's sysfs attributes, per-CPU slabs, partial lists and every object's state."""
+    out = [f"cache {s.name}" + (f" (sysfs {s.sysfs_name}, aliases: {', '.join(s.alias_names)})"
+                                 if s.alias_names else (f" (sysfs {s.sysfs_name})" if s.sysfs_name != s.name else "")),
+           f"  object_size {s.object_size}  slab_size {s.size}  align {s.align}  order {s.order}  "
+           f"objs_per_slab {s.objs_per_slab}",
+           f"  min_partial {s.min_partial}  cpu_partial {s.cpu_partial}  cpu_partial_slabs {s.cpu_partial_slabs}  "
+           f"flags {g.format_slab_flags(s.flags & ~g.OBJECT_POISON)}" + (f"  ctor {s.ctor}" if s.ctor else ""),
+           f"  slabs {s.nr_slabs}  objects {s.objects}  total_objects {s.total_objects}  partial {s.partial}  "
+           f"cpu_slabs {s.cpu_slabs}  live {s.live_objects()}"]
+
+    def slab_line(label: str, sl: Any, cpu_free: int = 0) -> list[str]:
+        free = len(sl.freelist) + cpu_free
+        res = [f"  {label} slab pfn 0x{sl.pfn:x} @0x{sl.base:016x}: {sl.objects - free}/{sl.objects} in use"]
+        states = []
+        for a in sl.object_addrs():
+            st = slab.object_state(s, sl, a)
+            states.append("A" if st == "allocated" else "c" if st == "free(cpu)" else "." if st == "free" else "?")
+        res.append("    [" + "".join(states) + "]")
+        return res
+
+    for cpu, c in enumerate(s.cpu_slab):
+        if c.slab is not None:
+            out += slab_line(f"cpu{cpu} active", c.slab, len(c.freelist))
+        for sl in reversed(c.partial):
+            out += slab_line(f"cpu{cpu} partial", sl)
+    for sl in s.node_partial:
+        out += slab_line("node partial", sl)
+    others = [sl for sl in slab.iter_slabs(s) if sl.where not in (SLAB_CPU, SLAB_CPU_PARTIAL, SLAB_NODE_PARTIAL)]
+    for sl in others:
+        out += slab_line("full", sl)
+    out.append("  legend: A allocated, c free on the cpu freelist, . free, ? lost")
+    return "\n".join(out)
+
+
+def slabtop(slab: SlabAllocator, kmalloc: Kmalloc | None = None, limit: int = 20) -> str:
+    """procps slabtop -o: summary and caches sorted by number of objects."""
+    rows = []
+    tot_objs = act_objs = tot_slabs = 0
+    tot_size = act_size = 0.0
+    active_caches = 0
+    caches = slab.caches_visible()
+    sizes = []
+    for s in caches:
+        active, total, nslabs = slab.slabinfo_row(s)
+        tot_objs += total
+        act_objs += active
+        tot_slabs += nslabs
+        tot_size += total * s.size / 1024
+        act_size += active * s.size / 1024
+        if total:
+            active_caches += 1
+        sizes.append(s.size)
+        rows.append((total, active, s, nslabs))
+    rows.sort(key=lambda r: (-r[0], r[2].name))
+
+    def pct(a: float, b: float) -> str:
+        return f"{(100.0 * a / b if b else 0.0):.1f}%"
+
+    avg = (tot_size / tot_objs) if tot_objs else 0.0
+    out = [f" Active / Total Objects (% used)    : {act_objs} / {tot_objs} ({pct(act_objs, tot_objs)})",
+           f" Active / Total Slabs (% used)      : {tot_slabs} / {tot_slabs} ({pct(tot_slabs, tot_slabs)})",
+           f" Active / Total Caches (% used)     : {active_caches} / {len(caches)} ({pct(active_caches, len(caches))})",
+           f" Active / Total Size (% used)       : {act_size:.2f}K / {tot_size:.2f}K ({pct(act_size, tot_size)})",
+           f" Minimum / Average / Maximum Object : {min(sizes) / 1024:.2f}K / {avg:.2f}K / "
+           f"{max(sizes) / 1024:.2f}K",
+           "",
+           "  OBJS ACTIVE  USE OBJ SIZE  SLABS OBJ/SLAB CACHE SIZE NAME"]
+    for total, active, s, nslabs in rows[:limit]:
+        use = (100 * active // total) if total else 0
+        cache_kb = (nslabs << s.order) * 4
+        out.append(f"{total:6d} {active:6d} {use:3d}% {s.size / 1024:7.2f}K {nslabs:6d} {s.objs_per_slab:8d} "
+                   f"{cache_kb:9d}K {s.name}")
+    return "\n".join(out)
+
+
+def leak_report(slab: SlabAllocator, kmalloc: Kmalloc) -> str:
+    """Live objects grouped by allocation call site, in kmemleak's words."""
+    groups: dict[str, list[tuple[int, int, str]]] = {}
+    for addr, (caller, size) in slab.live.items():
+        sl = slab.slab_of(addr)
+        name = sl.cache.name if sl is not None else "?"
+        groups.setdefault(caller, []).append((addr, size, name))
+    for addr, (order, caller, size) in kmalloc.large.items():
+        groups.setdefault(caller, []).append((addr, size, f"large kmalloc order-{order}"))
+    if not groups:
+        return "kmemleak: 0 new suspected memory leaks"
+    n = sum(len(v) for v in groups.values())
+    nbytes = sum(sz for v in groups.values() for _a, sz, _n in v)
+    out = [f"kmemleak: {n} new suspected memory leak{'s' if n != 1 else ''} ({nbytes} bytes) "
+           f"from {len(groups)} call site{'s' if len(groups) != 1 else ''}"]
+    for caller in sorted(groups, key=lambda c: (-len(groups[c]), c)):
+        objs = sorted(groups[caller])
+        total = sum(sz for _a, sz, _n in objs)
+        caches = sorted({nm for _a, _s, nm in objs})
+        out.append(f"{caller}: {len(objs)} object{'s' if len(objs) != 1 else ''}, {total} bytes "
+                   f"({', '.join(caches)})")
+        for addr, size, _nm in objs:
+            out.append(f"  unreferenced object 0x{addr:016x} (size {size}):")
+            out.append(f"    backtrace: {caller}")
+    return "\n".join(out)
