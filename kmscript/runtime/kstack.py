@@ -35,8 +35,13 @@ from typing import Callable, Protocol
 from .errors import KernelFault
 from .context import ExecContext
 from .gfp import GFP_KERNEL, GFP_KERNEL_ACCOUNT, __GFP_ACCOUNT, __GFP_ZERO
+
 from .vmalloc import VM_MAP, Vmalloc, VmStruct
 from .vmstat import VmStat
+
+# Module-level aliases: a name starting with two underscores would be mangled inside a class.
+GFP_ACCOUNT = __GFP_ACCOUNT
+GFP_ZERO = __GFP_ZERO
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -45,7 +50,7 @@ THREAD_SIZE = PAGE_SIZE << THREAD_SIZE_ORDER
 THREAD_ALIGN = THREAD_SIZE
 IRQ_STACK_SIZE = THREAD_SIZE
 NR_CACHED_STACKS = 2
-THREADINFO_GFP = GFP_KERNEL_ACCOUNT | __GFP_ZERO
+THREADINFO_GFP = GFP_KERNEL_ACCOUNT | GFP_ZERO
 
 # %pS of the callers seen in /proc/vmallocinfo on the 6.18.44 reference machine
 KERNEL_CLONE_CALLER = "kernel_clone+0x94/0x3e0"
@@ -107,7 +112,7 @@ class KernelStacks:
             saved = self.ctx.cpu
             self.ctx.cpu = cpu  # the vmap node pool is chosen by the allocating CPU
             try:
-                base = self.vmalloc.vmalloc_gfp(THREAD_SIZE, THREADINFO_GFP & ~__GFP_ACCOUNT, THREAD_ALIGN,
+                base = self.vmalloc.vmalloc_gfp(THREAD_SIZE, THREADINFO_GFP & ~GFP_ACCOUNT, THREAD_ALIGN,
                                                 caller or KERNEL_CLONE_CALLER)
             finally:
                 self.ctx.cpu = saved

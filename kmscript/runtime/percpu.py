@@ -59,10 +59,18 @@ from typing import Callable, Protocol
 from .context import ExecContext
 from .errors import KernelFault
 from .gfp import GFP_KERNEL, __GFP_DIRECT_RECLAIM, __GFP_HIGHMEM, __GFP_NORETRY, __GFP_NOWARN, __GFP_ZERO, format_gfp
+
 from .printk import KernelLog
 from .trace import Tracer
 from .vmalloc import VM_NO_GUARD, Vmalloc, VmStruct
 from .vmstat import VmStat
+
+# Module-level aliases: a name starting with two underscores would be mangled inside a class.
+GFP_DIRECT_RECLAIM = __GFP_DIRECT_RECLAIM
+GFP_HIGHMEM = __GFP_HIGHMEM
+GFP_NORETRY = __GFP_NORETRY
+GFP_NOWARN = __GFP_NOWARN
+GFP_ZERO = __GFP_ZERO
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -392,11 +400,11 @@ class PerCpu:
     def _mem_zalloc(self, size: int, gfp: int, caller: str, chunk: PcpuChunk) -> bool:
         """pcpu_mem_zalloc(): kzalloc up to a page, __vmalloc above."""
         if size <= PAGE_SIZE:
-            a = self._kmalloc(size, gfp | __GFP_ZERO, "pcpu_mem_zalloc")
+            a = self._kmalloc(size, gfp | GFP_ZERO, "pcpu_mem_zalloc")
             if a:
                 chunk.meta_kmalloc.append(a)
             return bool(a)
-        a = self.vmalloc.vmalloc_gfp(size, gfp | __GFP_ZERO, 1, caller)
+        a = self.vmalloc.vmalloc_gfp(size, gfp | GFP_ZERO, 1, caller)
         if a:
             chunk.meta_vmalloc.append(a)
         return bool(a)
@@ -453,7 +461,7 @@ class PerCpu:
     def _populate_page(self, chunk: PcpuChunk, page: int, gfp: int) -> bool:
         pfns: list[int] = []
         for cpu in range(self.nr_cpus):
-            pfn = self.page_alloc.alloc_pages(gfp | __GFP_HIGHMEM, 0, owner=self.owner, caller="pcpu_alloc_pages")
+            pfn = self.page_alloc.alloc_pages(gfp | GFP_HIGHMEM, 0, owner=self.owner, caller="pcpu_alloc_pages")
             if pfn is None:
                 for p in pfns:
                     self.page_alloc.free_pages(p, 0)
@@ -483,15 +491,17 @@ class PerCpu:
     # -- alloc / free ----------------------------------------------------------------------------
     def alloc_percpu(self, size: int, align: int = 4, gfp: int = GFP_KERNEL, caller: str | None = None) -> int | None:
         """pcpu_alloc(): a __percpu pointer (CPU 0's copy) or None."""
-        is_atomic = not gfp & __GFP_DIRECT_RECLAIM
-        pcpu_gfp = gfp & (GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN)
-        do_warn = not gfp & __GFP_NOWARN
+        is_atomic = not gfp & GFP_DIRECT_RECLAIM
+        pcpu_gfp = gfp & (GFP_KERNEL | GFP_NORETRY | GFP_NOWARN)
+        do_warn = not gfp & GFP_NOWARN
         if align < PCPU_MIN_ALLOC_SIZE:
             align = PCPU_MIN_ALLOC_SIZE
         size = (size + PCPU_MIN_ALLOC_SIZE - 1) & ~(PCPU_MIN_ALLOC_SIZE - 1)
         bits = size >> PCPU_MIN_ALLOC_SHIFT
         bit_align = align >> PCPU_MIN_ALLOC_SHIFT
         if size == 0 or size > PCPU_MIN_UNIT_SIZE or align > PAGE_SIZE or align & (align - 1):
+            if not do_warn:
+                return None
             task = self.ctx.current
             self.log.printk("------------[ cut here ]------------\n"
                             f"illegal size ({size}) or align ({align}) for percpu allocation\n"
@@ -606,7 +616,7 @@ class PerCpu:
                     if target <= 0:
                         return
                     if not chunk.populated[page]:
-                        if not self._populate_page(chunk, page, GFP_KERNEL | __GFP_NOWARN | __GFP_NORETRY):
+                        if not self._populate_page(chunk, page, GFP_KERNEL | GFP_NOWARN | GFP_NORETRY):
                             return
                         target -= 1
 

@@ -80,6 +80,14 @@ from .printk import KernelLog
 from .trace import Tracer
 from .vmstat import VmStat
 
+# Module-level aliases: a name starting with two underscores would be mangled inside a class.
+GFP_DIRECT_RECLAIM = __GFP_DIRECT_RECLAIM
+GFP_HIGHMEM = __GFP_HIGHMEM
+GFP_NOFAIL = __GFP_NOFAIL
+GFP_NOWARN = __GFP_NOWARN
+GFP_RETRY_MAYFAIL = __GFP_RETRY_MAYFAIL
+GFP_ZERO = __GFP_ZERO
+
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
 PMD_SIZE = 1 << 21
@@ -331,7 +339,7 @@ class Vmalloc:
                 self.reclaim_and_purge_vmap_areas()
                 purged = True
                 continue
-            if not gfp & __GFP_NOWARN:
+            if not gfp & GFP_NOWARN:
                 self.log.printk(f"vmalloc_node_range for size {size} failed: Address range restricted "
                                 f"to 0x{vstart:x} - 0x{vend:x}", "warn")
             return None
@@ -425,7 +433,7 @@ class Vmalloc:
 
     def warn_alloc(self, gfp: int, text: str) -> None:
         """mm/page_alloc.c: warn_alloc() with a NULL nodemask and the root cpuset."""
-        if gfp & __GFP_NOWARN:
+        if gfp & GFP_NOWARN:
             return
         self.log.printk(f"{self._comm()}: {text}, mode:0x{gfp:x}({format_gfp_pGg(gfp)}), "
                         "nodemask=(null),cpuset=/,mems_allowed=0", "alloc_fail")
@@ -453,7 +461,7 @@ class Vmalloc:
         if flags & VM_IOREMAP:
             order = max(PAGE_SHIFT, min((size - 1).bit_length(), 7 + PAGE_SHIFT))
             align = 1 << order
-        kaddr = self._kmalloc(SIZEOF_VM_STRUCT, (gfp & GFP_RECLAIM_MASK) | __GFP_ZERO, "__get_vm_area_node")
+        kaddr = self._kmalloc(SIZEOF_VM_STRUCT, (gfp & GFP_RECLAIM_MASK) | GFP_ZERO, "__get_vm_area_node")
         if not kaddr:
             return None
         if not flags & VM_NO_GUARD:
@@ -482,7 +490,7 @@ class Vmalloc:
         vm = self.get_vm_area_node(size, align, VM_ALLOC | VM_UNINITIALIZED | vm_flags, vstart, vend,
                                    gfp, caller)
         if vm is None:
-            nofail = gfp & __GFP_NOFAIL
+            nofail = gfp & GFP_NOFAIL
             self.warn_alloc(gfp, f"vmalloc error: size {size}, vm_struct allocation failed"
                                  f"{'. Retrying.' if nofail else ''}")
             return None
@@ -495,9 +503,9 @@ class Vmalloc:
         """__vmalloc_area_node(): the pages[] array, then the pages one by one."""
         nr_small_pages = vm.get_vm_area_size() >> PAGE_SHIFT
         array_size = nr_small_pages * SIZEOF_PAGE_PTR
-        nested_gfp = (gfp & GFP_RECLAIM_MASK) | __GFP_ZERO
+        nested_gfp = (gfp & GFP_RECLAIM_MASK) | GFP_ZERO
         if not gfp & (GFP_DMA | GFP_DMA32):
-            gfp |= __GFP_HIGHMEM
+            gfp |= GFP_HIGHMEM
         if array_size > PAGE_SIZE:
             pages_addr = self.vmalloc_node_range(array_size, 1, VMALLOC_START, VMALLOC_END, nested_gfp,
                                                  0, vm.caller)
@@ -510,7 +518,7 @@ class Vmalloc:
             self._free_vm_area(vm)
             return False
         vm.pages_addr = pages_addr
-        page_gfp = gfp | __GFP_NOWARN
+        page_gfp = gfp | GFP_NOWARN
         alloc = self.page_alloc.alloc_pages
         owner = self.owner
         pages = vm.pages
@@ -550,7 +558,7 @@ class Vmalloc:
         return self.vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, GFP_KERNEL, 0, caller)
 
     def vzalloc(self, size: int, caller: str | None = None) -> int | None:
-        return self.vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, GFP_KERNEL | __GFP_ZERO, 0, caller)
+        return self.vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, GFP_KERNEL | GFP_ZERO, 0, caller)
 
     def vmalloc_32(self, size: int, caller: str | None = None) -> int | None:
         # GFP_VMALLOC32 = GFP_DMA32 | GFP_KERNEL on 64-bit
@@ -610,7 +618,7 @@ class Vmalloc:
                 base = top - size
                 if base >= fs[i] and base >= vstart:
                     self._clip(i, base, size)
-                    kaddr = self._kmalloc(SIZEOF_VM_STRUCT, GFP_KERNEL | __GFP_ZERO, "pcpu_get_vm_areas")
+                    kaddr = self._kmalloc(SIZEOF_VM_STRUCT, GFP_KERNEL | GFP_ZERO, "pcpu_get_vm_areas")
                     vm = VmStruct(base, size, VM_ALLOC | VM_NO_GUARD, caller, size)
                     vm.kaddr = kaddr or 0
                     self._insert_busy(VmapArea(base, base + size, vm))
@@ -715,17 +723,17 @@ class Vmalloc:
         kgfp = gfp
         if size > PAGE_SIZE:
             # kmalloc_gfp_adjust(): try a contiguous block without disrupting the system
-            kgfp |= __GFP_NOWARN
-            if not kgfp & __GFP_RETRY_MAYFAIL:
-                kgfp &= ~__GFP_DIRECT_RECLAIM
-            kgfp &= ~__GFP_NOFAIL
+            kgfp |= GFP_NOWARN
+            if not kgfp & GFP_RETRY_MAYFAIL:
+                kgfp &= ~GFP_DIRECT_RECLAIM
+            kgfp &= ~GFP_NOFAIL
         ret = self._kmalloc(size, kgfp, caller)
         if ret or size <= PAGE_SIZE:
             return ret or None
-        if not gfp & __GFP_DIRECT_RECLAIM:
+        if not gfp & GFP_DIRECT_RECLAIM:
             return None  # non-sleeping allocations are not supported by vmalloc
         if size > 0x7FFFFFFF:
-            if not gfp & __GFP_NOWARN:
+            if not gfp & GFP_NOWARN:
                 self._warn_once("kvmalloc_node_align_noprof", "size > INT_MAX")
             return None
         return self.vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, gfp, 0, caller)

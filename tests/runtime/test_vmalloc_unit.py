@@ -1,0 +1,349 @@
+"""vmalloc, per-cpu and kernel-stack allocators against a minimal stand-in page allocator.
+
+These tests pin the vmalloc-space algorithms (address choice, guard pages, lazy freeing,
+purge, pools, failure texts) independently of the buddy allocator; the machine-level tests
+(test_vmalloc_machine.py) run the same allocators on the real page allocator.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from kmscript.runtime.context import ExecContext
+from kmscript.runtime.errors import KernelFault, KernelPanic
+from kmscript.runtime.gfp import GFP_ATOMIC, GFP_KERNEL, __GFP_NOWARN
+from kmscript.runtime.kstack import KernelStacks, THREAD_SIZE
+from kmscript.runtime.percpu import PerCpu, pcpu_build_alloc_info
+from kmscript.runtime.printk import Clock, KernelLog
+from kmscript.runtime.trace import Tracer
+from kmscript.runtime.vmalloc import (
+    PAGE_SIZE, VMALLOC_END, VMALLOC_START, Vmalloc, is_vmalloc_addr, lazy_max_pages,
+)
+from kmscript.runtime.vmstat import VmStat
+
+PAGE_OFFSET = 0xFFFF888000000000
+
+
+class StubBuddy:
+    """Hands out frames from a shuffled pool; records what is outstanding."""
+
+    def __init__(self, nr_pages: int = 1 << 16, seed: int = 1) -> None:
+        import random
+        pool = list(range(0x1000, 0x1000 + nr_pages))
+        random.Random(seed).shuffle(pool)
+        self.free = pool
+        self.out: dict[int, int] = {}
+        self.fail_after: int | None = None
+
+    def alloc_pages(self, gfp: int, order: int, *, owner: int = 0, caller: str | None = None) -> int | None:
+        if self.fail_after is not None:
+            if self.fail_after == 0:
+                return None
+            self.fail_after -= 1
+        if order:
+            base = 0x100000 + 16 * len(self.out)
+            self.out[base] = order
+            return base
+        if not self.free:
+            return None
+        pfn = self.free.pop()
+        self.out[pfn] = order
+        return pfn
+
+    def free_pages(self, pfn: int, order: int) -> None:
+        assert self.out.pop(pfn) == order, "freed with the wrong order"
+        if order == 0:
+            self.free.append(pfn)
+
+
+class StubKmalloc:
+    def __init__(self) -> None:
+        self.next = PAGE_OFFSET + 0x10000000
+        self.live: dict[int, int] = {}
+        self.fail = False
+
+    def kmalloc(self, size: int, gfp: int, caller: str | None) -> int | None:
+        if self.fail:
+            return None
+        a = self.next
+        self.next += max(size, 8)
+        self.live[a] = size
+        return a
+
+    def kfree(self, addr: int) -> None:
+        del self.live[addr]
+
+
+def make(nr_cpus: int = 2, nr_pages: int = 1 << 16):
+    clock = Clock()
+    log = KernelLog(clock)
+    ctx = ExecContext(nr_cpus, log)
+    tracer = Tracer()
+    tracer.record(True)
+    vmstat = VmStat()
+    buddy = StubBuddy(nr_pages)
+    km = StubKmalloc()
+    vm = Vmalloc(page_alloc=buddy, kmalloc=km.kmalloc, kfree=km.kfree, ctx=ctx, log=log, tracer=tracer,
+                 vmstat=vmstat, nr_cpus=nr_cpus, totalram_pages=lambda: nr_pages, owner_vmalloc=6)
+    return vm, buddy, km, log, tracer, ctx, vmstat
+
+
+def test_first_areas_are_lowest_first_fit_with_guard() -> None:
+    vm, *_ = make()
+    a = vm.vmalloc(10000)
+    b = vm.vmalloc(4096)
+    assert a == VMALLOC_START
+    area = vm.find_vm_area(a)
+    assert area is not None and area.size == 3 * PAGE_SIZE + PAGE_SIZE and area.nr_pages == 3
+    assert b == a + area.size  # right after a's guard page
+    assert vm.translate(a + 3 * PAGE_SIZE) is None  # the guard page is not mapped
+    assert vm.translate(a + 5) is not None and vm.translate(a + 5) & 0xFFF == 5
+
+
+def test_alignment_uses_search_length() -> None:
+    vm, *_ = make()
+    vm.vmalloc(4096)  # [0, 0x2000)
+    s = vm.vmalloc_gfp(THREAD_SIZE, GFP_KERNEL, THREAD_SIZE)
+    assert s == VMALLOC_START + 0x4000 and s % THREAD_SIZE == 0
+    assert vm.vmalloc(4096) == VMALLOC_START + 0x2000  # the hole below the aligned area is used
+
+
+def test_pages_are_scattered_and_accounted() -> None:
+    vm, buddy, km, *_ , vmstat = make()
+    a = vm.vmalloc(64 << 10)
+    area = vm.find_vm_area(a)
+    pfns = list(area.pages)
+    assert len(pfns) == 16 and vmstat.nr_vmalloc_pages == 16
+    assert any(q != p + 1 for p, q in zip(pfns, pfns[1:]))
+    for i, pfn in enumerate(pfns):
+        assert vm.vmalloc_to_pfn(a + i * PAGE_SIZE + 100) == pfn
+    # vm_struct (72 bytes) and the 128-byte pages array came from kmalloc
+    assert sorted(km.live.values()) == [72, 128]
+    vm.vfree(a)
+    assert vmstat.nr_vmalloc_pages == 0 and not km.live and not buddy.out
+
+
+def test_lazy_free_delays_reuse_until_purge() -> None:
+    vm, _b, _k, _log, tracer, _ctx, _ = make()
+    a = vm.vmalloc(8192)
+    vm.vfree(a)
+    assert "unpurged vm_area" in vm.vmallocinfo()
+    b = vm.vmalloc(8192)
+    assert b != a and b > a  # the freed range is not reused before the purge
+    assert vm.vmap_lazy_nr == 3
+    assert ("free_vmap_area_noflush", f"va_start=0x{a:x} nr_lazy=3 nr_lazy_max={lazy_max_pages(2)}") in tracer.events
+    n = vm.purge_vmap_area_lazy()
+    assert n == 1 and vm.vmap_lazy_nr == 0
+    # purged into the node pool of CPU 0: the same size is served from it again
+    assert vm.vmalloc(8192) == a
+
+
+def test_purge_threshold_triggers_drain() -> None:
+    vm, _b, _k, _log, tracer, _ctx, _ = make(nr_cpus=1, nr_pages=1 << 15)
+    limit = lazy_max_pages(1)
+    assert limit == 8192
+    addrs = [vm.vmalloc(1 << 20) for _ in range(31)]  # 257 pages each with the guard
+    for a in addrs[:-1]:
+        vm.vfree(a)
+    assert vm.vmap_lazy_nr == 30 * 257 and vm.nr_purges == 0
+    vm.vfree(addrs[-1])
+    assert 31 * 257 <= limit
+    a2 = vm.vmalloc(1 << 20)
+    vm.vfree(a2)
+    assert vm.nr_purges == 1 and vm.vmap_lazy_nr == 0
+    ev = [f for e, f in tracer.events if e == "purge_vmap_area_lazy"]
+    assert ev and ev[-1].endswith("num_purged=32")
+    # single node: everything went back to the global free space, merged into one range
+    assert vm.vmalloc(1 << 20) == VMALLOC_START
+
+
+def test_failures_print_the_kernel_texts() -> None:
+    vm, buddy, km, log, *_ = make(nr_pages=100)
+    assert vm.vmalloc(0) is None
+    assert log.contains("WARN_ON_ONCE(size == 0)")
+    assert vm.vmalloc(101 * PAGE_SIZE) is None
+    assert log.contains("kmscript: vmalloc error: size 413696, exceeds total pages, mode:0xcc0(GFP_KERNEL), "
+                        "nodemask=(null),cpuset=/,mems_allowed=0")
+    buddy.fail_after = 5
+    assert vm.vmalloc(10 * PAGE_SIZE) is None
+    assert log.contains("vmalloc error: size 20480, failed to allocate pages, mode:0xcc2(GFP_KERNEL|__GFP_HIGHMEM)")
+    assert not buddy.out and not km.live  # everything given back
+    buddy.fail_after = None
+    km.fail = True
+    assert vm.vmalloc(PAGE_SIZE) is None
+    assert log.contains("vmalloc error: size 4096, vm_struct allocation failed")
+    km.fail = False
+    n = len(log.records)
+    assert vm.vmalloc_gfp(PAGE_SIZE * 1000, GFP_KERNEL | __GFP_NOWARN) is None
+    assert len(log.records) == n  # __GFP_NOWARN: silent
+
+
+def test_va_space_exhaustion() -> None:
+    vm, _b, _k, log, *_ = make()
+    big = 31 << 40
+    assert vm.vmalloc_node_range(4096, 1, VMALLOC_START, VMALLOC_START + 0x3000, GFP_KERNEL) is not None
+    assert vm.vmalloc_node_range(8192, 1, VMALLOC_START, VMALLOC_START + 0x3000, GFP_KERNEL) is None
+    assert log.contains(f"vmalloc_node_range for size 12288 failed: Address range restricted to "
+                        f"0x{VMALLOC_START:x} - 0x{VMALLOC_START + 0x3000:x}")
+    assert big < VMALLOC_END - VMALLOC_START
+
+
+def test_large_page_array_is_vmalloced() -> None:
+    vm, _b, km, *_ = make()
+    a = vm.vmalloc(513 * PAGE_SIZE)  # 4104-byte pages[] > PAGE_SIZE
+    info = vm.vmallocinfo()
+    assert "pages=513 vmalloc vpages N0=513" in info
+    assert "pages=2 vmalloc N0=2" in info  # the array itself, same caller
+    vm.vfree(a)
+    assert not km.live and vm.vmstat.nr_vmalloc_pages == 0
+
+
+def test_vfree_of_non_vmalloc_address_warns() -> None:
+    vm, _b, _k, log, *_ = make()
+    vm.vfree(VMALLOC_START + 0x1234000)
+    assert log.contains("Trying to vfree() nonexistent vm area")
+    vm.vfree(0)  # vfree(NULL) is a no-op
+
+
+def test_might_sleep_and_interrupt_bug() -> None:
+    vm, _b, _k, log, _t, ctx, _ = make()
+    ctx.spin_lock("lock")
+    assert vm.vmalloc(4096) is not None
+    assert log.contains("BUG: sleeping function called from invalid context at mm/vmalloc.c:2029")
+    ctx.spin_unlock("lock")
+    snap = ctx.enter_hardirq(1)
+    with pytest.raises(KernelPanic):
+        vm.vmalloc(4096)
+    ctx.restore(snap)
+    assert log.contains("Fatal exception in interrupt")
+
+
+def test_is_vmalloc_addr() -> None:
+    assert is_vmalloc_addr(VMALLOC_START) and is_vmalloc_addr(VMALLOC_END - 1)
+    assert not is_vmalloc_addr(VMALLOC_END) and not is_vmalloc_addr(PAGE_OFFSET)
+
+
+def test_kvmalloc_flag_adjustment_and_fallback() -> None:
+    vm, _b, km, *_ = make()
+    seen: list[int] = []
+    orig = km.kmalloc
+
+    def spy(size: int, gfp: int, caller: str | None) -> int | None:
+        seen.append(gfp)
+        if size > 8192:
+            return None  # pretend the high-order attempt failed
+        return orig(size, gfp, caller)
+
+    vm._kmalloc = spy
+    assert vm.kvmalloc(100, GFP_KERNEL) is not None and seen[-1] == GFP_KERNEL
+    p = vm.kvmalloc(1 << 20, GFP_KERNEL)
+    assert is_vmalloc_addr(p)
+    assert seen[0 - 3] & __GFP_NOWARN and not seen[-3] & 0x400  # NOWARN, no direct reclaim
+    assert vm.kvmalloc(1 << 20, GFP_ATOMIC) is None  # vmalloc cannot serve atomic callers
+    vm.kvfree(p)
+
+
+def test_percpu_first_chunk_layout_matches_boot_log() -> None:
+    ai = pcpu_build_alloc_info(2)
+    assert ai.embedded_line() == "percpu: Embedded 53 pages/cpu s185496 r0 d31592 u1048576"
+    assert ai.dump_alloc_info() == "pcpu-alloc: s185496 r0 d31592 u1048576 alloc=1*2097152\npcpu-alloc: [0] 0 1 "
+    assert pcpu_build_alloc_info(4).unit_size == 512 << 10
+    assert pcpu_build_alloc_info(3).nr_units == 4  # one wasted unit (<= 3/3)
+
+
+def make_percpu(nr_cpus: int = 2):
+    vm, buddy, km, log, tracer, ctx, vmstat = make(nr_cpus)
+    pc = PerCpu(page_alloc=buddy, vmalloc=vm, kmalloc=km.kmalloc, kfree=km.kfree, ctx=ctx, log=log,
+                tracer=tracer, vmstat=vmstat, nr_cpus=nr_cpus, first_chunk_paddr=lambda size: 0x7FC00000,
+                owner_percpu=11, page_offset=PAGE_OFFSET)
+    return pc, vm, buddy, km, log, tracer, ctx, vmstat
+
+
+def test_percpu_dynamic_alloc_first_chunk_then_new_chunk() -> None:
+    pc, vm, buddy, km, log, tracer, ctx, vmstat = make_percpu()
+    assert vmstat.nr_percpu_pages == 53 * 2
+    assert log.contains("percpu: Embedded 53 pages/cpu s185496 r0 d31592 u1048576")
+    p = pc.alloc_percpu(6)  # rounded up to 8
+    fc = pc.first_chunk
+    assert p == fc.base_addr + fc.start_offset  # first free byte after the static area
+    assert fc.base_addr == pc.pcpu_base_addr + 45 * PAGE_SIZE and fc.start_offset == 1176
+    assert pc.per_cpu_ptr(p, 1) - p == 1 << 20
+    q = pc.alloc_percpu(4, 64)
+    assert (q - fc.base_addr) % 64 == 0
+    # fill the first chunk, then a new chunk is made at the top of the vmalloc space
+    big = [pc.alloc_percpu(8192) for _ in range(3)]
+    assert all(fc.base_addr <= b < fc.base_addr + fc.nr_pages * PAGE_SIZE for b in big)
+    r = pc.alloc_percpu(16384)
+    assert r is not None and is_vmalloc_addr(r)
+    chunk = pc.allocs[r][0]
+    assert chunk.vm is not None and chunk.vm.addr + chunk.vm.size == (VMALLOC_END & ~((2 << 20) - 1))
+    assert "pcpu_create_chunk+0x217/0x230 pages=512 vmalloc" in vm.vmallocinfo()
+    # 4 pages populated on each of 2 CPUs for the allocation itself, plus balance top-up
+    assert chunk.nr_populated >= 4
+    assert vmstat.nr_percpu_pages == (53 + chunk.nr_populated) * 2
+    assert vm.translate(pc.per_cpu_ptr(r, 1)) is not None
+    pc.free_percpu(r)
+    pc.free_percpu(0)
+    assert any(e == "percpu_free_percpu" for e, _ in tracer.events)
+
+
+def test_percpu_illegal_and_atomic() -> None:
+    pc, vm, buddy, km, log, tracer, ctx, vmstat = make_percpu()
+    assert pc.alloc_percpu(0) is None
+    assert log.contains("illegal size (0) or align (4) for percpu allocation")
+    assert pc.alloc_percpu(40000) is None
+    assert pc.alloc_percpu(8, 3) is not None  # align < 4 becomes 4 before the check
+    assert pc.alloc_percpu(8, 12) is None
+    assert log.contains("illegal size (8) or align (12)")
+    for _ in range(3):
+        assert pc.alloc_percpu(8192) is not None
+    # atomic callers cannot create a chunk
+    assert pc.alloc_percpu(16384, gfp=GFP_ATOMIC) is None
+    assert log.contains("percpu: allocation failed, size=16384 align=4 atomic=1, atomic alloc failed, no space left")
+
+
+def test_percpu_static_vars() -> None:
+    pc, *_ , ctx, _vs = make_percpu(4)
+    v = pc.define_per_cpu("ctx", 5)
+    assert v.values == [5, 5, 5, 5]
+    with pytest.raises(KernelFault):
+        pc.define_per_cpu("ctx", 1)
+    assert pc.var_addr("ctx", 2) - pc.var_addr("ctx", 0) == 2 * pc.unit_size
+    with pytest.raises(KernelFault):
+        pc.var_addr("ctx", 4)
+
+
+def make_kstacks(vmap: bool = True, nr_cpus: int = 2):
+    vm, buddy, km, log, tracer, ctx, vmstat = make(nr_cpus)
+    ks = KernelStacks(vmap_stack=vmap, vmalloc=vm, page_alloc=buddy, ctx=ctx, vmstat=vmstat, nr_cpus=nr_cpus,
+                      owner_kstack=10, page_offset=PAGE_OFFSET)
+    ks.init_irq_stacks()
+    return ks, vm, buddy, vmstat
+
+
+def test_kstacks_vmap_cache_and_vmallocinfo() -> None:
+    ks, vm, buddy, vmstat = make_kstacks()
+    info = vm.vmallocinfo()
+    assert info.count("   20480 irq_init_percpu_irqstack+0xca/0x100 vmap\n") == 2
+    s = [ks.alloc_thread_stack(0) for _ in range(3)]
+    assert all(x is not None and x % THREAD_SIZE == 0 for x in s)
+    assert vmstat.nr_kernel_stack_kb == 48
+    assert "   20480 kernel_clone+0x94/0x3e0 pages=4 vmalloc N0=4" in vm.vmallocinfo()
+    for x in s:
+        ks.free_thread_stack(x, 0)
+    assert vmstat.nr_kernel_stack_kb == 0 and ks.nr_cached(0) == 2
+    assert vm.vmallocinfo().count("unpurged vm_area") == 1  # the third one was vfree'd
+    again = ks.alloc_thread_stack(0)
+    assert again == s[0]  # cached_stacks[0] first
+    assert ks.alloc_thread_stack(1) not in s  # CPU 1 has no cache
+
+
+def test_kstacks_without_vmap_stack_are_order2() -> None:
+    ks, vm, buddy, vmstat = make_kstacks(vmap=False)
+    s = ks.alloc_thread_stack(1)
+    assert s is not None and not is_vmalloc_addr(s)
+    assert list(buddy.out.values()) == [2]
+    ks.free_thread_stack(s, 1)
+    assert not buddy.out and vmstat.nr_kernel_stack_kb == 0
+    with pytest.raises(KernelFault):
+        ks.alloc_thread_stack(7)
