@@ -1055,7 +1055,7 @@ class SlabAllocator:
         """slab_err (+ slab_fix): banner, slab info, stack; each counts as one error."""
         lines = self._slab_bug_lines(s, reason)
         lines.append(self._slab_info_line(slab))
-        lines.append(f"CPU: {self.ctx.cpu} UID: 0 PID: {self._pid()} Comm: {self._comm()} {self.tainted()}")
+        lines.append(f"CPU: {self.ctx.cpu} UID: 0 PID: {self._pid()} Comm: {self._comm()} {self.tainted()}".rstrip())
         self.taint.add("B")
         self.errors += 1
         if fix is not None:
@@ -1263,25 +1263,36 @@ class SlabAllocator:
         return self.errors - before
 
     def _on_freelist(self, s: KmemCache, slab: Slab) -> bool:
-        """on_freelist(s, slab, NULL): walk the in-memory chain, fix what is broken."""
+        """on_freelist(s, slab, NULL): walk the free pointers stored in the objects.
+
+        The chain in memory is the truth here, as in the kernel: a corrupted pointer cuts the
+        chain (the objects behind it are lost until the pointer is repaired), and the slab's
+        in-use counter is corrected to what the walk found.
+        """
         if not s.debug:
             return True
         fl = slab.freelist
-        nr = len(fl)
-        # the chain from the head (end of list) must follow the stored free pointers
-        for i in range(len(fl) - 1, 0, -1):
-            obj = fl[i]
-            fp = self._get_freepointer(s, obj)
-            if not self._check_valid_pointer(s, slab, fp):
-                self._object_err(s, slab, obj, "Freechain corrupt")
-                self._set_freepointer(s, obj, 0)
-                lost = fl[:i]
-                slab.freelist = fl[i:]
-                nr = len(slab.freelist)
-                # objects after the break are unreachable: the kernel counts them as in use
-                for o in lost:
-                    self.live[o] = ("<lost from corrupted freechain>", s.object_size)
-                break
+        chain: list[int] = []
+        if fl:
+            obj = fl[-1]
+            chain.append(obj)
+            while True:
+                fp = self._get_freepointer(s, obj)
+                if fp == 0:
+                    break
+                if not self._check_valid_pointer(s, slab, fp):
+                    self._object_err(s, slab, obj, "Freechain corrupt")
+                    self._set_freepointer(s, obj, 0)
+                    break
+                if len(chain) >= slab.objects:
+                    self._slab_err(s, slab, "Freelist cycle detected", "Freelist cleared")
+                    slab.freelist = []
+                    slab.inuse = slab.objects
+                    return False
+                chain.append(fp)
+                obj = fp
+        slab.freelist = chain[::-1]
+        nr = len(chain)
         if slab.inuse != slab.objects - nr:
             self._slab_err(s, slab, f"Wrong object count. Counter is {slab.inuse} but counted were "
                                     f"{slab.objects - nr}", "Object count adjusted")

@@ -44,3 +44,59 @@ class FakePageAlloc:
 
 def make_phys() -> PhysMem:
     return PhysMem(1 << 40)
+
+
+class Rig:
+    """A SLUB + kmalloc instance on the fake page allocator, with the real log/ctx/trace."""
+
+    def __init__(self, *, cpus: int = 2, slub_debug: str | None = None, nomerge: bool = False,
+                 nr_pages: int = 1 << 18, fail_orders: set[int] | None = None) -> None:
+        from kmscript.runtime.context import ExecContext
+        from kmscript.runtime.fault_inject import FaultInjector
+        from kmscript.runtime.kmalloc import Kmalloc
+        from kmscript.runtime.printk import Clock, KernelLog
+        from kmscript.runtime.slab import SlabAllocator
+        from kmscript.runtime.trace import Tracer
+        from kmscript.runtime.vmstat import VmStat
+
+        self.clock = Clock()
+        self.log = KernelLog(self.clock)
+        self.ctx = ExecContext(cpus, self.log)
+        self.pa = FakePageAlloc(nr_pages, fail_orders)
+        self.phys = make_phys()
+        self.tracer = Tracer()
+        self.vmstat = VmStat()
+        self.faults = FaultInjector()
+        self.sa = SlabAllocator(page_alloc=self.pa, phys=self.phys, ctx=self.ctx, log=self.log,
+                                tracer=self.tracer, vmstat=self.vmstat, faults=self.faults, clock=self.clock,
+                                nr_cpus=cpus, slab_nomerge=nomerge, slub_debug=slub_debug)
+        self.km = Kmalloc(self.sa, self.pa)
+
+    def read(self, addr: int, n: int) -> bytes:
+        return self.phys.read(addr - 0xFFFF888000000000, n)
+
+    def write(self, addr: int, data: bytes) -> None:
+        self.phys.write(addr - 0xFFFF888000000000, data)
+
+    def bugs(self) -> list[str]:
+        return [r.text for r in self.log.records if r.kind == "bug"]
+
+    def check_consistency(self) -> None:
+        """Objects, slabs and pages agree with each other and with the page allocator."""
+        sa, pa = self.sa, self.pa
+        slab_pages = 0
+        for s in sa.caches:
+            total = sum(sl.objects for sl in s.slabs_set)
+            assert total == s.total_objects_count
+            assert len(s.slabs_set) == s.nr_slabs
+            free = s.free_objects
+            live = sum(1 for a in sa.live if sa.slab_of(a) is not None and sa.slab_of(a).cache is s)
+            assert live + free == total, (s.name, live, free, total)
+            for sl in s.slabs_set:
+                assert pa.allocated[sl.pfn] == sl.order
+                slab_pages += 1 << sl.order
+        large_pages = sum(1 << o for (o, _c, _s) in self.km.large.values())
+        rcu_pages = sum(1 << sl.order for sl in sa.rcu_pending_slabs)
+        assert pa.pages_in_use() == slab_pages + large_pages + rcu_pages
+        assert (self.vmstat.nr_slab_unreclaimable_b + self.vmstat.nr_slab_reclaimable_b
+                == (slab_pages + large_pages + rcu_pages) * 4096)
