@@ -120,3 +120,190 @@ class Machine:
 
     def dmesg(self) -> str:
         return self.log.dmesg()
+
+    # -- vmalloc -------------------------------------------------------------------------------
+    # kmscript/runtime/vmalloc.py; addresses are ints, None means NULL.
+    def _boot_vmalloc(self) -> None:
+        """[vmalloc] boot line: needs self.page_alloc and the kmalloc facade."""
+        from .page_alloc import OWNER_VMALLOC
+        from .vmalloc import Vmalloc
+        pa: Any = self.page_alloc
+        self.vmalloc = Vmalloc(page_alloc=pa, kmalloc=lambda size, gfp, caller: self.kmalloc(size, gfp, caller=caller),
+                               kfree=lambda addr: self.kfree(addr), ctx=self.ctx, log=self.log, tracer=self.tracer,
+                               vmstat=self.vmstat, nr_cpus=self.nr_cpus, totalram_pages=self._totalram_pages,
+                               owner_vmalloc=OWNER_VMALLOC)
+
+    def _totalram_pages(self) -> int:
+        pa: Any = self.page_alloc
+        for name in ("totalram_pages", "managed_pages"):
+            f = getattr(pa, name, None)
+            if f is not None:
+                return int(f() if callable(f) else f)
+        zones = getattr(pa, "zones", None) or []
+        return sum(int(getattr(z, "managed_pages", 0)) for z in zones)
+
+    def vmalloc_gfp(self, size: int, gfp: int, align: int = 1, caller: str | None = None) -> int | None:
+        """__vmalloc_node(size, align, gfp): the general form of vmalloc."""
+        return self.vmalloc.vmalloc_gfp(size, gfp, align, caller)
+
+    def vzalloc(self, size: int, caller: str | None = None) -> int | None:
+        return self.vmalloc.vzalloc(size, caller)
+
+    def vmalloc_32(self, size: int, caller: str | None = None) -> int | None:
+        return self.vmalloc.vmalloc_32(size, caller)
+
+    def vfree(self, addr: int) -> None:
+        self.vmalloc.vfree(addr)
+
+    def vmalloc_to_pfn(self, addr: int) -> int | None:
+        return self.vmalloc.vmalloc_to_pfn(addr)
+
+    def vmalloc_to_page(self, addr: int) -> Any:
+        """The struct page handle behind a vmalloc address, or None (guard page, hole)."""
+        pfn = self.vmalloc.vmalloc_to_pfn(addr)
+        if pfn is None:
+            return None
+        page = getattr(self, "pfn_to_page", None)
+        return page(pfn) if page is not None else pfn
+
+    def is_vmalloc_addr(self, addr: int) -> bool:
+        from .vmalloc import is_vmalloc_addr
+        return is_vmalloc_addr(addr)
+
+    def find_vm_area(self, addr: int) -> Any:
+        return self.vmalloc.area_containing(addr)
+
+    def kvmalloc(self, size: int, gfp: int, caller: str | None = None) -> int | None:
+        return self.vmalloc.kvmalloc(size, gfp, caller)
+
+    def kvfree(self, addr: int) -> None:
+        self.vmalloc.kvfree(addr)
+
+    def vmallocinfo(self) -> str:
+        return self.vmalloc.vmallocinfo()
+
+    def purge_vmap_area_lazy(self) -> int:
+        return self.vmalloc.purge_vmap_area_lazy()
+
+    # -- percpu --------------------------------------------------------------------------------
+    # kmscript/runtime/percpu.py.  Static variables by name; dynamic ones by __percpu pointer.
+    def _boot_percpu(self) -> None:
+        from .page_alloc import OWNER_PERCPU, PAGE_OFFSET
+        from .percpu import PerCpu
+        pa: Any = self.page_alloc
+        self.percpu = PerCpu(page_alloc=pa, vmalloc=self.vmalloc,
+                             kmalloc=lambda size, gfp, caller: self.kmalloc(size, gfp, caller=caller),
+                             kfree=lambda addr: self.kfree(addr), ctx=self.ctx, log=self.log, tracer=self.tracer,
+                             vmstat=self.vmstat, nr_cpus=self.nr_cpus, first_chunk_paddr=self._pcpu_fc_paddr,
+                             owner_percpu=OWNER_PERCPU, page_offset=PAGE_OFFSET)
+        self.percpu.phys = getattr(self, "phys", None)
+
+    def _pcpu_fc_paddr(self, size: int) -> int:
+        """Where memblock puts the embedded first chunk: top-down below the end of RAM,
+        aligned to the 2 MiB atom (pcpu_fc_alloc -> memblock_alloc_from)."""
+        pa: Any = self.page_alloc
+        end = int(getattr(pa, "phys_max", 0)) or 1 << 32
+        memmap = (end >> 12) * 64  # the memmap (64-byte struct pages) was allocated first, at the top
+        return (end - memmap - size) & ~((2 << 20) - 1)
+
+    def define_per_cpu(self, name: str, init: int = 0) -> Any:
+        """DEFINE_PER_CPU(long, name) = init (script: ``percpu name = init``)."""
+        return self.percpu.define_per_cpu(name, init)
+
+    def this_cpu_add(self, name: str, delta: int) -> int:
+        """this_cpu_add(name, delta) on the current CPU; returns the new value."""
+        var = self.percpu.vars.get(name)
+        if var is None:
+            var = self.percpu.var(name)
+        vals = var.values
+        cpu = self.ctx.cpu
+        vals[cpu] += delta
+        return vals[cpu]
+
+    def this_cpu_read(self, name: str) -> int:
+        return self.percpu.var(name).values[self.ctx.cpu]
+
+    def this_cpu_write(self, name: str, value: int) -> None:
+        self.percpu.var(name).values[self.ctx.cpu] = value
+
+    def per_cpu(self, name: str, cpu: int) -> int:
+        """per_cpu(var, cpu): another CPU's copy, no preemption change."""
+        var = self.percpu.var(name)
+        return var.values[self.ctx.check_cpu(cpu)]
+
+    def set_per_cpu(self, name: str, cpu: int, value: int) -> None:
+        var = self.percpu.var(name)
+        var.values[self.ctx.check_cpu(cpu)] = value
+
+    def get_cpu_var(self, name: str) -> int:
+        """get_cpu_var(var): preempt_disable(), then this CPU's copy."""
+        var = self.percpu.var(name)
+        self.ctx.preempt_disable()
+        return var.values[self.ctx.cpu]
+
+    def put_cpu_var(self, name: str) -> None:
+        """put_cpu_var(var): preempt_enable()."""
+        self.percpu.var(name)
+        self.ctx.preempt_enable()
+
+    def percpu_sum(self, name: str) -> int:
+        """Sum over every CPU's copy (as percpu_counter_sum adds up the per-cpu deltas)."""
+        return sum(self.percpu.var(name).values)
+
+    def per_cpu_addr(self, name: str, cpu: int) -> int:
+        return self.percpu.var_addr(name, cpu)
+
+    def alloc_percpu(self, size: int, align: int = 4, gfp: int | None = None, caller: str | None = None) -> int | None:
+        from .gfp import GFP_KERNEL
+        return self.percpu.alloc_percpu(size, align, GFP_KERNEL if gfp is None else gfp, caller)
+
+    def free_percpu(self, ptr: int) -> None:
+        self.percpu.free_percpu(ptr)
+
+    def per_cpu_ptr(self, ptr: int, cpu: int) -> int:
+        return self.percpu.per_cpu_ptr(ptr, cpu)
+
+    def show_percpu(self) -> str:
+        return self.percpu.show()
+
+    # -- kernel stacks -------------------------------------------------------------------------
+    # kmscript/runtime/kstack.py; the task model calls self.kstacks.alloc_thread_stack/free_thread_stack.
+    def _boot_kstacks(self) -> None:
+        from .kstack import KernelStacks
+        from .page_alloc import OWNER_KSTACK, PAGE_OFFSET
+        pa: Any = self.page_alloc
+        self.kstacks = KernelStacks(vmap_stack=self.config.vmap_stack, vmalloc=self.vmalloc, page_alloc=pa,
+                                    ctx=self.ctx, vmstat=self.vmstat, nr_cpus=self.nr_cpus,
+                                    owner_kstack=OWNER_KSTACK, page_offset=PAGE_OFFSET, zero=self._zero_virt)
+        self.kstacks.init_irq_stacks()
+
+    def _zero_virt(self, vaddr: int, n: int) -> None:
+        write = getattr(self, "memory_write", None)
+        if write is not None:
+            write(vaddr, bytes(n))
+
+    def show_kstacks(self) -> str:
+        return self.kstacks.show()
+
+    # -- execution context ---------------------------------------------------------------------
+    # kmscript/runtime/context.py (include/linux/preempt.h, irqflags.h, spinlock.h).
+    def preempt_disable(self) -> None:
+        self.ctx.preempt_disable()
+
+    def preempt_enable(self) -> None:
+        self.ctx.preempt_enable()
+
+    def spin_lock(self, name: str) -> None:
+        self.ctx.spin_lock(name)
+
+    def spin_unlock(self, name: str) -> None:
+        self.ctx.spin_unlock(name)
+
+    def local_irq_disable(self) -> None:
+        self.ctx.local_irq_disable()
+
+    def local_irq_enable(self) -> None:
+        self.ctx.local_irq_enable()
+
+    def smp_processor_id(self) -> int:
+        return self.ctx.cpu

@@ -45,6 +45,9 @@ Simplifications:
 - Block hints (pcpu_block_md) are not kept; the search computes the same first fit
   directly from the bitmap.  Static script variables keep their values as Python ints
   (addresses are real, the bytes are not stored in physical memory).
+- The embedded first chunk's physical address is computed as memblock would place it
+  (top-down, 2 MiB aligned, below the end of RAM) but those frames are not withdrawn from
+  the simulated buddy allocator; the first chunk's bytes are stored here instead.
 - ``__percpu`` pointers are represented by the address of CPU 0's copy (per_cpu_ptr(p, 0)).
 - No reserved chunk (PERCPU_MODULE_RESERVE is 0: the reference kernel has no modules).
 """
@@ -195,6 +198,12 @@ def pcpu_build_alloc_info(nr_cpus: int, static_size: int = STATIC_SIZE_DEFAULT,
                          upa, nr_cpus, nr_units, size_sum)
 
 
+class PhysStore(Protocol):
+    def read(self, paddr: int, n: int) -> bytes: ...
+
+    def write(self, paddr: int, data: bytes) -> None: ...
+
+
 class PageAllocator(Protocol):
     def alloc_pages(self, gfp: int, order: int, *, owner: int = ..., caller: str | None = None) -> int | None: ...
 
@@ -317,6 +326,8 @@ class PerCpu:
         self.vars: dict[str, PerCpuVar] = {}
         self._script_static_next = ai.static_size - SCRIPT_STATIC_SIZE
         self._warn_count = 0
+        self._fc_pages: dict[int, bytearray] = {}  # first-chunk bytes by virtual page number
+        self.phys: PhysStore | None = None  # set by the machine: the physical byte store
         self.log.printk(ai.embedded_line())
         self.log.printk(ai.dump_alloc_info())
 
@@ -565,19 +576,9 @@ class PerCpu:
         return None
 
     def _clear(self, chunk: PcpuChunk, byte_off: int, size: int) -> None:
-        """memset(0) of the new area on every CPU (the bytes live in physical memory)."""
-        phys = getattr(self, "phys", None)
-        if phys is None:
-            return
+        """memset(0) of the new area on every CPU."""
         for cpu in range(self.nr_cpus):
-            addr = self.chunk_addr(chunk, cpu, byte_off)
-            pos = 0
-            while pos < size:
-                paddr = self.translate(addr + pos)
-                n = min(size - pos, PAGE_SIZE - ((addr + pos) & (PAGE_SIZE - 1)))
-                if paddr is not None:
-                    phys.fill(paddr, n, 0)
-                pos += n
+            self.write(self.chunk_addr(chunk, cpu, byte_off), bytes(size), missing_ok=True)
 
     def _free_area(self, chunk: PcpuChunk, off: int) -> int:
         bits = chunk.bound.pop(off)
@@ -620,13 +621,65 @@ class PerCpu:
                             return
                         target -= 1
 
-    # -- address translation -------------------------------------------------------------------------
-    def translate(self, vaddr: int) -> int | None:
-        """Physical address of a per-cpu address (first chunk: direct map; others: vmalloc)."""
+    # -- memory contents -------------------------------------------------------------------------------
+    def in_first_chunk(self, vaddr: int) -> bool:
         base = self.pcpu_base_addr
-        if base <= vaddr < base + self.nr_units * self.unit_size:
-            return vaddr - self.page_offset
+        return base <= vaddr < base + self.nr_units * self.unit_size
+
+    def translate(self, vaddr: int) -> int | None:
+        """Physical address behind a per-cpu address of a vmalloc-space chunk (None if unpopulated).
+
+        First-chunk addresses are memblock memory, not page-allocator pages; their bytes are
+        kept here (``read``/``write``) and they have no entry in the physical store."""
+        if self.in_first_chunk(vaddr):
+            return None
         return self.vmalloc.translate(vaddr)
+
+    def read(self, vaddr: int, n: int) -> bytes:
+        out = bytearray()
+        pos = 0
+        while pos < n:
+            a = vaddr + pos
+            chunk_n = min(n - pos, PAGE_SIZE - (a & (PAGE_SIZE - 1)))
+            if self.in_first_chunk(a):
+                page = self._fc_pages.get(a >> PAGE_SHIFT)
+                off = a & (PAGE_SIZE - 1)
+                out += page[off:off + chunk_n] if page is not None else bytes(chunk_n)
+            else:
+                paddr = self.vmalloc.translate(a)
+                phys = self.phys
+                if paddr is None or phys is None:
+                    raise KernelFault(f"BUG: unable to handle page fault for address: {a:016x} "
+                                      "(per-cpu page not populated)")
+                out += phys.read(paddr, chunk_n)
+            pos += chunk_n
+        return bytes(out)
+
+    def write(self, vaddr: int, data: bytes, missing_ok: bool = False) -> None:
+        pos, n = 0, len(data)
+        while pos < n:
+            a = vaddr + pos
+            chunk_n = min(n - pos, PAGE_SIZE - (a & (PAGE_SIZE - 1)))
+            if self.in_first_chunk(a):
+                off = a & (PAGE_SIZE - 1)
+                page = self._fc_pages.get(a >> PAGE_SHIFT)
+                if page is None:
+                    if not any(data[pos:pos + chunk_n]):
+                        pos += chunk_n
+                        continue
+                    page = self._fc_pages[a >> PAGE_SHIFT] = bytearray(PAGE_SIZE)
+                page[off:off + chunk_n] = data[pos:pos + chunk_n]
+            else:
+                paddr = self.vmalloc.translate(a)
+                phys = self.phys
+                if paddr is None or phys is None:
+                    if missing_ok:
+                        pos += chunk_n
+                        continue
+                    raise KernelFault(f"BUG: unable to handle page fault for address: {a:016x} "
+                                      "(per-cpu page not populated)")
+                phys.write(paddr, data[pos:pos + chunk_n])
+            pos += chunk_n
 
     # -- static variables (DEFINE_PER_CPU) ----------------------------------------------------------
     def define_per_cpu(self, name: str, init: int = 0) -> PerCpuVar:
