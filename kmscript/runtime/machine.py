@@ -90,6 +90,7 @@ class Machine:
         # Lowest layer first; each line receives only the layers built before it.
         # [page allocator: zones, buddy, pcp]   -> self.page_alloc
         # [SLUB and kmalloc]                    -> self.slab
+        self._boot_slab()
         # [vmalloc]                             -> self.vmalloc
         # [per-cpu allocator, kernel stacks]    -> self.percpu, self.kstacks
         # [tasks, page cache, reclaim, OOM]     -> self.tasks, self.reclaim
@@ -113,6 +114,132 @@ class Machine:
         except KeyError:
             raise KernelFault(f"unknown sysctl {name}") from None
         setter(value)
+
+    # -- slab / kmalloc ------------------------------------------------------------------------
+    def _boot_slab(self) -> None:
+        """SLUB and the kmalloc caches (kmscript/runtime/slab.py, kmalloc.py).
+
+        Built only once the page allocator exists (it is the layer below)."""
+        if getattr(self, "page_alloc", None) is None:
+            return
+        from .kmalloc import Kmalloc
+        from .slab import SlabAllocator
+        self.slab = SlabAllocator(page_alloc=self.page_alloc, phys=getattr(self, "phys", None), ctx=self.ctx,
+                                  log=self.log, tracer=self.tracer, vmstat=self.vmstat, faults=self.faults,
+                                  clock=self.clock, nr_cpus=self.nr_cpus, slab_nomerge=self.config.slab_nomerge,
+                                  slub_debug=self.config.slub_debug)
+        self.kmalloc_caches = Kmalloc(self.slab, self.page_alloc)
+
+    def kmalloc(self, size: int, gfp: int = 0xCC0, caller: str | None = None) -> int | None:
+        """kmalloc(size, flags): an object from kmalloc-<class>, or pages above 8 KiB."""
+        return self.kmalloc_caches.kmalloc(size, gfp, caller or "kmalloc")
+
+    def kzalloc(self, size: int, gfp: int = 0xCC0, caller: str | None = None) -> int | None:
+        return self.kmalloc_caches.kmalloc(size, gfp | 0x100, caller or "kzalloc")
+
+    def kmalloc_array(self, n: int, size: int, gfp: int = 0xCC0, caller: str | None = None) -> int | None:
+        return self.kmalloc_caches.kmalloc_array(n, size, gfp, caller or "kmalloc_array")
+
+    def kcalloc(self, n: int, size: int, gfp: int = 0xCC0, caller: str | None = None) -> int | None:
+        return self.kmalloc_caches.kcalloc(n, size, gfp, caller or "kcalloc")
+
+    def krealloc(self, p: int, size: int, gfp: int = 0xCC0, caller: str | None = None) -> int | None:
+        return self.kmalloc_caches.krealloc(p, size, gfp, caller or "krealloc")
+
+    def kfree(self, p: int, caller: str | None = None) -> None:
+        self.kmalloc_caches.kfree(p, caller or "kfree")
+
+    def ksize(self, p: int) -> int:
+        return self.kmalloc_caches.ksize(p)
+
+    def kmalloc_size_roundup(self, size: int) -> int:
+        from .slab_geometry import kmalloc_size_roundup
+        return kmalloc_size_roundup(size)
+
+    def kmalloc_cache_for(self, size: int, gfp: int = 0xCC0) -> Any:
+        """The cache kmalloc(size, gfp) would use (None above KMALLOC_MAX_CACHE_SIZE or for 0)."""
+        if size == 0 or size > 8192:
+            return None
+        return self.kmalloc_caches.kmalloc_slab(size, gfp)
+
+    def kmem_cache_create(self, name: str, size: int, align: int = 0, flags: int = 0,
+                          ctor: str | bool | None = None, caller: str | None = None) -> Any:
+        return self.slab.kmem_cache_create(name, size, align, flags, ctor, caller=caller)
+
+    def find_kmem_cache(self, name: str) -> Any:
+        return self.slab.find_cache(name)
+
+    def kmem_caches(self) -> list[Any]:
+        return self.slab.caches_visible()
+
+    def kmem_cache_alloc(self, cache: Any, gfp: int = 0xCC0, caller: str | None = None) -> int | None:
+        return self.kmalloc_caches.kmem_cache_alloc(cache, gfp, caller or "kmem_cache_alloc")
+
+    def kmem_cache_zalloc(self, cache: Any, gfp: int = 0xCC0, caller: str | None = None) -> int | None:
+        return self.kmalloc_caches.kmem_cache_alloc(cache, gfp | 0x100, caller or "kmem_cache_zalloc")
+
+    def kmem_cache_free(self, cache: Any, p: int, caller: str | None = None) -> None:
+        self.kmalloc_caches.kmem_cache_free(cache, p, caller or "kmem_cache_free")
+
+    def kmem_cache_destroy(self, cache: Any, caller: str | None = None) -> bool:
+        return self.slab.kmem_cache_destroy(cache, caller)
+
+    def kmem_cache_shrink(self, cache: Any) -> int:
+        return self.slab.kmem_cache_shrink(cache)
+
+    def validate_slab_cache(self, cache: Any) -> int:
+        return self.slab.validate_slab_cache(cache)
+
+    def kfree_rcu(self, p: int, caller: str | None = None) -> None:
+        self.slab.kfree_rcu(p, caller or "kfree_rcu")
+
+    def synchronize_rcu(self) -> None:
+        self.slab.synchronize_rcu()
+
+    def rcu_barrier(self) -> None:
+        self.slab.synchronize_rcu()
+
+    def slabinfo(self) -> str:
+        from .kmalloc import slabinfo
+        return slabinfo(self.slab)
+
+    def slab_cache_info(self, cache: Any) -> str:
+        from .kmalloc import slab_detail
+        return slab_detail(self.slab, cache)
+
+    def slabtop(self, limit: int = 20) -> str:
+        from .kmalloc import slabtop
+        return slabtop(self.slab, self.kmalloc_caches, limit)
+
+    def leak_report(self) -> str:
+        """Live kmalloc/kmem_cache objects grouped by allocating call site (kmemleak-like)."""
+        from .kmalloc import leak_report
+        return leak_report(self.slab, self.kmalloc_caches)
+
+    # -- memory access -------------------------------------------------------------------------
+    def _memory_paddr(self, addr: int, n: int) -> int:
+        """Physical address of a kernel virtual range, or a KernelFault like the kernel's oops."""
+        if addr < 4096:
+            raise KernelFault(f"BUG: kernel NULL pointer dereference, address: {addr:016x}")
+        if 0xFFFF888000000000 <= addr < 0xFFFFC88000000000:
+            return addr - 0xFFFF888000000000
+        vmalloc = getattr(self, "vmalloc", None)
+        translate = getattr(vmalloc, "translate", None)
+        if translate is not None:
+            pa = translate(addr)
+            if pa is not None:
+                if (addr & 0xFFF) + n > 4096:
+                    raise KernelFault(f"access of {n} bytes at 0x{addr:016x} crosses a vmalloc page; "
+                                      "access it page by page")
+                return int(pa)
+        raise KernelFault(f"BUG: unable to handle page fault for address: {addr:016x}")
+
+    def memory_read(self, addr: int, n: int) -> bytes:
+        """Bytes at a kernel virtual address (direct map, slab objects, vmalloc)."""
+        return bytes(self.phys.read(self._memory_paddr(addr, n), n))
+
+    def memory_write(self, addr: int, data: bytes) -> None:
+        self.phys.write(self._memory_paddr(addr, len(data)), data)
 
     # -- kernel log ----------------------------------------------------------------------------
     def printk(self, text: str, kind: str = "info") -> None:
