@@ -209,13 +209,13 @@ def _top_scope() -> Any:
 
 def config_from_options(options: dict[str, Any]) -> MachineConfig:
     """Build a MachineConfig from ``machine(...)`` keyword arguments, checking names and types."""
-    from .errors import did_you_mean
+    from .errors import KmsTypeError, did_you_mean
     known = {f.name: f for f in fields(MachineConfig) if f.name != "extra"}
     values: dict[str, Any] = {}
     for key, val in options.items():
         f = known.get(key)
         if f is None:
-            raise KmsUsageError(f"machine() has no option '{key}'{did_you_mean(key, known)} "
+            raise KmsTypeError(f"machine() has no option '{key}'{did_you_mean(key, known)} "
                                 f"(options: {', '.join(known)})")
         t = str(f.type)
         if val is None and "None" in t:
@@ -223,14 +223,14 @@ def config_from_options(options: dict[str, Any]) -> MachineConfig:
             continue
         if t.startswith("bool"):
             if not isinstance(val, bool):
-                raise KmsUsageError(f"machine(): '{key}' must be true or false")
+                raise KmsTypeError(f"machine(): '{key}' must be true or false")
         elif t.startswith("int"):
             if isinstance(val, bool) or not isinstance(val, int):
-                raise KmsUsageError(f"machine(): '{key}' must be an integer")
+                raise KmsTypeError(f"machine(): '{key}' must be an integer")
             if val < 0:
-                raise KmsUsageError(f"machine(): '{key}' must not be negative")
+                raise KmsTypeError(f"machine(): '{key}' must not be negative")
         elif t.startswith("str"):
             if not isinstance(val, str):
-                raise KmsUsageError(f"machine(): '{key}' must be a string")
+                raise KmsTypeError(f"machine(): '{key}' must be a string")
         values[key] = val
     return MachineConfig(**values)
