@@ -86,7 +86,7 @@ class Machine:
 
     def _boot_subsystems(self) -> None:
         """Build the allocators bottom-up.  Each subsystem registers its sysctls."""
-        self.faults = FaultInjector()
+        self.faults = FaultInjector(self.log.printk, seed=self.config.seed, ctx=self.ctx)  # fault injection (issue 8)
         # Lowest layer first; each line receives only the layers built before it.
         # [page allocator: zones, buddy, pcp]   -> self.page_alloc
         # [SLUB and kmalloc]                    -> self.slab
