@@ -1,0 +1,159 @@
+"""Fault injection in scripts: the ``fail`` statement, ``fault_stats()`` and ``show faults``.
+
+``fail KIND key=value ...`` writes the kernel's fault-injection knobs
+(Documentation/fault-injection/fault-injection.rst) of the machine's FaultInjector:
+
+====================  =====================================================================
+``fail slab ...``     failslab (every SLUB cache); ``cache=NAME|handle`` turns on the
+                      cache filter and flags that cache (SLAB_FAILSLAB); may be repeated
+``fail kmalloc ...``  failslab restricted to the kmalloc-* caches
+``fail page_alloc``   fail_page_alloc; also ``min_order=N``, ``ignore_gfp_highmem=BOOL``
+``fail nth=N``        (kind ``nth``/``task``) /proc/self/fail-nth: the N-th following
+                      fault-injection point of any kind fails
+``fail off``          disarm everything; ``fail KIND off=true`` disarms one attribute
+``fail make_it_fail task=T``  /proc/<pid>/make-it-fail = 1 (for ``task_filter=true``)
+====================  =====================================================================
+
+Generic knobs (``struct fault_attr``, defaults as the kernel's FAULT_ATTR_INITIALIZER):
+``probability`` (percent, 0), ``interval`` (1), ``times`` (1; -1 = unlimited), ``space``
+(0), ``verbose`` (2), ``task_filter`` (false), ``ignore_gfp_wait`` (true: an allocation
+that may sleep -- GFP_KERNEL -- is never failed; say ``ignore_gfp_wait=false``),
+``nth`` (simulator extension: the N-th eligible call of this attribute fails).
+
+A statement sets only the knobs it names, as writing debugfs files does.  A statement
+that arms an attribute without naming ``probability`` or ``nth`` sets probability to 100
+(so ``fail slab cache=inode times=1`` fails the next eligible inode allocation).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import KmsRuntimeError
+from ...runtime.fault_inject import FAIL_PAGE_ALLOC, FAILSLAB, FaultAttr, FaultInjector
+from .registry import KWARGS, NAME, Call, builtin, opt, view
+
+_KINDS = {
+    "slab": FAILSLAB, "failslab": FAILSLAB, "kmalloc": FAILSLAB, "kmem_cache": FAILSLAB,
+    "page_alloc": FAIL_PAGE_ALLOC, "fail_page_alloc": FAIL_PAGE_ALLOC, "pages": FAIL_PAGE_ALLOC,
+}
+_GENERIC_INT = ("probability", "interval", "times", "space", "verbose", "nth")
+_BOOL_KNOBS = {"task_filter", "ignore_gfp_wait"}
+_PAGE_ONLY = {"min_order", "ignore_gfp_highmem"}
+_SLAB_ONLY = {"cache", "cache_filter"}
+
+
+def _int(key: str, v: Any, lo: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise KmsRuntimeError(f"fail: '{key}' must be an integer")
+    if v < lo:
+        raise KmsRuntimeError(f"fail: '{key}' must be >= {lo} (got {v})")
+    return v
+
+
+def _bool(key: str, v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int):
+        return v != 0
+    if isinstance(v, str) and v.upper() in ("Y", "N", "YES", "NO", "ON", "OFF"):
+        return v.upper() in ("Y", "YES", "ON")
+    raise KmsRuntimeError(f"fail: '{key}' must be true or false")
+
+
+def _cache_name(call: Call, v: Any) -> str:
+    if isinstance(v, str):
+        find = getattr(call.machine, "find_kmem_cache", None)
+        cache = find(v) if callable(find) else None
+        return str(getattr(cache, "name", v)) if cache is not None else v
+    name = getattr(v, "name", None)
+    if isinstance(name, str):
+        return name
+    raise KmsRuntimeError("fail: 'cache' must be a cache or a cache name")
+
+
+def _configure(call: Call, fi: FaultInjector, kind: str, attr: FaultAttr, options: dict[str, Any]) -> None:
+    known = set(_GENERIC_INT) | _BOOL_KNOBS | {"off"}
+    known |= _SLAB_ONLY if attr.name == FAILSLAB else _PAGE_ONLY
+    for key in options:
+        if key not in known:
+            raise KmsRuntimeError(f"fail {kind}: unknown option '{key}' (options: {', '.join(sorted(known))})")
+    if "off" in options and _bool("off", options["off"]):
+        fi.disable(attr.name)
+        if kind == "kmalloc":
+            attr.kmalloc_only = False
+        return
+    for key in _GENERIC_INT:
+        if key in options:
+            lo = -1 if key == "times" else (1 if key == "interval" else 0)
+            val = _int(key, options[key], lo)
+            if key == "probability" and val > 100:
+                raise KmsRuntimeError("fail: 'probability' is a percentage (0..100)")
+            setattr(attr, key, val)
+    for key in _BOOL_KNOBS | {"ignore_gfp_highmem", "cache_filter"}:
+        if key in options:
+            setattr(attr, key, _bool(key, options[key]))
+    if "min_order" in options:
+        attr.min_order = _int("min_order", options["min_order"], 0)
+    if "cache" in options:
+        caches = options["cache"] if isinstance(options["cache"], list) else [options["cache"]]
+        attr.cache_filter = True
+        for c in caches:
+            attr.failslab_caches.add(_cache_name(call, c))
+    if attr.name == FAILSLAB:
+        attr.kmalloc_only = kind == "kmalloc"
+    if "probability" not in options and "nth" not in options and attr.probability == 0:
+        attr.probability = 100
+    fi.update_active()
+
+
+@builtin("fail", kind=NAME, options=KWARGS, category="faults",
+         doc="fail KIND knob=value...: arm the kernel's fault injection (failslab, fail_page_alloc, "
+             "fail-nth) with its debugfs knobs; `fail off` disarms")
+def _fail(call: Call, kind: str, options: dict[str, Any]) -> None:
+    fi = call.machine.faults
+    if kind == "off":
+        if options:
+            raise KmsRuntimeError("fail off takes no options (use `fail KIND off=true` for one attribute)")
+        fi.disable()
+        for a in (fi.failslab, fi.fail_page_alloc):
+            a.kmalloc_only = False
+        return
+    if kind in ("nth", "task", "fail_nth"):
+        for key in options:
+            if key != "nth":
+                raise KmsRuntimeError(f"fail {kind}: unknown option '{key}' (options: nth)")
+        if "nth" not in options:
+            raise KmsRuntimeError(f"fail {kind}: give nth=N")
+        fi.set_task_fail_nth(_int("nth", options["nth"], 0))
+        return
+    if kind == "make_it_fail":
+        task = options.get("task")
+        pid = getattr(task, "pid", task)
+        if isinstance(pid, bool) or not isinstance(pid, int):
+            raise KmsRuntimeError("fail make_it_fail: give task=<task> (or its pid)")
+        on = _bool("on", options.get("on", True))
+        (fi.make_it_fail.add if on else fi.make_it_fail.discard)(pid)
+        return
+    name = _KINDS.get(kind)
+    if name is None:
+        raise KmsRuntimeError(f"fail: unknown fault kind '{kind}' (kinds: slab, kmalloc, page_alloc, nth, "
+                              f"make_it_fail, off)")
+    _configure(call, fi, kind, fi.attr(name), options)
+
+
+@builtin("fault_stats", kind=opt(NAME, "all", '"all"'), category="faults",
+         doc="fault_stats(kind): number of failures injected so far (all, slab or page_alloc)")
+def _fault_stats(call: Call, kind: str) -> int:
+    fi = call.machine.faults
+    if kind == "all":
+        return fi.injected
+    name = _KINDS.get(kind)
+    if name is None:
+        raise KmsRuntimeError(f"fault_stats: unknown kind '{kind}' (all, slab, page_alloc)")
+    return fi.attr(name).injected
+
+
+@view("faults", doc="show faults: the fault-injection knobs (debugfs failslab/, fail_page_alloc/) and counters")
+def _show_faults(call: Call) -> str:
+    return call.machine.faults.render()
