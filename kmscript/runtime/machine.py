@@ -89,11 +89,85 @@ class Machine:
         self.faults = FaultInjector(self.log.printk, seed=self.config.seed, ctx=self.ctx)  # fault injection (issue 8)
         # Lowest layer first; each line receives only the layers built before it.
         # [page allocator: zones, buddy, pcp]   -> self.page_alloc
+        self._boot_page_alloc()
         # [SLUB and kmalloc]                    -> self.slab
         self._boot_slab()
         # [vmalloc]                             -> self.vmalloc
         # [per-cpu allocator, kernel stacks]    -> self.percpu, self.kstacks
         # [tasks, page cache, reclaim, OOM]     -> self.tasks, self.reclaim
+
+    # -- page allocator ------------------------------------------------------------------------
+    def _boot_page_alloc(self) -> None:
+        """Zones, buddy allocator, pcp lists and the physical byte store (issue 3)."""
+        from .page_alloc import PageAllocator
+        from .physmem import PhysMem
+        self.page_alloc = PageAllocator(self)
+        self.phys = PhysMem(self.page_alloc.phys_max)
+        self.page_alloc.register_sysctls(self.register_sysctl)
+
+    def alloc_pages(self, gfp: int, order: int, owner: int | None = None, caller: str | None = None) -> int | None:
+        """alloc_pages(gfp, order): head pfn of 2^order contiguous pages, or None."""
+        from .page_alloc import OWNER_KERNEL
+        return self.page_alloc.alloc_pages(gfp, order, owner=OWNER_KERNEL if owner is None else owner,
+                                           caller=caller)
+
+    def __get_free_pages(self, gfp: int, order: int, caller: str | None = None) -> int | None:
+        """__get_free_pages(gfp, order): direct-map address of the block, or None."""
+        from .page_alloc import page_address
+        pfn = self.page_alloc.alloc_pages(gfp, order, caller=caller)
+        return None if pfn is None else page_address(pfn)
+
+    def get_free_pages(self, gfp: int, order: int, caller: str | None = None) -> int | None:
+        return self.__get_free_pages(gfp, order, caller)
+
+    def get_zeroed_page(self, gfp: int, caller: str | None = None) -> int | None:
+        return self.__get_free_pages(gfp | 0x100, 0, caller)
+
+    def __free_pages(self, pfn: int, order: int) -> None:
+        """__free_pages(page, order)."""
+        self.page_alloc.free_pages(pfn, order)
+
+    def free_pages_pfn(self, pfn: int, order: int) -> None:
+        self.page_alloc.free_pages(pfn, order)
+
+    def free_pages(self, addr: int, order: int) -> None:
+        """free_pages(addr, order): free by direct-map address (addr 0 is ignored)."""
+        from .page_alloc import PAGE_OFFSET, virt_to_pfn
+        if addr == 0:
+            return
+        if addr < PAGE_OFFSET or addr >= PAGE_OFFSET + self.page_alloc.phys_max:
+            raise KernelFault(f"free_pages({addr:#x}): not a direct-map address")
+        if addr & 0xFFF:
+            raise KernelFault(f"free_pages({addr:#x}): address is not page aligned")
+        self.page_alloc.free_pages(virt_to_pfn(addr), order)
+
+    def page_address(self, pfn: int) -> int:
+        from .page_alloc import page_address
+        self.page_alloc.page(pfn)
+        return page_address(pfn)
+
+    def virt_to_page(self, addr: int) -> Any:
+        return self.page_alloc.virt_to_page(addr)
+
+    def pfn_to_page(self, pfn: int) -> Any:
+        return self.page_alloc.page(pfn)
+
+    def get_page(self, pfn: int) -> None:
+        self.page_alloc.get_page(pfn)
+
+    def put_page(self, pfn: int) -> None:
+        self.page_alloc.put_page(pfn)
+
+    def zone(self, name: str) -> Any:
+        """The Zone handle named DMA / DMA32 / Normal / Movable / Device."""
+        return self.page_alloc.zone_by_name(name)
+
+    def nr_free(self, zone: str, order: int) -> int:
+        """free_area[order].nr_free of a zone (buddyinfo column)."""
+        return self.page_alloc.zone_by_name(zone)._nr_free[order]
+
+    def drain_all_pages(self) -> None:
+        self.page_alloc.drain_all_pages()
 
     # -- sysctl ------------------------------------------------------------------------------
     def register_sysctl(self, name: str, get: SysctlGet, set_: SysctlSet) -> None:
