@@ -79,6 +79,7 @@ class ExecContext:
         self.held_locks: list[str] = []
         self.current: TaskLike = _ScriptTask()
         self._last_might_sleep_report_ns: int | None = None
+        self.tainted_warn = False  # TAINT_WARN: set by the first report (add_taint after dump_stack)
 
     # -- queries (include/linux/preempt.h, irqflags.h) ------------------------------------
     def in_atomic(self) -> bool:
@@ -194,6 +195,23 @@ class ExecContext:
             lines.append(f"{len(self.held_locks)} lock{'s' if len(self.held_locks) > 1 else ''} held by {task.comm}/{task.pid}:")
             for i, lock in enumerate(self.held_locks):
                 lines.append(f" #{i}: ({lock}){{+.+.}}-{{2:2}}")
-        lines.append(f"CPU: {self.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} Tainted: G        W")
+        # dump_stack_print_info(): the taint is added after the stack dump, so the first report
+        # of a clean kernel says "Not tainted"
+        taint = "Tainted: G        W" if self.tainted_warn else "Not tainted"
+        lines.append(f"CPU: {self.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} {taint}")
         self.log.printk("\n".join(lines), kind="bug")
+        self.tainted_warn = True
         return True
+
+    def describe(self) -> str:
+        """One screen of the current context (``show context``)."""
+        pc = self.preempt_count
+        kind = ("NMI" if pc & NMI_MASK else "hardirq" if pc & HARDIRQ_MASK else
+                "softirq" if pc & SOFTIRQ_MASK else "process")
+        lines = [f"CPU {self.cpu} of {self.nr_cpus}, {kind} context, task {self.current.comm}/{self.current.pid}",
+                 f"preempt_count: 0x{pc:x} (preempt {pc & PREEMPT_MASK}, softirq {(pc & SOFTIRQ_MASK) >> SOFTIRQ_SHIFT}, "
+                 f"hardirq {(pc & HARDIRQ_MASK) >> HARDIRQ_SHIFT}, nmi {(pc & NMI_MASK) >> NMI_SHIFT})",
+                 f"in_atomic(): {int(self.in_atomic())}, in_interrupt(): {int(self.in_interrupt())}, "
+                 f"irqs_disabled(): {int(self.irqs_disabled())}",
+                 "held locks: " + (", ".join(self.held_locks) if self.held_locks else "none")]
+        return "\n".join(lines)

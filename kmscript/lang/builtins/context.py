@@ -1,0 +1,111 @@
+"""Built-ins for the execution context (include/linux/preempt.h, irqflags.h, spinlock.h, smp.h).
+
+Scripts run in process context on CPU 0; ``cpu N < ... >`` runs on CPU N with preemption
+disabled (as get_cpu()), ``irq [N] < ... >`` in hard-interrupt context.  A sleeping
+allocation in atomic context prints "BUG: sleeping function called from invalid context".
+"""
+
+from __future__ import annotations
+
+from .registry import NAME, Call, builtin, view
+
+
+@builtin("preempt_disable", category="context", doc="preempt_disable(): preempt_count += 1")
+def _preempt_disable(call: Call) -> None:
+    call.machine.preempt_disable()
+
+
+@builtin("preempt_enable", category="context",
+         doc="preempt_enable(): preempt_count -= 1 (an error without a matching preempt_disable)")
+def _preempt_enable(call: Call) -> None:
+    call.machine.preempt_enable()
+
+
+@builtin("get_cpu", category="context", doc="get_cpu(): preempt_disable() and return the current CPU")
+def _get_cpu(call: Call) -> int:
+    call.machine.preempt_disable()
+    return call.machine.smp_processor_id()
+
+
+@builtin("put_cpu", category="context", doc="put_cpu(): preempt_enable()")
+def _put_cpu(call: Call) -> None:
+    call.machine.preempt_enable()
+
+
+@builtin("spin_lock", lock=NAME, category="context",
+         doc="spin_lock(lock): take a spinlock (disables preemption); taking it twice is a deadlock")
+def _spin_lock(call: Call, lock: str) -> None:
+    call.machine.spin_lock(lock)
+
+
+@builtin("spin_unlock", lock=NAME, category="context", doc="spin_unlock(lock): release a held spinlock")
+def _spin_unlock(call: Call, lock: str) -> None:
+    call.machine.spin_unlock(lock)
+
+
+@builtin("local_irq_disable", category="context", doc="local_irq_disable(): disable interrupts on this CPU")
+def _local_irq_disable(call: Call) -> None:
+    call.machine.local_irq_disable()
+
+
+@builtin("local_irq_enable", category="context", doc="local_irq_enable(): enable interrupts on this CPU")
+def _local_irq_enable(call: Call) -> None:
+    call.machine.local_irq_enable()
+
+
+@builtin("in_interrupt", category="context", doc="in_interrupt(): in hard/soft irq or NMI context")
+def _in_interrupt(call: Call) -> bool:
+    return call.machine.ctx.in_interrupt()
+
+
+@builtin("in_irq", category="context", doc="in_irq(): in hard-interrupt context (in_hardirq())")
+def _in_irq(call: Call) -> bool:
+    return call.machine.ctx.in_irq()
+
+
+@builtin("in_task", category="context", doc="in_task(): in process context")
+def _in_task(call: Call) -> bool:
+    return call.machine.ctx.in_task()
+
+
+@builtin("in_atomic", category="context", doc="in_atomic(): preempt_count() != 0 (sleeping is forbidden)")
+def _in_atomic(call: Call) -> bool:
+    return call.machine.ctx.in_atomic()
+
+
+@builtin("irqs_disabled", category="context", doc="irqs_disabled(): interrupts are off on this CPU")
+def _irqs_disabled(call: Call) -> bool:
+    return call.machine.ctx.irqs_disabled()
+
+
+@builtin("preempt_count", category="context",
+         doc="preempt_count(): the raw count: bits 0-7 preemption, 8-15 softirq, 16-19 hardirq, 20-23 NMI")
+def _preempt_count(call: Call) -> int:
+    return call.machine.ctx.preempt_count
+
+
+@builtin("smp_processor_id", category="context", doc="smp_processor_id(): the current CPU")
+def _smp_processor_id(call: Call) -> int:
+    return call.machine.smp_processor_id()
+
+
+@builtin("num_online_cpus", category="context", doc="num_online_cpus(): the number of CPUs of the machine")
+def _num_online_cpus(call: Call) -> int:
+    return call.machine.nr_cpus
+
+
+@builtin("might_sleep", category="context",
+         doc="might_sleep(): report 'BUG: sleeping function called from invalid context' here if atomic")
+def _might_sleep(call: Call) -> bool:
+    return call.machine.ctx.might_sleep(call.caller)
+
+
+@view("context", category="context", doc="show context: current CPU, preempt_count, irq state, held locks")
+def _show_context(call: Call) -> str:
+    return call.machine.ctx.describe()
+
+
+@view("kstacks", category="context",
+      doc="show kstacks: kernel stacks (THREAD_SIZE, VMAP_STACK), per-CPU IRQ stacks and stack caches")
+def _show_kstacks(call: Call) -> str:
+    return call.machine.show_kstacks()

@@ -1,0 +1,100 @@
+"""Execution context: preempt_count bits, nesting and restore, locks, irqs, might_sleep reports."""
+
+from __future__ import annotations
+
+import pytest
+
+from kmscript.runtime.context import HARDIRQ_OFFSET, ExecContext
+from kmscript.runtime.errors import KernelFault
+from kmscript.runtime.printk import Clock, KernelLog
+
+
+def make(cpus: int = 4) -> tuple[ExecContext, KernelLog]:
+    log = KernelLog(Clock())
+    return ExecContext(cpus, log), log
+
+
+def test_process_context_on_cpu0() -> None:
+    ctx, _ = make()
+    assert ctx.cpu == 0 and not ctx.in_atomic() and not ctx.in_interrupt() and not ctx.irqs_disabled()
+
+
+def test_cpu_block_disables_preemption_and_restores() -> None:
+    ctx, _ = make()
+    snap = ctx.enter_cpu(2)
+    assert ctx.cpu == 2 and ctx.preempt_count == 1 and ctx.in_atomic()
+    inner = ctx.enter_hardirq()
+    assert ctx.in_irq() and ctx.in_interrupt() and ctx.irqs_disabled()
+    assert ctx.preempt_count == HARDIRQ_OFFSET + 1
+    ctx.restore(inner)
+    assert ctx.preempt_count == 1 and not ctx.irqs_disabled()
+    ctx.restore(snap)
+    assert ctx.cpu == 0 and ctx.preempt_count == 0
+
+
+def test_restore_after_error_leaves_no_residue() -> None:
+    ctx, _ = make()
+    snap = ctx.enter_cpu(1)
+    ctx.spin_lock("a")
+    ctx.local_irq_disable()
+    ctx.restore(snap)  # what the interpreter does in its finally
+    assert ctx.snapshot() == ExecContext(4, make()[1]).snapshot()
+
+
+def test_bad_cpu_and_unbalanced_calls_are_faults() -> None:
+    ctx, _ = make(2)
+    with pytest.raises(KernelFault, match="CPU 2 does not exist"):
+        ctx.enter_cpu(2)
+    with pytest.raises(KernelFault, match="preempt_enable"):
+        ctx.preempt_enable()
+    with pytest.raises(KernelFault, match="not held"):
+        ctx.spin_unlock("x")
+    ctx.spin_lock("x")
+    with pytest.raises(KernelFault, match="deadlock"):
+        ctx.spin_lock("x")
+    with pytest.raises(KernelFault, match="local_irq_enable"):
+        ctx.local_irq_enable()
+    snap = ctx.enter_cpu(0)
+    with pytest.raises(KernelFault, match="atomic"):
+        ctx.enter_cpu(1)  # atomic code cannot migrate
+    ctx.restore(snap)
+
+
+@pytest.mark.parametrize("setup", ["spin", "preempt", "irqoff", "hardirq", "cpu"])
+def test_might_alloc_reports_in_every_atomic_context(setup: str) -> None:
+    ctx, log = make()
+    if setup == "spin":
+        ctx.spin_lock("my_lock")
+    elif setup == "preempt":
+        ctx.preempt_disable()
+    elif setup == "irqoff":
+        ctx.local_irq_disable()
+    elif setup == "hardirq":
+        ctx.enter_hardirq(3)
+    else:
+        ctx.enter_cpu(1)
+    assert ctx.might_alloc(0xCC0)  # GFP_KERNEL has __GFP_DIRECT_RECLAIM
+    text = log.records[-1].text
+    assert text.startswith("BUG: sleeping function called from invalid context at include/linux/sched/mm.h:321\n")
+    assert f"irqs_disabled(): {int(setup in ('irqoff', 'hardirq'))}" in text
+    assert "Not tainted" in text
+    assert log.records[-1].kind == "bug"
+
+
+def test_atomic_gfp_and_process_context_do_not_report() -> None:
+    ctx, log = make()
+    assert not ctx.might_alloc(0xCC0)
+    ctx.spin_lock("l")
+    assert not ctx.might_alloc(0xA20)  # GFP_ATOMIC
+    assert not log.records
+
+
+def test_report_is_ratelimited_and_taints() -> None:
+    ctx, log = make()
+    ctx.preempt_disable()
+    assert ctx.might_sleep("a.c:1")
+    assert not ctx.might_sleep("a.c:2")  # within one second
+    log.clock.advance(1_000_000_001)
+    assert ctx.might_sleep("a.c:3")
+    assert "Tainted: G        W" in log.records[-1].text
+    assert "preempt_count: 1, expected: 0" in log.records[-1].text
