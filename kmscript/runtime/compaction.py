@@ -238,6 +238,7 @@ class Compaction:
         if found is None:
             raise AssertionError(f"pfn {src:#x} is movable but has no owner")
         owner, idx = found
+        self.zones.set_page_owner(dst, src)
         phys = self.machine.phys
         data = phys.read(src * PAGE_SIZE, PAGE_SIZE)
         if any(data):

@@ -219,3 +219,83 @@ class OomKiller:
                    f"file-rss:{mm.file * 4}kB, shmem-rss:{mm.shmem * 4}kB", "info")
         self.machine.kstacks.free_thread_stack(victim.stack, victim.stack_cpu)
         victim.alive = False
+
+
+_MT_LETTERS = "UMEHI"  # mm/show_mem.c: show_migration_types (U, M, E, H; I for isolate)
+
+
+def show_mem(machine: "Machine", za: Any, lru: Any, pagecache: Any, nr_swap_pages: int,
+             free_swap_pages: int, all_unreclaimable: bool, max_zone_idx: int) -> list[str]:
+    """mm/show_mem.c: __show_mem(SHOW_MEM_FILTER_NODES, NULL, max_zone_idx) — the Mem-Info block.
+
+    Per-zone LRU and write-pending counts are computed from the node lists on demand (the
+    kernel keeps NR_ZONE_* counters; only this report needs them here).
+    """
+    vm = machine.vmstat
+    zones = [z for z in za.populated() if za.idx(z) <= max_zone_idx]
+    free_pcp = sum(z.pcp_count for z in zones)
+    free_all = sum(z.free_pages for z in za.populated())
+
+    def pages_of_b(nbytes: int) -> int:
+        return nbytes // PAGE_SIZE
+
+    lines = [
+        "Mem-Info:",
+        f"active_anon:{vm.nr_active_anon} inactive_anon:{vm.nr_inactive_anon} isolated_anon:0",
+        f" active_file:{vm.nr_active_file} inactive_file:{vm.nr_inactive_file} isolated_file:0",
+        f" unevictable:0 dirty:{vm.nr_dirty} writeback:{vm.nr_writeback}",
+        f" slab_reclaimable:{pages_of_b(vm.nr_slab_reclaimable_b)} "
+        f"slab_unreclaimable:{pages_of_b(vm.nr_slab_unreclaimable_b)}",
+        f" mapped:0 shmem:{vm.nr_shmem_pages} pagetables:{vm.nr_pagetable_pages}",
+        " sec_pagetables:0 bounce:0",
+        f" kernel_misc_reclaimable:{vm.nr_kernel_misc_reclaimable}",
+        f" free:{free_all} free_pcp:{sum(z.pcp_count for z in za.populated())} free_cma:0",
+        f"Node 0 active_anon:{vm.nr_active_anon * 4}kB inactive_anon:{vm.nr_inactive_anon * 4}kB "
+        f"active_file:{vm.nr_active_file * 4}kB inactive_file:{vm.nr_inactive_file * 4}kB unevictable:0kB "
+        f"isolated(anon):0kB isolated(file):0kB mapped:0kB dirty:{vm.nr_dirty * 4}kB "
+        f"writeback:{vm.nr_writeback * 4}kB shmem:{vm.nr_shmem_pages * 4}kB shmem_thp:0kB "
+        f"shmem_pmdmapped:0kB anon_thp:0kB writeback_tmp:0kB kernel_stack:{vm.nr_kernel_stack_kb}kB "
+        f"pagetables:{vm.nr_pagetable_pages * 4}kB sec_pagetables:0kB "
+        f"all_unreclaimable? {'yes' if all_unreclaimable else 'no'}",
+    ]
+    # per-zone write-pending pages, from the page cache's dirty bits
+    dirty_per_zone = {za.idx(z): 0 for z in za.all_zones()}
+    for f in pagecache.files.values():
+        if f.nr_dirty:
+            for pfn in f.pages:
+                if pfn >= 0 and pagecache.dirty.get(pfn):
+                    dirty_per_zone[za.pfn_zone_idx(pfn)] += 1
+    for z in zones:
+        c = lru.zone_nr[za.idx(z)] + [dirty_per_zone[za.idx(z)]]
+        local_pcp = z.pcp[machine.ctx.cpu].count
+        lines.append(
+            f"Node 0 {z.name} free:{z.free_pages * 4}kB boost:{z.watermark_boost * 4}kB min:{z.min * 4}kB "
+            f"low:{z.low * 4}kB high:{z.high * 4}kB reserved_highatomic:{z.nr_reserved_highatomic * 4}KB "
+            f"active_anon:{c[1] * 4}kB inactive_anon:{c[0] * 4}kB active_file:{c[3] * 4}kB "
+            f"inactive_file:{c[2] * 4}kB unevictable:0kB writepending:{c[4] * 4}kB "
+            f"present:{z.present_pages * 4}kB managed:{z.managed_pages * 4}kB mlocked:0kB bounce:0kB "
+            f"free_pcp:{z.pcp_count * 4}kB local_pcp:{local_pcp * 4}kB free_cma:0kB")
+        lines.append("lowmem_reserve[]: " + " ".join(str(r) for r in z.lowmem_reserve))
+    for z in zones:
+        parts = []
+        total = 0
+        nr_free = za.nr_free(z)
+        for order, n in enumerate(nr_free):
+            total += n << order
+            part = f"{n}*{4 << order}kB "
+            if n:
+                letters = "".join(_MT_LETTERS[mt] for mt in range(len(_MT_LETTERS))
+                                  if z.nr_list[order * len(_MT_LETTERS) + mt])
+                part += f"({letters}) "
+            parts.append(part)
+        lines.append(f"Node 0 {z.name}: " + "".join(parts) + f"= {total * 4}kB")
+    lines += [
+        f"{vm.nr_file_pages} total pagecache pages",
+        "0 pages in swap cache",
+        f"Free swap  = {free_swap_pages * 4}kB",
+        f"Total swap = {nr_swap_pages * 4}kB",
+        f"{sum(z.present_pages for z in za.populated())} pages RAM",
+        "0 pages HighMem/MovableOnly",
+        f"{sum(z.present_pages - z.managed_pages for z in za.populated())} pages reserved",
+    ]
+    return lines

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from array import array
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -129,38 +129,36 @@ class Rmap:
 
 
 class LruVec:
-    """The node's LRU lists; see the module docstring for the deque/state protocol."""
+    """The node's LRU lists; see the module docstring for the deque/state protocol.
 
-    def __init__(self, vmstat: Any) -> None:
+    Besides the node counters (vmstat ``nr_inactive_anon`` ...) it keeps the per-zone
+    counts the kernel keeps as NR_ZONE_INACTIVE_ANON ... (``zone_nr[zone_idx][lru]``), used
+    by zone_reclaimable_pages and the OOM report; ``zone_of(pfn)`` is set at boot.
+    """
+
+    COUNTER_NAMES = ("nr_inactive_anon", "nr_active_anon", "nr_inactive_file", "nr_active_file")
+
+    def __init__(self, vmstat: Any, zone_of: Callable[[int], int] | None = None, nr_zones: int = 5) -> None:
         self.vmstat = vmstat
         self.lists: list[deque[int]] = [deque() for _ in range(NR_LRU_LISTS)]
         self.nr: list[int] = [0] * NR_LRU_LISTS
+        self.zone_nr: list[list[int]] = [[0] * NR_LRU_LISTS for _ in range(nr_zones)]
+        self.zone_of: Callable[[int], int] = zone_of or (lambda pfn: 0)
         self.state = PfnMap("b", 0)  # 0 = not on an LRU, else lru + 1
         # pte young bit of anonymous pages (set by the fault, cleared when reclaim meets it)
         self.young = PfnMap("b", 0)
-        self._counter_names = ("nr_inactive_anon", "nr_active_anon", "nr_inactive_file", "nr_active_file")
 
-    def _count(self, lru: int, delta: int) -> None:
+    def _count(self, pfn: int, lru: int, delta: int) -> None:
         self.nr[lru] += delta
-        name = self._counter_names[lru]
+        self.zone_nr[self.zone_of(pfn)][lru] += delta
+        name = self.COUNTER_NAMES[lru]
         setattr(self.vmstat, name, getattr(self.vmstat, name) + delta)
 
     def add(self, pfn: int, lru: int) -> None:
         """lruvec_add_folio: put the page at the head of *lru*."""
         self.state.set(pfn, lru + 1)
         self.lists[lru].append(pfn)
-        self._count(lru, 1)
-
-    def add_many(self, pfns: Iterable[int], lru: int) -> int:
-        n = 0
-        st = self.state
-        dq = self.lists[lru]
-        for pfn in pfns:
-            st.set(pfn, lru + 1)
-            dq.append(pfn)
-            n += 1
-        self._count(lru, n)
-        return n
+        self._count(pfn, lru, 1)
 
     def lru_of(self, pfn: int) -> int:
         """The list the page is on, or -1."""
@@ -171,7 +169,7 @@ class LruVec:
         lru = self.state.get(pfn) - 1
         if lru >= 0:
             self.state.set(pfn, 0)
-            self._count(lru, -1)
+            self._count(pfn, lru, -1)
             self._maybe_compact(lru)
         return lru
 
@@ -179,7 +177,7 @@ class LruVec:
         """Move a page to the head of another (or the same) list."""
         old = self.state.get(pfn) - 1
         if old >= 0:
-            self._count(old, -1)
+            self._count(pfn, old, -1)
         self.add(pfn, lru)
 
     def pop_tail(self, lru: int) -> int | None:
@@ -191,7 +189,7 @@ class LruVec:
             pfn = dq.popleft()
             if st.get(pfn) == want:
                 st.set(pfn, 0)
-                self._count(lru, -1)
+                self._count(pfn, lru, -1)
                 return pfn
         return None
 
@@ -201,7 +199,7 @@ class LruVec:
         for pfn in reversed(pfns):
             self.state.set(pfn, lru + 1)
             dq.appendleft(pfn)
-        self._count(lru, len(pfns))
+            self._count(pfn, lru, 1)
 
     def _maybe_compact(self, lru: int) -> None:
         dq = self.lists[lru]

@@ -58,7 +58,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .gfp import MAX_NR_ZONES, ZONE_NAMES, __GFP_IO, gfp_zone
+from .gfp import (MAX_NR_ZONES, MIGRATE_HIGHATOMIC, MIGRATE_MOVABLE, MIGRATE_TYPES, ZONE_NAMES, __GFP_IO,
+                  gfp_zone)
+from .page_alloc import OWNER_FILE, OWNER_USER
 from .pagecache import (LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE,
                         File, LruVec, PageCache, Rmap)
 from .task import Task, TaskTable
@@ -70,6 +72,16 @@ if TYPE_CHECKING:
 
 SWAP_CLUSTER_MAX = 32
 MAX_RECLAIM_RETRIES = 16
+MAX_PAGE_ORDER = 10
+PAGEBLOCK_ORDER = 9
+# mm/internal.h
+ALLOC_OOM = 0x08
+ALLOC_HIGHATOMIC = 0x200
+ALLOC_RESERVES = 0x10 | 0x20 | ALLOC_HIGHATOMIC | ALLOC_OOM
+# memmap state bytes (buddy.py: owner code in the high nibble, order in the low nibble) of
+# an order-0 anonymous page and an order-0 page-cache page
+_USER_PAGE = OWNER_USER << 4
+_FILE_PAGE = OWNER_FILE << 4
 
 _CLEAN, _DIRTY = 0, 1
 
@@ -154,6 +166,36 @@ class Reclaim:
             self.kswapd_failures += 1
         self.zones.clear_boost()
         return total
+
+    def stats(self) -> str:
+        """``show reclaim``: the /proc/vmstat lines of reclaim, compaction and the OOM killer."""
+        state = "running" if self.kswapd_woken else "sleeping"
+        lines = [f"kswapd0: {state} (order {self.kswapd_order}, failures {self.kswapd_failures})"]
+        lines += [f"{name} {value}" for name, value in self.counters()]
+        return "\n".join(lines)
+
+    def counters(self) -> list[tuple[str, int]]:
+        """The /proc/vmstat items of this area, by their kernel names."""
+        vm = self.machine.vmstat
+        comp = getattr(self.machine, "compaction", None)
+        rows = [
+            ("nr_inactive_anon", vm.nr_inactive_anon), ("nr_active_anon", vm.nr_active_anon),
+            ("nr_inactive_file", vm.nr_inactive_file), ("nr_active_file", vm.nr_active_file),
+            ("nr_anon_pages", vm.nr_anon_pages), ("nr_file_pages", vm.nr_file_pages),
+            ("nr_dirty", vm.nr_dirty), ("nr_writeback", vm.nr_writeback),
+            ("nr_page_table_pages", vm.nr_pagetable_pages),
+            ("nr_swap_used", vm.nr_swap_used), ("nr_swap_free", self.tasks.free_swap_pages),
+            ("pgscan_kswapd", vm.pgscan_kswapd), ("pgscan_direct", vm.pgscan_direct),
+            ("pgsteal_kswapd", vm.pgsteal_kswapd), ("pgsteal_direct", vm.pgsteal_direct),
+            ("pageoutrun", self.kswapd_runs), ("allocstall", vm.allocstall),
+            ("slab_reclaimed_pages", self.slab_pages_reclaimed),  # the simulator's own count
+        ]
+        if comp is not None:
+            rows += [("compact_stall", comp.compact_stall), ("compact_success", vm.compact_success),
+                     ("compact_fail", vm.compact_fail), ("compact_migrate_scanned", comp.compact_migrated),
+                     ("compact_isolated", comp.compact_isolated)]
+        rows.append(("oom_kill", vm.oom_kill))
+        return rows
 
     def _top_zone_idx(self) -> int:
         za = self.zones
@@ -323,33 +365,169 @@ class ReclaimHooks:
     def out_of_memory(self, gfp: int, order: int) -> bool:
         return self.oom.out_of_memory(gfp, order)
 
+    def zone_reclaimable_pages(self, zone_idx: int) -> int:
+        """mm/vmscan.c: zone_reclaimable_pages — file LRU pages, plus anon ones while swap has room
+        (can_reclaim_anon_pages); should_reclaim_retry adds them to the free pages."""
+        counts = self.reclaim.lru.zone_nr[zone_idx]
+        nr = counts[LRU_INACTIVE_FILE] + counts[LRU_ACTIVE_FILE]
+        if self.reclaim.tasks.free_swap_pages > 0:
+            nr += counts[LRU_INACTIVE_ANON] + counts[LRU_ACTIVE_ANON]
+        return nr
+
 
 class ZoneAccess:
-    """The few zone facts reclaim, compaction and the OOM report read from the page allocator."""
+    """The zone facts reclaim, compaction and the OOM report read from the page allocator.
+
+    Reads the public attributes of ``zone.Zone``/``buddy.BuddyZone`` (watermarks,
+    ``free_pages``, ``nr_free``, ``nr_list``, ``lowmem_reserve``, the memmap state bytes) and
+    implements __zone_watermark_ok (facts §3.2) on them, so that reclaim decisions use the
+    kernel's arithmetic.  Compaction's two page-allocator operations (isolating free pages
+    as migration targets, giving them an owner) go through ``page_alloc.compaction_*``.
+    """
 
     def __init__(self, page_alloc: Any) -> None:
         self.pa = page_alloc
+        self._bounds: list[tuple[int, int, int]] | None = None
+
+    def all_zones(self) -> list[Any]:
+        return list(self.pa.zones)
 
     def populated(self) -> list[Any]:
-        raise NotImplementedError
+        return [z for z in self.pa.zones if z.present_pages > 0 and z.managed_pages > 0]
 
-    def idx(self, z: Any) -> int:
-        raise NotImplementedError
+    @staticmethod
+    def idx(z: Any) -> int:
+        return int(z.idx)
 
-    def high_wmark(self, z: Any) -> int:
-        raise NotImplementedError
+    @staticmethod
+    def min_wmark(z: Any) -> int:
+        return int(z.min)
 
-    def boost(self, z: Any) -> int:
-        raise NotImplementedError
+    @staticmethod
+    def low_wmark(z: Any) -> int:
+        return int(z.low)
+
+    @staticmethod
+    def high_wmark(z: Any) -> int:
+        return int(z.high)
+
+    @staticmethod
+    def boost(z: Any) -> int:
+        return int(z.watermark_boost)
 
     def clear_boost(self) -> None:
-        raise NotImplementedError
+        for z in self.pa.zones:
+            if z.watermark_boost:
+                z.watermark_boost = 0
+            if getattr(z, "boosted_watermark", False):
+                z.boosted_watermark = False
 
-    def watermark_ok(self, z: Any, order: int, mark: int, highest_zoneidx: int) -> bool:
-        raise NotImplementedError
+    @staticmethod
+    def span(z: Any) -> tuple[int, int]:
+        return int(z.zone_start_pfn), int(z.zone_end_pfn)
+
+    @staticmethod
+    def nr_free(z: Any) -> list[int]:
+        return [int(x) for x in z.free_area_counts()]
+
+    @staticmethod
+    def free_list_nonempty(z: Any, order: int, mt: int) -> bool:
+        return z.nr_list[order * MIGRATE_TYPES + mt] > 0
+
+    def watermark_ok(self, z: Any, order: int, mark: int, highest_zoneidx: int, alloc_flags: int = 0) -> bool:
+        """mm/page_alloc.c: __zone_watermark_ok (facts §3.2)."""
+        free = z.free_pages - ((1 << order) - 1)
+        if not alloc_flags & ALLOC_RESERVES:
+            free -= z.nr_free_highatomic
+        if free <= mark + z.lowmem_reserve[highest_zoneidx]:
+            return False
+        if order == 0:
+            return True
+        nr_list = z.nr_list
+        for o in range(order, MAX_PAGE_ORDER + 1):
+            base = o * MIGRATE_TYPES
+            if nr_list[base] or nr_list[base + 1] or nr_list[base + 2]:
+                return True
+            if alloc_flags & (ALLOC_HIGHATOMIC | ALLOC_OOM) and nr_list[base + MIGRATE_HIGHATOMIC]:
+                return True
+        return False
 
     def pfn_zone_idx(self, pfn: int) -> int:
-        raise NotImplementedError
+        b = self._bounds
+        if b is None:
+            b = self._bounds = [(int(z.zone_start_pfn), int(z.zone_end_pfn), int(z.idx))
+                                for z in self.pa.zones if z.zone_end_pfn > z.zone_start_pfn]
+        for start, end, idx in b:
+            if start <= pfn < end:
+                return idx
+        return 0
+
+    def drain_all_pages(self) -> None:
+        """drain_all_pages: per-cpu lists back to the buddy allocator, so freed pages merge."""
+        self.pa.drain_all_pages()
+
+    # -- compaction scanners ---------------------------------------------------------------------
+    def movable_pages(self, z: Any, start: int, end: int) -> list[int]:
+        """The migration scanner over [start, end): order-0 anonymous and page-cache pages."""
+        memmap = self.pa.memmap
+        out: list[int] = []
+        for pfn in range(start, end):
+            b = memmap.get(pfn)
+            if b == _USER_PAGE or b == _FILE_PAGE:
+                out.append(pfn)
+        return out
+
+    def isolate_free_pages(self, z: Any, start: int, end: int) -> list[int]:
+        """The free scanner over one pageblock: free pages isolated as order-0 targets."""
+        if self.pa.memmap.pageblock_mt[start >> PAGEBLOCK_ORDER] != MIGRATE_MOVABLE:
+            # suitable_migration_target: only whole free pageblocks of another type qualify
+            order = z.buddy_order(start)
+            if order < PAGEBLOCK_ORDER:
+                return []
+        out: list[int] = self.pa.compaction_isolate_free(z, start, end)
+        return out
+
+    def set_page_owner(self, pfn: int, like: int) -> None:
+        self.pa.compaction_set_owner(pfn, like)
 
 
 __all__ = ["Reclaim", "ReclaimHooks", "ZoneAccess", "SWAP_CLUSTER_MAX", "MAX_NR_ZONES", "ZONE_NAMES"]
+
+
+def boot_reclaim(machine: "Machine") -> ReclaimHooks:
+    """Build tasks, the page cache, reclaim, compaction and the OOM killer on a machine whose
+    page allocator, slab and kernel stacks exist; install the slow-path hooks.
+
+    Sets ``machine.tasks``, ``machine.pagecache``, ``machine.reclaim``, ``machine.compaction``
+    and ``machine.oom``, and ``machine.page_alloc.reclaim`` to the returned hooks object.
+    """
+    from .compaction import Compaction
+    from .gfp import GFP_HIGHUSER_MOVABLE
+    from .oom import OomKiller, show_mem
+    from .page_alloc import OWNER_PAGETABLE
+
+    za = ZoneAccess(machine.page_alloc)
+    lru = LruVec(machine.vmstat, za.pfn_zone_idx, MAX_NR_ZONES)
+    rmap = Rmap()
+    tasks = TaskTable(machine, lru, rmap, OWNER_USER, OWNER_PAGETABLE)
+    # mapping_gfp_mask of a regular file: GFP_HIGHUSER_MOVABLE (inode_init_always)
+    pagecache = PageCache(machine, lru, rmap, GFP_HIGHUSER_MOVABLE, OWNER_FILE)
+    reclaim = Reclaim(machine, za, lru, rmap, tasks, pagecache)
+    compaction = Compaction(machine, za, lru, rmap, tasks, pagecache)
+
+    def totalram_pages() -> int:
+        return sum(z.managed_pages for z in za.all_zones())
+
+    def mem_info(max_zone_idx: int) -> list[str]:
+        return show_mem(machine, za, lru, pagecache, tasks.nr_swap_pages, tasks.free_swap_pages,
+                        reclaim.kswapd_failures >= MAX_RECLAIM_RETRIES, max_zone_idx)
+
+    oom = OomKiller(machine, tasks, totalram_pages, mem_info)
+    hooks = ReclaimHooks(reclaim, compaction, oom)
+    machine.tasks = tasks
+    machine.pagecache = pagecache
+    machine.reclaim = reclaim
+    machine.compaction = compaction
+    machine.oom = oom
+    machine.page_alloc.reclaim = hooks
+    return hooks

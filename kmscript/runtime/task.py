@@ -158,6 +158,11 @@ class Task:
         """/proc/PID/oom_score (fs/proc/base.c: proc_oom_score)."""
         return self._table.machine.oom.proc_oom_score(self)
 
+    @property
+    def oom_victim(self) -> bool:
+        """tsk_is_oom_victim: the page allocator gives it ALLOC_OOM access to reserves."""
+        return self.oom_killed
+
     # -- operations ---------------------------------------------------------------------------
     def fault(self, size: int) -> int:
         return self._table.fault(self, size)
@@ -308,6 +313,8 @@ class TaskTable:
         young_set = lru.young.set
         lru_list = lru.lists[LRU_INACTIVE_ANON]
         lru_nr = lru.nr
+        zone_nr = lru.zone_nr
+        zone_of = lru.zone_of
         rmap_set = self.rmap.map.set
         oid_shifted = mm.oid << 32
         pt_ptes = mm.pt_pfns[0]
@@ -336,6 +343,7 @@ class TaskTable:
             young_set(pfn, 1)
             lru_list.append(pfn)
             lru_nr[LRU_INACTIVE_ANON] += 1
+            zone_nr[zone_of(pfn)][LRU_INACTIVE_ANON] += 1
             vm.nr_inactive_anon += 1
             vm.nr_anon_pages += 1
             mm.anon += 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..values import NULL
 from .registry import INT, SIZE, STR, Call, builtin, handle, method, opt, view
 
 
@@ -17,7 +18,8 @@ from .registry import INT, SIZE, STR, Call, builtin, handle, method, opt, view
          doc="spawn(comm, oom_score_adj=0): fork+exec a process: a pid, a kernel stack and an empty "
              "address space (NULL if the stack cannot be allocated)")
 def _spawn(call: Call, comm: str, oom_score_adj: int) -> Any:
-    return call.machine.spawn(comm, oom_score_adj)
+    t = call.machine.spawn(comm, oom_score_adj)
+    return NULL if t is None else t
 
 
 @method("task", "fault", size=SIZE,
@@ -93,6 +95,13 @@ def _kswapd(call: Call) -> int:
              "returns pages migrated")
 def _compact_memory(call: Call) -> int:
     return call.machine.compact_memory()
+
+
+@builtin("vm_event", counter=STR, category="reclaim",
+         doc="vm_event(\"pgsteal_kswapd\"): a /proc/vmstat counter of reclaim, compaction or the OOM killer "
+             "(pgscan_*, pgsteal_*, allocstall, compact_*, oom_kill, nr_*_anon/file ...)")
+def _vm_event(call: Call, counter: str) -> int:
+    return call.machine.vm_event(counter)
 
 
 @view("task", t=handle("task"), category="tasks",

@@ -1,0 +1,127 @@
+"""Tasks: pids, RSS counters, page-table accounting, munmap and exit."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kmscript.runtime.errors import KernelFault
+from kmscript.runtime.machine import Machine, MachineConfig
+
+MiB = 1 << 20
+
+
+def boot(mem: int = 256 * MiB, **kw: object) -> Machine:
+    return Machine(MachineConfig(mem=mem, cpus=2, **kw))  # type: ignore[arg-type]
+
+
+def free_total(m: Machine) -> int:
+    """Free pages including the per-cpu lists (pages a freed task gives back may sit there)."""
+    return sum(z.free_pages + z.pcp_count for z in m.page_alloc.zones)
+
+
+def test_spawn_gives_pid_stack_and_pgd() -> None:
+    m = boot()
+    stack_kb = m.vmstat.nr_kernel_stack_kb
+    a = m.spawn("postgres", 0)
+    b = m.spawn("nginx", 0)
+    assert a and b
+    assert (a.pid, b.pid) == (1001, 1002)
+    assert a.comm == "postgres" and a.alive and a.stack
+    assert m.vmstat.nr_kernel_stack_kb == stack_kb + 32  # two 16 KiB stacks
+    assert a.rss == a.total_vm == a.pgtables == 0
+    assert m.vmstat.nr_pagetable_pages == 4  # two order-1 PGDs
+    assert m.spawn("x" * 20, 0).comm == "x" * 15  # TASK_COMM_LEN
+
+
+def test_fault_counters_and_page_tables() -> None:
+    m = boot()
+    t = m.spawn("db", 0)
+    assert t is not None
+    assert t.fault(64 * MiB) == 64 * MiB
+    assert t.rss == t.anon_rss == t.total_vm == 64 * MiB
+    assert t.file_rss == t.shmem_rss == 0
+    # 16384 pages: 32 PTE tables, 1 PMD page, 1 PUD page
+    assert t.pgtables == (32 + 1 + 1) * 4096
+    assert m.vmstat.nr_anon_pages == 16384
+    assert m.vmstat.nr_inactive_anon == 16384
+    assert m.vmstat.nr_pagetable_pages == 34 + 2
+    # one more page opens a new PTE table only
+    t.fault(4096)
+    assert t.pgtables == 35 * 4096
+    # unmapping frees the emptied table
+    assert t.munmap(4096) == 4096
+    assert t.pgtables == 34 * 4096
+    assert t.munmap(16 * MiB) == 16 * MiB
+    assert t.rss == 48 * MiB and t.pgtables == (24 + 2) * 4096
+
+
+def test_exit_gives_everything_back() -> None:
+    m = boot()
+    before = free_total(m)
+    t = m.spawn("db", 0)
+    assert t is not None
+    t.fault(10 * MiB + 123)
+    assert t.rss == 2561 * 4096  # a partial page is a whole page
+    t.exit()
+    assert not t.alive
+    m.page_alloc.drain_all_pages()
+    # the kernel stack stays in the per-cpu stack cache (facts §9): its 4 pages are not back
+    assert free_total(m) == before - 4
+    assert m.vmstat.nr_anon_pages == 0 and m.vmstat.nr_pagetable_pages == 0
+    assert m.vmstat.nr_inactive_anon == 0
+    with pytest.raises(KernelFault):
+        t.fault(4096)
+    with pytest.raises(KernelFault):
+        t.exit()
+
+
+def test_oom_score_adj_range() -> None:
+    m = boot()
+    with pytest.raises(KernelFault):
+        m.spawn("x", 1001)
+    t = m.spawn("x", 0)
+    assert t is not None
+    with pytest.raises(KernelFault):
+        t.set_oom_score_adj(-1001)
+
+
+def test_pid_reuse_after_wrap() -> None:
+    m = boot()
+    m.tasks.last_pid = 32766
+    a = m.spawn("a", 0)
+    b = m.spawn("b", 0)
+    assert a and b and (a.pid, b.pid) == (32767, 300)
+
+
+def test_views() -> None:
+    m = boot()
+    t = m.spawn("db", 0)
+    assert t is not None
+    t.fault(MiB)
+    status = m.proc_pid_status(t)
+    assert "VmRSS:\t    1024 kB" in status
+    assert "VmPTE:\t      12 kB" in status
+    ps = m.ps()
+    assert "db" in ps and "init" in ps
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3000)), max_size=20))
+def test_random_fault_munmap_conserves_pages(ops: list[tuple[int, int]]) -> None:
+    m = boot(64 * MiB)
+    before = free_total(m)
+    t = m.spawn("t", 0)
+    assert t is not None
+    for op, pages in ops:
+        if op == 0:
+            t.fault(pages * 4096)
+        elif op == 1:
+            t.munmap(pages * 4096)
+        else:
+            assert t.rss == t.total_vm
+            n = t.total_vm // 4096
+            assert t.pgtables == 4096 * ((n + 511) // 512 + (1 if n else 0) + (1 if n else 0))
+    t.exit()
+    assert free_total(m) == before - 4
