@@ -95,7 +95,6 @@ class Machine:
         # [vmalloc]                             -> self.vmalloc
         # [per-cpu allocator, kernel stacks]    -> self.percpu, self.kstacks
         # [tasks, page cache, reclaim, OOM]     -> self.tasks, self.reclaim
-        self._boot_tasks_reclaim()
 
     # -- page allocator ------------------------------------------------------------------------
     def _boot_page_alloc(self) -> None:
@@ -112,23 +111,20 @@ class Machine:
         return self.page_alloc.alloc_pages(gfp, order, owner=OWNER_KERNEL if owner is None else owner,
                                            caller=caller)
 
-    def __get_free_pages(self, gfp: int, order: int, caller: str | None = None) -> int | None:
-        """__get_free_pages(gfp, order): direct-map address of the block, or None."""
+    def get_free_pages(self, gfp: int, order: int, caller: str | None = None) -> int | None:
+        """__get_free_pages(gfp, order): direct-map address of the block, or None.
+
+        (Python mangles names starting with two underscores inside a class, so the facade
+        drops the kernel's leading underscores: get_free_pages, free_pages_pfn.)"""
         from .page_alloc import page_address
         pfn = self.page_alloc.alloc_pages(gfp, order, caller=caller)
         return None if pfn is None else page_address(pfn)
 
-    def get_free_pages(self, gfp: int, order: int, caller: str | None = None) -> int | None:
-        return self.__get_free_pages(gfp, order, caller)
-
     def get_zeroed_page(self, gfp: int, caller: str | None = None) -> int | None:
-        return self.__get_free_pages(gfp | 0x100, 0, caller)
-
-    def __free_pages(self, pfn: int, order: int) -> None:
-        """__free_pages(page, order)."""
-        self.page_alloc.free_pages(pfn, order)
+        return self.get_free_pages(gfp | 0x100, 0, caller)
 
     def free_pages_pfn(self, pfn: int, order: int) -> None:
+        """__free_pages(page, order): free by pfn."""
         self.page_alloc.free_pages(pfn, order)
 
     def free_pages(self, addr: int, order: int) -> None:
@@ -311,81 +307,10 @@ class Machine:
 
     def memory_read(self, addr: int, n: int) -> bytes:
         """Bytes at a kernel virtual address (direct map, slab objects, vmalloc)."""
-        percpu = getattr(self, "percpu", None)
-        if percpu is not None and percpu.in_first_chunk(addr):  # memblock memory (percpu section)
-            return percpu.read(addr, n)
         return bytes(self.phys.read(self._memory_paddr(addr, n), n))
 
     def memory_write(self, addr: int, data: bytes) -> None:
-        percpu = getattr(self, "percpu", None)
-        if percpu is not None and percpu.in_first_chunk(addr):  # memblock memory (percpu section)
-            percpu.write(addr, data)
-            return
         self.phys.write(self._memory_paddr(addr, len(data)), data)
-
-    # -- tasks ---------------------------------------------------------------------------------
-    def _boot_tasks_reclaim(self) -> None:
-        """Tasks, page cache, reclaim, compaction and the OOM killer (task.py, pagecache.py,
-        reclaim.py, compaction.py, oom.py); installs ``self.page_alloc.reclaim``."""
-        if getattr(self, "page_alloc", None) is None or getattr(self, "kstacks", None) is None:
-            return
-        from .reclaim import boot_reclaim
-        boot_reclaim(self)  # sets self.tasks, pagecache, reclaim, compaction, oom
-
-    def spawn(self, comm: str, oom_score_adj: int = 0) -> Any:
-        """fork+exec: a Task with a pid, a kernel stack and an empty mm (None if fork fails)."""
-        t = self.tasks.spawn(comm, oom_score_adj)
-        self.reclaim.run_kswapd_if_woken()
-        return t
-
-    def find_task_by_pid(self, pid: int) -> Any:
-        return self.tasks.by_pid(pid)
-
-    def proc_pid_status(self, task: Any) -> str:
-        from .task import proc_pid_status
-        return proc_pid_status(task, self.oom.proc_oom_score(task) if task.alive else 0)
-
-    def ps(self) -> str:
-        from .task import ps_table
-        return ps_table(self.tasks, self.oom.proc_oom_score)
-
-    # -- page cache ----------------------------------------------------------------------------
-    def open_file(self, path: str) -> Any:
-        """open(2): the inode's page cache (one per path)."""
-        return self.pagecache.open(path)
-
-    def sync(self) -> int:
-        """sync(2): write back every dirty page-cache page; returns the pages written."""
-        return self.pagecache.sync()
-
-    def drop_caches(self) -> int:
-        """echo 1 > /proc/sys/vm/drop_caches; returns the pages freed."""
-        n = self.pagecache.drop_caches()
-        self.reclaim.run_kswapd_if_woken()
-        return n
-
-    # -- reclaim / OOM -------------------------------------------------------------------------
-    def kswapd(self) -> int:
-        """Let kswapd run now (balance_pgdat); returns the pages it reclaimed."""
-        return self.reclaim.kswapd()
-
-    def compact_memory(self) -> int:
-        """echo 1 > /proc/sys/vm/compact_memory; returns the pages migrated."""
-        return self.compaction.compact_memory()
-
-    def reclaim_stats(self) -> str:
-        return self.reclaim.stats()
-
-    def vm_event(self, name: str) -> int:
-        """One /proc/vmstat counter of reclaim, compaction or the OOM killer by its kernel name."""
-        for key, value in self.reclaim.counters():
-            if key == name:
-                return value
-        names = ", ".join(k for k, _ in self.reclaim.counters())
-        raise KernelFault(f"unknown vmstat counter {name!r} (known: {names})")
-
-    def oom_badness(self, task: Any) -> int | None:
-        return self.oom.oom_badness(task, self.oom.totalpages())
 
     # -- kernel log ----------------------------------------------------------------------------
     def printk(self, text: str, kind: str = "info") -> None:
@@ -551,15 +476,9 @@ class Machine:
         self.kstacks.init_irq_stacks()
 
     def _zero_virt(self, vaddr: int, n: int) -> None:
-        """memset(vaddr, 0, n) page by page (a vmalloc range is not physically contiguous)."""
-        phys = getattr(self, "phys", None)
-        if phys is None:
-            return
-        end = vaddr + n
-        while vaddr < end:
-            chunk = min(end - vaddr, 4096 - (vaddr & 0xFFF))
-            phys.fill(self._memory_paddr(vaddr, chunk), chunk, 0)
-            vaddr += chunk
+        write = getattr(self, "memory_write", None)
+        if write is not None:
+            write(vaddr, bytes(n))
 
     def show_kstacks(self) -> str:
         return self.kstacks.show()
