@@ -235,6 +235,23 @@ class Page:
 
     __repr__ = __str__
 
+# Class bodies mangle names that start with two underscores, so the allocator uses
+# single-underscore aliases of the __GFP_* bits.
+_GFP_COMP = __GFP_COMP
+_GFP_DIRECT_RECLAIM = __GFP_DIRECT_RECLAIM
+_GFP_HARDWALL = __GFP_HARDWALL
+_GFP_HIGH = __GFP_HIGH
+_GFP_IO = __GFP_IO
+_GFP_KSWAPD_RECLAIM = __GFP_KSWAPD_RECLAIM
+_GFP_MEMALLOC = __GFP_MEMALLOC
+_GFP_NOFAIL = __GFP_NOFAIL
+_GFP_NOMEMALLOC = __GFP_NOMEMALLOC
+_GFP_NORETRY = __GFP_NORETRY
+_GFP_NOWARN = __GFP_NOWARN
+_GFP_RETRY_MAYFAIL = __GFP_RETRY_MAYFAIL
+_GFP_THISNODE = __GFP_THISNODE
+_GFP_ZERO = __GFP_ZERO
+
 
 class PageAllocator:
     """The zoned page allocator of one machine (mm/page_alloc.c).  See the module docstring
@@ -261,7 +278,7 @@ class PageAllocator:
         # struct page fields that are rarely not the default, kept sparse:
         self._refcount: dict[int, int] = {}       # head pfn -> refcount when != 1 (allocated)
         self.mapcount: dict[int, int] = {}        # pfn -> mapcount when != 0
-        self.compound: set[int] = set()           # heads of compound (__GFP_COMP) blocks
+        self.compound: set[int] = set()           # heads of compound (_GFP_COMP) blocks
         self._warned_order = False
         self._ac_cache: dict[int, tuple[int, int, tuple[Zone, ...], int]] = {}
         self._boot(cfg)
@@ -357,6 +374,13 @@ class PageAllocator:
         for idx, (start, spanned, present, managed, reserved) in enumerate(layout):
             self.zones.append(Zone(idx, self.memmap, start, spanned, present, managed, reserved, self.nr_cpus))
         self.populated = [z for z in self.zones if z.present_pages]
+        # zone of each 128 MiB section when the section lies inside one zone (fast lookup)
+        self._sec_zone: list[Zone | None] = [None] * len(self.memmap.sections)
+        for z in self.populated:
+            first = -(-z.zone_start_pfn // (1 << SECTION_SHIFT))
+            last = z.zone_end_pfn >> SECTION_SHIFT
+            for si in range(first, last):
+                self._sec_zone[si] = z
         self.totalram_pages = sum(z.managed_pages for z in self.zones)
         self.reserved_pages = sum(z.present_pages - z.managed_pages for z in self.zones)
         # mm/memblock.c: memblock_free_all -> __free_pages_memory: release every managed
@@ -570,7 +594,7 @@ class PageAllocator:
             hz = gfp_zone(gfp)
             mt = gfp_migratetype(gfp)
             zonelist = tuple(z for z in reversed(self.populated) if z.idx <= hz and z.idx != ZONE_DEVICE)
-            flags = ALLOC_WMARK_LOW | (gfp & __GFP_KSWAPD_RECLAIM)  # == ALLOC_KSWAPD
+            flags = ALLOC_WMARK_LOW | (gfp & _GFP_KSWAPD_RECLAIM)  # == ALLOC_KSWAPD
             if zonelist and zonelist[0].idx == ZONE_NORMAL:
                 flags |= ALLOC_NOFRAGMENT
             ac = (hz, mt, zonelist, flags)
@@ -581,10 +605,35 @@ class PageAllocator:
     def alloc_pages(self, gfp: int, order: int, *, owner: int = OWNER_KERNEL,
                     caller: str | None = None) -> int | None:
         """alloc_pages(): the head pfn of 2^order pages, or None (warn_alloc unless __GFP_NOWARN)."""
-        if gfp & __GFP_DIRECT_RECLAIM:
+        if gfp & _GFP_DIRECT_RECLAIM:
             self.ctx.might_alloc(gfp)
+        if order == 0 and not self.faults.active and not self.tracer.enabled:
+            # The common case of get_page_from_freelist + rmqueue_pcplist, inlined: the
+            # preferred zone is above its high watermark (zone_watermark_fast's order-0
+            # test) and this CPU's pcp list has a page.  Anything else takes the full path.
+            ac = self._ac_cache.get(gfp)
+            if ac is not None and ac[2]:
+                zone = ac[2][0]
+                if (not zone.below_high and not zone.boosted_watermark
+                        and zone.free_pages - zone.nr_free_highatomic
+                        > zone._watermark[2] + zone.watermark_boost + zone.lowmem_reserve[ac[0]]):
+                    pcp = zone.pcp[self.ctx.cpu]
+                    lst = pcp.lists[ac[1]]
+                    if lst:
+                        pcp.free_count >>= 1
+                        pcp.count -= 1
+                        pfn = lst.popleft()
+                        zone.numa_hit += 1
+                        zone.pgalloc += 1
+                        self.memmap.sections[pfn >> SECTION_SHIFT][pfn & SECTION_MASK] = owner << 4  # type: ignore[index]
+                        if gfp & _GFP_ZERO:
+                            self.machine.phys.clear_pages(pfn, 1)
+                        return pfn
+        return self._alloc_pages(gfp, order, owner, caller)
+
+    def _alloc_pages(self, gfp: int, order: int, owner: int, caller: str | None) -> int | None:
         if order > MAX_PAGE_ORDER or order < 0:
-            if order > MAX_PAGE_ORDER and not gfp & __GFP_NOWARN and not self._warned_order:
+            if order > MAX_PAGE_ORDER and not gfp & _GFP_NOWARN and not self._warned_order:
                 self._warned_order = True  # WARN_ON_ONCE
                 self._warn_on(f"order > MAX_PAGE_ORDER (order {order} > {MAX_PAGE_ORDER})",
                               "__alloc_frozen_pages_noprof", caller)
@@ -620,10 +669,10 @@ class PageAllocator:
         if order:
             n = 1 << order
             sec[i + 1:i + n] = bytes(((owner << 4) | TAIL,)) * (n - 1)
-            if gfp & __GFP_COMP:
+            if gfp & _GFP_COMP:
                 self.compound.add(pfn)
         sec[i] = (owner << 4) | order
-        if gfp & __GFP_ZERO:
+        if gfp & _GFP_ZERO:
             self.machine.phys.clear_pages(pfn, 1 << order)
 
     def zone_watermark_ok(self, z: Zone, order: int, mark: int, hz: int, alloc_flags: int,
@@ -1001,9 +1050,9 @@ class PageAllocator:
     # =====================================================================================
     def gfp_to_alloc_flags(self, gfp: int, order: int) -> int:
         flags = ALLOC_WMARK_MIN | ALLOC_CPUSET
-        flags |= gfp & (__GFP_HIGH | __GFP_KSWAPD_RECLAIM)   # == ALLOC_MIN_RESERVE | ALLOC_KSWAPD
-        if not gfp & __GFP_DIRECT_RECLAIM:
-            if not gfp & __GFP_NOMEMALLOC:
+        flags |= gfp & (_GFP_HIGH | _GFP_KSWAPD_RECLAIM)   # == ALLOC_MIN_RESERVE | ALLOC_KSWAPD
+        if not gfp & _GFP_DIRECT_RECLAIM:
+            if not gfp & _GFP_NOMEMALLOC:
                 flags |= ALLOC_NON_BLOCK
                 if order > 0 and flags & ALLOC_MIN_RESERVE:
                     flags |= ALLOC_HIGHATOMIC
@@ -1015,9 +1064,9 @@ class PageAllocator:
 
     def gfp_pfmemalloc_flags(self, gfp: int) -> int:
         """__gfp_pfmemalloc_flags: reserve access that replaces alloc_flags."""
-        if gfp & __GFP_NOMEMALLOC:
+        if gfp & _GFP_NOMEMALLOC:
             return 0
-        if gfp & __GFP_MEMALLOC:
+        if gfp & _GFP_MEMALLOC:
             return ALLOC_NO_WATERMARKS
         task = self.ctx.current
         pf = getattr(task, "flags", 0)
@@ -1055,13 +1104,13 @@ class PageAllocator:
 
     def _alloc_pages_slowpath(self, gfp: int, order: int, hz: int, mt: int, zonelist: tuple[Zone, ...],
                               caller: str | None) -> int | None:
-        can_direct_reclaim = bool(gfp & __GFP_DIRECT_RECLAIM)
-        can_compact = bool(gfp & __GFP_IO)
-        nofail = bool(gfp & __GFP_NOFAIL)
+        can_direct_reclaim = bool(gfp & _GFP_DIRECT_RECLAIM)
+        can_compact = bool(gfp & _GFP_IO)
+        nofail = bool(gfp & _GFP_NOFAIL)
         costly = order > PAGE_ALLOC_COSTLY_ORDER
         hooks = self.reclaim
         if nofail and order > 1 and can_direct_reclaim:
-            # WARN_ON_ONCE(order > 1) for __GFP_NOFAIL (mm/page_alloc.c: __alloc_pages_slowpath)
+            # WARN_ON_ONCE(order > 1) for _GFP_NOFAIL (mm/page_alloc.c: __alloc_pages_slowpath)
             self._warn_on("__GFP_NOFAIL with order > 1", "__alloc_pages_slowpath", caller, once_key="nofail")
         compaction_retries = 0
         no_progress_loops = 0
@@ -1077,7 +1126,7 @@ class PageAllocator:
             pfn, compact_result_skipped = self._direct_compact(gfp, order, alloc_flags, hz, mt, zonelist)
             if pfn is not None:
                 return pfn
-            if costly and gfp & __GFP_NORETRY and compact_result_skipped:
+            if costly and gfp & _GFP_NORETRY and compact_result_skipped:
                 return self._nopage(gfp, order, caller, zonelist, hz, mt, can_direct_reclaim, nofail)
         loops = 0
         while True:
@@ -1111,9 +1160,9 @@ class PageAllocator:
             pfn, compact_result_skipped = self._direct_compact(gfp, order, alloc_flags, hz, mt, zonelist)
             if pfn is not None:
                 return pfn
-            if gfp & __GFP_NORETRY:
+            if gfp & _GFP_NORETRY:
                 break
-            if costly and (not can_compact or not gfp & __GFP_RETRY_MAYFAIL):
+            if costly and (not can_compact or not gfp & _GFP_RETRY_MAYFAIL):
                 break
             retry, no_progress_loops = self._should_reclaim_retry(gfp, order, zonelist, hz, alloc_flags,
                                                                   progress > 0, no_progress_loops, mt)
@@ -1127,7 +1176,7 @@ class PageAllocator:
             pfn, oom_progress = self._may_oom(gfp, order, hz, mt, zonelist)
             if pfn is not None:
                 return pfn
-            if getattr(self.ctx.current, "oom_victim", False) and (alloc_flags & ALLOC_OOM or gfp & __GFP_NOMEMALLOC):
+            if getattr(self.ctx.current, "oom_victim", False) and (alloc_flags & ALLOC_OOM or gfp & _GFP_NOMEMALLOC):
                 break
             if oom_progress:
                 no_progress_loops = 0
@@ -1177,20 +1226,20 @@ class PageAllocator:
         return ret, no_progress_loops
 
     def _may_oom(self, gfp: int, order: int, hz: int, mt: int, zonelist: tuple[Zone, ...]) -> tuple[int | None, bool]:
-        pfn = self.get_page_from_freelist((gfp | __GFP_HARDWALL) & ~__GFP_DIRECT_RECLAIM, order,
+        pfn = self.get_page_from_freelist((gfp | _GFP_HARDWALL) & ~_GFP_DIRECT_RECLAIM, order,
                                           ALLOC_WMARK_HIGH | ALLOC_CPUSET, hz, mt, zonelist)
         if pfn is not None:
             return pfn, False
         if order > PAGE_ALLOC_COSTLY_ORDER:
             return None, False
-        if gfp & (__GFP_RETRY_MAYFAIL | __GFP_THISNODE):
+        if gfp & (_GFP_RETRY_MAYFAIL | _GFP_THISNODE):
             return None, False
         if hz < ZONE_NORMAL:
             return None, False
         if self.reclaim is None:
             return None, False
-        if self.reclaim.out_of_memory(gfp, order) or gfp & __GFP_NOFAIL:
-            if gfp & __GFP_NOFAIL:
+        if self.reclaim.out_of_memory(gfp, order) or gfp & _GFP_NOFAIL:
+            if gfp & _GFP_NOFAIL:
                 pfn = self.get_page_from_freelist(gfp, order, ALLOC_NO_WATERMARKS, hz, mt, zonelist)
             return pfn, True
         return None, False
@@ -1200,6 +1249,36 @@ class PageAllocator:
     # =====================================================================================
     def free_pages(self, pfn: int, order: int) -> None:
         """__free_pages(page, order): drop a reference; the block returns to the allocator at 0."""
+        if order == 0 and pfn >= 0 and not self.tracer.enabled:
+            # free_frozen_pages -> free_frozen_page_commit for a plain order-0 page that
+            # stays below pcp->high, inlined; every other case takes the full path.
+            try:
+                sec = self.memmap.sections[pfn >> SECTION_SHIFT]
+                zone = self._sec_zone[pfn >> SECTION_SHIFT]
+            except IndexError:
+                sec = zone = None
+            if sec is not None and zone is not None:
+                i = pfn & SECTION_MASK
+                b = sec[i]
+                mt = self.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+                if (0x40 <= b < 0xC0 and not b & 0x0F and mt < MIGRATE_PCPTYPES and pfn not in self._refcount
+                        and not zone.below_high and not zone.reclaim_active):
+                    pcp = zone.pcp[self.ctx.cpu]
+                    high = pcp.high
+                    if pcp.high_min <= high <= pcp.high_max and pcp.count + 1 < high:
+                        if self.mapcount:
+                            self.mapcount.pop(pfn, None)
+                        pcp.alloc_factor >>= 1
+                        pcp.lists[mt].appendleft(pfn)
+                        pcp.count += 1
+                        sec[i] = K_PCP << 4
+                        pcp.flags &= ~PCPF_PREV_FREE_HIGH_ORDER
+                        if pcp.free_count < (pcp.batch << PCP_BATCH_SCALE_MAX):
+                            pcp.free_count += 1
+                        return
+        self._free_pages(pfn, order)
+
+    def _free_pages(self, pfn: int, order: int) -> None:
         if order < 0 or order > MAX_PAGE_ORDER:
             raise KernelFault(f"order {order}: an order is 0..{MAX_PAGE_ORDER}")
         if not 0 <= pfn < self.memmap.max_pfn:
@@ -1591,7 +1670,7 @@ class PageAllocator:
 
     def warn_alloc(self, gfp: int, order: int, caller: str | None = None) -> None:
         """warn_alloc: the page allocation failure report plus show_mem's Mem-Info."""
-        if gfp & __GFP_NOWARN:
+        if gfp & _GFP_NOWARN:
             return
         task = self.ctx.current
         mode = f"{gfp:#x}" if gfp else "0"
