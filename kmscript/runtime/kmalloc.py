@@ -175,6 +175,14 @@ class Kmalloc:
             slab.tracer.emit("kfree", f"call_site={caller} ptr={_p(addr)}")
         if addr <= ZERO_SIZE_PTR:
             return
+        # fast path (do_slab_free): a live object of a non-debug cache in this CPU's cpu slab
+        sl = slab.slab_by_pfn.get((addr - PAGE_OFFSET) >> PAGE_SHIFT)
+        if sl is not None:
+            s = sl.cache
+            if not s.debug and sl is s.cpu_slab[slab.ctx.cpu].slab and addr in slab.live:
+                del slab.live[addr]
+                s.cpu_slab[slab.ctx.cpu].freelist.append(addr)
+                return
         if slab.slab_free(addr, caller):
             return
         if not self._free_large(addr):

@@ -606,10 +606,13 @@ class SlabAllocator:
     # ============================================================================ allocation
     def slab_alloc(self, s: KmemCache, gfp: int, caller: str, req: int, is_kmalloc: bool = False) -> int | None:
         """slab_alloc_node: the per-CPU fast path, else ___slab_alloc."""
-        self.ctx.might_alloc(gfp)
-        if self.faults.should_failslab(s.name, gfp, is_kmalloc):
+        ctx = self.ctx
+        ctx.might_alloc(gfp)
+        faults = self.faults
+        # should_failslab answers False whenever no fault attribute is armed (faults.active)
+        if faults.active and faults.should_failslab(s.name, gfp, is_kmalloc):
             return None
-        c = s.cpu_slab[self.ctx.cpu]
+        c = s.cpu_slab[ctx.cpu]
         fl = c.freelist
         if fl:
             obj = fl.pop()

@@ -209,6 +209,7 @@ def test_reclaim_account_counts_sreclaimable() -> None:
 def test_might_alloc_and_failslab_called() -> None:
     r = Rig()
     seen = []
+    r.faults.active = True
     r.faults.should_failslab = lambda name, gfp, is_kmalloc: seen.append((name, is_kmalloc)) or name == "kmalloc-32"
     assert r.km.kmalloc(20, GFP_KERNEL, C) is None
     assert r.km.kmalloc(50, GFP_KERNEL, C) is not None
