@@ -180,20 +180,26 @@ class Session:
 
     # -- snapshots (REPL :undo) ----------------------------------------------------------------
     def snapshot(self) -> tuple[Machine | None, dict[str, Any]]:
+        # Machine and variables are copied together, so a handle held in a variable (a
+        # cache, a task) stays the same object as the one inside the copied machine.  The
+        # interpreter and the session are shared, not copied (user functions refer to them).
         self._detach()
         try:
-            m = copy.deepcopy(self._machine)
+            m, g = copy.deepcopy((self._machine, dict(self.interp.globals)), self._copy_memo())
         finally:
             self._attach()
-        return m, dict(self.interp.globals)
+        return m, g
 
     def restore(self, snap: tuple[Machine | None, dict[str, Any]]) -> None:
-        m, g = snap
         self._detach()
-        self._machine = copy.deepcopy(m)
+        m, g = copy.deepcopy(snap, self._copy_memo())  # the snapshot stays reusable
+        self._machine = m
         self._attach()
         self.interp.globals.clear()
         self.interp.globals.update(g)
+
+    def _copy_memo(self) -> dict[int, Any]:
+        return {id(self): self, id(self.interp): self.interp}
 
     def reset(self) -> None:
         self._detach()

@@ -1,0 +1,477 @@
+"""The interactive REPL: ``kmscript`` on a terminal, ``kmscript --repl``, ``kmscript -i FILE``.
+
+One loop: read an entry (prompt_toolkit, highlighted by kmscript's own Pygments lexer),
+run it in the Session, show each statement's result.  Decisions:
+
+- Multi-line input is decided by the real parser: Enter on an entry the parser calls
+  *incomplete* (an open ``{``, ``(``, ``[`` or ``cpu N <``, a trailing operator) inserts a
+  newline with a continuation prompt; anything else is submitted.  A syntax error is
+  caught by the validator before running: it is shown under the input and the cursor is
+  moved to it; Esc Enter submits as is.
+- Results: every top-level statement's value is shown (``x = 0xffff888003a1c040
+  kmalloc-64 ...``); pointers say where they live through ``Machine.describe_address``.
+  Kernel messages are coloured by kind; long views go through a pager only when they do
+  not fit the screen.
+- Robustness: a KmsError is rendered; any other exception from the interpreter, the
+  runtime, a meta-command, the completer or the toolbar prints one "internal error" line
+  and the loop goes on.  Ctrl-C cancels the input; while a statement runs it stops the
+  run at the next loop iteration (a second Ctrl-C, or 0.5 s without reaching one, stops it
+  at once) and keeps the state reached so far.  Ctrl-D on an empty line leaves.
+- ``:undo`` keeps snapshots (Session.snapshot) of the state before each of the last
+  :data:`UNDO_DEPTH` entries.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import _thread
+from pathlib import Path
+from typing import Any, Callable
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.document import Document
+from prompt_toolkit.filters import Condition, has_completions, is_done
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.input import Input
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.lexers import PygmentsLexer
+from prompt_toolkit.output import Output
+from prompt_toolkit.validation import ValidationError, Validator
+
+from .. import __version__
+from ..errors import KmsError, KmsSyntaxError
+from ..highlight import KmscriptLexer
+from ..lang import ast
+from ..lang.parser import parse, warm_up
+from ..runtime.printk import LogRecord
+from . import commands
+from .completer import KmsCompleter
+from .display import Fragments, Printer, human_bytes, no_color, value_fragments
+from .toolbar import toolbar_fragments
+
+UNDO_DEPTH = 20
+PROMPT = "kms> "
+INDENT = "    "
+
+
+def history_path() -> Path:
+    """$XDG_STATE_HOME/kmscript/history, or ~/.local/state/kmscript/history."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "kmscript" / "history"
+
+
+def open_history(path: Path | None) -> History:
+    if path is None:
+        path = history_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(exist_ok=True)
+        return FileHistory(str(path))
+    except OSError:
+        return InMemoryHistory()  # a read-only home must not stop the REPL
+
+
+def check_entry(text: str) -> KmsSyntaxError | None:
+    """The syntax error in *text*, or None when it parses (or is a meta-command)."""
+    if not text.strip() or text.lstrip().startswith(":"):
+        return None
+    try:
+        parse(text, "<stdin>")
+    except KmsSyntaxError as e:
+        return e
+    except Exception:
+        return None  # the run will report it properly
+    return None
+
+
+class _EntryValidator(Validator):
+    def __init__(self, repl: "Repl") -> None:
+        self.repl = repl
+
+    def validate(self, document: Document) -> None:
+        err = check_entry(document.text)
+        self.repl.last_validation_error = err
+        if err is None:
+            return
+        pos = len(document.text)
+        if err.span is not None:
+            pos = min(max(0, err.span.start), len(document.text))
+        raise ValidationError(cursor_position=pos, message=f"line {err.span.line if err.span else 1}: "
+                                                           f"{err.message}  (Esc Enter runs it anyway)"
+                              if not err.incomplete else f"{err.message}")
+
+
+def _open_brackets(text: str) -> int:
+    """How deep the last line is nested, for the continuation indent."""
+    depth = 0
+    for tok, val in KmscriptLexer().get_tokens(text):
+        if val in ("{", "(", "["):
+            depth += 1
+        elif val in ("}", ")", "]"):
+            depth = max(0, depth - 1)
+    return depth
+
+
+class Repl:
+    def __init__(self, session: Any, *, vi_mode: bool = False, input: Input | None = None,
+                 output: Output | None = None, history: History | None = None,
+                 sink: Callable[[str], None] | None = None, color: bool | None = None,
+                 pager: bool | None = None) -> None:
+        self.session = session
+        self.color = (not no_color()) if color is None else color
+        self.printer = Printer(color=self.color, output=output, sink=sink, pager=pager)
+        self.recorded: list[list[str]] = []  # statements of each entry that ran successfully
+        self.undo_stack: list[tuple[Any, int]] = []
+        self.last_validation_error: KmsSyntaxError | None = None
+        self._toolbar: Fragments = []
+        self._interrupt = False
+        self._running = False
+        self._install_hooks()
+        self.prompt = PromptSession[str](
+            message=lambda: FormattedText([("class:prompt", PROMPT)]),
+            multiline=True,
+            prompt_continuation=self._continuation,
+            lexer=PygmentsLexer(KmscriptLexer) if self.color else None,
+            completer=KmsCompleter(lambda: self.session, commands.all_commands, commands.help_topics),
+            complete_while_typing=False,
+            auto_suggest=AutoSuggestFromHistory(),
+            history=history if history is not None else open_history(None),
+            enable_history_search=False,
+            validator=_EntryValidator(self),
+            validate_while_typing=False,
+            bottom_toolbar=self._bottom_toolbar,
+            style=self.printer.style,
+            include_default_pygments_style=False,
+            key_bindings=self._key_bindings(),
+            vi_mode=vi_mode,
+            input=input,
+            output=output,
+            color_depth=None if self.color else _depth_1(),
+            mouse_support=False,
+            search_ignore_case=True,
+        )
+        self.refresh_toolbar()
+
+    # -- session hooks --------------------------------------------------------------------
+    def _install_hooks(self) -> None:
+        s = self.session
+        s.out = self._out
+        s.kernel_hook = self._kernel
+        s.assert_hook = self._assert
+        s.view_hook = self._view
+
+    def _out(self, line: str) -> None:
+        self.printer.line(line, "output")
+
+    def _kernel(self, rec: LogRecord) -> None:
+        if getattr(self.session, "quiet", False):
+            return
+        cls = f"kernel.{rec.kind}"
+        for ln in rec.lines():
+            self.printer.line(ln, cls)
+
+    def _assert(self, stmt: ast.Assert, ok: bool, source_text: str, detail: str) -> None:
+        if ok:
+            self.printer.frags([("class:assert.ok", "✓ "), ("class:assert.ok", source_text)])
+        else:
+            self.printer.frags([("class:assert.fail", "✗ "), ("class:assert.fail", source_text),
+                                ("", "   "), ("class:error", detail)])
+
+    def _view(self, name: str, text: str) -> None:
+        self.printer.long_text(text)
+
+    # -- prompt pieces ----------------------------------------------------------------------
+    def _continuation(self, width: int, line_number: int, is_soft_wrap: bool) -> Fragments:
+        return [("class:continuation", "." * (width - 1) + " ")]
+
+    def _bottom_toolbar(self) -> Fragments:
+        return self._toolbar
+
+    def refresh_toolbar(self) -> None:
+        self._toolbar = toolbar_fragments(self.session)
+
+    def _key_bindings(self) -> KeyBindings:
+        kb = KeyBindings()
+
+        @kb.add("enter", filter=~is_done)
+        def _enter(event: KeyPressEvent) -> None:
+            buf = event.current_buffer
+            if buf.complete_state is not None and buf.complete_state.current_completion is not None:
+                buf.complete_state = None  # Enter picks the highlighted completion
+                return
+            text = buf.text
+            err = check_entry(text) if buf.cursor_position >= len(text.rstrip()) else None
+            if err is not None and err.incomplete:
+                depth = _open_brackets(text[: buf.cursor_position])
+                buf.insert_text("\n" + INDENT * depth)
+                return
+            buf.validate_and_handle()
+
+        @kb.add("}", filter=~is_done)
+        def _close_brace(event: KeyPressEvent) -> None:
+            buf = event.current_buffer
+            line = buf.document.current_line_before_cursor
+            if line and not line.strip():
+                buf.delete_before_cursor(min(len(line), len(INDENT)))
+            buf.insert_text("}")
+
+        @kb.add("c-space", filter=~has_completions)
+        def _complete(event: KeyPressEvent) -> None:
+            event.current_buffer.start_completion(select_first=False)
+
+        return kb
+
+    # -- the loop ---------------------------------------------------------------------------
+    def banner(self) -> None:
+        self.printer.frags([("class:help.title", f"kmscript {__version__}"),
+                            ("", " - a simulated Linux kernel memory. "),
+                            ("class:note", ":help for help, Tab completes, Ctrl-D leaves.")])
+
+    def run(self) -> int:
+        warm_up()
+        while True:
+            try:
+                text = self.prompt.prompt()
+            except KeyboardInterrupt:
+                continue  # Ctrl-C cancels the entry being typed
+            except EOFError:
+                break
+            try:
+                if self.handle(text):
+                    break
+            except Exception as e:  # a bug in the REPL itself: say so, keep going
+                self.internal_error(e)
+        return 0
+
+    def handle(self, text: str) -> bool:
+        """Run one entry (a meta-command or statements).  True ends the REPL."""
+        if not text.strip():
+            return False
+        if text.lstrip().startswith(":"):
+            try:
+                return commands.dispatch(self, text.strip())
+            finally:
+                self.refresh_toolbar()
+        self.run_entry(text, "<stdin>")
+        return False
+
+    def run_entry(self, text: str, name: str) -> bool:
+        """Run *text* in the session, showing results; True when it ran without error."""
+        snap = self._snapshot()
+        done: list[str] = []
+        ok = False
+        self.session.interp.steps_left = self.session.max_steps
+        try:
+            with self._interruptible():
+                self.session.run_text(text, name, on_result=lambda st, v: self._result(st, v, done))
+            ok = True
+        except KeyboardInterrupt:
+            self.printer.line("interrupted (the state reached so far is kept; :undo goes back)", "error")
+        except KmsError as e:
+            self.printer.lines(e.render(), "error")
+        except Exception as e:
+            self.internal_error(e)
+        finally:
+            # Even a failed entry may have changed the machine (statements before the
+            # error, an interrupted loop), so every entry is one :undo step.
+            self.recorded.append(done)
+            if snap is not None:
+                self.undo_stack.append((snap, len(self.recorded)))
+                del self.undo_stack[:-UNDO_DEPTH]
+            self.refresh_toolbar()
+        return ok
+
+    def _snapshot(self) -> Any:
+        try:
+            return self.session.snapshot()
+        except Exception:
+            return None  # a machine that cannot be copied just cannot be undone
+
+    def _result(self, stmt: ast.Stmt, value: Any, done: list[str]) -> None:
+        src = self.session.interp.source
+        try:
+            done.append(src.snippet(stmt.span))
+        except Exception:
+            pass
+        try:
+            frags = self.result_fragments(stmt, value)
+        except Exception as e:
+            self.internal_error(e)
+            return
+        if frags:
+            self.printer.frags(frags)
+
+    def result_fragments(self, stmt: ast.Stmt, value: Any) -> Fragments:
+        if isinstance(stmt, (ast.Assign, ast.Decl)):
+            target = stmt.name if isinstance(stmt, ast.Decl) else \
+                stmt.target.id if isinstance(stmt.target, ast.Name) else None
+            if target is None:
+                return []
+            return [("class:result.name", target), ("", " = ")] + value_fragments(self.session, value)
+        if isinstance(stmt, (ast.AugAssign, ast.IncDec)) and isinstance(stmt.target, ast.Name):
+            return [("class:result.name", stmt.target.id), ("", " = ")] + value_fragments(self.session, value)
+        if isinstance(stmt, ast.ExprStmt) and value is not None:
+            return value_fragments(self.session, value)
+        return []
+
+    # -- Ctrl-C while running -------------------------------------------------------------
+    def _tick(self) -> None:
+        if self._interrupt:
+            self._interrupt = False
+            raise KeyboardInterrupt
+        self._orig_tick()
+
+    class _Interruptible:
+        def __init__(self, repl: "Repl") -> None:
+            self.repl = repl
+            self.old: Any = None
+            self.timer: threading.Timer | None = None
+
+        def __enter__(self) -> None:
+            r = self.repl
+            r._interrupt = False
+            r._running = True
+            interp = r.session.interp
+            r._orig_tick = type(interp).tick.__get__(interp)
+            interp.tick = r._tick  # stop at the next loop iteration, not inside an allocator
+            if threading.current_thread() is threading.main_thread():
+                self.old = signal.signal(signal.SIGINT, self._on_sigint)
+
+        def _on_sigint(self, signum: int, frame: Any) -> None:
+            r = self.repl
+            if r._interrupt or not r._running:
+                raise KeyboardInterrupt  # second Ctrl-C: stop now
+            r._interrupt = True
+            self.timer = threading.Timer(0.5, self._force)
+            self.timer.daemon = True
+            self.timer.start()
+
+        def _force(self) -> None:
+            if self.repl._interrupt and self.repl._running:
+                _thread.interrupt_main()
+
+        def __exit__(self, *exc: Any) -> None:
+            r = self.repl
+            r._running = False
+            r._interrupt = False
+            if self.timer is not None:
+                self.timer.cancel()
+            try:
+                del r.session.interp.tick
+            except AttributeError:
+                pass
+            if self.old is not None:
+                signal.signal(signal.SIGINT, self.old)
+
+    def _interruptible(self) -> "Repl._Interruptible":
+        return Repl._Interruptible(self)
+
+    # -- meta-command actions ----------------------------------------------------------------
+    def reset(self) -> None:
+        self.session.reset()
+        self.recorded.clear()
+        self.undo_stack.clear()
+
+    def undo(self) -> None:
+        if not self.undo_stack:
+            self.printer.line("nothing to undo", "note")
+            return
+        snap, n = self.undo_stack.pop()
+        self.session.restore(snap)
+        del self.recorded[n - 1:]
+        self.printer.line("undone: machine and variables are back to before the last entry", "note")
+
+    def load_file(self, path: str) -> None:
+        p = Path(path).expanduser()
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            self.printer.line(f"cannot read {path}: {getattr(e, 'strerror', None) or e}", "error")
+            return
+        self.session.interp.include_stack = [str(p.resolve())]
+        self.run_entry(text, str(path))
+
+    def save_file(self, path: str) -> None:
+        stmts = [s for entry in self.recorded for s in entry]
+        body = "# kmscript session saved from the REPL\n" + "".join(s.rstrip() + "\n" for s in stmts)
+        try:
+            Path(path).expanduser().write_text(body, encoding="utf-8")
+        except OSError as e:
+            self.printer.line(f"cannot write {path}: {e.strerror or e}", "error")
+            return
+        self.printer.line(f"wrote {len(stmts)} statement{'s' if len(stmts) != 1 else ''} to {path}", "note")
+
+    def machine_summary(self) -> str:
+        s = self.session
+        m = s.machine
+        cfg = m.config
+        lines = [f"machine: {human_bytes(cfg.mem)} RAM, {cfg.cpus} CPUs, seed {cfg.seed}"
+                 + ("" if cfg.thp else ", THP off") + (f", slub_debug={cfg.slub_debug}" if cfg.slub_debug else "")]
+        summary = getattr(m, "summary", None)
+        if callable(summary):
+            try:
+                d = summary()
+                for k, v in d.items():
+                    lines.append(f"  {k}: {v}")
+            except Exception:
+                pass
+        zones = getattr(getattr(m, "page_alloc", None), "zones", None) or []
+        for z in zones:
+            try:
+                if not z.managed_pages:
+                    continue
+                lines.append(f"  zone {z.name:<8} free {z.nr_free_pages:>9} pages ({human_bytes(z.nr_free_pages * 4096)})"
+                             f"  min {z.min}  low {z.low}  high {z.high}  managed {z.managed_pages}")
+            except Exception:
+                continue
+        vm = getattr(m, "vmstat", None)
+        if vm is not None:
+            slab = vm.nr_slab_reclaimable_b + vm.nr_slab_unreclaimable_b
+            lines.append(f"  slab {human_bytes(slab)}  vmalloc {human_bytes(vm.nr_vmalloc_pages * 4096)}  "
+                         f"percpu {human_bytes(vm.nr_percpu_pages * 4096)}  kernel stacks {vm.nr_kernel_stack_kb} kB")
+        caches = getattr(getattr(m, "slab", None), "caches", None)
+        if caches is not None:
+            lines.append(f"  slab caches: {len(caches)}")
+        tasks = getattr(m, "tasks", None)
+        if tasks is not None:
+            try:
+                lines.append(f"  tasks: {', '.join(f'{t.comm}[{t.pid}]' for t in tasks)}")
+            except Exception:
+                pass
+        ctx = m.ctx
+        lines.append(f"  current: cpu{ctx.cpu}" + (" in hardirq" if ctx.in_irq() else ""))
+        g = s.interp.globals
+        if g:
+            lines.append(f"  variables: {', '.join(sorted(g))}")
+        return "\n".join(lines)
+
+    def internal_error(self, e: BaseException) -> None:
+        self.printer.line(f"internal error: {type(e).__name__}: {e} (a bug in kmscript; the session goes on)",
+                          "internal")
+
+
+def _depth_1() -> Any:
+    from prompt_toolkit.output import ColorDepth
+    return ColorDepth.DEPTH_1_BIT
+
+
+def run_repl(session: Any = None, session_options: dict[str, Any] | None = None, vi_mode: bool = False, *,
+             input: Input | None = None, output: Output | None = None, history: History | None = None,
+             sink: Callable[[str], None] | None = None, color: bool | None = None,
+             banner: bool = True) -> int:
+    """Run the REPL on *session* (a new one from *session_options* when None); returns 0."""
+    from ..session import Session
+    if session is None:
+        session = Session(**(session_options or {}))
+    repl = Repl(session, vi_mode=vi_mode, input=input, output=output, history=history, sink=sink, color=color)
+    if banner:
+        repl.banner()
+    return repl.run()
+
+
+__all__ = ["Repl", "run_repl", "history_path", "check_entry"]
