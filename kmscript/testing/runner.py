@@ -1,0 +1,786 @@
+"""The scenario runner: ``kmscript test [PATH...]``.
+
+A *case* is one isolated run: the file's top level (case id ``path``) and each
+``test "name" { ... }`` block (case id ``path::name``), each block on a fresh machine
+after re-running the file's top-level set-up.  A file runs in one process; ``-j N``
+spreads files over N worker processes and prints results in discovery order, so the
+output never depends on scheduling.
+
+What a case must satisfy
+------------------------
+- no error (assertion, expectation, runtime error, panic, internal error);
+- for the file case: the golden ``NAME.out`` beside ``NAME.kms``, if present, equals the
+  file's standard output exactly as ``kmscript [ARGS] NAME.kms`` prints it (top-level
+  output, then for each block its output and a ``PASS name``/``FAIL name`` line); the
+  ``# CHECK`` lines outside test blocks match the top-level output (see ``filecheck``);
+- for a test block: the ``# CHECK`` lines inside the block match that block's own output
+  (what it printed after the re-run top level).
+
+Directives (comment lines in the leading comment block of a file; ``XFAIL``/``SKIP`` also
+as a comment inside a test block, for that block only):
+
+- ``# XFAIL: reason``  expected to fail: a failing case is XFAIL; if no case of the
+  file fails, the file case is XPASS (a failure, as in LLVM lit)
+- ``# SKIP: reason``   not run
+- ``# ARGS: --seed 3 --max-steps 1000 --trace``  run options
+- ``# TIMEOUT: 5s``    wall-clock limit for the whole file (``ms``, ``s`` or ``m``);
+  exceeding it is a FAIL.  Enforced with a real-time interval timer (signal.setitimer)
+  where available, always backed by the step budget.
+- ``# EXIT: N``        the file case expects exit status N (as the CLI would return) instead
+  of success, e.g. a scenario that demonstrates an error
+
+Exit status: 0 when nothing failed (FAIL or XPASS), 1 otherwise, 2 for usage errors.
+
+``--fail-nth FILE`` (syzkaller's fail-nth loop): run FILE with fault injection failing
+the 1st, 2nd, ... eligible allocation (slab and page allocator, with the fault attributes
+set as syzkaller sets them: ignore-gfp-wait=N, ignore-gfp-highmem=N, min-order=0) until a
+run injects no failure; for each N report which cases break and whether any crashed (a
+runtime error or internal error, as opposed to a failed assertion or expectation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import fnmatch
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import traceback
+import xml.etree.ElementTree as ET
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Generator, Iterable, Sequence
+
+from .filecheck import Check, CheckSyntaxError, match_checks, parse_checks, regenerate
+
+PASS, FAIL, XFAIL, XPASS, SKIP = "PASS", "FAIL", "XFAIL", "XPASS", "SKIP"
+FAILING = (FAIL, XPASS)
+DEFAULT_TIMEOUT = 60.0  # seconds per file when neither --timeout nor # TIMEOUT: is given
+DIRECTIVE_RE = re.compile(r"^\s*#\s*(XFAIL|SKIP|ARGS|TIMEOUT|EXIT)\s*:\s*(.*?)\s*$")
+
+
+# ---------------------------------------------------------------------------- data
+@dataclass
+class RunOptions:
+    seed: int | None = None  # --seed passthrough (ARGS in the file win)
+    max_steps: int | None = None
+    timeout: float | None = DEFAULT_TIMEOUT  # None or 0: no wall-clock limit
+    update: bool = False
+    fail_nth: int = 0  # arm /proc/self/fail-nth = N on each case's machine (0: off)
+
+
+@dataclass
+class CaseResult:
+    path: str
+    name: str | None  # None: the file's top level
+    status: str
+    message: str = ""
+    duration: float = 0.0
+    line: int = 1
+    output: list[str] = field(default_factory=list)
+    crashed: bool = False  # ended with a runtime/internal error (not an assertion/expectation)
+    fault: str = ""  # the fail_dump of the first injected failure, if any
+
+    @property
+    def id(self) -> str:
+        return self.path if self.name is None else f"{self.path}::{self.name}"
+
+
+@dataclass
+class FileResult:
+    path: str
+    cases: list[CaseResult]
+    stdout: list[str] = field(default_factory=list)
+    exit_status: int = 0
+    injected: int = 0
+    updated: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Directives:
+    xfail: str | None = None
+    skip: str | None = None
+    args: list[str] = field(default_factory=list)
+    timeout: float | None = None
+    exit: int | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+class _Timeout(BaseException):
+    """Raised from the timer signal; a BaseException so no interpreter handler swallows it."""
+
+
+# ---------------------------------------------------------------------------- directives
+def _parse_duration(text: str) -> float:
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(ms|s|m|min)?", text.strip())
+    if m is None:
+        raise ValueError(f"bad duration {text!r} (like 5s, 500ms, 2m)")
+    n = float(m.group(1))
+    unit = m.group(2) or "s"
+    return n / 1000 if unit == "ms" else n * 60 if unit in ("m", "min") else n
+
+
+def parse_directives(lines: Iterable[str]) -> Directives:
+    """Directives from comment lines (stops at the first line that is not a comment or blank)."""
+    d = Directives()
+    for raw in lines:
+        s = raw.strip()
+        if s and not s.startswith("#"):
+            break
+        m = DIRECTIVE_RE.match(raw)
+        if m is None:
+            continue
+        key, val = m.group(1), m.group(2)
+        if key == "XFAIL":
+            d.xfail = val or "expected to fail"
+        elif key == "SKIP":
+            d.skip = val or "skipped"
+        elif key == "ARGS":
+            d.args += val.split()
+        elif key == "TIMEOUT":
+            try:
+                d.timeout = _parse_duration(val)
+            except ValueError as e:
+                d.errors.append(f"# TIMEOUT: {e}")
+        elif key == "EXIT":
+            try:
+                d.exit = int(val)
+            except ValueError:
+                d.errors.append(f"# EXIT: expected an integer exit status, got {val!r}")
+    return d
+
+
+def _block_directives(text_lines: list[str], first: int, last: int) -> Directives:
+    """XFAIL/SKIP comment lines inside a test block (1-based inclusive line range)."""
+    d = Directives()
+    for raw in text_lines[first - 1:last]:
+        m = DIRECTIVE_RE.match(raw)
+        if m and m.group(1) == "XFAIL":
+            d.xfail = m.group(2) or "expected to fail"
+        elif m and m.group(1) == "SKIP":
+            d.skip = m.group(2) or "skipped"
+    return d
+
+
+def _args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="# ARGS:", add_help=False, exit_on_error=False)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--trace", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--leak-check", action="store_true")
+    return p
+
+
+# ---------------------------------------------------------------------------- discovery
+def discover(paths: Sequence[str]) -> list[str]:
+    """*.kms files under *paths* (files are taken as given), sorted, without duplicates."""
+    found: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            for f in sorted(path.rglob("*.kms")):
+                rel = f.relative_to(path)
+                if any(part.startswith(".") or part == "__pycache__" for part in rel.parts[:-1]):
+                    continue
+                found.append(str(f))
+        elif path.exists():
+            found.append(str(path))
+        else:
+            raise FileNotFoundError(p)
+    seen: set[str] = set()
+    out = []
+    for f in found:
+        key = os.path.normpath(f)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
+def list_cases(path: str) -> list[tuple[str | None, int]]:
+    """The cases of a file without running it: (None, 1) then (block name, line) per block.
+
+    A file that does not parse has just its file case (running it reports the error).
+    """
+    from ..errors import KmsError
+    from ..lang import ast
+    from ..lang.parser import parse_source
+    from ..source import Source
+    cases: list[tuple[str | None, int]] = [(None, 1)]
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        program = parse_source(Source(text, path))
+    except (OSError, UnicodeDecodeError, KmsError):
+        return cases
+    for s in program.body:
+        if isinstance(s, ast.TestBlock):
+            cases.append((s.name, s.span.line))
+    return cases
+
+
+def select(case_id: str, pattern: str | None) -> bool:
+    """-k: a glob when the pattern has * ? or [, otherwise a substring of the case id."""
+    if not pattern:
+        return True
+    if any(ch in pattern for ch in "*?["):
+        return fnmatch.fnmatchcase(case_id, pattern) or fnmatch.fnmatchcase(case_id, f"*{pattern}*")
+    return pattern in case_id
+
+
+# ---------------------------------------------------------------------------- running
+class _Deadline:
+    """A wall-clock limit via ITIMER_REAL when we are on the main thread of a Unix process."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds if seconds and seconds > 0 else None
+        self.armed = False
+        self._old: Any = None
+        self.start = time.monotonic()
+
+    def __enter__(self) -> "_Deadline":
+        if (self.seconds is not None and hasattr(signal, "setitimer")
+                and threading.current_thread() is threading.main_thread()):
+            def on_alarm(signum: int, frame: Any) -> None:
+                raise _Timeout()
+            self._old = signal.signal(signal.SIGALRM, on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            self.armed = True
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._old)
+            self.armed = False
+
+    def expired(self) -> bool:
+        return self.seconds is not None and time.monotonic() - self.start > self.seconds
+
+
+def _make_session_class() -> type:
+    from ..session import Session
+
+    class RunnerSession(Session):  # type: ignore[misc]
+        """A Session that arms fail-nth on its machine until an allocation has been asked."""
+
+        fail_nth = 0
+        armed: list[Any] = []
+
+        def boot(self, config: Any) -> Any:
+            m = super().boot(config)
+            if self.fail_nth and not any(fi.calls for fi in self.armed):
+                fi = m.faults
+                fi.failslab.ignore_gfp_wait = False
+                fi.fail_page_alloc.ignore_gfp_wait = False
+                fi.fail_page_alloc.ignore_gfp_highmem = False
+                fi.fail_page_alloc.min_order = 0
+                fi.failslab.verbose = fi.fail_page_alloc.verbose = 1
+                fi.set_task_fail_nth(self.fail_nth)
+                self.armed = [fi]
+            return m
+
+    return RunnerSession
+
+
+@dataclass
+class _Run:
+    output: list[str]
+    error: Any = None  # KmsError
+    internal: str | None = None
+    timed_out: bool = False
+    injected: int = 0
+    fault: str = ""
+    duration: float = 0.0
+
+
+def _run_session(make: Callable[[list[str]], Any], body: Callable[[Any], None], deadline: _Deadline) -> _Run:
+    from ..errors import KmsError
+    out: list[str] = []
+    t0 = time.perf_counter()
+    session = make(out)
+    run = _Run(out)
+    try:
+        with deadline:
+            body(session)
+    except _Timeout:
+        run.timed_out = True
+    except KmsError as e:
+        run.error = e
+    except RecursionError:
+        run.internal = "internal error: RecursionError (maximum recursion depth exceeded)"
+    except Exception as e:  # a bug in kmscript: report it as this case's failure, keep going
+        tb = traceback.format_exception(type(e), e, e.__traceback__)
+        run.internal = f"internal error: {type(e).__name__}: {e}\n" + "".join(tb[-6:]).rstrip()
+    run.duration = time.perf_counter() - t0
+    if session.has_machine:
+        fi = getattr(session.machine, "faults", None)
+        run.injected = int(getattr(fi, "injected", 0))
+        for rec in session.machine.log.records:
+            if rec.kind == "fault":
+                run.fault = rec.text.split("\n")[1] if "\n" in rec.text else rec.text
+                break
+    return run
+
+
+def _error_text(run: _Run, timeout: float | None) -> str | None:
+    if run.timed_out:
+        return f"error: timed out after {timeout:g}s (the file's # TIMEOUT:, or --timeout)"
+    if run.internal is not None:
+        return run.internal
+    if run.error is not None:
+        return str(run.error.render())
+    return None
+
+
+def _crashed(run: _Run) -> bool:
+    from ..errors import KmsAssertionError, KmsExpectationError
+    if run.internal is not None:
+        return True
+    return run.error is not None and not isinstance(run.error, (KmsAssertionError, KmsExpectationError))
+
+
+def run_file(path: str, opts: RunOptions | None = None) -> FileResult:
+    """Run one scenario file: its top level and every test block, each in isolation."""
+    opts = opts or RunOptions()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        return FileResult(path, [CaseResult(path, None, FAIL, f"{path}: error: cannot read: {e}")], exit_status=2)
+    text_lines = text.split("\n")
+    d = parse_directives(text_lines)
+    if d.skip is not None:
+        return FileResult(path, [CaseResult(path, None, SKIP, d.skip)])
+    if d.errors:
+        return FileResult(path, [CaseResult(path, None, FAIL, "\n".join(f"{path}: error: {e}" for e in d.errors))],
+                          exit_status=2)
+    try:
+        a = _args_parser().parse_args(d.args)
+    except (argparse.ArgumentError, SystemExit) as e:
+        return FileResult(path, [CaseResult(path, None, FAIL, f"{path}: error: bad # ARGS: {e}")], exit_status=2)
+    try:
+        checks = parse_checks(text)
+    except CheckSyntaxError as e:
+        return FileResult(path, [CaseResult(path, None, FAIL, f"{path}:{e.line}:1: error: {e.message}")],
+                          exit_status=2)
+
+    from ..errors import EXIT_ASSERT, EXIT_OK
+    from ..session import DEFAULT_MAX_STEPS
+    seed = a.seed if a.seed is not None else (opts.seed if opts.seed is not None else 0)
+    max_steps = a.max_steps if a.max_steps is not None else (opts.max_steps or DEFAULT_MAX_STEPS)
+    timeout = d.timeout if d.timeout is not None else opts.timeout
+    session_cls = _make_session_class()
+
+    def make(out: list[str]) -> Any:
+        s = session_cls(out=out.append, quiet=a.quiet, trace=a.trace, seed=seed, max_steps=max_steps)
+        s.fail_nth = opts.fail_nth
+        s.armed = []
+        return s
+
+    deadline = _Deadline(timeout)
+    resolved = str(Path(path).resolve())
+    blocks: list[tuple[str, int, int]] = []  # name, first line, last line
+    state: dict[str, Any] = {}
+
+    def top(session: Any) -> None:
+        state["session"] = session
+        session.run_file(path)
+
+    top_run = _run_session(make, top, deadline)
+    session = state.get("session")
+    top_out = list(top_run.output)
+    stdout = list(top_out)
+    cases: list[CaseResult] = []
+    block_runs: list[tuple[str, int, int, _Run]] = []
+    exit_status = EXIT_OK
+    top_err = _error_text(top_run, timeout)
+    if top_err is not None:
+        exit_status = top_run.error.exit_status if top_run.error is not None else 3
+    elif session is not None and session.tests:
+        from ..lang.parser import parse_source
+        src = session.tests[0][3]
+        program = parse_source(src)
+        for i, (tname, _body, node, _src) in enumerate(list(session.tests)):
+            span = node.span
+            blocks.append((tname, span.line, getattr(span, "end_line", span.line)))
+            bd = _block_directives(text_lines, span.line, getattr(span, "end_line", span.line))
+            if bd.skip is not None:
+                block_runs.append((tname, span.line, i, _Run([], None)))
+                continue
+
+            def body(s: Any, i: int = i) -> None:
+                s.interp.include_stack = [resolved]
+                s.run_test(program, src, i)
+
+            r = _run_session(make, body, deadline)
+            block_runs.append((tname, span.line, i, r))
+            # The CLI prints the block's output (the re-run top level included), then PASS/FAIL.
+            stdout += r.output
+            failed = r.error is not None or r.internal is not None or r.timed_out
+            stdout.append(f"{'FAIL' if failed else 'PASS'} {tname}")
+            if failed:
+                st = r.error.exit_status if r.error is not None else 3
+                exit_status = max(exit_status, st if st != EXIT_OK else EXIT_ASSERT)
+            if r.timed_out or deadline.expired():
+                break
+    if session is not None and a.leak_check and top_err is None:
+        report = getattr(session.machine, "leak_report", None)
+        if callable(report):
+            leaks = str(report() or "")
+            if leaks:
+                stdout += leaks.rstrip("\n").split("\n")
+
+    # -- the file case ---------------------------------------------------------------------
+    def in_block(c: Check) -> int | None:
+        for k, (_n, first, last) in enumerate(blocks):
+            if first <= c.line <= last:
+                return k
+        return None
+
+    file_checks = [c for c in checks if in_block(c) is None]
+    updated: list[str] = []
+    new_text_blocks: dict[int, list[Check]] = {}
+    messages: list[str] = []
+    if top_err is not None and not (d.exit is not None and top_run.error is not None and exit_status == d.exit):
+        messages.append(top_err)
+    if d.exit is not None and exit_status != d.exit:
+        messages.append(f"{path}: error: expected exit status {d.exit} (# EXIT:), got {exit_status}")
+    golden = Path(path).with_suffix(".out")
+    actual_text = "".join(line + "\n" for line in stdout)
+    if golden.exists():
+        expected_text = golden.read_text(encoding="utf-8")
+        if expected_text != actual_text:
+            if opts.update:
+                golden.write_text(actual_text, encoding="utf-8")
+                updated.append(str(golden))
+            else:
+                diff = difflib.unified_diff(expected_text.splitlines(), actual_text.splitlines(),
+                                            fromfile=str(golden), tofile="actual output", lineterm="")
+                messages.append(f"{path}: error: output differs from {golden} (--update rewrites it)\n"
+                                + "\n".join(diff))
+    if file_checks:
+        if opts.update:
+            new_text_blocks[-1] = file_checks
+        else:
+            fail = match_checks(file_checks, top_out)
+            if fail is not None:
+                messages.append(fail.render(path, top_out, "<top-level output>"))
+    status = FAIL if messages else PASS
+    fcase = CaseResult(path, None, status, "\n\n".join(messages), top_run.duration, 1, top_out,
+                       crashed=_crashed(top_run), fault=top_run.fault)
+    cases.append(fcase)
+
+    # -- block cases -----------------------------------------------------------------------
+    nblock_top = len(top_out)
+    for k, (tname, line, i, r) in enumerate(block_runs):
+        first, last = blocks[k][1], blocks[k][2]
+        bd = _block_directives(text_lines, first, last)
+        if bd.skip is not None:
+            cases.append(CaseResult(path, tname, SKIP, bd.skip, 0.0, line))
+            continue
+        own = r.output[nblock_top:] if r.output[:nblock_top] == top_out else r.output
+        msgs = []
+        err = _error_text(r, timeout)
+        if err is not None:
+            msgs.append(err)
+        bchecks = [c for c in checks if in_block(c) == k]
+        if bchecks:
+            if opts.update:
+                new_text_blocks[k] = bchecks
+            else:
+                fail = match_checks(bchecks, own)
+                if fail is not None:
+                    msgs.append(fail.render(path, own, f"<output of test \"{tname}\">"))
+        st = FAIL if msgs else PASS
+        if bd.xfail is not None:
+            st = XFAIL if st == FAIL else XPASS
+            if st == XPASS:
+                msgs = [f"unexpectedly passed (XFAIL: {bd.xfail})"]
+            else:
+                msgs = [bd.xfail] + msgs
+        cases.append(CaseResult(path, tname, st, "\n\n".join(msgs), r.duration, line, own,
+                                crashed=_crashed(r), fault=r.fault))
+
+    if opts.update and new_text_blocks:
+        outputs: dict[int, list[str]] = {-1: top_out}
+        for k, (_t, _l, _i, r) in enumerate(block_runs):
+            outputs[k] = r.output[nblock_top:] if r.output[:nblock_top] == top_out else r.output
+        new_lines = _rewrite_checks(text_lines, new_text_blocks, outputs)
+        new_text = "\n".join(new_lines)
+        if new_text != text:
+            Path(path).write_text(new_text, encoding="utf-8")
+            updated.append(path)
+
+    # -- file-level XFAIL ---------------------------------------------------------------------
+    if d.xfail is not None:
+        if any(c.status == FAIL for c in cases):
+            for c in cases:
+                if c.status == FAIL:
+                    c.status = XFAIL
+                    c.message = f"{d.xfail}\n{c.message}"
+        else:
+            fcase.status = XPASS
+            fcase.message = f"unexpectedly passed (XFAIL: {d.xfail})"
+    injected = top_run.injected + sum(r.injected for *_x, r in block_runs)
+    return FileResult(path, cases, stdout, exit_status, injected, updated)
+
+
+def _rewrite_checks(text_lines: list[str], scopes: dict[int, list[Check]],
+                    outputs: dict[int, list[str]]) -> list[str]:
+    """Replace each scope's CHECK lines with lines regenerated from its actual output."""
+    replace: dict[int, list[str]] = {}
+    drop: set[int] = set()
+    for k, checks in scopes.items():
+        first = checks[0]
+        indent = first.source_line[:len(first.source_line) - len(first.source_line.lstrip())]
+        replace[first.line] = regenerate(checks, outputs.get(k, []), indent)
+        drop.update(c.line for c in checks[1:])
+    out: list[str] = []
+    for i, line in enumerate(text_lines, start=1):
+        if i in replace:
+            out.extend(replace[i])
+        elif i not in drop:
+            out.append(line)
+    return out
+
+
+# ---------------------------------------------------------------------------- reporting
+def summary_line(cases: Sequence[CaseResult]) -> str:
+    n = {s: 0 for s in (PASS, FAIL, SKIP, XFAIL, XPASS)}
+    for c in cases:
+        n[c.status] += 1
+    parts = [f"{n[PASS]} passed", f"{n[FAIL]} failed"]
+    for st, word in ((SKIP, "skipped"), (XFAIL, "xfailed"), (XPASS, "xpassed")):
+        if n[st]:
+            parts.append(f"{n[st]} {word}")
+    return ", ".join(parts)
+
+
+def format_case(c: CaseResult) -> list[str]:
+    head = f"{c.status} {c.id}"
+    if c.status in (SKIP, XFAIL) and c.message:
+        reason = c.message.split("\n", 1)[0]
+        head += f" ({reason})"
+    lines = [head]
+    if c.status in FAILING and c.message:
+        lines += ["    " + ln if ln else "" for ln in c.message.split("\n")]
+    return lines
+
+
+def _xml_safe(s: str) -> str:
+    return re.sub(r"[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]", "?", s)
+
+
+def junit_xml(files: Sequence[FileResult], cases: Sequence[CaseResult]) -> str:
+    """JUnit XML: one <testsuite> per file, one <testcase> per case."""
+    wanted = {id(c) for c in cases}
+    root = ET.Element("testsuites", name="kmscript")
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    total_time = 0.0
+    for fr in files:
+        fcases = [c for c in fr.cases if id(c) in wanted]
+        if not fcases:
+            continue
+        suite = ET.SubElement(root, "testsuite", name=fr.path)
+        counts = {"tests": len(fcases), "failures": sum(c.status in FAILING for c in fcases), "errors": 0,
+                  "skipped": sum(c.status in (SKIP, XFAIL) for c in fcases)}
+        t = sum(c.duration for c in fcases)
+        for k, v in counts.items():
+            suite.set(k, str(v))
+            totals[k] += v
+        suite.set("time", f"{t:.6f}")
+        total_time += t
+        classname = re.sub(r"\.kms$", "", fr.path).replace(os.sep, ".").replace("/", ".")
+        for c in fcases:
+            tc = ET.SubElement(suite, "testcase", classname=classname, name=c.name if c.name is not None else
+                               Path(fr.path).name, file=fr.path, line=str(c.line), time=f"{c.duration:.6f}")
+            if c.status in FAILING:
+                first = c.message.split("\n", 1)[0] if c.message else c.status
+                el = ET.SubElement(tc, "failure", message=_xml_safe(first), type=c.status)
+                el.text = _xml_safe(c.message)
+            elif c.status in (SKIP, XFAIL):
+                el = ET.SubElement(tc, "skipped", message=_xml_safe(
+                    (("xfail: " if c.status == XFAIL else "") + c.message.split("\n", 1)[0])))
+            if c.output:
+                so = ET.SubElement(tc, "system-out")
+                so.text = _xml_safe("\n".join(c.output))
+    for k, v in totals.items():
+        root.set(k, str(v))
+    root.set("time", f"{total_time:.6f}")
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def tap_lines(c: CaseResult, n: int) -> list[str]:
+    """One TAP 13 test line (with a YAML diagnostic block for failures)."""
+    desc = c.id.replace("#", "\\#")
+    if c.status == PASS:
+        return [f"ok {n} - {desc}"]
+    if c.status == SKIP:
+        return [f"ok {n} - {desc} # SKIP {c.message.splitlines()[0] if c.message else ''}".rstrip()]
+    if c.status == XFAIL:
+        return [f"not ok {n} - {desc} # TODO {c.message.splitlines()[0] if c.message else 'xfail'}"]
+    lines = [f"not ok {n} - {desc}", "  ---", f"  severity: {'xpass' if c.status == XPASS else 'fail'}",
+             "  message: |"]
+    lines += ["    " + ln for ln in (c.message or c.status).split("\n")]
+    lines.append("  ...")
+    return lines
+
+
+# ---------------------------------------------------------------------------- fail-nth
+def run_fail_nth(path: str, opts: RunOptions, out: Callable[[str], None], limit: int) -> int:
+    """syzkaller's fail-nth loop over one file; returns the exit status."""
+    base = run_file(path, RunOptions(seed=opts.seed, max_steps=opts.max_steps, timeout=opts.timeout))
+    bad = [c for c in base.cases if c.status in FAILING]
+    out(f"fail-nth {path}: baseline {summary_line(base.cases)}")
+    for c in bad:
+        out(f"  baseline {c.status} {c.id}")
+    runs_ok = runs_broken = crashed = 0
+    n = 1
+    while n <= limit:
+        r = run_file(path, RunOptions(seed=opts.seed, max_steps=opts.max_steps, timeout=opts.timeout, fail_nth=n))
+        if r.injected == 0:
+            out(f"nth={n}: no allocation failed (the run makes fewer than {n} eligible allocations); done")
+            break
+        broken = [c for c in r.cases if c.status in FAILING]
+        where = "; ".join(sorted({c.fault for c in r.cases if c.fault})) or "fault injected"
+        if not broken:
+            runs_ok += 1
+            out(f"nth={n}: ok ({where})")
+        else:
+            runs_broken += 1
+            kinds = []
+            for c in broken:
+                first = next((ln for ln in c.message.split("\n") if ln.strip()), c.status)
+                what = "CRASH" if c.crashed else "BREAKS"
+                kinds.append(f"  {what} {c.id}: {first}")
+                crashed += c.crashed
+            out(f"nth={n}: {len(broken)} case{'s' if len(broken) != 1 else ''} broken ({where})")
+            for k in kinds:
+                out(k)
+        n += 1
+    else:
+        out(f"stopped after --fail-nth-limit={limit} runs")
+    out(f"{runs_ok} passed, {runs_broken} failed")
+    return 1 if crashed else 0
+
+
+# ---------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kmscript test",
+        description="Run kmscript regression scenarios: every *.kms file and test block in isolation, "
+                    "checked against its golden NAME.out and # CHECK: lines.",
+        epilog="directives: # XFAIL: reason, # SKIP: reason, # ARGS: --seed 3, # TIMEOUT: 5s, # EXIT: N\n"
+               "exit status: 0 nothing failed, 1 a case failed, 2 usage error",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: tests/)")
+    p.add_argument("-k", dest="pattern", metavar="PATTERN", help="run only cases whose id (path::name) "
+                   "contains PATTERN (or matches it as a glob)")
+    p.add_argument("-j", dest="jobs", type=int, default=1, metavar="N", help="run files in N processes")
+    p.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
+    p.add_argument("--junit-xml", metavar="FILE", help="also write a JUnit XML report")
+    p.add_argument("--tap", action="store_true", help="print TAP version 13 instead of PASS/FAIL lines")
+    p.add_argument("--update", action="store_true", help="rewrite golden .out files and CHECK lines from "
+                   "the actual output")
+    p.add_argument("--seed", type=int, default=None, metavar="N", help="seed for every file (# ARGS: wins)")
+    p.add_argument("--max-steps", type=int, default=None, metavar="N", help="step budget per run")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"wall-clock limit per file (default {DEFAULT_TIMEOUT:g}; 0 = none; # TIMEOUT: wins)")
+    p.add_argument("--fail-nth", action="store_true", help="fail the 1st, 2nd, ... allocation in turn "
+                   "(syzkaller's fail-nth loop) and report what breaks")
+    p.add_argument("--fail-nth-limit", type=int, default=1000, metavar="N", help="at most N fail-nth runs")
+    p.add_argument("-v", "--verbose", action="store_true", help="print each case's output")
+    return p
+
+
+def _worker(path: str, opts: RunOptions) -> FileResult:
+    return run_file(path, opts)
+
+
+def iter_results(paths: list[str], opts: RunOptions, jobs: int) -> Generator[FileResult, None, None]:
+    """Results in the order of *paths*, whatever order the workers finish in."""
+    if jobs <= 1 or len(paths) <= 1:
+        for p in paths:
+            yield run_file(p, opts)
+        return
+    ex = ProcessPoolExecutor(max_workers=jobs)
+    try:
+        futures: list[Future[FileResult]] = [ex.submit(_worker, p, opts) for p in paths]
+        for p, fut in zip(paths, futures):
+            try:
+                yield fut.result()
+            except Exception as e:  # a worker died: report it against its file
+                yield FileResult(p, [CaseResult(p, None, FAIL, f"{p}: error: worker failed: {e!r}")], exit_status=3)
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+def main(argv: Sequence[str] | None = None, out: Callable[[str], None] | None = None) -> int:
+    emit: Callable[[str], None] = out if out is not None else (lambda s: print(s, flush=True))
+    parser = build_parser()
+    try:
+        ns = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as e:
+        return 0 if e.code in (0, None) else 2
+    if ns.jobs < 1:
+        print("kmscript test: -j needs a positive number", file=sys.stderr)
+        return 2
+    paths = ns.paths or ["tests"]
+    try:
+        files = discover(paths)
+    except FileNotFoundError as e:
+        print(f"kmscript test: no such file or directory: {e.args[0]}", file=sys.stderr)
+        return 2
+    opts = RunOptions(seed=ns.seed, max_steps=ns.max_steps, timeout=ns.timeout or None, update=ns.update)
+    if ns.fail_nth:
+        if len(files) != 1:
+            print("kmscript test --fail-nth: give exactly one scenario file", file=sys.stderr)
+            return 2
+        return run_fail_nth(files[0], opts, emit, ns.fail_nth_limit)
+    if ns.tap:
+        emit("TAP version 13")
+    shown: list[CaseResult] = []
+    results: list[FileResult] = []
+    stop = False
+    gen = iter_results(files, opts, ns.jobs)
+    for fr in gen:
+        results.append(fr)
+        for c in fr.cases:
+            if not select(c.id, ns.pattern):
+                continue
+            shown.append(c)
+            if ns.tap:
+                for ln in tap_lines(c, len(shown)):
+                    emit(ln)
+            else:
+                for ln in format_case(c):
+                    emit(ln)
+                if ns.verbose and c.output:
+                    for ln in c.output:
+                        emit("    | " + ln)
+            if ns.exitfirst and c.status in FAILING:
+                stop = True
+                break
+        for u in fr.updated:
+            if not ns.tap:
+                emit(f"updated {u}")
+        if stop:
+            break
+    if isinstance(gen, Generator):
+        gen.close()
+    if ns.tap:
+        emit(f"1..{len(shown)}")
+    if ns.junit_xml:
+        try:
+            Path(ns.junit_xml).write_text(junit_xml(results, shown), encoding="utf-8")
+        except OSError as e:
+            print(f"kmscript test: cannot write {ns.junit_xml}: {e.strerror or e}", file=sys.stderr)
+            return 2
+    emit(summary_line(shown))
+    return 1 if any(c.status in FAILING for c in shown) else 0
