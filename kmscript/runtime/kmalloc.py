@@ -26,6 +26,7 @@ pointers print unhashed (as with no_hash_pointers).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from . import slab_geometry as g
@@ -401,22 +402,38 @@ def slabtop(slab: SlabAllocator, kmalloc: Kmalloc | None = None, limit: int = 20
     return "\n".join(out)
 
 
+_SCRIPT_SITE = re.compile(r"^(.*):(\d+)$")
+
+
+def _site_key(caller: str) -> tuple[str, int, str]:
+    m = _SCRIPT_SITE.match(caller)
+    return (m.group(1), int(m.group(2)), caller) if m else (caller, 0, caller)
+
+
 def leak_report(slab: SlabAllocator, kmalloc: Kmalloc) -> str:
-    """Live objects grouped by allocation call site, in kmemleak's words."""
+    """Live objects grouped by allocation call site, in kmemleak's words.
+
+    Only objects allocated by script lines ("file.kms:LINE") are listed: objects the simulated
+    kernel allocates for itself (a vmap_area for vmalloc, ...) are referenced by their owner,
+    which kmemleak's scan would find, so they are not leaks.
+    """
     groups: dict[str, list[tuple[int, int, str]]] = {}
     for addr, (caller, size) in slab.live.items():
+        if not _SCRIPT_SITE.match(caller):
+            continue
         sl = slab.slab_of(addr)
         name = sl.cache.name if sl is not None else "?"
         groups.setdefault(caller, []).append((addr, size, name))
     for addr, (order, caller, size) in kmalloc.large.items():
-        groups.setdefault(caller, []).append((addr, size, f"large kmalloc order-{order}"))
+        if _SCRIPT_SITE.match(caller):
+            groups.setdefault(caller, []).append((addr, size, f"large kmalloc order-{order}"))
     if not groups:
         return "kmemleak: 0 new suspected memory leaks"
     n = sum(len(v) for v in groups.values())
     nbytes = sum(sz for v in groups.values() for _a, sz, _n in v)
     out = [f"kmemleak: {n} new suspected memory leak{'s' if n != 1 else ''} ({nbytes} bytes) "
            f"from {len(groups)} call site{'s' if len(groups) != 1 else ''}"]
-    for caller in sorted(groups, key=lambda c: (-len(groups[c]), c)):
+    for caller in sorted(groups, key=_site_key):
         objs = sorted(groups[caller])
         total = sum(sz for _a, sz, _n in objs)
         caches = sorted({nm for _a, _s, nm in objs})

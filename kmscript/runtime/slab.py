@@ -886,7 +886,9 @@ class SlabAllocator:
             if self.by_name.get(nm) is s:
                 del self.by_name[nm]
         if busy:
-            for slab in busy:
+            # free_partial: only slabs on the node partial list are listed; full slabs of a
+            # non-debug cache are on no list, so the kernel cannot name their objects
+            for slab in list(s.node_partial):
                 self._list_slab_objects(s, slab)
             lines = self.warn_lines("kmem_cache_destroy",
                                     f"kmem_cache_destroy {s.name}: Slab cache still has objects when called from "
