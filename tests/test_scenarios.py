@@ -1,0 +1,73 @@
+"""The project's golden-scenario harness: every tests/scenarios/**/*.kms through the runner.
+
+One pytest item per scenario case (the file's top level, which also compares the golden
+``NAME.out`` and file-level ``# CHECK`` lines, and each ``test "name" { }`` block); a
+failure shows the runner's rendering (the assertion with file:line:col, or the output
+diff).  ``pytest tests/test_scenarios.py --update-goldens`` rewrites goldens and CHECK
+lines from the actual output (the runner's ``--update``), as does
+``kmscript test tests/scenarios --update``.
+
+Every ``examples/*.kms`` must run with exit status 0 through the runner too.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kmscript.testing.runner import FAILING, FileResult, RunOptions, list_cases, run_file
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "tests" / "scenarios"
+EXAMPLES = ROOT / "examples"
+
+
+def _rel(p: Path) -> str:
+    return p.relative_to(ROOT).as_posix()
+
+
+def _scenario_cases() -> list[Any]:
+    params = []
+    for f in sorted(SCENARIOS.rglob("*.kms")):
+        for name, _line in list_cases(str(f)):
+            case_id = _rel(f) if name is None else f"{_rel(f)}::{name}"
+            params.append(pytest.param(_rel(f), name, id=case_id))
+    return params
+
+
+@lru_cache(maxsize=None)
+def _run(rel: str, update: bool) -> FileResult:
+    # Paths relative to the repository root, so messages and goldens match the CLI's.
+    import os
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        return run_file(rel, RunOptions(update=update))
+    finally:
+        os.chdir(cwd)
+
+
+@pytest.mark.parametrize(("rel", "case"), _scenario_cases())
+def test_scenario(rel: str, case: str | None, update_goldens: bool) -> None:
+    result = _run(rel, update_goldens)
+    found = [c for c in result.cases if c.name == case]
+    if not found:
+        top = result.cases[0]
+        pytest.fail(f"{rel}: test \"{case}\" did not run\n{top.message}", pytrace=False)
+    c = found[0]
+    if c.status == "SKIP":
+        pytest.skip(c.message)
+    if c.status == "XFAIL":
+        pytest.xfail(c.message.split("\n", 1)[0])
+    if c.status in FAILING:
+        pytest.fail(f"{c.status} {c.id}\n{c.message}", pytrace=False)
+
+
+@pytest.mark.parametrize("rel", [_rel(f) for f in sorted(EXAMPLES.glob("*.kms"))])
+def test_example_runs_cleanly(rel: str) -> None:
+    result = _run(rel, False)
+    bad = [c for c in result.cases if c.status in FAILING]
+    assert result.exit_status == 0 and not bad, "\n".join(f"{c.status} {c.id}\n{c.message}" for c in bad)
