@@ -187,7 +187,9 @@ class FaultInjector:
         if a.kmalloc_only and not is_kmalloc:
             return False
         return self.should_fail_ex(a, object_size if object_size is not None else 1,
-                                   nowarn=bool(gfp & _GFP_NOWARN), site=f"kmem_cache_alloc_noprof {cache_name}")
+                                   nowarn=bool(gfp & _GFP_NOWARN),
+                                   site=f"{'__kmalloc_cache_noprof' if is_kmalloc else 'kmem_cache_alloc_noprof'} "
+                                        f"{cache_name}")
 
     # -- lib/fault-inject.c --------------------------------------------------------------------
     def _in_task(self) -> bool:

@@ -4,8 +4,8 @@
 (Documentation/fault-injection/fault-injection.rst) of the machine's FaultInjector:
 
 ====================  =====================================================================
-``fail slab ...``     failslab (every SLUB cache); ``cache=NAME|handle`` turns on the
-                      cache filter and flags that cache (SLAB_FAILSLAB); may be repeated
+``fail slab ...``     failslab (every SLUB cache); ``caches=NAME|handle|[list]`` turns on
+                      the cache filter and flags those caches (SLAB_FAILSLAB); adds up
 ``fail kmalloc ...``  failslab restricted to the kmalloc-* caches
 ``fail page_alloc``   fail_page_alloc; also ``min_order=N``, ``ignore_gfp_highmem=BOOL``
 ``fail nth=N``        (kind ``nth``/``task``) /proc/self/fail-nth: the N-th following
@@ -22,7 +22,7 @@ that may sleep -- GFP_KERNEL -- is never failed; say ``ignore_gfp_wait=false``),
 
 A statement sets only the knobs it names, as writing debugfs files does.  A statement
 that arms an attribute without naming ``probability`` or ``nth`` sets probability to 100
-(so ``fail slab cache=inode times=1`` fails the next eligible inode allocation).
+(so ``fail slab caches=inode times=1`` fails the next eligible inode allocation).
 """
 
 from __future__ import annotations
@@ -40,7 +40,11 @@ _KINDS = {
 _GENERIC_INT = ("probability", "interval", "times", "space", "verbose", "nth")
 _BOOL_KNOBS = {"task_filter", "ignore_gfp_wait"}
 _PAGE_ONLY = {"min_order", "ignore_gfp_highmem"}
-_SLAB_ONLY = {"cache", "cache_filter"}
+_SLAB_ONLY = {"cache", "caches", "cache_name", "cache_filter"}
+# ``cache`` is a keyword of the grammar (``cache NAME = create(...)``), so in a ``fail``
+# statement the filter is spelled ``caches=`` (or ``cache_name=``); ``cache=`` is accepted
+# where the parser lets it through.
+_CACHE_KEYS = ("cache", "caches", "cache_name")
 
 
 def _int(key: str, v: Any, lo: int) -> int:
@@ -95,11 +99,12 @@ def _configure(call: Call, fi: FaultInjector, kind: str, attr: FaultAttr, option
             setattr(attr, key, _bool(key, options[key]))
     if "min_order" in options:
         attr.min_order = _int("min_order", options["min_order"], 0)
-    if "cache" in options:
-        caches = options["cache"] if isinstance(options["cache"], list) else [options["cache"]]
-        attr.cache_filter = True
-        for c in caches:
-            attr.failslab_caches.add(_cache_name(call, c))
+    for key in _CACHE_KEYS:
+        if key in options:
+            caches = options[key] if isinstance(options[key], list) else [options[key]]
+            attr.cache_filter = True
+            for c in caches:
+                attr.failslab_caches.add(_cache_name(call, c))
     if attr.name == FAILSLAB:
         attr.kmalloc_only = kind == "kmalloc"
     if "probability" not in options and "nth" not in options and attr.probability == 0:
