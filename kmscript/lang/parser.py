@@ -177,6 +177,88 @@ def _fold_binary(meta: Any, items: list[Any], make: Any) -> Any:
     return left
 
 
+# Binding power of each binary operator (higher binds tighter); `not` sits at NOT_POWER.
+_POWER = {"or": 1, "||": 1, "and": 2, "&&": 2,
+          "==": 4, "!=": 4, "<": 4, ">": 4, "<=": 4, ">=": 4, "in": 4, "contains": 4,
+          "|": 5, "^": 6, "&": 7, "<<": 8, ">>": 8, "+": 9, "-": 9, "*": 10, "/": 10, "%": 10}
+NOT_POWER = 3
+COMPARE_POWER = 4
+_LOGIC = {"or": "or", "||": "or", "and": "and", "&&": "and"}
+
+
+class _Prefixed:
+    """An operand with prefix operators, before precedence climbing resolves it."""
+
+    __slots__ = ("ops", "operand", "span")
+
+    def __init__(self, ops: tuple[str, ...], operand: Any, span: Span) -> None:
+        self.ops = ops
+        self.operand = operand
+        self.span = span
+
+
+class _Climber:
+    """Precedence climbing over ``operand op operand op ...``.
+
+    Unary ``-``/``~`` bind tightest; ``not``/``!`` binds looser than comparisons (so
+    ``not a == b`` is ``not (a == b)``) but tighter than ``and``; comparisons chain
+    (``a < b <= c``); everything else is left-associative.
+    """
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+        self.pos = 0
+
+    def parse(self) -> Any:
+        return self.binary(self.operand(), 0)
+
+    def peek_power(self) -> int:
+        if self.pos >= len(self.items):
+            return -1
+        return _POWER[str(self.items[self.pos])]
+
+    def operand(self) -> Any:
+        item = self.items[self.pos]
+        self.pos += 1
+        if isinstance(item, _Prefixed):
+            return self.apply_prefixes(item)
+        return item
+
+    def apply_prefixes(self, p: _Prefixed) -> Any:
+        value = p.operand
+        for op in reversed(p.ops):
+            if op in ("not", "!"):
+                operand = self.binary(value, NOT_POWER + 1)
+                value = ast.Not(operand, _join(p.span, _span_of(operand)))
+            elif op == "-" and isinstance(value, ast.Num):
+                value = ast.Num(-value.value, _join(p.span, _span_of(value)))
+            else:
+                value = ast.Unary(op, value, _join(p.span, _span_of(value)))
+        return value
+
+    def binary(self, left: Any, min_power: int) -> Any:
+        while True:
+            power = self.peek_power()
+            if power < min_power:
+                return left
+            op = str(self.items[self.pos])
+            self.pos += 1
+            if power == COMPARE_POWER:
+                ops, rights = [op], [self.binary(self.operand(), power + 1)]
+                while self.peek_power() == COMPARE_POWER:
+                    ops.append(str(self.items[self.pos]))
+                    self.pos += 1
+                    rights.append(self.binary(self.operand(), power + 1))
+                left = ast.Compare(left, tuple(ops), tuple(rights), _join(_span_of(left), _span_of(rights[-1])))
+                continue
+            right = self.binary(self.operand(), power + 1)
+            span = _join(_span_of(left), _span_of(right))
+            if op in _LOGIC:
+                left = ast.Logic(_LOGIC[op], left, right, span)
+            else:
+                left = ast.BinOp(op, left, right, span)
+
+
 @v_args(meta=True)
 class _ToAst(Transformer[Token, Any]):
     # --- program structure
@@ -307,35 +389,17 @@ class _ToAst(Transformer[Token, Any]):
     def test_block(self, meta: Any, items: list[Any]) -> ast.TestBlock:
         return ast.TestBlock(parse_string(items[0]), items[1], _meta_span(meta))
 
-    # --- operators (the `!op` rules give their token text)
-    def _op(self, meta: Any, items: list[Any]) -> str:
+    # --- operators: precedence climbing over the flat `operand (op operand)*` list
+    def augop(self, meta: Any, items: list[Any]) -> str:
         return str(items[0])
 
-    or_op = and_op = not_op = comp_op = bitor_op = bitxor_op = bitand_op = shift_op = add_op = mul_op = \
-        unary_op = augop = _op
+    def expr(self, meta: Any, items: list[Any]) -> Any:
+        if len(items) == 1 and not isinstance(items[0], _Prefixed):
+            return items[0]
+        return _Climber(items).parse()
 
-    def or_expr(self, meta: Any, items: list[Any]) -> Any:
-        return _fold_binary(meta, items, lambda op, l, r, s: ast.Logic("or", l, r, s))
-
-    def and_expr(self, meta: Any, items: list[Any]) -> Any:
-        return _fold_binary(meta, items, lambda op, l, r, s: ast.Logic("and", l, r, s))
-
-    def not_expr(self, meta: Any, items: list[Any]) -> ast.Not:
-        return ast.Not(items[1], _meta_span(meta))
-
-    def comparison(self, meta: Any, items: list[Any]) -> ast.Compare:
-        return ast.Compare(items[0], tuple(items[1::2]), tuple(items[2::2]), _meta_span(meta))
-
-    def _binop(self, meta: Any, items: list[Any]) -> Any:
-        return _fold_binary(meta, items, lambda op, l, r, s: ast.BinOp(op, l, r, s))
-
-    bitor = bitxor = bitand = shift = arith = term = _binop
-
-    def unary(self, meta: Any, items: list[Any]) -> Any:
-        op, operand = items
-        if op == "-" and isinstance(operand, ast.Num):
-            return ast.Num(-operand.value, _meta_span(meta))
-        return ast.Unary(op, operand, _meta_span(meta))
+    def prefixed(self, meta: Any, items: list[Any]) -> "_Prefixed":
+        return _Prefixed(tuple(str(t) for t in items[:-1]), items[-1], _meta_span(meta))
 
     # --- primaries
     def call(self, meta: Any, items: list[Any]) -> ast.Call:

@@ -505,3 +505,51 @@ class Machine:
 
     def smp_processor_id(self) -> int:
         return self.ctx.cpu
+
+    # -- REPL: where an address lives (issue 7) ------------------------------------------------
+    # Read-only queries over the allocators' public state, for the REPL's result line
+    # (``x = 0xffff888003a1c040  kmalloc-64  slab pfn 0x3a1c  obj 3/64``).
+    def describe_address(self, addr: int) -> str | None:
+        """One line saying what *addr* is (slab object, vmalloc area, page block), or None."""
+        from .page_alloc import PAGE_OFFSET
+        slab_alloc = getattr(self, "slab", None)
+        page_alloc = getattr(self, "page_alloc", None)
+        if page_alloc is not None and PAGE_OFFSET <= addr < PAGE_OFFSET + (page_alloc.memmap.max_pfn << 12):
+            pfn = (addr - PAGE_OFFSET) >> 12
+            sl = slab_alloc.slab_of(addr) if slab_alloc is not None else None
+            if sl is not None:
+                s = sl.cache
+                off = addr - sl.base - s.red_left_pad
+                idx, rem = divmod(off, s.size)
+                if 0 <= idx < sl.objects:
+                    obj = sl.base + s.red_left_pad + idx * s.size
+                    state = slab_alloc.object_state(s, sl, obj)
+                    return (f"{s.name}  slab pfn {sl.pfn:#x}  obj {idx}/{sl.objects}"
+                            + (f"  +{rem}" if rem else "")
+                            + ("" if state == "allocated" else "  free (cpu freelist)" if state == "free(cpu)"
+                               else f"  {state}"))
+            kind, is_head, order = page_alloc.page_state(pfn)
+            if kind == "absent":
+                return f"pfn {pfn:#x}: not RAM"
+            zone = page_alloc.zone_of(pfn)
+            where = f"  zone {zone.name}" if zone is not None else ""
+            if is_head or kind in ("reserved",):
+                return f"page pfn {pfn:#x}  order {order}{where}  {kind}"
+            head = page_alloc.block_head(pfn)
+            inside = f"  in the order-{head[1]} block at pfn {head[0]:#x}" if head else ""
+            return f"page pfn {pfn:#x}{inside}{where}  {kind}"
+        vmalloc = getattr(self, "vmalloc", None)
+        if vmalloc is not None:
+            from .vmalloc import is_vmalloc_addr
+            if is_vmalloc_addr(addr):
+                percpu = getattr(self, "percpu", None)
+                if percpu is not None and percpu.in_first_chunk(addr):
+                    return "per-cpu first chunk"
+                vm = vmalloc.area_containing(addr)
+                if vm is None:
+                    return "vmalloc space, no area"
+                pfn = vmalloc.vmalloc_to_pfn(addr)
+                return (f"vmalloc area {vm.addr:#x}-{vm.addr + vm.size:#x}  {vm.nr_pages} pages"
+                        + (f"  page pfn {pfn:#x}" if pfn is not None else "  guard page")
+                        + (f"  {vm.caller}" if vm.caller else ""))
+        return None
