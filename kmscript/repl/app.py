@@ -23,7 +23,9 @@ run it in the Session, show each statement's result.  Decisions:
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import signal
 import sys
 import threading
@@ -54,7 +56,12 @@ from .completer import KmsCompleter
 from .display import Fragments, Printer, human_bytes, no_color, value_fragments
 from .toolbar import toolbar_fragments
 
-UNDO_DEPTH = 20
+UNDO_DEPTH = 10
+_ALLOC_EVENTS = frozenset({"kmalloc", "kmem_cache_alloc", "mm_page_alloc"})
+_PTR_FIELD = re.compile(r"\bptr=0x([0-9a-f]+)")
+_PFN_FIELD = re.compile(r"\bpfn=0x([0-9a-f]+)")
+_GFP_FIELD = re.compile(r"\bgfp_flags=(\S+)")
+_PAGE_OFFSET = 0xFFFF888000000000  # the direct map base (x86_64, 4-level paging)
 PROMPT = "kms> "
 INDENT = "    "
 
@@ -129,6 +136,7 @@ class Repl:
         self.undo_stack: list[tuple[Any, int]] = []
         self.last_validation_error: KmsSyntaxError | None = None
         self._toolbar: Fragments = []
+        self._gfp_by_addr: dict[int, str] = {}
         self._interrupt = False
         self._running = False
         self._install_hooks()
@@ -262,10 +270,18 @@ class Repl:
 
     def run_entry(self, text: str, name: str) -> bool:
         """Run *text* in the session, showing results; True when it ran without error."""
-        snap = self._snapshot()
+        program = _parse_or_none(text)
+        if program is not None and program.body and all(_is_inspection(st) for st in program.body):
+            # Looking at values (``x``, ``c.objects``) changes nothing: no undo step, not saved.
+            return self._run(text, name, changing=False)
+        return self._run(text, name, changing=True)
+
+    def _run(self, text: str, name: str, *, changing: bool) -> bool:
+        snap = self._snapshot() if changing else None
         done: list[str] = []
         ok = False
         self.session.interp.steps_left = self.session.max_steps
+        tracer = self._watch_allocations(text)
         try:
             with self._interruptible():
                 self.session.run_text(text, name, on_result=lambda st, v: self._result(st, v, done))
@@ -277,14 +293,54 @@ class Repl:
         except Exception as e:
             self.internal_error(e)
         finally:
+            if tracer is not None:
+                tracer.remove_listener(self._on_trace)
+            self._gfp_by_addr.clear()
             # Even a failed entry may have changed the machine (statements before the
-            # error, an interrupted loop), so every entry is one :undo step.
-            self.recorded.append(done)
+            # error, an interrupted loop), so every changing entry is one :undo step.
+            if changing:
+                self.recorded.append(done)
             if snap is not None:
                 self.undo_stack.append((snap, len(self.recorded)))
                 del self.undo_stack[:-UNDO_DEPTH]
             self.refresh_toolbar()
         return ok
+
+    # -- which GFP flags made each result pointer (from the allocators' trace events) ----
+    def _watch_allocations(self, text: str) -> Any:
+        """Listen to the trace while *text* runs, unless it loops at top level (tracing
+        costs each allocation a formatted event: about +40% in a kmalloc/kfree loop)."""
+        program = _parse_or_none(text)
+        if program is None:
+            return None
+        if any(isinstance(s, (ast.Repeat, ast.For, ast.While)) for s in program.body):
+            return None
+        if not self.session.has_machine and any(_calls_machine(s) for s in program.body):
+            return None  # it boots its own machine: do not boot the default one first
+        try:
+            tracer = self.session.machine.tracer
+            tracer.add_listener(self._on_trace)
+            return tracer
+        except Exception:
+            return None
+
+    def _on_trace(self, event: str, fields: str) -> None:
+        if event not in _ALLOC_EVENTS:
+            return
+        g = _GFP_FIELD.search(fields)
+        if g is None:
+            return
+        m = _PTR_FIELD.search(fields)
+        if m is not None:
+            addr = int(m.group(1), 16)
+        else:
+            p = _PFN_FIELD.search(fields)
+            if p is None:
+                return
+            addr = _PAGE_OFFSET + (int(p.group(1), 16) << 12)
+        if len(self._gfp_by_addr) > 4096:
+            self._gfp_by_addr.clear()
+        self._gfp_by_addr[addr] = g.group(1)
 
     def _snapshot(self) -> Any:
         try:
@@ -312,11 +368,11 @@ class Repl:
                 stmt.target.id if isinstance(stmt.target, ast.Name) else None
             if target is None:
                 return []
-            return [("class:result.name", target), ("", " = ")] + value_fragments(self.session, value)
+            return [("class:result.name", target), ("", " = ")] + value_fragments(self.session, value, self._gfp_by_addr.get)
         if isinstance(stmt, (ast.AugAssign, ast.IncDec)) and isinstance(stmt.target, ast.Name):
-            return [("class:result.name", stmt.target.id), ("", " = ")] + value_fragments(self.session, value)
+            return [("class:result.name", stmt.target.id), ("", " = ")] + value_fragments(self.session, value, self._gfp_by_addr.get)
         if isinstance(stmt, ast.ExprStmt) and value is not None:
-            return value_fragments(self.session, value)
+            return value_fragments(self.session, value, self._gfp_by_addr.get)
         return []
 
     # -- Ctrl-C while running -------------------------------------------------------------
@@ -453,6 +509,33 @@ class Repl:
     def internal_error(self, e: BaseException) -> None:
         self.printer.line(f"internal error: {type(e).__name__}: {e} (a bug in kmscript; the session goes on)",
                           "internal")
+
+
+def _parse_or_none(text: str) -> ast.Program | None:
+    try:
+        return parse(text, "<stdin>")
+    except Exception:
+        return None
+
+
+def _is_inspection(stmt: ast.Stmt) -> bool:
+    """An expression statement without calls: reading names, attributes, arithmetic."""
+    return isinstance(stmt, ast.ExprStmt) and not _has_call(stmt.expr)
+
+
+def _has_call(node: Any) -> bool:
+    if isinstance(node, ast.Call):
+        return True
+    if isinstance(node, tuple):
+        return any(_has_call(n) for n in node)
+    if dataclasses.is_dataclass(node):
+        return any(_has_call(getattr(node, f.name)) for f in dataclasses.fields(node) if f.name != "span")
+    return False
+
+
+def _calls_machine(stmt: ast.Stmt) -> bool:
+    expr = stmt.expr if isinstance(stmt, ast.ExprStmt) else stmt.value if isinstance(stmt, ast.Assign) else None
+    return isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "machine"
 
 
 def _depth_1() -> Any:

@@ -35,6 +35,7 @@ UI_STYLE = {
     "result.value": "bold ansigreen",
     "result.where": "ansicyan",
     "result.handle": "ansigreen",
+    "result.gfp": "ansiblue",
     "assert.ok": "ansigreen",
     "assert.fail": "bold ansired",
     "error": "ansired",
@@ -144,13 +145,17 @@ def describe_pointer(session: Any, p: Ptr) -> str | None:
     return where if isinstance(where, str) and where else None
 
 
-def value_fragments(session: Any, v: Any) -> Fragments:
-    """A result value: the value, then where it came from for pointers."""
+def value_fragments(session: Any, v: Any, gfp_of: Callable[[int], str | None] | None = None) -> Fragments:
+    """A result value: the value, then where it came from for pointers (and with which
+    GFP flags, when *gfp_of* knows them from the trace)."""
     if isinstance(v, Ptr):
         out: Fragments = [("class:result.value", repr_value(v))]
         where = describe_pointer(session, v)
         if where:
             out += [("", "  "), ("class:result.where", where)]
+        gfp = gfp_of(v.addr) if gfp_of is not None and v.addr else None
+        if gfp:
+            out += [("", "  "), ("class:result.gfp", gfp)]
         return out
     if isinstance(v, (bool, int, str, list)) or v is None:
         return [("class:result.value", repr_value(v))]
@@ -170,14 +175,3 @@ def summary(v: Any, width: int = 40) -> str:
         text = type_name(v)
     text = text.replace("\n", " ")
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def format_plain(v: Any) -> str:
-    return format_value(v)
-
-
-def join(parts: Sequence[Fragments]) -> Fragments:
-    out: Fragments = []
-    for p in parts:
-        out += p
-    return out
