@@ -123,6 +123,7 @@ class FaultInjector:
         self.make_it_fail: set[int] = set()  # pids with /proc/<pid>/make-it-fail = 1
         self.calls = 0  # calls that reached should_fail_ex (fail-nth counts these)
         self.injected = 0
+        self.sites: list[str] = []  # "attr site" of each injected failure, in order
         self.active = False
 
     # -- configuration -----------------------------------------------------------------------
@@ -239,6 +240,7 @@ class FaultInjector:
             a.times -= 1
         a.injected += 1
         self.injected += 1
+        self.sites.append(f"{a.name}: {site}" if site else a.name)
         return True
 
     def _fail_dump(self, a: FaultAttr, site: str) -> None:

@@ -321,10 +321,9 @@ def _run_session(make: Callable[[list[str]], Any], body: Callable[[Any], None], 
     if session.has_machine:
         fi = getattr(session.machine, "faults", None)
         run.injected = int(getattr(fi, "injected", 0))
-        for rec in session.machine.log.records:
-            if rec.kind == "fault":
-                run.fault = rec.text.split("\n")[1] if "\n" in rec.text else rec.text
-                break
+        sites = getattr(fi, "sites", None)
+        if sites:
+            run.fault = str(sites[0])
     return run
 
 
@@ -637,9 +636,10 @@ def run_fail_nth(path: str, opts: RunOptions, out: Callable[[str], None], limit:
     """syzkaller's fail-nth loop over one file; returns the exit status."""
     base = run_file(path, RunOptions(seed=opts.seed, max_steps=opts.max_steps, timeout=opts.timeout))
     bad = [c for c in base.cases if c.status in FAILING]
+    baseline_bad = {c.id for c in bad}
     out(f"fail-nth {path}: baseline {summary_line(base.cases)}")
     for c in bad:
-        out(f"  baseline {c.status} {c.id}")
+        out(f"  baseline {c.status} {c.id} (left out of the runs below)")
     runs_ok = runs_broken = crashed = 0
     n = 1
     while n <= limit:
@@ -647,7 +647,8 @@ def run_fail_nth(path: str, opts: RunOptions, out: Callable[[str], None], limit:
         if r.injected == 0:
             out(f"nth={n}: no allocation failed (the run makes fewer than {n} eligible allocations); done")
             break
-        broken = [c for c in r.cases if c.status in FAILING]
+        # Only what the injected failure changed: cases that already fail are left out.
+        broken = [c for c in r.cases if c.status in FAILING and c.id not in baseline_bad]
         where = "; ".join(sorted({c.fault for c in r.cases if c.fault})) or "fault injected"
         if not broken:
             runs_ok += 1
