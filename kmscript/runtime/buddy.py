@@ -222,6 +222,19 @@ class BuddyZone:
             return n
         return self.lazy[0][0]  # only the lazy runs are left on this list
 
+    def free_list(self, order: int, mt: int) -> list[int]:
+        """free_area[order].free_list[mt] from head to tail (lazy runs expanded)."""
+        s = -1 - (order * MIGRATE_TYPES + mt)
+        out = []
+        n = self._next[s]
+        while n != s:
+            out.append(n)
+            n = self._next[n]
+        if order == MAX_PAGE_ORDER and mt == MIGRATE_MOVABLE:
+            for run in self.lazy:
+                out.extend(range(run[0], run[1], 1 << MAX_PAGE_ORDER))
+        return out
+
     def _take_lazy(self, pfn: int) -> None:
         """Remove the lazy block at ``pfn`` and give it real state bytes."""
         for i, run in enumerate(self.lazy):

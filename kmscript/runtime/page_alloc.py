@@ -635,8 +635,8 @@ class PageAllocator:
         if order > MAX_PAGE_ORDER or order < 0:
             if order > MAX_PAGE_ORDER and not gfp & _GFP_NOWARN and not self._warned_order:
                 self._warned_order = True  # WARN_ON_ONCE
-                self._warn_on(f"order > MAX_PAGE_ORDER (order {order} > {MAX_PAGE_ORDER})",
-                              "__alloc_frozen_pages_noprof", caller)
+                # WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER, gfp)
+                self._warn_on("__alloc_frozen_pages_noprof", caller)
             if order < 0:
                 raise KernelFault(f"order {order}: an order is 0..{MAX_PAGE_ORDER}")
             return None
@@ -1111,7 +1111,7 @@ class PageAllocator:
         hooks = self.reclaim
         if nofail and order > 1 and can_direct_reclaim:
             # WARN_ON_ONCE(order > 1) for _GFP_NOFAIL (mm/page_alloc.c: __alloc_pages_slowpath)
-            self._warn_on("__GFP_NOFAIL with order > 1", "__alloc_pages_slowpath", caller, once_key="nofail")
+            self._warn_on("__alloc_pages_slowpath", caller, once_key="nofail")
         compaction_retries = 0
         no_progress_loops = 0
         compact_result_skipped = True
@@ -1646,7 +1646,8 @@ class PageAllocator:
         ]
         self.log.printk("\n".join(lines), "bug")
 
-    def _warn_on(self, cond: str, function: str, caller: str | None, once_key: str | None = None) -> None:
+    def _warn_on(self, function: str, caller: str | None, once_key: str | None = None) -> None:
+        """A WARN_ON report (kernel/panic.c: __warn) from ``function`` in mm/page_alloc.c."""
         if once_key is not None:
             done = getattr(self, "_warned_keys", set())
             if once_key in done:
@@ -1882,6 +1883,24 @@ class PageAllocator:
         if self.tracer.enabled:
             self.tracer.emit("mm_migrate_pages_start", f"mode=MIGRATE_SYNC_LIGHT reason=compaction")
         return dst
+
+    def page_counts(self) -> dict[str, int]:
+        """Managed pages by state over all zones: "free" (buddy), "pcp" and each owner name.
+
+        Conservation: the values always sum to the managed pages of the machine.
+        """
+        table = bytes(b >> 4 for b in range(256))
+        totals = [0] * 16
+        for sec in self.memmap.sections:
+            if sec is not None:
+                kinds = sec.translate(table)
+                for k in range(1, 16):
+                    totals[k] += kinds.count(k)
+        out = {"free": sum(totals[K_BUDDY:]) + sum(z.lazy_blocks << MAX_PAGE_ORDER for z in self.zones),
+               "pcp": totals[K_PCP]}
+        for code, name in OWNER_NAMES.items():
+            out[name] = totals[code]
+        return out
 
     # =====================================================================================
     # Consistency check (tests and debugging): the invariants of buddy.py
