@@ -397,7 +397,7 @@ class SlabAllocator:
                                      for c in _TAINT_ORDER)
 
     def jiffies(self) -> int:
-        return (INITIAL_JIFFIES + self.clock.ns * HZ // 1_000_000_000) & 0xFFFFFFFFFFFFFFFF
+        return int(INITIAL_JIFFIES + self.clock.ns * HZ // 1_000_000_000) & 0xFFFFFFFFFFFFFFFF
 
     def _pid(self) -> int:
         return int(getattr(self.ctx.current, "pid", 0))
@@ -480,7 +480,8 @@ class SlabAllocator:
         if align < 0 or (align & (align - 1)):
             raise KernelFault(f"kmem_cache_create({name}): align {align} is not a power of two")
         if size <= 0 or size > g.KMALLOC_MAX_SIZE or size < usersize:
-            return self._create_failed(name, flags, -22, caller)
+            self._create_failed(name, flags, -22, caller)
+            return None
         if not is_kmalloc:
             alias = self.find_mergeable(size, align, flags, name, ctor_name is not None)
             if alias is not None:
@@ -496,7 +497,8 @@ class SlabAllocator:
             geo = g.calculate_sizes(size, calign, flags, self.nr_cpus, has_ctor=ctor_name is not None,
                                     freeptr_offset=freeptr_offset if flags & SLAB_TYPESAFE_BY_RCU else None)
         except ValueError:
-            return self._create_failed(name, flags, -22, caller)
+            self._create_failed(name, flags, -22, caller)
+            return None
         s = KmemCache(name, size, geo, flags, ctor_name, usersize, self.nr_cpus, is_kmalloc)
         if not self._mergeable(s) or is_kmalloc:
             s.sysfs_name = name
@@ -515,7 +517,6 @@ class SlabAllocator:
                  f"CPU: {self.ctx.cpu} UID: 0 PID: {self._pid()} Comm: {self._comm()} {self.tainted()}",
                  "Call Trace:", " <TASK>", f" {caller or 'kmem_cache_create'}", " </TASK>"]
         self.log.printk("\n".join(lines), "warn")
-        return None
 
     # ============================================================================ slab pages
     def _allocate_slab(self, s: KmemCache, gfp: int) -> Slab | None:
@@ -614,6 +615,7 @@ class SlabAllocator:
             return None
         c = s.cpu_slab[ctx.cpu]
         fl = c.freelist
+        obj: int | None
         if fl:
             obj = fl.pop()
         else:
@@ -999,7 +1001,7 @@ class SlabAllocator:
                 f"fp=0x{fp:016x} flags=0x{pflags:x}({names})")
 
     def _tracking_lines(self, s: KmemCache, obj: int) -> list[str]:
-        out = []
+        out: list[str] = []
         now = self.jiffies()
         tr = s.tracks.get(obj)
         if not tr:
