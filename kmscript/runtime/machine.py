@@ -93,7 +93,10 @@ class Machine:
         # [SLUB and kmalloc]                    -> self.slab
         self._boot_slab()
         # [vmalloc]                             -> self.vmalloc
+        self._boot_vmalloc()
         # [per-cpu allocator, kernel stacks]    -> self.percpu, self.kstacks
+        self._boot_percpu()
+        self._boot_kstacks()
         # [tasks, page cache, reclaim, OOM]     -> self.tasks, self.reclaim
 
     # -- page allocator ------------------------------------------------------------------------
@@ -307,9 +310,16 @@ class Machine:
 
     def memory_read(self, addr: int, n: int) -> bytes:
         """Bytes at a kernel virtual address (direct map, slab objects, vmalloc)."""
+        percpu = getattr(self, "percpu", None)
+        if percpu is not None and percpu.in_first_chunk(addr):  # memblock memory (percpu section)
+            return percpu.read(addr, n)
         return bytes(self.phys.read(self._memory_paddr(addr, n), n))
 
     def memory_write(self, addr: int, data: bytes) -> None:
+        percpu = getattr(self, "percpu", None)
+        if percpu is not None and percpu.in_first_chunk(addr):  # memblock memory (percpu section)
+            percpu.write(addr, data)
+            return
         self.phys.write(self._memory_paddr(addr, len(data)), data)
 
     # -- kernel log ----------------------------------------------------------------------------
@@ -476,9 +486,15 @@ class Machine:
         self.kstacks.init_irq_stacks()
 
     def _zero_virt(self, vaddr: int, n: int) -> None:
-        write = getattr(self, "memory_write", None)
-        if write is not None:
-            write(vaddr, bytes(n))
+        """memset(vaddr, 0, n) page by page (a vmalloc range is not physically contiguous)."""
+        phys = getattr(self, "phys", None)
+        if phys is None:
+            return
+        end = vaddr + n
+        while vaddr < end:
+            chunk = min(end - vaddr, 4096 - (vaddr & 0xFFF))
+            phys.fill(self._memory_paddr(vaddr, chunk), chunk, 0)
+            vaddr += chunk
 
     def show_kstacks(self) -> str:
         return self.kstacks.show()
