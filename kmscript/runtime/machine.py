@@ -54,6 +54,7 @@ class MachineConfig:
     thp: bool = True  # THP enabled (madvise): raises min_free_kbytes as khugepaged does
     slab_nomerge: bool = False
     slub_debug: str | None = None
+    slab_freelist_random: bool = False  # CONFIG_SLAB_FREELIST_RANDOM: shuffle new slabs' freelists
     vmap_stack: bool = True
     swap: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -98,6 +99,7 @@ class Machine:
         self._boot_percpu()
         self._boot_kstacks()
         # [tasks, page cache, reclaim, OOM]     -> self.tasks, self.reclaim
+        self._boot_tasks_reclaim()
 
     # -- page allocator ------------------------------------------------------------------------
     def _boot_page_alloc(self) -> None:
@@ -201,7 +203,8 @@ class Machine:
         self.slab = SlabAllocator(page_alloc=self.page_alloc, phys=getattr(self, "phys", None), ctx=self.ctx,
                                   log=self.log, tracer=self.tracer, vmstat=self.vmstat, faults=self.faults,
                                   clock=self.clock, nr_cpus=self.nr_cpus, slab_nomerge=self.config.slab_nomerge,
-                                  slub_debug=self.config.slub_debug)
+                                  slub_debug=self.config.slub_debug,
+                                  freelist_random=self.rng if self.config.slab_freelist_random else None)
         self.kmalloc_caches = Kmalloc(self.slab, self.page_alloc)
 
     def kmalloc(self, size: int, gfp: int = 0xCC0, caller: str | None = None) -> int | None:
@@ -321,6 +324,70 @@ class Machine:
             percpu.write(addr, data)
             return
         self.phys.write(self._memory_paddr(addr, len(data)), data)
+
+    # -- tasks ---------------------------------------------------------------------------------
+    def _boot_tasks_reclaim(self) -> None:
+        """Tasks, page cache, reclaim, compaction and the OOM killer (task.py, pagecache.py,
+        reclaim.py, compaction.py, oom.py); installs ``self.page_alloc.reclaim``."""
+        if getattr(self, "page_alloc", None) is None or getattr(self, "kstacks", None) is None:
+            return
+        from .reclaim import boot_reclaim
+        boot_reclaim(self)  # sets self.tasks, pagecache, reclaim, compaction, oom
+
+    def spawn(self, comm: str, oom_score_adj: int = 0) -> Any:
+        """fork+exec: a Task with a pid, a kernel stack and an empty mm (None if fork fails)."""
+        t = self.tasks.spawn(comm, oom_score_adj)
+        self.reclaim.run_kswapd_if_woken()
+        return t
+
+    def find_task_by_pid(self, pid: int) -> Any:
+        return self.tasks.by_pid(pid)
+
+    def proc_pid_status(self, task: Any) -> str:
+        from .task import proc_pid_status
+        return proc_pid_status(task, self.oom.proc_oom_score(task) if task.alive else 0)
+
+    def ps(self) -> str:
+        from .task import ps_table
+        return ps_table(self.tasks, self.oom.proc_oom_score)
+
+    # -- page cache ----------------------------------------------------------------------------
+    def open_file(self, path: str) -> Any:
+        """open(2): the inode's page cache (one per path)."""
+        return self.pagecache.open(path)
+
+    def sync(self) -> int:
+        """sync(2): write back every dirty page-cache page; returns the pages written."""
+        return self.pagecache.sync()
+
+    def drop_caches(self) -> int:
+        """echo 1 > /proc/sys/vm/drop_caches; returns the pages freed."""
+        n = self.pagecache.drop_caches()
+        self.reclaim.run_kswapd_if_woken()
+        return n
+
+    # -- reclaim / OOM -------------------------------------------------------------------------
+    def kswapd(self) -> int:
+        """Let kswapd run now (balance_pgdat); returns the pages it reclaimed."""
+        return self.reclaim.kswapd()
+
+    def compact_memory(self) -> int:
+        """echo 1 > /proc/sys/vm/compact_memory; returns the pages migrated."""
+        return self.compaction.compact_memory()
+
+    def reclaim_stats(self) -> str:
+        return self.reclaim.stats()
+
+    def vm_event(self, name: str) -> int:
+        """One /proc/vmstat counter of reclaim, compaction or the OOM killer by its kernel name."""
+        for key, value in self.reclaim.counters():
+            if key == name:
+                return value
+        names = ", ".join(k for k, _ in self.reclaim.counters())
+        raise KernelFault(f"unknown vmstat counter {name!r} (known: {names})")
+
+    def oom_badness(self, task: Any) -> int | None:
+        return self.oom.oom_badness(task, self.oom.totalpages())
 
     # -- kernel log ----------------------------------------------------------------------------
     def printk(self, text: str, kind: str = "info") -> None:

@@ -262,6 +262,7 @@ class KmemCache:
         if self.flags & SLAB_RECLAIM_ACCOUNT:
             self.allocflags |= _GFP_RECLAIMABLE
         self.sysfs_name = name
+        self.random_seq: list[int] | None = None  # CONFIG_SLAB_FREELIST_RANDOM
         # the "kmalloc redzone" of 6.18: kmalloc caches keep orig_size with STORE_USER
         self.keeps_orig_size = bool((self.flags & SLAB_KMALLOC) and (self.flags & SLAB_STORE_USER))
 
@@ -364,7 +365,8 @@ class SlabAllocator:
 
     def __init__(self, *, page_alloc: PageAllocator, phys: PhysMemory | None, ctx: Any, log: Any,
                  tracer: Any, vmstat: Any, faults: Any, clock: Any, nr_cpus: int,
-                 slab_nomerge: bool = False, slub_debug: str | None = None) -> None:
+                 slab_nomerge: bool = False, slub_debug: str | None = None,
+                 freelist_random: Any = None) -> None:
         self.page_alloc = page_alloc
         self.phys = phys
         self.ctx = ctx
@@ -376,6 +378,8 @@ class SlabAllocator:
         self.nr_cpus = nr_cpus
         self.slab_nomerge = slab_nomerge
         self.debug_blocks = parse_slub_debug(slub_debug)
+        # CONFIG_SLAB_FREELIST_RANDOM: a random.Random (the machine's seeded rng) or None
+        self.freelist_random = freelist_random
         self.caches: list[KmemCache] = []  # creation order; /proc/slabinfo shows it reversed
         self.by_name: dict[str, KmemCache] = {}  # every name incl. aliases -> cache
         self.slab_by_pfn: dict[int, Slab] = {}
@@ -548,14 +552,33 @@ class SlabAllocator:
             self.vmstat.nr_slab_unreclaimable_b += nbytes
         first = slab.base + s.red_left_pad
         size = s.size
-        # address order: the first object is handed out first (end of list = head)
-        slab.freelist = [first + i * size for i in range(objects - 1, -1, -1)]
+        if self.freelist_random is not None:
+            slab.freelist = self._shuffle_freelist(s, first, objects)
+        else:
+            # address order: the first object is handed out first (end of list = head)
+            slab.freelist = [first + i * size for i in range(objects - 1, -1, -1)]
         s.nr_slabs += 1
         s.total_objects_count += objects
         s.slabs_set.add(slab)
         if s.debug:
             self._setup_slab_debug(s, slab)
         return slab
+
+    def _shuffle_freelist(self, s: KmemCache, first: int, objects: int) -> list[int]:
+        """shuffle_freelist: the cache's random sequence (init_cache_random_seq, computed once
+        for objs_per_slab entries) walked from a random start for every new slab; entries beyond a
+        fallback slab's object count are skipped (next_freelist_entry)."""
+        rng = self.freelist_random
+        if s.random_seq is None:
+            seq = list(range(s.objs_per_slab))
+            rng.shuffle(seq)
+            s.random_seq = seq
+        seq = s.random_seq
+        count = len(seq)
+        pos = rng.randrange(count)
+        order = [seq[(pos + i) % count] for i in range(count)]
+        idxs = [i for i in order if i < objects]
+        return [first + i * s.size for i in reversed(idxs)]
 
     def _slab_out_of_memory(self, s: KmemCache, gfp: int) -> None:
         """mm/slub.c: slab_out_of_memory (rate-limited; skipped with _GFP_NOWARN)."""
@@ -1198,12 +1221,23 @@ class SlabAllocator:
             if not self._check_object_quiet_fixup(s, slab, obj, SLUB_RED_INACTIVE):
                 self._slab_fix(s, "Marking all objects used")
                 return False
-        if s.keeps_orig_size:
-            s.orig_size[obj] = req
         if s.flags & SLAB_STORE_USER:
             self._set_track(s, obj, 0, caller)
+        self._trace(s, slab, obj, True)
+        if s.keeps_orig_size:
+            s.orig_size[obj] = req
         self._init_object(s, obj, SLUB_RED_ACTIVE)
         return True
+
+    def _trace(self, s: KmemCache, slab: Slab, obj: int, alloc: bool) -> None:
+        """mm/slub.c: trace() for slab_debug=T (SLAB_TRACE); the stack dump is left out."""
+        if not s.flags & SLAB_TRACE:
+            return
+        fp = slab.freelist[-1] if slab.freelist else 0
+        lines = [f"TRACE {s.name} {'alloc' if alloc else 'free'} 0x{obj:016x} inuse={slab.inuse} fp=0x{fp:016x}"]
+        if not alloc:
+            lines += self._hexdump("Object ", obj, s.object_size)
+        self.log.printk("\n".join(lines), "info")
 
     def _check_object_quiet_fixup(self, s: KmemCache, slab: Slab, obj: int, val: int) -> bool:
         return self.check_object(s, slab, obj, val)
@@ -1237,6 +1271,7 @@ class SlabAllocator:
         self.live.pop(addr, None)
         if s.flags & SLAB_STORE_USER:
             self._set_track(s, addr, 1, caller)
+        self._trace(s, slab, addr, False)
         self._init_object(s, addr, SLUB_RED_INACTIVE)
         s.orig_size.pop(addr, None)
         prior = bool(slab.freelist)

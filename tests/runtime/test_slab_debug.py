@@ -170,3 +170,26 @@ def test_full_list_only_with_store_user_and_validate_covers_it() -> None:
     assert len(s.full) == 1 and s.partial == 0
     r.write(objs[0] + 2048, b"\x00")
     assert r.sa.validate_slab_cache(s) == 2
+
+
+def test_slab_debug_trace_flag() -> None:
+    r = Rig(slub_debug="T,kmalloc-128")
+    p = r.km.kmalloc(100, GFP_KERNEL, C)
+    r.write(p, b"AB")
+    r.km.kfree(p, C)
+    text = r.log.dmesg()
+    assert f"TRACE kmalloc-128 alloc 0x{p:016x} inuse=1 fp=0x{p + 128:016x}" in text
+    assert f"TRACE kmalloc-128 free 0x{p:016x} inuse=1" in text
+    assert f"Object {p:016x}: 41 42 00" in text
+
+
+def test_freelist_random_is_a_permutation_per_slab() -> None:
+    import random
+
+    r = Rig()
+    r.sa.freelist_random = random.Random(1)
+    s = r.sa.kmem_cache_create("rnd", 256, 0, g.SLAB_NO_MERGE)
+    objs = [r.km.kmem_cache_alloc(s, GFP_KERNEL, C) for _ in range(s.objs_per_slab)]
+    base = min(objs)
+    idx = [(p - base) // 256 for p in objs]
+    assert sorted(idx) == list(range(s.objs_per_slab)) and idx != sorted(idx)
