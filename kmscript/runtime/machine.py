@@ -54,7 +54,6 @@ class MachineConfig:
     thp: bool = True  # THP enabled (madvise): raises min_free_kbytes as khugepaged does
     slab_nomerge: bool = False
     slub_debug: str | None = None
-    slab_freelist_random: bool = False  # CONFIG_SLAB_FREELIST_RANDOM: shuffle new slabs' freelists
     vmap_stack: bool = True
     swap: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -204,7 +203,8 @@ class Machine:
                                   log=self.log, tracer=self.tracer, vmstat=self.vmstat, faults=self.faults,
                                   clock=self.clock, nr_cpus=self.nr_cpus, slab_nomerge=self.config.slab_nomerge,
                                   slub_debug=self.config.slub_debug,
-                                  freelist_random=self.rng if self.config.slab_freelist_random else None)
+                                  freelist_random=(self.rng if self.config.extra.get("slab_freelist_random")
+                                                   else None))
         self.kmalloc_caches = Kmalloc(self.slab, self.page_alloc)
 
     def kmalloc(self, size: int, gfp: int = 0xCC0, caller: str | None = None) -> int | None:
