@@ -1,0 +1,61 @@
+"""Property tests: random alloc/free sequences keep the buddy allocator's invariants.
+
+After every operation: pages are conserved (free + pcp + allocated == managed), free blocks
+are aligned, inside their zone and non-overlapping, no two free buddies are left unmerged,
+list counters equal list contents, NR_FREE_PAGES equals the pages on the buddy lists, and
+each pcp count equals its lists.  At the end, freeing everything and draining the pcp lists
+gives back exactly the boot state's free page count.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kmscript.runtime.gfp import GFP_ATOMIC, GFP_DMA32, GFP_HIGHUSER_MOVABLE, GFP_KERNEL, GFP_NOWAIT, __GFP_NOWARN
+from kmscript.runtime.machine import Machine, MachineConfig
+
+GFPS = [GFP_KERNEL, GFP_ATOMIC, GFP_NOWAIT, GFP_HIGHUSER_MOVABLE, GFP_KERNEL | GFP_DMA32,
+        GFP_KERNEL | 0x10]   # 0x10: __GFP_RECLAIMABLE
+
+op = st.one_of(
+    st.tuples(st.just("alloc"), st.integers(0, 10), st.sampled_from(GFPS), st.integers(0, 1)),
+    st.tuples(st.just("free"), st.integers(0, 10_000), st.just(0), st.integers(0, 1)),
+    st.tuples(st.just("drain"), st.just(0), st.just(0), st.just(0)),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(op, min_size=1, max_size=120))
+def test_random_alloc_free_keeps_invariants(ops: list[tuple[str, int, int, int]]) -> None:
+    m = Machine(MachineConfig(cpus=2, dma_pages=3840, dma32_pages=6000, normal_pages=9000))
+    pa = m.page_alloc
+    managed = sum(z.managed for z in pa.zones)
+    base_used = managed - pa.nr_free_pages() - pa.nr_pcp_pages()
+    live: list[tuple[int, int]] = []
+    for i, (kind, a, gfp, cpu) in enumerate(ops):
+        m.ctx.cpu = cpu
+        if kind == "alloc":
+            pfn = pa.alloc_pages(gfp | __GFP_NOWARN, a)
+            if pfn is not None:
+                assert pfn % (1 << a) == 0
+                assert all(pfn + (1 << a) <= q or q + (1 << o) <= pfn for q, o in live)
+                live.append((pfn, a))
+        elif kind == "free" and live:
+            pfn, order = live.pop(a % len(live))
+            pa.free_pages(pfn, order)
+        else:
+            pa.drain_all_pages()
+        counts = pa.page_counts()
+        assert sum(counts.values()) == managed
+        assert counts["free"] == pa.nr_free_pages()
+        assert counts["pcp"] == pa.nr_pcp_pages()
+        if i % 10 == 0:
+            pa.check_invariants()
+    pa.check_invariants()
+    for pfn, order in live:
+        pa.free_pages(pfn, order)
+    pa.drain_all_pages()
+    pa.check_invariants()
+    assert pa.nr_free_pages() == managed - base_used
+    assert not any(r.kind == "bug" for r in m.log.records)
