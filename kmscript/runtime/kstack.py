@@ -95,8 +95,13 @@ class KernelStacks:
         self.vmstat.nr_kernel_stack_kb += sign * (THREAD_SIZE // 1024)
 
     def alloc_thread_stack(self, cpu: int, caller: str | None = None) -> int | None:
-        """alloc_thread_stack_node() on CPU ``cpu``; the stack base (lowest address) or None."""
+        """alloc_thread_stack_node() on CPU ``cpu``; the stack base (lowest address) or None.
+
+        ``caller`` is what vmallocinfo shows; the fork path's bare symbol ``kernel_clone``
+        is shown with the offset seen on the reference machine."""
         self.ctx.check_cpu(cpu)
+        if caller is None or caller == "kernel_clone":
+            caller = KERNEL_CLONE_CALLER
         if self.vmap_stack:
             cache = self.cached_stacks[cpu]
             for i in range(NR_CACHED_STACKS):

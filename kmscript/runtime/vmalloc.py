@@ -70,7 +70,7 @@ from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from .context import ExecContext
+from .context import HARDIRQ_MASK, NMI_MASK, SOFTIRQ_MASK, ExecContext
 from .errors import KernelFault, KernelPanic
 from .gfp import (
     GFP_DMA, GFP_DMA32, GFP_KERNEL, GFP_RECLAIM_MASK, __GFP_DIRECT_RECLAIM, __GFP_HIGHMEM,
@@ -123,6 +123,8 @@ MAX_VMAP_NODES = 128
 # at line 3118 (derived from "mm: vmalloc: support more granular vrealloc() sizing").
 ALLOC_VMAP_AREA_MIGHT_SLEEP = "mm/vmalloc.c:2029"
 GET_VM_AREA_NODE_BUG = "mm/vmalloc.c:3118"
+
+_IRQ_MASKS = NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK
 
 # -ENOENT as an unsigned long: what __alloc_vmap_area returns when nothing fits; the
 # alloc_vmap_area trace event prints it as the va_start of a failed attempt.
@@ -320,7 +322,9 @@ class Vmalloc:
                         vm: VmStruct | None) -> VmapArea | None:
         if size == 0 or size & (PAGE_SIZE - 1) or align & (align - 1):
             return None
-        self.ctx.might_sleep(ALLOC_VMAP_AREA_MIGHT_SLEEP)
+        ctx = self.ctx
+        if ctx.preempt_count or ctx.irqs_disabled_per_cpu[ctx.cpu]:  # might_sleep() fast check
+            ctx.might_sleep(ALLOC_VMAP_AREA_MIGHT_SLEEP)
         purged = False
         while True:
             va, vn_id = self._node_alloc(size, align, vstart, vend)
@@ -452,7 +456,7 @@ class Vmalloc:
     def get_vm_area_node(self, size: int, align: int, flags: int, vstart: int, vend: int,
                          gfp: int, caller: str | None) -> VmStruct | None:
         """__get_vm_area_node(): a vm_struct from kmalloc and an address range."""
-        if self.ctx.in_interrupt():
+        if self.ctx.preempt_count & _IRQ_MASKS:  # in_interrupt()
             self._bug_in_interrupt("__get_vm_area_node")
         requested_size = size
         size = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)

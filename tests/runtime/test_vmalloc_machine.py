@@ -1,0 +1,168 @@
+"""vmalloc, per-cpu memory and kernel stacks on a whole Machine (real buddy allocator and SLUB)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings, strategies as st
+
+from kmscript.runtime.gfp import GFP_KERNEL, __GFP_NORETRY, __GFP_ZERO
+from kmscript.runtime.kstack import THREAD_SIZE
+from kmscript.runtime.machine import Machine, MachineConfig
+from kmscript.runtime.vmalloc import VMALLOC_START, is_vmalloc_addr
+
+GFP_ZERO = __GFP_ZERO
+
+
+def boot(**kw: object) -> Machine:
+    return Machine(MachineConfig(mem=1 << 30, cpus=2, **kw))  # type: ignore[arg-type]
+
+
+def test_boot_maps_irq_stacks_and_prints_percpu_layout() -> None:
+    m = boot()
+    info = m.vmallocinfo().splitlines()
+    assert info[:2] == [
+        "0xffffc90000000000-0xffffc90000005000   20480 irq_init_percpu_irqstack+0xca/0x100 vmap",
+        "0xffffc90000005000-0xffffc9000000a000   20480 irq_init_percpu_irqstack+0xca/0x100 vmap",
+    ]
+    assert "percpu: Embedded 53 pages/cpu s185496 r0 d31592 u1048576" in m.dmesg()
+    assert m.vmstat.nr_percpu_pages * 4 == 424  # meminfo Percpu: 53 pages x 2 units
+
+
+def test_vmalloc_pages_come_from_the_buddy_allocator_and_bookkeeping_from_slab() -> None:
+    m = boot()
+    p = m.vmalloc_gfp(64 << 10, GFP_KERNEL, 1, "t.kms:1")
+    assert p is not None and is_vmalloc_addr(p)
+    vm = m.find_vm_area(p)
+    assert vm.size == 69632 and vm.nr_pages == 16 and vm.caller == "t.kms:1"
+    for pfn in vm.pages:
+        page = m.page_alloc.pfn_to_page(pfn)
+        assert page.owner == "vmalloc" and page.order == 0
+    assert m.vmstat.nr_vmalloc_pages == 16
+    # vm_struct from kmalloc-96, the 128-byte pages[] from kmalloc-128
+    assert m.slab.vmstat.nr_slab_unreclaimable_b > 0
+    m.vfree(p)
+    assert m.vmstat.nr_vmalloc_pages == 0
+
+
+def test_consecutive_virtual_pages_are_not_consecutive_frames_after_churn() -> None:
+    m = boot()
+    blocks = [m.vmalloc_gfp(4096, GFP_KERNEL, 1, "churn") for _ in range(64)]
+    for b in blocks[::2]:
+        m.vfree(b)
+    p = m.vmalloc_gfp(32 * 4096, GFP_KERNEL, 1, "big")
+    pfns = list(m.find_vm_area(p).pages)
+    assert len(set(pfns)) == 32
+    assert sum(1 for a, b in zip(pfns, pfns[1:]) if b != a + 1) > 0
+    for i, pfn in enumerate(pfns):
+        assert m.vmalloc_to_pfn(p + i * 4096 + 7) == pfn
+
+
+def test_memory_through_vmalloc_addresses_and_vzalloc() -> None:
+    m = boot()
+    p = m.vmalloc_gfp(3 * 4096, GFP_KERNEL, 1, "a")
+    m.memory_write(p + 4096 + 10, b"kmscript")
+    assert m.memory_read(p + 4096 + 10, 8) == b"kmscript"
+    paddr = m.vmalloc.translate(p + 4096 + 10)
+    assert m.phys.read(paddr, 8) == b"kmscript"
+    m.vfree(p)
+    m.purge_vmap_area_lazy()
+    z = m.vmalloc_gfp(3 * 4096, GFP_KERNEL | GFP_ZERO, 1, "z")
+    assert m.memory_read(z + 4096 + 10, 8) == bytes(8)
+
+
+def test_guard_page_and_reuse_only_after_purge() -> None:
+    m = boot()
+    a = m.vmalloc_gfp(8192, GFP_KERNEL, 1, "a")
+    b = m.vmalloc_gfp(8192, GFP_KERNEL, 1, "b")
+    assert b - a == 12288  # 2 pages + guard
+    assert m.vmalloc.translate(a + 8192) is None
+    m.vfree(a)
+    c = m.vmalloc_gfp(8192, GFP_KERNEL, 1, "c")
+    assert c not in (a, b) and c > b
+    assert m.purge_vmap_area_lazy() == 1
+    assert m.vmalloc_gfp(8192, GFP_KERNEL, 1, "d") == a  # purged into CPU 0's node pool
+
+
+def test_out_of_memory_vmalloc_fails_with_the_kernel_warning() -> None:
+    m = boot()
+    total = m.page_alloc.totalram_pages
+    assert m.vmalloc_gfp((total + 1) * 4096, GFP_KERNEL, 1, "huge") is None
+    assert f"kmscript: vmalloc error: size {(total + 1) * 4096}, exceeds total pages, mode:0xcc0(GFP_KERNEL), " \
+           "nodemask=(null),cpuset=/,mems_allowed=0" in m.dmesg()
+    # __GFP_NORETRY: fail instead of invoking the OOM killer (which would panic: no tasks)
+    big = m.vmalloc_gfp((total - 10) * 4096, GFP_KERNEL | __GFP_NORETRY, 1, "big")
+    assert big is None
+    assert "failed to allocate pages, mode:0x10cc2(GFP_KERNEL|__GFP_HIGHMEM|__GFP_NORETRY)" in m.dmesg()
+    assert m.vmstat.nr_vmalloc_pages == 0  # everything given back
+
+
+def test_kvmalloc_small_is_slab_large_falls_back() -> None:
+    m = boot()
+    a = m.kvmalloc(100, GFP_KERNEL, "k")
+    assert a is not None and not is_vmalloc_addr(a)
+    b = m.kvmalloc(64 << 10, GFP_KERNEL, "k")
+    assert b is not None  # a large kmalloc (order 4) succeeds on a fresh machine
+    m.kvfree(a)
+    m.kvfree(b)
+
+
+def test_kernel_stacks_vmap_and_not() -> None:
+    m = boot()
+    s = m.kstacks.alloc_thread_stack(1, "kernel_clone")
+    assert s is not None and is_vmalloc_addr(s) and s % THREAD_SIZE == 0
+    assert "   20480 kernel_clone+0x94/0x3e0 pages=4 vmalloc N0=4" in m.vmallocinfo()
+    assert m.vmstat.nr_kernel_stack_kb == 16
+    m.kstacks.free_thread_stack(s, 1)
+    assert m.kstacks.nr_cached(1) == 1 and m.vmstat.nr_kernel_stack_kb == 0
+    m2 = boot(vmap_stack=False)
+    s2 = m2.kstacks.alloc_thread_stack(0)
+    assert s2 is not None and not is_vmalloc_addr(s2)
+    pfn = (s2 - 0xFFFF888000000000) >> 12
+    assert pfn % 4 == 0  # an order-2 block is naturally aligned
+    page = m2.page_alloc.pfn_to_page(pfn)
+    assert page.order == 2 and page.owner == "kstack"
+    m2.kstacks.free_thread_stack(s2, 0)
+    assert m2.vmstat.nr_kernel_stack_kb == 0
+
+
+def test_percpu_static_and_dynamic_on_machine() -> None:
+    m = boot()
+    m.define_per_cpu("ctx", 5)
+    m.ctx.enter_cpu(1)
+    assert m.this_cpu_add("ctx", 1) == 6
+    m.ctx.preempt_enable()
+    m.ctx.cpu = 0
+    assert m.per_cpu("ctx", 0) == 5 and m.per_cpu("ctx", 1) == 6 and m.percpu_sum("ctx") == 11
+    p = m.alloc_percpu(64)
+    m.memory_write(m.per_cpu_ptr(p, 1), b"\x07")
+    assert m.memory_read(m.per_cpu_ptr(p, 0), 1) == b"\x00"
+    assert m.memory_read(m.per_cpu_ptr(p, 1), 1) == b"\x07"
+    # exhaust the first chunk: a new chunk appears at the top of the vmalloc space
+    ptrs = [m.alloc_percpu(8192) for _ in range(4)]
+    assert any(is_vmalloc_addr(x) for x in ptrs)
+    assert "pcpu_get_vm_areas" in m.vmallocinfo()
+    assert m.vmstat.nr_percpu_pages > 106
+    for x in ptrs:
+        m.free_percpu(x)
+    m.free_percpu(p)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(1, 40000)), min_size=1, max_size=40))
+def test_random_vmalloc_vfree_keeps_areas_disjoint_and_pages_conserved(ops: list[tuple[bool, int]]) -> None:
+    m = boot()
+    live: list[int] = []
+    for alloc, size in ops:
+        if alloc or not live:
+            p = m.vmalloc_gfp(size, GFP_KERNEL, 1, "h")
+            assert p is not None and p >= VMALLOC_START
+            live.append(p)
+        else:
+            m.vfree(live.pop(size % len(live)))
+        areas = sorted((va.va_start, va.va_end) for va in m.vmalloc.busy.values())
+        lazy = sorted((va.va_start, va.va_end) for n in m.vmalloc.nodes for va in n.lazy)
+        pooled = sorted((va.va_start, va.va_end) for n in m.vmalloc.nodes for st_ in n.pool.values() for va in st_)
+        free = list(zip(m.vmalloc._free_start, m.vmalloc._free_end))
+        allr = sorted(areas + lazy + pooled + free)
+        assert all(a[1] <= b[0] for a, b in zip(allr, allr[1:]))
+        assert sum(e - s for s, e in allr) == (1 << 45) - 1  # the whole space is accounted for
+        assert m.vmstat.nr_vmalloc_pages == sum(m.find_vm_area(p).nr_pages for p in live)
