@@ -282,8 +282,10 @@ def memmap(pa: PageAllocator, zone_name: str | None = None, width: int = 64, max
         out.append(f"Node 0, zone {z.name:>8}: pfn {z.zone_start_pfn:#x}-{z.zone_end_pfn:#x}, "
                    f"1 char = {per} page{'s' if per > 1 else ''}, free {z.free_pages} of {z.managed_pages} managed\n")
         line = ""
-        addr = z.zone_start_pfn
-        p = z.zone_start_pfn
+        # the grid is aligned to multiples of the cell size, so a cell never straddles two
+        # buddy blocks of its size; pfns before the zone start count as hole
+        p = z.zone_start_pfn - z.zone_start_pfn % per
+        addr = p
         while p < z.zone_end_pfn:
             q = min(p + per, z.zone_end_pfn)
             counts = _cell_counts(pa, z, p, q)
