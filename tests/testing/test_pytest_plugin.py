@@ -1,0 +1,90 @@
+"""The pytest11 plugin: test_*.kms files collected beside Python tests, failures rendered by kmscript."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+SCENARIO = '''machine(mem=1G, cpus=2)
+x = 1
+test "passes" {
+  p = kmalloc(64, GFP_ATOMIC)
+  assert p != NULL
+}
+test "fails" {
+  assert x == 2, "x should be two"
+}
+test "known bug" {
+  # XFAIL: not fixed
+  assert false
+}
+'''
+
+
+def _plugin_args() -> list[str]:
+    # The plugin is loaded through the entry point; make sure it is, also when autoload is off.
+    # (hypothesis is not needed by these runs and costs seconds to import in each one)
+    import kmscript.testing.pytest_plugin as plugin
+    return ["-p", "no:hypothesispytest"] + ([] if _autoloaded() else ["-p", plugin.__name__])
+
+
+def _autoloaded() -> bool:
+    import os
+    return not os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+
+
+def test_collects_file_and_blocks(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".kms", test_demo=SCENARIO)
+    pytester.makefile(".kms", helper="print(1)\n")  # not test_*: not collected
+    res = pytester.runpytest("--collect-only", "-q", *_plugin_args())
+    out = res.stdout.str()
+    for nodeid in ("test_demo.kms::file", "test_demo.kms::passes", "test_demo.kms::fails",
+                   "test_demo.kms::known bug"):
+        assert nodeid in out
+    assert "helper" not in out
+
+
+def test_outcomes_and_failure_rendering(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".kms", test_demo=SCENARIO)
+    res = pytester.runpytest(*_plugin_args())
+    res.assert_outcomes(passed=2, failed=1, xfailed=1)
+    out = res.stdout.str()
+    assert "test_demo.kms:8:10: assertion failed: x should be two (1 == 2)" in out
+    assert "Traceback" not in out and "KmsCaseFailure" not in out
+
+
+def test_golden_diff_and_update(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".kms", test_g='print("a")\n')
+    pytester.makefile(".out", test_g="b\n")
+    res = pytester.runpytest(*_plugin_args())
+    res.assert_outcomes(failed=1)
+    assert "+a" in res.stdout.str() and "-b" in res.stdout.str()
+    res = pytester.runpytest("--kms-update", *_plugin_args())
+    res.assert_outcomes(passed=1)
+    assert (pytester.path / "test_g.out").read_text() == "a\n"
+
+
+def test_broken_scenario_does_not_break_collection(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".kms", test_broken="x = (1\n")
+    pytester.makepyfile(test_py="def test_ok():\n    assert True\n")
+    res = pytester.runpytest(*_plugin_args())
+    res.assert_outcomes(passed=1, failed=1)
+    assert "test_broken.kms" in res.stdout.str()
+
+
+def test_skip_directive(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".kms", test_s="# SKIP: later\nassert false\n")
+    res = pytester.runpytest("-rs", *_plugin_args())
+    res.assert_outcomes(skipped=1)
+    assert "later" in res.stdout.str()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("xdist") is None, reason="pytest-xdist not installed")
+def test_parallel_with_xdist(pytester: pytest.Pytester) -> None:
+    for i in range(4):
+        pytester.makefile(".kms", **{f"test_p{i}": SCENARIO})
+    res = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", *_plugin_args())
+    res.assert_outcomes(passed=8, failed=4, xfailed=4)
