@@ -20,7 +20,7 @@ simulator always checks, because showing the mistake is the point of a teaching 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from .errors import KernelFault
 from .printk import KernelLog
@@ -59,12 +59,15 @@ class _ScriptTask:
     comm: str = "kmscript"
 
 
-@dataclass(frozen=True, slots=True)
-class ContextSnapshot:
+class ContextSnapshot(NamedTuple):
+    """What ``restore`` puts back.  The two lists are never mutated after a snapshot may
+    hold them: every change replaces the list (copy on write), so taking a snapshot costs
+    no copying, which keeps ``cpu N < ... >`` in a hot loop cheap."""
+
     cpu: int
     preempt_count: int
-    irqs_disabled: tuple[bool, ...]
-    held_locks: tuple[str, ...]
+    irqs_disabled: list[bool]
+    held_locks: list[str]
 
 
 class ExecContext:
@@ -104,14 +107,15 @@ class ExecContext:
 
     # -- state changes ----------------------------------------------------------------------
     def snapshot(self) -> ContextSnapshot:
-        return ContextSnapshot(self.cpu, self.preempt_count, tuple(self.irqs_disabled_per_cpu),
-                               tuple(self.held_locks))
+        return ContextSnapshot(self.cpu, self.preempt_count, self.irqs_disabled_per_cpu, self.held_locks)
 
     def restore(self, snap: ContextSnapshot) -> None:
-        self.cpu = snap.cpu
-        self.preempt_count = snap.preempt_count
-        self.irqs_disabled_per_cpu = list(snap.irqs_disabled)
-        self.held_locks = list(snap.held_locks)
+        self.cpu, self.preempt_count, self.irqs_disabled_per_cpu, self.held_locks = snap
+
+    def _set_irqs_disabled(self, cpu: int, off: bool) -> None:
+        irqs = list(self.irqs_disabled_per_cpu)  # copy on write (see ContextSnapshot)
+        irqs[cpu] = off
+        self.irqs_disabled_per_cpu = irqs
 
     def preempt_disable(self) -> None:
         if self.preempt_count & PREEMPT_MASK == PREEMPT_MASK:
@@ -125,12 +129,18 @@ class ExecContext:
 
     def enter_cpu(self, cpu: int) -> ContextSnapshot:
         """``cpu N < ... >``: run on CPU N with preemption disabled, as get_cpu() would."""
-        snap = self.snapshot()
-        if cpu != self.cpu and self.preempt_count:
-            # Atomic code cannot migrate; a nested block for another CPU is a script mistake.
-            raise KernelFault(f"cannot switch to CPU {cpu} while atomic on CPU {self.cpu}")
-        self.cpu = self.check_cpu(cpu)
-        self.preempt_disable()
+        pc = self.preempt_count
+        snap = ContextSnapshot(self.cpu, pc, self.irqs_disabled_per_cpu, self.held_locks)
+        if cpu != self.cpu:
+            if pc:
+                # Atomic code cannot migrate; a nested block for another CPU is a script mistake.
+                raise KernelFault(f"cannot switch to CPU {cpu} while atomic on CPU {self.cpu}")
+            if not 0 <= cpu < self.nr_cpus:
+                self.check_cpu(cpu)
+            self.cpu = cpu
+        if pc & PREEMPT_MASK == PREEMPT_MASK:
+            raise KernelFault("preempt_count overflow: preemption disabled 255 times")
+        self.preempt_count = pc + PREEMPT_OFFSET
         return snap
 
     def enter_hardirq(self, cpu: int | None = None) -> ContextSnapshot:
@@ -141,29 +151,31 @@ class ExecContext:
                 raise KernelFault(f"cannot take an interrupt on CPU {cpu} while atomic on CPU {self.cpu}")
             self.cpu = self.check_cpu(cpu)
         self.preempt_count += HARDIRQ_OFFSET
-        self.irqs_disabled_per_cpu[self.cpu] = True
+        self._set_irqs_disabled(self.cpu, True)
         return snap
 
     def local_irq_disable(self) -> None:
-        self.irqs_disabled_per_cpu[self.cpu] = True
+        self._set_irqs_disabled(self.cpu, True)
 
     def local_irq_enable(self) -> None:
         if self.in_irq():
             raise KernelFault("local_irq_enable() in hard-interrupt context")
         if not self.irqs_disabled_per_cpu[self.cpu]:
             raise KernelFault("local_irq_enable() without a matching local_irq_disable()")
-        self.irqs_disabled_per_cpu[self.cpu] = False
+        self._set_irqs_disabled(self.cpu, False)
 
     def spin_lock(self, name: str) -> None:
         if name in self.held_locks:
             raise KernelFault(f"spin_lock({name}): lock already held: this would deadlock (recursive locking)")
         self.preempt_disable()
-        self.held_locks.append(name)
+        self.held_locks = self.held_locks + [name]  # copy on write (see ContextSnapshot)
 
     def spin_unlock(self, name: str) -> None:
         if name not in self.held_locks:
             raise KernelFault(f"spin_unlock({name}): lock is not held")
-        self.held_locks.remove(name)
+        locks = list(self.held_locks)
+        locks.remove(name)
+        self.held_locks = locks
         self.preempt_enable()
 
     # -- the might_sleep check (kernel/sched/core.c: __might_resched) ------------------------

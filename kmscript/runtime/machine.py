@@ -410,12 +410,7 @@ class Machine:
 
     def _totalram_pages(self) -> int:
         pa: Any = self.page_alloc
-        for name in ("totalram_pages", "managed_pages"):
-            f = getattr(pa, name, None)
-            if f is not None:
-                return int(f() if callable(f) else f)
-        zones = getattr(pa, "zones", None) or []
-        return sum(int(getattr(z, "managed_pages", 0)) for z in zones)
+        return int(pa.totalram_pages)
 
     def vmalloc_gfp(self, size: int, gfp: int, align: int = 1, caller: str | None = None) -> int | None:
         """__vmalloc_node(size, align, gfp): the general form of vmalloc."""
@@ -472,6 +467,7 @@ class Machine:
                              vmstat=self.vmstat, nr_cpus=self.nr_cpus, first_chunk_paddr=self._pcpu_fc_paddr,
                              owner_percpu=OWNER_PERCPU, page_offset=PAGE_OFFSET)
         self.percpu.phys = getattr(self, "phys", None)
+        self._percpu_vars = self.percpu.vars  # this_cpu_add() hot path
 
     def _pcpu_fc_paddr(self, size: int) -> int:
         """Where memblock puts the embedded first chunk: top-down below the end of RAM,
@@ -487,13 +483,13 @@ class Machine:
 
     def this_cpu_add(self, name: str, delta: int) -> int:
         """this_cpu_add(name, delta) on the current CPU; returns the new value."""
-        var = self.percpu.vars.get(name)
+        var = self._percpu_vars.get(name)
         if var is None:
-            var = self.percpu.var(name)
+            var = self.percpu.var(name)  # raises the "no per-cpu variable" fault
         vals = var.values
         cpu = self.ctx.cpu
-        vals[cpu] += delta
-        return vals[cpu]
+        v = vals[cpu] = vals[cpu] + delta
+        return v
 
     def this_cpu_read(self, name: str) -> int:
         return self.percpu.var(name).values[self.ctx.cpu]

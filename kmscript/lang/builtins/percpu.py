@@ -121,8 +121,8 @@ def _per_cpu_ptr(call: Call, p: int, cpu: int) -> Any:
     return ptr(call.machine.per_cpu_ptr(p, cpu))
 
 
-@view("percpu", category="percpu",
-      doc="show percpu: first-chunk layout (boot line), units, chunks with populated pages and usage, "
+@view("percpu_stats", category="percpu",
+      doc="show percpu_stats: (like debugfs percpu_stats) first-chunk layout (boot line), units, chunks with populated pages and usage, "
           "static variables")
 def _show_percpu(call: Call) -> str:
     return call.machine.show_percpu()
