@@ -553,9 +553,9 @@ class Vmalloc:
             return
         self._warned.add(key)
         task = self.ctx.current
+        # WARN_ON_ONCE() prints no condition text, only where it fired
         self.log.printk("------------[ cut here ]------------\n"
-                        f"WARNING: CPU: {self.ctx.cpu} PID: {task.pid} at mm/vmalloc.c {func}\n"
-                        f"WARN_ON_ONCE({cond})", "warn")
+                        f"WARNING: CPU: {self.ctx.cpu} PID: {task.pid} at mm/vmalloc.c {func}", "warn")
 
     # -- public entry points (kernel names) ---------------------------------------------------
     def vmalloc(self, size: int, caller: str | None = None) -> int | None:

@@ -160,7 +160,7 @@ def test_purge_threshold_triggers_drain() -> None:
 def test_failures_print_the_kernel_texts() -> None:
     vm, buddy, km, log, *_ = make(nr_pages=100)
     assert vm.vmalloc(0) is None
-    assert log.contains("WARN_ON_ONCE(size == 0)")
+    assert log.contains("WARNING: CPU: 0 PID: 1000 at mm/vmalloc.c __vmalloc_node_range_noprof")
     assert vm.vmalloc(101 * PAGE_SIZE) is None
     assert log.contains("kmscript: vmalloc error: size 413696, exceeds total pages, mode:0xcc0(GFP_KERNEL), "
                         "nodemask=(null),cpuset=/,mems_allowed=0")
