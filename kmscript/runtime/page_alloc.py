@@ -1617,6 +1617,16 @@ class PageAllocator:
                 reason = f"freed with order {order}, allocated with order {alloc_order}"
             self.bad_page(pfn, reason, "__free_pages", order=alloc_order)
 
+    def _taint_string(self) -> str:
+        """print_tainted(): "Not tainted" or "Tainted: G" with the B (bad page) and W (warning)
+        letters at their positions (kernel/panic.c: taint_flags), trailing blanks dropped."""
+        bad = getattr(self.ctx, "tainted_bad_page", False)
+        warn = getattr(self.ctx, "tainted_warn", False)
+        if not bad and not warn:
+            return "Not tainted"
+        flags = "G    " + ("B" if bad else " ") + "   " + ("W" if warn else " ")
+        return "Tainted: " + flags.rstrip()
+
     def bad_page(self, pfn: int, reason: str, where: str, *, refcount: int | None = None,
                  mapcount: int = 0, flags: str | None = None, order: int | None = None,
                  note: str | None = None) -> None:
@@ -1635,7 +1645,7 @@ class PageAllocator:
         lines += [
             f"flags: {fl}(node=0|zone={zidx})",
             f"page dumped because: {reason}" + (f" ({note})" if note else ""),
-            f"CPU: {self.ctx.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} Tainted: G    B",
+            f"CPU: {self.ctx.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} {self._taint_string()}",
             "Call Trace:",
             " <TASK>",
             " dump_stack_lvl",
@@ -1645,6 +1655,7 @@ class PageAllocator:
             " </TASK>",
         ]
         self.log.printk("\n".join(lines), "bug")
+        self.ctx.tainted_bad_page = True   # add_taint(TAINT_BAD_PAGE) after the dump
 
     def _warn_on(self, function: str, caller: str | None, once_key: str | None = None) -> None:
         """A WARN_ON report (kernel/panic.c: __warn) from ``function`` in mm/page_alloc.c."""
@@ -1658,7 +1669,7 @@ class PageAllocator:
         lines = [
             "------------[ cut here ]------------",
             f"WARNING: CPU: {self.ctx.cpu} PID: {task.pid} at mm/page_alloc.c {function}",
-            f"CPU: {self.ctx.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} Not tainted",
+            f"CPU: {self.ctx.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} {self._taint_string()}",
             f"RIP: 0010:{function}",
             "Call Trace:",
             " <TASK>",
@@ -1668,6 +1679,7 @@ class PageAllocator:
             "---[ end trace 0000000000000000 ]---",
         ]
         self.log.printk("\n".join(lines), "warn")
+        self.ctx.tainted_warn = True       # __warn: add_taint(TAINT_WARN)
 
     def warn_alloc(self, gfp: int, order: int, caller: str | None = None) -> None:
         """warn_alloc: the page allocation failure report plus show_mem's Mem-Info."""
@@ -1678,7 +1690,7 @@ class PageAllocator:
         lines = [
             f"{task.comm}: page allocation failure: order:{order}, mode:{mode}({format_gfp_pGg(gfp)}), "
             f"nodemask=(null),cpuset=/,mems_allowed=0",
-            f"CPU: {self.ctx.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} Not tainted",
+            f"CPU: {self.ctx.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} {self._taint_string()}",
             "Call Trace:",
             " <TASK>",
             " dump_stack_lvl",

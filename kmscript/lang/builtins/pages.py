@@ -220,3 +220,10 @@ def _meminfo(call: Call) -> str:
 def _memmap(call: Call, zone: Any) -> str:
     name = None if zone is None else _zone(call, zone).name
     return procfs.memmap(call.machine.page_alloc, name).rstrip("\n")
+
+
+@builtin("min_free_kbytes", category="pages",
+         doc="min_free_kbytes(): the current vm.min_free_kbytes (sqrt rule, raised by THP's khugepaged "
+             "recommendation, or the value last written with sysctl)")
+def _min_free_kbytes(call: Call) -> int:
+    return int(call.machine.page_alloc.min_free_kbytes)
