@@ -7,7 +7,7 @@ allocation in atomic context prints "BUG: sleeping function called from invalid 
 
 from __future__ import annotations
 
-from .registry import NAME, Call, builtin, view
+from .registry import INT, NAME, Call, builtin, view
 
 
 @builtin("preempt_disable", category="context", doc="preempt_disable(): preempt_count += 1")
@@ -109,3 +109,10 @@ def _show_context(call: Call) -> str:
       doc="show kstacks: kernel stacks (THREAD_SIZE, VMAP_STACK), per-CPU IRQ stacks and stack caches")
 def _show_kstacks(call: Call) -> str:
     return call.machine.show_kstacks()
+
+
+@builtin("msleep", ms=INT, category="context",
+         doc="msleep(ms): sleep, letting simulated time pass (the sleeping-in-atomic report is "
+             "rate-limited to once a second); in atomic context: 'BUG: scheduling while atomic'")
+def _msleep(call: Call, ms: int) -> None:
+    call.machine.msleep(ms)
