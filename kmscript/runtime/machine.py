@@ -585,6 +585,15 @@ class Machine:
     def smp_processor_id(self) -> int:
         return self.ctx.cpu
 
+    def msleep(self, ms: int) -> None:
+        """msleep(ms): let simulated time pass; sleeping while atomic is the scheduler's BUG."""
+        ctx = self.ctx
+        if ctx.preempt_count or ctx.irqs_disabled():
+            # kernel/sched/core.c: __schedule_bug()
+            self.log.printk(f"BUG: scheduling while atomic: {ctx.current.comm}/{ctx.current.pid}/"
+                            f"0x{ctx.preempt_count:08x}", "bug")
+        self.clock.advance(ms * 1_000_000)
+
     # -- REPL: where an address lives (issue 7) ------------------------------------------------
     # Read-only queries over the allocators' public state, for the REPL's result line
     # (``x = 0xffff888003a1c040  kmalloc-64  slab pfn 0x3a1c  obj 3/64``).
