@@ -65,6 +65,7 @@ PAGEBLOCK_NR_PAGES = 1 << PAGEBLOCK_ORDER
 MAX_PAGE_ORDER = 10
 EXTFRAG_THRESHOLD_DEFAULT = 500
 ALLOC_CMA = 0x80
+_GFP_DIRECT_RECLAIM = __GFP_DIRECT_RECLAIM  # (a __GFP_ name in a class body is name-mangled)
 
 # mm/page_alloc.c: fallbacks[]
 FALLBACKS = {MIGRATE_UNMOVABLE: (MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE),
@@ -145,7 +146,7 @@ class Compaction:
     # -- entry points -----------------------------------------------------------------------
     def try_to_compact_pages(self, gfp: int, order: int) -> bool:
         """Direct compaction; True when a block of the order is now free in some zone."""
-        if order == 0 or not gfp_compaction_allowed(gfp) or not gfp & __GFP_DIRECT_RECLAIM:
+        if order == 0 or not gfp_compaction_allowed(gfp) or not gfp & _GFP_DIRECT_RECLAIM:
             return False
         za = self.zones
         highest = gfp_zone(gfp)

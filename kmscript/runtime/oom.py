@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 
 PAGE_ALLOC_COSTLY_ORDER = 3
 OOM_SCORE_ADJ_MIN = -1000
+# module-level names: a __GFP_* name inside a class body would be name-mangled
+_NO_OOM_FLAGS = __GFP_RETRY_MAYFAIL | __GFP_THISNODE | __GFP_NORETRY
+_GFP_FS = __GFP_FS
 
 
 def c_div(a: int, b: int) -> int:
@@ -132,7 +135,7 @@ class OomKiller:
         """__alloc_pages_may_oom: False when the OOM killer must not run for this request."""
         if order > PAGE_ALLOC_COSTLY_ORDER:
             return False  # the OOM killer does not help higher order allocations
-        if gfp & (__GFP_RETRY_MAYFAIL | __GFP_THISNODE | __GFP_NORETRY):
+        if gfp & _NO_OOM_FLAGS:
             return False
         if gfp_zone(gfp) < ZONE_NORMAL:
             return False  # lowmem is reserved for lowmem users; OOM would not help
@@ -142,7 +145,7 @@ class OomKiller:
         """Returns True for "progress" (a kill, or a request the OOM killer declines to serve)."""
         if not self.may_oom(gfp, order):
             return False
-        if not gfp & __GFP_FS:
+        if not gfp & _GFP_FS:
             # out_of_memory(): the OOM killer does not compensate for IO-less reclaim; pretend
             # progress so that the allocation keeps retrying (non-memcg only)
             return True

@@ -64,8 +64,10 @@ LRU_ACTIVE_FILE = 3
 NR_LRU_LISTS = 4
 LRU_NAMES = ("inactive_anon", "active_anon", "inactive_file", "active_file")
 
-_SECTION_SHIFT = 15
-_SECTION_MASK = (1 << _SECTION_SHIFT) - 1
+SECTION_SHIFT = 15
+SECTION_MASK = (1 << SECTION_SHIFT) - 1
+_SECTION_SHIFT = SECTION_SHIFT
+_SECTION_MASK = SECTION_MASK
 
 
 class PfnMap:
@@ -83,6 +85,15 @@ class PfnMap:
         if sec is None:
             return self.default
         return sec[pfn & _SECTION_MASK]
+
+    def section(self, pfn: int) -> "array[int]":
+        """The section array holding *pfn* (created on first use)."""
+        key = pfn >> _SECTION_SHIFT
+        sec = self.sections.get(key)
+        if sec is None:
+            sec = array(self.typecode, [self.default]) * (1 << _SECTION_SHIFT)
+            self.sections[key] = sec
+        return sec
 
     def set(self, pfn: int, value: int) -> None:
         key = pfn >> _SECTION_SHIFT
@@ -153,6 +164,18 @@ class LruVec:
         self.zone_nr[self.zone_of(pfn)][lru] += delta
         name = self.COUNTER_NAMES[lru]
         setattr(self.vmstat, name, getattr(self.vmstat, name) + delta)
+
+    def uncount(self, removed: dict[tuple[int, int], int]) -> None:
+        """Apply removals done inline by a caller: {(zone_idx, lru): pages}."""
+        touched = set()
+        for (zi, which), n in removed.items():
+            self.nr[which] -= n
+            self.zone_nr[zi][which] -= n
+            name = self.COUNTER_NAMES[which]
+            setattr(self.vmstat, name, getattr(self.vmstat, name) - n)
+            touched.add(which)
+        for which in touched:
+            self._maybe_compact(which)
 
     def add(self, pfn: int, lru: int) -> None:
         """lruvec_add_folio: put the page at the head of *lru*."""

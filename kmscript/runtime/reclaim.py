@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from .oom import OomKiller
 
 SWAP_CLUSTER_MAX = 32
+_GFP_IO = __GFP_IO  # (a __GFP_ name in a class body is name-mangled)
 MAX_RECLAIM_RETRIES = 16
 MAX_PAGE_ORDER = 10
 PAGEBLOCK_ORDER = 9
@@ -103,6 +104,8 @@ class Reclaim:
         self.kswapd_failures = 0
         self.kswapd_runs = 0  # vmstat pageoutrun
         self.slab_pages_reclaimed = 0
+        self._scanned = 0  # pages isolated / reclaimed by the current shrink_node
+        self._stolen = 0
         tasks.after_operation = self.run_kswapd_if_woken
         pagecache.after_operation = self.run_kswapd_if_woken
 
@@ -205,7 +208,7 @@ class Reclaim:
     def try_to_free_pages(self, gfp: int, order: int) -> int:
         vm = self.machine.vmstat
         vm.allocstall += 1
-        got = self.shrink_node(SWAP_CLUSTER_MAX, gfp_zone(gfp), may_swap=bool(gfp & __GFP_IO),
+        got = self.shrink_node(SWAP_CLUSTER_MAX, gfp_zone(gfp), may_swap=bool(gfp & _GFP_IO),
                                is_kswapd=False)
         if got:
             self.kswapd_failures = 0
@@ -213,6 +216,7 @@ class Reclaim:
 
     # -- shrink_node ----------------------------------------------------------------------------
     def shrink_node(self, nr_to_reclaim: int, reclaim_idx: int, *, may_swap: bool, is_kswapd: bool) -> int:
+        """Reclaim up to *nr_to_reclaim* pages in the stage order of the module docstring."""
         self._scanned = 0
         self._stolen = 0
         reclaimed = self._shrink_file(nr_to_reclaim, _CLEAN, reclaim_idx)
@@ -263,7 +267,8 @@ class Reclaim:
         set_aside: list[int] = []  # dirty pages met in the clean pass: back at the head later
         kept: list[int] = []       # pages of zones above reclaim_idx: back at the tail
         while got < nr:
-            if mode == _CLEAN and self._clean_file_pages() <= 0:
+            # (dirty pages set aside are off the lists but still counted in nr_dirty)
+            if mode == _CLEAN and self._clean_file_pages() + len(set_aside) <= 0:
                 break
             pfn = lru.pop_tail(LRU_INACTIVE_FILE)
             if pfn is None:

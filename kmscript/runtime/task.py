@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import KernelFault
 from .gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL_ACCOUNT, __GFP_COMP, __GFP_ZERO
-from .pagecache import LRU_INACTIVE_ANON, PAGE_SHIFT, PAGE_SIZE, LruVec, Rmap
+from .pagecache import LRU_INACTIVE_ANON, PAGE_SHIFT, PAGE_SIZE, SECTION_MASK, SECTION_SHIFT, LruVec, Rmap
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -302,6 +302,12 @@ class TaskTable:
         return done << PAGE_SHIFT
 
     def _fault_pages(self, t: Task, nr: int) -> int:
+        """The per-page loop of the fault path, with the per-page bookkeeping inlined.
+
+        Per-pfn state lives in 32768-pfn sections (PfnMap); the loop keeps the current
+        section of each map at hand and refetches them only when the pfn moves to another
+        section, so one page costs one allocator call plus a few array stores.
+        """
         mm = t.mm
         assert mm is not None
         alloc = self.machine.page_alloc.alloc_pages
@@ -309,18 +315,20 @@ class TaskTable:
         owner = self.owner_user
         pte = mm.pte
         lru = self.lru
-        lru_state_set = lru.state.set
-        young_set = lru.young.set
         lru_list = lru.lists[LRU_INACTIVE_ANON]
         lru_nr = lru.nr
         zone_nr = lru.zone_nr
         zone_of = lru.zone_of
-        rmap_set = self.rmap.map.set
+        rmap_map = self.rmap.map
+        state_map = lru.state
+        young_map = lru.young
         oid_shifted = mm.oid << 32
-        pt_ptes = mm.pt_pfns[0]
         vm = self.machine.vmstat
         done = 0
         state = LRU_INACTIVE_ANON + 1
+        cur_key = -1
+        rsec = ssec = ysec = rmap_map.section(0)
+        zcount: list[int] | None = None
         for _ in range(nr):
             idx = len(pte)
             if idx & (PTRS_PER_TABLE - 1) == 0 and not self._alloc_tables(t, mm, idx):
@@ -335,15 +343,28 @@ class TaskTable:
                 break
             if pfn is None:
                 break
+            key = pfn >> SECTION_SHIFT
+            if key != cur_key:
+                cur_key = key
+                rsec = rmap_map.section(pfn)
+                ssec = state_map.section(pfn)
+                ysec = young_map.section(pfn)
+                first = key << SECTION_SHIFT
+                z0 = zone_of(first)
+                zcount = zone_nr[z0] if zone_of(first + SECTION_MASK) == z0 else None
+            off = pfn & SECTION_MASK
             pte.append(pfn)
-            rmap_set(pfn, oid_shifted | idx)
+            rsec[off] = oid_shifted | idx
             # lruvec_add_folio, inlined; counters stay exact at every step because a
             # later allocation in this loop may print them (OOM report, Mem-Info)
-            lru_state_set(pfn, state)
-            young_set(pfn, 1)
+            ssec[off] = state
+            ysec[off] = 1
             lru_list.append(pfn)
             lru_nr[LRU_INACTIVE_ANON] += 1
-            zone_nr[zone_of(pfn)][LRU_INACTIVE_ANON] += 1
+            if zcount is not None:
+                zcount[LRU_INACTIVE_ANON] += 1
+            else:
+                zone_nr[zone_of(pfn)][LRU_INACTIVE_ANON] += 1
             vm.nr_inactive_anon += 1
             vm.nr_anon_pages += 1
             mm.anon += 1
@@ -380,22 +401,41 @@ class TaskTable:
         return nr << PAGE_SHIFT
 
     def _unmap_range(self, mm: MM, keep: int) -> None:
-        """zap_pte_range for pte[keep:]: free resident pages and swap entries."""
+        """zap_pte_range for pte[keep:]: free resident pages and swap entries.
+
+        LRU removal is inlined (state byte cleared, counts summed per zone and list and
+        applied once at the end: nothing in this loop allocates or prints)."""
         pte = mm.pte
         free = self.machine.page_alloc.free_pages
-        lru_remove = self.lru.remove
-        rmap_clear = self.rmap.clear
+        lru = self.lru
+        zone_of = lru.zone_of
+        state_map = lru.state
+        rmap_map = self.rmap.map
+        removed: dict[tuple[int, int], int] = {}
         anon = swapped = 0
+        cur_key = -1
+        ssec = rsec = state_map.section(0)
         for i in range(len(pte) - 1, keep - 1, -1):
             pfn = pte[i]
             if pfn >= 0:
-                lru_remove(pfn)
-                rmap_clear(pfn)
+                key = pfn >> SECTION_SHIFT
+                if key != cur_key:
+                    cur_key = key
+                    ssec = state_map.section(pfn)
+                    rsec = rmap_map.section(pfn)
+                off = pfn & SECTION_MASK
+                which = ssec[off] - 1
+                if which >= 0:
+                    ssec[off] = 0
+                    k = (zone_of(pfn), which)
+                    removed[k] = removed.get(k, 0) + 1
+                rsec[off] = -1
                 free(pfn, 0)
                 anon += 1
             elif pfn == PTE_SWAP:
                 swapped += 1
         del pte[keep:]
+        lru.uncount(removed)
         mm.anon -= anon
         mm.swapents -= swapped
         vm = self.machine.vmstat

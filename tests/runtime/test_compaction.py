@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from kmscript.runtime.compaction import fragmentation_index_of, should_try_claim_block
-from kmscript.runtime.gfp import GFP_ATOMIC, GFP_KERNEL, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, __GFP_NOWARN
+from kmscript.runtime.gfp import (GFP_ATOMIC, GFP_HIGHUSER_MOVABLE, GFP_KERNEL, GFP_NOIO, MIGRATE_MOVABLE,
+                                  MIGRATE_UNMOVABLE, __GFP_NOWARN)
 from kmscript.runtime.machine import Machine, MachineConfig
 from kmscript.runtime.page_alloc import OWNER_KERNEL
 
@@ -11,7 +12,13 @@ MiB = 1 << 20
 
 
 def boot(mem: int = 64 * MiB, **kw: object) -> Machine:
-    return Machine(MachineConfig(mem=mem, cpus=1, **kw))  # type: ignore[arg-type]
+    m = Machine(MachineConfig(mem=mem, cpus=1, **kw))  # type: ignore[arg-type]
+    if not hasattr(m, "tasks"):  # until machine.py boots vmalloc and kernel stacks itself
+        m._boot_vmalloc()
+        m._boot_percpu()
+        m._boot_kstacks()
+        m._boot_tasks_reclaim()
+    return m
 
 
 def test_fragmentation_index_hand_worked() -> None:
@@ -34,23 +41,38 @@ def test_should_try_claim_block() -> None:
     assert should_try_claim_block(0, MIGRATE_UNMOVABLE)
 
 
+def one_zone(pages: int = 16384) -> Machine:
+    """A machine whose only zone is DMA32 with *pages* managed pages."""
+    m = Machine(MachineConfig(cpus=1, dma_pages=0, dma32_pages=pages))
+    if not hasattr(m, "tasks"):  # until machine.py boots vmalloc and kernel stacks itself
+        m._boot_vmalloc()
+        m._boot_percpu()
+        m._boot_kstacks()
+        m._boot_tasks_reclaim()
+    return m
+
+
 def fragment(m: Machine) -> tuple[object, object]:
-    """Two tasks faulting alternately fill memory; the exit of one leaves order-0 holes."""
+    """Two tasks faulting alternately fill memory down to the low watermark; one exits and
+    leaves order-0 holes between the other's pages; atomic order-4 allocations then take
+    every free block of order >= 4 that is left."""
     a = m.spawn("a", 0)
     b = m.spawn("b", 0)
     assert a and b
-    z = max(m.page_alloc.zones, key=lambda z: z.managed_pages)
-    target = z.high + 4096  # leave room above the watermarks for compaction's targets
-    while z.free_pages > target:
+    z = next(z for z in m.page_alloc.zones if z.managed_pages)
+    while z.free_pages >= z.low:
         a.fault(4096)
         b.fault(4096)
     b.exit()
     m.page_alloc.drain_all_pages()
+    # a driver takes every block of order >= 4 still free (exit merged a few)
+    while m.page_alloc.alloc_pages(GFP_ATOMIC | __GFP_NOWARN, 4) is not None:
+        pass
     return a, z
 
 
 def test_order4_kernel_succeeds_after_compaction_atomic_fails() -> None:
-    m = boot()
+    m = one_zone()
     a, z = fragment(m)
     assert all(n == 0 for n in z.free_area_counts()[4:])  # no free block of order >= 4
     assert m.page_alloc.alloc_pages(GFP_ATOMIC | __GFP_NOWARN, 4) is None
@@ -64,23 +86,35 @@ def test_order4_kernel_succeeds_after_compaction_atomic_fails() -> None:
     assert t.rss == t.total_vm  # type: ignore[attr-defined]
     for i, p in enumerate(t.mm.pte):  # type: ignore[attr-defined]
         assert m.reclaim.rmap.lookup(p) == (t, i)
+        assert m.page_alloc.page(p).owner == "user"
+    m.page_alloc.check_invariants()
 
 
 def test_unmovable_pages_block_compaction() -> None:
-    m = boot()
-    z = max(m.page_alloc.zones, key=lambda z: z.managed_pages)
-    kept = []
-    # kernel pages every 8 pages: no 16-page block can ever be emptied
-    while z.free_pages > z.high + 4096:
-        p = m.page_alloc.alloc_pages(GFP_KERNEL, 0, owner=OWNER_KERNEL)
-        kept.append(p)
-        for _ in range(7):
-            kept.append(m.page_alloc.alloc_pages(GFP_KERNEL, 0, owner=OWNER_KERNEL))
-    # free all but every eighth: free memory is plentiful, fragmented around pinned pages
-    for i, p in enumerate(kept):
-        if i % 8:
-            m.page_alloc.free_pages(p, 0)
+    m = one_zone()
+    z = next(z for z in m.page_alloc.zones if z.managed_pages)
+    a = m.spawn("a", 0)
+    assert a is not None
+    pinned = []
+    # every other page is a kernel page in a MOVABLE pageblock (as a long-term pinned page
+    # is): not on the LRU, so compaction cannot move it
+    while z.free_pages >= z.low:
+        a.fault(4096)
+        pinned.append(m.page_alloc.alloc_pages(GFP_HIGHUSER_MOVABLE, 0, owner=OWNER_KERNEL))
+    a.exit()
     m.page_alloc.drain_all_pages()
-    assert m.compaction.compact_memory() == 0
-    assert m.compaction.try_to_compact_pages(GFP_KERNEL, 4) is False or \
-        any(n for n in z.free_area_counts()[4:])
+    while m.page_alloc.alloc_pages(GFP_ATOMIC | __GFP_NOWARN, 4) is not None:
+        pass
+    assert z.free_pages > 4 * z.high  # plenty of memory, all in holes between pinned pages
+    assert m.page_alloc.alloc_pages(GFP_KERNEL | __GFP_NOWARN, 4) is None
+    assert m.vmstat.compact_fail >= 1 and m.vmstat.compact_success == 0
+    assert m.compaction.compact_migrated == 0
+    m.page_alloc.check_invariants()
+
+
+def test_compaction_skipped_without_io_or_for_lack_of_memory() -> None:
+    m = one_zone()
+    assert m.compaction.try_to_compact_pages(GFP_NOIO, 4) is False      # needs __GFP_IO
+    assert m.compaction.try_to_compact_pages(GFP_ATOMIC, 4) is False    # cannot block
+    assert m.compaction.try_to_compact_pages(GFP_KERNEL, 0) is False    # order 0
+    assert m.vmstat.compact_fail == 0 and m.compaction.compact_stall == 0

@@ -16,7 +16,13 @@ MiB = 1 << 20
 
 
 def boot(mem: int = 256 * MiB, **kw: object) -> Machine:
-    return Machine(MachineConfig(mem=mem, cpus=2, **kw))  # type: ignore[arg-type]
+    m = Machine(MachineConfig(mem=mem, cpus=2, **kw))  # type: ignore[arg-type]
+    if not hasattr(m, "tasks"):  # until machine.py boots vmalloc and kernel stacks itself
+        m._boot_vmalloc()
+        m._boot_percpu()
+        m._boot_kstacks()
+        m._boot_tasks_reclaim()
+    return m
 
 
 def score(badness: int, totalpages: int) -> int:
