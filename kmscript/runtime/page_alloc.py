@@ -1,12 +1,53 @@
 """The zoned buddy page allocator: mm/page_alloc.c of Linux 6.18 (x86_64, one node).
 
-Public API (other allocators code against it; see notes/common.md):
-
+Public API (other allocators code against it; see notes/common.md)
+-------------------------------------------------------------------
 - ``PageAllocator.alloc_pages(gfp, order, *, owner=OWNER_KERNEL, caller=None) -> int | None``
-  returns the head pfn, or None after the kernel's failure handling.
-- ``PageAllocator.free_pages(pfn, order) -> None``.
-- Owner codes (below) say who holds an allocated block; ``show memmap`` and accounting use them.
-- Direct map: ``page_address(pfn) = PAGE_OFFSET + pfn * PAGE_SIZE``.
+  returns the head pfn, or None after the kernel's failure handling (slow path, then
+  warn_alloc unless __GFP_NOWARN).
+- ``PageAllocator.free_pages(pfn, order) -> None`` (__free_pages: drops one reference).
+- ``zone_of(pfn)``, ``owner_of(pfn)``, ``set_owner(pfn, nr_pages, owner)``, ``nr_free_pages()``,
+  ``zones``/``populated``, ``drain_all_pages()``, ``get_page``/``put_page``, ``page(pfn)``.
+- Compaction primitives: ``iter_blocks(start, end)``, ``pageblock_info(pfn)``,
+  ``movable_blocks(zone)``, ``migrate_page(pfn) -> new_pfn | None``.
+- Slow-path hooks: ``self.reclaim`` (None, or an object with wakeup_kswapd,
+  try_to_free_pages, try_to_compact_pages, out_of_memory and optionally
+  zone_reclaimable_pages(zone_idx)).
+- Owner codes below; direct map ``page_address(pfn) = PAGE_OFFSET + pfn * PAGE_SIZE``.
+
+What it models
+--------------
+Boot (mm/mm_init.c, mm/memblock.c): a PC layout by default (``_layout``), or exact managed
+page counts per zone; memory is released in max-order chunks with FPI_TO_TAIL, then
+init_per_zone_wmark_min and khugepaged's set_recommended_min_free_kbytes run as at boot.
+Allocation: __alloc_frozen_pages_noprof -> get_page_from_freelist (high-watermark fast
+test, ZONE_BELOW_HIGH, ALLOC_NOFRAGMENT retry) -> rmqueue (pcp for orders 0-3 and the THP
+order, rmqueue_bulk refills with nr_pcp_alloc, or rmqueue_buddy) -> __rmqueue (NORMAL,
+CLAIM with watermark boost, STEAL modes) -> the slow path of linux-mm-facts.md 3.6.
+Freeing: __free_pages -> free_frozen_pages -> free_frozen_page_commit (nr_pcp_high,
+nr_pcp_free, free_pcppages_bulk) or free_one_page -> __free_one_page (buddy.py).
+
+Invariants
+----------
+- Every managed page is in exactly one state: free on a buddy list, on one CPU's pcp
+  list, or allocated (head byte holds owner and order); ``page_counts()`` sums to the
+  managed pages and ``check_invariants()`` verifies lists, counters and merging.
+- NR_FREE_PAGES (``zone.free_pages``) counts only buddy lists; pcp pages are not free.
+- An allocated block's order is kept in its head page's state byte, so every free is
+  checked against it (wrong order, double free, tail or reserved page -> bad_page).
+- Per-page memory is one byte per touched page (per-section bytearrays); refcounts,
+  mapcounts and compound heads are sparse (only pages that differ from the default).
+
+Simplifications
+---------------
+One NUMA node, no CMA, no memory hotplug or isolation users, no page shuffling, no
+debug_pagealloc guard pages; per-zone LRU counters are not kept (meminfo uses node
+counters); the periodic pcp ``decay_pcp_high`` of vmstat_update is not run; warn_alloc
+is not rate limited (each failure is reported, so ``expect alloc_fail`` always sees it);
+a __GFP_NOFAIL request that can never succeed raises KernelFault instead of looping
+forever, and the slow path stops after SLOWPATH_LOOP_LIMIT rounds.  Pointer values in
+trace events are printed unhashed (as with no_hash_pointers).  get_page/put_page act on
+the block's head (the folio), as folio_get/folio_put do.
 """
 
 from __future__ import annotations
@@ -653,7 +694,7 @@ class PageAllocator:
             self._prep_new_page(pfn, order, gfp, owner)
         if self.tracer.enabled:
             if pfn is None:
-                self.tracer.emit("mm_page_alloc", f"page=0000000000000000 pfn=0x0 order={order} "
+                self.tracer.emit("mm_page_alloc", f"page=(null) pfn=0x0 order={order} "
                                  f"migratetype={mt} gfp_flags={format_gfp(gfp)}")
             else:
                 self.tracer.emit("mm_page_alloc", f"page={pfn_to_struct_page(pfn):016x} pfn={pfn:#x} "

@@ -254,3 +254,41 @@ def test_slowpath_sequence_with_hooks() -> None:
     hooks.calls.clear()
     assert m.page_alloc.alloc_pages(GFP_DMA | GFP_KERNEL, 0) is None   # lowmem: OOM skipped
     assert "oom" not in hooks.calls
+
+
+def test_migrate_page_moves_contents_and_state_to_the_zone_top() -> None:
+    from kmscript.runtime.page_alloc import OWNER_USER
+    from kmscript.runtime.gfp import GFP_HIGHUSER_MOVABLE
+    m = small()
+    pa = m.page_alloc
+    pfn = pa.alloc_pages(GFP_HIGHUSER_MOVABLE, 0, owner=OWNER_USER)
+    m.phys.write(pfn * 4096 + 8, b"hello")
+    pa.get_page(pfn)
+    zone = pa.zone_of(pfn)
+    assert (pfn, 0) in pa.movable_blocks(zone)
+    info = pa.pageblock_info(pfn)
+    assert info["movable"] >= 1 and info["migratetype"] == "Movable"
+    new = pa.migrate_page(pfn)
+    assert new is not None and new > pfn and pa.zone_of(new) is zone
+    assert m.phys.read(new * 4096 + 8, 5) == b"hello"
+    assert pa.owner_of(new) == OWNER_USER and m.pfn_to_page(new).refcount == 2
+    assert pa.owner_of(pfn) is None
+    pa.put_page(new)
+    pa.free_pages(new, 0)
+    pa.drain_all_pages()
+    pa.check_invariants()
+
+
+def test_one_terabyte_machine_allocates_lazily() -> None:
+    m = Machine(MachineConfig(mem=1 << 40, cpus=2))
+    pa = m.page_alloc
+    normal = pa.zone_by_name("Normal")
+    assert normal.nr_free[10] > 250_000 and normal.lazy_blocks > 250_000
+    pfns = [pa.alloc_pages(GFP_KERNEL, 10) for _ in range(4)]
+    assert all(pa.zone_of(p) is normal for p in pfns)
+    for p in pfns:
+        pa.free_pages(p, 10)
+    assert pa.memmap.touched_sections() < 64
+    counts = pa.page_counts()
+    assert sum(counts.values()) == sum(z.managed for z in pa.zones)
+    pa.check_invariants()
