@@ -58,9 +58,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .gfp import (MAX_NR_ZONES, MIGRATE_HIGHATOMIC, MIGRATE_MOVABLE, MIGRATE_TYPES, ZONE_NAMES, __GFP_IO,
+from .gfp import (MAX_NR_ZONES, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_TYPES, ZONE_NAMES, __GFP_IO,
                   gfp_zone)
-from .page_alloc import OWNER_FILE, OWNER_USER
+from .buddy import K_BUDDY
+from .page_alloc import OWNER_FILE, OWNER_KERNEL, OWNER_USER
 from .pagecache import (LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE,
                         File, LruVec, PageCache, Rmap)
 from .task import Task, TaskTable
@@ -77,6 +78,7 @@ MAX_PAGE_ORDER = 10
 PAGEBLOCK_ORDER = 9
 # mm/internal.h
 ALLOC_OOM = 0x08
+ALLOC_CMA = 0x80
 ALLOC_HIGHATOMIC = 0x200
 ALLOC_RESERVES = 0x10 | 0x20 | ALLOC_HIGHATOMIC | ALLOC_OOM
 # memmap state bytes (buddy.py: owner code in the high nibble, order in the low nibble) of
@@ -387,7 +389,8 @@ class ZoneAccess:
     ``free_pages``, ``nr_free``, ``nr_list``, ``lowmem_reserve``, the memmap state bytes) and
     implements __zone_watermark_ok (facts §3.2) on them, so that reclaim decisions use the
     kernel's arithmetic.  Compaction's two page-allocator operations (isolating free pages
-    as migration targets, giving them an owner) go through ``page_alloc.compaction_*``.
+    as migration targets, giving them an owner) work on the buddy lists and the memmap
+    directly, as mm/compaction.c does with __isolate_free_page and split_page.
     """
 
     def __init__(self, page_alloc: Any) -> None:
@@ -483,17 +486,39 @@ class ZoneAccess:
         return out
 
     def isolate_free_pages(self, z: Any, start: int, end: int) -> list[int]:
-        """The free scanner over one pageblock: free pages isolated as order-0 targets."""
-        if self.pa.memmap.pageblock_mt[start >> PAGEBLOCK_ORDER] != MIGRATE_MOVABLE:
+        """The free scanner over one pageblock (isolate_freepages_block): free pages isolated
+        as order-0 migration targets, or [] if the block is no suitable target."""
+        memmap = self.pa.memmap
+        if memmap.pageblock_mt[start >> PAGEBLOCK_ORDER] != MIGRATE_MOVABLE:
             # suitable_migration_target: only whole free pageblocks of another type qualify
-            order = z.buddy_order(start)
-            if order < PAGEBLOCK_ORDER:
+            if z.buddy_order(start) < PAGEBLOCK_ORDER:
                 return []
-        out: list[int] = self.pa.compaction_isolate_free(z, start, end)
+        out: list[int] = []
+        pfn = start
+        while pfn < end:
+            order = z.buddy_order(pfn)
+            if order < 0:
+                pfn += 1
+                continue
+            b = memmap.get(pfn)
+            mt = (b >> 4) - K_BUDDY if b else MIGRATE_MOVABLE  # byte 0: a lazy boot block
+            # __isolate_free_page: never take the zone below min + 2^order
+            if mt != MIGRATE_ISOLATE and not self.watermark_ok(z, 0, z._watermark[0] + (1 << order), 0, ALLOC_CMA):
+                break
+            z.del_from_free_list(pfn, order, mt)
+            z.account_freepages(-(1 << order), mt)
+            n = 1 << order
+            # split_page: order-0 pages, allocated until a migration hands each its owner
+            for p in range(pfn, pfn + n):
+                memmap.set(p, OWNER_KERNEL << 4)
+            out.extend(range(pfn, pfn + n))
+            pfn += n
         return out
 
     def set_page_owner(self, pfn: int, like: int) -> None:
-        self.pa.compaction_set_owner(pfn, like)
+        """The migration target takes the state byte (owner, order 0) of the page it replaces."""
+        memmap = self.pa.memmap
+        memmap.set(pfn, memmap.get(like) & 0xF0)
 
 
 __all__ = ["Reclaim", "ReclaimHooks", "ZoneAccess", "SWAP_CLUSTER_MAX", "MAX_NR_ZONES", "ZONE_NAMES"]
