@@ -170,6 +170,31 @@ class Machine:
     def drain_all_pages(self) -> None:
         self.page_alloc.drain_all_pages()
 
+    def nr_free_pages(self) -> int:
+        """NR_FREE_PAGES of all zones (buddy lists only)."""
+        return self.page_alloc.nr_free_pages()
+
+    def virt_to_phys(self, addr: int) -> int:
+        """__pa(addr) of a direct-map address."""
+        from .page_alloc import PAGE_OFFSET
+        self.page_alloc.virt_to_page(addr)
+        return addr - PAGE_OFFSET
+
+    def phys_to_virt(self, paddr: int) -> int:
+        """__va(paddr): the direct-map address of a physical address."""
+        from .page_alloc import PAGE_OFFSET
+        return PAGE_OFFSET + paddr
+
+    def show_page_view(self, name: str, zone: str | None = None) -> str:
+        """/proc/buddyinfo, zoneinfo, pagetypeinfo, meminfo, or the memmap picture."""
+        from . import procfs
+        pa = self.page_alloc
+        if name == "memmap":
+            return procfs.memmap(pa, zone)
+        views = {"buddyinfo": procfs.buddyinfo, "zoneinfo": procfs.zoneinfo,
+                 "pagetypeinfo": procfs.pagetypeinfo, "meminfo": procfs.meminfo}
+        return views[name](pa)
+
     # -- sysctl ------------------------------------------------------------------------------
     def register_sysctl(self, name: str, get: SysctlGet, set_: SysctlSet) -> None:
         self._sysctls[name] = (get, set_)

@@ -15,8 +15,6 @@ from typing import Any
 
 from ...runtime.gfp import GFP_KERNEL
 from ...runtime.gfp import __GFP_ZERO as GFP_ZERO_FLAG
-from ...runtime.page_alloc import PAGE_OFFSET, page_address
-from ...runtime import procfs
 from ..values import NULL, Ptr, ptr
 from .registry import GFP, INT, NAME, PTR, STR, ArgError, Call, builtin, handle, one_of, opt, view
 
@@ -105,7 +103,7 @@ def _free_page(call: Call, addr: int) -> None:
 @builtin("page_address", page=PAGE, category="pages",
          doc="page_address(page): the page's direct-map virtual address (0xffff888000000000 + pfn*4096)")
 def _page_address(call: Call, page: Any) -> Any:
-    return Ptr(page_address(page.pfn))
+    return Ptr(call.machine.page_address(page.pfn))
 
 
 @builtin("virt_to_page", addr=PTR, category="pages",
@@ -131,13 +129,12 @@ def _virt_to_pfn(call: Call, addr: int) -> int:
 
 @builtin("__pa", addr=PTR, category="pages", doc="__pa(addr): physical address of a direct-map address")
 def _pa(call: Call, addr: int) -> int:
-    call.machine.virt_to_page(addr)
-    return addr - PAGE_OFFSET
+    return int(call.machine.virt_to_phys(addr))
 
 
 @builtin("__va", paddr=INT, category="pages", doc="__va(paddr): direct-map address of a physical address")
 def _va(call: Call, paddr: int) -> Any:
-    return Ptr(PAGE_OFFSET + paddr)
+    return Ptr(call.machine.phys_to_virt(paddr))
 
 
 @builtin("get_page", page=PAGE, category="pages", doc="get_page(page): take a reference (refcount + 1)")
@@ -184,7 +181,7 @@ def _nr_free(call: Call, zone: Any, order: int) -> int:
 @builtin("nr_free_pages", category="pages",
          doc="nr_free_pages(): NR_FREE_PAGES of all zones (buddy lists only; pcp pages are not free)")
 def _nr_free_pages(call: Call) -> int:
-    return int(call.machine.page_alloc.nr_free_pages())
+    return int(call.machine.nr_free_pages())
 
 
 @builtin("drain_all_pages", category="pages",
@@ -195,35 +192,35 @@ def _drain_all_pages(call: Call) -> None:
 
 @view("buddyinfo", category="pages", doc="show buddyinfo: /proc/buddyinfo, free blocks per order per zone")
 def _buddyinfo(call: Call) -> str:
-    return procfs.buddyinfo(call.machine.page_alloc).rstrip("\n")
+    return str(call.machine.show_page_view("buddyinfo")).rstrip("\n")
 
 
 @view("zoneinfo", category="pages",
       doc="show zoneinfo: /proc/zoneinfo (watermarks, protection, pagesets, vm stats threshold ...)")
 def _zoneinfo(call: Call) -> str:
-    return procfs.zoneinfo(call.machine.page_alloc).rstrip("\n")
+    return str(call.machine.show_page_view("zoneinfo")).rstrip("\n")
 
 
 @view("pagetypeinfo", category="pages",
       doc="show pagetypeinfo: /proc/pagetypeinfo, free blocks per migrate type and pageblock counts")
 def _pagetypeinfo(call: Call) -> str:
-    return procfs.pagetypeinfo(call.machine.page_alloc).rstrip("\n")
+    return str(call.machine.show_page_view("pagetypeinfo")).rstrip("\n")
 
 
 @view("meminfo", category="pages", doc="show meminfo: /proc/meminfo lines the simulation keeps counters for")
 def _meminfo(call: Call) -> str:
-    return procfs.meminfo(call.machine.page_alloc).rstrip("\n")
+    return str(call.machine.show_page_view("meminfo")).rstrip("\n")
 
 
 @view("memmap", zone=opt(ZONE_ARG, None, "all zones"), category="pages",
       doc="show memmap [zone]: a picture of the page frames (free, pcp, slab, vmalloc, user, reserved ...)")
 def _memmap(call: Call, zone: Any) -> str:
     name = None if zone is None else _zone(call, zone).name
-    return procfs.memmap(call.machine.page_alloc, name).rstrip("\n")
+    return str(call.machine.show_page_view("memmap", name)).rstrip("\n")
 
 
 @builtin("min_free_kbytes", category="pages",
          doc="min_free_kbytes(): the current vm.min_free_kbytes (sqrt rule, raised by THP's khugepaged "
              "recommendation, or the value last written with sysctl)")
 def _min_free_kbytes(call: Call) -> int:
-    return int(call.machine.page_alloc.min_free_kbytes)
+    return int(call.machine.sysctl_get("vm.min_free_kbytes"))
