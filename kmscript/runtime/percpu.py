@@ -371,6 +371,10 @@ class PerCpu:
         return n
 
     # -- helpers ---------------------------------------------------------------------------------
+    def obj_full_size(self, size: int) -> int:
+        """pcpu_obj_full_size(): a copy per possible CPU plus the memcg obj_cgroup pointers."""
+        return size * self.nr_cpus + size // PCPU_MIN_ALLOC_SIZE * SIZEOF_PCPUOBJ_EXT
+
     def chunk_addr(self, chunk: PcpuChunk, cpu: int, off: int) -> int:
         return chunk.base_addr + self.unit_off[cpu] + off
 
@@ -560,7 +564,7 @@ class PerCpu:
             self.tracer.emit("percpu_alloc_percpu",
                              f"call_site={caller or 'pcpu_alloc_noprof'} reserved=0 is_atomic={int(is_atomic)} "
                              f"size={size} align={align} base_addr={chunk.base_addr:016x} off={byte_off} "
-                             f"ptr={ptr:016x} bytes_alloc={size * self.nr_units} gfp_flags={format_gfp(gfp)}")
+                             f"ptr={ptr:016x} bytes_alloc={self.obj_full_size(size)} gfp_flags={format_gfp(gfp)}")
         if self.nr_empty_pop_pages() < PCPU_EMPTY_POP_PAGES_LOW:
             self.balance(is_atomic_failed=False)
         return ptr
