@@ -166,3 +166,33 @@ def test_random_vmalloc_vfree_keeps_areas_disjoint_and_pages_conserved(ops: list
         assert all(a[1] <= b[0] for a, b in zip(allr, allr[1:]))
         assert sum(e - s for s, e in allr) == (1 << 45) - 1  # the whole space is accounted for
         assert m.vmstat.nr_vmalloc_pages == sum(m.find_vm_area(p).nr_pages for p in live)
+
+
+def test_trace_events_in_the_kernel_formats() -> None:
+    m = boot()
+    m.tracer.record(True)
+    a = m.vmalloc_gfp(8192, GFP_KERNEL, 1, "t")
+    m.vfree(a)
+    m.purge_vmap_area_lazy()
+    p = m.alloc_percpu(8)
+    m.free_percpu(p)
+    ev = [(e, f) for e, f in m.tracer.events
+          if e.startswith(("alloc_vmap_area", "free_vmap_area", "purge_vmap", "percpu_"))]
+    assert ev[0] == ("alloc_vmap_area", f"va_start: {a} size=12288 align=1 vstart=0xffffc90000000000 "
+                                        "vend=0xffffe8ffffffffff failed=0")
+    assert ev[1] == ("free_vmap_area_noflush", f"va_start=0x{a:x} nr_lazy=3 nr_lazy_max=16384")
+    assert ev[2] == ("purge_vmap_area_lazy", f"start=0x{a:x} end=0x{a + 12288:x} num_purged=1")
+    fc = m.percpu.first_chunk
+    assert ev[3] == ("percpu_alloc_percpu", f"call_site=pcpu_alloc_noprof reserved=0 is_atomic=0 size=8 align=4 "
+                                            f"base_addr={fc.base_addr:016x} off=1176 ptr={p:016x} bytes_alloc=32 "
+                                            "gfp_flags=GFP_KERNEL")
+    assert ev[4] == ("percpu_free_percpu", f"base_addr={fc.base_addr:016x} off=1176 ptr={p:016x}")
+
+
+def test_meminfo_counters() -> None:
+    m = boot()
+    assert m.vmalloc.vmalloc_total_kb() == 34359738367
+    a = m.vmalloc_gfp(1 << 20, GFP_KERNEL, 1, "m")
+    assert m.vmalloc.vmalloc_used_kb() == 1024  # VmallocUsed counts pages only, not the guard
+    m.vfree(a)
+    assert m.vmalloc.vmalloc_used_kb() == 0
