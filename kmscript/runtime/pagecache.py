@@ -149,12 +149,15 @@ class LruVec:
 
     COUNTER_NAMES = ("nr_inactive_anon", "nr_active_anon", "nr_inactive_file", "nr_active_file")
 
-    def __init__(self, vmstat: Any, zone_of: Callable[[int], int] | None = None, nr_zones: int = 5) -> None:
+    def __init__(self, vmstat: Any, zone_of: Callable[[int], int] | None = None, nr_zones: int = 5,
+                 range_zone: Callable[[int, int], int] | None = None) -> None:
         self.vmstat = vmstat
         self.lists: list[deque[int]] = [deque() for _ in range(NR_LRU_LISTS)]
         self.nr: list[int] = [0] * NR_LRU_LISTS
         self.zone_nr: list[list[int]] = [[0] * NR_LRU_LISTS for _ in range(nr_zones)]
         self.zone_of: Callable[[int], int] = zone_of or (lambda pfn: 0)
+        # the zone of a whole pfn range, -1 if it crosses a zone boundary
+        self.range_zone: Callable[[int, int], int] = range_zone or (lambda first, end: 0)
         self.state = PfnMap("b", 0)  # 0 = not on an LRU, else lru + 1
         # pte young bit of anonymous pages (set by the fault, cleared when reclaim meets it)
         self.young = PfnMap("b", 0)

@@ -460,15 +460,25 @@ class ZoneAccess:
                 return True
         return False
 
-    def pfn_zone_idx(self, pfn: int) -> int:
+    def _zone_bounds(self) -> list[tuple[int, int, int]]:
         b = self._bounds
         if b is None:
             b = self._bounds = [(int(z.zone_start_pfn), int(z.zone_end_pfn), int(z.idx))
                                 for z in self.pa.zones if z.zone_end_pfn > z.zone_start_pfn]
-        for start, end, idx in b:
+        return b
+
+    def pfn_zone_idx(self, pfn: int) -> int:
+        for start, end, idx in self._zone_bounds():
             if start <= pfn < end:
                 return idx
-        return 0
+        return 0  # not in any zone: cannot hold an LRU page
+
+    def range_zone_idx(self, first: int, end: int) -> int:
+        """The zone holding all of [first, end), or -1 if the range crosses a zone boundary."""
+        for start, zend, idx in self._zone_bounds():
+            if start <= first and end <= zend:
+                return idx
+        return -1
 
     def drain_all_pages(self) -> None:
         """drain_all_pages: per-cpu lists back to the buddy allocator, so freed pages merge."""
@@ -537,7 +547,7 @@ def boot_reclaim(machine: "Machine") -> ReclaimHooks:
     from .page_alloc import OWNER_PAGETABLE
 
     za = ZoneAccess(machine.page_alloc)
-    lru = LruVec(machine.vmstat, za.pfn_zone_idx, MAX_NR_ZONES)
+    lru = LruVec(machine.vmstat, za.pfn_zone_idx, MAX_NR_ZONES, za.range_zone_idx)
     rmap = Rmap()
     tasks = TaskTable(machine, lru, rmap, OWNER_USER, OWNER_PAGETABLE)
     # mapping_gfp_mask of a regular file: GFP_HIGHUSER_MOVABLE (inode_init_always)

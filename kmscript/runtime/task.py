@@ -319,6 +319,7 @@ class TaskTable:
         lru_nr = lru.nr
         zone_nr = lru.zone_nr
         zone_of = lru.zone_of
+        range_zone = lru.range_zone
         rmap_map = self.rmap.map
         state_map = lru.state
         young_map = lru.young
@@ -350,8 +351,8 @@ class TaskTable:
                 ssec = state_map.section(pfn)
                 ysec = young_map.section(pfn)
                 first = key << SECTION_SHIFT
-                z0 = zone_of(first)
-                zcount = zone_nr[z0] if zone_of(first + SECTION_MASK) == z0 else None
+                z0 = range_zone(first, first + SECTION_MASK + 1)
+                zcount = zone_nr[z0] if z0 >= 0 else None
             off = pfn & SECTION_MASK
             pte.append(pfn)
             rsec[off] = oid_shifted | idx
