@@ -181,13 +181,14 @@ class ExecContext:
     # -- the might_sleep check (kernel/sched/core.c: __might_resched) ------------------------
     def might_alloc(self, gfp: int) -> bool:
         """might_sleep_if(gfp & __GFP_DIRECT_RECLAIM); True if a report was printed."""
-        if gfp & _GFP_DIRECT_RECLAIM:
+        # hot path: every allocation calls this; only an atomic caller pays for the report
+        if gfp & _GFP_DIRECT_RECLAIM and (self.preempt_count or self.irqs_disabled_per_cpu[self.cpu]):
             return self.might_sleep(MIGHT_ALLOC_LOCATION)
         return False
 
     def might_sleep(self, location: str) -> bool:
         """Report a sleep in atomic context; True if a report was printed."""
-        irqs_off = self.irqs_disabled()
+        irqs_off = self.irqs_disabled_per_cpu[self.cpu]
         if self.preempt_count == 0 and not irqs_off:
             return False
         now = self.log.clock.ns

@@ -428,14 +428,11 @@ class Machine:
         from .page_alloc import OWNER_VMALLOC
         from .vmalloc import Vmalloc
         pa: Any = self.page_alloc
-        self.vmalloc = Vmalloc(page_alloc=pa, kmalloc=lambda size, gfp, caller: self.kmalloc(size, gfp, caller=caller),
-                               kfree=lambda addr: self.kfree(addr), ctx=self.ctx, log=self.log, tracer=self.tracer,
-                               vmstat=self.vmstat, nr_cpus=self.nr_cpus, totalram_pages=self._totalram_pages,
-                               owner_vmalloc=OWNER_VMALLOC)
-
-    def _totalram_pages(self) -> int:
-        pa: Any = self.page_alloc
-        return int(pa.totalram_pages)
+        km: Any = self.kmalloc_caches  # called directly: vmalloc's bookkeeping is on a hot path
+        self.vmalloc = Vmalloc(page_alloc=pa, kmalloc=lambda size, gfp, caller: km.kmalloc(size, gfp, caller or "vmalloc"),
+                               kfree=lambda addr: km.kfree(addr, "vfree"), ctx=self.ctx, log=self.log,
+                               tracer=self.tracer, vmstat=self.vmstat, nr_cpus=self.nr_cpus,
+                               totalram_pages=lambda: int(pa.totalram_pages), owner_vmalloc=OWNER_VMALLOC)
 
     def vmalloc_gfp(self, size: int, gfp: int, align: int = 1, caller: str | None = None) -> int | None:
         """__vmalloc_node(size, align, gfp): the general form of vmalloc."""

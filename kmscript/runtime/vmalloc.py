@@ -232,6 +232,7 @@ class Vmalloc:
         self.nr_vmap_nodes = max(1, min(nr_cpus, MAX_VMAP_NODES))
         self.nodes = [VmapNode() for _ in range(self.nr_vmap_nodes)]
         self.vmap_lazy_nr = 0
+        self.nr_lazy_max = lazy_max_pages(nr_cpus)  # all CPUs are online
         self.nr_purges = 0
         self._last: VmapArea | None = None  # translate() cache
         self._warned: set[str] = set()  # WARN_ON_ONCE sites already reported
@@ -372,7 +373,7 @@ class Vmalloc:
         nr_lazy = self.vmap_lazy_nr = self.vmap_lazy_nr + (va.size >> PAGE_SHIFT)
         node = va.vn_id - 1 if va.vn_id else self.addr_to_node_id(va.va_start)
         self.nodes[node].lazy.append(va)
-        nr_lazy_max = lazy_max_pages(self.nr_cpus)
+        nr_lazy_max = self.nr_lazy_max
         if self.tracer.enabled:
             self.tracer.emit("free_vmap_area_noflush",
                              f"va_start=0x{va.va_start:x} nr_lazy={nr_lazy} nr_lazy_max={nr_lazy_max}")
@@ -525,12 +526,14 @@ class Vmalloc:
         page_gfp = gfp | GFP_NOWARN
         alloc = self.page_alloc.alloc_pages
         owner = self.owner
+        caller = vm.caller
         pages = vm.pages
+        append = pages.append
         for _ in range(nr_small_pages):
-            pfn = alloc(page_gfp, 0, owner=owner, caller=vm.caller)
+            pfn = alloc(page_gfp, 0, owner=owner, caller=caller)
             if pfn is None:
                 break
-            pages.append(pfn)
+            append(pfn)
         vm.nr_pages = len(pages)
         self.vmstat.nr_vmalloc_pages += vm.nr_pages
         if vm.nr_pages != nr_small_pages:
