@@ -471,6 +471,9 @@ class Machine:
     def kvfree(self, addr: int) -> None:
         self.vmalloc.kvfree(addr)
 
+    def vmalloc_huge(self, size: int, gfp: int, caller: str | None = None) -> int | None:
+        return self.vmalloc.vmalloc_huge(size, gfp, caller)
+
     def vmallocinfo(self) -> str:
         return self.vmalloc.vmallocinfo()
 

@@ -59,8 +59,9 @@ Simplifications relative to the kernel:
 - Addresses are printed unhashed (as root reads /proc/vmallocinfo with kptr_restrict=1);
   kernel-internal callers print the symbol+offset seen on the 6.18.44 reference machine
   where one was observed, otherwise the bare symbol name.
-- vmalloc_huge / VM_ALLOW_HUGE_VMAP huge mappings are not modelled: kvmalloc falls back
-  to order-0 pages.
+- Huge vmalloc (VM_ALLOW_HUGE_VMAP, used by kvmalloc and vmalloc_huge for >= 2 MiB):
+  the order-9 blocks are kept and freed whole instead of being split_page()d into
+  order-0 pages, so the page allocator shows them as order-9 blocks.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ GFP_ZERO = __GFP_ZERO
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
-PMD_SIZE = 1 << 21
+PMD_SHIFT = 21
+PMD_SIZE = 1 << PMD_SHIFT
 
 # arch/x86/include/asm/pgtable_64_types.h (4-level paging, no KASLR)
 VMALLOC_START = 0xFFFFC90000000000
@@ -105,6 +107,7 @@ VM_USERMAP = 0x00000008
 VM_DMA_COHERENT = 0x00000010
 VM_UNINITIALIZED = 0x00000020
 VM_NO_GUARD = 0x00000040
+VM_ALLOW_HUGE_VMAP = 0x00000400
 VM_SPARSE = 0x00001000
 
 # sizeof(struct vm_struct) on x86_64 6.18 (see module docstring) and of a struct page *.
@@ -455,12 +458,12 @@ class Vmalloc:
                           f"BUG_ON(in_interrupt()) in {func})")
 
     def get_vm_area_node(self, size: int, align: int, flags: int, vstart: int, vend: int,
-                         gfp: int, caller: str | None) -> VmStruct | None:
+                         gfp: int, caller: str | None, shift: int = PAGE_SHIFT) -> VmStruct | None:
         """__get_vm_area_node(): a vm_struct from kmalloc and an address range."""
         if self.ctx.preempt_count & _IRQ_MASKS:  # in_interrupt()
             self._bug_in_interrupt("__get_vm_area_node")
         requested_size = size
-        size = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+        size = (size + (1 << shift) - 1) & ~((1 << shift) - 1)
         if size == 0:
             return None
         if flags & VM_IOREMAP:
@@ -492,20 +495,31 @@ class Vmalloc:
             return None
         if align <= 0 or align & (align - 1):
             raise KernelFault(f"vmalloc: align {align} is not a power of two")
-        vm = self.get_vm_area_node(size, align, VM_ALLOC | VM_UNINITIALIZED | vm_flags, vstart, vend,
-                                   gfp, caller)
-        if vm is None:
-            nofail = gfp & GFP_NOFAIL
-            self.warn_alloc(gfp, f"vmalloc error: size {size}, vm_struct allocation failed"
-                                 f"{'. Retrying.' if nofail else ''}")
-            return None
-        if not self._vmalloc_area_node(vm, gfp):
-            return None
+        real_align = align
+        shift = PAGE_SHIFT
+        if vm_flags & VM_ALLOW_HUGE_VMAP and size >= PMD_SIZE:
+            # x86_64 has HAVE_ARCH_HUGE_VMALLOC and PMD mappings: try order-9 pages
+            shift = PMD_SHIFT
+            align = max(real_align, PMD_SIZE)
+        while True:
+            vm = self.get_vm_area_node(size, align, VM_ALLOC | VM_UNINITIALIZED | vm_flags, vstart, vend,
+                                       gfp, caller, shift)
+            if vm is None:
+                nofail = gfp & GFP_NOFAIL
+                self.warn_alloc(gfp, f"vmalloc error: size {size}, vm_struct allocation failed"
+                                     f"{'. Retrying.' if nofail else ''}")
+                return None
+            if self._vmalloc_area_node(vm, gfp, shift):
+                break
+            if shift == PAGE_SHIFT:
+                return None
+            shift, align = PAGE_SHIFT, real_align  # fall back to small pages in a new area
         vm.flags &= ~VM_UNINITIALIZED  # clear_vm_uninitialized_flag()
         return vm.addr
 
-    def _vmalloc_area_node(self, vm: VmStruct, gfp: int) -> bool:
-        """__vmalloc_area_node(): the pages[] array, then the pages one by one."""
+    def _vmalloc_area_node(self, vm: VmStruct, gfp: int, shift: int = PAGE_SHIFT) -> bool:
+        """__vmalloc_area_node(): the pages[] array, then the pages one by one (or order-9
+        blocks for a huge mapping)."""
         nr_small_pages = vm.get_vm_area_size() >> PAGE_SHIFT
         array_size = nr_small_pages * SIZEOF_PAGE_PTR
         nested_gfp = (gfp & GFP_RECLAIM_MASK) | GFP_ZERO
@@ -523,6 +537,8 @@ class Vmalloc:
             self._free_vm_area(vm)
             return False
         vm.pages_addr = pages_addr
+        if shift != PAGE_SHIFT:
+            return self._vmalloc_huge_pages(vm, gfp, shift, nr_small_pages)
         page_gfp = gfp | GFP_NOWARN
         alloc = self.page_alloc.alloc_pages
         owner = self.owner
@@ -538,6 +554,25 @@ class Vmalloc:
         self.vmstat.nr_vmalloc_pages += vm.nr_pages
         if vm.nr_pages != nr_small_pages:
             self.warn_alloc(gfp, f"vmalloc error: size {vm.nr_pages * PAGE_SIZE}, failed to allocate pages")
+            self.vfree(vm.addr)
+            return False
+        return True
+
+    def _vmalloc_huge_pages(self, vm: VmStruct, gfp: int, shift: int, nr_small_pages: int) -> bool:
+        """vm_area_alloc_pages() with order > 0: whole blocks, no warning when they run out
+        (the caller retries with order-0 pages)."""
+        order = shift - PAGE_SHIFT
+        vm.page_order = order
+        page_gfp = (gfp & ~GFP_NOFAIL) | GFP_NOWARN
+        pages = vm.pages
+        for _ in range(nr_small_pages >> order):
+            pfn = self.page_alloc.alloc_pages(page_gfp, order, owner=self.owner, caller=vm.caller)
+            if pfn is None:
+                break
+            pages.extend(range(pfn, pfn + (1 << order)))
+        vm.nr_pages = len(pages)
+        self.vmstat.nr_vmalloc_pages += vm.nr_pages
+        if vm.nr_pages != nr_small_pages:
             self.vfree(vm.addr)
             return False
         return True
@@ -595,7 +630,7 @@ class Vmalloc:
         self.free_vmap_area_noflush(va)
         free = self.page_alloc.free_pages
         order = vm.page_order
-        for pfn in vm.pages:
+        for pfn in (vm.pages if not order else vm.pages[::1 << order]):
             free(pfn, order)
         self.vmstat.nr_vmalloc_pages -= vm.nr_pages
         if vm.pages_addr:
@@ -743,7 +778,12 @@ class Vmalloc:
             if not gfp & GFP_NOWARN:
                 self._warn_once("kvmalloc_node_align_noprof", "size > INT_MAX")
             return None
-        return self.vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, gfp, 0, caller)
+        # "kvmalloc() can always use VM_ALLOW_HUGE_VMAP" (mm/util.c)
+        return self.vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, gfp, VM_ALLOW_HUGE_VMAP, caller)
+
+    def vmalloc_huge(self, size: int, gfp: int, caller: str | None = None) -> int | None:
+        """vmalloc_huge(): PMD-sized pages when size >= 2 MiB, else (or on failure) small ones."""
+        return self.vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, gfp, VM_ALLOW_HUGE_VMAP, caller)
 
     def kvfree(self, addr: int) -> None:
         if is_vmalloc_addr(addr):

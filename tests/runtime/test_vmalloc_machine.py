@@ -196,3 +196,16 @@ def test_meminfo_counters() -> None:
     assert m.vmalloc.vmalloc_used_kb() == 1024  # VmallocUsed counts pages only, not the guard
     m.vfree(a)
     assert m.vmalloc.vmalloc_used_kb() == 0
+
+
+def test_kvmalloc_large_uses_pmd_pages() -> None:
+    m = boot()
+    a = m.kvmalloc(8 << 20, GFP_KERNEL, "k")  # above 4 MiB: no large kmalloc (order > 10)
+    vm = m.find_vm_area(a)
+    assert a % (2 << 20) == 0 and vm.page_order == 9 and vm.nr_pages == 2048
+    assert vm.size == (8 << 20) + 4096
+    assert m.page_alloc.pfn_to_page(vm.pages[0]).order == 9
+    assert list(vm.pages[:512]) == list(range(vm.pages[0], vm.pages[0] + 512))
+    assert "pages=2048 vmalloc vpages N0=2048" in m.vmallocinfo()  # 16K pages[] is itself vmalloc'ed
+    m.kvfree(a)
+    assert m.vmstat.nr_vmalloc_pages == 0

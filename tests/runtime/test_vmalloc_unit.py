@@ -41,9 +41,11 @@ class StubBuddy:
                 return None
             self.fail_after -= 1
         if order:
-            base = 0x100000 + 16 * len(self.out)
-            self.out[base] = order
-            return base
+            if order == 2:  # kernel stacks without VMAP_STACK
+                base = 0x100000 + 16 * len(self.out)
+                self.out[base] = order
+                return base
+            return None  # no higher-order blocks: huge vmalloc must fall back
         if not self.free:
             return None
         pfn = self.free.pop()
@@ -347,3 +349,14 @@ def test_kstacks_without_vmap_stack_are_order2() -> None:
     assert not buddy.out and vmstat.nr_kernel_stack_kb == 0
     with pytest.raises(KernelFault):
         ks.alloc_thread_stack(7)
+
+
+def test_huge_vmalloc_falls_back_to_small_pages() -> None:
+    vm, buddy, km, log, *_ = make()
+    a = vm.vmalloc_huge(2 << 20, GFP_KERNEL)
+    area = vm.find_vm_area(a)
+    assert area is not None and area.page_order == 0 and area.nr_pages == 512
+    assert area.size == (2 << 20) + PAGE_SIZE
+    assert not log.contains("vmalloc error")  # order-9 failures are not reported
+    vm.vfree(a)
+    assert not buddy.out

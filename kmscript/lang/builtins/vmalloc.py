@@ -106,3 +106,10 @@ def _purge(call: Call) -> int:
           "lazily freed ranges as 'unpurged vm_area'; addresses unhashed as for root with kptr_restrict=1)")
 def _vmallocinfo(call: Call) -> str:
     return call.machine.vmallocinfo().rstrip("\n")
+
+
+@builtin("vmalloc_huge", size=SIZE, gfp=opt(GFP, GFP_KERNEL, "GFP_KERNEL"), category="vmalloc",
+         doc="vmalloc_huge(size, gfp): vmalloc that maps 2 MiB pages (order-9 blocks, 2 MiB-aligned "
+             "area) when size >= 2 MiB, falling back to 4K pages")
+def _vmalloc_huge(call: Call, size: int, gfp: int) -> Any:
+    return ptr(call.machine.vmalloc_huge(size, gfp, call.caller))
