@@ -165,8 +165,15 @@ class LruVec:
     def _count(self, pfn: int, lru: int, delta: int) -> None:
         self.nr[lru] += delta
         self.zone_nr[self.zone_of(pfn)][lru] += delta
-        name = self.COUNTER_NAMES[lru]
-        setattr(self.vmstat, name, getattr(self.vmstat, name) + delta)
+        vm = self.vmstat
+        if lru == LRU_INACTIVE_FILE:
+            vm.nr_inactive_file += delta
+        elif lru == LRU_ACTIVE_FILE:
+            vm.nr_active_file += delta
+        elif lru == LRU_INACTIVE_ANON:
+            vm.nr_inactive_anon += delta
+        else:
+            vm.nr_active_anon += delta
 
     def uncount(self, removed: dict[tuple[int, int], int]) -> None:
         """Apply removals done inline by a caller: {(zone_idx, lru): pages}."""
@@ -284,6 +291,10 @@ class File:
                 f"{self.nr_dirty} dirty, pos {self.pos}")
 
 
+# Simulated time (printk timestamps) one page of read/write costs (copy + page-cache insert;
+# the disk is not modelled).
+RW_PAGE_NS = 1000
+
 # GFP bits used here (include/linux/gfp_types.h); the composite comes from gfp.py at boot.
 _GFP_NORETRY = 0x10000
 _GFP_NOWARN = 0x2000
@@ -360,6 +371,7 @@ class PageCache:
                     f.nr_dirty += 1
                     vm.nr_dirty += 1
                 done_to = min(f.pos + size, (idx + 1) << PAGE_SHIFT)
+                self.machine.clock.ns += RW_PAGE_NS
         finally:
             done = done_to - f.pos
             f.pos = done_to

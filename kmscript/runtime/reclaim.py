@@ -20,8 +20,10 @@ kswapd is a kernel thread on another CPU; the simulator runs it at defined point
 
 It does not run in the middle of one operation, so one large burst of allocations
 shows direct reclaim, and a GFP_ATOMIC loop can dip below the min watermark.  A run
-(balance_pgdat) reclaims in SWAP_CLUSTER_MAX (32) page batches until the node is
-balanced; for order > 0 it drops to order 0 once it has reclaimed compact_gap(order)
+(balance_pgdat) reclaims in passes until the node is balanced, each pass aiming at the sum of the eligible zones' high watermarks
+(kswapd_shrink_node: max(high_wmark, SWAP_CLUSTER_MAX) per zone); like pgdat_balanced it
+stops as soon as *any* eligible zone meets its high watermark.  For order > 0 it drops to
+order 0 once it has reclaimed compact_gap(order)
 = 2 << order pages (kswapd_shrink_node), leaving the rest to compaction.  A run that
 frees nothing counts a kswapd failure.  At the end the zones' watermark boosts are
 cleared, as balance_pgdat does.
@@ -72,6 +74,7 @@ if TYPE_CHECKING:
     from .oom import OomKiller
 
 SWAP_CLUSTER_MAX = 32
+RECLAIM_PAGE_NS = 300  # simulated time to scan and reclaim one page (printk timestamps)
 _GFP_IO = __GFP_IO  # (a __GFP_ name in a class body is name-mangled)
 MAX_RECLAIM_RETRIES = 16
 MAX_PAGE_ORDER = 10
@@ -156,15 +159,25 @@ class Reclaim:
         self.kswapd_runs += 1
         total = 0
         boosted = self.pgdat_watermark_boosted(zoneidx)
-        while boosted or not self.pgdat_balanced(order, zoneidx):
-            got = self.shrink_node(SWAP_CLUSTER_MAX, zoneidx, may_swap=True, is_kswapd=True)
-            total += got
-            if got == 0:
-                break
-            if boosted and self.pgdat_balanced(order, zoneidx):
-                boosted = False
-            if order and total >= 2 << order:
-                order = 0  # kswapd_shrink_node: leave the rest to compaction
+        za = self.zones
+        # kswapd_shrink_node: one pass reclaims the high watermarks of the eligible zones
+        nr_to_reclaim = sum(max(za.high_wmark(z), SWAP_CLUSTER_MAX)
+                            for z in za.populated() if za.idx(z) <= zoneidx)
+        # set_reclaim_active: while kswapd works, pages freed to the per-cpu lists go on to
+        # the buddy allocator in small batches (nr_pcp_high), so the zone's free count rises
+        za.set_reclaim_active(zoneidx, True)
+        try:
+            while boosted or not self.pgdat_balanced(order, zoneidx):
+                got = self.shrink_node(nr_to_reclaim, zoneidx, may_swap=True, is_kswapd=True)
+                total += got
+                if got == 0:
+                    break
+                if boosted and self.pgdat_balanced(order, zoneidx):
+                    boosted = False
+                if order and total >= 2 << order:
+                    order = 0  # kswapd_shrink_node: leave the rest to compaction
+        finally:
+            za.set_reclaim_active(zoneidx, False)
         if total:
             self.kswapd_failures = 0
         elif not self.pgdat_balanced(order, zoneidx):
@@ -231,6 +244,7 @@ class Reclaim:
         if reclaimed < nr_to_reclaim and may_swap and self.tasks.free_swap_pages > 0:
             reclaimed += self._shrink_anon(nr_to_reclaim - reclaimed, reclaim_idx)
         vm = self.machine.vmstat
+        self.machine.clock.ns += self._scanned * RECLAIM_PAGE_NS
         if is_kswapd:
             vm.pgscan_kswapd += self._scanned
             vm.pgsteal_kswapd += self._stolen
@@ -423,6 +437,12 @@ class ZoneAccess:
     def boost(z: Any) -> int:
         return int(z.watermark_boost)
 
+    def set_reclaim_active(self, highest_zoneidx: int, on: bool) -> None:
+        """set_reclaim_active / clear_reclaim_active (ZONE_RECLAIM_ACTIVE) of mm/vmscan.c."""
+        for z in self.populated():
+            if z.idx <= highest_zoneidx:
+                z.reclaim_active = on
+
     def clear_boost(self) -> None:
         for z in self.pa.zones:
             if z.watermark_boost:
@@ -463,14 +483,14 @@ class ZoneAccess:
     def _zone_bounds(self) -> list[tuple[int, int, int]]:
         b = self._bounds
         if b is None:
-            b = self._bounds = [(int(z.zone_start_pfn), int(z.zone_end_pfn), int(z.idx))
-                                for z in self.pa.zones if z.zone_end_pfn > z.zone_start_pfn]
+            b = self._bounds = sorted((int(z.zone_start_pfn), int(z.zone_end_pfn), int(z.idx))
+                                      for z in self.pa.zones if z.zone_end_pfn > z.zone_start_pfn)
         return b
 
     def pfn_zone_idx(self, pfn: int) -> int:
-        for start, end, idx in self._zone_bounds():
-            if start <= pfn < end:
-                return idx
+        for start, end, idx in self._bounds or self._zone_bounds():
+            if pfn < end:
+                return idx if pfn >= start else 0
         return 0  # not in any zone: cannot hold an LRU page
 
     def range_zone_idx(self, first: int, end: int) -> int:
