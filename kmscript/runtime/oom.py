@@ -231,6 +231,10 @@ def show_mem(machine: "Machine", za: Any, lru: Any, pagecache: Any, nr_swap_page
              free_swap_pages: int, all_unreclaimable: bool, max_zone_idx: int) -> list[str]:
     """mm/show_mem.c: __show_mem(SHOW_MEM_FILTER_NODES, NULL, max_zone_idx) — the Mem-Info block.
 
+    Same lines and fields as the page allocator's warn_alloc report (the 6.18 field set:
+    free_highatomic, zspages, Balloon), with the per-zone LRU and write-pending sizes and
+    the swap totals this layer keeps.
+
     Per-zone LRU and write-pending counts are computed from the node lists on demand (the
     kernel keeps NR_ZONE_* counters; only this report needs them here).
     """
@@ -257,9 +261,9 @@ def show_mem(machine: "Machine", za: Any, lru: Any, pagecache: Any, nr_swap_page
         f"active_file:{vm.nr_active_file * 4}kB inactive_file:{vm.nr_inactive_file * 4}kB unevictable:0kB "
         f"isolated(anon):0kB isolated(file):0kB mapped:0kB dirty:{vm.nr_dirty * 4}kB "
         f"writeback:{vm.nr_writeback * 4}kB shmem:{vm.nr_shmem_pages * 4}kB shmem_thp:0kB "
-        f"shmem_pmdmapped:0kB anon_thp:0kB writeback_tmp:0kB kernel_stack:{vm.nr_kernel_stack_kb}kB "
+        f"shmem_pmdmapped:0kB anon_thp:0kB kernel_stack:{vm.nr_kernel_stack_kb}kB "
         f"pagetables:{vm.nr_pagetable_pages * 4}kB sec_pagetables:0kB "
-        f"all_unreclaimable? {'yes' if all_unreclaimable else 'no'}",
+        f"all_unreclaimable? {'yes' if all_unreclaimable else 'no'} Balloon:0kB",
     ]
     # per-zone write-pending pages, from the page cache's dirty bits
     dirty_per_zone = {za.idx(z): 0 for z in za.all_zones()}
@@ -274,8 +278,9 @@ def show_mem(machine: "Machine", za: Any, lru: Any, pagecache: Any, nr_swap_page
         lines.append(
             f"Node 0 {z.name} free:{z.free_pages * 4}kB boost:{z.watermark_boost * 4}kB min:{z.min * 4}kB "
             f"low:{z.low * 4}kB high:{z.high * 4}kB reserved_highatomic:{z.nr_reserved_highatomic * 4}KB "
+            f"free_highatomic:{z.nr_free_highatomic * 4}KB "
             f"active_anon:{c[1] * 4}kB inactive_anon:{c[0] * 4}kB active_file:{c[3] * 4}kB "
-            f"inactive_file:{c[2] * 4}kB unevictable:0kB writepending:{c[4] * 4}kB "
+            f"inactive_file:{c[2] * 4}kB unevictable:0kB writepending:{c[4] * 4}kB zspages:0kB "
             f"present:{z.present_pages * 4}kB managed:{z.managed_pages * 4}kB mlocked:0kB bounce:0kB "
             f"free_pcp:{z.pcp_count * 4}kB local_pcp:{local_pcp * 4}kB free_cma:0kB")
         lines.append("lowmem_reserve[]: " + " ".join(str(r) for r in z.lowmem_reserve))
