@@ -562,6 +562,9 @@ class Machine:
     def show_percpu(self) -> str:
         return self.percpu.show()
 
+    def percpu_stats(self) -> str:
+        return self.percpu.percpu_stats()
+
     # -- kernel stacks -------------------------------------------------------------------------
     # kmscript/runtime/kstack.py; the task model calls self.kstacks.alloc_thread_stack/free_thread_stack.
     def _boot_kstacks(self) -> None:

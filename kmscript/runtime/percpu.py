@@ -228,6 +228,8 @@ class PcpuChunk:
     meta_kmalloc: list[int] = field(default_factory=list)
     free_bytes: int = 0
     slot: int = -1
+    nr_alloc: int = 0  # live allocations (percpu-stats)
+    max_alloc_size: int = 0
 
     @property
     def nr_populated(self) -> int:
@@ -326,6 +328,9 @@ class PerCpu:
         self.vars: dict[str, PerCpuVar] = {}
         self._script_static_next = ai.static_size - SCRIPT_STATIC_SIZE
         self._warn_count = 0
+        # mm/percpu-stats.c: pcpu_stats (the first chunk counts from the start)
+        self.stats = {"nr_alloc": 0, "nr_dealloc": 0, "nr_cur_alloc": 0, "nr_max_alloc": 0, "nr_chunks": 1,
+                      "nr_max_chunks": 1, "min_alloc_size": ai.unit_size, "max_alloc_size": 0}
         self._fc_pages: dict[int, bytearray] = {}  # first-chunk bytes by virtual page number
         self.phys: PhysStore | None = None  # set by the machine: the physical byte store
         self.log.printk(ai.embedded_line())
@@ -447,6 +452,8 @@ class PerCpu:
         chunk.populated = bytearray(self.unit_pages)
         chunk.free_bytes = self.unit_size
         self.chunks.append(chunk)
+        self.stats["nr_chunks"] += 1
+        self.stats["nr_max_chunks"] = max(self.stats["nr_max_chunks"], self.stats["nr_chunks"])
         self._relocate(chunk)
         if self.tracer.enabled:
             self.tracer.emit("percpu_create_chunk", f"base_addr={chunk.base_addr:016x}")
@@ -468,6 +475,7 @@ class PerCpu:
             self.tracer.emit("percpu_destroy_chunk", f"base_addr={chunk.base_addr:016x}")
         self.slots[chunk.slot].remove(chunk)
         self.chunks.remove(chunk)
+        self.stats["nr_chunks"] -= 1
         if chunk.vm is not None:
             chunk.vm.pages = array("q")
             self.vmalloc.pcpu_free_vm_areas(chunk.vm)
@@ -559,6 +567,14 @@ class PerCpu:
                     return self._fail(size, align, is_atomic, do_warn, "failed to populate")
         ptr = self.chunk_addr(chunk, 0, byte_off)
         self.allocs[ptr] = (chunk, off, bits)
+        st = self.stats  # pcpu_stats_area_alloc()
+        st["nr_alloc"] += 1
+        st["nr_cur_alloc"] += 1
+        st["nr_max_alloc"] = max(st["nr_max_alloc"], st["nr_cur_alloc"])
+        st["min_alloc_size"] = min(st["min_alloc_size"], size)
+        st["max_alloc_size"] = max(st["max_alloc_size"], size)
+        chunk.nr_alloc += 1
+        chunk.max_alloc_size = max(chunk.max_alloc_size, size)
         self._clear(chunk, byte_off, size)
         if self.tracer.enabled:
             self.tracer.emit("percpu_alloc_percpu",
@@ -600,6 +616,9 @@ class PerCpu:
             raise KernelFault(f"free_percpu(0x{ptr:x}): not a per-cpu pointer from alloc_percpu")
         chunk, off, _bits = entry
         self._free_area(chunk, off)
+        self.stats["nr_dealloc"] += 1  # pcpu_stats_area_dealloc()
+        self.stats["nr_cur_alloc"] -= 1
+        chunk.nr_alloc -= 1
         if self.tracer.enabled:
             self.tracer.emit("percpu_free_percpu",
                              f"base_addr={chunk.base_addr:016x} off={off * PCPU_MIN_ALLOC_SIZE} ptr={ptr:016x}")
@@ -711,7 +730,70 @@ class PerCpu:
         return self.pcpu_base_addr + self.unit_off[cpu] + var.offset
 
     # -- views --------------------------------------------------------------------------------------
+    def chunk_empty_pop_pages(self, chunk: PcpuChunk) -> int:
+        return sum(1 for p in range(chunk.nr_pages) if chunk.populated[p] and chunk.page_empty(p))
+
+    def _chunk_map_stats(self, chunk: PcpuChunk) -> list[str]:
+        """mm/percpu-stats.c: chunk_map_stats()."""
+        m = chunk.alloc_map
+        nbits = len(m) - chunk.end_offset // PCPU_MIN_ALLOC_SIZE
+        last_alloc = nbits
+        while last_alloc > 0 and not m[last_alloc - 1]:
+            last_alloc -= 1
+        start = chunk.start_offset // PCPU_MIN_ALLOC_SIZE
+        sizes: list[int] = []
+        while start < last_alloc:
+            if m[start]:
+                end = start + chunk.bound[start]
+                sizes.append((end - start) * PCPU_MIN_ALLOC_SIZE)
+            else:
+                end = start + 1
+                while end < last_alloc and not m[end]:
+                    end += 1
+                sizes.append(-(end - start) * PCPU_MIN_ALLOC_SIZE)
+            start = end
+        sum_frag = max_frag = cur_min = cur_med = cur_max = 0
+        if sizes:
+            sizes.sort()
+            i = 0
+            while i < len(sizes) and sizes[i] < 0:
+                sum_frag -= sizes[i]
+                max_frag = max(max_frag, -sizes[i])
+                i += 1
+            if i < len(sizes):
+                cur_min = sizes[i]
+                cur_med = sizes[(i + len(sizes) - 1) // 2]
+                cur_max = sizes[-1]
+        first_free = m.find(0) if m.count(0) else len(m)
+        rows = [("nr_alloc", chunk.nr_alloc), ("max_alloc_size", chunk.max_alloc_size),
+                ("empty_pop_pages", self.chunk_empty_pop_pages(chunk)), ("first_bit", first_free),
+                ("free_bytes", chunk.free_bytes), ("contig_bytes", chunk.contig_bits() * PCPU_MIN_ALLOC_SIZE),
+                ("sum_frag", sum_frag), ("max_frag", max_frag), ("cur_min_alloc", cur_min),
+                ("cur_med_alloc", cur_med), ("cur_max_alloc", cur_max)]
+        return [f"  {k:<20s}: {v:12d}" for k, v in rows] + [""]
+
+    def percpu_stats(self) -> str:
+        """/sys/kernel/debug/percpu_stats (mm/percpu-stats.c: percpu_stats_show)."""
+        ai = self.ai
+        out = ["Percpu Memory Statistics", "Allocation Info:", "-" * 40]
+        for k, v in (("unit_size", ai.unit_size), ("static_size", ai.static_size),
+                     ("reserved_size", ai.reserved_size), ("dyn_size", ai.dyn_size),
+                     ("atom_size", ai.atom_size), ("alloc_size", ai.alloc_size)):
+            out.append(f"  {k:<20s}: {v:12d}")
+        out += ["", "Global Stats:", "-" * 40]
+        for k in ("nr_alloc", "nr_dealloc", "nr_cur_alloc", "nr_max_alloc", "nr_chunks", "nr_max_chunks",
+                  "min_alloc_size", "max_alloc_size"):
+            out.append(f"  {k:<20s}: {self.stats[k]:12d}")
+        out.append(f"  {'empty_pop_pages':<20s}: {self.nr_empty_pop_pages():12d}")
+        out += ["", "Per Chunk Stats:", "-" * 40]
+        for slot in range(self.free_slot + 1):
+            for chunk in self.slots[slot]:
+                out.append("Chunk: <- First Chunk" if chunk is self.first_chunk else "Chunk:")
+                out += self._chunk_map_stats(chunk)
+        return "\n".join(out).rstrip("\n")
+
     def show(self) -> str:
+        """A summary for learners (not a kernel file): layout, chunks, static variables."""
         ai = self.ai
         lines = [ai.embedded_line(), ai.dump_alloc_info(),
                  f"units: {self.nr_units} x {self.unit_size} bytes, possible cpus: {self.nr_cpus}, "

@@ -122,7 +122,14 @@ def _per_cpu_ptr(call: Call, p: int, cpu: int) -> Any:
 
 
 @view("percpu_stats", category="percpu",
-      doc="show percpu_stats: (like debugfs percpu_stats) first-chunk layout (boot line), units, chunks with populated pages and usage, "
-          "static variables")
-def _show_percpu(call: Call) -> str:
+      doc="show percpu_stats: /sys/kernel/debug/percpu_stats (allocation info, global stats, per-chunk "
+          "fragmentation)")
+def _percpu_stats(call: Call) -> str:
+    return call.machine.percpu_stats()
+
+
+@view("percpu_layout", category="percpu",
+      doc="show percpu_layout: the first-chunk boot lines, units, each chunk's populated pages and use, "
+          "and every static per-cpu variable's copies")
+def _percpu_layout(call: Call) -> str:
     return call.machine.show_percpu()
