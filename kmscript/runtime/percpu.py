@@ -429,14 +429,18 @@ class PerCpu:
             chunk.meta_vmalloc.append(a)
         return bool(a)
 
+    @staticmethod
+    def _longs(nbits: int) -> int:
+        """BITS_TO_LONGS(nbits) * sizeof(long)."""
+        return -(-nbits // 64) * 8
+
     def create_chunk(self, gfp: int) -> PcpuChunk | None:
         """pcpu_create_chunk(): metadata, then the congruent vm area at the top of vmalloc."""
         chunk = PcpuChunk(0, self.unit_pages)
         bits = self.unit_size // PCPU_MIN_ALLOC_SIZE
-        longs = lambda nbits: -(-nbits // 64) * 8  # noqa: E731  BITS_TO_LONGS * sizeof(long)
-        ok = (self._mem_zalloc(SIZEOF_PCPU_CHUNK + longs(self.unit_pages), gfp, "pcpu_create_chunk", chunk)
-              and self._mem_zalloc(longs(bits), gfp, "pcpu_create_chunk", chunk)
-              and self._mem_zalloc(longs(bits + 1), gfp, "pcpu_create_chunk", chunk)
+        ok = (self._mem_zalloc(SIZEOF_PCPU_CHUNK + self._longs(self.unit_pages), gfp, "pcpu_create_chunk", chunk)
+              and self._mem_zalloc(self._longs(bits), gfp, "pcpu_create_chunk", chunk)
+              and self._mem_zalloc(self._longs(bits + 1), gfp, "pcpu_create_chunk", chunk)
               and self._mem_zalloc(self.unit_pages * PAGE_SIZE // PCPU_BITMAP_BLOCK_SIZE * SIZEOF_PCPU_BLOCK_MD,
                                    gfp, "pcpu_create_chunk", chunk)
               # memcg: one obj_ext per 4-byte unit; the vmallocinfo line seen on the machine
@@ -585,7 +589,7 @@ class PerCpu:
             self.balance(is_atomic_failed=False)
         return ptr
 
-    def _fail(self, size: int, align: int, is_atomic: bool, do_warn: bool, err: str) -> None:
+    def _fail(self, size: int, align: int, is_atomic: bool, do_warn: bool, err: str) -> int | None:
         if self.tracer.enabled:
             self.tracer.emit("percpu_alloc_percpu_fail",
                              f"reserved=0 is_atomic={int(is_atomic)} size={size} align={align}")

@@ -330,6 +330,8 @@ class Vmalloc:
         if ctx.preempt_count or ctx.irqs_disabled_per_cpu[ctx.cpu]:  # might_sleep() fast check
             ctx.might_sleep(ALLOC_VMAP_AREA_MIGHT_SLEEP)
         purged = False
+        va: VmapArea | None = None
+        vn_id = 0
         while True:
             va, vn_id = self._node_alloc(size, align, vstart, vend)
             if va is not None:
@@ -754,7 +756,7 @@ class Vmalloc:
         return "\n".join(lines) + ("\n" if lines else "")
 
     def vmalloc_used_kb(self) -> int:
-        return self.vmstat.nr_vmalloc_pages * (PAGE_SIZE // 1024)
+        return int(self.vmstat.nr_vmalloc_pages) * (PAGE_SIZE // 1024)
 
     @staticmethod
     def vmalloc_total_kb() -> int:
