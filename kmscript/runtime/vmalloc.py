@@ -620,9 +620,16 @@ class Vmalloc:
         """vfree(): unmap, lazily free the range, free the pages and the bookkeeping."""
         if not addr:
             return
-        va = self.busy.get(addr)
+        task = self.ctx.current
+        if addr & (PAGE_SIZE - 1):
+            # remove_vm_area(): WARN(!PAGE_ALIGNED(addr), ...)
+            self.log.printk("------------[ cut here ]------------\n"
+                            f"Trying to vfree() bad address ({addr:016x})\n"
+                            f"WARNING: CPU: {self.ctx.cpu} PID: {task.pid} at mm/vmalloc.c remove_vm_area", "warn")
+            return
+        # find_unlink_vmap_area() finds the busy area *containing* addr
+        va = self.busy.get(addr) or self._area_of(addr)
         if va is None or va.vm is None:
-            task = self.ctx.current
             self.log.printk("------------[ cut here ]------------\n"
                             f"Trying to vfree() nonexistent vm area ({addr:016x})\n"
                             f"WARNING: CPU: {self.ctx.cpu} PID: {task.pid} at mm/vmalloc.c vfree", "warn")

@@ -360,3 +360,12 @@ def test_huge_vmalloc_falls_back_to_small_pages() -> None:
     assert not log.contains("vmalloc error")  # order-9 failures are not reported
     vm.vfree(a)
     assert not buddy.out
+
+
+def test_vfree_interior_and_unaligned_addresses() -> None:
+    vm, buddy, _k, log, *_ = make()
+    a = vm.vmalloc(3 * PAGE_SIZE)
+    vm.vfree(a + 5)
+    assert log.contains("Trying to vfree() bad address") and vm.find_vm_area(a) is not None
+    vm.vfree(a + PAGE_SIZE)  # page-aligned inside the area: the kernel frees the whole area
+    assert vm.find_vm_area(a) is None and not buddy.out
