@@ -16,10 +16,14 @@ kswapd is a kernel thread on another CPU; the simulator runs it at defined point
 
 1. when a task or page-cache operation (``fault``, ``munmap``, ``exit``, ``read``,
    ``write``, ``spawn``) finishes, if it woke kswapd;
-2. when the script calls ``kswapd()``.
+2. when an allocation enters direct reclaim while kswapd is awake: kswapd has been
+   running on its CPU while the allocator went from low down to min, so it gets its
+   run first, then the task reclaims for itself;
+3. when the script calls ``kswapd()``.
 
-It does not run in the middle of one operation, so one large burst of allocations
-shows direct reclaim, and a GFP_ATOMIC loop can dip below the min watermark.  A run
+Otherwise it does not run in the middle of an operation: a large burst of allocations
+shows direct reclaim, and GFP_ATOMIC allocations (which never reclaim) can dip below
+the min watermark while kswapd is still only woken.  A run
 (balance_pgdat) reclaims in passes until the node is balanced, each pass aiming at the sum of the eligible zones' high watermarks
 (kswapd_shrink_node: max(high_wmark, SWAP_CLUSTER_MAX) per zone); like pgdat_balanced it
 stops as soon as *any* eligible zone meets its high watermark.  For order > 0 it drops to
@@ -222,6 +226,10 @@ class Reclaim:
     # -- direct reclaim ----------------------------------------------------------------------
     def try_to_free_pages(self, gfp: int, order: int) -> int:
         vm = self.machine.vmstat
+        # kswapd, woken when the zone fell below low, has been running on another CPU while
+        # this task used up the reserve down to min: let it have its run first (it also
+        # clears watermark boosts, which only kswapd does)
+        self.run_kswapd_if_woken()
         vm.allocstall += 1
         got = self.shrink_node(SWAP_CLUSTER_MAX, gfp_zone(gfp), may_swap=bool(gfp & _GFP_IO),
                                is_kswapd=False)
