@@ -199,6 +199,11 @@ class Compaction:
         start, end = za.span(zone)
         migrate_pfn = start - (start % PAGEBLOCK_NR_PAGES)
         free_block = end - 1 - ((end - 1) % PAGEBLOCK_NR_PAGES)  # last pageblock
+        tracer = self.machine.tracer
+        if tracer.enabled:
+            tracer.emit("mm_compaction_begin", f"zone_start=0x{start:x} migrate_pfn=0x{migrate_pfn:x} "
+                        f"free_pfn=0x{free_block:x} zone_end=0x{end:x}, mode=sync")
+        migrated_before = self.compact_migrated
         targets: list[int] = []
         success = False
         za.drain_all_pages()
@@ -231,6 +236,12 @@ class Compaction:
             za.drain_all_pages()
         if not success and order >= 0:
             success = self.compact_finished(zone, order, mt)
+        if tracer.enabled:
+            tracer.emit("mm_compaction_migratepages",
+                        f"nr_migrated={self.compact_migrated - migrated_before} nr_failed=0")
+            tracer.emit("mm_compaction_end", f"zone_start=0x{start:x} migrate_pfn=0x{migrate_pfn:x} "
+                        f"free_pfn=0x{free_block:x} zone_end=0x{end:x}, mode=sync "
+                        f"status={'success' if success else 'complete'}")
         return success
 
     def migrate_page(self, src: int, dst: int) -> None:

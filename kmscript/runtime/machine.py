@@ -351,6 +351,14 @@ class Machine:
         self.phys.write(self._memory_paddr(addr, len(data)), data)
 
     # -- tasks ---------------------------------------------------------------------------------
+    # set by _boot_tasks_reclaim (reclaim.boot_reclaim); runtime types in task.py,
+    # pagecache.py, reclaim.py, compaction.py and oom.py
+    tasks: Any
+    pagecache: Any
+    reclaim: Any
+    compaction: Any
+    oom: Any
+
     def _boot_tasks_reclaim(self) -> None:
         """Tasks, page cache, reclaim, compaction and the OOM killer (task.py, pagecache.py,
         reclaim.py, compaction.py, oom.py); installs ``self.page_alloc.reclaim``."""
@@ -383,36 +391,38 @@ class Machine:
 
     def sync(self) -> int:
         """sync(2): write back every dirty page-cache page; returns the pages written."""
-        return self.pagecache.sync()
+        return int(self.pagecache.sync())
 
     def drop_caches(self) -> int:
         """echo 1 > /proc/sys/vm/drop_caches; returns the pages freed."""
-        n = self.pagecache.drop_caches()
+        n = int(self.pagecache.drop_caches())
         self.reclaim.run_kswapd_if_woken()
         return n
 
     # -- reclaim / OOM -------------------------------------------------------------------------
     def kswapd(self) -> int:
         """Let kswapd run now (balance_pgdat); returns the pages it reclaimed."""
-        return self.reclaim.kswapd()
+        return int(self.reclaim.kswapd())
 
     def compact_memory(self) -> int:
         """echo 1 > /proc/sys/vm/compact_memory; returns the pages migrated."""
-        return self.compaction.compact_memory()
+        return int(self.compaction.compact_memory())
 
     def reclaim_stats(self) -> str:
-        return self.reclaim.stats()
+        return str(self.reclaim.stats())
 
     def vm_event(self, name: str) -> int:
         """One /proc/vmstat counter of reclaim, compaction or the OOM killer by its kernel name."""
         for key, value in self.reclaim.counters():
             if key == name:
-                return value
+                return int(value)
         names = ", ".join(k for k, _ in self.reclaim.counters())
         raise KernelFault(f"unknown vmstat counter {name!r} (known: {names})")
 
     def oom_badness(self, task: Any) -> int | None:
-        return self.oom.oom_badness(task, self.oom.totalpages())
+        """mm/oom_kill.c: oom_badness against the global totalpages (None: unkillable)."""
+        points: int | None = self.oom.oom_badness(task, self.oom.totalpages())
+        return points
 
     # -- kernel log ----------------------------------------------------------------------------
     def printk(self, text: str, kind: str = "info") -> None:

@@ -62,6 +62,7 @@ class OomKiller:
                  totalram_pages: Callable[[], int], show_mem: Callable[[int], list[str]]) -> None:
         self.machine = machine
         self.tasks = tasks
+        tasks.oom_score = self.proc_oom_score
         self.totalram_pages = totalram_pages
         self.show_mem = show_mem
         self.panic_on_oom = 0
@@ -84,7 +85,7 @@ class OomKiller:
         v = self._int(v)
         if not lo <= v <= hi:
             raise KernelFault(f"{name}: {v} is out of range {lo}..{hi} (-EINVAL)")
-        return v
+        return int(v)
 
     # -- scoring --------------------------------------------------------------------------
     def totalpages(self) -> int:

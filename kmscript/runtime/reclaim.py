@@ -65,7 +65,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .gfp import (MAX_NR_ZONES, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_TYPES, ZONE_NAMES, __GFP_IO,
-                  gfp_zone)
+                  format_gfp, gfp_zone)
 from .buddy import K_BUDDY
 from .page_alloc import OWNER_FILE, OWNER_KERNEL, OWNER_USER
 from .pagecache import (LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE,
@@ -145,9 +145,6 @@ class Reclaim:
         if self.pgdat_balanced(order, highest_zoneidx) and not self.pgdat_watermark_boosted(highest_zoneidx):
             return
         self.kswapd_woken = True
-        if self.machine.tracer.enabled:
-            self.machine.tracer.emit("mm_vmscan_wakeup_kswapd",
-                                     f"nid=0 order={order} gfp_flags=")
 
     def run_kswapd_if_woken(self) -> None:
         if self.kswapd_woken:
@@ -161,6 +158,9 @@ class Reclaim:
         self.kswapd_order = 0
         self.kswapd_highest_zoneidx = 0
         self.kswapd_runs += 1
+        tracer = self.machine.tracer
+        if tracer.enabled:
+            tracer.emit("mm_vmscan_kswapd_wake", f"nid=0 zid={zoneidx} order={order}")
         total = 0
         boosted = self.pgdat_watermark_boosted(zoneidx)
         za = self.zones
@@ -187,6 +187,8 @@ class Reclaim:
         elif not self.pgdat_balanced(order, zoneidx):
             self.kswapd_failures += 1
         self.zones.clear_boost()
+        if tracer.enabled:
+            tracer.emit("mm_vmscan_kswapd_sleep", "nid=0")
         return total
 
     def stats(self) -> str:
@@ -231,8 +233,13 @@ class Reclaim:
         # clears watermark boosts, which only kswapd does)
         self.run_kswapd_if_woken()
         vm.allocstall += 1
+        tracer = self.machine.tracer
+        if tracer.enabled:
+            tracer.emit("mm_vmscan_direct_reclaim_begin", f"order={order} gfp_flags={format_gfp(gfp)}")
         got = self.shrink_node(SWAP_CLUSTER_MAX, gfp_zone(gfp), may_swap=bool(gfp & _GFP_IO),
                                is_kswapd=False)
+        if tracer.enabled:
+            tracer.emit("mm_vmscan_direct_reclaim_end", f"nr_reclaimed={got}")
         if got:
             self.kswapd_failures = 0
         return got
@@ -259,14 +266,11 @@ class Reclaim:
         else:
             vm.pgscan_direct += self._scanned
             vm.pgsteal_direct += self._stolen
-        if self.machine.tracer.enabled:
-            self.machine.tracer.emit("mm_vmscan_lru_shrink_inactive",
-                                     f"nid=0 nr_scanned={self._scanned} nr_reclaimed={self._stolen}")
         return reclaimed
 
     def _clean_file_pages(self) -> int:
         lru = self.lru
-        return lru.nr[LRU_INACTIVE_FILE] + lru.nr[LRU_ACTIVE_FILE] - self.machine.vmstat.nr_dirty
+        return lru.nr[LRU_INACTIVE_FILE] + lru.nr[LRU_ACTIVE_FILE] - int(self.machine.vmstat.nr_dirty)
 
     def _deactivate(self, active: int, inactive: int, nr: int) -> int:
         """shrink_active_list: move up to *nr* pages from the active tail to the inactive head."""
@@ -371,7 +375,7 @@ class Reclaim:
         for cache in list(slab.caches):
             if cache.reclaim_account:
                 slab.kmem_cache_shrink(cache)
-        return max(0, before - vm.nr_slab_reclaimable_b) // 4096
+        return max(0, int(before - vm.nr_slab_reclaimable_b)) // 4096
 
 
 class ReclaimHooks:
@@ -468,7 +472,7 @@ class ZoneAccess:
 
     @staticmethod
     def free_list_nonempty(z: Any, order: int, mt: int) -> bool:
-        return z.nr_list[order * MIGRATE_TYPES + mt] > 0
+        return bool(z.nr_list[order * MIGRATE_TYPES + mt] > 0)
 
     def watermark_ok(self, z: Any, order: int, mark: int, highest_zoneidx: int, alloc_flags: int = 0) -> bool:
         """mm/page_alloc.c: __zone_watermark_ok (facts §3.2)."""
@@ -592,10 +596,11 @@ def boot_reclaim(machine: "Machine") -> ReclaimHooks:
 
     oom = OomKiller(machine, tasks, totalram_pages, mem_info)
     hooks = ReclaimHooks(reclaim, compaction, oom)
-    machine.tasks = tasks
-    machine.pagecache = pagecache
-    machine.reclaim = reclaim
-    machine.compaction = compaction
-    machine.oom = oom
+    # (attributes of the Machine facade, declared there as set by this boot step)
+    setattr(machine, "tasks", tasks)
+    setattr(machine, "pagecache", pagecache)
+    setattr(machine, "reclaim", reclaim)
+    setattr(machine, "compaction", compaction)
+    setattr(machine, "oom", oom)
     machine.page_alloc.reclaim = hooks
     return hooks

@@ -46,7 +46,7 @@ Simplifications relative to the kernel
 from __future__ import annotations
 
 from array import array
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .errors import KernelFault
 from .gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL_ACCOUNT, __GFP_COMP, __GFP_ZERO
@@ -159,7 +159,7 @@ class Task:
     @property
     def oom_score(self) -> int:
         """/proc/PID/oom_score (fs/proc/base.c: proc_oom_score)."""
-        return self._table.machine.oom.proc_oom_score(self)
+        return self._table.oom_score(self)
 
     @property
     def oom_victim(self) -> bool:
@@ -210,6 +210,8 @@ class TaskTable:
         self.init = init
         self.tasks[1] = init
         self.after_operation: Any = lambda: None  # set by the reclaim layer (kswapd runs)
+        # /proc/PID/oom_score, set by the OOM killer layer (oom.py) at boot
+        self.oom_score: Callable[[Task], int] = lambda t: 0
 
     # -- lookup -----------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Task]:

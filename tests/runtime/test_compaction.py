@@ -12,13 +12,7 @@ MiB = 1 << 20
 
 
 def boot(mem: int = 64 * MiB, **kw: object) -> Machine:
-    m = Machine(MachineConfig(mem=mem, cpus=1, **kw))  # type: ignore[arg-type]
-    if not hasattr(m, "tasks"):  # until machine.py boots vmalloc and kernel stacks itself
-        m._boot_vmalloc()
-        m._boot_percpu()
-        m._boot_kstacks()
-        m._boot_tasks_reclaim()
-    return m
+    return Machine(MachineConfig(mem=mem, cpus=1, **kw))  # type: ignore[arg-type]
 
 
 def test_fragmentation_index_hand_worked() -> None:
@@ -43,13 +37,7 @@ def test_should_try_claim_block() -> None:
 
 def one_zone(pages: int = 16384) -> Machine:
     """A machine whose only zone is DMA32 with *pages* managed pages."""
-    m = Machine(MachineConfig(cpus=1, dma_pages=0, dma32_pages=pages))
-    if not hasattr(m, "tasks"):  # until machine.py boots vmalloc and kernel stacks itself
-        m._boot_vmalloc()
-        m._boot_percpu()
-        m._boot_kstacks()
-        m._boot_tasks_reclaim()
-    return m
+    return Machine(MachineConfig(cpus=1, dma_pages=0, dma32_pages=pages))
 
 
 def fragment(m: Machine) -> tuple[object, object]:

@@ -13,13 +13,7 @@ MiB = 1 << 20
 
 
 def boot(mem: int = 256 * MiB, **kw: object) -> Machine:
-    m = Machine(MachineConfig(mem=mem, cpus=2, **kw))  # type: ignore[arg-type]
-    if not hasattr(m, "tasks"):  # until machine.py boots vmalloc and kernel stacks itself
-        m._boot_vmalloc()
-        m._boot_percpu()
-        m._boot_kstacks()
-        m._boot_tasks_reclaim()
-    return m
+    return Machine(MachineConfig(mem=mem, cpus=2, **kw))  # type: ignore[arg-type]
 
 
 def free_total(m: Machine) -> int:
