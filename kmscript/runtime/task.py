@@ -500,8 +500,6 @@ def proc_pid_status(t: Task, oom_score: int) -> str:
                   kb("RssFile", mm.file), kb("RssShmem", mm.shmem),
                   f"VmPTE:\t{mm.pgtables_bytes >> 10:8d} kB", kb("VmSwap", mm.swapents)]
     lines += [f"oom_score:\t{oom_score}", f"oom_score_adj:\t{t.oom_score_adj}"]
-    if t.stack:
-        lines.append(f"kernel stack:\t0x{t.stack:016x}")
     return "\n".join(lines)
 
 

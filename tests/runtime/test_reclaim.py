@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from kmscript.runtime.gfp import GFP_KERNEL, GFP_NOIO
 from kmscript.runtime.machine import Machine, MachineConfig
 from kmscript.runtime.pagecache import LRU_ACTIVE_FILE, LRU_INACTIVE_FILE
@@ -129,3 +132,54 @@ def test_lru_lists_are_exact() -> None:
     assert m.drop_caches() == 64
     assert lru.nr[LRU_INACTIVE_FILE] == 0
     assert lru.pop_tail(LRU_INACTIVE_FILE) is None
+
+
+def check_counters(m: Machine) -> None:
+    """The LRU, vmstat and per-owner counters agree with each other and with the pages."""
+    lru = m.reclaim.lru
+    vm = m.vmstat
+    assert lru.nr == [vm.nr_inactive_anon, vm.nr_active_anon, vm.nr_inactive_file, vm.nr_active_file]
+    for which in range(4):
+        assert sum(lru.zone_nr[z][which] for z in range(5)) == lru.nr[which]
+        assert min(lru.zone_nr[z][which] for z in range(5)) >= 0
+    tasks = [t for t in m.tasks if t.mm is not None and t.pid != 1]
+    files = list(m.pagecache.files.values())
+    assert vm.nr_anon_pages == sum(t.mm.anon for t in tasks) == lru.nr[0] + lru.nr[1]  # type: ignore[union-attr]
+    assert vm.nr_file_pages == sum(f.nr_cached for f in files) == lru.nr[2] + lru.nr[3]
+    assert vm.nr_dirty == sum(f.nr_dirty for f in files)
+    assert vm.nr_swap_used == sum(t.mm.swapents for t in tasks)  # type: ignore[union-attr]
+    assert m.tasks.free_swap_pages + vm.nr_swap_used == m.tasks.nr_swap_pages
+    for t in tasks:
+        for i, pfn in enumerate(t.mm.pte):  # type: ignore[union-attr]
+            if pfn >= 0:
+                assert m.reclaim.rmap.lookup(pfn) == (t, i)
+    m.page_alloc.check_invariants()
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 8), st.integers(0, 2), st.integers(1, 1200)), max_size=25))
+def test_random_workload_keeps_counters_exact(ops: list[tuple[int, int, int]]) -> None:
+    m = Machine(MachineConfig(cpus=1, dma_pages=0, dma32_pages=8192, swap=8 * MiB))
+    tasks = [m.spawn(f"t{i}", 0) for i in range(3)]
+    files = [m.open_file(f"f{i}") for i in range(3)]
+    for op, who, pages in ops:
+        t, f = tasks[who], files[who]
+        if op == 0 and t is not None and t.alive:
+            t.fault(pages * 4096)
+        elif op == 1 and t is not None and t.alive:
+            t.munmap(pages * 4096)
+        elif op == 2:
+            f.read(pages * 4096)
+        elif op == 3:
+            f.write(pages * 4096)
+        elif op == 4:
+            f.seek(0)
+        elif op == 5:
+            m.sync()
+        elif op == 6:
+            m.drop_caches()
+        elif op == 7:
+            m.kswapd()
+        elif op == 8 and t is not None and t.alive:
+            t.exit()
+        check_counters(m)

@@ -110,6 +110,12 @@ def _show_task(call: Call, t: Any) -> str:
     return str(call.machine.proc_pid_status(t))
 
 
+@view("status", t=handle("task"), category="tasks",
+      doc="show status T: /proc/PID/status of task T (the same text as show task T)")
+def _show_status(call: Call, t: Any) -> str:
+    return str(call.machine.proc_pid_status(t))
+
+
 @view("tasks", category="tasks",
       doc="show tasks: a ps-like table of live tasks with their RSS counters, page tables and "
           "/proc/PID/oom_score")
