@@ -29,7 +29,8 @@ What it models
 Allocation flags (include/linux/pagemap.h, mm/readahead.c, mm/filemap.c): a read allocates
 with ``readahead_gfp_mask`` = mapping gfp (GFP_HIGHUSER_MOVABLE) | __GFP_NORETRY |
 __GFP_NOWARN and, when that fails, once more with the plain mapping gfp, as filemap_read
-falls back from readahead to filemap_create_folio; a write allocates with the mapping gfp.
+falls back from readahead to filemap_create_folio; a write allocates with the mapping gfp
+| __GFP_WRITE (FGP_WRITEBEGIN).  Folio allocation adds __GFP_COMP to both.
 New anonymous and file pages start on the inactive list (since 5.9 for anon:
 lru_cache_add_inactive_or_unevictable / folio_add_lru).
 
@@ -298,6 +299,8 @@ RW_PAGE_NS = 1000
 # GFP bits used here (include/linux/gfp_types.h); the composite comes from gfp.py at boot.
 _GFP_NORETRY = 0x10000
 _GFP_NOWARN = 0x2000
+_GFP_COMP = 0x40000
+_GFP_WRITE = 0x1000
 
 
 class PageCache:
@@ -324,12 +327,15 @@ class PageCache:
 
     # -- read / write ----------------------------------------------------------------------
     def _alloc(self, write: bool) -> int | None:
+        # filemap_alloc_folio -> folio_alloc adds __GFP_COMP; the write path
+        # (__filemap_get_folio with FGP_WRITEBEGIN) adds __GFP_WRITE
         pa = self.machine.page_alloc
+        gfp = self.mapping_gfp | _GFP_COMP
         if write:
-            return pa.alloc_pages(self.mapping_gfp, 0, owner=self.owner_file)
-        pfn = pa.alloc_pages(self.mapping_gfp | _GFP_NORETRY | _GFP_NOWARN, 0, owner=self.owner_file)
+            return pa.alloc_pages(gfp | _GFP_WRITE, 0, owner=self.owner_file)
+        pfn = pa.alloc_pages(gfp | _GFP_NORETRY | _GFP_NOWARN, 0, owner=self.owner_file)
         if pfn is None:
-            pfn = pa.alloc_pages(self.mapping_gfp, 0, owner=self.owner_file)
+            pfn = pa.alloc_pages(gfp, 0, owner=self.owner_file)
         return pfn
 
     def file_rw(self, f: File, size: int, write: bool) -> int:

@@ -17,7 +17,7 @@ MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES): ``anon``, ``file``, ``shmem``, ``swap
 Fault path (mm/memory.c: __handle_mm_fault, do_anonymous_page): for each page, first
 the missing upper levels (PUD every 512^3 pages, PMD every 512^2, PTE table every 512
 pages) are allocated with GFP_PGTABLE_USER (GFP_KERNEL_ACCOUNT | __GFP_ZERO,
-arch/x86/include/asm/pgalloc.h), then the data page with GFP_HIGHUSER_MOVABLE |
+include/asm-generic/pgalloc.h) through pagetable_alloc, which adds __GFP_COMP, then the data page with GFP_HIGHUSER_MOVABLE |
 __GFP_COMP (vma_alloc_folio adds __GFP_COMP, which is why 6.x OOM reports of page faults
 read ``gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP)``).  The data page goes to the
 head of the inactive anon LRU (lru_cache_add_inactive_or_unevictable since 5.9).  Pages
@@ -27,8 +27,10 @@ during its own fault stops faulting.  ``machine.ctx.current`` is the faulting ta
 whole fault, so "<comm> invoked oom-killer" names it.
 
 The PGD (PGD_ALLOCATION_ORDER 1 with CONFIG_MITIGATION_PAGE_TABLE_ISOLATION,
-arch/x86/include/asm/pgalloc.h) is allocated at spawn with GFP_PGTABLE_USER and counted
-in meminfo PageTables (``nr_pagetable_pages``) but not in ``pgtables_bytes``.
+arch/x86/include/asm/pgalloc.h) is allocated at spawn the same way (__pgd_alloc ->
+pagetable_alloc + pagetable_pgd_ctor) and counted in meminfo PageTables
+(``nr_pagetable_pages``) but not in ``pgtables_bytes`` (mm_pgtables_bytes counts PTE,
+PMD and PUD pages only).
 
 pids come from a cyclic counter starting after the script's own task (pid 1000); pid 1
 is the global init, which exists from boot without an address space of its own here and
@@ -56,6 +58,8 @@ if TYPE_CHECKING:
     from .machine import Machine
 
 GFP_PGTABLE_USER = GFP_KERNEL_ACCOUNT | __GFP_ZERO
+# pagetable_alloc (include/linux/mm.h) allocates every page-table page as a compound page
+GFP_PGTABLE_ALLOC = GFP_PGTABLE_USER | __GFP_COMP
 GFP_ANON_FAULT = GFP_HIGHUSER_MOVABLE | __GFP_COMP
 PGD_ALLOCATION_ORDER = 1
 PTRS_PER_TABLE = 512
@@ -248,7 +252,7 @@ class TaskTable:
         base = m.kstacks.alloc_thread_stack(cpu, caller="kernel_clone")
         if base is None:
             return None
-        pgd = m.page_alloc.alloc_pages(GFP_PGTABLE_USER, PGD_ALLOCATION_ORDER, owner=self.owner_pagetable)
+        pgd = m.page_alloc.alloc_pages(GFP_PGTABLE_ALLOC, PGD_ALLOCATION_ORDER, owner=self.owner_pagetable)
         if pgd is None:
             m.kstacks.free_thread_stack(base, cpu)
             return None
@@ -385,7 +389,7 @@ class TaskTable:
         # upper levels first, as __handle_mm_fault allocates pud, pmd, then the pte table
         for level, span in ((2, PTRS_PER_TABLE ** 3), (1, PTRS_PER_TABLE ** 2), (0, PTRS_PER_TABLE)):
             if idx % span == 0 and len(mm.pt_pfns[level]) < _tables_needed(idx + 1, span):
-                pfn = alloc(GFP_PGTABLE_USER, 0, owner=self.owner_pagetable)
+                pfn = alloc(GFP_PGTABLE_ALLOC, 0, owner=self.owner_pagetable)
                 if not t.alive:  # OOM-killed while allocating its own page table
                     if pfn is not None:
                         self.machine.page_alloc.free_pages(pfn, 0)
