@@ -236,7 +236,7 @@ def test_fail_statement_same_seed_same_failures() -> None:
     ("fail page_alloc probability=200", "percentage"),
     ("fail slab min_order=1", "unknown option 'min_order'"),
     ("fail page_alloc times=-2", "must be >= -1"),
-    ("fail nth", "give nth=N"),
+    ("fail any", "give nth=N"),
 ])
 def test_fail_statement_errors(stmt: str, msg: str) -> None:
     _out, err = _run(stmt + "\n")

@@ -8,8 +8,8 @@
                       the cache filter and flags those caches (SLAB_FAILSLAB); adds up
 ``fail kmalloc ...``  failslab restricted to the kmalloc-* caches
 ``fail page_alloc``   fail_page_alloc; also ``min_order=N``, ``ignore_gfp_highmem=BOOL``
-``fail nth=N``        (kind ``nth``/``task``) /proc/self/fail-nth: the N-th following
-                      fault-injection point of any kind fails
+``fail any nth=N``    /proc/self/fail-nth: the N-th following fault-injection point of
+                      any kind fails (also spelled ``fail fail_nth nth=N``)
 ``fail off``          disarm everything; ``fail KIND off=true`` disarms one attribute
 ``fail make_it_fail task=T``  /proc/<pid>/make-it-fail = 1 (for ``task_filter=true``)
 ====================  =====================================================================
@@ -124,7 +124,7 @@ def _fail(call: Call, kind: str, options: dict[str, Any]) -> None:
         for a in (fi.failslab, fi.fail_page_alloc):
             a.kmalloc_only = False
         return
-    if kind in ("nth", "task", "fail_nth"):
+    if kind in ("any", "nth", "task", "fail_nth"):
         for key in options:
             if key != "nth":
                 raise KmsRuntimeError(f"fail {kind}: unknown option '{key}' (options: nth)")
@@ -142,7 +142,7 @@ def _fail(call: Call, kind: str, options: dict[str, Any]) -> None:
         return
     name = _KINDS.get(kind)
     if name is None:
-        raise KmsRuntimeError(f"fail: unknown fault kind '{kind}' (kinds: slab, kmalloc, page_alloc, nth, "
+        raise KmsRuntimeError(f"fail: unknown fault kind '{kind}' (kinds: slab, kmalloc, page_alloc, any, "
                               f"make_it_fail, off)")
     _configure(call, fi, kind, fi.attr(name), options)
 
