@@ -34,8 +34,8 @@ may block).  Then, for each zone of the zonelist at or below gfp_zone(gfp), high
 Any page that is not free and not movable (slab, page tables, kernel stacks, plain
 alloc_pages) pins its pageblock region: compaction cannot empty a block holding one.
 
-vmstat: compact_success / compact_fail per direct compaction, pgmigrate counted as
-``compact_migrated``.
+vmstat: compact_stall, compact_success and compact_fail per direct compaction,
+compact_isolated (pages isolated by both scanners) and pgmigrate_success (pages migrated).
 
 Simplifications relative to mm/compaction.c
 -------------------------------------------
@@ -271,3 +271,4 @@ class Compaction:
             self.pagecache.migrate_page(owner, idx, src, dst)
         self.machine.page_alloc.free_pages(src, 0)
         self.compact_migrated += 1
+        self.compact_isolated += 1  # COMPACTISOLATED counts migration sources and free targets

@@ -14,23 +14,24 @@ or below highest_zoneidx passes its *high* watermark at that order with no boost
 (pgdat_balanced) or kswapd has failed MAX_RECLAIM_RETRIES (16) times in a row.
 kswapd is a kernel thread on another CPU; the simulator runs it at defined points:
 
-1. when a task or page-cache operation (``fault``, ``munmap``, ``exit``, ``read``,
-   ``write``, ``spawn``) finishes, if it woke kswapd;
+1. when a task or page-cache operation that allocates (``spawn``, ``fault``, ``read``,
+   ``write``, ``drop_caches``) returns, if it woke kswapd;
 2. when an allocation enters direct reclaim while kswapd is awake: kswapd has been
    running on its CPU while the allocator went from low down to min, so it gets its
    run first, then the task reclaims for itself;
 3. when the script calls ``kswapd()``.
 
 Otherwise it does not run in the middle of an operation: a large burst of allocations
-shows direct reclaim, and GFP_ATOMIC allocations (which never reclaim) can dip below
-the min watermark while kswapd is still only woken.  A run
-(balance_pgdat) reclaims in passes until the node is balanced, each pass aiming at the sum of the eligible zones' high watermarks
-(kswapd_shrink_node: max(high_wmark, SWAP_CLUSTER_MAX) per zone); like pgdat_balanced it
-stops as soon as *any* eligible zone meets its high watermark.  For order > 0 it drops to
-order 0 once it has reclaimed compact_gap(order)
-= 2 << order pages (kswapd_shrink_node), leaving the rest to compaction.  A run that
-frees nothing counts a kswapd failure.  At the end the zones' watermark boosts are
-cleared, as balance_pgdat does.
+shows direct reclaim, and GFP_ATOMIC allocations (which never reclaim) can dip below the
+min watermark while kswapd is only woken.  A run (balance_pgdat) reclaims in passes
+until the node is balanced, each pass aiming at the sum of the eligible zones' high
+watermarks (kswapd_shrink_node: max(high_wmark, SWAP_CLUSTER_MAX) per zone); like
+pgdat_balanced it stops as soon as *any* eligible zone meets its high watermark.  While
+it runs the zones are flagged ZONE_RECLAIM_ACTIVE, so pages freed to the per-cpu lists
+reach the buddy allocator in small batches.  For order > 0 it drops to order 0 once it
+has reclaimed compact_gap(order) = 2 << order pages (kswapd_shrink_node), leaving the
+rest to compaction.  A run that frees nothing counts a kswapd failure.  At the end the
+zones' watermark boosts are cleared, as balance_pgdat does.
 
 Direct reclaim (try_to_free_pages) reclaims nr_to_reclaim = SWAP_CLUSTER_MAX pages for
 the allocating task and counts ``allocstall``.  Swapping needs __GFP_IO.  Pages above the
@@ -39,7 +40,8 @@ request's highest zone are skipped (sc->reclaim_idx).
 Both use one shrink_node, in this order:
 1. clean file pages: inactive list from the tail; when it has no clean page left, pages
    are deactivated from the active list's tail (shrink_active_list) and scanned in turn;
-2. reclaimable slab caches (shrink_slab), through the slab layer's shrink interface;
+2. reclaimable slab caches (shrink_slab): the empty slabs of SLAB_RECLAIM_ACCOUNT caches,
+   through the slab layer's kmem_cache_shrink (there are no object shrinkers);
 3. dirty file pages, written back first (pageout), inactive before active;
 4. anonymous pages to swap while swap has free slots (and the gfp allows I/O), inactive
    before active.  A freshly faulted anonymous page has its pte young bit set, so the
@@ -216,8 +218,8 @@ class Reclaim:
         ]
         if comp is not None:
             rows += [("compact_stall", comp.compact_stall), ("compact_success", vm.compact_success),
-                     ("compact_fail", vm.compact_fail), ("compact_migrate_scanned", comp.compact_migrated),
-                     ("compact_isolated", comp.compact_isolated)]
+                     ("compact_fail", vm.compact_fail), ("compact_isolated", comp.compact_isolated),
+                     ("pgmigrate_success", comp.compact_migrated)]
         rows.append(("oom_kill", vm.oom_kill))
         return rows
 
