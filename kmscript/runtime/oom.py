@@ -221,7 +221,8 @@ class OomKiller:
         self.tasks.release_mm(victim)
         log.printk(f"oom_reaper: reaped process {victim.pid} ({victim.comm}), now anon-rss:{mm.anon * 4}kB, "
                    f"file-rss:{mm.file * 4}kB, shmem-rss:{mm.shmem * 4}kB", "info")
-        self.machine.kstacks.free_thread_stack(victim.stack, victim.stack_cpu)
+        # free_thread_stack: the stack goes to the cache of the CPU that frees the task
+        self.machine.kstacks.free_thread_stack(victim.stack, self.machine.ctx.cpu)
         victim.alive = False
 
 

@@ -315,6 +315,8 @@ class PageCache:
         self.owner_file = owner_file
         self.dirty = PfnMap("b", 0)
         self.files: dict[str, File] = {}
+        self.sysctl_drop_caches = 0
+        self.drop_caches_stfu = False
         # set by the reclaim layer: run kswapd if an operation woke it
         self.after_operation: Callable[[], None] = lambda: None
 
@@ -424,8 +426,8 @@ class PageCache:
             f.nr_dirty = 0
         return n
 
-    def drop_caches(self) -> int:
-        """``echo 1 > /proc/sys/vm/drop_caches``: free clean page cache; returns pages freed."""
+    def drop_pagecache(self) -> int:
+        """drop_pagecache_sb for every file: free the clean page-cache pages; returns pages freed."""
         n = 0
         for f in self.files.values():
             pages = f.pages
@@ -435,9 +437,21 @@ class PageCache:
                     self.lru.remove(pfn)
                     self.evict_page(f, idx, pfn)
                     n += 1
-        cur = self.machine.ctx.current
-        # fs/drop_caches.c: drop_caches_sysctl_handler
-        self.machine.log.printk(f"{cur.comm} ({cur.pid}): drop_caches: 1", "info")
+        return n
+
+    def drop_caches(self, value: int = 1, shrink_slab: Callable[[], int] | None = None) -> int:
+        """``echo VALUE > /proc/sys/vm/drop_caches`` (fs/drop_caches.c): 1 frees clean page
+        cache, 2 reclaimable slab, 3 both; 4 silences the message.  Returns pages freed."""
+        n = 0
+        if value & 1:
+            n += self.drop_pagecache()
+        if value & 2 and shrink_slab is not None:
+            n += shrink_slab()
+        if not self.drop_caches_stfu:
+            cur = self.machine.ctx.current
+            self.machine.log.printk(f"{cur.comm} ({cur.pid}): drop_caches: {value}", "info")
+        self.drop_caches_stfu |= bool(value & 4)
+        self.sysctl_drop_caches = value
         return n
 
     def nr_pages(self) -> int:

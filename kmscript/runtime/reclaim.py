@@ -119,6 +119,14 @@ class Reclaim:
         self._stolen = 0
         tasks.after_operation = self.run_kswapd_if_woken
         pagecache.after_operation = self.run_kswapd_if_woken
+        machine.register_sysctl("vm.drop_caches", lambda: pagecache.sysctl_drop_caches, self._sysctl_drop_caches)
+
+    def _sysctl_drop_caches(self, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4:
+            from .errors import KernelFault
+            raise KernelFault(f"vm.drop_caches: {value!r} is out of range 1..4 (-EINVAL)")
+        self.pagecache.drop_caches(value, self.shrink_slab)
+        self.run_kswapd_if_woken()
 
     # -- kswapd --------------------------------------------------------------------------------
     def pgdat_balanced(self, order: int, highest_zoneidx: int) -> bool:

@@ -276,7 +276,8 @@ class TaskTable:
         if t.pid == 1:
             raise KernelFault("init (pid 1) cannot exit: the kernel would panic (Attempted to kill init!)")
         self.release_mm(t)
-        self.machine.kstacks.free_thread_stack(t.stack, t.stack_cpu)
+        # free_thread_stack: the stack goes to the cache of the CPU that frees the task
+        self.machine.kstacks.free_thread_stack(t.stack, self.machine.ctx.cpu)
         t.alive = False
 
     def release_mm(self, t: Task) -> None:

@@ -183,3 +183,18 @@ def test_random_workload_keeps_counters_exact(ops: list[tuple[int, int, int]]) -
         elif op == 8 and t is not None and t.alive:
             t.exit()
         check_counters(m)
+
+
+def test_drop_caches_sysctl() -> None:
+    m = boot()
+    f = m.open_file("x")
+    f.read(MiB)
+    f.write(MiB // 4)   # the first 64 pages become dirty
+    m.sysctl_set("vm.drop_caches", 1)
+    assert f.nr_cached == 64 and m.sysctl_get("vm.drop_caches") == 1
+    assert "kmscript (1000): drop_caches: 1" in m.dmesg()
+    m.sysctl_set("vm.drop_caches", 4)   # stfu: later writes print nothing
+    m.sync()
+    m.sysctl_set("vm.drop_caches", 3)
+    assert f.nr_cached == 0
+    assert "drop_caches: 3" not in m.dmesg()
