@@ -198,3 +198,18 @@ def test_drop_caches_sysctl() -> None:
     m.sysctl_set("vm.drop_caches", 3)
     assert f.nr_cached == 0
     assert "drop_caches: 3" not in m.dmesg()
+
+
+def test_reclaim_shrinks_reclaimable_slab_caches() -> None:
+    from kmscript.runtime.slab_geometry import SLAB_RECLAIM_ACCOUNT
+    m = boot()
+    c = m.kmem_cache_create("dentry_like", 192, 8, SLAB_RECLAIM_ACCOUNT)
+    objs = [m.kmem_cache_alloc(c) for _ in range(2000)]
+    for o in objs:
+        m.kmem_cache_free(c, o)
+    empty = m.vmstat.nr_slab_reclaimable_b // 4096
+    assert empty > 0  # SLUB keeps empty slabs on the partial list (min_partial)
+    # no page cache and no swap: shrink_slab is all reclaim can do
+    got = m.reclaim.shrink_node(32, 4, may_swap=True, is_kswapd=False)
+    assert got == empty and m.vmstat.nr_slab_reclaimable_b == 0
+    assert m.vm_event("slab_reclaimed_pages") == empty
