@@ -209,7 +209,10 @@ class Compaction:
         za.drain_all_pages()
         while migrate_pfn < free_block:
             block_end = min(migrate_pfn + PAGEBLOCK_NR_PAGES, end)
-            movable = za.movable_pages(zone, max(migrate_pfn, start), block_end)
+            # isolate_migratepages_block: LRU pages only (a page without an rmap owner is not
+            # on an LRU list, so it cannot be isolated)
+            movable = [p for p in za.movable_pages(zone, max(migrate_pfn, start), block_end)
+                       if self.rmap.lookup(p) is not None]
             for src in movable:
                 if not targets:
                     while free_block > migrate_pfn and not targets:

@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING, Any
 
 from .gfp import (MAX_NR_ZONES, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_TYPES, ZONE_NAMES, __GFP_IO,
                   format_gfp, gfp_zone)
-from .buddy import K_BUDDY
+from .buddy import K_BUDDY, SECTION_MASK, SECTION_SHIFT
 from .page_alloc import OWNER_FILE, OWNER_KERNEL, OWNER_USER
 from .pagecache import (LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE,
                         File, LruVec, PageCache, Rmap)
@@ -92,8 +92,8 @@ ALLOC_HIGHATOMIC = 0x200
 ALLOC_RESERVES = 0x10 | 0x20 | ALLOC_HIGHATOMIC | ALLOC_OOM
 # memmap state bytes (buddy.py: owner code in the high nibble, order in the low nibble) of
 # an order-0 anonymous page and an order-0 page-cache page
-_USER_PAGE = OWNER_USER << 4
-_FILE_PAGE = OWNER_FILE << 4
+_USER_PAGE_B = bytes((OWNER_USER << 4,))
+_FILE_PAGE_B = bytes((OWNER_FILE << 4,))
 
 _CLEAN, _DIRTY = 0, 1
 
@@ -528,13 +528,22 @@ class ZoneAccess:
 
     # -- compaction scanners ---------------------------------------------------------------------
     def movable_pages(self, z: Any, start: int, end: int) -> list[int]:
-        """The migration scanner over [start, end): order-0 anonymous and page-cache pages."""
+        """The migration scanner over [start, end) (one pageblock, inside one memmap section):
+        the order-0 anonymous and page-cache pages, found by their state bytes."""
         memmap = self.pa.memmap
+        sec = memmap.sections[start >> SECTION_SHIFT]
+        if sec is None:
+            return []
+        base = start & ~SECTION_MASK
+        lo = start - base
+        hi = end - base
         out: list[int] = []
-        for pfn in range(start, end):
-            b = memmap.get(pfn)
-            if b == _USER_PAGE or b == _FILE_PAGE:
-                out.append(pfn)
+        for byte in (_USER_PAGE_B, _FILE_PAGE_B):
+            i = sec.find(byte, lo, hi)
+            while i >= 0:
+                out.append(base + i)
+                i = sec.find(byte, i + 1, hi)
+        out.sort()
         return out
 
     def isolate_free_pages(self, z: Any, start: int, end: int) -> list[int]:
