@@ -13,6 +13,9 @@ What a case must satisfy
   file's standard output exactly as ``kmscript [ARGS] NAME.kms`` prints it (top-level
   output, then for each block its output and a ``PASS name``/``FAIL name`` line); the
   ``# CHECK`` lines outside test blocks match the top-level output (see ``filecheck``);
+- for the file case, when ``NAME.err`` exists beside it: the file is expected to stop with
+  an error, and ``NAME.err`` holds the error as the CLI prints it on stderr (rendered under
+  the file's base name) followed by ``exit status N`` (the format of tests/golden_errors);
 - for a test block: the ``# CHECK`` lines inside the block match that block's own output
   (what it printed after the re-run top level).
 
@@ -445,8 +448,28 @@ def run_file(path: str, opts: RunOptions | None = None) -> FileResult:
     updated: list[str] = []
     new_text_blocks: dict[int, list[Check]] = {}
     messages: list[str] = []
-    if top_err is not None and not (d.exit is not None and top_run.error is not None and exit_status == d.exit):
+    err_golden = Path(path).with_suffix(".err")
+    expects_error = err_golden.exists() or (d.exit is not None and top_run.error is not None
+                                            and exit_status == d.exit)
+    if top_err is not None and not expects_error:
         messages.append(top_err)
+    if err_golden.exists():
+        # NAME.err: what `kmscript NAME.kms` prints on stderr (the error rendered under the
+        # file's base name) and its exit status, as tests/golden_errors holds them.
+        actual_err = f"{_render_as(top_run.error, Path(path).name)}\nexit status {exit_status}\n" \
+            if top_run.error is not None else f"exit status {exit_status}\n"
+        expected_err = err_golden.read_text(encoding="utf-8")
+        if top_run.internal is not None or top_run.timed_out:
+            messages.append(top_err or "")
+        elif actual_err != expected_err:
+            if opts.update:
+                err_golden.write_text(actual_err, encoding="utf-8")
+                updated.append(str(err_golden))
+            else:
+                diff = difflib.unified_diff(expected_err.splitlines(), actual_err.splitlines(),
+                                            fromfile=str(err_golden), tofile="actual error", lineterm="")
+                messages.append(f"{path}: error: the error differs from {err_golden} (--update rewrites it)\n"
+                                + "\n".join(diff))
     if d.exit is not None and exit_status != d.exit:
         messages.append(f"{path}: error: expected exit status {d.exit} (# EXIT:), got {exit_status}")
     golden = Path(path).with_suffix(".out")
@@ -527,6 +550,17 @@ def run_file(path: str, opts: RunOptions | None = None) -> FileResult:
             fcase.message = f"unexpectedly passed (XFAIL: {d.xfail})"
     injected = top_run.injected + sum(r.injected for *_x, r in block_runs)
     return FileResult(path, cases, stdout, exit_status, injected, updated)
+
+
+def _render_as(error: Any, name: str) -> str:
+    """An error rendered as if its script had been run under *name*."""
+    import copy
+    from ..source import Source
+    e = copy.copy(error)
+    src = getattr(e, "source", None)
+    if src is not None and src.name != name:
+        e.source = Source(src.text, name)
+    return str(e.render())
 
 
 def _rewrite_checks(text_lines: list[str], scopes: dict[int, list[Check]],

@@ -28,7 +28,7 @@ def _plugin_args() -> list[str]:
     # The plugin is loaded through the entry point; make sure it is, also when autoload is off.
     # (hypothesis is not needed by these runs and costs seconds to import in each one)
     import kmscript.testing.pytest_plugin as plugin
-    return ["-p", "no:hypothesispytest"] + ([] if _autoloaded() else ["-p", plugin.__name__])
+    return ["-p", "no:hypothesispytest", "-p", "no:benchmark"] + ([] if _autoloaded() else ["-p", plugin.__name__])
 
 
 def _autoloaded() -> bool:

@@ -318,3 +318,16 @@ def test_fail_nth_loop(tmp_path: Path) -> None:
     assert rc == 0  # assertions broke, nothing crashed
     g = write(tmp_path, "m.kms", "print(1)\n")
     assert run("--fail-nth", f, g)[0] == 2
+
+
+def test_err_golden_expects_the_rendered_error(tmp_path: Path) -> None:
+    f = write(tmp_path, "e.kms", "x = 1\nassert x == 2\n")
+    err = tmp_path / "e.err"
+    err.write_text("e.kms:2:8: assertion failed: 1 == 2\n    assert x == 2\n           ^~~~~~\nexit status 1\n")
+    rc, lines = run(f)
+    assert rc == 0, lines
+    err.write_text("something else\nexit status 1\n")
+    rc, lines = run(f)
+    assert rc == 1 and "+e.kms:2:8: assertion failed: 1 == 2" in [ln.strip() for ln in lines]
+    assert run("--update", f)[0] == 0
+    assert err.read_text().startswith("e.kms:2:8: assertion failed")
