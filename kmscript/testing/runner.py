@@ -187,17 +187,17 @@ def discover(paths: Sequence[str]) -> list[str]:
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            for f in sorted(path.rglob("*.kms")):
-                rel = f.relative_to(path)
+            for kms in sorted(path.rglob("*.kms")):
+                rel = kms.relative_to(path)
                 if any(part.startswith(".") or part == "__pycache__" for part in rel.parts[:-1]):
                     continue
-                found.append(str(f))
+                found.append(str(kms))
         elif path.exists():
             found.append(str(path))
         else:
             raise FileNotFoundError(p)
     seen: set[str] = set()
-    out = []
+    out: list[str] = []
     for f in found:
         key = os.path.normpath(f)
         if key not in seen:
@@ -244,6 +244,8 @@ class _Deadline:
         self.seconds = seconds if seconds and seconds > 0 else None
         self.armed = False
         self._old: Any = None
+        self._outer: tuple[float, float] = (0.0, 0.0)
+        self._armed_at = 0.0
         self.start = time.monotonic()
 
     def __enter__(self) -> "_Deadline":
@@ -252,7 +254,9 @@ class _Deadline:
             def on_alarm(signum: int, frame: Any) -> None:
                 raise _Timeout()
             self._old = signal.signal(signal.SIGALRM, on_alarm)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            # Remember a timer someone else (pytest-timeout, a harness) had set, to give it back.
+            self._outer = signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            self._armed_at = time.monotonic()
             self.armed = True
         return self
 
@@ -260,6 +264,10 @@ class _Deadline:
         if self.armed:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self._old)
+            delay, interval = self._outer
+            if delay > 0:
+                left = delay - (time.monotonic() - self._armed_at)
+                signal.setitimer(signal.ITIMER_REAL, max(left, 0.001), interval)
             self.armed = False
 
     def expired(self) -> bool:
@@ -269,7 +277,7 @@ class _Deadline:
 def _make_session_class() -> type:
     from ..session import Session
 
-    class RunnerSession(Session):  # type: ignore[misc]
+    class RunnerSession(Session):
         """A Session that arms fail-nth on its machine until an allocation has been asked."""
 
         fail_nth = 0
