@@ -65,6 +65,7 @@ class OomKiller:
         tasks.oom_score = self.proc_oom_score
         self.totalram_pages = totalram_pages
         self.show_mem = show_mem
+        self.site: Any = None  # task.AllocSite: "fault", "read" or "write" while they allocate
         self.panic_on_oom = 0
         self.oom_kill_allocating_task = 0
         self.oom_dump_tasks = 1
@@ -176,10 +177,44 @@ class OomKiller:
         adj = getattr(cur, "oom_score_adj", 0)
         lines = [f"{cur.comm} invoked oom-killer: gfp_mask={gfp:#x}({format_gfp_pGg(gfp)}), "
                  f"order={order}, oom_score_adj={adj}"]
+        lines += self._dump_stack()
         lines += self.show_mem(gfp_zone(gfp))
         if self.oom_dump_tasks:
             lines += self.dump_tasks()
         return lines
+
+    def _dump_stack(self) -> list[str]:
+        """dump_stack() of dump_header, in the page allocator's warn_alloc style (symbols
+        without offsets): the path into the allocator depends on what was allocating."""
+        m = self.machine
+        cur = m.ctx.current
+        taint = getattr(m.page_alloc, "_taint_string", lambda: "Not tainted")()
+        frames = ["dump_stack_lvl", "dump_header", "oom_kill_process", "out_of_memory",
+                  "__alloc_pages_slowpath", "__alloc_frozen_pages_noprof", "alloc_pages_mpol"]
+        frames += self.alloc_site_frames.get(self.site.value if self.site is not None else "", [])
+        return ([f"CPU: {m.ctx.cpu} UID: 0 PID: {cur.pid} Comm: {cur.comm} {taint}", "Call Trace:", " <TASK>"]
+                + [f" {f}" for f in frames] + [" </TASK>"])
+
+    # the callers above alloc_pages_mpol, by what the task was doing (set by task.py and
+    # pagecache.py while they allocate); mm/memory.c, mm/filemap.c, arch/x86/mm/fault.c
+    alloc_site_frames = {
+        "fault": ["folio_alloc_mpol_noprof", "vma_alloc_folio_noprof", "alloc_anon_folio",
+                  "do_anonymous_page", "__handle_mm_fault", "handle_mm_fault", "do_user_addr_fault",
+                  "exc_page_fault", "asm_exc_page_fault"],
+        "pte": ["alloc_pages_noprof", "pte_alloc_one", "__pte_alloc", "do_anonymous_page",
+                "__handle_mm_fault", "handle_mm_fault", "do_user_addr_fault", "exc_page_fault",
+                "asm_exc_page_fault"],
+        "pmd": ["alloc_pages_noprof", "pmd_alloc_one", "__pmd_alloc", "__handle_mm_fault",
+                "handle_mm_fault", "do_user_addr_fault", "exc_page_fault", "asm_exc_page_fault"],
+        "pud": ["alloc_pages_noprof", "pud_alloc_one", "__pud_alloc", "__handle_mm_fault",
+                "handle_mm_fault", "do_user_addr_fault", "exc_page_fault", "asm_exc_page_fault"],
+        "read": ["folio_alloc_noprof", "filemap_alloc_folio_noprof", "filemap_create_folio",
+                 "filemap_get_pages", "filemap_read", "vfs_read", "ksys_read", "do_syscall_64",
+                 "entry_SYSCALL_64_after_hwframe"],
+        "write": ["folio_alloc_noprof", "filemap_alloc_folio_noprof", "__filemap_get_folio",
+                  "generic_perform_write", "vfs_write", "ksys_write", "do_syscall_64",
+                  "entry_SYSCALL_64_after_hwframe"],
+    }
 
     def dump_tasks(self) -> list[str]:
         lines = ["Tasks state (memory values in pages):",

@@ -319,6 +319,8 @@ class PageCache:
         self.drop_caches_stfu = False
         # set by the reclaim layer: run kswapd if an operation woke it
         self.after_operation: Callable[[], None] = lambda: None
+        # shared with the task table (task.AllocSite): what the allocation is for
+        self.alloc_site: Any = None
 
     def open(self, name: str) -> File:
         f = self.files.get(name)
@@ -357,6 +359,8 @@ class PageCache:
         vm = self.machine.vmstat
         dirty = self.dirty
         done_to = f.pos
+        if self.alloc_site is not None:
+            self.alloc_site.value = "write" if write else "read"
         try:
             for idx in range(first, last + 1):
                 pfn = pages[idx]
@@ -384,6 +388,8 @@ class PageCache:
             done = done_to - f.pos
             f.pos = done_to
             f.size = max(f.size, f.pos)
+            if self.alloc_site is not None:
+                self.alloc_site.value = ""
             self.after_operation()
         return done
 

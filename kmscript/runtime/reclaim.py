@@ -614,6 +614,8 @@ def boot_reclaim(machine: "Machine") -> ReclaimHooks:
                         reclaim.kswapd_failures >= MAX_RECLAIM_RETRIES, max_zone_idx)
 
     oom = OomKiller(machine, tasks, totalram_pages, mem_info)
+    pagecache.alloc_site = tasks.alloc_site
+    oom.site = tasks.alloc_site
     hooks = ReclaimHooks(reclaim, compaction, oom)
     # (attributes of the Machine facade, declared there as set by this boot step)
     setattr(machine, "tasks", tasks)

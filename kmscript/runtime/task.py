@@ -76,6 +76,15 @@ FAULT_NS = 1000
 RESERVED_PIDS = 300  # kernel/pid.c: pid allocation wraps to 300
 
 
+class AllocSite:
+    """A shared note of what the runtime is allocating for ("fault", "read", "write")."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = ""
+
+
 def _tables_needed(nr_pages: int, span: int) -> int:
     return (nr_pages + span - 1) // span
 
@@ -214,6 +223,8 @@ class TaskTable:
         self.init = init
         self.tasks[1] = init
         self.after_operation: Any = lambda: None  # set by the reclaim layer (kswapd runs)
+        # what the current allocation is for ("fault"), read by the OOM report's stack dump
+        self.alloc_site = AllocSite()
         # /proc/PID/oom_score, set by the OOM killer layer (oom.py) at boot
         self.oom_score: Callable[[Task], int] = lambda t: 0
 
@@ -303,11 +314,14 @@ class TaskTable:
         ctx = m.ctx
         saved = ctx.current
         ctx.current = t
+        site = self.alloc_site
+        site.value = "fault"
         done = 0
         try:
             done = self._fault_pages(t, nr)
         finally:
             ctx.current = saved
+            site.value = ""
             self.after_operation()
         return done << PAGE_SHIFT
 
@@ -387,10 +401,13 @@ class TaskTable:
     def _alloc_tables(self, t: Task, mm: MM, idx: int) -> bool:
         """Allocate the page-table pages a new PTE table at page index *idx* needs."""
         alloc = self.machine.page_alloc.alloc_pages
+        site = self.alloc_site
         # upper levels first, as __handle_mm_fault allocates pud, pmd, then the pte table
         for level, span in ((2, PTRS_PER_TABLE ** 3), (1, PTRS_PER_TABLE ** 2), (0, PTRS_PER_TABLE)):
             if idx % span == 0 and len(mm.pt_pfns[level]) < _tables_needed(idx + 1, span):
+                site.value = ("pte", "pmd", "pud")[level]
                 pfn = alloc(GFP_PGTABLE_ALLOC, 0, owner=self.owner_pagetable)
+                site.value = "fault"
                 if not t.alive:  # OOM-killed while allocating its own page table
                     if pfn is not None:
                         self.machine.page_alloc.free_pages(pfn, 0)
