@@ -254,8 +254,13 @@ class _Deadline:
             def on_alarm(signum: int, frame: Any) -> None:
                 raise _Timeout()
             self._old = signal.signal(signal.SIGALRM, on_alarm)
+            # The limit is for the whole file: each case gets what its predecessors left.
+            left = self.seconds - (time.monotonic() - self.start)
+            if left <= 0:
+                signal.signal(signal.SIGALRM, self._old)
+                raise _Timeout()
             # Remember a timer someone else (pytest-timeout, a harness) had set, to give it back.
-            self._outer = signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            self._outer = signal.setitimer(signal.ITIMER_REAL, left)
             self._armed_at = time.monotonic()
             self.armed = True
         return self
@@ -427,7 +432,10 @@ def run_file(path: str, opts: RunOptions | None = None) -> FileResult:
                 s.interp.include_stack = [resolved]
                 s.run_test(program, src, i)
 
-            r = _run_session(make, body, deadline)
+            if deadline.expired():  # the file's time is up: the remaining blocks cannot run
+                r = _Run([], timed_out=True)
+            else:
+                r = _run_session(make, body, deadline)
             block_runs.append((tname, span.line, i, r))
             # The CLI prints the block's output (the re-run top level included), then PASS/FAIL.
             stdout += r.output
@@ -436,8 +444,6 @@ def run_file(path: str, opts: RunOptions | None = None) -> FileResult:
             if failed:
                 st = r.error.exit_status if r.error is not None else 3
                 exit_status = max(exit_status, st if st != EXIT_OK else EXIT_ASSERT)
-            if r.timed_out or deadline.expired():
-                break
     if session is not None and a.leak_check and top_err is None:
         report = getattr(session.machine, "leak_report", None)
         if callable(report):
