@@ -88,6 +88,13 @@ class KmscriptLexer(RegexLexer):
     mimetypes = ["text/x-kmscript"]
     url = "https://github.com/kmscript/kmscript"
 
+    def __init__(self, **options: Any) -> None:
+        # Keep the text exactly (no stripped or added newlines): the tokens concatenate
+        # back to the input, which the REPL's highlighting relies on.
+        options.setdefault("stripnl", False)
+        options.setdefault("ensurenl", False)
+        super().__init__(**options)
+
     tokens = {
         "root": [
             (r"\n", Whitespace),

@@ -36,7 +36,8 @@ from typing import Any, Callable
 from prompt_toolkit import PromptSession
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.document import Document
-from prompt_toolkit.filters import Condition, has_completions, is_done
+from prompt_toolkit.enums import DEFAULT_BUFFER
+from prompt_toolkit.filters import has_completions, has_focus, is_done
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.input import Input
@@ -102,9 +103,9 @@ class _EntryValidator(Validator):
 
     def validate(self, document: Document) -> None:
         err = check_entry(document.text)
-        self.repl.last_validation_error = err
         if err is None:
             return
+        self.repl.last_validation_error = err
         pos = len(document.text)
         if err.span is not None:
             pos = min(max(0, err.span.start), len(document.text))
@@ -205,8 +206,9 @@ class Repl:
 
     def _key_bindings(self) -> KeyBindings:
         kb = KeyBindings()
+        editing = ~is_done & has_focus(DEFAULT_BUFFER)  # not while searching history (Ctrl-R)
 
-        @kb.add("enter", filter=~is_done)
+        @kb.add("enter", filter=editing)
         def _enter(event: KeyPressEvent) -> None:
             buf = event.current_buffer
             if buf.complete_state is not None and buf.complete_state.current_completion is not None:
@@ -220,7 +222,7 @@ class Repl:
                 return
             buf.validate_and_handle()
 
-        @kb.add("}", filter=~is_done)
+        @kb.add("}", filter=editing)
         def _close_brace(event: KeyPressEvent) -> None:
             buf = event.current_buffer
             line = buf.document.current_line_before_cursor
@@ -228,7 +230,7 @@ class Repl:
                 buf.delete_before_cursor(min(len(line), len(INDENT)))
             buf.insert_text("}")
 
-        @kb.add("c-space", filter=~has_completions)
+        @kb.add("c-space", filter=editing & ~has_completions)
         def _complete(event: KeyPressEvent) -> None:
             event.current_buffer.start_completion(select_first=False)
 
@@ -252,6 +254,8 @@ class Repl:
             try:
                 if self.handle(text):
                     break
+            except KeyboardInterrupt:  # Ctrl-C in a meta-command (:load, :machine ...)
+                self.printer.line("interrupted", "error")
             except Exception as e:  # a bug in the REPL itself: say so, keep going
                 self.internal_error(e)
         return 0
@@ -281,9 +285,10 @@ class Repl:
         done: list[str] = []
         ok = False
         self.session.interp.steps_left = self.session.max_steps
-        tracer = self._watch_allocations(text)
+        tracer = None
         try:
             with self._interruptible():
+                tracer = self._watch_allocations(text)
                 self.session.run_text(text, name, on_result=lambda st, v: self._result(st, v, done))
             ok = True
         except KeyboardInterrupt:
