@@ -14,8 +14,8 @@ from __future__ import annotations
 import sys
 from typing import Any, Iterator
 
-from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from ..errors import KmsSyntaxError
 from ..source import Source, Span
@@ -100,8 +100,8 @@ def _parser() -> Lark:
     global _lark
     if _lark is None:
         text = grammar_text()
-        _lark = Lark(text, parser="lalr", lexer="basic", propagate_positions=True,
-                     maybe_placeholders=True, postlex=_postlex, cache=_cache_file(text))
+        _lark = Lark(text, parser="lalr", lexer="basic", maybe_placeholders=True, postlex=_postlex,
+                     transformer=_callbacks, cache=_cache_file(text))
     return _lark
 
 
@@ -111,14 +111,54 @@ def _tok_span(t: Token) -> Span:
                 t.end_column or 0)
 
 
+_NO_SPAN = Span(0, 0, 0, 0, 0, 0)
+
+
 def _meta_span(meta: Any) -> Span:
-    if getattr(meta, "empty", True):
-        return Span(0, 0, 0, 0, 0, 0)
-    return Span(meta.start_pos, meta.end_pos, meta.line, meta.column, meta.end_line, meta.end_column)
+    """Rule handlers receive the span computed from their children (see _items_span)."""
+    return meta if isinstance(meta, Span) else _NO_SPAN
 
 
 def _join(a: Span, b: Span) -> Span:
+    if not a.line:
+        return b
+    if not b.line:
+        return a
     return Span(a.start, b.end, a.line, a.column, b.end_line, b.end_column)
+
+
+def _edge_span(item: Any, last: bool) -> Span | None:
+    if item is None or isinstance(item, str) and not isinstance(item, Token):
+        return None
+    if isinstance(item, Token):
+        return _tok_span(item) if item.line else None
+    if isinstance(item, (list, tuple)):
+        seq = reversed(item) if last else item
+        for x in seq:
+            sp = _edge_span(x, last)
+            if sp is not None:
+                return sp
+        return None
+    sp = getattr(item, "span", None)
+    if isinstance(sp, Span) and sp.line:
+        return sp
+    if isinstance(item, tuple):
+        return None
+    return None
+
+
+def _items_span(items: list[Any]) -> Span:
+    """The span of a rule from its first to its last child that has a position.
+
+    Lark's propagate_positions would do this for every reduction and doubles the
+    parse time; anonymous tokens (keywords, brackets) are not among the children, so
+    a span starts at the first named token or sub-expression of the rule.
+    """
+    first = _edge_span(items, False)
+    if first is None:
+        return _NO_SPAN
+    last = _edge_span(items, True) or first
+    return Span(first.start, last.end, first.line, first.column, last.end_line, last.end_column)
 
 
 def _span_of(node: Any) -> Span:
@@ -259,8 +299,9 @@ class _Climber:
                 left = ast.BinOp(op, left, right, span)
 
 
-@v_args(meta=True)
-class _ToAst(Transformer[Token, Any]):
+class _ToAst:
+    """One method per grammar rule: (meta, converted children) -> AST node."""
+
     # --- program structure
     def start(self, meta: Any, items: list[Any]) -> ast.Program:
         return ast.Program(tuple(items), _meta_span(meta))
@@ -288,7 +329,7 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Assert(items[0], items[1] if len(items) > 1 else None, _meta_span(meta))
 
     def return_stmt(self, meta: Any, items: list[Any]) -> ast.Return:
-        return ast.Return(items[0] if items else None, _meta_span(meta))
+        return ast.Return(items[1] if len(items) > 1 else None, _meta_span(meta))
 
     def break_stmt(self, meta: Any, items: list[Any]) -> ast.Break:
         return ast.Break(_meta_span(meta))
@@ -403,7 +444,7 @@ class _ToAst(Transformer[Token, Any]):
 
     # --- primaries
     def call(self, meta: Any, items: list[Any]) -> ast.Call:
-        func, arglist = items[0], items[1] or []
+        func, arglist = items[0], items[1] or []  # items[2] is the closing ')'
         args: list[Any] = []
         kwargs: list[ast.Keyword] = []
         for a in arglist:
@@ -448,10 +489,32 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Name(str(items[0]), _meta_span(meta))
 
     def list(self, meta: Any, items: list[Any]) -> ast.ListLit:
-        return ast.ListLit(tuple(i for i in items if i is not None), _meta_span(meta))
+        return ast.ListLit(tuple(i for i in items[:-1] if i is not None), _meta_span(meta))
 
 
 _to_ast = _ToAst()
+
+
+class _InlineCallbacks:
+    """Lark's in-parse transformer: each reduction calls the rule's handler directly.
+
+    No parse tree is built and no second pass runs; the handler gets the span computed
+    from the children (``_items_span``).
+    """
+
+    def __init__(self) -> None:
+        for name in dir(_to_ast):
+            if not name.startswith("__"):
+                setattr(self, name, self._wrap(getattr(_to_ast, name)))
+
+    @staticmethod
+    def _wrap(handler: Any) -> Any:
+        def callback(children: list[Any]) -> Any:
+            return handler(_items_span(children), children)
+        return callback
+
+
+_callbacks = _InlineCallbacks()
 
 # ------------------------------------------------------------------ errors in user words
 _NAMED = {
@@ -569,18 +632,11 @@ def parse(text: str, name: str = "<input>") -> ast.Program:
 def parse_source(source: Source) -> ast.Program:
     parser = _parser()
     try:
-        tree = parser.parse(source.text)
+        result = parser.parse(source.text)
     except UnexpectedInput as e:
         raise _translate(e, source) from None
-    except RecursionError:
-        raise KmsSyntaxError("program nested too deeply", source.span_at(0), source) from None
-    try:
-        result = _to_ast.transform(tree)
-    except VisitError as e:
-        inner = e.orig_exc
-        if isinstance(inner, KmsSyntaxError):
-            inner.source = source
-            raise inner from None
+    except KmsSyntaxError as e:
+        e.source = source
         raise
     except RecursionError:
         raise KmsSyntaxError("program nested too deeply", source.span_at(0), source) from None
