@@ -30,10 +30,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Iterator
 
-from pygments.lexer import RegexLexer, bygroups
-from pygments.style import Style
-from pygments.token import (Comment, Error, Keyword, Name, Number, Operator, Punctuation, String,
-                            Text, Token, Whitespace, _TokenType)
+# Pygments ships no type information (types-Pygments is not a dependency).
+from pygments.lexer import RegexLexer, bygroups  # type: ignore[import-untyped]
+from pygments.style import Style  # type: ignore[import-untyped]
+from pygments.token import (Comment, Error, Keyword, Name, Number, Operator,  # type: ignore[import-untyped]
+                            Punctuation, String, Text, Token, Whitespace, _TokenType)
 
 __all__ = ["KmscriptLexer", "KmscriptStyle", "classify_name"]
 
@@ -79,7 +80,7 @@ _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _NUMBER_END = r"(?![A-Za-z0-9_])"
 
 
-class KmscriptLexer(RegexLexer):
+class KmscriptLexer(RegexLexer):  # type: ignore[misc]
     """Lexer for kmscript, the Linux kernel memory scenario language."""
 
     name = "kmscript"
@@ -122,7 +123,7 @@ class KmscriptLexer(RegexLexer):
         ],
     }
 
-    def analyse_text(text: str) -> float:  # type: ignore[misc]  # pygments calls it unbound
+    def analyse_text(text: str) -> float:  # pygments calls it unbound (a static method)
         score = 0.0
         if "GFP_" in text:
             score += 0.3
@@ -131,7 +132,7 @@ class KmscriptLexer(RegexLexer):
         return min(score, 1.0)
 
 
-class KmscriptStyle(Style):
+class KmscriptStyle(Style):  # type: ignore[misc]
     """A scheme readable on dark and on light terminals.
 
     Only the terminal's own ANSI hues are used (so the user's palette decides the exact

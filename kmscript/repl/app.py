@@ -47,7 +47,7 @@ from prompt_toolkit.output import Output
 from prompt_toolkit.validation import ValidationError, Validator
 
 from .. import __version__
-from ..errors import KmsError, KmsSyntaxError
+from ..errors import KmsError, KmsPanic, KmsSyntaxError
 from ..highlight import KmscriptLexer
 from ..lang import ast
 from ..lang.parser import parse, warm_up
@@ -140,6 +140,7 @@ class Repl:
         self._gfp_by_addr: dict[int, str] = {}
         self._interrupt = False
         self._running = False
+        self._orig_tick: Callable[[], None] = lambda: None
         self._install_hooks()
         self.prompt = PromptSession[str](
             message=lambda: FormattedText([("class:prompt", PROMPT)]),
@@ -195,8 +196,8 @@ class Repl:
         self.printer.long_text(text)
 
     # -- prompt pieces ----------------------------------------------------------------------
-    def _continuation(self, width: int, line_number: int, is_soft_wrap: bool) -> Fragments:
-        return [("class:continuation", "." * (width - 1) + " ")]
+    def _continuation(self, width: int, line_number: int, is_soft_wrap: int) -> FormattedText:
+        return FormattedText([("class:continuation", "." * (width - 1) + " ")])
 
     def _bottom_toolbar(self) -> Fragments:
         return self._toolbar
@@ -295,6 +296,9 @@ class Repl:
             self.printer.line("interrupted (the state reached so far is kept; :undo goes back)", "error")
         except KmsError as e:
             self.printer.lines(e.render(), "error")
+            if isinstance(e, KmsPanic):
+                self.printer.line("the machine panicked: :undo goes back to before this entry, "
+                                  ":reset boots a fresh machine", "note")
         except Exception as e:
             self.internal_error(e)
         finally:

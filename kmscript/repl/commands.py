@@ -237,9 +237,9 @@ def help_text(topic: str) -> str:
         if c is not None:
             return _entry(f":{c.name}" + (f" {c.args}" if c.args else ""), c.doc)
     parts: list[str] = []
-    b = vocabulary.builtins().get(topic)
-    if b is not None:
-        parts.append(_entry(b.signature(), b.doc) + f"\n    [{b.category}]")
+    fn = vocabulary.builtins().get(topic)
+    if fn is not None:
+        parts.append(_entry(fn.signature(), fn.doc) + f"\n    [{fn.category}]")
     v = vocabulary.views().get(topic.removeprefix("show ").strip())
     if v is not None:
         parts.append(_entry(v.signature(), v.doc))
@@ -249,24 +249,24 @@ def help_text(topic: str) -> str:
         if m is not None:
             parts.append(_entry(m.signature(), m.doc))
     else:
-        for (owner, mname), m in sorted(vocabulary.methods().items()):
+        for (owner, mname), meth in sorted(vocabulary.methods().items()):
             if mname == topic:
-                parts.append(_entry(m.signature(), m.doc))
+                parts.append(_entry(meth.signature(), meth.doc))
     val = vocabulary.values().get(topic)
     if val is not None:
         parts.append(_entry(val.name + "  (value)", val.doc))
     consts = vocabulary.constants()
     if topic in consts:
-        c = consts[topic]
+        cval = consts[topic]
         kind = "GFP flag" if topic in vocabulary.gfp_flags() else "SLAB flag" if topic in vocabulary.slab_flags() \
             else "constant"
-        shown = f"0x{c:x} ({c})" if isinstance(c, int) and not isinstance(c, bool) else str(c)
+        shown = f"0x{cval:x} ({cval})" if isinstance(cval, int) and not isinstance(cval, bool) else str(cval)
         parts.append(f"{topic}  {kind} = {shown}")
     if topic in vocabulary.keywords():
         parts.append(f"{topic}  (keyword)\n    {KEYWORD_HELP.get(topic, 'see :help language')}")
-    cat = [bb for bb in vocabulary.builtins().values() if bb.category == topic]
-    if cat and not parts:
-        parts.append(f"{topic}:\n" + "\n".join(f"  {bb.signature():<44} {_first(bb.doc)}" for bb in cat))
+    in_category = [bb for bb in vocabulary.builtins().values() if bb.category == topic]
+    if in_category and not parts:
+        parts.append(f"{topic}:\n" + "\n".join(f"  {bb.signature():<44} {_first(bb.doc)}" for bb in in_category))
     if parts:
         return "\n\n".join(parts)
     return f"no help for '{topic}'{did_you_mean(topic, help_topics())}; :help lists the topics"
