@@ -208,6 +208,10 @@ class OomKiller:
                 "handle_mm_fault", "do_user_addr_fault", "exc_page_fault", "asm_exc_page_fault"],
         "pud": ["alloc_pages_noprof", "pud_alloc_one", "__pud_alloc", "__handle_mm_fault",
                 "handle_mm_fault", "do_user_addr_fault", "exc_page_fault", "asm_exc_page_fault"],
+        "filemap_fault": ["folio_alloc_noprof", "filemap_alloc_folio_noprof", "page_cache_ra_unbounded",
+                          "do_sync_mmap_readahead", "filemap_fault", "__do_fault", "do_read_fault",
+                          "do_pte_missing", "__handle_mm_fault", "handle_mm_fault", "do_user_addr_fault",
+                          "exc_page_fault", "asm_exc_page_fault"],
         "read": ["folio_alloc_noprof", "filemap_alloc_folio_noprof", "filemap_create_folio",
                  "filemap_get_pages", "filemap_read", "vfs_read", "ksys_read", "do_syscall_64",
                  "entry_SYSCALL_64_after_hwframe"],
@@ -290,13 +294,13 @@ def show_mem(machine: "Machine", za: Any, lru: Any, pagecache: Any, nr_swap_page
         f" unevictable:0 dirty:{vm.nr_dirty} writeback:{vm.nr_writeback}",
         f" slab_reclaimable:{pages_of_b(vm.nr_slab_reclaimable_b)} "
         f"slab_unreclaimable:{pages_of_b(vm.nr_slab_unreclaimable_b)}",
-        f" mapped:0 shmem:{vm.nr_shmem_pages} pagetables:{vm.nr_pagetable_pages}",
+        f" mapped:{vm.nr_mapped} shmem:{vm.nr_shmem_pages} pagetables:{vm.nr_pagetable_pages}",
         " sec_pagetables:0 bounce:0",
         f" kernel_misc_reclaimable:{vm.nr_kernel_misc_reclaimable}",
         f" free:{free_all} free_pcp:{sum(z.pcp_count for z in za.populated())} free_cma:0",
         f"Node 0 active_anon:{vm.nr_active_anon * 4}kB inactive_anon:{vm.nr_inactive_anon * 4}kB "
         f"active_file:{vm.nr_active_file * 4}kB inactive_file:{vm.nr_inactive_file * 4}kB unevictable:0kB "
-        f"isolated(anon):0kB isolated(file):0kB mapped:0kB dirty:{vm.nr_dirty * 4}kB "
+        f"isolated(anon):0kB isolated(file):0kB mapped:{vm.nr_mapped * 4}kB dirty:{vm.nr_dirty * 4}kB "
         f"writeback:{vm.nr_writeback * 4}kB shmem:{vm.nr_shmem_pages * 4}kB shmem_thp:0kB "
         f"shmem_pmdmapped:0kB anon_thp:0kB kernel_stack:{vm.nr_kernel_stack_kb}kB "
         f"pagetables:{vm.nr_pagetable_pages * 4}kB sec_pagetables:0kB "

@@ -41,8 +41,10 @@ Simplifications relative to the kernel
 - A file read/write moves a sequential file position (``seek`` resets it); files have no
   size limit and no on-disk contents.  Readahead window sizes are not modelled: pages are
   read one at a time as needed.
-- Page cache pages are never mapped into tasks, so a task's ``file_rss`` stays 0 unless
-  the script maps a file (not implemented); shmem is not modelled (``shmem_rss`` 0).
+- A task maps page-cache pages with ``mmap`` (``FileMap``: private, read-only, the
+  file's first pages).  Reclaim unmaps a mapped page from every mapper before it frees
+  it (try_to_unmap); a mapped page whose pte is young gets one more round on the active
+  list first.  drop_caches leaves mapped pages alone.  Shmem is not modelled.
 """
 
 from __future__ import annotations
@@ -253,6 +255,22 @@ class LruVec:
             dq.extend(keep)
 
 
+class FileMap:
+    """A task's private read-only mapping of the first ``nr_pages`` pages of a file (one
+    file VMA).  ``present[idx]`` is the pte: 1 while page idx is mapped.  ``mm`` is the
+    mapping task's address space (its MM_FILEPAGES counter ``file`` changes with the ptes);
+    ``pt_pfns`` are the VMA's own page-table pages (PTE tables and PMD pages)."""
+
+    __slots__ = ("file", "mm", "nr_pages", "present", "pt_pfns")
+
+    def __init__(self, file: "File", mm: Any, nr_pages: int) -> None:
+        self.file = file
+        self.mm = mm
+        self.nr_pages = nr_pages
+        self.present = bytearray(nr_pages)
+        self.pt_pfns: list[int] = []
+
+
 class File:
     """An inode's page cache.  A script handle (``file log = open("app.log")``)."""
 
@@ -268,6 +286,7 @@ class File:
         self.nr_dirty = 0
         self.pos = 0  # byte offset of the next read/write
         self.size = 0  # i_size: the highest byte written or read
+        self.maps: list[FileMap] = []  # the file's mappings (i_mmap)
 
     @property
     def cached(self) -> int:
@@ -401,8 +420,75 @@ class PageCache:
             f.nr_dirty -= 1
             self.machine.vmstat.nr_dirty -= 1
 
+    # -- mappings (filemap_fault, try_to_unmap) ---------------------------------------------
+    def page_mapped(self, f: File, idx: int) -> bool:
+        for fm in f.maps:
+            if idx < fm.nr_pages and fm.present[idx]:
+                return True
+        return False
+
+    def unmap_page(self, f: File, idx: int) -> None:
+        """try_to_unmap: clear every pte mapping page idx of the file."""
+        vm = self.machine.vmstat
+        for fm in f.maps:
+            if idx < fm.nr_pages and fm.present[idx]:
+                fm.present[idx] = 0
+                fm.mm.file -= 1
+                vm.nr_mapped -= 1
+
+    def map_pages(self, fm: FileMap, alive: Callable[[], bool]) -> int:
+        """filemap_fault for each page of the mapping, in order: the page comes from the page
+        cache (read in when missing, as a read does) and is mapped (MM_FILEPAGES,
+        NR_FILE_MAPPED, young pte).  Stops when a page cannot be allocated or the task
+        dies; returns the pages mapped."""
+        f = fm.file
+        pages = f.pages
+        if len(pages) < fm.nr_pages:
+            pages.extend([-1] * (fm.nr_pages - len(pages)))
+        vm = self.machine.vmstat
+        lru = self.lru
+        clock = self.machine.clock
+        done = 0
+        for idx in range(fm.nr_pages):
+            pfn = pages[idx]
+            if pfn < 0:
+                new = self._alloc(False)
+                if not alive():
+                    if new is not None:
+                        self.machine.page_alloc.free_pages(new, 0)
+                    break
+                if new is None:
+                    break
+                pfn = new
+                pages[idx] = pfn
+                self.rmap.set(pfn, f.oid, idx)
+                lru.add(pfn, LRU_INACTIVE_FILE)
+                f.nr_cached += 1
+                vm.nr_file_pages += 1
+            fm.present[idx] = 1
+            fm.mm.file += 1
+            vm.nr_mapped += 1
+            lru.young.set(pfn, 1)
+            clock.ns += RW_PAGE_NS
+            done += 1
+        f.size = max(f.size, fm.nr_pages * PAGE_SIZE)
+        return done
+
+    def unmap_all(self, fm: FileMap) -> None:
+        """unmap_vmas for one file VMA: its ptes go; the pages stay in the page cache."""
+        vm = self.machine.vmstat
+        n = sum(fm.present)
+        fm.mm.file -= n
+        vm.nr_mapped -= n
+        fm.present = bytearray(fm.nr_pages)
+        if fm in fm.file.maps:
+            fm.file.maps.remove(fm)
+
     def evict_page(self, f: File, idx: int, pfn: int) -> None:
-        """__remove_mapping + free: drop a clean page from the cache (already off the LRU)."""
+        """__remove_mapping + free: drop a clean page from the cache (already off the LRU),
+        unmapping it first from every task that maps it (try_to_unmap)."""
+        if f.maps:
+            self.unmap_page(f, idx)
         f.pages[idx] = -1
         f.nr_cached -= 1
         self.machine.vmstat.nr_file_pages -= 1
@@ -439,7 +525,8 @@ class PageCache:
             pages = f.pages
             for idx in range(len(pages)):
                 pfn = pages[idx]
-                if pfn >= 0 and not self.dirty.get(pfn):
+                if pfn >= 0 and not self.dirty.get(pfn) and not (f.maps and self.page_mapped(f, idx)):
+                    # (invalidate_mapping_pages leaves dirty and mapped folios alone)
                     self.lru.remove(pfn)
                     self.evict_page(f, idx, pfn)
                     n += 1

@@ -321,6 +321,11 @@ class Reclaim:
             if found is None or not isinstance(found[0], File):
                 continue  # not a page-cache page any more (cannot happen; be safe)
             f, idx = found
+            if f.maps and lru.young.get(pfn) and pc.page_mapped(f, idx):
+                # a mapped page whose pte is young: folio_check_references activates it
+                lru.young.set(pfn, 0)
+                lru.add(pfn, LRU_ACTIVE_FILE)
+                continue
             if dirty.get(pfn):
                 if mode == _CLEAN:
                     set_aside.append(pfn)
@@ -615,6 +620,7 @@ def boot_reclaim(machine: "Machine") -> ReclaimHooks:
 
     oom = OomKiller(machine, tasks, totalram_pages, mem_info)
     pagecache.alloc_site = tasks.alloc_site
+    tasks.pagecache = pagecache
     oom.site = tasks.alloc_site
     hooks = ReclaimHooks(reclaim, compaction, oom)
     # (attributes of the Machine facade, declared there as set by this boot step)

@@ -38,8 +38,10 @@ is never an OOM victim (mm/oom_kill.c: oom_unkillable_task).
 
 Simplifications relative to the kernel
 --------------------------------------
-- One anonymous VMA per task; no file mappings (``file_rss`` and ``shmem_rss`` stay 0), no
-  THP, no fork/COW sharing, one thread per task.
+- One anonymous VMA per task, growing and shrinking at its top, plus read-only private
+  file mappings (``mmap(file, size)``: the file's first pages, touched at once, counted in
+  ``file_rss``); no shmem (``shmem_rss`` stays 0), no THP, no fork/COW sharing, one thread
+  per task, no fault-back-in of an unmapped page.
 - task_struct, mm_struct, signal_struct and VMAs are not allocated from slab caches; only
   the kernel stack, the PGD, page tables and the data pages take memory.
 - A page swapped out stays swapped until munmap/exit (faults only touch new pages).
@@ -52,7 +54,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .errors import KernelFault
 from .gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL_ACCOUNT, __GFP_COMP, __GFP_ZERO
-from .pagecache import LRU_INACTIVE_ANON, PAGE_SHIFT, PAGE_SIZE, SECTION_MASK, SECTION_SHIFT, LruVec, Rmap
+from .pagecache import (LRU_INACTIVE_ANON, PAGE_SHIFT, PAGE_SIZE, SECTION_MASK, SECTION_SHIFT, FileMap, LruVec,
+                        Rmap)
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -92,7 +95,7 @@ def _tables_needed(nr_pages: int, span: int) -> int:
 class MM:
     """A task's address space (mm_struct) as far as memory accounting needs it."""
 
-    __slots__ = ("pte", "anon", "file", "shmem", "swapents", "pgd_pfn", "pt_pfns", "oid")
+    __slots__ = ("pte", "anon", "file", "shmem", "swapents", "pgd_pfn", "pt_pfns", "oid", "file_maps")
 
     def __init__(self, oid: int) -> None:
         self.oid = oid
@@ -102,12 +105,14 @@ class MM:
         self.shmem = 0
         self.swapents = 0
         self.pgd_pfn: int | None = None
-        # page-table pages per level: 0 = PTE tables, 1 = PMD pages, 2 = PUD pages
+        # page-table pages of the anonymous region per level: 0 = PTE tables, 1 = PMD pages,
+        # 2 = PUD pages (the one PUD page also serves the file VMAs)
         self.pt_pfns: list[list[int]] = [[], [], []]
+        self.file_maps: list[FileMap] = []  # file VMAs (mmap of a file)
 
     @property
     def total_vm(self) -> int:
-        return len(self.pte)
+        return len(self.pte) + sum(fm.nr_pages for fm in self.file_maps)
 
     @property
     def rss(self) -> int:
@@ -116,7 +121,8 @@ class MM:
 
     @property
     def pgtables_bytes(self) -> int:
-        return sum(len(level) for level in self.pt_pfns) * PAGE_SIZE
+        return (sum(len(level) for level in self.pt_pfns)
+                + sum(len(fm.pt_pfns) for fm in self.file_maps)) * PAGE_SIZE
 
 
 class Task:
@@ -186,6 +192,9 @@ class Task:
     def munmap(self, size: int) -> int:
         return self._table.munmap(self, size)
 
+    def mmap(self, file: Any, size: int) -> int:
+        return self._table.mmap(self, file, size)
+
     def exit(self) -> None:
         self._table.exit(self)
 
@@ -225,6 +234,7 @@ class TaskTable:
         self.after_operation: Any = lambda: None  # set by the reclaim layer (kswapd runs)
         # what the current allocation is for ("fault"), read by the OOM report's stack dump
         self.alloc_site = AllocSite()
+        self.pagecache: Any = None  # set at boot: file mappings take pages from it
         # /proc/PID/oom_score, set by the OOM killer layer (oom.py) at boot
         self.oom_score: Callable[[Task], int] = lambda t: 0
 
@@ -297,12 +307,81 @@ class TaskTable:
         if mm is None:
             return
         self._unmap_range(mm, 0)
+        self._unmap_files(mm)
         self._free_tables(mm, 0)
         if mm.pgd_pfn is not None:
             self.machine.page_alloc.free_pages(mm.pgd_pfn, PGD_ALLOCATION_ORDER)
             self.machine.vmstat.nr_pagetable_pages -= 1 << PGD_ALLOCATION_ORDER
             mm.pgd_pfn = None
         self.rmap.unregister(mm.oid)
+
+    # -- file mappings ----------------------------------------------------------------------
+    def mmap(self, t: Task, f: Any, size: int) -> int:
+        """mmap(file, size, PROT_READ, MAP_PRIVATE) and touch every page: the file's pages come
+        from the page cache (read in when missing) and count in MM_FILEPAGES.  The VMA
+        gets its own 1 GiB-aligned range: PTE tables and PMD pages of its own, the PUD page
+        shared with the rest of the address space.  Returns the bytes mapped."""
+        if not t.alive or t.mm is None:
+            raise KernelFault(f"task {t.pid} ({t.comm}) is not running")
+        if self.pagecache is None:
+            raise KernelFault("no page cache on this machine")
+        mm = t.mm
+        nr = (size + PAGE_SIZE - 1) >> PAGE_SHIFT
+        if nr == 0:
+            return 0
+        ctx = self.machine.ctx
+        saved = ctx.current
+        ctx.current = t
+        site = self.alloc_site
+        done = 0
+        try:
+            fm = FileMap(f, mm, nr)
+            site.value = "pud"
+            ok = mm.pt_pfns[2] or self._alloc_pt(t, mm.pt_pfns[2])
+            site.value = "pmd"
+            for _ in range(_tables_needed(nr, PTRS_PER_TABLE ** 2)):
+                ok = ok and self._alloc_pt(t, fm.pt_pfns)
+            site.value = "pte"
+            for _ in range(_tables_needed(nr, PTRS_PER_TABLE)):
+                ok = ok and self._alloc_pt(t, fm.pt_pfns)
+            if not ok or not t.alive:
+                self._free_pt(fm.pt_pfns)
+                if t.alive:
+                    self._free_tables(mm, len(mm.pte))
+                return 0
+            mm.file_maps.append(fm)
+            f.maps.append(fm)
+            site.value = "filemap_fault"
+            done = int(self.pagecache.map_pages(fm, lambda: t.alive))
+        finally:
+            ctx.current = saved
+            site.value = ""
+            self.after_operation()
+        return done << PAGE_SHIFT
+
+    def _alloc_pt(self, t: Task, into: list[int]) -> bool:
+        pfn = self.machine.page_alloc.alloc_pages(GFP_PGTABLE_ALLOC, 0, owner=self.owner_pagetable)
+        if pfn is None:
+            return False
+        if not t.alive:  # OOM-killed while allocating its own page table
+            self.machine.page_alloc.free_pages(pfn, 0)
+            return False
+        into.append(pfn)
+        self.machine.vmstat.nr_pagetable_pages += 1
+        return True
+
+    def _free_pt(self, tables: list[int]) -> None:
+        free = self.machine.page_alloc.free_pages
+        while tables:
+            free(tables.pop(), 0)
+            self.machine.vmstat.nr_pagetable_pages -= 1
+
+    def _unmap_files(self, mm: MM) -> None:
+        for fm in mm.file_maps:
+            if self.pagecache is not None:
+                self.pagecache.unmap_all(fm)
+            self._free_pt(fm.pt_pfns)
+        mm.file_maps = []
 
     # -- page faults --------------------------------------------------------------------------
     def fault(self, t: Task, size: int) -> int:
@@ -478,6 +557,8 @@ class TaskTable:
         free = self.machine.page_alloc.free_pages
         for level, span in ((0, PTRS_PER_TABLE), (1, PTRS_PER_TABLE ** 2), (2, PTRS_PER_TABLE ** 3)):
             need = _tables_needed(keep, span)
+            if level == 2 and mm.file_maps:
+                need = max(need, 1)  # the PUD page also maps the file VMAs
             tables = mm.pt_pfns[level]
             while len(tables) > need:
                 free(tables.pop(), 0)

@@ -20,6 +20,8 @@ class VmStat:
         "nr_active_anon", "nr_inactive_anon", "nr_active_file", "nr_inactive_file",
         "pgscan_kswapd", "pgscan_direct", "pgsteal_kswapd", "pgsteal_direct",
         "compact_success", "compact_fail", "oom_kill", "allocstall",
+        # tasks / page cache (task.py, pagecache.py): NR_FILE_MAPPED, file pages mapped by tasks
+        "nr_mapped",
     )
 
     def __init__(self) -> None:

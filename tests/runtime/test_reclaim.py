@@ -148,6 +148,13 @@ def check_counters(m: Machine) -> None:
     assert vm.nr_file_pages == sum(f.nr_cached for f in files) == lru.nr[2] + lru.nr[3]
     assert vm.nr_dirty == sum(f.nr_dirty for f in files)
     assert vm.nr_swap_used == sum(t.mm.swapents for t in tasks)  # type: ignore[union-attr]
+    assert vm.nr_mapped == sum(t.mm.file for t in tasks)  # type: ignore[union-attr]
+    for t in tasks:
+        assert t.mm.file == sum(sum(fm.present) for fm in t.mm.file_maps)  # type: ignore[union-attr]
+        for fm in t.mm.file_maps:  # type: ignore[union-attr]
+            for idx, here in enumerate(fm.present):
+                if here:
+                    assert fm.file.pages[idx] >= 0  # a mapped page is in the page cache
     assert m.tasks.free_swap_pages + vm.nr_swap_used == m.tasks.nr_swap_pages
     for t in tasks:
         for i, pfn in enumerate(t.mm.pte):  # type: ignore[union-attr]
@@ -157,7 +164,7 @@ def check_counters(m: Machine) -> None:
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 8), st.integers(0, 2), st.integers(1, 1200)), max_size=25))
+@given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 2), st.integers(1, 1200)), max_size=25))
 def test_random_workload_keeps_counters_exact(ops: list[tuple[int, int, int]]) -> None:
     m = Machine(MachineConfig(cpus=1, dma_pages=0, dma32_pages=8192, swap=8 * MiB))
     tasks = [m.spawn(f"t{i}", 0) for i in range(3)]
@@ -182,6 +189,8 @@ def test_random_workload_keeps_counters_exact(ops: list[tuple[int, int, int]]) -
             m.kswapd()
         elif op == 8 and t is not None and t.alive:
             t.exit()
+        elif op == 9 and t is not None and t.alive:
+            t.mmap(files[(who + 1) % 3], pages * 4096)
         check_counters(m)
 
 
@@ -213,3 +222,19 @@ def test_reclaim_shrinks_reclaimable_slab_caches() -> None:
     got = m.reclaim.shrink_node(32, 4, may_swap=True, is_kswapd=False)
     assert got == empty and m.vmstat.nr_slab_reclaimable_b == 0
     assert m.vm_event("slab_reclaimed_pages") == empty
+
+
+def test_reclaim_unmaps_mapped_file_pages_after_a_second_chance() -> None:
+    m = boot()
+    t = m.spawn("app", 0)
+    assert t is not None
+    lib = m.open_file("lib.so")
+    t.mmap(lib, MiB)                 # 256 mapped pages, young ptes
+    cold = m.open_file("cold")
+    cold.read(MiB)                   # 256 unmapped clean pages, read later
+    got = m.reclaim.shrink_node(300, 4, may_swap=False, is_kswapd=True)
+    assert got == 300
+    # the mapped pages were met first (oldest) but activated; the unmapped ones went first
+    assert cold.nr_cached == 0
+    assert lib.nr_cached == 256 - 44 and t.file_rss == (256 - 44) * 4096
+    assert m.vmstat.nr_mapped == 256 - 44

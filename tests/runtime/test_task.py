@@ -141,3 +141,25 @@ def test_random_fault_munmap_conserves_pages(ops: list[tuple[int, int]]) -> None
     t.exit()
     m.page_alloc.drain_all_pages()
     assert free_total(m) == before
+
+
+def test_mmap_file_counts_file_rss_and_page_tables() -> None:
+    m = boot()
+    t = m.spawn("app", 0)
+    assert t is not None
+    lib = m.open_file("libc.so")
+    lib.read(MiB)                    # 256 pages already cached
+    assert t.mmap(lib, 2 * MiB) == 2 * MiB
+    assert t.file_rss == 2 * MiB and t.anon_rss == 0 and t.rss == 2 * MiB
+    assert t.total_vm == 2 * MiB
+    assert lib.cached == 2 * MiB and m.vmstat.nr_mapped == 512
+    # the file VMA: 1 PTE table + 1 PMD page of its own, and the mm's PUD page
+    assert t.pgtables == 3 * 4096
+    t.fault(MiB)                     # the anonymous region adds its PMD and PTE table
+    assert t.pgtables == 5 * 4096
+    points = m.oom.oom_badness(t, m.oom.totalpages())
+    assert points == 512 + 256 + 5  # file pages count in rss
+    assert m.drop_caches() == 0     # mapped pages are not dropped
+    t.exit()
+    assert m.vmstat.nr_mapped == 0 and lib.cached == 2 * MiB
+    assert m.drop_caches() == 512

@@ -36,6 +36,13 @@ def _munmap(call: Call, t: Any, size: int) -> int:
     return int(t.munmap(size))
 
 
+@method("task", "mmap", file=handle("file"), size=SIZE,
+        doc="task.mmap(file, size): map the first size bytes of a file (MAP_PRIVATE, read) and touch "
+            "every page: page-cache pages counted in file_rss; returns the bytes mapped")
+def _mmap(call: Call, t: Any, file: Any, size: int) -> int:
+    return int(t.mmap(file, size))
+
+
 @method("task", "exit", doc="task.exit(): the process exits: its memory, page tables and kernel stack are freed")
 def _exit(call: Call, t: Any) -> None:
     t.exit()
