@@ -145,13 +145,18 @@ class FaultInjector:
         self.update_active()
 
     def disable(self, name: str | None = None) -> None:
-        """Disarm one attribute (or everything): probability 0, no nth countdown."""
-        attrs = [self.failslab, self.fail_page_alloc] if name is None else [self.attr(name)]
-        for a in attrs:
+        """Disarm one attribute (probability 0, no nth countdown), or with no name put every
+        knob back to its boot default (the statistics are kept)."""
+        if name is None:
+            for old in (self.failslab, self.fail_page_alloc):
+                new = FaultAttr(old.name, calls=old.calls, injected=old.injected)
+                setattr(self, "failslab" if old.name == FAILSLAB else "fail_page_alloc", new)
+            self.task_fail_nth = 0
+            self.make_it_fail.clear()
+        else:
+            a = self.attr(name)
             a.probability = 0
             a.nth = 0
-        if name is None:
-            self.task_fail_nth = 0
         self.update_active()
 
     # -- the allocators' queries ---------------------------------------------------------------

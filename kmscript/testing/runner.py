@@ -422,8 +422,9 @@ def run_file(path: str, opts: RunOptions | None = None) -> FileResult:
         program = parse_source(src)
         for i, (tname, _body, node, _src) in enumerate(list(session.tests)):
             span = node.span
-            blocks.append((tname, span.line, getattr(span, "end_line", span.line)))
-            bd = _block_directives(text_lines, span.line, getattr(span, "end_line", span.line))
+            end_line = _block_end_line(text, span.start) if _src is src else span.end_line
+            blocks.append((tname, span.line, end_line))
+            bd = _block_directives(text_lines, span.line, end_line)
             if bd.skip is not None:
                 block_runs.append((tname, span.line, i, _Run([], None)))
                 continue
@@ -566,6 +567,35 @@ def run_file(path: str, opts: RunOptions | None = None) -> FileResult:
     return FileResult(path, cases, stdout, exit_status, injected, updated)
 
 
+def _block_end_line(text: str, start: int) -> int:
+    """The line of the ``}`` that closes the block whose ``{`` is the first one after *start*.
+
+    Comments (``# CHECK:`` lines among them) and strings are skipped, so a block's range
+    includes its trailing comment lines, which the AST spans do not.
+    """
+    depth = 0
+    i = start
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "#":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        if ch == '"':
+            i += 1
+            while i < n and text[i] != '"' and text[i] != "\n":
+                i += 2 if text[i] == "\\" else 1
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return text.count("\n", 0, i) + 1
+        i += 1
+    return text.count("\n") + 1
+
+
 def _render_as(error: Any, name: str) -> str:
     """An error rendered as if its script had been run under *name*."""
     import copy
@@ -693,7 +723,13 @@ def run_fail_nth(path: str, opts: RunOptions, out: Callable[[str], None], limit:
     while n <= limit:
         r = run_file(path, RunOptions(seed=opts.seed, max_steps=opts.max_steps, timeout=opts.timeout, fail_nth=n))
         if r.injected == 0:
-            out(f"nth={n}: no allocation failed (the run makes fewer than {n} eligible allocations); done")
+            out(f"nth={n}: no fault injected (the run reached fewer than {n} injection points); done")
+            # Arming fail-nth can change a run even before it fires (it takes precedence
+            # over the script's own `fail` settings, as /proc/self/fail-nth does).
+            for c in r.cases:
+                if c.status in FAILING and c.id not in baseline_bad:
+                    out(f"  {'CRASH' if c.crashed else 'BREAKS'} {c.id}: "
+                        f"{next((ln for ln in c.message.split(chr(10)) if ln.strip()), c.status)}")
             break
         # Only what the injected failure changed: cases that already fail are left out.
         broken = [c for c in r.cases if c.status in FAILING and c.id not in baseline_bad]

@@ -6,11 +6,12 @@
 ====================  =====================================================================
 ``fail slab ...``     failslab (every SLUB cache); ``caches=NAME|handle|[list]`` turns on
                       the cache filter and flags those caches (SLAB_FAILSLAB); adds up
-``fail kmalloc ...``  failslab restricted to the kmalloc-* caches
+``fail kmalloc ...``  failslab restricted to the kmalloc-* caches (replaces a caches= filter)
 ``fail page_alloc``   fail_page_alloc; also ``min_order=N``, ``ignore_gfp_highmem=BOOL``
 ``fail any nth=N``    /proc/self/fail-nth: the N-th following fault-injection point of
                       any kind fails (also spelled ``fail fail_nth nth=N``)
-``fail off``          disarm everything; ``fail KIND off=true`` disarms one attribute
+``fail off``          every knob back to its boot default (counters kept);
+                      ``fail KIND off=true`` disarms one attribute (probability 0, no nth)
 ``fail make_it_fail task=T``  /proc/<pid>/make-it-fail = 1 (for ``task_filter=true``)
 ====================  =====================================================================
 
@@ -107,6 +108,10 @@ def _configure(call: Call, fi: FaultInjector, kind: str, attr: FaultAttr, option
                 attr.failslab_caches.add(_cache_name(call, c))
     if attr.name == FAILSLAB:
         attr.kmalloc_only = kind == "kmalloc"
+        if kind == "kmalloc" and not any(k in options for k in _CACHE_KEYS):
+            # kmalloc is its own cache filter (every kmalloc-* cache flagged SLAB_FAILSLAB)
+            attr.cache_filter = False
+            attr.failslab_caches.clear()
     if "probability" not in options and "nth" not in options and attr.probability == 0:
         attr.probability = 100
     fi.update_active()
@@ -121,8 +126,6 @@ def _fail(call: Call, kind: str, options: dict[str, Any]) -> None:
         if options:
             raise KmsRuntimeError("fail off takes no options (use `fail KIND off=true` for one attribute)")
         fi.disable()
-        for a in (fi.failslab, fi.fail_page_alloc):
-            a.kmalloc_only = False
         return
     if kind in ("any", "nth", "task", "fail_nth"):
         for key in options:
