@@ -54,6 +54,7 @@ from ..lang.parser import parse, warm_up
 from ..runtime.printk import LogRecord
 from . import commands
 from .completer import KmsCompleter
+from .record import split_statements
 from .display import Fragments, Printer, human_bytes, no_color, value_fragments
 from .toolbar import toolbar_fragments
 
@@ -283,7 +284,7 @@ class Repl:
 
     def _run(self, text: str, name: str, *, changing: bool) -> bool:
         snap = self._snapshot() if changing else None
-        done: list[str] = []
+        done: list[ast.Stmt] = []  # top-level statements that completed
         ok = False
         self.session.interp.steps_left = self.session.max_steps
         tracer = None
@@ -308,7 +309,7 @@ class Repl:
             # Even a failed entry may have changed the machine (statements before the
             # error, an interrupted loop), so every changing entry is one :undo step.
             if changing:
-                self.recorded.append(done)
+                self.recorded.append(self._statement_texts(text, done, ok))
             if snap is not None:
                 self.undo_stack.append((snap, len(self.recorded)))
                 del self.undo_stack[:-UNDO_DEPTH]
@@ -351,18 +352,28 @@ class Repl:
             self._gfp_by_addr.clear()
         self._gfp_by_addr[addr] = g.group(1)
 
+    def _statement_texts(self, text: str, done: list[ast.Stmt], ok: bool) -> list[str]:
+        """The source of the statements of *text* that completed (for :save)."""
+        if not done:
+            return []
+        # Statements of an included file or :load-ed script report through the same
+        # callback only at top level, so len(done) counts the entry's own statements.
+        program = _parse_or_none(text)
+        pieces = split_statements(text)
+        if program is not None and len(pieces) == len(program.body) and len(done) <= len(pieces):
+            return pieces[:len(done)]
+        if ok:
+            return [text.strip()]
+        return [text[st.span.start:st.span.end] for st in done]
+
     def _snapshot(self) -> Any:
         try:
             return self.session.snapshot()
         except Exception:
             return None  # a machine that cannot be copied just cannot be undone
 
-    def _result(self, stmt: ast.Stmt, value: Any, done: list[str]) -> None:
-        src = self.session.interp.source
-        try:
-            done.append(src.snippet(stmt.span))
-        except Exception:
-            pass
+    def _result(self, stmt: ast.Stmt, value: Any, done: list[ast.Stmt]) -> None:
+        done.append(stmt)
         try:
             frags = self.result_fragments(stmt, value)
         except Exception as e:

@@ -92,7 +92,7 @@ def test_multi_line_entry_is_decided_by_the_parser() -> None:
     assert "y = 3" in out.splitlines()
     # the block ran once, as one entry (not line by line)
     assert out.count("inside") == 1
-    assert "if 1 < 2 {\n" in repl.recorded[0][0]
+    assert repl.recorded[0][0] == "if 1 < 2 {\n    print(\"inside\")\n}"
 
 
 def test_cpu_block_continues_until_closed() -> None:
@@ -475,3 +475,23 @@ def _no_user_history(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
     # Nothing here may touch the user's real history file.
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     yield
+
+
+# -- :save's statement texts -------------------------------------------------------------------
+def test_split_statements_follows_the_grammar() -> None:
+    from kmscript.lang.parser import parse
+    from kmscript.repl.record import split_statements
+    text = ('if 1 < 2 {\n    print(1)\n}\nelse { y = 2 }\nrepeat 3 { x = 1 }   # note\n'
+            'for i in 0..3 { y = i }; while false { }\ncpu 1 < z = 1 >\ncpu 1 <\n  x = a > b\n>\n'
+            'x = 1; assert x == 1, "m;"\ny = f(1,\n   2) \\\n   + 3\n')
+    pieces = split_statements(text)
+    assert len(pieces) == len(parse(text).body) == 10
+    assert pieces[0] == "if 1 < 2 {\n    print(1)\n}\nelse { y = 2 }"
+    assert pieces[5] == "cpu 1 <\n  x = a > b\n>"
+    assert pieces[7] == 'assert x == 1, "m;"'
+
+
+def test_a_failed_entry_saves_only_the_statements_before_the_error(tmp_path: Path) -> None:
+    script = tmp_path / "s.kms"
+    _, repl = drive(lines("a = 1; b = nope; c = 2", f":save {script}"))
+    assert script.read_text().splitlines()[1:] == ["a = 1"]
