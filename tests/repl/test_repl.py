@@ -485,7 +485,7 @@ def test_split_statements_follows_the_grammar() -> None:
             'for i in 0..3 { y = i }; while false { }\ncpu 1 < z = 1 >\ncpu 1 <\n  x = a > b\n>\n'
             'x = 1; assert x == 1, "m;"\ny = f(1,\n   2) \\\n   + 3\n')
     pieces = split_statements(text)
-    assert len(pieces) == len(parse(text).body) == 10
+    assert len(pieces) == len(parse(text).body) == 9
     assert pieces[0] == "if 1 < 2 {\n    print(1)\n}\nelse { y = 2 }"
     assert pieces[5] == "cpu 1 <\n  x = a > b\n>"
     assert pieces[7] == 'assert x == 1, "m;"'
