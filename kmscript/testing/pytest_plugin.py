@@ -13,8 +13,10 @@ cheap: this module imports only pytest at import time, and it only looks at file
 name is ``test_*.kms``.  A scenario file that cannot be read or parsed still collects (as
 one failing item), so it never breaks the collection of other files.
 
-Options: ``--kms-update`` rewrites goldens and CHECK lines; ``--kms-seed N``;
-``--kms-timeout SECONDS`` (default: the runner's).
+Options: ``--kms-update`` (or ``--update-goldens`` where a conftest defines it) rewrites
+goldens and CHECK lines; ``--kms-seed N``; ``--kms-timeout SECONDS`` (default: the
+runner's).  The ini option ``kmscript_collect_ignore`` lists glob patterns (relative to
+the rootdir) of files not to collect, for directories a harness runs already.
 """
 
 from __future__ import annotations
@@ -32,10 +34,19 @@ def pytest_addoption(parser: Any) -> None:
     group.addoption("--kms-seed", type=int, default=None, metavar="N", help="seed for test_*.kms runs")
     group.addoption("--kms-timeout", type=float, default=None, metavar="SECONDS",
                     help="wall-clock limit per test_*.kms file")
+    parser.addini("kmscript_collect_ignore", type="args", default=[],
+                  help="glob patterns (relative to rootdir) of test_*.kms files the kmscript plugin does not "
+                       "collect, e.g. a directory a harness already runs")
 
 
 def pytest_collect_file(file_path: Path, parent: Any) -> Any:
     if file_path.suffix == ".kms" and file_path.name.startswith("test_"):
+        patterns = parent.config.getini("kmscript_collect_ignore")
+        if patterns:
+            import fnmatch
+            rel = _display_path(parent.config, file_path)
+            if any(fnmatch.fnmatch(rel, pat) for pat in patterns):
+                return None
         return KmsFile.from_parent(parent, path=file_path)
     return None
 
@@ -54,7 +65,8 @@ _RESULTS: dict[tuple[str, float, bool, int | None, float | None], Any] = {}
 
 def _file_result(config: Any, path: Path) -> Any:
     from .runner import DEFAULT_TIMEOUT, RunOptions, run_file
-    update = bool(config.getoption("--kms-update", False))
+    # --update-goldens is this repository's own flag (tests/conftest.py); honour it too.
+    update = bool(config.getoption("--kms-update", False) or config.getoption("--update-goldens", False))
     seed = config.getoption("--kms-seed", None)
     timeout = config.getoption("--kms-timeout", None)
     try:
@@ -64,13 +76,13 @@ def _file_result(config: Any, path: Path) -> Any:
     key = (str(path), mtime, update, seed, timeout)
     if key not in _RESULTS:
         opts = RunOptions(seed=seed, timeout=timeout if timeout is not None else DEFAULT_TIMEOUT, update=update)
-        _RESULTS[key] = run_file(_display_path(config, path), opts)
+        _RESULTS[key] = run_file(str(path), opts, display=_display_path(config, path))
     return _RESULTS[key]
 
 
 def _display_path(config: Any, path: Path) -> str:
     try:
-        return str(path.relative_to(Path(config.rootpath)))
+        return path.relative_to(Path(config.rootpath)).as_posix()
     except ValueError:
         return str(path)
 

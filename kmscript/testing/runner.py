@@ -360,11 +360,16 @@ def _crashed(run: _Run) -> bool:
     return run.error is not None and not isinstance(run.error, (KmsAssertionError, KmsExpectationError))
 
 
-def run_file(path: str, opts: RunOptions | None = None) -> FileResult:
-    """Run one scenario file: its top level and every test block, each in isolation."""
+def run_file(path: str, opts: RunOptions | None = None, *, display: str | None = None) -> FileResult:
+    """Run one scenario file: its top level and every test block, each in isolation.
+
+    *display* is the name the file is reported under (default: *path* as given).
+    """
     opts = opts or RunOptions()
+    file = Path(path)
+    path = display if display is not None else str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         return FileResult(path, [CaseResult(path, None, FAIL, f"{path}: error: cannot read: {e}")], exit_status=2)
     text_lines = text.split("\n")
@@ -398,13 +403,14 @@ def run_file(path: str, opts: RunOptions | None = None) -> FileResult:
         return s
 
     deadline = _Deadline(timeout)
-    resolved = str(Path(path).resolve())
+    resolved = str(file.resolve())
     blocks: list[tuple[str, int, int]] = []  # name, first line, last line
     state: dict[str, Any] = {}
 
     def top(session: Any) -> None:
         state["session"] = session
-        session.run_file(path)
+        session.interp.include_stack = [resolved]
+        session.run_text(text, path)
 
     top_run = _run_session(make, top, deadline)
     session = state.get("session")
@@ -463,7 +469,7 @@ def run_file(path: str, opts: RunOptions | None = None) -> FileResult:
     updated: list[str] = []
     new_text_blocks: dict[int, list[Check]] = {}
     messages: list[str] = []
-    err_golden = Path(path).with_suffix(".err")
+    err_golden = file.with_suffix(".err")
     expects_error = err_golden.exists() or (d.exit is not None and top_run.error is not None
                                             and exit_status == d.exit)
     if top_err is not None and not expects_error:
@@ -471,7 +477,7 @@ def run_file(path: str, opts: RunOptions | None = None) -> FileResult:
     if err_golden.exists():
         # NAME.err: what `kmscript NAME.kms` prints on stderr (the error rendered under the
         # file's base name) and its exit status, as tests/golden_errors holds them.
-        actual_err = f"{_render_as(top_run.error, Path(path).name)}\nexit status {exit_status}\n" \
+        actual_err = f"{_render_as(top_run.error, file.name)}\nexit status {exit_status}\n" \
             if top_run.error is not None else f"exit status {exit_status}\n"
         expected_err = err_golden.read_text(encoding="utf-8")
         if top_run.internal is not None or top_run.timed_out:
@@ -487,7 +493,7 @@ def run_file(path: str, opts: RunOptions | None = None) -> FileResult:
                                 + "\n".join(diff))
     if d.exit is not None and exit_status != d.exit:
         messages.append(f"{path}: error: expected exit status {d.exit} (# EXIT:), got {exit_status}")
-    golden = Path(path).with_suffix(".out")
+    golden = file.with_suffix(".out")
     actual_text = "".join(line + "\n" for line in stdout)
     if golden.exists():
         expected_text = golden.read_text(encoding="utf-8")
@@ -550,7 +556,7 @@ def run_file(path: str, opts: RunOptions | None = None) -> FileResult:
         new_lines = _rewrite_checks(text_lines, new_text_blocks, outputs)
         new_text = "\n".join(new_lines)
         if new_text != text:
-            Path(path).write_text(new_text, encoding="utf-8")
+            file.write_text(new_text, encoding="utf-8")
             updated.append(path)
 
     # -- file-level XFAIL ---------------------------------------------------------------------

@@ -88,3 +88,18 @@ def test_parallel_with_xdist(pytester: pytest.Pytester) -> None:
         pytester.makefile(".kms", **{f"test_p{i}": SCENARIO})
     res = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", *_plugin_args())
     res.assert_outcomes(passed=8, failed=4, xfailed=4)
+
+
+def test_runs_from_another_directory_and_ignore_option(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".kms", test_a="assert 1 == 2\n")
+    sub = pytester.mkdir("sub")
+    (sub / "test_b.kms").write_text("print(1)\n")
+    pytester.makeini("[pytest]\nkmscript_collect_ignore = sub/*\n")
+    res = pytester.runpytest(*_plugin_args())
+    res.assert_outcomes(failed=1)
+    assert "test_a.kms:1:8: assertion failed" in res.stdout.str()
+    pytester.makeini("[pytest]\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(sub)
+        res = pytester.runpytest(str(pytester.path), *_plugin_args())
+    res.assert_outcomes(passed=1, failed=1)
