@@ -2,13 +2,16 @@
 
 What is offered depends on where the cursor is:
 
-- after ``show ``: the views (``show NAME args``), then, after the view name, live cache
-  and task names (views take them as bare-name arguments)
+- after ``show ``: the views (``show NAME args``); after the view name, what fits its
+  parameter (cache names for ``show slab``, zones for ``show memmap``, task variables)
 - after ``sysctl ``: the machine's sysctl names (dotted, ``vm.min_free_kbytes``)
 - after ``expect ``: the event kinds; after ``percpu ``: defined per-cpu variables
 - after ``name.``: the attributes in the handle's ``KMS_ATTRS`` (with their current
   value) and the methods registered for its ``KMS_TYPE`` (with their signatures)
-- inside ``builtin(``: its parameter names as ``name=`` first, then everything else
+- inside ``builtin(``: first what fits the parameter at the cursor (per-cpu variables for
+  ``var``, caches for ``cache``, zones for ``zone``, variables holding the parameter's
+  handle type, GFP flags for ``gfp``), then its parameter names as ``name=``
+  (``machine(`` offers the MachineConfig options), then everything else
 - a line starting with ``:``: meta-commands and their arguments
 - otherwise: variables, keywords, built-ins (the signature is the menu's meta text),
   values, GFP and SLAB flags and the other constants
@@ -37,6 +40,7 @@ _SYSCTL = re.compile(r"(?:^|[\s;{<])sysctl\s+([A-Za-z0-9_.]*)$")
 _EXPECT = re.compile(r"(?:^|[\s;{<])expect\s+$")
 _PERCPU = re.compile(r"(?:^|[\s;{<])percpu\s+$")
 _NEW_NAME = re.compile(r"(?:^|[\s;{<])(?:cache|task|file|fn|for)\s+$")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\($")
 
 
@@ -90,9 +94,11 @@ def _in_string_or_comment(line: str) -> bool:
     return quote is not None
 
 
-def _innermost_call(text: str) -> str | None:
-    """The name before the innermost unclosed '(' (``kmalloc(50, `` -> kmalloc)."""
+def _innermost_call(text: str) -> tuple[str, int] | None:
+    """(function name, index of the argument being typed) of the innermost unclosed '('
+    (``kmalloc(50, `` -> ("kmalloc", 1))."""
     depth = 0
+    commas = 0
     for i in range(len(text) - 1, -1, -1):
         ch = text[i]
         if ch in ")]":
@@ -102,8 +108,10 @@ def _innermost_call(text: str) -> str | None:
                 if ch == "[":
                     return None
                 m = _CALL.search(text[: i + 1])
-                return m.group(1) if m else None
+                return (m.group(1), commas) if m else None
             depth -= 1
+        elif ch == "," and depth == 0:
+            commas += 1
         elif ch in "{};\n" and depth == 0:
             return None
     return None
@@ -158,14 +166,30 @@ class KmsCompleter(Completer):
         if _PERCPU.search(head):
             yield from self._rank(word, self._percpu_vars())
             return
-        if _NEW_NAME.search(head):
-            return  # the user is naming something new
+        if _NEW_NAME.search(head) and not _SHOW_ARG.search(head):
+            return  # the user is naming something new (``cache NAME = ...``)
         cands: list[Candidate] = []
-        if _SHOW_ARG.search(head):
-            cands += self._live_objects()
+        show = _SHOW_ARG.search(head)
+        if show:
+            view = vocabulary.views().get(show.group(1))
+            if view is not None:
+                idx = head[show.end(1):].count(",")
+                normal = [p for p in view.params if p.kind == "normal"]
+                if idx < len(normal):
+                    cands += self._for_param(normal[idx])
         call = _innermost_call(head)
         if call is not None:
-            cands += self._params(call)
+            fn = vocabulary.builtins().get(call[0])
+            if fn is not None:
+                kw = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*=\s*$", head)
+                normal = [p for p in fn.params if p.kind == "normal"]
+                param = next((p for p in normal if kw and p.name == kw.group(1)), None)
+                if param is None and not kw and call[1] < len(normal):
+                    param = normal[call[1]]
+                if param is not None:
+                    cands += self._for_param(param)
+                if not kw:
+                    cands += self._params(fn)
         cands += self._general()
         yield from self._rank(word, cands)
 
@@ -217,11 +241,36 @@ class KmsCompleter(Completer):
         machine = session.machine if getattr(session, "has_machine", False) else None
         return [Candidate(n, "sysctl") for n in vocabulary.sysctls(machine)]
 
-    def _params(self, func: str) -> list[Candidate]:
-        b = vocabulary.builtins().get(func)
-        if b is None:
-            return []
-        return [Candidate(p.name + "=", f"{b.name}: {p.render()}") for p in b.params if p.kind == "normal"]
+    def _params(self, fn: Any) -> list[Candidate]:
+        """Keyword arguments of a built-in (``machine(`` offers the MachineConfig options)."""
+        out = [Candidate(p.name + "=", f"{fn.name}: {p.render()}") for p in fn.params if p.kind == "normal"]
+        if fn.name == "machine":
+            from ..runtime.machine import MachineConfig
+            out += [Candidate(o + "=", "machine option") for o in MachineConfig.option_names()]
+        return out
+
+    def _for_param(self, param: Any) -> list[Candidate]:
+        """Live values that fit one parameter: per-cpu variables for ``var``, caches for
+        ``cache``, zones for ``zone``, variables holding the handle type, flags for gfp."""
+        session = self.get_session()
+        tname = param.type.name if param.type is not None else ""
+        kinds = set(tname.split("|"))
+        out: list[Candidate] = []
+        if "name" in kinds or "string" in kinds:
+            if param.name in ("var", "name") and "name" in kinds:
+                out += [Candidate(n, "per-cpu variable") for n in live_percpu_names(session)]
+            if "cache" in param.name:
+                out += [Candidate(n, "cache") for n in live_cache_names(session) if _IDENT.fullmatch(n)]
+            if param.name in ("zone", "z"):
+                out += [Candidate(n, "zone") for n in live_zone_names(session)]
+        g = getattr(getattr(session, "interp", None), "globals", {})
+        handle_kinds = kinds - {"name", "string", "int", "size", "gfp", "bool", "value", "list", "pointer"}
+        if handle_kinds:
+            out += [Candidate(n, f"{_type_of(v)} = {summary(v, 30)}") for n, v in g.items()
+                    if _type_of(v) in handle_kinds]
+        if "gfp" in kinds:
+            out += [Candidate(f, "GFP flag") for f in vocabulary.gfp_flags() if not f.startswith("__")]
+        return out
 
     def _attributes(self, name: str) -> list[Candidate]:
         session = self.get_session()
@@ -246,12 +295,6 @@ class KmsCompleter(Completer):
 
     def _percpu_vars(self) -> list[Candidate]:
         return [Candidate(n, "per-cpu variable") for n in live_percpu_names(self.get_session())]
-
-    def _live_objects(self) -> list[Candidate]:
-        session = self.get_session()
-        out = [Candidate(n, "cache") for n in live_cache_names(session)]
-        out += [Candidate(n, "task") for n in live_task_names(session)]
-        return [c for c in out if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", c.text)]
 
     def _meta(self, line: str, document: Document, event: CompleteEvent) -> Iterator[Completion]:
         commands = self.meta_commands() if self.meta_commands else {}
@@ -299,16 +342,10 @@ def live_cache_names(session: Any) -> list[str]:
     return sorted({str(getattr(c, "name", "")) for c in caches} - {""})
 
 
-def live_task_names(session: Any) -> list[str]:
+def live_zone_names(session: Any) -> list[str]:
     m = _machine_or_none(session)
-    tasks = getattr(m, "tasks", None)
-    if tasks is None:
-        return []
-    try:
-        seq = list(tasks)  # for_each_process: live tasks
-    except TypeError:
-        return []
-    return sorted({str(getattr(t, "comm", "")) for t in seq} - {""})
+    zones = getattr(getattr(m, "page_alloc", None), "zones", None) or []
+    return [str(z.name) for z in zones if getattr(z, "managed_pages", 1)]
 
 
 def live_percpu_names(session: Any) -> list[str]:

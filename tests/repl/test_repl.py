@@ -495,3 +495,16 @@ def test_a_failed_entry_saves_only_the_statements_before_the_error(tmp_path: Pat
     script = tmp_path / "s.kms"
     _, repl = drive(lines("a = 1; b = nope; c = 2", f":save {script}"))
     assert script.read_text().splitlines()[1:] == ["a = 1"]
+
+
+def test_arguments_complete_with_what_fits_the_parameter() -> None:
+    s = Session()
+    s.run_text('cache inode = create(size=600, align=64); t = spawn("w"); percpu hits = 0')
+    assert texts(complete("this_cpu_add(", s))[0] == "hits"
+    assert texts(complete("zone(", s))[:3] == ["DMA", "DMA32", "Normal"]
+    assert texts(complete("kmem_cache_alloc(", s))[0] == "inode"
+    assert texts(complete("kmem_cache_alloc(inode, GFP_K", s))[0] == "GFP_KERNEL"
+    assert texts(complete("show task ", s))[0] == "t"
+    assert texts(complete("show slab ", s))[0] == "inode"
+    assert "mem=" in texts(complete("machine(", s)) and "cpus=" in texts(complete("machine(mem=1G, ", s))
+    assert texts(complete("cache ", s)) == []  # naming a new cache
