@@ -293,9 +293,9 @@ def test_cli_dispatches_to_the_runner(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_internal_errors_do_not_stop_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from kmscript.session import Session
 
-    def boom(self: Session, path: object) -> None:
+    def boom(self: Session, *args: object, **kw: object) -> None:
         raise ZeroDivisionError("boom")
-    monkeypatch.setattr(Session, "run_file", boom)
+    monkeypatch.setattr(Session, "run_text", boom)
     f = write(tmp_path, "a.kms", "print(1)\n")
     rc, lines = run(f)
     assert rc == 1 and "internal error: ZeroDivisionError: boom" in lines[1]
