@@ -111,7 +111,7 @@ class Reclaim:
         self.pagecache = pagecache
         self.kswapd_woken = False
         self.kswapd_order = 0
-        self.kswapd_highest_zoneidx = 0
+        self.kswapd_highest_zoneidx = -1  # -1: not set (the kernel's MAX_NR_ZONES)
         self.kswapd_failures = 0
         self.kswapd_runs = 0  # vmstat pageoutrun
         self.slab_pages_reclaimed = 0
@@ -163,10 +163,12 @@ class Reclaim:
     def kswapd(self) -> int:
         """Run kswapd now (balance_pgdat); returns the pages it reclaimed."""
         order = self.kswapd_order
-        zoneidx = self.kswapd_highest_zoneidx or self._top_zone_idx()
+        zoneidx = self.kswapd_highest_zoneidx
+        if zoneidx < 0:
+            zoneidx = self._top_zone_idx()
         self.kswapd_woken = False
         self.kswapd_order = 0
-        self.kswapd_highest_zoneidx = 0
+        self.kswapd_highest_zoneidx = -1
         self.kswapd_runs += 1
         tracer = self.machine.tracer
         if tracer.enabled:
