@@ -251,3 +251,13 @@ def test_show_faults_lists_debugfs_knobs() -> None:
     for needle in ("probability          10", "interval             2", "times                5",
                    "min-order            0", "ignore-gfp-wait      Y"):
         assert needle in text
+
+
+def test_task_filter_from_a_script() -> None:
+    out, err = _run("fail slab task_filter=true times=-1 verbose=0\n"
+                    "assert kmalloc(64, GFP_ATOMIC) != NULL\n"
+                    "fail make_it_fail\n"
+                    "assert kmalloc(64, GFP_ATOMIC) == NULL\n"
+                    "fail make_it_fail on=false\n"
+                    "assert kmalloc(64, GFP_ATOMIC) != NULL\n")
+    assert err is None, err

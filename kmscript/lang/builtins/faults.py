@@ -12,7 +12,8 @@
                       any kind fails (also spelled ``fail fail_nth nth=N``)
 ``fail off``          every knob back to its boot default (counters kept);
                       ``fail KIND off=true`` disarms one attribute (probability 0, no nth)
-``fail make_it_fail task=T``  /proc/<pid>/make-it-fail = 1 (for ``task_filter=true``)
+``fail make_it_fail [pid=T] [on=false]``  /proc/<pid>/make-it-fail of task T (a task or
+                      a pid; default: the current task), for ``task_filter=true``
 ====================  =====================================================================
 
 Generic knobs (``struct fault_attr``, defaults as the kernel's FAULT_ATTR_INITIALIZER):
@@ -136,10 +137,13 @@ def _fail(call: Call, kind: str, options: dict[str, Any]) -> None:
         fi.set_task_fail_nth(_int("nth", options["nth"], 0))
         return
     if kind == "make_it_fail":
-        task = options.get("task")
-        pid = getattr(task, "pid", task)
+        for key in options:
+            if key not in ("pid", "on"):
+                raise KmsRuntimeError(f"fail make_it_fail: unknown option '{key}' (options: pid, on)")
+        target = options.get("pid", call.machine.ctx.current)
+        pid = getattr(target, "pid", target)
         if isinstance(pid, bool) or not isinstance(pid, int):
-            raise KmsRuntimeError("fail make_it_fail: give task=<task> (or its pid)")
+            raise KmsRuntimeError("fail make_it_fail: pid= takes a task or a pid")
         on = _bool("on", options.get("on", True))
         (fi.make_it_fail.add if on else fi.make_it_fail.discard)(pid)
         return
