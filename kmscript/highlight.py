@@ -56,7 +56,11 @@ def _words() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
 
 def classify_name(word: str) -> _TokenType:
     """The token type of an identifier in ordinary position."""
-    keywords, names, consts = _words()
+    try:
+        keywords, names, consts = _words()
+    except Exception:
+        # A broken built-in module must not take highlighting (and the REPL) down with it.
+        return Name
     if word in keywords:
         if word in _CONSTANT_WORDS:
             return Keyword.Constant

@@ -134,7 +134,10 @@ class Repl:
         self.session = session
         self.color = (not no_color()) if color is None else color
         self.printer = Printer(color=self.color, output=output, sink=sink, pager=pager)
-        self.recorded: list[list[str]] = []  # statements of each entry that ran successfully
+        # Statements of each entry that ran successfully; a file run before the REPL
+        # (kmscript -i FILE) is the start of the scenario :save writes.
+        self.recorded: list[list[str]] = [[src.text.strip()] for src in getattr(session, "sources", [])
+                                          if src.text.strip()]
         self.undo_stack: list[tuple[Any, int]] = []
         self.last_validation_error: KmsSyntaxError | None = None
         self._toolbar: Fragments = []
@@ -246,13 +249,26 @@ class Repl:
 
     def run(self) -> int:
         warm_up()
+        failures = 0
         while True:
             try:
                 text = self.prompt.prompt()
+                failures = 0
             except KeyboardInterrupt:
                 continue  # Ctrl-C cancels the entry being typed
             except EOFError:
                 break
+            except Exception as e:
+                # Something in the input line itself broke (a lexer, completer or
+                # key binding bug): report it and go on with a plain prompt.
+                failures += 1
+                self.internal_error(e)
+                self.prompt.lexer = None
+                self.prompt.completer = None
+                if failures >= 3:
+                    self.printer.line("the input line keeps failing; leaving the REPL", "internal")
+                    return 3
+                continue
             try:
                 if self.handle(text):
                     break
@@ -282,7 +298,7 @@ class Repl:
             return self._run(text, name, changing=False)
         return self._run(text, name, changing=True)
 
-    def _run(self, text: str, name: str, *, changing: bool) -> bool:
+    def _run(self, text: str, name: str, *, changing: bool, show_results: bool = True) -> bool:
         snap = self._snapshot() if changing else None
         done: list[ast.Stmt] = []  # top-level statements that completed
         ok = False
@@ -291,7 +307,7 @@ class Repl:
         try:
             with self._interruptible():
                 tracer = self._watch_allocations(text)
-                self.session.run_text(text, name, on_result=lambda st, v: self._result(st, v, done))
+                self.session.run_text(text, name, on_result=lambda st, v: self._result(st, v, done, show_results))
             ok = True
         except KeyboardInterrupt:
             self.printer.line("interrupted (the state reached so far is kept; :undo goes back)", "error")
@@ -372,8 +388,10 @@ class Repl:
         except Exception:
             return None  # a machine that cannot be copied just cannot be undone
 
-    def _result(self, stmt: ast.Stmt, value: Any, done: list[ast.Stmt]) -> None:
+    def _result(self, stmt: ast.Stmt, value: Any, done: list[ast.Stmt], show: bool = True) -> None:
         done.append(stmt)
+        if not show:
+            return
         try:
             frags = self.result_fragments(stmt, value)
         except Exception as e:
@@ -470,7 +488,8 @@ class Repl:
             self.printer.line(f"cannot read {path}: {getattr(e, 'strerror', None) or e}", "error")
             return
         self.session.interp.include_stack = [str(p.resolve())]
-        self.run_entry(text, str(path))
+        if self._run(text, str(path), changing=True, show_results=False):
+            self.printer.line(f"loaded {path}", "note")
 
     def save_file(self, path: str) -> None:
         stmts = [s for entry in self.recorded for s in entry]

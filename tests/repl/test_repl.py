@@ -508,3 +508,31 @@ def test_arguments_complete_with_what_fits_the_parameter() -> None:
     assert texts(complete("show slab ", s))[0] == "inode"
     assert "mem=" in texts(complete("machine(", s)) and "cpus=" in texts(complete("machine(mem=1G, ", s))
     assert texts(complete("cache ", s)) == []  # naming a new cache
+
+
+def test_load_runs_quietly_and_a_file_run_before_the_repl_starts_the_saved_scenario(tmp_path: Path) -> None:
+    setup = tmp_path / "setup.kms"
+    setup.write_text("base = 5\nx = kmalloc(64)\n")
+    out, repl = drive(lines(f":load {setup}", "base"))
+    assert f"loaded {setup}" in out and "x = 0x" not in out and out.splitlines()[-1] == "5"
+    s = Session()
+    s.run_text("kept = 7\n", "first.kms")  # what kmscript -i first.kms did
+    saved = tmp_path / "all.kms"
+    drive(lines("more = kept + 1", f":save {saved}"), session=s)
+    assert saved.read_text().splitlines()[1:] == ["kept = 7", "more = kept + 1"]
+
+
+def test_a_broken_input_line_is_reported_and_the_repl_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prompt_toolkit import PromptSession
+    calls = {"n": 0}
+    real = PromptSession.prompt
+
+    def flaky(self: Any, *a: Any, **k: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("lexer exploded")
+        return real(self, *a, **k)
+    monkeypatch.setattr(PromptSession, "prompt", flaky)
+    out, repl = drive(lines("x = 1"))
+    assert "internal error: RuntimeError: lexer exploded" in out
+    assert repl.session.interp.globals["x"] == 1
