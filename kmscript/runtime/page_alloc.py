@@ -1227,6 +1227,9 @@ class PageAllocator:
 
     def _nopage(self, gfp: int, order: int, caller: str | None, zonelist: tuple[Zone, ...], hz: int, mt: int,
                 can_direct_reclaim: bool, nofail: bool) -> int | None:
+        if nofail and not can_direct_reclaim:
+            # WARN_ON_ONCE_GFP(!can_direct_reclaim): __GFP_NOFAIL must be able to block
+            self._warn_on("__alloc_pages_slowpath", caller, once_key="nofail_noblock")
         if nofail and can_direct_reclaim:
             pfn = self.get_page_from_freelist(gfp, order, ALLOC_MIN_RESERVE, hz, mt, zonelist)
             if pfn is not None:
@@ -1933,8 +1936,6 @@ class PageAllocator:
         phys.clear_pages(pfn, 1 << order)
         mt = self.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
         self._buddy_free(zone, pfn, order, mt)
-        if self.tracer.enabled:
-            self.tracer.emit("mm_migrate_pages_start", f"mode=MIGRATE_SYNC_LIGHT reason=compaction")
         return dst
 
     def page_counts(self) -> dict[str, int]:
