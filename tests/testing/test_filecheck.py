@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kmscript.testing.filecheck import CheckSyntaxError, match_checks, parse_checks, regenerate
 
@@ -82,3 +84,16 @@ def test_regenerate_keeps_holes_and_nots() -> None:
                    "  # CHECK-NEXT: tail [[V:x+]]", "  # CHECK-NEXT: {{\\{\\{}}odd}}"]
     # the regenerated lines match the output they came from
     assert match_checks(parse_checks("\n".join(new)), ["hello 7", "", "tail xx", "{{odd}}"]) is None
+
+
+_line = st.text(alphabet=st.sampled_from(list("ab {}[]x.*()\t:#-0")), max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_line, max_size=8))
+def test_regenerated_checks_always_match_their_output(output: list[str]) -> None:
+    """--update's regeneration round-trips: fresh CHECK lines match the output they came from."""
+    new = regenerate([], output)
+    checks = parse_checks("\n".join(new))
+    assert len([c for c in checks if c.kind != "CHECK-NOT"]) == len(output)
+    assert match_checks(checks, output) is None
