@@ -271,7 +271,7 @@ def regenerate(checks: list[Check], output: list[str], indent: str = "") -> list
                 break
         kind = "CHECK" if i == 0 else "CHECK-NEXT"
         if not line.strip():
-            out.append(f"{indent}# CHECK: {{{{^[ \t]*$}}}}" if i == 0 else f"{indent}# CHECK-EMPTY:")
+            out.append(f"{indent}# CHECK: {{{{^\\s*$}}}}" if i == 0 else f"{indent}# CHECK-EMPTY:")
         elif kept is not None and kept.kind != "CHECK-EMPTY":
             out.append(f"{indent}# {kind}: {kept.pattern}")
         else:
