@@ -27,8 +27,12 @@ Simplifications relative to the kernel
 - The kill is synchronous: the victim's memory, page tables and kernel stack are freed at
   once (SIGKILL + exit + oom_reaper in one step), so there is never a pending victim and
   the "wait for the previous victim" abort of select_bad_process never triggers.
-- No stack dump (dump_stack) in the header; no memcg, cpuset or mempolicy constraints
-  (always CONSTRAINT_NONE, ``global_oom``); no oom notifiers; no ratelimit.
+- dump_stack prints the call chain as symbol names without offsets (the style of the
+  page allocator's warn_alloc report), chosen by what was allocating: an anonymous
+  fault, a page-table page, a file mapping's fault, a page-cache read or write, or a
+  plain alloc_pages from the script.
+- No memcg, cpuset or mempolicy constraints (always CONSTRAINT_NONE, ``global_oom``); no
+  oom notifiers; no ratelimit of the report; the oom_reaper line follows the kill at once.
 """
 
 from __future__ import annotations
