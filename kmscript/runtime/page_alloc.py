@@ -663,10 +663,12 @@ class PageAllocator:
                     if lst:
                         pcp.free_count >>= 1
                         pcp.count -= 1
-                        pfn = lst.popleft()
+                        pfn: int = lst.popleft()
                         zone.numa_hit += 1
                         zone.pgalloc += 1
-                        self.memmap.sections[pfn >> SECTION_SHIFT][pfn & SECTION_MASK] = owner << 4  # type: ignore[index]
+                        sec = self.memmap.sections[pfn >> SECTION_SHIFT]
+                        assert sec is not None   # a page on a pcp list has state bytes
+                        sec[pfn & SECTION_MASK] = owner << 4
                         if gfp & _GFP_ZERO:
                             self.machine.phys.clear_pages(pfn, 1)
                         return pfn
@@ -813,7 +815,8 @@ class PageAllocator:
             if not lst:
                 return None
         pcp.count -= 1 << order
-        return lst.popleft()
+        pfn: int = lst.popleft()
+        return pfn
 
     def _nr_pcp_alloc(self, pcp: PerCpuPages, zone: Zone, order: int) -> int:
         base_batch = pcp.batch
@@ -1704,7 +1707,7 @@ class PageAllocator:
     def _warn_on(self, function: str, caller: str | None, once_key: str | None = None) -> None:
         """A WARN_ON report (kernel/panic.c: __warn) from ``function`` in mm/page_alloc.c."""
         if once_key is not None:
-            done = getattr(self, "_warned_keys", set())
+            done: set[str] = getattr(self, "_warned_keys", set())
             if once_key in done:
                 return
             done.add(once_key)

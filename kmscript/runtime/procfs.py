@@ -118,7 +118,7 @@ def _valid_sections(z: Zone) -> list[tuple[int, int]]:
     for s, e in z.managed_ranges + z.reserved_ranges:
         for si in range(s >> SECTION_SHIFT, ((e - 1) >> SECTION_SHIFT) + 1):
             secs.add(si)
-    ranges = []
+    ranges: list[tuple[int, int]] = []
     for si in sorted(secs):
         lo = max(si << SECTION_SHIFT, z.zone_start_pfn)
         hi = min((si + 1) << SECTION_SHIFT, z.zone_end_pfn)
@@ -167,7 +167,7 @@ def si_mem_available(pa: PageAllocator) -> int:
     reclaimable = vs.nr_slab_reclaimable_b // PAGE_SIZE + vs.nr_kernel_misc_reclaimable
     reclaimable -= min(reclaimable // 2, wmark_low)
     available += reclaimable
-    return max(available, 0)
+    return int(max(available, 0))
 
 
 def meminfo(pa: PageAllocator) -> str:

@@ -162,7 +162,7 @@ class Zone(BuddyZone):
         return list(self.lowmem_reserve)
 
     @property
-    def nr_free(self) -> list[int]:  # type: ignore[override]
+    def nr_free(self) -> list[int]:
         return list(self._nr_free)
 
     @property
