@@ -169,6 +169,7 @@ class Repl:
             mouse_support=False,
             search_ignore_case=True,
         )
+        self.printer.output = self.prompt.output  # results print where the prompt is
         self.refresh_toolbar()
 
     # -- session hooks --------------------------------------------------------------------
