@@ -301,7 +301,7 @@ def show_mem(machine: "Machine", za: Any, lru: Any, pagecache: Any, nr_swap_page
         f" mapped:{vm.nr_mapped} shmem:{vm.nr_shmem_pages} pagetables:{vm.nr_pagetable_pages}",
         " sec_pagetables:0 bounce:0",
         f" kernel_misc_reclaimable:{vm.nr_kernel_misc_reclaimable}",
-        f" free:{free_all} free_pcp:{sum(z.pcp_count for z in za.populated())} free_cma:0",
+        f" free:{free_all} free_pcp:{free_pcp} free_cma:0",
         f"Node 0 active_anon:{vm.nr_active_anon * 4}kB inactive_anon:{vm.nr_inactive_anon * 4}kB "
         f"active_file:{vm.nr_active_file * 4}kB inactive_file:{vm.nr_inactive_file * 4}kB unevictable:0kB "
         f"isolated(anon):0kB isolated(file):0kB mapped:{vm.nr_mapped * 4}kB dirty:{vm.nr_dirty * 4}kB "
