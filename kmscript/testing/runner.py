@@ -800,6 +800,12 @@ def iter_results(paths: list[str], opts: RunOptions, jobs: int) -> Generator[Fil
         for p in paths:
             yield run_file(p, opts)
         return
+    # Import the language and build the parser before forking, so workers inherit them.
+    from ..lang.builtins import load_all
+    from ..lang.parser import parse_source
+    from ..source import Source
+    load_all()
+    parse_source(Source("x = 1\n", "<warm-up>"))
     ex = ProcessPoolExecutor(max_workers=jobs)
     try:
         futures: list[Future[FileResult]] = [ex.submit(_worker, p, opts) for p in paths]
