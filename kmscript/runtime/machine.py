@@ -265,8 +265,11 @@ class Machine:
         return self.kmalloc_caches.kmalloc_slab(size, gfp)
 
     def kmem_cache_create(self, name: str, size: int, align: int = 0, flags: int = 0,
-                          ctor: str | bool | None = None, caller: str | None = None) -> Any:
-        return self.slab.kmem_cache_create(name, size, align, flags, ctor, caller=caller)
+                          ctor: str | bool | None = None, caller: str | None = None, *, usersize: int = 0,
+                          freeptr_offset: int | None = None) -> Any:
+        """kmem_cache_create (6.18 kmem_cache_args: usersize, freeptr_offset for TYPESAFE_BY_RCU)."""
+        return self.slab.kmem_cache_create(name, size, align, flags, ctor, usersize=usersize,
+                                           freeptr_offset=freeptr_offset, caller=caller)
 
     def find_kmem_cache(self, name: str) -> Any:
         return self.slab.find_cache(name)

@@ -215,3 +215,22 @@ def test_random_sequences_keep_counts_consistent(seq: list[tuple[str, int, int]]
         r.sa.kmem_cache_shrink(s)
     r.check_consistency()
     assert r.pa.pages_in_use() == 0
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(1, 3000), st.integers(0, 5)), max_size=200))
+def test_random_sequences_with_slub_debug(seq: list[tuple[bool, int, int]]) -> None:
+    r = Rig(cpus=2, slub_debug="FZPU")
+    live: list[int] = []
+    for alloc, size, k in seq:
+        r.ctx.cpu = k % 2
+        if alloc or not live:
+            p = r.km.kmalloc(size, GFP_KERNEL, C)
+            assert p is not None
+            live.append(p)
+        else:
+            r.km.kfree(live.pop(size % len(live)), C)
+        r.check_consistency()
+    for s in r.sa.caches:
+        assert r.sa.validate_slab_cache(s) == 0
+    assert not r.bugs()

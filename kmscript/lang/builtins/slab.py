@@ -36,18 +36,24 @@ def _cache_or_null(c: Any) -> Any:
 def _register_with_name_param(bname: str, doc: str) -> None:
     """``builtin()`` takes the built-in's name as its first argument, so a parameter called
     ``name`` (which the ``cache NAME = create(...)`` statement passes) is registered directly."""
-    def impl(call: Call, name: str, size: int, align: int, flags: int, ctor: Any) -> Any:
-        return _cache_or_null(call.machine.kmem_cache_create(name, size, align, flags, _ctor(ctor), call.caller))
+    def impl(call: Call, name: str, size: int, align: int, flags: int, ctor: Any, usersize: int,
+             freeptr_offset: int) -> Any:
+        return _cache_or_null(call.machine.kmem_cache_create(
+            name, size, align, flags, _ctor(ctor), call.caller, usersize=usersize,
+            freeptr_offset=None if freeptr_offset < 0 else freeptr_offset))
     if bname in BUILTINS:
         raise RuntimeError(f"builtin {bname} registered twice")
     BUILTINS[bname] = Builtin(bname, _params({"name": STR, "size": SIZE, "align": opt(INT, 0),
-                                              "flags": opt(INT, 0), "ctor": opt(ANY, False)}),
+                                              "flags": opt(INT, 0), "ctor": opt(ANY, False),
+                                              "usersize": opt(SIZE, 0), "freeptr_offset": opt(INT, -1)}),
                               impl, doc, "slab")
 
 
 _register_with_name_param(
-    "create", "create(name, size, align=0, flags=0, ctor=false): kmem_cache_create; `cache NAME = create(...)` "
-              "passes the name. May alias an existing compatible cache (slab merging)")
+    "create", "create(name, size, align=0, flags=0, ctor=false, usersize=0, freeptr_offset=-1): kmem_cache_create; "
+              "`cache NAME = create(...)` passes the name. May alias an existing compatible cache (slab merging); "
+              "usersize > 0 or a ctor makes it unmergeable; freeptr_offset keeps a SLAB_TYPESAFE_BY_RCU free "
+              "pointer inside the object")
 _register_with_name_param(
     "kmem_cache_create", "kmem_cache_create(name, size, align, flags, ctor): a SLUB cache of size-byte objects "
                          "(legacy 5-argument form); NULL and a message on failure, panic with SLAB_PANIC")
