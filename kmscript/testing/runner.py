@@ -765,10 +765,11 @@ def run_fail_nth(path: str, opts: RunOptions, out: Callable[[str], None], limit:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kmscript test",
-        description="Run kmscript regression scenarios: every *.kms file and test block in isolation, "
-                    "checked against its golden NAME.out and # CHECK: lines.",
+        description="Run kmscript regression scenarios: every *.kms file and test block in\n"
+                    "isolation, checked against its golden NAME.out (stdout), NAME.err (an\n"
+                    "expected error) and # CHECK: lines.",
         epilog="directives: # XFAIL: reason, # SKIP: reason, # ARGS: --seed 3, # TIMEOUT: 5s, # EXIT: N\n"
-               "exit status: 0 nothing failed, 1 a case failed, 2 usage error",
+               "exit status: 0 nothing failed, 1 a case failed (or XPASS), 2 usage error",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: tests/)")
     p.add_argument("-k", dest="pattern", metavar="PATTERN", help="run only cases whose id (path::name) "
