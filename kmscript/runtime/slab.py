@@ -1341,7 +1341,34 @@ class SlabAllocator:
             slab.inuse = slab.objects - nr
         return True
 
+    def _slab_pad_check(self, s: KmemCache, slab: Slab) -> bool:
+        """slab_pad_check: the bytes after the last object stay POISON_INUSE (SLAB_POISON)."""
+        if not s.flags & SLAB_POISON or self.phys is None:
+            return True
+        length = PAGE_SIZE << slab.order
+        remainder = length % s.size
+        if not remainder:
+            return True
+        pad = slab.base + length - remainder
+        data = self.phys.read(pad - PAGE_OFFSET, remainder)
+        bad = [i for i in range(remainder) if data[i] != POISON_INUSE]
+        if not bad:
+            return True
+        fault = pad + bad[0]
+        end = pad + bad[-1] + 1
+        lines = self._slab_bug_lines(s, f"Padding overwritten. 0x{fault:016x}-0x{end - 1:016x} "
+                                        f"@offset={fault - slab.base}")
+        lines += self._hexdump("Padding ", pad, remainder)
+        self.phys.fill(fault - PAGE_OFFSET, end - fault, POISON_INUSE)
+        lines.append(f"FIX {s.name}: Restoring slab padding 0x{fault:016x}-0x{end - 1:016x}=0x{POISON_INUSE:x}")
+        self.taint.add("B")
+        self.errors += 2
+        self.log.printk("\n".join(lines), "bug")
+        return False
+
     def _validate_slab(self, s: KmemCache, slab: Slab) -> None:
+        # check_slab ends with slab_pad_check; a padding error does not stop the validation
+        self._slab_pad_check(s, slab)
         if not self._on_freelist(s, slab):
             return
         free = set(slab.freelist)

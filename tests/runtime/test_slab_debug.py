@@ -193,3 +193,16 @@ def test_freelist_random_is_a_permutation_per_slab() -> None:
     base = min(objs)
     idx = [(p - base) // 256 for p in objs]
     assert sorted(idx) == list(range(s.objs_per_slab)) and idx != sorted(idx)
+
+
+def test_slab_padding_overwritten() -> None:
+    r = Rig()
+    s = r.sa.kmem_cache_create("padded", 1000, 0, POISON | F)  # 1008-byte stride, order 2: 256 bytes of padding
+    p = r.km.kmem_cache_alloc(s, GFP_KERNEL, C)
+    end = r.sa.slab_of(p).base + (4096 << s.order)
+    assert r.read(end - 8, 8) == b"\x5a" * 8
+    r.write(end - 3, b"\x00")
+    assert r.sa.validate_slab_cache(s) == 2
+    assert r.log.contains(f"BUG padded (Not tainted): Padding overwritten. 0x{end - 3:016x}-0x{end - 3:016x}")
+    assert r.log.contains("FIX padded: Restoring slab padding")
+    assert r.sa.validate_slab_cache(s) == 0
