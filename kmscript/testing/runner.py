@@ -670,8 +670,9 @@ def junit_xml(files: Sequence[FileResult], cases: Sequence[CaseResult]) -> str:
         if not fcases:
             continue
         suite = ET.SubElement(root, "testsuite", name=fr.path)
-        counts = {"tests": len(fcases), "failures": sum(c.status in FAILING for c in fcases), "errors": 0,
-                  "skipped": sum(c.status in (SKIP, XFAIL) for c in fcases)}
+        errors = sum(c.status == FAIL and c.crashed for c in fcases)
+        counts = {"tests": len(fcases), "failures": sum(c.status in FAILING for c in fcases) - errors,
+                  "errors": errors, "skipped": sum(c.status in (SKIP, XFAIL) for c in fcases)}
         t = sum(c.duration for c in fcases)
         for k, v in counts.items():
             suite.set(k, str(v))
@@ -684,7 +685,9 @@ def junit_xml(files: Sequence[FileResult], cases: Sequence[CaseResult]) -> str:
                                Path(fr.path).name, file=fr.path, line=str(c.line), time=f"{c.duration:.6f}")
             if c.status in FAILING:
                 first = c.message.split("\n", 1)[0] if c.message else c.status
-                el = ET.SubElement(tc, "failure", message=_xml_safe(first), type=c.status)
+                # A runtime or internal error is a JUnit <error>; a failed expectation a <failure>.
+                tag = "error" if c.status == FAIL and c.crashed else "failure"
+                el = ET.SubElement(tc, tag, message=_xml_safe(first), type=c.status)
                 el.text = _xml_safe(c.message)
             elif c.status in (SKIP, XFAIL):
                 el = ET.SubElement(tc, "skipped", message=_xml_safe(

@@ -247,14 +247,16 @@ def test_junit_xml_is_valid(tmp_path: Path) -> None:
     write(d, "a.kms", 'test "t <&>" { assert false, "bad & worse" }\nprint("x\\x01")\n')
     write(d, "b.kms", "# SKIP: later\n")
     write(d, "c.kms", "# XFAIL: known\nassert false\n")
+    write(d, "d.kms", "x = nosuch()\n")
     xml = tmp_path / "r.xml"
     rc, _ = run("--junit-xml", str(xml), str(d))
     assert rc == 1
     root = ET.parse(xml).getroot()
     assert root.tag == "testsuites"
-    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("4", "1", "2")
+    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("5", "1", "1", "2")
     cases = root.findall(".//testcase")
-    assert [c.get("name") for c in cases] == ["a.kms", "t <&>", "b.kms", "c.kms"]
+    assert [c.get("name") for c in cases] == ["a.kms", "t <&>", "b.kms", "c.kms", "d.kms"]
+    assert cases[4].find("error") is not None
     fail = cases[1].find("failure")
     assert fail is not None and "bad & worse" in (fail.text or "")
     assert cases[2].find("skipped") is not None
