@@ -107,12 +107,68 @@ def test_order_above_max_warns_once_and_fails() -> None:
 
 
 def test_nofragment_prefers_lower_zone_over_fragmenting_normal() -> None:
-    """A movable Normal zone whose only free memory is MOVABLE: an unmovable order-0 request
-    under ALLOC_NOFRAGMENT may claim only whole pageblocks; fine grained stealing is forbidden."""
-    m = Machine(MachineConfig(cpus=1, dma_pages=3840, dma32_pages=100000, normal_pages=100000))
+    """ALLOC_NOFRAGMENT (preferred zone Normal): a fallback may only claim whole pageblocks,
+    so with Normal fragmented a reclaimable request is served from DMA32 on the first pass
+    instead of stealing a single page of a movable block in Normal."""
+    from kmscript.runtime.gfp import GFP_HIGHUSER_MOVABLE, __GFP_RECLAIMABLE
+    m = Machine(MachineConfig(cpus=1, dma_pages=3840, dma32_pages=20000, normal_pages=4096))
     pa = m.page_alloc
-    p = pa.alloc_pages(GFP_ATOMIC, 0)
-    assert p is not None
-    # the claim at >= pageblock order is allowed under NOFRAGMENT, so Normal serves it
-    assert pa.zone_of(p).name == "Normal"
+    pa.reclaim = None
+    normal = pa.zone_by_name("Normal")
+    pages = []
+    while True:
+        p = pa.alloc_pages(GFP_HIGHUSER_MOVABLE | __GFP_NOWARN, 0)
+        if p is None or pa.zone_of(p) is not normal:
+            if p is not None:
+                pa.free_pages(p, 0)
+            break
+        pages.append(p)
+    for p in pages[::2]:                      # every other page: Normal is free but fragmented
+        pa.free_pages(p, 0)
+    pa.drain_all_pages()
+    assert normal.free_pages > normal.high and normal.nr_free[9] == normal.nr_free[10] == 0
+    q = pa.alloc_pages(GFP_KERNEL | __GFP_RECLAIMABLE, 0)
+    assert pa.zone_of(q).name == "DMA32"
+    pa.check_invariants()
+
+
+def test_without_a_lower_zone_the_second_pass_steals() -> None:
+    """Normal as the only zone, full of user (LRU, movable) pages with every fourth page free:
+    the NOFRAGMENT pass fails, the retry cannot claim a block (free 128 + compatible 0 <
+    half a pageblock) and so steals one free page (__rmqueue_steal) without changing the
+    pageblock's type."""
+    from kmscript.runtime.gfp import GFP_HIGHUSER_MOVABLE, __GFP_MEMALLOC, __GFP_RECLAIMABLE
+    from kmscript.runtime.page_alloc import OWNER_USER
+    m = Machine(MachineConfig(cpus=1, normal_pages=8192))
+    pa = m.page_alloc
+    pa.reclaim = None
+    normal = pa.zone_by_name("Normal")
+    pages = []
+    # __GFP_MEMALLOC (ALLOC_NO_WATERMARKS) empties the zone completely
+    while (p := pa.alloc_pages(GFP_HIGHUSER_MOVABLE | __GFP_MEMALLOC | __GFP_NOWARN, 0, owner=OWNER_USER)) is not None:
+        pages.append(p)
+    pa.drain_all_pages()
+    while (p := pa.alloc_pages(GFP_HIGHUSER_MOVABLE | __GFP_MEMALLOC | __GFP_NOWARN, 0, owner=OWNER_USER)) is not None:
+        pages.append(p)
+    assert normal.free_pages == 0
+    for p in pages[::4]:
+        pa.free_pages(p, 0)
+    pa.drain_all_pages()
+    assert normal.nr_free[9] == normal.nr_free[10] == 0
+    m.tracer.record()
+
+    class Kswapd:
+        woken: list[tuple[int, int]] = []
+
+        def wakeup_kswapd(self, order: int, highest_zoneidx: int) -> None:
+            self.woken.append((order, highest_zoneidx))
+
+    pa.reclaim = Kswapd()  # type: ignore[assignment]
+    q = pa.alloc_pages(GFP_KERNEL | __GFP_RECLAIMABLE, 0)
+    assert q is not None and pa.zone_of(q) is normal
+    assert m.pfn_to_page(q).migratetype == "Movable"
+    extfrag = [f for e, f in m.tracer.events if e == "mm_page_alloc_extfrag"]
+    assert extfrag and "fallback_migratetype=1" in extfrag[-1] and "change_ownership=0" in extfrag[-1]
+    # the failed claim boosted the watermark (boost_watermark) and rmqueue woke kswapd for it
+    assert normal.boost == 512 and Kswapd.woken == [(0, normal.idx)]
     pa.check_invariants()
