@@ -218,7 +218,7 @@ class Reclaim:
             ("nr_inactive_anon", vm.nr_inactive_anon), ("nr_active_anon", vm.nr_active_anon),
             ("nr_inactive_file", vm.nr_inactive_file), ("nr_active_file", vm.nr_active_file),
             ("nr_anon_pages", vm.nr_anon_pages), ("nr_file_pages", vm.nr_file_pages),
-            ("nr_dirty", vm.nr_dirty), ("nr_writeback", vm.nr_writeback),
+            ("nr_mapped", vm.nr_mapped), ("nr_dirty", vm.nr_dirty), ("nr_writeback", vm.nr_writeback),
             ("nr_page_table_pages", vm.nr_pagetable_pages),
             ("nr_swap_used", vm.nr_swap_used), ("nr_swap_free", self.tasks.free_swap_pages),
             ("pgscan_kswapd", vm.pgscan_kswapd), ("pgscan_direct", vm.pgscan_direct),
