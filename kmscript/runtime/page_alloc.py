@@ -1572,12 +1572,16 @@ class PageAllocator:
         return self._refcount.get(pfn, 1)
 
     def get_page(self, pfn: int) -> None:
-        head = self._allocated_head(pfn, "get_page")
-        self._refcount[head] = self._refcount.get(head, 1) + 1
+        """get_page/folio_get: one more reference on the block (its compound head)."""
+        head = self._allocated_head(pfn, "get_page", "VM_BUG_ON_FOLIO(folio_ref_zero_or_close_to_overflow(folio))")
+        if head is not None:
+            self._refcount[head] = self._refcount.get(head, 1) + 1
 
     def put_page(self, pfn: int) -> None:
         """put_page: drop a reference on the (compound head of the) block; free it at zero."""
-        head = self._allocated_head(pfn, "put_page")
+        head = self._allocated_head(pfn, "put_page", "VM_BUG_ON_PAGE(page_ref_count(page) == 0)")
+        if head is None:
+            return
         rc = self._refcount.get(head, 1) - 1
         if rc > 0:
             self._refcount[head] = rc
@@ -1591,18 +1595,23 @@ class PageAllocator:
             self.memmap.set(head, b & 0xF0)
         self._free_frozen_pages(head, order)
 
-    def _allocated_head(self, pfn: int, what: str) -> int:
+    def _allocated_head(self, pfn: int, what: str, vm_bug: str) -> int | None:
+        """The pfn whose refcount get_page/put_page changes, or None after a report.
+
+        A page with refcount 0 (free, on a pcp list, or a tail of a non-compound block)
+        has no reference to take or drop: CONFIG_DEBUG_VM's VM_BUG_ON fires in the kernel;
+        here the report is printed and nothing changes.
+        """
         st = self.page_state(pfn)
-        if st[0] in ("absent",):
+        if st[0] == "absent":
             raise KernelFault(f"{what}: pfn {pfn:#x} has no struct page")
-        if st[0] in ("buddy", "pcp"):
-            self.bad_page(pfn, "nonzero mapcount" if st[0] == "buddy" else "nonzero _refcount", what)
-            raise KernelFault(f"{what}: pfn {pfn:#x} is free")
         if st[0] == "reserved":
-            raise KernelFault(f"{what}: pfn {pfn:#x} is a reserved page")
+            raise KernelFault(f"{what}: pfn {pfn:#x} is a reserved page, not one from the page allocator")
         head = self.block_head(pfn)
-        assert head is not None
-        return head[0] if head[0] in self.compound or st[1] else pfn
+        if st[0] in ("buddy", "pcp") or head is None or (not st[1] and head[0] not in self.compound):
+            self.bad_page(pfn, vm_bug, what, refcount=0)
+            return None
+        return head[0]
 
     def page_flags(self, pfn: int) -> str:
         kind, is_head, order = self.page_state(pfn)

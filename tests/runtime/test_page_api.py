@@ -292,3 +292,32 @@ def test_one_terabyte_machine_allocates_lazily() -> None:
     counts = pa.page_counts()
     assert sum(counts.values()) == sum(z.managed for z in pa.zones)
     pa.check_invariants()
+
+
+def test_get_put_on_pages_without_a_reference_report() -> None:
+    m = small()
+    pa = m.page_alloc
+    pfn = pa.alloc_pages(GFP_KERNEL, 1)
+    pa.get_page(pfn + 1)                      # tail of a non-compound block: refcount 0
+    assert "VM_BUG_ON_FOLIO(folio_ref_zero_or_close_to_overflow(folio))" in m.log.records[-1].text
+    pa.free_pages(pfn, 1)
+    pa.put_page(pfn)                          # already freed
+    assert "VM_BUG_ON_PAGE(page_ref_count(page) == 0)" in m.log.records[-1].text
+    pa.check_invariants()
+
+
+def test_highatomic_reserve_for_atomic_high_order() -> None:
+    from kmscript.runtime.gfp import GFP_KERNEL as K
+    m = Machine(MachineConfig(cpus=1, dma_pages=3840, dma32_pages=6000, normal_pages=60000))
+    pa = m.page_alloc
+    pa.reclaim = None
+    normal = pa.zone_by_name("Normal")
+    while pa.alloc_pages(K | __GFP_NOWARN, 0) is not None:   # down to the min watermark
+        pass
+    assert normal.nr_reserved_highatomic == 0
+    p = pa.alloc_pages(GFP_ATOMIC, 1)         # slow path: ALLOC_HIGHATOMIC for order > 0
+    assert p is not None and pa.zone_of(p) is normal
+    # cap: ALIGN(managed / 100, pageblock_nr_pages) = 1024; one pageblock taken per event
+    assert normal.nr_reserved_highatomic == 512
+    assert m.pfn_to_page(p).migratetype == "HighAtomic"
+    pa.check_invariants()
