@@ -823,6 +823,15 @@ def iter_results(paths: list[str], opts: RunOptions, jobs: int) -> Generator[Fil
 
 
 def main(argv: Sequence[str] | None = None, out: Callable[[str], None] | None = None) -> int:
+    """``kmscript test``: returns the exit status (0 nothing failed, 1 failures, 2 usage)."""
+    try:
+        return _main(argv, out)
+    except KeyboardInterrupt:
+        print("kmscript test: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None, out: Callable[[str], None] | None) -> int:
     emit: Callable[[str], None] = out if out is not None else (lambda s: print(s, flush=True))
     parser = build_parser()
     try:
