@@ -110,7 +110,15 @@ class Kmalloc:
         else:
             s = self.normal[size]
         slab = self.slab
-        obj = slab.slab_alloc(s, gfp, caller, size, True)
+        fl = s.cpu_slab[slab.ctx.cpu].freelist
+        if fl and not gfp & _GFP_ZERO and not slab.faults.active:
+            # slab_alloc_node fast path, inlined: one object off this CPU's lockless freelist
+            slab.ctx.might_alloc(gfp)
+            o = fl.pop()
+            slab.live[o] = (caller, size)
+            obj: int | None = o
+        else:
+            obj = slab.slab_alloc(s, gfp, caller, size, True)
         if slab.tracer.enabled:
             slab.tracer.emit("kmalloc", f"call_site={caller} ptr={_p(obj)} bytes_req={size} "
                                         f"bytes_alloc={s.size} gfp_flags={format_gfp(gfp)} node={NUMA_NO_NODE} "
@@ -176,13 +184,12 @@ class Kmalloc:
             slab.tracer.emit("kfree", f"call_site={caller} ptr={_p(addr)}")
         if addr <= ZERO_SIZE_PTR:
             return
-        # fast path (do_slab_free): a live object of a non-debug cache in this CPU's cpu slab
+        # fast path (do_slab_free): a live object in this CPU's cpu slab (debug caches have none)
         sl = slab.slab_by_pfn.get((addr - PAGE_OFFSET) >> PAGE_SHIFT)
         if sl is not None:
-            s = sl.cache
-            if not s.debug and sl is s.cpu_slab[slab.ctx.cpu].slab and addr in slab.live:
-                del slab.live[addr]
-                s.cpu_slab[slab.ctx.cpu].freelist.append(addr)
+            c = sl.cache.cpu_slab[slab.ctx.cpu]
+            if sl is c.slab and slab.live.pop(addr, None) is not None:
+                c.freelist.append(addr)
                 return
         if slab.slab_free(addr, caller):
             return
