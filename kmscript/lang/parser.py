@@ -340,6 +340,9 @@ class _ToAst:
     def show_stmt(self, meta: Any, items: list[Any]) -> ast.Show:
         return ast.Show(str(items[0]), tuple(items[1:]), _meta_span(meta), _tok_span(items[0]))
 
+    def view_name(self, meta: Any, items: list[Any]) -> Token:
+        return items[0]  # type: ignore[no-any-return]
+
     def include_stmt(self, meta: Any, items: list[Any]) -> ast.Include:
         return ast.Include(parse_string(items[0]), _meta_span(meta))
 

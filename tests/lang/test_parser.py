@@ -144,3 +144,10 @@ def test_incomplete_input_is_flagged() -> None:
     with pytest.raises(KmsSyntaxError) as ei:
         parse("x = )")
     assert not ei.value.incomplete
+
+
+def test_views_named_like_keywords() -> None:
+    (s,) = body("show task db")
+    assert s == A.Show("task", (A.Name("db"),))
+    (s,) = body("show percpu")
+    assert s == A.Show("percpu", ())
