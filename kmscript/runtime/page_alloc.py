@@ -646,7 +646,8 @@ class PageAllocator:
     def alloc_pages(self, gfp: int, order: int, *, owner: int = OWNER_KERNEL,
                     caller: str | None = None) -> int | None:
         """alloc_pages(): the head pfn of 2^order pages, or None (warn_alloc unless __GFP_NOWARN)."""
-        if gfp & _GFP_DIRECT_RECLAIM:
+        if gfp & _GFP_DIRECT_RECLAIM and order <= MAX_PAGE_ORDER:
+            # prepare_alloc_pages -> might_alloc (the order check comes first in the kernel)
             self.ctx.might_alloc(gfp)
         if order == 0 and not self.faults.active and not self.tracer.enabled:
             # The common case of get_page_from_freelist + rmqueue_pcplist, inlined: the

@@ -107,7 +107,10 @@ def zoneinfo(pa: PageAllocator) -> str:
                        f"\n              high_min: {pcp.high_min}"
                        f"\n              high_max: {pcp.high_max}"
                        f"\n  vm stats threshold: {z.stat_threshold}")
-        out.append(f"\n  node_unreclaimable:  0"
+        # pgdat->kswapd_failures >= MAX_RECLAIM_RETRIES, when the reclaim model keeps the count
+        failures = getattr(getattr(pa.machine, "reclaim", None), "kswapd_failures", 0)
+        unreclaimable = int(isinstance(failures, int) and failures >= 16)
+        out.append(f"\n  node_unreclaimable:  {unreclaimable}"
                    f"\n  start_pfn:           {z.zone_start_pfn}\n")
     return "".join(out)
 
