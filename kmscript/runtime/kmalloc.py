@@ -230,17 +230,28 @@ class Kmalloc:
         """free_large_kmalloc on a folio that is not a large kmalloc: WARN_ON_ONCE + dump_page."""
         slab = self.slab
         lines: list[str] = []
+        if not PAGE_OFFSET <= addr < PAGE_OFFSET + (1 << 46):
+            # virt_to_folio() of an address outside the direct map (a vmalloc pointer, say)
+            # computes a struct page address in unmapped vmemmap: reading page->compound_head
+            # (offset 8) oopses.
+            bogus = (pfn_to_struct_page(((addr - PAGE_OFFSET) & ((1 << 64) - 1)) >> PAGE_SHIFT) + 8) & ((1 << 64) - 1)
+            lines = [f"BUG: unable to handle page fault for address: {bogus:016x}",
+                     "#PF: supervisor read access in kernel mode",
+                     "#PF: error_code(0x0000) - not-present page",
+                     "Oops: Oops: 0000 [#1] SMP NOPTI",
+                     f"CPU: {slab.ctx.cpu} UID: 0 PID: {slab._pid()} Comm: {slab._comm()} {slab.tainted()}".rstrip(),
+                     "RIP: 0010:kfree"]
+            slab.taint.add("D")  # oops_end taints after the report
+            slab.log.printk("\n".join(lines), "bug")
+            return
         if "free_large_kmalloc" not in slab.warned_once:
             slab.warned_once.add("free_large_kmalloc")
             lines += slab.warn_lines("free_large_kmalloc")
             slab.add_warn_taint()
-        if PAGE_OFFSET <= addr < PAGE_OFFSET + (1 << 46):
-            pfn = (addr - PAGE_OFFSET) >> PAGE_SHIFT
-            lines.append(f"page: refcount:1 mapcount:0 mapping:0000000000000000 index:0x0 pfn:0x{pfn:x}")
-            lines.append(f"flags: 0x0(node=0|zone={0 if pfn < 4096 else 1 if pfn < (1 << 20) else 2})")
-            lines.append(f"raw: {pfn_to_struct_page(pfn):016x}")
-        else:
-            lines.append(f"kfree: 0x{addr:016x} is not a direct-map address (no struct page)")
+        pfn = (addr - PAGE_OFFSET) >> PAGE_SHIFT
+        lines.append(f"page: refcount:1 mapcount:0 mapping:0000000000000000 index:0x0 pfn:0x{pfn:x}")
+        lines.append(f"flags: 0x0(node=0|zone={0 if pfn < 4096 else 1 if pfn < (1 << 20) else 2})")
+        lines.append(f"raw: {pfn_to_struct_page(pfn):016x}")
         lines.append("page dumped because: Not a kmalloc allocation")
         slab.log.printk("\n".join(lines), "warn")
 

@@ -234,3 +234,10 @@ def test_random_sequences_with_slub_debug(seq: list[tuple[bool, int, int]]) -> N
     for s in r.sa.caches:
         assert r.sa.validate_slab_cache(s) == 0
     assert not r.bugs()
+
+
+def test_kfree_of_a_vmalloc_address_oopses() -> None:
+    r = Rig()
+    r.km.kfree(0xFFFFC90000001000, C)
+    assert r.log.contains("BUG: unable to handle page fault for address: ffffeb")
+    assert r.log.contains("Oops: Oops: 0000 [#1] SMP NOPTI")
