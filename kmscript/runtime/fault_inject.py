@@ -124,6 +124,9 @@ class FaultInjector:
         self.calls = 0  # calls that reached should_fail_ex (fail-nth counts these)
         self.injected = 0
         self.sites: list[str] = []  # "attr site" of each injected failure, in order
+        # Called as on_inject(attr_name, site) after each injected failure (the test runner
+        # records where in the script it happened).
+        self.on_inject: Callable[[str, str], None] | None = None
         self.active = False
 
     # -- configuration -----------------------------------------------------------------------
@@ -246,6 +249,8 @@ class FaultInjector:
         a.injected += 1
         self.injected += 1
         self.sites.append(f"{a.name}: {site}" if site else a.name)
+        if self.on_inject is not None:
+            self.on_inject(a.name, site)
         return True
 
     def _fail_dump(self, a: FaultAttr, site: str) -> None:

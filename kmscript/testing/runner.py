@@ -287,9 +287,13 @@ def _make_session_class() -> type:
 
         fail_nth = 0
         armed: list[Any] = []
+        injections: list[str] = []
 
         def boot(self, config: Any) -> Any:
             m = super().boot(config)
+            injections: list[str] = self.injections
+            m.faults.on_inject = lambda attr, site: injections.append(
+                f"{attr}: {site}" + (f" at {loc}" if (loc := _script_location()) else ""))
             if self.fail_nth and not any(fi.calls for fi in self.armed):
                 fi = m.faults
                 fi.failslab.ignore_gfp_wait = False
@@ -337,10 +341,27 @@ def _run_session(make: Callable[[list[str]], Any], body: Callable[[Any], None], 
     if session.has_machine:
         fi = getattr(session.machine, "faults", None)
         run.injected = int(getattr(fi, "injected", 0))
-        sites = getattr(fi, "sites", None)
-        if sites:
-            run.fault = str(sites[0])
+        injections = getattr(session, "injections", None) or getattr(fi, "sites", None)
+        if injections:
+            run.fault = str(injections[0])
     return run
+
+
+def _script_location() -> str:
+    """The script line of the built-in call being executed ("file.kms:12"), if any.
+
+    Every built-in implementation receives the registry's ``Call`` as its ``call``
+    argument; the innermost such frame is the script's call site.  Used only when a fault
+    is injected, to say which allocation of the script failed.
+    """
+    from ..lang.builtins.registry import Call
+    f = sys._getframe(1)
+    while f is not None:
+        c = f.f_locals.get("call")
+        if isinstance(c, Call):
+            return str(c.caller)
+        f = f.f_back  # type: ignore[assignment]
+    return ""
 
 
 def _error_text(run: _Run, timeout: float | None) -> str | None:
@@ -400,6 +421,7 @@ def run_file(path: str, opts: RunOptions | None = None, *, display: str | None =
         s = session_cls(out=out.append, quiet=a.quiet, trace=a.trace, seed=seed, max_steps=max_steps)
         s.fail_nth = opts.fail_nth
         s.armed = []
+        s.injections = []
         return s
 
     deadline = _Deadline(timeout)

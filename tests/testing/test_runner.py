@@ -312,7 +312,7 @@ def test_fail_nth_loop(tmp_path: Path) -> None:
     again = run("--fail-nth", f)
     assert (rc, lines) == again  # deterministic
     assert lines[0] == f"fail-nth {f}: baseline 1 passed, 0 failed"
-    assert lines[1].startswith("nth=1: ok (failslab: __kmalloc_cache_noprof kmalloc-128")
+    assert lines[1] == "nth=1: ok (failslab: __kmalloc_cache_noprof kmalloc-128 at n.kms:2)"
     broken = [ln for ln in lines if "BREAKS" in ln]
     assert broken and "c allocation failed" in broken[0]
     assert "no fault injected" in lines[-2]
