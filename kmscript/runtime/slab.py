@@ -589,6 +589,8 @@ class SlabAllocator:
                  f"gfp={gfp:#x}({format_gfp(gfp)})",
                  f"  cache: {s.name}, object size: {s.object_size}, buffer size: {s.size}, "
                  f"default order: {s.order}, min order: {s.geo.min_order}",
+                 *([f"  {s.name} debugging increased min order, use slab_debug=O to disable."]
+                   if s.geo.min_order > g.get_order(s.object_size) else []),
                  f"  node 0: slabs: {s.nr_slabs}, objs: {s.total_objects_count}, free: {free}"]
         self.log.printk("\n".join(lines), "warn")
 
