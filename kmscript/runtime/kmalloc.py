@@ -322,6 +322,31 @@ class Kmalloc:
             self.kfree(addr, caller)
         return ret
 
+    def mem_dump_obj(self, addr: int) -> str:
+        """mm/util.c mem_dump_obj + mm/slab_common.c kmem_dump_obj: what the pointer points into
+        (the text the kernel appends with pr_cont, without the caller's prefix)."""
+        slab = self.slab
+        sl = slab.slab_of(addr) if addr > ZERO_SIZE_PTR else None
+        if sl is not None:
+            s = sl.cache
+            off = addr - sl.base
+            idx = max(0, off - s.red_left_pad) // s.size if off >= s.red_left_pad else 0
+            objp = sl.base + s.red_left_pad + min(idx, sl.objects - 1) * s.size
+            text = f" slab {s.name} start {objp:016x} pointer offset {addr - objp} size {s.object_size}"
+            tr = s.tracks.get(objp) if s.flags & g.SLAB_STORE_USER else None
+            if tr and tr[0] is not None:
+                text += f" allocated at {tr[0][0]}"
+            return text
+        if addr == 0:
+            return " NULL pointer"
+        if addr == ZERO_SIZE_PTR:
+            return " zero-size pointer"
+        if 0xFFFFC90000000000 <= addr < 0xFFFFE90000000000:
+            return " vmalloc memory"
+        if PAGE_OFFSET <= addr < PAGE_OFFSET + (1 << 46):
+            return " non-slab/vmalloc memory"
+        return " non-paged memory"
+
     def live_large(self) -> dict[int, tuple[int, str, int]]:
         return self.large
 

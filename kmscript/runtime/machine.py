@@ -254,6 +254,9 @@ class Machine:
     def ksize(self, p: int) -> int:
         return self.kmalloc_caches.ksize(p)
 
+    def mem_dump_obj(self, p: int) -> str:
+        return self.kmalloc_caches.mem_dump_obj(p)
+
     def kmalloc_size_roundup(self, size: int) -> int:
         from .slab_geometry import kmalloc_size_roundup
         return kmalloc_size_roundup(size)

@@ -241,3 +241,12 @@ def test_kfree_of_a_vmalloc_address_oopses() -> None:
     r.km.kfree(0xFFFFC90000001000, C)
     assert r.log.contains("BUG: unable to handle page fault for address: ffffeb")
     assert r.log.contains("Oops: Oops: 0000 [#1] SMP NOPTI")
+
+
+def test_mem_dump_obj() -> None:
+    r = Rig(slub_debug="U,kmalloc-64")
+    p = r.km.kmalloc(50, GFP_KERNEL, "d.kms:2")
+    assert r.km.mem_dump_obj(p + 8) == f" slab kmalloc-64 start {p:016x} pointer offset 8 size 64 allocated at d.kms:2"
+    q = r.km.kmalloc(100, GFP_KERNEL, C)
+    assert r.km.mem_dump_obj(q) == f" slab kmalloc-128 start {q:016x} pointer offset 0 size 128"
+    assert r.km.mem_dump_obj(0) == " NULL pointer" and r.km.mem_dump_obj(16) == " zero-size pointer"

@@ -116,6 +116,13 @@ def _virt_to_cache(call: Call, p: int) -> Any:
     return NULL if sl is None else sl.cache
 
 
+@builtin("mem_dump_obj", p=PTR, category="slab",
+         doc="mem_dump_obj(p): what p points into, as the kernel prints it: ' slab kmalloc-64 start ... "
+             "pointer offset 8 size 64' (plus 'allocated at' with SLAB_STORE_USER), or the kind of memory")
+def _mem_dump_obj(call: Call, p: int) -> str:
+    return call.machine.mem_dump_obj(p)
+
+
 # -- kmalloc -------------------------------------------------------------------------------------
 @builtin("kmalloc", size=SIZE, gfp=GFP_K, category="slab",
          doc="kmalloc(size, flags): size bytes from kmalloc-<class> (8..8k, 96, 192; rcl-/dma-/cg- by flags); "
