@@ -76,9 +76,9 @@ def test_broken_scenario_does_not_break_collection(pytester: pytest.Pytester) ->
 
 
 def test_skip_directive(pytester: pytest.Pytester) -> None:
-    pytester.makefile(".kms", test_s="# SKIP: later\nassert false\n")
+    pytester.makefile(".kms", test_s='# SKIP: later\nassert false\ntest "t" { assert false }\n')
     res = pytester.runpytest("-rs", *_plugin_args())
-    res.assert_outcomes(skipped=1)
+    res.assert_outcomes(skipped=2)
     assert "later" in res.stdout.str()
 
 
