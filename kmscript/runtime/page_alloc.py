@@ -293,6 +293,12 @@ _GFP_RETRY_MAYFAIL = __GFP_RETRY_MAYFAIL
 _GFP_THISNODE = __GFP_THISNODE
 _GFP_ZERO = __GFP_ZERO
 
+# precomputed tail-page state bytes of blocks of order 1..3 (fast paths)
+_MAXORDER_LI = MAX_PAGE_ORDER * MIGRATE_TYPES
+_TAIL_BYTES = [[bytes(((k << 4) | TAIL,)) * ((1 << o) - 1) for o in range(PAGE_ALLOC_COSTLY_ORDER + 1)]
+               for k in range(16)]
+_PCP_TAIL_BYTES = _TAIL_BYTES[K_PCP]
+
 
 class PageAllocator:
     """The zoned page allocator of one machine (mm/page_alloc.c).  See the module docstring
@@ -673,6 +679,37 @@ class PageAllocator:
                         if gfp & _GFP_ZERO:
                             self.machine.phys.clear_pages(pfn, 1)
                         return pfn
+        elif 0 < order <= PAGE_ALLOC_COSTLY_ORDER and not self.faults.active and not self.tracer.enabled:
+            # The same for orders 1-3: __zone_watermark_ok at the high mark, whose search for
+            # a free block of a usable type is answered by the order-10 lists in the common
+            # case (otherwise the full path decides).
+            ac = self._ac_cache.get(gfp)
+            if ac is not None and ac[2]:
+                zone = ac[2][0]
+                nr_list = zone.nr_list
+                if (not zone.below_high and not zone.boosted_watermark
+                        and zone.free_pages - ((1 << order) - 1) - zone.nr_free_highatomic
+                        > zone._watermark[2] + zone.watermark_boost + zone.lowmem_reserve[ac[0]]
+                        and (nr_list[_MAXORDER_LI] or nr_list[_MAXORDER_LI + 1] or nr_list[_MAXORDER_LI + 2])):
+                    pcp = zone.pcp[self.ctx.cpu]
+                    lst = pcp.lists[MIGRATE_PCPTYPES * order + ac[1]]
+                    if lst:
+                        pcp.free_count >>= 1
+                        nr = 1 << order
+                        pcp.count -= nr
+                        hpfn: int = lst.popleft()
+                        zone.numa_hit += 1
+                        zone.pgalloc += nr
+                        sec = self.memmap.sections[hpfn >> SECTION_SHIFT]
+                        assert sec is not None
+                        i = hpfn & SECTION_MASK
+                        sec[i + 1:i + nr] = _TAIL_BYTES[owner][order]
+                        sec[i] = (owner << 4) | order
+                        if gfp & _GFP_COMP:
+                            self.compound.add(hpfn)
+                        if gfp & _GFP_ZERO:
+                            self.machine.phys.clear_pages(hpfn, nr)
+                        return hpfn
         return self._alloc_pages(gfp, order, owner, caller)
 
     def _alloc_pages(self, gfp: int, order: int, owner: int, caller: str | None) -> int | None:
@@ -1323,6 +1360,40 @@ class PageAllocator:
                         pcp.flags &= ~PCPF_PREV_FREE_HIGH_ORDER
                         if pcp.free_count < (pcp.batch << PCP_BATCH_SCALE_MAX):
                             pcp.free_count += 1
+                        return
+        elif 0 < order <= PAGE_ALLOC_COSTLY_ORDER and pfn >= 0 and not self.tracer.enabled:
+            # orders 1-3: free_frozen_page_commit without a bulk free, decided before any
+            # state changes (free_high, the pcp high limit) so the full path can still run
+            try:
+                sec = self.memmap.sections[pfn >> SECTION_SHIFT]
+                zone = self._sec_zone[pfn >> SECTION_SHIFT]
+            except IndexError:
+                sec = zone = None
+            if sec is not None and zone is not None:
+                i = pfn & SECTION_MASK
+                b = sec[i]
+                mt = self.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+                if (0x40 <= b < 0xC0 and b & 0x0F == order and mt < MIGRATE_PCPTYPES and pfn not in self._refcount
+                        and not zone.below_high and not zone.reclaim_active):
+                    pcp = zone.pcp[self.ctx.cpu]
+                    high = pcp.high
+                    batch = pcp.batch
+                    nr = 1 << order
+                    free_high = (pcp.free_count >= batch + pcp.high_min // 2
+                                 and bool(pcp.flags & PCPF_PREV_FREE_HIGH_ORDER)
+                                 and (not pcp.flags & PCPF_FREE_HIGH_BATCH or pcp.count >= batch))
+                    if not free_high and pcp.high_min <= high <= pcp.high_max and pcp.count + nr < high:
+                        if self.mapcount:
+                            self.mapcount.pop(pfn, None)
+                        self.compound.discard(pfn)
+                        pcp.alloc_factor >>= 1
+                        pcp.lists[MIGRATE_PCPTYPES * order + mt].appendleft(pfn)
+                        pcp.count += nr
+                        sec[i + 1:i + nr] = _PCP_TAIL_BYTES[order]
+                        sec[i] = (K_PCP << 4) | order
+                        pcp.flags |= PCPF_PREV_FREE_HIGH_ORDER
+                        if pcp.free_count < (batch << PCP_BATCH_SCALE_MAX):
+                            pcp.free_count += nr
                         return
         self._free_pages(pfn, order)
 

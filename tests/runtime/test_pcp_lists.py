@@ -114,3 +114,39 @@ def test_order3_uses_pcp_and_order4_does_not() -> None:
     pa.free_pages(p, 3)
     pa.free_pages(q, 4)
     pa.check_invariants()
+
+
+def test_inlined_fast_paths_match_the_full_path() -> None:
+    """alloc_pages/free_pages inline the common pcp cases; with tracing on every call takes
+    the full path.  The same sequence must leave identical allocator state both ways."""
+    import random
+
+    from kmscript.runtime import procfs
+    from kmscript.runtime.gfp import GFP_ATOMIC, GFP_HIGHUSER_MOVABLE, __GFP_COMP, __GFP_NOWARN
+
+    def run(trace: bool) -> tuple[str, list[list[list[int]]], list[int | None]]:
+        m = Machine(MachineConfig(cpus=2, dma_pages=3840, dma32_pages=6000, normal_pages=9000))
+        m.page_alloc.reclaim = None
+        if trace:
+            m.tracer.record()
+        rng = random.Random(7)
+        live: list[tuple[int, int]] = []
+        got: list[int | None] = []
+        for _ in range(3000):
+            m.ctx.cpu = rng.randrange(2)
+            if live and rng.random() < 0.45:
+                pfn, order = live.pop(rng.randrange(len(live)))
+                m.page_alloc.free_pages(pfn, order)
+            else:
+                order = rng.choice([0, 0, 0, 1, 2, 3, 3, 4])
+                gfp = rng.choice([GFP_KERNEL, GFP_ATOMIC, GFP_HIGHUSER_MOVABLE, GFP_KERNEL | __GFP_COMP])
+                pfn = m.page_alloc.alloc_pages(gfp | __GFP_NOWARN, order)
+                got.append(pfn)
+                if pfn is not None:
+                    live.append((pfn, order))
+        pa = m.page_alloc
+        pa.check_invariants()
+        pcps = [[list(lst) for lst in z.pcp[c].lists] for z in pa.populated for c in range(2)]
+        return procfs.zoneinfo(pa) + procfs.pagetypeinfo(pa), pcps, got
+
+    assert run(False) == run(True)
