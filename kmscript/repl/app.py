@@ -221,8 +221,8 @@ class Repl:
                 buf.complete_state = None  # Enter picks the highlighted completion
                 return
             text = buf.text
-            err = check_entry(text) if buf.cursor_position >= len(text.rstrip()) else None
-            if err is not None and err.incomplete:
+            err = check_entry(text)
+            if err is not None and err.incomplete:  # continue the entry (at the cursor)
                 depth = _open_brackets(text[: buf.cursor_position])
                 buf.insert_text("\n" + INDENT * depth)
                 return

@@ -644,6 +644,13 @@ class Machine:
     def describe_address(self, addr: int) -> str | None:
         """One line saying what *addr* is (slab object, vmalloc area, page block), or None."""
         from .page_alloc import PAGE_OFFSET
+        if addr == 16:
+            return "ZERO_SIZE_PTR (kmalloc(0))"
+        percpu = getattr(self, "percpu", None)
+        if percpu is not None and percpu.in_first_chunk(addr):
+            # memblock memory set up at boot, not page-allocator pages
+            unit, off = divmod(addr - percpu.pcpu_base_addr, percpu.unit_size)
+            return f"per-cpu first chunk  cpu {unit} unit  offset {off:#x}"
         slab_alloc = getattr(self, "slab", None)
         page_alloc = getattr(self, "page_alloc", None)
         if page_alloc is not None and PAGE_OFFSET <= addr < PAGE_OFFSET + (page_alloc.memmap.max_pfn << 12):
@@ -674,9 +681,6 @@ class Machine:
         if vmalloc is not None:
             from .vmalloc import is_vmalloc_addr
             if is_vmalloc_addr(addr):
-                percpu = getattr(self, "percpu", None)
-                if percpu is not None and percpu.in_first_chunk(addr):
-                    return "per-cpu first chunk"
                 vm = vmalloc.area_containing(addr)
                 if vm is None:
                     return "vmalloc space, no area"
