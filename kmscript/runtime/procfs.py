@@ -271,8 +271,8 @@ def _cell_counts(pa: PageAllocator, z: Zone, lo: int, hi: int) -> dict[str, int]
 
 
 def memmap(pa: PageAllocator, zone_name: str | None = None, width: int = 64, max_lines: int = 8) -> str:
-    """Each character is a run of page frames: the most significant kind in it (any allocated
-    kind beats pcp, reserved and free; a run is a hole only if it is all hole)."""
+    """Each character is a run of page frames: the allocated kind with most pages in it; a run
+    with nothing allocated shows pcp, else reserved, else free; it is a hole only if all hole."""
     out = ["Legend: " + "  ".join(f"{c!r}={name}" for name, c in MEMMAP_LEGEND) + "\n"]
     zones = [z for z in pa.populated if zone_name is None or z.name.lower() == zone_name.lower()]
     if zone_name is not None and not zones:
@@ -292,7 +292,12 @@ def memmap(pa: PageAllocator, zone_name: str | None = None, width: int = 64, max
         while p < z.zone_end_pfn:
             q = min(p + per, z.zone_end_pfn)
             counts = _cell_counts(pa, z, p, q)
-            kind = next((k for k in _PRIORITY if counts.get(k)), "hole")
+            used = [k for k in _PRIORITY[:8] if counts.get(k)]
+            if used:
+                # the allocated kind holding most pages of the run (ties: legend order)
+                kind = max(used, key=lambda k: (counts[k], -_PRIORITY.index(k)))
+            else:
+                kind = next((k for k in _PRIORITY[8:] if counts.get(k)), "hole")
             line += _CHAR[kind]
             p = q
             if len(line) == width:
