@@ -869,6 +869,10 @@ def _main(argv: Sequence[str] | None, out: Callable[[str], None] | None) -> int:
     except FileNotFoundError as e:
         print(f"kmscript test: no such file or directory: {e.args[0]}", file=sys.stderr)
         return 2
+    if ns.pattern and not ns.fail_nth:
+        # Parse (do not run) each file to see whether any of its cases can be selected.
+        files = [f for f in files
+                 if any(select(f if name is None else f"{f}::{name}", ns.pattern) for name, _ in list_cases(f))]
     opts = RunOptions(seed=ns.seed, max_steps=ns.max_steps, timeout=ns.timeout or None, update=ns.update)
     if ns.fail_nth:
         if len(files) != 1:
