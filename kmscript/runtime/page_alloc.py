@@ -1835,7 +1835,8 @@ class PageAllocator:
     def show_mem_lines(self, max_zone_idx: int = MAX_NR_ZONES - 1) -> list[str]:
         """mm/show_mem.c: __show_mem -> show_free_areas (the Mem-Info block)."""
         vs = self.machine.vmstat
-        free_pcp = self.nr_pcp_pages()
+        # show_free_areas: the first free_pcp sums the zones up to max_zone_idx only
+        free_pcp = sum(z.pcp_count for z in self.populated if z.idx <= max_zone_idx)
         slab_r = vs.nr_slab_reclaimable_b // PAGE_SIZE
         slab_u = vs.nr_slab_unreclaimable_b // PAGE_SIZE
 
