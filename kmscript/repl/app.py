@@ -192,7 +192,8 @@ class Repl:
 
     def _assert(self, stmt: ast.Assert, ok: bool, source_text: str, detail: str) -> None:
         if ok:
-            self.printer.frags([("class:assert.ok", "✓ "), ("class:assert.ok", source_text)])
+            values = [("", "   "), ("class:note", detail)] if detail and detail != source_text else []
+            self.printer.frags([("class:assert.ok", "✓ "), ("class:assert.ok", source_text)] + values)
         else:
             self.printer.frags([("class:assert.fail", "✗ "), ("class:assert.fail", source_text),
                                 ("", "   "), ("class:error", detail)])

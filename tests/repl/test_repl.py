@@ -103,7 +103,7 @@ def test_cpu_block_continues_until_closed() -> None:
 
 def test_assertions_show_check_marks() -> None:
     out, _ = drive(lines("x = 3", "assert x == 3", "assert x == 4"))
-    assert "✓ x == 3" in out
+    assert "✓ x == 3   3 == 3" in out
     assert "✗ x == 4   3 == 4" in out
 
 
