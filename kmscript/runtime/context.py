@@ -38,6 +38,9 @@ SOFTIRQ_MASK = 0xFF << SOFTIRQ_SHIFT
 HARDIRQ_MASK = 0xF << HARDIRQ_SHIFT
 NMI_MASK = 0xF << NMI_SHIFT
 
+# kernel/panic.c: taint_flags[] letters in bit order (P proprietary ... W warning ... J)
+TAINT_FLAGS = "PFSRMBUDAWCIOELKXTNJ"
+
 # include/linux/sched/mm.h: might_alloc() expands might_sleep_if() at this line in 6.18.2
 # (linux-mm-facts.md section 12).
 MIGHT_ALLOC_LOCATION = "include/linux/sched/mm.h:321"
@@ -82,7 +85,7 @@ class ExecContext:
         self.held_locks: list[str] = []
         self.current: TaskLike = _ScriptTask()
         self._last_might_sleep_report_ns: int | None = None
-        self.tainted_warn = False  # TAINT_WARN: set by the first report (add_taint after dump_stack)
+        self.taint: set[str] = set()  # kernel/panic.c tainted_mask, as flag letters
 
     # -- queries (include/linux/preempt.h, irqflags.h) ------------------------------------
     def in_atomic(self) -> bool:
@@ -210,11 +213,36 @@ class ExecContext:
                 lines.append(f" #{i}: ({lock}){{+.+.}}-{{2:2}}")
         # dump_stack_print_info(): the taint is added after the stack dump, so the first report
         # of a clean kernel says "Not tainted"
-        taint = "Tainted: G        W" if self.tainted_warn else "Not tainted"
-        lines.append(f"CPU: {self.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} {taint}")
+        lines.append(f"CPU: {self.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} {self.print_tainted()}")
         self.log.printk("\n".join(lines), kind="bug")
-        self.tainted_warn = True
+        self.add_taint("W")
         return True
+
+    # -- taint (kernel/panic.c) ----------------------------------------------------------------
+    @property
+    def tainted_warn(self) -> bool:
+        """TAINT_WARN is set (kept for callers that only track W)."""
+        return "W" in self.taint
+
+    @tainted_warn.setter
+    def tainted_warn(self, on: bool) -> None:
+        if on:
+            self.taint.add("W")
+        else:
+            self.taint.discard("W")
+
+    def add_taint(self, flag: str) -> None:
+        if flag not in TAINT_FLAGS:
+            raise ValueError(f"unknown taint flag {flag!r}")
+        self.taint.add(flag)
+
+    def print_tainted(self) -> str:
+        """print_tainted(): "Not tainted" or "Tainted: G        W" (one column per flag,
+        trailing blank columns trimmed)."""
+        if not self.taint:
+            return "Not tainted"
+        cols = "".join(c if c in self.taint else ("G" if c == "P" else " ") for c in TAINT_FLAGS)
+        return "Tainted: " + cols.rstrip()
 
     def describe(self) -> str:
         """One screen of the current context (``show context``)."""

@@ -453,8 +453,9 @@ class Vmalloc:
         task = self.ctx.current
         self.log.printk(f"kernel BUG at {GET_VM_AREA_NODE_BUG}!\n"
                         "Oops: invalid opcode: 0000 [#1] SMP NOPTI\n"
-                        f"CPU: {self.ctx.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} Tainted: G        W\n"
+                        f"CPU: {self.ctx.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} {self.ctx.print_tainted()}\n"
                         f"RIP: 0010:{func}", "bug")
+        self.ctx.add_taint("D")  # oops_end(): TAINT_DIE
         self.log.printk("Kernel panic - not syncing: Fatal exception in interrupt", "panic")
         raise KernelPanic("Fatal exception in interrupt (vmalloc called in interrupt context: "
                           f"BUG_ON(in_interrupt()) in {func})")
