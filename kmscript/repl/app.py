@@ -27,7 +27,6 @@ import dataclasses
 import os
 import re
 import signal
-import sys
 import threading
 import _thread
 from pathlib import Path
@@ -54,8 +53,8 @@ from ..lang.parser import parse, warm_up
 from ..runtime.printk import LogRecord
 from . import commands
 from .completer import KmsCompleter
-from .record import split_statements
 from .display import Fragments, Printer, human_bytes, no_color, value_fragments
+from .record import split_statements
 from .toolbar import toolbar_fragments
 
 UNDO_DEPTH = 10
@@ -403,17 +402,18 @@ class Repl:
             self.printer.frags(frags)
 
     def result_fragments(self, stmt: ast.Stmt, value: Any) -> Fragments:
-        if isinstance(stmt, (ast.Assign, ast.Decl)):
-            target = stmt.name if isinstance(stmt, ast.Decl) else \
-                stmt.target.id if isinstance(stmt.target, ast.Name) else None
-            if target is None:
-                return []
-            return [("class:result.name", target), ("", " = ")] + value_fragments(self.session, value, self._gfp_by_addr.get)
-        if isinstance(stmt, (ast.AugAssign, ast.IncDec)) and isinstance(stmt.target, ast.Name):
-            return [("class:result.name", stmt.target.id), ("", " = ")] + value_fragments(self.session, value, self._gfp_by_addr.get)
-        if isinstance(stmt, ast.ExprStmt) and value is not None:
-            return value_fragments(self.session, value, self._gfp_by_addr.get)
-        return []
+        """How one top-level statement's result is shown (``x = 0xffff...  kmalloc-64 ...``)."""
+        name: str | None = None
+        if isinstance(stmt, ast.Decl):
+            name = stmt.name
+        elif isinstance(stmt, (ast.Assign, ast.AugAssign, ast.IncDec)):
+            name = stmt.target.id if isinstance(stmt.target, ast.Name) else None
+            if name is None:
+                return []  # p[i] = v, obj.attr updates: nothing worth repeating
+        elif not isinstance(stmt, ast.ExprStmt) or value is None:
+            return []
+        shown = value_fragments(self.session, value, self._gfp_by_addr.get)
+        return ([("class:result.name", name), ("", " = ")] + shown) if name is not None else shown
 
     # -- Ctrl-C while running -------------------------------------------------------------
     def _tick(self) -> None:
@@ -522,7 +522,8 @@ class Repl:
             try:
                 if not z.managed_pages:
                     continue
-                lines.append(f"  zone {z.name:<8} free {z.nr_free_pages:>9} pages ({human_bytes(z.nr_free_pages * 4096)})"
+                free = z.nr_free_pages
+                lines.append(f"  zone {z.name:<8} free {free:>9} pages ({human_bytes(free * 4096)})"
                              f"  min {z.min}  low {z.low}  high {z.high}  managed {z.managed_pages}")
             except Exception:
                 continue

@@ -1,6 +1,7 @@
 """The bottom toolbar: live machine state under the prompt.
 
-    DMA ▰▰▰▰▰▰ 15M  DMA32 ▰▰▰▰▰▱ 2.8G  Normal ▰▰▱▱▱▱ 1.2G <low  │ slab 14M  vmalloc 1.0M │ cpu0 task init
+    DMA ▰▰▰▰▰▰ 15M  DMA32 ▰▰▰▰▰▱ 2.8G  Normal ▰▱▱▱▱▱ 30M <low  │ slab 14M  vmalloc 1.0M
+    │ cpu0 task kmscript                                            (one line on screen)
 
 Per zone: a six-cell gauge of free pages over managed pages, the free amount, and a mark
 when free pages are below a watermark (``<high``, ``<low``, ``<min``, coloured by how bad).

@@ -350,7 +350,9 @@ def test_tab_completes_in_the_prompt() -> None:
 
 
 def test_fuzzy_rank_order() -> None:
-    assert fuzzy_rank("km", "kmalloc") < fuzzy_rank("km", "vmalloc_km") < fuzzy_rank("km", "kfree_mem")  # type: ignore[operator]
+    prefix, substring, subsequence = (fuzzy_rank("km", c) for c in ("kmalloc", "vmalloc_km", "kfree_mem"))
+    assert prefix is not None and substring is not None and subsequence is not None
+    assert prefix < substring < subsequence
     assert fuzzy_rank("zz", "kmalloc") is None
 
 
