@@ -538,3 +538,11 @@ def test_a_broken_input_line_is_reported_and_the_repl_goes_on(monkeypatch: pytes
     out, repl = drive(lines("x = 1"))
     assert "internal error: RuntimeError: lexer exploded" in out
     assert repl.session.interp.globals["x"] == 1
+
+
+def test_ui_colours_read_on_dark_and_light_terminals() -> None:
+    from kmscript.repl.display import UI_STYLE
+    for style in UI_STYLE.values():
+        for part in style.split():
+            assert part in ("bg:default", "noreverse") or not part.startswith("bg:"), style
+            assert part not in ("ansiblack", "ansiwhite", "ansibrightblack", "ansibrightwhite", "ansigray"), style
