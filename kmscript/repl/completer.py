@@ -127,6 +127,7 @@ class KmsCompleter(Completer):
         self.meta_commands = meta_commands
         self.help_topics = help_topics
         self.paths = PathCompleter(expanduser=True)
+        self._boot_sysctls: list[str] | None = None
 
     # -- entry point --------------------------------------------------------------------
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
@@ -238,8 +239,13 @@ class KmsCompleter(Completer):
 
     def _sysctls(self) -> list[Candidate]:
         session = self.get_session()
-        machine = session.machine if getattr(session, "has_machine", False) else None
-        return [Candidate(n, "sysctl") for n in vocabulary.sysctls(machine)]
+        if getattr(session, "has_machine", False):
+            names = vocabulary.sysctls(session.machine)
+        else:
+            if self._boot_sysctls is None:  # the vocabulary boots a small machine to ask
+                self._boot_sysctls = vocabulary.sysctls(None)
+            names = self._boot_sysctls
+        return [Candidate(n, "sysctl") for n in names]
 
     def _params(self, fn: Any) -> list[Candidate]:
         """Keyword arguments of a built-in (``machine(`` offers the MachineConfig options)."""
