@@ -245,7 +245,8 @@ class KmsCompleter(Completer):
             if self._boot_sysctls is None:  # the vocabulary boots a small machine to ask
                 self._boot_sysctls = vocabulary.sysctls(None)
             names = self._boot_sysctls
-        return [Candidate(n, "sysctl") for n in names]
+        machine = session.machine if getattr(session, "has_machine", False) else None
+        return [Candidate(n, _sysctl_value(machine, n)) for n in names]
 
     def _params(self, fn: Any) -> list[Candidate]:
         """Keyword arguments of a built-in (``machine(`` offers the MachineConfig options)."""
@@ -323,6 +324,15 @@ class KmsCompleter(Completer):
             yield from self._rank(typed, [Candidate(t, "help topic") for t in self.help_topics()])
         elif cmd.arg_kind == "onoff":
             yield from self._rank(arg.lstrip(), [Candidate("on"), Candidate("off")])
+
+
+def _sysctl_value(machine: Any, name: str) -> str:
+    if machine is None:
+        return "sysctl"
+    try:
+        return "sysctl = " + summary(machine.sysctl_get(name), 30)
+    except Exception:
+        return "sysctl"
 
 
 def _type_of(v: Any) -> str:
