@@ -45,7 +45,8 @@ def main() -> None:
     api = max(bench_api(n) for _ in range(3))
     print(f"API    kmalloc(64)+kfree: {api:12,.0f} pairs/s   (target >= 500,000: "
           f"{'OK' if api >= 500_000 else 'BELOW TARGET'})")
-    script = bench_script(n)
+    runs = [bench_script(n) for _ in range(3)]  # best of 3, as for the API loop
+    script = None if runs[0] is None else max(r for r in runs if r is not None)
     if script is None:
         print("script loop: kmscript.session not available")
         return

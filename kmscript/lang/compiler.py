@@ -63,6 +63,9 @@ _KIND_WORDS = {"oom": "an OOM kill", "bug": "a BUG report", "warn": "a warning",
 DECL_TYPES = {"cache": "cache", "task": "task", "file": "file"}
 
 
+_NOT_CONST = object()
+
+
 class BreakLoop(Exception):
     pass
 
@@ -1119,52 +1122,115 @@ class Interpreter:
         arg_spans = tuple(a.span for a in e.args)
         normal = [p for p in b.params if p.kind == "normal"]
         simple = (not e.kwargs and all(p.kind == "normal" for p in b.params)
-                  and len(normal) >= len(e.args) and all(p.required for p in normal[:len(e.args)])
+                  and len(normal) >= len(e.args)
                   and all(not p.required for p in normal[len(e.args):])
                   and not any(p.type is not None and p.type.bare_name for p in normal[:len(e.args)]))
         if simple:
-            # Fast path: positional arguments only; constants converted once, here.
-            from .builtins.registry import _Default
-            tail = tuple(p.default.value if isinstance(p.default, _Default) else p.default
-                         for p in normal[len(e.args):])
-            convs = [p.type.convert for p in normal[:len(e.args)] if p.type is not None]
-            evs: list[Ev] = []
-            for i, a in enumerate(e.args):
-                if isinstance(a, ast.Num) or (isinstance(a, ast.Name) and a.id in CONSTANTS
-                                              and not (scope.locals and a.id in scope.locals)):
-                    value = a.value if isinstance(a, ast.Num) else CONSTANTS[a.id]
-                    try:
-                        c = convs[i](value)
-                    except (TypeError, ValueError):
-                        evs.append(self._converting(self.expr(a, scope), convs[i], b, i, arg_spans))
-                        continue
-                    evs.append(lambda f, c=c: c)
-                else:
-                    evs.append(self._converting(self.expr(a, scope), convs[i], b, i, arg_spans))
-            span = e.span
-            if len(evs) == 0 and not tail:
-                return lambda f: self._fast_invoke(impl, call, (), span)
-            if len(evs) == 1 and not tail:
-                e0 = evs[0]
-                return lambda f: self._fast_invoke(impl, call, (e0(f),), span)
-            if len(evs) == 2 and not tail:
-                e0, e1 = evs
-
-                def ev2(f: Frame) -> Any:
-                    try:
-                        return impl(call, e0(f), e1(f))
-                    except KernelFault as kf:
-                        if isinstance(kf, KernelPanic):
-                            raise
-                        raise self.err(KmsRuntimeError, kf.message, span) from None
-                return ev2
-            return lambda f: self._fast_invoke(impl, call, (*[x(f) for x in evs], *tail), span)
+            return self._fast_builtin_call(b, e, scope, normal, call)
         args = self.call_args(b, e, scope)
 
         def ev(f: Frame) -> Any:
             a, k = args(f)
             return self.invoke(impl, call, self.bind(b, a, k, e.span, arg_spans), e.span)
         return ev
+
+    def _fast_builtin_call(self, b: Builtin, e: ast.Call, scope: _Scope, normal: list[Any], call: Call) -> Ev:
+        """Positional arguments only: constant arguments are converted once, here, and
+        the closure calls the implementation directly (the hot path of loops such as
+        ``repeat N { p = kmalloc(64, GFP_KERNEL); kfree(p) }``)."""
+        from .builtins.registry import _Default
+        impl, span = b.impl, e.span
+        tail = tuple(p.default.value if isinstance(p.default, _Default) else p.default
+                     for p in normal[len(e.args):])
+        consts: list[tuple[bool, Any]] = []  # (is_constant, value or (evaluator, converter, index))
+        for i, a in enumerate(e.args):
+            conv = normal[i].type.convert
+            const_value: Any = _NOT_CONST
+            if isinstance(a, (ast.Num, ast.Str, ast.Bool)):
+                const_value = a.value
+            elif isinstance(a, ast.Name) and a.id in CONSTANTS and not (scope.locals and a.id in scope.locals):
+                const_value = CONSTANTS[a.id]
+            if const_value is not _NOT_CONST:
+                try:
+                    consts.append((True, conv(const_value)))
+                    continue
+                except (TypeError, ValueError):
+                    pass  # reported at run time, with the argument's span
+            consts.append((False, (self.expr(a, scope), conv, i)))
+
+        def convert_error(i: int, v: Any, ex: Exception) -> KmsError:
+            pname = normal[i].name
+            if isinstance(ex, TypeError):
+                return self.err(KmsTypeError, f"{b.name}(): '{pname}' must be {ex.args[0]}, not {type_name(v)}",
+                                e.args[i].span)
+            return self.err(KmsTypeError, f"{b.name}(): {ex.args[0]}", e.args[i].span)
+
+        def fault(kf: KernelFault) -> KmsError:
+            if isinstance(kf, KernelPanic):
+                raise kf
+            return self.err(KmsRuntimeError, kf.message, span)
+
+        if all(is_const for is_const, _ in consts):
+            args = tuple(v for _, v in consts) + tail
+
+            def ev_const(f: Frame) -> Any:
+                try:
+                    return impl(call, *args)
+                except KernelFault as kf:
+                    raise fault(kf) from None
+            return ev_const
+        if len(consts) == 1 and not tail:
+            (_, (e0, c0, _)), = consts
+            a = e.args[0]
+            if isinstance(a, ast.Name) and not (scope.locals is not None and a.id in scope.locals) \
+                    and a.id not in VALUES:
+                # kfree(p): read the global directly instead of through its reader closure.
+                g, gname = self.globals, a.id
+
+                def ev1_global(f: Frame) -> Any:
+                    try:
+                        v0 = g[gname]
+                    except KeyError:
+                        v0 = e0(f)  # raises the unknown-name error
+                    try:
+                        a0 = c0(v0)
+                    except (TypeError, ValueError) as ex:
+                        raise convert_error(0, v0, ex) from None
+                    try:
+                        return impl(call, a0)
+                    except KernelFault as kf:
+                        raise fault(kf) from None
+                return ev1_global
+
+            def ev1(f: Frame) -> Any:
+                v0 = e0(f)
+                try:
+                    a0 = c0(v0)
+                except (TypeError, ValueError) as ex:
+                    raise convert_error(0, v0, ex) from None
+                try:
+                    return impl(call, a0)
+                except KernelFault as kf:
+                    raise fault(kf) from None
+            return ev1
+
+        def ev_n(f: Frame) -> Any:
+            args: list[Any] = []
+            for is_const, item in consts:
+                if is_const:
+                    args.append(item)
+                    continue
+                ev, conv, i = item
+                v = ev(f)
+                try:
+                    args.append(conv(v))
+                except (TypeError, ValueError) as ex:
+                    raise convert_error(i, v, ex) from None
+            try:
+                return impl(call, *args, *tail)
+            except KernelFault as kf:
+                raise fault(kf) from None
+        return ev_n
 
     def _fast_invoke(self, impl: Callable[..., Any], call: Call, args: tuple[Any, ...], span: Span) -> Any:
         try:

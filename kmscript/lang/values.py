@@ -13,13 +13,16 @@ from __future__ import annotations
 from typing import Any
 
 
+_ADDR_MASK = 0xFFFFFFFFFFFFFFFF
+
+
 class Ptr:
     """A kernel virtual address (``void *``)."""
 
     __slots__ = ("addr",)
 
     def __init__(self, addr: int) -> None:
-        self.addr = addr & 0xFFFFFFFFFFFFFFFF
+        self.addr = addr if 0 <= addr <= _ADDR_MASK else addr & _ADDR_MASK
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Ptr):
@@ -46,7 +49,7 @@ ZERO_SIZE_PTR = Ptr(16)
 
 def ptr(addr: int | None) -> Ptr:
     """Wrap a runtime address (``None`` meaning allocation failure) as a script pointer."""
-    return NULL if addr is None or addr == 0 else Ptr(addr)
+    return Ptr(addr) if addr else NULL
 
 
 def type_name(v: Any) -> str:

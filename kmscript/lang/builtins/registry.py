@@ -220,7 +220,9 @@ class Call:
 
     @property
     def machine(self) -> "Machine":
-        m: Machine = self.session.machine
+        # The default machine boots on first use (Session.machine); after that this is
+        # one attribute read, which matters in allocation loops.
+        m: Machine = self.session._machine or self.session.machine
         return m
 
     def out(self, text: str) -> None:
