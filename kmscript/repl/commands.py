@@ -12,6 +12,7 @@ comes from :mod:`kmscript.lang.vocabulary`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -213,16 +214,16 @@ def help_text(topic: str) -> str:
     if topic == "builtins":
         by_cat: dict[str, list[str]] = {}
         for b in vocabulary.builtins().values():
-            by_cat.setdefault(b.category, []).append(f"  {b.signature():<44} {_first(b.doc)}")
+            by_cat.setdefault(b.category, []).append(_row(b.signature(), b.doc))
         out: list[str] = []
         for cat in sorted(by_cat):
             out += [f"{cat}:"] + sorted(by_cat[cat]) + [""]
         vals = vocabulary.values()
         if vals:
-            out += ["values:"] + [f"  {v.name:<44} {_first(v.doc)}" for v in vals.values()]
+            out += ["values:"] + [_row(v.name, v.doc) for v in vals.values()]
         return "\n".join(out).rstrip()
     if topic == "views":
-        return "\n".join(f"  {v.signature():<34} {_first(v.doc)}" for v in vocabulary.views().values()) \
+        return "\n".join(_row(v.signature(), v.doc, 34) for v in vocabulary.views().values()) \
             or "(no views registered)"
     if topic == "flags":
         consts = vocabulary.constants()
@@ -265,15 +266,31 @@ def help_text(topic: str) -> str:
     if topic in vocabulary.keywords():
         parts.append(f"{topic}  (keyword)\n    {KEYWORD_HELP.get(topic, 'see :help language')}")
     in_category = [bb for bb in vocabulary.builtins().values() if bb.category == topic]
-    if in_category and not parts:
-        parts.append(f"{topic}:\n" + "\n".join(f"  {bb.signature():<44} {_first(bb.doc)}" for bb in in_category))
+    if in_category:
+        parts.append(f"built-ins in '{topic}':\n"
+                     + "\n".join(_row(bb.signature(), bb.doc) for bb in in_category))
     if parts:
         return "\n\n".join(parts)
     return f"no help for '{topic}'{did_you_mean(topic, help_topics())}; :help lists the topics"
 
 
-def _first(doc: str) -> str:
-    return doc.strip().split("\n")[0]
+def _row(sig: str, doc: str, col: int = 44) -> str:
+    """One listing line: the signature, then the doc's first line in a column (a long
+    signature gets a line of its own)."""
+    if len(sig) > col:
+        return f"  {sig}\n  {'':<{col}} {_first(doc)}"
+    return f"  {sig:<{col}} {_first(doc)}"
+
+
+_SIG_PREFIX = re.compile(r"^[\w.]+\([^)]*\)\s*:\s*")
+
+
+def _first(doc: str, width: int = 72) -> str:
+    """The first line of a doc for a listing, without a leading ``name(args):`` (the
+    listing shows the signature already), cut to *width*."""
+    line = _SIG_PREFIX.sub("", doc.strip().split("\n")[0])
+    line = re.sub(r"^show \w+( [A-Z]+)*\s*:\s*", "", line)
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def all_commands() -> dict[str, Any]:
