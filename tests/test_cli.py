@@ -46,6 +46,10 @@ def test_version_help_and_json() -> None:
     r = kms("--json", "-c", "x = 5\nprint(x)")
     data = json.loads(r.stdout)
     assert data["exit_status"] == 0 and data["output"] == ["5"] and data["variables"]["x"] == "5"
+    r = kms("--json", "-c", "p = alloc_pages(GFP_KERNEL, 0)")
+    state = json.loads(r.stdout)["state"]
+    assert [z["name"] for z in state["zones"]] == ["DMA", "DMA32", "Normal"]
+    assert state["cpus"] == 4 and state["nr_free_pages"] < state["totalram_pages"]
 
 
 def test_max_steps_option() -> None:

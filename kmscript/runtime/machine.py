@@ -689,3 +689,24 @@ class Machine:
                         + (f"  page pfn {pfn:#x}" if pfn is not None else "  guard page")
                         + (f"  {vm.caller}" if vm.caller else ""))
         return None
+
+    # -- summary (kmscript --json) ---------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """The machine's final state as plain data: zones, memory counters, tasks."""
+        zones = [{"name": z.name, "managed": z.managed, "free": z.nr_free_pages, "min": z.min, "low": z.low,
+                  "high": z.high, "protection": list(z.protection)}
+                 for z in self.page_alloc.zones if z.present]
+        vm = self.vmstat
+        counters = {
+            "slab_reclaimable_kb": vm.nr_slab_reclaimable_b // 1024,
+            "slab_unreclaimable_kb": vm.nr_slab_unreclaimable_b // 1024,
+            "kernel_stack_kb": vm.nr_kernel_stack_kb,
+            "vmalloc_pages": vm.nr_vmalloc_pages,
+            "percpu_pages": vm.nr_percpu_pages,
+            "pagetable_pages": vm.nr_pagetable_pages,
+            "anon_pages": vm.nr_anon_pages,
+            "file_pages": vm.nr_file_pages,
+            "oom_kills": vm.oom_kill,
+        }
+        return {"cpus": self.nr_cpus, "totalram_pages": self.page_alloc.totalram_pages,
+                "nr_free_pages": self.page_alloc.nr_free_pages(), "zones": zones, "vmstat": counters}
