@@ -388,25 +388,26 @@ class PerCpu:
         return ptr + self.unit_off[cpu] - self.unit_off[0]
 
     def _find_fit(self, chunk: PcpuChunk, bits: int, align_bits: int, is_atomic: bool) -> int:
-        m = chunk.alloc_map
-        need = b"\x00" * bits
-        pos = 0
-        n = len(m)
-        while True:
-            i = m.find(need, pos)
-            if i < 0:
-                return -1
-            a = -(-i // align_bits) * align_bits
-            if a != i:
-                if a + bits <= n and not any(m[a:a + bits]):
-                    i = a
-                else:
-                    pos = a if a > i else i + 1
-                    continue
-            if is_atomic and not chunk.is_populated(i, bits):
-                pos = i + 1
+        """First fit: the lowest aligned bit offset with ``bits`` free bits (and, for atomic
+        callers, only populated pages under it), walking the chunk's free runs in order."""
+        bits_per_page = PAGE_SIZE // PCPU_MIN_ALLOC_SIZE
+        populated = chunk.populated
+        for run in _ZERO_RUN.finditer(chunk.alloc_map):
+            start, end = run.span()
+            if end - start < bits:
                 continue
-            return i
+            cand = -(-start // align_bits) * align_bits
+            while cand + bits <= end:
+                if not is_atomic:
+                    return cand
+                p0 = cand // bits_per_page
+                p1 = (cand + bits + bits_per_page - 1) // bits_per_page
+                hole = populated.find(0, p0, p1)
+                if hole < 0:
+                    return cand
+                # restart after the unpopulated page
+                cand = -(-((hole + 1) * bits_per_page) // align_bits) * align_bits
+        return -1
 
     def _warn(self, size: int, align: int, is_atomic: bool, err: str) -> None:
         if self._warn_count >= PCPU_WARN_LIMIT:
