@@ -81,6 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("kmscript: interrupted")
         return 130
+    except BrokenPipeError:
+        # The reader went away (kmscript ... | head): stop quietly, as Unix tools do.
+        import os
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     except Exception:  # an internal error: a bug in kmscript, never the user's fault
         if ns.debug:
             traceback.print_exc()

@@ -65,3 +65,14 @@ def test_test_blocks_run_isolated_from_cli(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert "PASS sees setup" in r.stdout and "PASS isolated" in r.stdout and "FAIL fails" in r.stdout
     assert "assertion failed: 1 == 2" in r.stderr
+
+
+def test_trace_and_quiet() -> None:
+    r = kms("--trace", "-c", "p = alloc_pages(GFP_KERNEL, 0)\n__free_pages(p, 0)")
+    assert r.returncode == 0
+    assert "mm_page_alloc: page=" in r.stdout and "gfp_flags=GFP_KERNEL" in r.stdout
+    assert "mm_page_free: page=" in r.stdout
+    r = kms("-c", "p = alloc_pages(GFP_KERNEL, 11)\nprint(p)")
+    assert "WARNING" in r.stdout and r.stdout.rstrip().endswith("NULL")
+    r = kms("-q", "-c", "p = alloc_pages(GFP_KERNEL, 11)\nprint(p)")
+    assert r.stdout == "NULL\n"
