@@ -83,7 +83,7 @@ def test_guard_page_and_reuse_only_after_purge() -> None:
 
 
 def test_out_of_memory_vmalloc_fails_with_the_kernel_warning() -> None:
-    m = boot()
+    m = Machine(MachineConfig(mem=128 << 20, cpus=2))
     total = m.page_alloc.totalram_pages
     assert m.vmalloc_gfp((total + 1) * 4096, GFP_KERNEL, 1, "huge") is None
     assert f"kmscript: vmalloc error: size {(total + 1) * 4096}, exceeds total pages, mode:0xcc0(GFP_KERNEL), " \
