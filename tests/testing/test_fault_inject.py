@@ -261,3 +261,18 @@ def test_task_filter_from_a_script() -> None:
                     "fail make_it_fail on=false\n"
                     "assert kmalloc(64, GFP_ATOMIC) != NULL\n")
     assert err is None, err
+
+
+def test_fail_kind_off_and_fail_off_reset() -> None:
+    out, err = _run("fail page_alloc times=-1 min_order=0 verbose=0\n"
+                    "assert alloc_pages(GFP_ATOMIC, 0) == NULL\n"
+                    "fail page_alloc off=true\n"
+                    "assert alloc_pages(GFP_ATOMIC, 0) != NULL\n"
+                    "fail slab caches=inode_x times=-1\n"
+                    "fail off\n"
+                    "show faults\n"
+                    "print(fault_stats(page_alloc))\n")
+    assert err is None, err
+    text = "\n".join(out)
+    assert "cache-filter         N" in text and "min-order            1" in text
+    assert out[-1] == "1"  # the counters survive `fail off`
