@@ -663,7 +663,36 @@ class PerCpu:
             return None
         return self.vmalloc.translate(vaddr)
 
+    def _var_hits(self, vaddr: int, n: int) -> list[tuple[PerCpuVar, int, int]]:
+        """Static script variables whose copy overlaps [vaddr, vaddr+n): (var, cpu, address).
+        Their values live in ``PerCpuVar.values``; memory access goes through them."""
+        hits: list[tuple[PerCpuVar, int, int]] = []
+        if not self.vars or not self.in_first_chunk(vaddr):
+            return hits
+        for cpu in range(self.nr_cpus):
+            unit = self.pcpu_base_addr + self.unit_off[cpu]
+            lo, hi = unit + self.ai.static_size - SCRIPT_STATIC_SIZE, unit + self.ai.static_size
+            if vaddr >= hi or vaddr + n <= lo:
+                continue
+            for var in self.vars.values():
+                a = unit + var.offset
+                if a < vaddr + n and vaddr < a + SCRIPT_VAR_SIZE:
+                    hits.append((var, cpu, a))
+        return hits
+
     def read(self, vaddr: int, n: int) -> bytes:
+        data = self._read_store(vaddr, n)
+        hits = self._var_hits(vaddr, n)
+        if not hits:
+            return data
+        buf = bytearray(data)
+        for var, cpu, a in hits:
+            raw = (var.values[cpu] & 0xFFFFFFFFFFFFFFFF).to_bytes(SCRIPT_VAR_SIZE, "little")
+            for i in range(max(a, vaddr), min(a + SCRIPT_VAR_SIZE, vaddr + n)):
+                buf[i - vaddr] = raw[i - a]
+        return bytes(buf)
+
+    def _read_store(self, vaddr: int, n: int) -> bytes:
         out = bytearray()
         pos = 0
         while pos < n:
@@ -684,6 +713,11 @@ class PerCpu:
         return bytes(out)
 
     def write(self, vaddr: int, data: bytes, missing_ok: bool = False) -> None:
+        for var, cpu, a in self._var_hits(vaddr, len(data)):
+            raw = bytearray((var.values[cpu] & 0xFFFFFFFFFFFFFFFF).to_bytes(SCRIPT_VAR_SIZE, "little"))
+            for i in range(max(a, vaddr), min(a + SCRIPT_VAR_SIZE, vaddr + len(data))):
+                raw[i - a] = data[i - vaddr]
+            var.values[cpu] = int.from_bytes(raw, "little", signed=True)
         pos, n = 0, len(data)
         while pos < n:
             a = vaddr + pos

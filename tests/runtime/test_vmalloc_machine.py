@@ -209,3 +209,14 @@ def test_kvmalloc_large_uses_pmd_pages() -> None:
     assert "pages=2048 vmalloc vpages N0=2048" in m.vmallocinfo()  # 16K pages[] is itself vmalloc'ed
     m.kvfree(a)
     assert m.vmstat.nr_vmalloc_pages == 0
+
+
+def test_static_percpu_variable_bytes_follow_its_value() -> None:
+    m = boot()
+    m.define_per_cpu("c", 258)
+    a = m.per_cpu_addr("c", 1)
+    assert m.memory_read(a, 8) == (258).to_bytes(8, "little")
+    m.memory_write(a, b"\x05")
+    assert m.per_cpu("c", 1) == 261 and m.per_cpu("c", 0) == 258
+    m.set_per_cpu("c", 1, -1)
+    assert m.memory_read(a, 8) == b"\xff" * 8
