@@ -294,7 +294,9 @@ class Repl:
     def run_entry(self, text: str, name: str) -> bool:
         """Run *text* in the session, showing results; True when it ran without error."""
         program = _parse_or_none(text)
-        if program is not None and program.body and all(_is_inspection(st) for st in program.body):
+        if program is not None and not program.body:
+            return True  # only comments
+        if program is not None and all(_is_inspection(st) for st in program.body):
             # Looking at values (``x``, ``c.objects``) changes nothing: no undo step, not saved.
             return self._run(text, name, changing=False)
         return self._run(text, name, changing=True)
