@@ -34,7 +34,7 @@ from typing import Callable, Protocol
 
 from .errors import KernelFault
 from .context import ExecContext
-from .gfp import GFP_KERNEL, GFP_KERNEL_ACCOUNT, __GFP_ACCOUNT, __GFP_ZERO
+from .gfp import GFP_KERNEL_ACCOUNT, __GFP_ACCOUNT, __GFP_ZERO
 
 from .vmalloc import VM_MAP, Vmalloc, VmStruct
 from .vmstat import VmStat
@@ -182,4 +182,4 @@ class KernelStacks:
         return "\n".join(lines)
 
 
-__all__ = ["KernelStacks", "THREAD_SIZE", "THREAD_ALIGN", "NR_CACHED_STACKS", "GFP_KERNEL"]
+__all__ = ["KernelStacks", "THREAD_SIZE", "THREAD_ALIGN", "NR_CACHED_STACKS", "IRQ_STACK_SIZE"]

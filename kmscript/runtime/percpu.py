@@ -65,7 +65,7 @@ from .gfp import GFP_KERNEL, __GFP_DIRECT_RECLAIM, __GFP_HIGHMEM, __GFP_NORETRY,
 
 from .printk import KernelLog
 from .trace import Tracer
-from .vmalloc import VM_NO_GUARD, Vmalloc, VmStruct
+from .vmalloc import Vmalloc, VmStruct
 from .vmstat import VmStat
 
 # Module-level aliases: a name starting with two underscores would be mangled inside a class.
