@@ -5,7 +5,8 @@ run it in the Session, show each statement's result.  Decisions:
 
 - Multi-line input is decided by the real parser: Enter on an entry the parser calls
   *incomplete* (an open ``{``, ``(``, ``[`` or ``cpu N <``, a trailing operator) inserts a
-  newline with a continuation prompt; anything else is submitted.  A syntax error is
+  newline with a continuation prompt (after two empty lines it is submitted, so the
+  validator says what is still open); anything else is submitted.  A syntax error is
   caught by the validator before running: it is shown under the input and the cursor is
   moved to it; Esc Enter submits as is.
 - Results: every top-level statement's value is shown (``x = 0xffff888003a1c040
@@ -222,7 +223,9 @@ class Repl:
                 return
             text = buf.text
             err = check_entry(text)
-            if err is not None and err.incomplete:  # continue the entry (at the cursor)
+            lines = text[: buf.cursor_position].split("\n")
+            stuck = len(lines) >= 3 and not lines[-1].strip() and not lines[-2].strip()
+            if err is not None and err.incomplete and not stuck:  # continue the entry (at the cursor)
                 depth = _open_brackets(text[: buf.cursor_position])
                 buf.insert_text("\n" + INDENT * depth)
                 return

@@ -546,3 +546,10 @@ def test_ui_colours_read_on_dark_and_light_terminals() -> None:
         for part in style.split():
             assert part in ("bg:default", "noreverse") or not part.startswith("bg:"), style
             assert part not in ("ansiblack", "ansiwhite", "ansibrightblack", "ansibrightwhite", "ansigray"), style
+
+
+def test_two_empty_lines_in_an_open_block_say_what_is_open() -> None:
+    out, repl = drive("repeat 2 {" + ENTER + ENTER + ENTER + CTRL_C + lines("y = 1"))
+    err = repl.last_validation_error
+    assert err is not None and err.incomplete and "'{' opened at 1:10 is not closed" in err.message
+    assert "y = 1" in out.splitlines()
