@@ -236,10 +236,13 @@ class PcpuChunk:
         return self.populated.count(1)
 
     def contig_bits(self) -> int:
-        m = self.alloc_map
-        if not m.count(0):
-            return 0
-        return max(len(r) for r in _ZERO_RUN.findall(m))
+        """The largest free run in bits (the chunk's contig_hint)."""
+        best = 0
+        for r in _ZERO_RUN.finditer(self.alloc_map):
+            n = r.end() - r.start()
+            if n > best:
+                best = n
+        return best
 
     def page_empty(self, page: int) -> bool:
         lo = page * (PAGE_SIZE // PCPU_MIN_ALLOC_SIZE)
@@ -368,12 +371,7 @@ class PerCpu:
         self.vmstat.nr_percpu_pages = self.nr_populated * self.nr_units
 
     def nr_empty_pop_pages(self) -> int:
-        n = 0
-        for chunk in self.chunks:
-            for p in range(chunk.nr_pages):
-                if chunk.populated[p] and chunk.page_empty(p):
-                    n += 1
-        return n
+        return sum(self.chunk_empty_pop_pages(c) for c in self.chunks)
 
     # -- helpers ---------------------------------------------------------------------------------
     def obj_full_size(self, size: int) -> int:
@@ -770,7 +768,8 @@ class PerCpu:
 
     # -- views --------------------------------------------------------------------------------------
     def chunk_empty_pop_pages(self, chunk: PcpuChunk) -> int:
-        return sum(1 for p in range(chunk.nr_pages) if chunk.populated[p] and chunk.page_empty(p))
+        pop = chunk.populated
+        return sum(1 for p in range(chunk.nr_pages) if pop[p] and chunk.page_empty(p))
 
     def _chunk_map_stats(self, chunk: PcpuChunk) -> list[str]:
         """mm/percpu-stats.c: chunk_map_stats()."""
