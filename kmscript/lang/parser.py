@@ -370,6 +370,9 @@ class _ToAst:
     def dotted_name(self, meta: Any, items: list[Any]) -> str:
         return ".".join(str(t) for t in items)
 
+    def fail_key(self, meta: Any, items: list[Any]) -> Token:
+        return items[0]  # type: ignore[no-any-return]
+
     def fail_opt(self, meta: Any, items: list[Any]) -> ast.Keyword:
         return ast.Keyword(str(items[0]), items[1], _meta_span(meta))
 

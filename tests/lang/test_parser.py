@@ -151,3 +151,8 @@ def test_views_named_like_keywords() -> None:
     assert s == A.Show("task", (A.Name("db"),))
     (s,) = body("show percpu")
     assert s == A.Show("percpu", ())
+
+
+def test_fail_options_may_be_keywords() -> None:
+    (s,) = body("fail slab cache=inode times=1")
+    assert s == A.Fail("slab", (A.Keyword("cache", A.Name("inode")), A.Keyword("times", A.Num(1))))
