@@ -12,12 +12,12 @@ comes from :mod:`kmscript.lang.vocabulary`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import did_you_mean
 from ..lang import vocabulary
+from .display import doc_summary
 
 if TYPE_CHECKING:
     from .app import Repl
@@ -282,15 +282,8 @@ def _row(sig: str, doc: str, col: int = 44) -> str:
     return f"  {sig:<{col}} {_first(doc)}"
 
 
-_SIG_PREFIX = re.compile(r"^[\w.]+\([^)]*\)\s*:\s*")
-
-
 def _first(doc: str, width: int = 72) -> str:
-    """The first line of a doc for a listing, without a leading ``name(args):`` (the
-    listing shows the signature already), cut to *width*."""
-    line = _SIG_PREFIX.sub("", doc.strip().split("\n")[0])
-    line = re.sub(r"^show \w+( [A-Z]+)*\s*:\s*", "", line)
-    return line if len(line) <= width else line[: width - 1] + "…"
+    return doc_summary(doc, width)
 
 
 def all_commands() -> dict[str, Any]:

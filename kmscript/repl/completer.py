@@ -30,7 +30,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion, Path
 from prompt_toolkit.document import Document
 
 from ..lang import vocabulary
-from .display import summary
+from .display import doc_summary, summary
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 _ATTR = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.$")
@@ -220,7 +220,7 @@ class KmsCompleter(Completer):
         for b in vocabulary.builtins().values():
             out.append(Candidate(b.name, b.signature()))
         for v in vocabulary.values().values():
-            out.append(Candidate(v.name, "value: " + _first_line(v.doc)))
+            out.append(Candidate(v.name, "value: " + doc_summary(v.doc, 60)))
         for kw in vocabulary.keywords():
             out.append(Candidate(kw, "keyword"))
         consts = vocabulary.constants()
@@ -234,8 +234,11 @@ class KmsCompleter(Completer):
         return out
 
     def _views(self) -> list[Candidate]:
-        return [Candidate(v.name, v.signature() + ("  " + _first_line(v.doc) if v.doc else ""))
-                for v in vocabulary.views().values()]
+        out = []
+        for _, v in sorted(vocabulary.views().items()):
+            args = " ".join(p.render() for p in v.params)
+            out.append(Candidate(v.name, (f"[{args}]  " if args else "") + doc_summary(v.doc, 60)))
+        return out
 
     def _sysctls(self) -> list[Candidate]:
         session = self.get_session()
@@ -338,10 +341,6 @@ def _sysctl_value(machine: Any, name: str) -> str:
 def _type_of(v: Any) -> str:
     from ..lang.values import type_name
     return type_name(v)
-
-
-def _first_line(doc: str) -> str:
-    return doc.strip().split("\n")[0][:60]
 
 
 # -- live names from the machine (defensive: the runtime areas may not all be present) ---

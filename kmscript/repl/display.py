@@ -12,6 +12,7 @@ terminals alike.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from typing import Any, Callable, Sequence
@@ -201,3 +202,15 @@ def summary(v: Any, width: int = 40) -> str:
         text = type_name(v)
     text = text.replace("\n", " ")
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+_SIG_PREFIX = re.compile(r"^[\w.]+\([^)]*\)\s*:\s*")
+_VIEW_PREFIX = re.compile(r"^show \w+( \[?[A-Za-z_]+\]?)*\s*:\s*")
+
+
+def doc_summary(doc: str, width: int = 72) -> str:
+    """The first line of a built-in's doc for a listing or a menu, without a leading
+    ``name(args):`` or ``show NAME ARGS:`` (the listing shows the signature already)."""
+    line = _SIG_PREFIX.sub("", doc.strip().split("\n")[0])
+    line = _VIEW_PREFIX.sub("", line)
+    return line if len(line) <= width else line[: width - 1] + "…"
