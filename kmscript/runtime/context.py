@@ -71,6 +71,7 @@ class ContextSnapshot(NamedTuple):
     preempt_count: int
     irqs_disabled: list[bool]
     held_locks: list[str]
+    rcu_nesting: int = 0
 
 
 class ExecContext:
@@ -83,6 +84,8 @@ class ExecContext:
         self.preempt_count = 0
         self.irqs_disabled_per_cpu = [False] * nr_cpus
         self.held_locks: list[str] = []
+        self.rcu_nesting = 0  # rcu_preempt_depth() (CONFIG_PREEMPT_RCU)
+        self._irqsave: dict[str, bool] = {}  # lock -> irq state saved by spin_lock_irqsave
         self.current: TaskLike = _ScriptTask()
         self._last_might_sleep_report_ns: int | None = None
         self.taint: set[str] = set()  # kernel/panic.c tainted_mask, as flag letters
@@ -110,10 +113,11 @@ class ExecContext:
 
     # -- state changes ----------------------------------------------------------------------
     def snapshot(self) -> ContextSnapshot:
-        return ContextSnapshot(self.cpu, self.preempt_count, self.irqs_disabled_per_cpu, self.held_locks)
+        return ContextSnapshot(self.cpu, self.preempt_count, self.irqs_disabled_per_cpu, self.held_locks,
+                               self.rcu_nesting)
 
     def restore(self, snap: ContextSnapshot) -> None:
-        self.cpu, self.preempt_count, self.irqs_disabled_per_cpu, self.held_locks = snap
+        self.cpu, self.preempt_count, self.irqs_disabled_per_cpu, self.held_locks, self.rcu_nesting = snap
 
     def _set_irqs_disabled(self, cpu: int, off: bool) -> None:
         irqs = list(self.irqs_disabled_per_cpu)  # copy on write (see ContextSnapshot)
@@ -133,7 +137,7 @@ class ExecContext:
     def enter_cpu(self, cpu: int) -> ContextSnapshot:
         """``cpu N < ... >``: run on CPU N with preemption disabled, as get_cpu() would."""
         pc = self.preempt_count
-        snap = ContextSnapshot(self.cpu, pc, self.irqs_disabled_per_cpu, self.held_locks)
+        snap = ContextSnapshot(self.cpu, pc, self.irqs_disabled_per_cpu, self.held_locks, self.rcu_nesting)
         if cpu != self.cpu:
             if pc:
                 # Atomic code cannot migrate; a nested block for another CPU is a script mistake.
@@ -173,6 +177,49 @@ class ExecContext:
         self.preempt_disable()
         self.held_locks = self.held_locks + [name]  # copy on write (see ContextSnapshot)
 
+    def spin_lock_irqsave(self, name: str) -> None:
+        """spin_lock_irqsave(): save this CPU's irq state, disable irqs, take the lock."""
+        prev = self.irqs_disabled_per_cpu[self.cpu]
+        self._set_irqs_disabled(self.cpu, True)
+        try:
+            self.spin_lock(name)
+        except KernelFault:
+            self._set_irqs_disabled(self.cpu, prev)
+            raise
+        self._irqsave = {**self._irqsave, name: prev}
+
+    def spin_unlock_irqrestore(self, name: str) -> None:
+        """spin_unlock_irqrestore(): release the lock, restore the saved irq state."""
+        if name not in self._irqsave:
+            raise KernelFault(f"spin_unlock_irqrestore({name}): lock was not taken with spin_lock_irqsave")
+        self.spin_unlock(name)
+        saved = dict(self._irqsave)
+        prev = saved.pop(name)
+        self._irqsave = saved
+        self._set_irqs_disabled(self.cpu, prev)
+
+    def local_bh_disable(self) -> None:
+        """local_bh_disable(): preempt_count += SOFTIRQ_DISABLE_OFFSET (2 * SOFTIRQ_OFFSET)."""
+        self.preempt_count += 2 * SOFTIRQ_OFFSET
+
+    def local_bh_enable(self) -> None:
+        if (self.preempt_count & SOFTIRQ_MASK) < 2 * SOFTIRQ_OFFSET:
+            raise KernelFault("local_bh_enable() without a matching local_bh_disable()")
+        self.preempt_count -= 2 * SOFTIRQ_OFFSET
+
+    def in_softirq(self) -> bool:
+        """in_softirq(): serving a softirq or bottom halves disabled."""
+        return bool(self.preempt_count & SOFTIRQ_MASK)
+
+    def rcu_read_lock(self) -> None:
+        """rcu_read_lock() with CONFIG_PREEMPT_RCU: only the nesting depth grows."""
+        self.rcu_nesting += 1
+
+    def rcu_read_unlock(self) -> None:
+        if self.rcu_nesting == 0:
+            raise KernelFault("rcu_read_unlock() without a matching rcu_read_lock()")
+        self.rcu_nesting -= 1
+
     def spin_unlock(self, name: str) -> None:
         if name not in self.held_locks:
             raise KernelFault(f"spin_unlock({name}): lock is not held")
@@ -185,14 +232,15 @@ class ExecContext:
     def might_alloc(self, gfp: int) -> bool:
         """might_sleep_if(gfp & __GFP_DIRECT_RECLAIM); True if a report was printed."""
         # hot path: every allocation calls this; only an atomic caller pays for the report
-        if gfp & _GFP_DIRECT_RECLAIM and (self.preempt_count or self.irqs_disabled_per_cpu[self.cpu]):
+        if gfp & _GFP_DIRECT_RECLAIM and (self.preempt_count or self.irqs_disabled_per_cpu[self.cpu]
+                                          or self.rcu_nesting):
             return self.might_sleep(MIGHT_ALLOC_LOCATION)
         return False
 
     def might_sleep(self, location: str) -> bool:
         """Report a sleep in atomic context; True if a report was printed."""
         irqs_off = self.irqs_disabled_per_cpu[self.cpu]
-        if self.preempt_count == 0 and not irqs_off:
+        if self.preempt_count == 0 and not irqs_off and not self.rcu_nesting:
             return False
         now = self.log.clock.ns
         last = self._last_might_sleep_report_ns
@@ -205,7 +253,7 @@ class ExecContext:
             f"in_atomic(): {int(self.in_atomic())}, irqs_disabled(): {int(irqs_off)}, "
             f"non_block: 0, pid: {task.pid}, name: {task.comm}",
             f"preempt_count: {self.preempt_count:x}, expected: 0",
-            "RCU nest depth: 0, expected: 0",
+            f"RCU nest depth: {self.rcu_nesting}, expected: 0",
         ]
         if self.held_locks:
             lines.append(f"{len(self.held_locks)} lock{'s' if len(self.held_locks) > 1 else ''} held by {task.comm}/{task.pid}:")
@@ -254,5 +302,6 @@ class ExecContext:
                  f"hardirq {(pc & HARDIRQ_MASK) >> HARDIRQ_SHIFT}, nmi {(pc & NMI_MASK) >> NMI_SHIFT})",
                  f"in_atomic(): {int(self.in_atomic())}, in_interrupt(): {int(self.in_interrupt())}, "
                  f"irqs_disabled(): {int(self.irqs_disabled())}",
+                 f"rcu_read_lock nesting: {self.rcu_nesting}",
                  "held locks: " + (", ".join(self.held_locks) if self.held_locks else "none")]
         return "\n".join(lines)

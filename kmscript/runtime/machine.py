@@ -623,6 +623,24 @@ class Machine:
     def local_irq_disable(self) -> None:
         self.ctx.local_irq_disable()
 
+    def spin_lock_irqsave(self, name: str) -> None:
+        self.ctx.spin_lock_irqsave(name)
+
+    def spin_unlock_irqrestore(self, name: str) -> None:
+        self.ctx.spin_unlock_irqrestore(name)
+
+    def local_bh_disable(self) -> None:
+        self.ctx.local_bh_disable()
+
+    def local_bh_enable(self) -> None:
+        self.ctx.local_bh_enable()
+
+    def rcu_read_lock(self) -> None:
+        self.ctx.rcu_read_lock()
+
+    def rcu_read_unlock(self) -> None:
+        self.ctx.rcu_read_unlock()
+
     def local_irq_enable(self) -> None:
         self.ctx.local_irq_enable()
 

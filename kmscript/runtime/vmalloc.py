@@ -327,7 +327,7 @@ class Vmalloc:
         if size == 0 or size & (PAGE_SIZE - 1) or align & (align - 1):
             return None
         ctx = self.ctx
-        if ctx.preempt_count or ctx.irqs_disabled_per_cpu[ctx.cpu]:  # might_sleep() fast check
+        if ctx.preempt_count or ctx.irqs_disabled_per_cpu[ctx.cpu] or ctx.rcu_nesting:  # might_sleep() fast check
             ctx.might_sleep(ALLOC_VMAP_AREA_MIGHT_SLEEP)
         purged = False
         va: VmapArea | None = None

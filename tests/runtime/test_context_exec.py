@@ -98,3 +98,39 @@ def test_report_is_ratelimited_and_taints() -> None:
     assert ctx.might_sleep("a.c:3")
     assert "Tainted: G        W" in log.records[-1].text
     assert "preempt_count: 1, expected: 0" in log.records[-1].text
+
+
+def test_irqsave_restores_the_previous_irq_state() -> None:
+    ctx, _ = make()
+    ctx.local_irq_disable()
+    ctx.spin_lock_irqsave("a")
+    ctx.spin_unlock_irqrestore("a")
+    assert ctx.irqs_disabled()  # were off before: stay off
+    ctx.local_irq_enable()
+    ctx.spin_lock_irqsave("b")
+    assert ctx.irqs_disabled() and ctx.preempt_count == 1
+    ctx.spin_unlock_irqrestore("b")
+    assert not ctx.irqs_disabled() and ctx.preempt_count == 0
+    with pytest.raises(KernelFault, match="spin_lock_irqsave"):
+        ctx.spin_lock("c")
+        ctx.spin_unlock_irqrestore("c")
+
+
+def test_bh_disable_and_rcu_nesting() -> None:
+    ctx, log = make()
+    ctx.local_bh_disable()
+    assert ctx.in_softirq() and ctx.in_interrupt() and ctx.preempt_count == 0x200
+    ctx.local_bh_enable()
+    with pytest.raises(KernelFault):
+        ctx.local_bh_enable()
+    ctx.rcu_read_lock()
+    assert not ctx.in_atomic()
+    assert ctx.might_alloc(0xCC0)  # PREEMPT_RCU: sleeping in an RCU read section is reported
+    assert "RCU nest depth: 1, expected: 0" in log.records[-1].text
+    snap = ctx.snapshot()
+    ctx.rcu_read_lock()
+    ctx.restore(snap)
+    assert ctx.rcu_nesting == 1
+    ctx.rcu_read_unlock()
+    with pytest.raises(KernelFault):
+        ctx.rcu_read_unlock()

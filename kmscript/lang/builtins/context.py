@@ -116,3 +116,42 @@ def _show_kstacks(call: Call) -> str:
              "rate-limited to once a second); in atomic context: 'BUG: scheduling while atomic'")
 def _msleep(call: Call, ms: int) -> None:
     call.machine.msleep(ms)
+
+
+@builtin("spin_lock_irqsave", lock=NAME, category="context",
+         doc="spin_lock_irqsave(lock): save this CPU's interrupt state, disable interrupts, take the lock")
+def _spin_lock_irqsave(call: Call, lock: str) -> None:
+    call.machine.spin_lock_irqsave(lock)
+
+
+@builtin("spin_unlock_irqrestore", lock=NAME, category="context",
+         doc="spin_unlock_irqrestore(lock): release the lock and restore the saved interrupt state")
+def _spin_unlock_irqrestore(call: Call, lock: str) -> None:
+    call.machine.spin_unlock_irqrestore(lock)
+
+
+@builtin("local_bh_disable", category="context",
+         doc="local_bh_disable(): disable softirqs (preempt_count += 2 * SOFTIRQ_OFFSET); atomic")
+def _local_bh_disable(call: Call) -> None:
+    call.machine.local_bh_disable()
+
+
+@builtin("local_bh_enable", category="context", doc="local_bh_enable(): re-enable softirqs")
+def _local_bh_enable(call: Call) -> None:
+    call.machine.local_bh_enable()
+
+
+@builtin("in_softirq", category="context", doc="in_softirq(): serving a softirq or with bottom halves disabled")
+def _in_softirq(call: Call) -> bool:
+    return call.machine.ctx.in_softirq()
+
+
+@builtin("rcu_read_lock", category="context",
+         doc="rcu_read_lock(): enter an RCU read-side critical section (PREEMPT_RCU: sleeping is still a bug)")
+def _rcu_read_lock(call: Call) -> None:
+    call.machine.rcu_read_lock()
+
+
+@builtin("rcu_read_unlock", category="context", doc="rcu_read_unlock(): leave the RCU read-side section")
+def _rcu_read_unlock(call: Call) -> None:
+    call.machine.rcu_read_unlock()
