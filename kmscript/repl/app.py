@@ -42,7 +42,8 @@ from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.input import Input
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
-from prompt_toolkit.lexers import PygmentsLexer
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.lexers import Lexer, PygmentsLexer
 from prompt_toolkit.output import Output
 from prompt_toolkit.validation import ValidationError, Validator
 
@@ -115,6 +116,20 @@ class _EntryValidator(Validator):
                               if not err.incomplete else f"{err.message}")
 
 
+class _EntryLexer(Lexer):
+    """kmscript's Pygments lexer, except for a ``:command`` line (not kmscript: its ':'
+    would be an error token)."""
+
+    def __init__(self) -> None:
+        self.kms = PygmentsLexer(KmscriptLexer)
+
+    def lex_document(self, document: Document) -> Callable[[int], StyleAndTextTuples]:
+        if document.text.lstrip().startswith(":"):
+            lines = document.lines
+            return lambda i: [("class:meta-command", lines[i])] if i < len(lines) else []
+        return self.kms.lex_document(document)
+
+
 def _open_brackets(text: str) -> int:
     """How deep the last line is nested, for the continuation indent."""
     depth = 0
@@ -150,7 +165,7 @@ class Repl:
             message=lambda: FormattedText([("class:prompt", PROMPT)]),
             multiline=True,
             prompt_continuation=self._continuation,
-            lexer=PygmentsLexer(KmscriptLexer) if self.color else None,
+            lexer=_EntryLexer() if self.color else None,
             completer=KmsCompleter(lambda: self.session, commands.all_commands, commands.help_topics),
             complete_while_typing=False,
             auto_suggest=AutoSuggestFromHistory(),

@@ -28,6 +28,7 @@ Fragments = list[tuple[str, str]]
 # Style classes used by the REPL (the syntax colours come from KmscriptStyle).
 UI_STYLE = {
     "prompt": "bold ansicyan",
+    "meta-command": "bold",
     "continuation": "ansicyan",
     "output": "",
     "result.name": "bold",

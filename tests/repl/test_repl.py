@@ -553,3 +553,12 @@ def test_two_empty_lines_in_an_open_block_say_what_is_open() -> None:
     err = repl.last_validation_error
     assert err is not None and err.incomplete and "'{' opened at 1:10 is not closed" in err.message
     assert "y = 1" in out.splitlines()
+
+
+def test_meta_command_lines_are_not_lexed_as_kmscript() -> None:
+    _, repl = drive("", color=True)
+    lexer = repl.prompt.lexer
+    assert lexer is not None
+    assert lexer.lex_document(Document(":help kmalloc"))(0) == [("class:meta-command", ":help kmalloc")]
+    frags = lexer.lex_document(Document("x = kmalloc(1)"))(0)
+    assert any("pygments.name.builtin" in style for style, _ in frags)
