@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
+
+# run against this working tree, not whatever copy of kmscript happens to be installed
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 TARGET = 500_000
 

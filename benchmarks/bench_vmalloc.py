@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
+
+# run against this working tree, not whatever copy of kmscript happens to be installed
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 TARGET = 20_000
 
@@ -26,7 +30,7 @@ def machine_api() -> tuple[object, object]:
 
 
 def stub_api() -> tuple[object, object]:
-    sys.path.insert(0, "tests/runtime")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "runtime"))
     from test_vmalloc_unit import make  # type: ignore[import-not-found]
     vm, *_ = make(nr_cpus=2, nr_pages=1 << 20)
     return (lambda: vm.vmalloc(64 << 10, "bench")), vm.vfree
