@@ -562,3 +562,26 @@ def test_meta_command_lines_are_not_lexed_as_kmscript() -> None:
     assert lexer.lex_document(Document(":help kmalloc"))(0) == [("class:meta-command", ":help kmalloc")]
     frags = lexer.lex_document(Document("x = kmalloc(1)"))(0)
     assert any("pygments.name.builtin" in style for style, _ in frags)
+
+
+_PIECES = ["x", "=", "kmalloc(", ")", "(", "64", "4K", ",", "GFP_ATOMIC", "|", "kfree(x)", "{", "}", "repeat 2",
+           "if", "x.", "show", "slabinfo", ";", "\n", "cpu 1 <", ">", '"s"', "NULL", "vmalloc(1M)", "free_pages(",
+           "alloc_pages(GFP_KERNEL, 2)", ":undo", "assert", "==", "p = ", "percpu c++",
+           "sysctl vm.min_free_kbytes = 1", "expect oom", "machine(mem=64M)", ":help", "x++"]
+
+
+def test_random_entries_never_end_the_repl_or_reach_internal_errors() -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    out: list[str] = []
+    with create_pipe_input() as inp:
+        repl = Repl(Session(max_steps=10_000), input=inp, output=DummyOutput(), history=InMemoryHistory(),
+                    sink=out.append, color=False)
+
+        @settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+        @given(st.lists(st.sampled_from(_PIECES), max_size=10))
+        def entry(pieces: list[str]) -> None:
+            out.clear()
+            assert repl.handle(" ".join(pieces)) is False
+            assert not [ln for ln in out if "internal error" in ln or "Traceback" in ln]
+        entry()
