@@ -17,7 +17,7 @@ _NOSPAN = Span(0, 0, 0, 0, 0, 0)
 
 
 def _span() -> Span:
-    return field(default=_NOSPAN, compare=False, repr=False)  # type: ignore[return-value]
+    return field(default=_NOSPAN, compare=False, repr=False)
 
 
 # ------------------------------------------------------------------------- expressions

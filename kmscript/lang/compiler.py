@@ -26,6 +26,7 @@ runtime error at the call that made it.
 
 from __future__ import annotations
 
+import operator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
@@ -159,6 +160,10 @@ def binop(op: str, a: Any, b: Any, span: Span) -> Any:
     raise KmsTypeError(f"cannot use '{op}' on {type_name(a)} and {type_name(b)}", span)
 
 
+_ORDERING: dict[str, Callable[[Any, Any], Any]] = {"<": operator.lt, ">": operator.gt, "<=": operator.le,
+                                                    ">=": operator.ge}
+
+
 def compare(op: str, a: Any, b: Any, span: Span) -> bool:
     if op == "==":
         return bool(a == b)
@@ -173,16 +178,10 @@ def compare(op: str, a: Any, b: Any, span: Span) -> bool:
         if isinstance(container, list):
             return item in container
         raise KmsTypeError(f"'{op}' needs a string or a list, not {type_name(container)}", span)
-    x = a.addr if type(a) is Ptr else a
-    y = b.addr if type(b) is Ptr else b
+    x: Any = a.addr if type(a) is Ptr else a
+    y: Any = b.addr if type(b) is Ptr else b
     if (type(x) is int and type(y) is int) or (type(x) is str and type(y) is str):
-        if op == "<":
-            return bool(x < y)
-        if op == ">":
-            return bool(x > y)
-        if op == "<=":
-            return bool(x <= y)
-        return bool(x >= y)
+        return bool(_ORDERING[op](x, y))
     raise KmsTypeError(f"cannot compare {type_name(a)} with {type_name(b)} using '{op}'", span)
 
 

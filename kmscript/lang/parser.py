@@ -592,8 +592,9 @@ def _unclosed(source: Source) -> tuple[str, list[str]] | None:
 
 def _translate(e: UnexpectedInput, source: Source) -> KmsSyntaxError:
     if isinstance(e, UnexpectedCharacters):
-        ch = source.text[e.pos_in_stream] if e.pos_in_stream < len(source.text) else ""
-        span = source.span_at(e.pos_in_stream)
+        pos = e.pos_in_stream or 0
+        ch = source.text[pos] if pos < len(source.text) else ""
+        span = source.span_at(pos)
         if ch in "\"'":
             return KmsSyntaxError("unterminated string", span, source)
         if ch.isdigit():
