@@ -134,3 +134,41 @@ def test_bh_disable_and_rcu_nesting() -> None:
     ctx.rcu_read_unlock()
     with pytest.raises(KernelFault):
         ctx.rcu_read_unlock()
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_OPS = ["cpu", "irq", "preempt", "lock", "irqoff", "bh", "rcu"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_OPS), st.integers(0, 3)), max_size=12))
+def test_nested_blocks_always_restore(ops: list[tuple[str, int]]) -> None:
+    ctx, _ = make()
+    before = ctx.snapshot()
+    snaps = []
+    for i, (op, n) in enumerate(ops):
+        snap = ctx.snapshot()
+        try:
+            if op == "cpu":
+                snap = ctx.enter_cpu(n)
+            elif op == "irq":
+                snap = ctx.enter_hardirq(n)
+            elif op == "preempt":
+                ctx.preempt_disable()
+            elif op == "lock":
+                ctx.spin_lock(f"l{i}")
+            elif op == "irqoff":
+                ctx.local_irq_disable()
+            elif op == "bh":
+                ctx.local_bh_disable()
+            else:
+                ctx.rcu_read_lock()
+        except KernelFault:
+            ctx.restore(snap)  # what the interpreter's finally does
+            continue
+        snaps.append(snap)
+        assert ctx.in_atomic() or ctx.irqs_disabled() or ctx.rcu_nesting
+    for snap in reversed(snaps):
+        ctx.restore(snap)
+    assert ctx.snapshot() == before

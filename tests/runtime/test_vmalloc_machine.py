@@ -220,3 +220,34 @@ def test_static_percpu_variable_bytes_follow_its_value() -> None:
     assert m.per_cpu("c", 1) == 261 and m.per_cpu("c", 0) == 258
     m.set_per_cpu("c", 1, -1)
     assert m.memory_read(a, 8) == b"\xff" * 8
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(1, 20000), st.sampled_from([4, 8, 64, 4096]),
+                          st.booleans()), min_size=1, max_size=30))
+def test_random_percpu_alloc_free_keeps_chunk_invariants(ops: list[tuple[bool, int, int, bool]]) -> None:
+    from kmscript.runtime.gfp import GFP_ATOMIC
+    m = boot()
+    pc = m.percpu
+    live: list[int] = []
+    for alloc, size, align, atomic in ops:
+        if alloc or not live:
+            p = m.alloc_percpu(size, align, GFP_ATOMIC if atomic else GFP_KERNEL)
+            if p is not None:
+                chunk, off, bits = pc.allocs[p]
+                assert (off * 4) % align == 0 and bits == -(-size // 4)
+                assert chunk.is_populated(off, bits)  # every byte of a live area is backed
+                live.append(p)
+        else:
+            m.free_percpu(live.pop(size % len(live)))
+        for chunk in pc.chunks:
+            used = sum(chunk.bound.values())
+            hidden = (chunk.start_offset + chunk.end_offset) // 4
+            assert chunk.alloc_map.count(1) == used + hidden  # no overlap, nothing leaked
+            assert chunk.free_bytes == (len(chunk.alloc_map) - used - hidden) * 4
+            for page, pfns in chunk.page_pfns.items():
+                assert chunk.populated[page] and len(pfns) == m.nr_cpus
+        assert m.vmstat.nr_percpu_pages == pc.nr_populated * pc.nr_units
+    for p in live:
+        m.free_percpu(p)
+    assert len([c for c in pc.chunks if not c.immutable]) <= 1  # spare empty chunks are freed
