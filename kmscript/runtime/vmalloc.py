@@ -62,6 +62,13 @@ Simplifications relative to the kernel:
 - Huge vmalloc (VM_ALLOW_HUGE_VMAP, used by kvmalloc and vmalloc_huge for >= 2 MiB):
   the order-9 blocks are kept and freed whole instead of being split_page()d into
   order-0 pages, so the page allocator shows them as order-9 blocks.
+- vfree() in interrupt context is not deferred to a work item, and vfree()'s own
+  might_sleep() is not checked (its 6.18 line number could not be established).
+- WARN()/WARN_ON_ONCE() reports name the function but not the line
+  (``at mm/vmalloc.c __vmalloc_node_range_noprof``): line numbers of the 6.18 source
+  were only established for the two sites cited below.
+- The kernel's bulk allocator (alloc_pages_bulk, up to 100 pages a call, pcp lists only)
+  is replaced by single-page alloc_pages() calls, which take the same pcp pages.
 """
 
 from __future__ import annotations
