@@ -10,23 +10,38 @@ everything else is pages.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 
+
+@dataclass(slots=True)
 class VmStat:
-    __slots__ = (
-        "nr_slab_reclaimable_b", "nr_slab_unreclaimable_b", "nr_kernel_stack_kb",
-        "nr_vmalloc_pages", "nr_percpu_pages", "nr_pagetable_pages", "nr_anon_pages",
-        "nr_file_pages", "nr_shmem_pages", "nr_dirty", "nr_writeback", "nr_swap_used",
-        "nr_kernel_misc_reclaimable",
-        "nr_active_anon", "nr_inactive_anon", "nr_active_file", "nr_inactive_file",
-        "pgscan_kswapd", "pgscan_direct", "pgsteal_kswapd", "pgsteal_direct",
-        "compact_success", "compact_fail", "oom_kill", "allocstall",
-        # tasks / page cache (task.py, pagecache.py): NR_FILE_MAPPED, file pages mapped by tasks
-        "nr_mapped",
-    )
-
-    def __init__(self) -> None:
-        for name in self.__slots__:
-            setattr(self, name, 0)
+    nr_slab_reclaimable_b: int = 0
+    nr_slab_unreclaimable_b: int = 0
+    nr_kernel_stack_kb: int = 0
+    nr_vmalloc_pages: int = 0
+    nr_percpu_pages: int = 0
+    nr_pagetable_pages: int = 0
+    nr_anon_pages: int = 0
+    nr_file_pages: int = 0
+    nr_shmem_pages: int = 0
+    nr_dirty: int = 0
+    nr_writeback: int = 0
+    nr_swap_used: int = 0
+    nr_kernel_misc_reclaimable: int = 0
+    nr_active_anon: int = 0
+    nr_inactive_anon: int = 0
+    nr_active_file: int = 0
+    nr_inactive_file: int = 0
+    pgscan_kswapd: int = 0
+    pgscan_direct: int = 0
+    pgsteal_kswapd: int = 0
+    pgsteal_direct: int = 0
+    compact_success: int = 0
+    compact_fail: int = 0
+    oom_kill: int = 0
+    allocstall: int = 0
+    # tasks / page cache (task.py, pagecache.py): NR_FILE_MAPPED, file pages mapped by tasks
+    nr_mapped: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        return {f.name: getattr(self, f.name) for f in fields(self)}
