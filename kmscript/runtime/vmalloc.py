@@ -322,9 +322,14 @@ class Vmalloc:
         stack = self.nodes[node_id].pool.get(idx)
         if not stack:
             return None, vn_id
-        va = stack[-1]
-        if va.va_start & (align - 1) or va.va_start < vstart or va.va_end > vend:
-            return None, vn_id  # node_pool_del_va() gives up; the global heap is tried
+        va = stack[-1]  # the list head
+        if va.va_start & (align - 1):
+            # node_pool_del_va(): an unaligned head is rotated to the tail; the global
+            # heap is tried instead
+            stack.insert(0, stack.pop())
+            return None, vn_id
+        if va.va_start < vstart or va.va_end > vend:
+            return None, vn_id
         stack.pop()
         return va, vn_id
 

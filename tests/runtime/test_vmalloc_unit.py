@@ -369,3 +369,20 @@ def test_vfree_interior_and_unaligned_addresses() -> None:
     assert log.contains("Trying to vfree() bad address") and vm.find_vm_area(a) is not None
     vm.vfree(a + PAGE_SIZE)  # page-aligned inside the area: the kernel frees the whole area
     assert vm.find_vm_area(a) is None and not buddy.out
+
+
+def test_pool_reuse_needs_alignment_and_rotates_unaligned_heads() -> None:
+    vm, *_ = make()
+    vm.vmalloc(4096)                  # so that a is not 1M aligned
+    a = vm.vmalloc(12 << 10)          # 16K area (3 pages + guard), page aligned only
+    b = vm.vmalloc_gfp(12 << 10, GFP_KERNEL, 16 << 10)
+    vm.vfree(a)
+    vm.vfree(b)
+    vm.purge_vmap_area_lazy()         # both go to CPU 0's pool for 4-page areas
+    stack = vm.nodes[0].pool[3]
+    assert [v.va_start for v in stack] == [a, b]   # b is the head (LIFO)
+    c = vm.vmalloc_gfp(12 << 10, GFP_KERNEL, 16 << 10)
+    assert c == b                      # aligned head: reused
+    d = vm.vmalloc_gfp(12 << 10, GFP_KERNEL, 1 << 20)
+    assert d != a and d % (1 << 20) == 0   # head a is not 1M aligned: global heap
+    assert [v.va_start for v in stack] == [a]
