@@ -13,8 +13,22 @@ Invariants:
   kernel's "BUG: sleeping function called from invalid context" report (kernel/sched/core.c:
   __might_resched), rate-limited once per simulated second as the kernel does.
 
+Also modelled: spin_lock_irqsave/irqrestore (the saved irq state per lock),
+local_bh_disable (SOFTIRQ_DISABLE_OFFSET = 2 * SOFTIRQ_OFFSET, so in_softirq() and
+in_interrupt() are true, as in the kernel), rcu_read_lock nesting as with
+CONFIG_PREEMPT_RCU (it does not disable preemption but makes sleeping a reported bug,
+"RCU nest depth: N"), and the machine-wide taint flags (kernel/panic.c) that the
+"CPU: ... Not tainted / Tainted: G        W" lines print.
+
+Snapshots are cheap: the irq-state and held-lock lists are never mutated in place (every
+change builds a new list), so a snapshot only keeps references; a ``cpu N < ... >`` block
+in a hot loop costs one small tuple.
+
 Simplification: the kernel prints this report only with CONFIG_DEBUG_ATOMIC_SLEEP; the
 simulator always checks, because showing the mistake is the point of a teaching tool.
+The held-lock lines imitate lockdep's ("1 lock held by comm/pid: #0: (name)...") without
+lock addresses; "Preemption disabled at:" (CONFIG_DEBUG_PREEMPT) and the irq-trace lines
+are not printed.
 """
 
 from __future__ import annotations
