@@ -329,7 +329,7 @@ class _ToAst:
         return ast.Assert(items[0], items[1] if len(items) > 1 else None, _meta_span(meta))
 
     def return_stmt(self, meta: Any, items: list[Any]) -> ast.Return:
-        return ast.Return(items[1] if len(items) > 1 else None, _meta_span(meta))
+        return ast.Return(items[0] if items else None, _meta_span(meta))
 
     def break_stmt(self, meta: Any, items: list[Any]) -> ast.Break:
         return ast.Break(_meta_span(meta))
@@ -341,7 +341,7 @@ class _ToAst:
         return ast.Show(str(items[0]), tuple(items[1:]), _meta_span(meta), _tok_span(items[0]))
 
     def view_name(self, meta: Any, items: list[Any]) -> Token:
-        return items[0]  # type: ignore[no-any-return]
+        return Token.new_borrow_pos("NAME", str(items[0]), items[0])  # a keyword used as a name
 
     def include_stmt(self, meta: Any, items: list[Any]) -> ast.Include:
         return ast.Include(parse_string(items[0]), _meta_span(meta))
@@ -371,7 +371,7 @@ class _ToAst:
         return ".".join(str(t) for t in items)
 
     def fail_key(self, meta: Any, items: list[Any]) -> Token:
-        return items[0]  # type: ignore[no-any-return]
+        return Token.new_borrow_pos("NAME", str(items[0]), items[0])  # a keyword used as a name
 
     def fail_opt(self, meta: Any, items: list[Any]) -> ast.Keyword:
         return ast.Keyword(str(items[0]), items[1], _meta_span(meta))
@@ -501,6 +501,17 @@ class _ToAst:
 _to_ast = _ToAst()
 
 
+# Tokens that only mark where a statement or block starts and ends (named in the grammar
+# for that reason) and the rules whose handlers must not see them.
+_SPAN_ONLY = frozenset({"IF", "ELIF", "ELSE", "REPEAT", "FOR", "WHILE", "FN", "ASSERT", "EXPECT", "CPU", "IRQ",
+                        "TEST", "SHOW", "INCLUDE", "PERCPU", "SYSCTL", "FAIL", "LBRACE", "RBRACE", "RETURN",
+                        "BREAK", "CONTINUE"})
+_KEYWORD_LED = frozenset({"block", "assert_stmt", "show_stmt", "include_stmt", "percpu_def", "percpu_incdec",
+                          "percpu_aug", "sysctl_stmt", "fail_stmt", "if_stmt", "elif_clause", "else_clause",
+                          "repeat_stmt", "for_stmt", "while_stmt", "fn_def", "expect_stmt", "cpu_block",
+                          "irq_block", "test_block", "return_stmt", "break_stmt", "continue_stmt"})
+
+
 class _InlineCallbacks:
     """Lark's in-parse transformer: each reduction calls the rule's handler directly.
 
@@ -515,6 +526,12 @@ class _InlineCallbacks:
 
     @staticmethod
     def _wrap(handler: Any) -> Any:
+        if handler.__name__ in _KEYWORD_LED:
+            def statement(children: list[Any]) -> Any:
+                kept = [c for c in children if not (type(c) is Token and c.type in _SPAN_ONLY)]
+                return handler(_items_span(children), kept)
+            return statement
+
         def callback(children: list[Any]) -> Any:
             return handler(_items_span(children), children)
         return callback
