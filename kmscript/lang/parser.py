@@ -128,22 +128,17 @@ def _join(a: Span, b: Span) -> Span:
 
 
 def _edge_span(item: Any, last: bool) -> Span | None:
-    if item is None or isinstance(item, str) and not isinstance(item, Token):
-        return None
-    if isinstance(item, Token):
+    """The span of a child (a token, an AST node, or a list of them), or None."""
+    if type(item) is Token:
         return _tok_span(item) if item.line else None
-    if isinstance(item, (list, tuple)):
-        seq = reversed(item) if last else item
-        for x in seq:
-            sp = _edge_span(x, last)
-            if sp is not None:
-                return sp
-        return None
     sp = getattr(item, "span", None)
-    if isinstance(sp, Span) and sp.line:
-        return sp
-    if isinstance(item, tuple):
-        return None
+    if sp is not None:
+        return sp if sp.line else None  # type: ignore[no-any-return]
+    if type(item) is list or type(item) is tuple:
+        for x in (reversed(item) if last else item):
+            found = _edge_span(x, last)
+            if found is not None:
+                return found
     return None
 
 
@@ -151,13 +146,21 @@ def _items_span(items: list[Any]) -> Span:
     """The span of a rule from its first to its last child that has a position.
 
     Lark's propagate_positions would do this for every reduction and doubles the
-    parse time; anonymous tokens (keywords, brackets) are not among the children, so
+    parse time; anonymous tokens (commas, parentheses) are not among the children, so
     a span starts at the first named token or sub-expression of the rule.
     """
-    first = _edge_span(items, False)
+    first = last = None
+    for x in items:
+        first = _edge_span(x, False)
+        if first is not None:
+            break
     if first is None:
         return _NO_SPAN
-    last = _edge_span(items, True) or first
+    for x in reversed(items):
+        last = _edge_span(x, True)
+        if last is not None:
+            break
+    assert last is not None
     return Span(first.start, last.end, first.line, first.column, last.end_line, last.end_column)
 
 
