@@ -224,6 +224,28 @@ def _has_loop_control(body: tuple[ast.Stmt, ...]) -> bool:
     return False
 
 
+_BREAK = object()  # what a loop step returns for `break` (no statement can return it)
+
+
+def _loop_step(body: Run, block: ast.Block) -> Run:
+    """One loop iteration; returns ``_BREAK`` to leave the loop.
+
+    Only a body that contains break/continue pays for the exception handler.
+    """
+    if not _has_loop_control(block.body):
+        return body
+
+    def step(f: Frame) -> Any:
+        try:
+            body(f)
+        except BreakLoop:
+            return _BREAK
+        except ContinueLoop:
+            pass
+        return None
+    return step
+
+
 class _Scope:
     __slots__ = ("locals", "in_loop", "in_fn", "top")
 
@@ -684,8 +706,7 @@ class Interpreter:
 
     def stmt_Repeat(self, s: ast.Repeat, scope: _Scope) -> Run:
         count = self.expr(s.count, scope)
-        body = self.block(s.body, scope.loop())
-        control = _has_loop_control(s.body.body)
+        step = _loop_step(self.block(s.body, scope.loop()), s.body)
         interp = self
 
         def run(f: Frame) -> None:
@@ -696,17 +717,9 @@ class Interpreter:
             else:
                 n_ok = n
             interp.steps_left -= n_ok
-            if control:
-                for _ in range(n_ok):
-                    try:
-                        body(f)
-                    except BreakLoop:
-                        break
-                    except ContinueLoop:
-                        continue
-            else:
-                for _ in range(n_ok):
-                    body(f)
+            for _ in range(n_ok):
+                if step(f) is _BREAK:
+                    break
             if n_ok < n:
                 interp.tick()
         return run
@@ -714,8 +727,7 @@ class Interpreter:
     def stmt_For(self, s: ast.For, scope: _Scope) -> Run:
         start = self.expr(s.start, scope)
         end = self.expr(s.end, scope) if s.end is not None else None
-        body = self.block(s.body, scope.loop())
-        control = _has_loop_control(s.body.body)
+        step = _loop_step(self.block(s.body, scope.loop()), s.body)
         var = s.var
         self.check_assignable(var, s.span)
         local = scope.locals is not None and var in scope.locals
@@ -736,34 +748,19 @@ class Interpreter:
             for item in items:
                 self.tick()
                 d[var] = item
-                if control:
-                    try:
-                        body(f)
-                    except BreakLoop:
-                        break
-                    except ContinueLoop:
-                        continue
-                else:
-                    body(f)
+                if step(f) is _BREAK:
+                    break
         return run
 
     def stmt_While(self, s: ast.While, scope: _Scope) -> Run:
         cond = self.expr(s.cond, scope)
-        body = self.block(s.body, scope.loop())
-        control = _has_loop_control(s.body.body)
+        step = _loop_step(self.block(s.body, scope.loop()), s.body)
 
         def run(f: Frame) -> None:
             while truthy(cond(f)):
                 self.tick()
-                if control:
-                    try:
-                        body(f)
-                    except BreakLoop:
-                        break
-                    except ContinueLoop:
-                        continue
-                else:
-                    body(f)
+                if step(f) is _BREAK:
+                    break
         return run
 
     def stmt_FnDef(self, s: ast.FnDef, scope: _Scope) -> Run:
