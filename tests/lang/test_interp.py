@@ -50,7 +50,7 @@ def test_control_flow() -> None:
 def test_loop_bodies_whose_value_is_false_keep_looping() -> None:
     assert out_of("n = 0\nrepeat 3 { n += 1; }\nk = 0\nrepeat 4 { k == 99 }\nf = 0\n"
                   "for i in 0..3 { flag = false }\nw = 0\nwhile w < 3 { w += 1 }\nc = 0\n"
-                  "repeat 5 { c = c + 1 == 0 }\nprint(n, i, w)") == ["3 2 3"]
+                  "repeat 5 { c += 1; d = c == 99 }\nprint(n, i, w, c)") == ["3 2 3 5"]
     assert out_of("x = 0\nrepeat 5 { x = false }\ny = 0\nrepeat 5 { y += 1; z = false }\nprint(y)") == ["5"]
 
 
