@@ -1,0 +1,25 @@
+"""The README's tour is examples/tour.kms, which the scenario suite runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_readme_tour_is_the_example_file() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## A short tour"):]
+    block = section[section.index("```\n") + 4:]
+    block = block[:block.index("```\n")]
+    tour = (ROOT / "examples" / "tour.kms").read_text()
+    assert block == tour.split("\n", 2)[2]
+
+
+def test_readme_commands_name_real_files() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "kmscript examples/oom.kms" in readme
+    assert (ROOT / "examples" / "oom.kms").is_file()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'" in ci
+    assert "python3 -m pytest -q -n 2" in ci and "python3 -m pytest -q -n 2" in readme
