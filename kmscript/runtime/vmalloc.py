@@ -53,7 +53,12 @@ Simplifications relative to the kernel:
   kernel's tree walk only descends into subtrees whose largest block is at least
   ``size + align - 1``; we apply that filter to every range (the kernel may still pick a
   smaller range it happens to pass on the walk).
-- vmap_area objects (the vmap_area_cachep slab) and page-table pages are not modelled.
+- struct vmap_area objects (vmap_area_cachep, 72 bytes) are kept one per busy, lazy,
+  pooled or free range when an allocator for them is injected (``va_cache``); the machine
+  does not inject one yet (the cache's boot-time slab page would shift every other
+  area's golden page numbers), so slabinfo has no vmap_area line.  The per-CPU preloaded
+  spare (ne_fit_preload_node) is not kept, and a failed vmap_area allocation does not
+  fail the request.  Page-table pages for the vmalloc mappings are not modelled.
 - The drain work that the kernel schedules when the lazy threshold is crossed runs
   synchronously, right after the vfree that crossed it.
 - Addresses are printed unhashed (as root reads /proc/vmallocinfo with kptr_restrict=1);
@@ -222,7 +227,8 @@ class Vmalloc:
 
     def __init__(self, *, page_alloc: PageAllocator, kmalloc: KmallocFn, kfree: KfreeFn,
                  ctx: ExecContext, log: KernelLog, tracer: Tracer, vmstat: VmStat, nr_cpus: int,
-                 totalram_pages: Callable[[], int], owner_vmalloc: int) -> None:
+                 totalram_pages: Callable[[], int], owner_vmalloc: int,
+                 va_cache: tuple[Callable[[int], int | None], Callable[[int], None]] | None = None) -> None:
         self.page_alloc = page_alloc
         self._kmalloc = kmalloc
         self._kfree = kfree
@@ -246,6 +252,12 @@ class Vmalloc:
         self.nr_purges = 0
         self._last: VmapArea | None = None  # translate() cache
         self._warned: set[str] = set()  # WARN_ON_ONCE sites already reported
+        # struct vmap_area objects from the "vmap_area" kmem cache: one per busy, lazy,
+        # pooled or free range (the free tree's nodes are vmap_areas too)
+        self._va_cache = va_cache
+        self._va_objs: list[int] = []
+        self._nr_lazy_areas = 0
+        self._nr_pooled_areas = 0
 
     # -- the free-range set --------------------------------------------------------------
     def _free_insert(self, start: int, end: int) -> None:
@@ -331,6 +343,7 @@ class Vmalloc:
         if va.va_start < vstart or va.va_end > vend:
             return None, vn_id
         stack.pop()
+        self._nr_pooled_areas -= 1
         return va, vn_id
 
     # -- alloc_vmap_area / free ------------------------------------------------------------
@@ -370,7 +383,24 @@ class Vmalloc:
         va.vm = vm
         va.vn_id = vn_id
         self._insert_busy(va)
+        self._sync_va_objs(gfp & GFP_RECLAIM_MASK)
         return va
+
+    def _sync_va_objs(self, gfp: int) -> None:
+        """Keep one vmap_area object per range node: allocate for splits and new busy
+        areas, free the ones merged away (kmem_cache_alloc/free on vmap_area_cachep)."""
+        cache = self._va_cache
+        if cache is None:
+            return
+        want = len(self.busy) + len(self._free_start) + self._nr_lazy_areas + self._nr_pooled_areas
+        objs = self._va_objs
+        while len(objs) < want:
+            obj = cache[0](gfp)
+            if not obj:
+                break  # the kernel would fail the request; the count catches up later
+            objs.append(obj)
+        while len(objs) > want:
+            cache[1](objs.pop())
 
     def _insert_busy(self, va: VmapArea) -> None:
         self.busy[va.va_start] = va
@@ -390,6 +420,7 @@ class Vmalloc:
         nr_lazy = self.vmap_lazy_nr = self.vmap_lazy_nr + (va.size >> PAGE_SHIFT)
         node = va.vn_id - 1 if va.vn_id else self.addr_to_node_id(va.va_start)
         self.nodes[node].lazy.append(va)
+        self._nr_lazy_areas += 1
         nr_lazy_max = self.nr_lazy_max
         if self.tracer.enabled:
             self.tracer.emit("free_vmap_area_noflush",
@@ -409,8 +440,7 @@ class Vmalloc:
             # the kernel walks the list from its head, i.e. the most recently added first
             for _ in range(n_decay):
                 out.append(stack.pop())
-            if full:
-                stack.clear()
+            self._nr_pooled_areas -= n_decay
         return out
 
     def purge_vmap_area_lazy(self, full_pool_decay: bool = False) -> int:
@@ -423,6 +453,7 @@ class Vmalloc:
             if node.lazy:
                 lazy = sorted(node.lazy, key=lambda v: v.va_start)
                 node.lazy = []
+                self._nr_lazy_areas -= len(lazy)
                 start = min(start, lazy[0].va_start)
                 end = max(end, lazy[-1].va_end)
                 purge.append((i, lazy))
@@ -437,10 +468,12 @@ class Vmalloc:
                 idx = va.size // PAGE_SIZE - 1
                 if va.vn_id and not full_pool_decay and idx < MAX_VA_SIZE_PAGES:
                     node.pool.setdefault(idx, []).append(va)  # node_pool_add_va: list_add (LIFO)
+                    self._nr_pooled_areas += 1
                     continue
                 self._free_insert(va.va_start, va.va_end)
         if nr_purged:
             self.nr_purges += 1
+        self._sync_va_objs(0)
         if self.tracer.enabled:
             self.tracer.emit("purge_vmap_area_lazy",
                              f"start=0x{start:x} end=0x{end:x} num_purged={nr_purged}")
@@ -686,6 +719,7 @@ class Vmalloc:
                     vm = VmStruct(base, size, VM_ALLOC | VM_NO_GUARD, caller, size)
                     vm.kaddr = kaddr or 0
                     self._insert_busy(VmapArea(base, base + size, vm))
+                    self._sync_va_objs(GFP_KERNEL)
                     return vm
             if not purged:
                 self.reclaim_and_purge_vmap_areas()

@@ -386,3 +386,41 @@ def test_pool_reuse_needs_alignment_and_rotates_unaligned_heads() -> None:
     d = vm.vmalloc_gfp(12 << 10, GFP_KERNEL, 1 << 20)
     assert d != a and d % (1 << 20) == 0   # head a is not 1M aligned: global heap
     assert [v.va_start for v in stack] == [a]
+
+
+def test_vmap_area_objects_follow_the_range_nodes() -> None:
+    clock = Clock()
+    log = KernelLog(clock)
+    ctx = ExecContext(2, log)
+    buddy = StubBuddy()
+    km = StubKmalloc()
+    objs: set[int] = set()
+
+    def va_alloc(gfp: int) -> int | None:
+        a = km.kmalloc(72, gfp, "alloc_vmap_area")
+        assert a is not None
+        objs.add(a)
+        return a
+
+    def va_free(a: int) -> None:
+        objs.remove(a)
+        km.kfree(a)
+
+    vm = Vmalloc(page_alloc=buddy, kmalloc=km.kmalloc, kfree=km.kfree, ctx=ctx, log=log, tracer=Tracer(),
+                 vmstat=VmStat(), nr_cpus=2, totalram_pages=lambda: 1 << 16, owner_vmalloc=6,
+                 va_cache=(va_alloc, va_free))
+
+    def nodes() -> int:
+        return (len(vm.busy) + len(vm._free_start) + sum(len(n.lazy) for n in vm.nodes)
+                + sum(len(st) for n in vm.nodes for st in n.pool.values()))
+
+    ps = [vm.vmalloc(8192) for _ in range(5)]
+    assert len(objs) == nodes() == 6  # 5 busy + the free remainder
+    for p in ps[1::2]:
+        vm.vfree(p)
+    vm.purge_vmap_area_lazy()
+    assert len(objs) == nodes()
+    for p in ps[::2]:
+        vm.vfree(p)
+    vm.reclaim_and_purge_vmap_areas()  # everything merges back into one free range
+    assert len(objs) == nodes() == 1
