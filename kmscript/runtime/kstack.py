@@ -19,7 +19,8 @@ map_irq_stack; arch/x86/include/asm/page_64_types.h):
   direct map, freed straight back to the buddy allocator; no cache.
 - **IRQ stacks**: at boot every CPU's IRQ_STACK_SIZE (16 KiB) backing store, which lives
   in the static per-cpu area, is vmap()ed with a guard page: a VM_MAP area without pages
-  of its own, ``20480 irq_init_percpu_irqstack+0xca/0x100 vmap``.
+  of its own, ``20480 irq_init_percpu_irqstack+0xca/0x100 vmap``.  Without VMAP_STACK
+  the backing store is used directly (no guard page, nothing in vmallocinfo).
 - **Accounting**: NR_KERNEL_STACK_KB (meminfo KernelStack) grows by 16 kB for each stack
   handed to a task and shrinks when the task gives it back (account_kernel_stack); cached
   stacks are not counted.
@@ -83,7 +84,11 @@ class KernelStacks:
         self.irq_stacks: list[VmStruct] = []
 
     def init_irq_stacks(self) -> None:
-        """irq_init_percpu_irqstack() for each CPU at bring-up: vmap of the backing store."""
+        """irq_init_percpu_irqstack() for each CPU at bring-up: with VMAP_STACK a vmap of
+        the backing store with guard pages; without it the per-cpu backing store is used
+        as it is (arch/x86/kernel/irq_64.c: map_irq_stack), so nothing is mapped."""
+        if not self.vmap_stack:
+            return
         for _cpu in range(self.nr_cpus):
             vm = self.vmalloc.vmap_area(IRQ_STACK_SIZE // PAGE_SIZE, VM_MAP, IRQ_STACK_CALLER)
             if vm is None:
@@ -172,8 +177,9 @@ class KernelStacks:
                  f"KernelStack: {self.vmstat.nr_kernel_stack_kb} kB"]
         for cpu in range(self.nr_cpus):
             cached = ", ".join(f"0x{s.addr:016x}" for s in self.cached_stacks[cpu] if s is not None) or "-"
-            irq = self.irq_stacks[cpu].addr if cpu < len(self.irq_stacks) else 0
-            lines.append(f"cpu {cpu}: irq stack 0x{irq:016x} cached stacks: {cached}")
+            irq = (f"0x{self.irq_stacks[cpu].addr:016x}" if cpu < len(self.irq_stacks)
+                   else "in the per-cpu irq_stack_backing_store (not vmapped)")
+            lines.append(f"cpu {cpu}: irq stack {irq} cached stacks: {cached}")
         for base, entry in sorted(self.live.items()):
             if isinstance(entry, int):
                 lines.append(f"stack 0x{base:016x} pfn {entry}-{entry + 3} (order-2 block)")
