@@ -37,8 +37,10 @@ def api_rate(n: int) -> float:
 
 def main() -> None:
     script_rate(20_000)  # warm up
-    rate = script_rate(500_000)
-    print(f"cpu 1 < percpu ctx++ > in a kmscript loop: {rate:,.0f}/s, target {TARGET:,}/s -> {rate / TARGET:.2f}x")
+    rates = [script_rate(500_000) for _ in range(3)]  # best of three: the host may be busy
+    rate = max(rates)
+    print(f"cpu 1 < percpu ctx++ > in a kmscript loop: {rate:,.0f}/s (best of 3; runs: "
+          f"{', '.join(f'{r:,.0f}' for r in rates)}), target {TARGET:,}/s -> {rate / TARGET:.2f}x")
     r2 = api_rate(20_000)
     print(f"alloc_percpu(64)+free_percpu (Python API): {r2:,.0f} pairs/s")
 
