@@ -1228,31 +1228,6 @@ class Interpreter:
                 raise fault(kf) from None
         return ev_n
 
-    def _fast_invoke(self, impl: Callable[..., Any], call: Call, args: tuple[Any, ...], span: Span) -> Any:
-        try:
-            return impl(call, *args)
-        except KmsError as ke:
-            raise ke.with_location(span, self.source)
-        except KernelPanic:
-            raise
-        except KernelFault as kf:
-            raise self.err(KmsRuntimeError, kf.message, span) from None
-
-    def _converting(self, ev: Ev, conv: Callable[[Any], Any], b: Builtin, i: int,
-                    arg_spans: tuple[Span, ...]) -> Ev:
-        p = [p for p in b.params if p.kind == "normal"][i]
-
-        def ev_conv(f: Frame) -> Any:
-            v = ev(f)
-            try:
-                return conv(v)
-            except TypeError as te:
-                raise self.err(KmsTypeError, f"{b.name}(): '{p.name}' must be {te.args[0]}, not {type_name(v)}",
-                               arg_spans[i]) from None
-            except ValueError as ve:
-                raise self.err(KmsTypeError, f"{b.name}(): {ve.args[0]}", arg_spans[i]) from None
-        return ev_conv
-
     def user_call(self, e: ast.Call, scope: _Scope) -> Ev:
         assert isinstance(e.func, ast.Name)
         fname = e.func.id

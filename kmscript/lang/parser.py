@@ -133,7 +133,7 @@ def _edge_span(item: Any, last: bool) -> Span | None:
         return _tok_span(item) if item.line else None
     sp = getattr(item, "span", None)
     if sp is not None:
-        return sp if sp.line else None  # type: ignore[no-any-return]
+        return sp if sp.line else None
     if type(item) is list or type(item) is tuple:
         for x in (reversed(item) if last else item):
             found = _edge_span(x, last)
@@ -601,13 +601,14 @@ def _describe_expected(expected: set[str]) -> str:
     return ", ".join(words[:-1]) + " or " + words[-1]
 
 
-def _unclosed(source: Source) -> tuple[str, list[str]] | None:
+def _unclosed() -> str | None:
+    """Which bracket or block the input left open (tracked by the post-lexer)."""
     if not _postlex.open:
         return None
     tok = _postlex.open[-1]
     what = {"LPAR": "'('", "LSQB": "'['", "LBRACE": "'{'", "CPU": "'cpu ... <' block",
             "IRQ": "'irq ... <' block"}[tok.type]
-    return f"{what} opened at {tok.line}:{tok.column} is not closed", []
+    return f"{what} opened at {tok.line}:{tok.column} is not closed"
 
 
 def _translate(e: UnexpectedInput, source: Source) -> KmsSyntaxError:
@@ -627,26 +628,20 @@ def _translate(e: UnexpectedInput, source: Source) -> KmsSyntaxError:
         if accepts:
             expected = set(accepts)
         if tok is None or tok.type == "$END":
-            unclosed = _unclosed(source)
+            unclosed = _unclosed()
             msg = "unexpected end of input"
             if unclosed:
-                msg += ": " + unclosed[0]
+                msg += ": " + unclosed
             elif expected:
                 msg += f": expected {_describe_expected(expected)}"
             return KmsSyntaxError(msg, source.end_span(), source, incomplete=True)
         span = _tok_span(tok)
         if tok.type == "_NL":
             span = Span(span.start, span.start + 1, span.line, span.column, span.line, span.column + 1)
-            unclosed = _unclosed(source)
-            if unclosed and "CPU_CLOSE" in expected:
-                pass
         msg = f"unexpected {_describe_token(tok)}"
         if expected:
             msg += f": expected {_describe_expected(expected)}"
-        err = KmsSyntaxError(msg, span, source)
-        if tok.type == "CPU_CLOSE" or (str(tok) == ">" and "CPU_CLOSE" not in expected):
-            pass
-        return err
+        return KmsSyntaxError(msg, span, source)
     return KmsSyntaxError(str(e).splitlines()[0], None, source)
 
 
