@@ -280,6 +280,18 @@ class ExecContext:
         self.add_taint("W")
         return True
 
+    def warn(self, file: str, func: str, msg: str | None = None) -> None:
+        """kernel/panic.c: __warn() for WARN()/WARN_ON_ONCE(): the cut-here line, the
+        message, where it fired, the dump_stack header; then TAINT_WARN."""
+        task = self.current
+        lines = ["------------[ cut here ]------------"]
+        if msg:
+            lines.append(msg)
+        lines.append(f"WARNING: CPU: {self.cpu} PID: {task.pid} at {file} {func}")
+        lines.append(f"CPU: {self.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} {self.print_tainted()}")
+        self.log.printk("\n".join(lines), "warn")
+        self.add_taint("W")
+
     # -- taint (kernel/panic.c) ----------------------------------------------------------------
     @property
     def tainted_warn(self) -> bool:

@@ -528,10 +528,8 @@ class PerCpu:
         if size == 0 or size > PCPU_MIN_UNIT_SIZE or align > PAGE_SIZE or align & (align - 1):
             if not do_warn:
                 return None
-            task = self.ctx.current
-            self.log.printk("------------[ cut here ]------------\n"
-                            f"illegal size ({size}) or align ({align}) for percpu allocation\n"
-                            f"WARNING: CPU: {self.ctx.cpu} PID: {task.pid} at mm/percpu.c pcpu_alloc_noprof", "warn")
+            self.ctx.warn("mm/percpu.c", "pcpu_alloc_noprof",
+                          f"illegal size ({size}) or align ({align}) for percpu allocation")
             return None
         if not is_atomic:
             self.ctx.might_alloc(gfp)

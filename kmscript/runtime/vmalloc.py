@@ -87,7 +87,7 @@ from .context import HARDIRQ_MASK, NMI_MASK, SOFTIRQ_MASK, ExecContext
 from .errors import KernelFault, KernelPanic
 from .gfp import (
     GFP_DMA, GFP_DMA32, GFP_KERNEL, GFP_RECLAIM_MASK, __GFP_DIRECT_RECLAIM, __GFP_HIGHMEM,
-    __GFP_NOFAIL, __GFP_NOWARN, __GFP_RETRY_MAYFAIL, __GFP_ZERO, format_gfp_pGg,
+    __GFP_NOFAIL, __GFP_NOWARN, __GFP_RETRY_MAYFAIL, __GFP_ZERO, format_gfp_pGg, gfp_zone,
 )
 from .printk import KernelLog
 from .trace import Tracer
@@ -486,12 +486,22 @@ class Vmalloc:
     def _comm(self) -> str:
         return self.ctx.current.comm
 
-    def warn_alloc(self, gfp: int, text: str) -> None:
-        """mm/page_alloc.c: warn_alloc() with a NULL nodemask and the root cpuset."""
+    def warn_alloc(self, gfp: int, text: str, caller: str | None = None) -> None:
+        """mm/page_alloc.c: warn_alloc() with a NULL nodemask and the root cpuset, then
+        dump_stack() and the page allocator's show_mem() block (warn_alloc_show_mem)."""
         if gfp & GFP_NOWARN:
             return
-        self.log.printk(f"{self._comm()}: {text}, mode:0x{gfp:x}({format_gfp_pGg(gfp)}), "
-                        "nodemask=(null),cpuset=/,mems_allowed=0", "alloc_fail")
+        ctx = self.ctx
+        task = ctx.current
+        lines = [f"{task.comm}: {text}, mode:0x{gfp:x}({format_gfp_pGg(gfp)}), "
+                 "nodemask=(null),cpuset=/,mems_allowed=0",
+                 f"CPU: {ctx.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} {ctx.print_tainted()}",
+                 "Call Trace:", " <TASK>", " dump_stack_lvl", " warn_alloc", " __vmalloc_node_range_noprof",
+                 " __vmalloc_node_noprof", f" {caller or 'vmalloc_noprof'}", " </TASK>"]
+        show_mem = getattr(self.page_alloc, "show_mem_lines", None)
+        if show_mem is not None:
+            lines += show_mem(gfp_zone(gfp))
+        self.log.printk("\n".join(lines), "alloc_fail")
 
     def _bug_in_interrupt(self, func: str) -> None:
         """BUG_ON(in_interrupt()): an oops in interrupt context panics the machine."""
@@ -539,7 +549,7 @@ class Vmalloc:
                 self._warn_once("__vmalloc_node_range_noprof", "size == 0")
             return None
         if size >> PAGE_SHIFT > self.totalram_pages():
-            self.warn_alloc(gfp, f"vmalloc error: size {size}, exceeds total pages")
+            self.warn_alloc(gfp, f"vmalloc error: size {size}, exceeds total pages", caller)
             return None
         if align <= 0 or align & (align - 1):
             raise KernelFault(f"vmalloc: align {align} is not a power of two")
@@ -555,7 +565,7 @@ class Vmalloc:
             if vm is None:
                 nofail = gfp & GFP_NOFAIL
                 self.warn_alloc(gfp, f"vmalloc error: size {size}, vm_struct allocation failed"
-                                     f"{'. Retrying.' if nofail else ''}")
+                                     f"{'. Retrying.' if nofail else ''}", caller)
                 return None
             if self._vmalloc_area_node(vm, gfp, shift):
                 break
@@ -581,7 +591,7 @@ class Vmalloc:
             pages_addr = self._kmalloc(array_size, nested_gfp, "__vmalloc_area_node")
         if not pages_addr:
             self.warn_alloc(gfp, f"vmalloc error: size {nr_small_pages * PAGE_SIZE}, failed to allocated "
-                                 f"page array size {array_size}")
+                                 f"page array size {array_size}", vm.caller)
             self._free_vm_area(vm)
             return False
         vm.pages_addr = pages_addr
@@ -601,7 +611,8 @@ class Vmalloc:
         vm.nr_pages = len(pages)
         self.vmstat.nr_vmalloc_pages += vm.nr_pages
         if vm.nr_pages != nr_small_pages:
-            self.warn_alloc(gfp, f"vmalloc error: size {vm.nr_pages * PAGE_SIZE}, failed to allocate pages")
+            self.warn_alloc(gfp, f"vmalloc error: size {vm.nr_pages * PAGE_SIZE}, failed to allocate pages",
+                            vm.caller)
             self.vfree(vm.addr)
             return False
         return True
@@ -638,10 +649,7 @@ class Vmalloc:
         if key in self._warned:
             return
         self._warned.add(key)
-        task = self.ctx.current
-        # WARN_ON_ONCE() prints no condition text, only where it fired
-        self.log.printk("------------[ cut here ]------------\n"
-                        f"WARNING: CPU: {self.ctx.cpu} PID: {task.pid} at mm/vmalloc.c {func}", "warn")
+        self.ctx.warn("mm/vmalloc.c", func)  # WARN_ON_ONCE() prints no condition text
 
     # -- public entry points (kernel names) ---------------------------------------------------
     def vmalloc(self, size: int, caller: str | None = None) -> int | None:
@@ -666,19 +674,14 @@ class Vmalloc:
         """vfree(): unmap, lazily free the range, free the pages and the bookkeeping."""
         if not addr:
             return
-        task = self.ctx.current
         if addr & (PAGE_SIZE - 1):
             # remove_vm_area(): WARN(!PAGE_ALIGNED(addr), ...)
-            self.log.printk("------------[ cut here ]------------\n"
-                            f"Trying to vfree() bad address ({addr:016x})\n"
-                            f"WARNING: CPU: {self.ctx.cpu} PID: {task.pid} at mm/vmalloc.c remove_vm_area", "warn")
+            self.ctx.warn("mm/vmalloc.c", "remove_vm_area", f"Trying to vfree() bad address ({addr:016x})")
             return
         # find_unlink_vmap_area() finds the busy area *containing* addr
         va = self.busy.get(addr) or self._area_of(addr)
         if va is None or va.vm is None:
-            self.log.printk("------------[ cut here ]------------\n"
-                            f"Trying to vfree() nonexistent vm area ({addr:016x})\n"
-                            f"WARNING: CPU: {self.ctx.cpu} PID: {task.pid} at mm/vmalloc.c vfree", "warn")
+            self.ctx.warn("mm/vmalloc.c", "vfree", f"Trying to vfree() nonexistent vm area ({addr:016x})")
             return
         vm = va.vm
         # in interrupt context vfree() defers to vfree_atomic()'s work; it runs at once here
