@@ -175,7 +175,7 @@ class VmStruct:
 
     KMS_TYPE = "vm_struct"
     KMS_ATTRS = frozenset({"addr", "size", "nr_pages", "caller", "flags", "pages_addr", "kaddr",
-                           "requested_size", "phys_addr"})
+                           "requested_size", "phys_addr", "pfns", "page_order"})
     __slots__ = ("addr", "size", "flags", "pages", "page_order", "nr_pages", "phys_addr", "caller",
                  "requested_size", "kaddr", "pages_addr", "pages_vmalloced")
 
@@ -192,6 +192,11 @@ class VmStruct:
         self.kaddr = 0  # where the vm_struct itself lives (kmalloc-96), 0 if not kmalloc'ed
         self.pages_addr = 0  # where pages[] lives (kmalloc or vmalloc)
         self.pages_vmalloced = False
+
+    @property
+    def pfns(self) -> list[int]:
+        """The page frame behind each page of the area, in virtual order."""
+        return [p for p in self.pages if p >= 0]
 
     def get_vm_area_size(self) -> int:
         return self.size if self.flags & VM_NO_GUARD else self.size - PAGE_SIZE
