@@ -490,6 +490,13 @@ class Machine:
     def vmalloc_huge(self, size: int, gfp: int, caller: str | None = None) -> int | None:
         return self.vmalloc.vmalloc_huge(size, gfp, caller)
 
+    def vmap(self, pfns: list[int], caller: str | None = None) -> int | None:
+        """vmap(pages, count, VM_MAP, PAGE_KERNEL): existing frames at one virtual range."""
+        return self.vmalloc.vmap(pfns, caller=caller)
+
+    def vunmap(self, addr: int) -> None:
+        self.vmalloc.vunmap(addr)
+
     def vmallocinfo(self) -> str:
         return self.vmalloc.vmallocinfo()
 

@@ -693,7 +693,9 @@ class Vmalloc:
         self.free_vmap_area_noflush(va)
         free = self.page_alloc.free_pages
         order = vm.page_order
-        for pfn in (vm.pages if not order else vm.pages[::1 << order]):
+        # only pages vmalloc allocated (nr_pages); a vmap()ed area's frames are not ours
+        pages = vm.pages if len(vm.pages) == vm.nr_pages else vm.pages[:vm.nr_pages]
+        for pfn in (pages if not order else pages[::1 << order]):
             free(pfn, order)
         self.vmstat.nr_vmalloc_pages -= vm.nr_pages
         if vm.pages_addr:
@@ -711,6 +713,35 @@ class Vmalloc:
         """vmap(): map pages that already exist; only the VA and the vm_struct are new."""
         vm = self.get_vm_area_node(nr_pages * PAGE_SIZE, 1, flags, VMALLOC_START, VMALLOC_END, gfp, caller)
         return vm
+
+    def vmap(self, pfns: list[int], flags: int = VM_MAP, caller: str | None = None) -> int | None:
+        """vmap(pages, count, VM_MAP, PAGE_KERNEL): map existing pages contiguously.  The
+        pages stay owned by whoever allocated them; vm_struct->pages is not set (no
+        VM_MAP_PUT_PAGES), so vmallocinfo shows no pages= for the area."""
+        if not pfns:
+            return None
+        vm = self.get_vm_area_node(len(pfns) * PAGE_SIZE, 1, flags, VMALLOC_START, VMALLOC_END, GFP_KERNEL,
+                                   caller)
+        if vm is None:
+            return None
+        vm.pages = array("q", pfns)  # the page-table entries; nr_pages stays 0
+        return vm.addr
+
+    def vunmap(self, addr: int) -> None:
+        """vunmap(): remove the mapping (lazily, like vfree) but leave the pages alone."""
+        if self.ctx.preempt_count & _IRQ_MASKS:
+            self._bug_in_interrupt("vunmap")
+        if not addr:
+            return
+        va = self.busy.get(addr)
+        if va is None or va.vm is None:
+            self.ctx.warn("mm/vmalloc.c", "vunmap", f"Trying to vunmap() nonexistent vm area ({addr:016x})")
+            return
+        vm = va.vm
+        self.free_vmap_area_noflush(va)
+        if vm.kaddr:
+            self._kfree(vm.kaddr)
+        vm.pages = array("q")
 
     def pcpu_get_vm_areas(self, size: int, align: int, caller: str = "pcpu_get_vm_areas") -> VmStruct | None:
         """One congruent area for a per-cpu chunk, taken top-down (single group)."""

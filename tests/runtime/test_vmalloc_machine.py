@@ -251,3 +251,20 @@ def test_random_percpu_alloc_free_keeps_chunk_invariants(ops: list[tuple[bool, i
     for p in live:
         m.free_percpu(p)
     assert len([c for c in pc.chunks if not c.immutable]) <= 1  # spare empty chunks are freed
+
+
+def test_vmap_maps_existing_pages_and_vfree_leaves_them() -> None:
+    m = boot()
+    a = m.page_alloc.alloc_pages(GFP_KERNEL, 0)
+    b = m.page_alloc.alloc_pages(GFP_KERNEL, 0)
+    v = m.vmap([b, a], "t")
+    assert m.vmalloc_to_pfn(v) == b and m.vmalloc_to_pfn(v + 4096) == a
+    assert m.vmalloc_to_pfn(v + 8192) is None  # guard page
+    assert "   12288 t vmap" in m.vmallocinfo()
+    m.vfree(v)  # nr_pages is 0: the frames are not freed
+    assert m.page_alloc.pfn_to_page(a).refcount == 1 and m.page_alloc.pfn_to_page(b).refcount == 1
+    v2 = m.vmap([a], "t2")
+    m.vunmap(v2)
+    assert m.page_alloc.pfn_to_page(a).refcount == 1
+    m.page_alloc.free_pages(a, 0)
+    m.page_alloc.free_pages(b, 0)

@@ -12,7 +12,7 @@ from typing import Any
 from ...runtime.gfp import GFP_KERNEL
 from ...runtime.gfp import __GFP_ZERO as GFP_ZERO_FLAG
 from ..values import NULL, ptr
-from .registry import GFP, INT, PTR, SIZE, Call, builtin, opt, view
+from .registry import GFP, INT, LIST, PTR, SIZE, ArgError, Call, builtin, opt, view
 
 
 @builtin("vmalloc", size=SIZE, category="vmalloc",
@@ -113,3 +113,24 @@ def _vmallocinfo(call: Call) -> str:
              "area) when size >= 2 MiB, falling back to 4K pages")
 def _vmalloc_huge(call: Call, size: int, gfp: int) -> Any:
     return ptr(call.machine.vmalloc_huge(size, gfp, call.caller))
+
+
+@builtin("vmap", pages=LIST, category="vmalloc",
+         doc="vmap(pages): map existing pages (a list of page handles or pfns) at one contiguous "
+             "vmalloc range (VM_MAP, guard page); the pages stay the caller's")
+def _vmap(call: Call, pages: list[Any]) -> Any:
+    pfns: list[int] = []
+    for p in pages:
+        if isinstance(p, int) and not isinstance(p, bool):
+            pfns.append(p)
+        elif isinstance(getattr(p, "pfn", None), int):
+            pfns.append(p.pfn)
+        else:
+            raise ArgError("vmap(): 'pages' must be a list of pages or page frame numbers")
+    return ptr(call.machine.vmap(pfns, call.caller))
+
+
+@builtin("vunmap", p=PTR, category="vmalloc",
+         doc="vunmap(p): remove a vmap() mapping (the range is freed lazily); the pages are not freed")
+def _vunmap(call: Call, p: int) -> None:
+    call.machine.vunmap(p)
