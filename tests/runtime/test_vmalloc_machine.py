@@ -5,7 +5,6 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 
 from kmscript.runtime.gfp import GFP_KERNEL, __GFP_NORETRY, __GFP_ZERO
-from kmscript.runtime.kstack import THREAD_SIZE
 from kmscript.runtime.machine import Machine, MachineConfig
 from kmscript.runtime.vmalloc import VMALLOC_START, is_vmalloc_addr
 
@@ -105,47 +104,6 @@ def test_kvmalloc_small_is_slab_large_falls_back() -> None:
     m.kvfree(b)
 
 
-def test_kernel_stacks_vmap_and_not() -> None:
-    m = boot()
-    s = m.kstacks.alloc_thread_stack(1, "kernel_clone")
-    assert s is not None and is_vmalloc_addr(s) and s % THREAD_SIZE == 0
-    assert "   20480 kernel_clone+0x94/0x3e0 pages=4 vmalloc N0=4" in m.vmallocinfo()
-    assert m.vmstat.nr_kernel_stack_kb == 16
-    m.kstacks.free_thread_stack(s, 1)
-    assert m.kstacks.nr_cached(1) == 1 and m.vmstat.nr_kernel_stack_kb == 0
-    m2 = boot(vmap_stack=False)
-    s2 = m2.kstacks.alloc_thread_stack(0)
-    assert s2 is not None and not is_vmalloc_addr(s2)
-    pfn = (s2 - 0xFFFF888000000000) >> 12
-    assert pfn % 4 == 0  # an order-2 block is naturally aligned
-    page = m2.page_alloc.pfn_to_page(pfn)
-    assert page.order == 2 and page.owner == "kstack"
-    m2.kstacks.free_thread_stack(s2, 0)
-    assert m2.vmstat.nr_kernel_stack_kb == 0
-
-
-def test_percpu_static_and_dynamic_on_machine() -> None:
-    m = boot()
-    m.define_per_cpu("ctx", 5)
-    m.ctx.enter_cpu(1)
-    assert m.this_cpu_add("ctx", 1) == 6
-    m.ctx.preempt_enable()
-    m.ctx.cpu = 0
-    assert m.per_cpu("ctx", 0) == 5 and m.per_cpu("ctx", 1) == 6 and m.percpu_sum("ctx") == 11
-    p = m.alloc_percpu(64)
-    m.memory_write(m.per_cpu_ptr(p, 1), b"\x07")
-    assert m.memory_read(m.per_cpu_ptr(p, 0), 1) == b"\x00"
-    assert m.memory_read(m.per_cpu_ptr(p, 1), 1) == b"\x07"
-    # exhaust the first chunk: a new chunk appears at the top of the vmalloc space
-    ptrs = [m.alloc_percpu(8192) for _ in range(4)]
-    assert any(is_vmalloc_addr(x) for x in ptrs)
-    assert "pcpu_get_vm_areas" in m.vmallocinfo()
-    assert m.vmstat.nr_percpu_pages > 106
-    for x in ptrs:
-        m.free_percpu(x)
-    m.free_percpu(p)
-
-
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.tuples(st.booleans(), st.integers(1, 40000)), min_size=1, max_size=40))
 def test_random_vmalloc_vfree_keeps_areas_disjoint_and_pages_conserved(ops: list[tuple[bool, int]]) -> None:
@@ -209,48 +167,6 @@ def test_kvmalloc_large_uses_pmd_pages() -> None:
     assert "pages=2048 vmalloc vpages N0=2048" in m.vmallocinfo()  # 16K pages[] is itself vmalloc'ed
     m.kvfree(a)
     assert m.vmstat.nr_vmalloc_pages == 0
-
-
-def test_static_percpu_variable_bytes_follow_its_value() -> None:
-    m = boot()
-    m.define_per_cpu("c", 258)
-    a = m.per_cpu_addr("c", 1)
-    assert m.memory_read(a, 8) == (258).to_bytes(8, "little")
-    m.memory_write(a, b"\x05")
-    assert m.per_cpu("c", 1) == 261 and m.per_cpu("c", 0) == 258
-    m.set_per_cpu("c", 1, -1)
-    assert m.memory_read(a, 8) == b"\xff" * 8
-
-
-@settings(max_examples=20, deadline=None)
-@given(st.lists(st.tuples(st.booleans(), st.integers(1, 20000), st.sampled_from([4, 8, 64, 4096]),
-                          st.booleans()), min_size=1, max_size=30))
-def test_random_percpu_alloc_free_keeps_chunk_invariants(ops: list[tuple[bool, int, int, bool]]) -> None:
-    from kmscript.runtime.gfp import GFP_ATOMIC
-    m = boot()
-    pc = m.percpu
-    live: list[int] = []
-    for alloc, size, align, atomic in ops:
-        if alloc or not live:
-            p = m.alloc_percpu(size, align, GFP_ATOMIC if atomic else GFP_KERNEL)
-            if p is not None:
-                chunk, off, bits = pc.allocs[p]
-                assert (off * 4) % align == 0 and bits == -(-size // 4)
-                assert chunk.is_populated(off, bits)  # every byte of a live area is backed
-                live.append(p)
-        else:
-            m.free_percpu(live.pop(size % len(live)))
-        for chunk in pc.chunks:
-            used = sum(chunk.bound.values())
-            hidden = (chunk.start_offset + chunk.end_offset) // 4
-            assert chunk.alloc_map.count(1) == used + hidden  # no overlap, nothing leaked
-            assert chunk.free_bytes == (len(chunk.alloc_map) - used - hidden) * 4
-            for page, pfns in chunk.page_pfns.items():
-                assert chunk.populated[page] and len(pfns) == m.nr_cpus
-        assert m.vmstat.nr_percpu_pages == pc.nr_populated * pc.nr_units
-    for p in live:
-        m.free_percpu(p)
-    assert len([c for c in pc.chunks if not c.immutable]) <= 1  # spare empty chunks are freed
 
 
 def test_vmap_maps_existing_pages_and_vfree_leaves_them() -> None:
