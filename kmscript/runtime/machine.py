@@ -582,6 +582,18 @@ class Machine:
     def per_cpu_ptr(self, ptr: int, cpu: int) -> int:
         return self.percpu.per_cpu_ptr(ptr, cpu)
 
+    def this_cpu_ptr(self, ptr: int) -> int:
+        return self.percpu.per_cpu_ptr(ptr, self.ctx.cpu)
+
+    def get_cpu_ptr(self, ptr: int) -> int:
+        """get_cpu_ptr(p): preempt_disable(), then this CPU's copy of p."""
+        self.ctx.preempt_disable()
+        return self.percpu.per_cpu_ptr(ptr, self.ctx.cpu)
+
+    def put_cpu_ptr(self, ptr: int) -> None:
+        """put_cpu_ptr(p): preempt_enable()."""
+        self.ctx.preempt_enable()
+
     def show_percpu(self) -> str:
         return self.percpu.show()
 

@@ -133,3 +133,20 @@ def _percpu_stats(call: Call) -> str:
           "and every static per-cpu variable's copies")
 def _percpu_layout(call: Call) -> str:
     return call.machine.show_percpu()
+
+
+@builtin("this_cpu_ptr", p=PTR, category="percpu",
+         doc="this_cpu_ptr(p): the current CPU's copy of per-cpu area p (the caller keeps preemption off)")
+def _this_cpu_ptr(call: Call, p: int) -> Any:
+    return ptr(call.machine.this_cpu_ptr(p))
+
+
+@builtin("get_cpu_ptr", p=PTR, category="percpu",
+         doc="get_cpu_ptr(p): preempt_disable(), then the current CPU's copy of p; pair with put_cpu_ptr(p)")
+def _get_cpu_ptr(call: Call, p: int) -> Any:
+    return ptr(call.machine.get_cpu_ptr(p))
+
+
+@builtin("put_cpu_ptr", p=PTR, category="percpu", doc="put_cpu_ptr(p): preempt_enable()")
+def _put_cpu_ptr(call: Call, p: int) -> None:
+    call.machine.put_cpu_ptr(p)
