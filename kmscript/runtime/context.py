@@ -34,7 +34,8 @@ are not printed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from contextlib import contextmanager
+from typing import Iterator, NamedTuple, Protocol
 
 from .errors import KernelFault
 from .printk import KernelLog
@@ -132,6 +133,20 @@ class ExecContext:
 
     def restore(self, snap: ContextSnapshot) -> None:
         self.cpu, self.preempt_count, self.irqs_disabled_per_cpu, self.held_locks, self.rcu_nesting = snap
+
+    @contextmanager
+    def worker(self) -> Iterator[None]:
+        """Run a deferred work item (a kworker on the current CPU) synchronously: process
+        context, preemptible, irqs on, no locks held; the caller's context comes back after."""
+        snap = self.snapshot()
+        self.preempt_count = 0
+        self.irqs_disabled_per_cpu = [False] * self.nr_cpus
+        self.held_locks = []
+        self.rcu_nesting = 0
+        try:
+            yield
+        finally:
+            self.restore(snap)
 
     def _set_irqs_disabled(self, cpu: int, off: bool) -> None:
         irqs = list(self.irqs_disabled_per_cpu)  # copy on write (see ContextSnapshot)

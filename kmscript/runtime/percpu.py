@@ -627,23 +627,32 @@ class PerCpu:
             self.balance(is_atomic_failed=False)
 
     def balance(self, is_atomic_failed: bool) -> None:
-        """pcpu_balance_workfn(): free spare empty chunks, keep a few empty populated pages."""
+        """pcpu_balance_workfn(): free spare empty chunks, keep a few empty populated pages.
+        It is a work item: it runs in process context even when an atomic caller queued it."""
+        with self.ctx.worker():
+            self._balance(is_atomic_failed)
+
+    def _balance(self, is_atomic_failed: bool) -> None:
         free_chunks = [c for c in self.slots[self.free_slot] if not c.immutable]
         for chunk in free_chunks[1:]:
             self.destroy_chunk(chunk)
         target = PCPU_EMPTY_POP_PAGES_HIGH if is_atomic_failed else \
             max(0, min(PCPU_EMPTY_POP_PAGES_HIGH - self.nr_empty_pop_pages(), PCPU_EMPTY_POP_PAGES_HIGH))
-        if target <= 0:
-            return
-        for slot in range(self.free_slot + 1):
-            for chunk in self.slots[slot]:
-                for page in range(chunk.nr_pages):
-                    if target <= 0:
-                        return
-                    if not chunk.populated[page]:
-                        if not self._populate_page(chunk, page, GFP_KERNEL | GFP_NOWARN | GFP_NORETRY):
+        gfp = GFP_KERNEL | GFP_NOWARN | GFP_NORETRY
+        while target > 0:
+            # fill up from the most packed chunks that still have a page of contiguous space
+            for slot in range(self.size_to_slot(PAGE_SIZE), self.free_slot + 1):
+                for chunk in self.slots[slot]:
+                    for page in range(chunk.nr_pages):
+                        if target <= 0:
                             return
-                        target -= 1
+                        if not chunk.populated[page]:
+                            if not self._populate_page(chunk, page, gfp):
+                                return
+                            target -= 1
+            # pcpu_balance_populated(): "ran out of chunks to populate, create a new one and retry"
+            if target > 0 and self.create_chunk(gfp) is None:
+                return
 
     # -- memory contents -------------------------------------------------------------------------------
     def in_first_chunk(self, vaddr: int) -> bool:

@@ -73,3 +73,19 @@ def test_random_percpu_alloc_free_keeps_chunk_invariants(ops: list[tuple[bool, i
     for p in live:
         m.free_percpu(p)
     assert len([c for c in pc.chunks if not c.immutable]) <= 1  # spare empty chunks are freed
+
+
+def test_atomic_failure_queues_balance_work_that_makes_room() -> None:
+    from kmscript.runtime.gfp import GFP_ATOMIC
+    m = boot()
+    for _ in range(3):
+        m.alloc_percpu(8192)
+    m.ctx.spin_lock("l")
+    first = m.alloc_percpu(28 << 10, 4, GFP_ATOMIC)  # no populated 28K run anywhere
+    m.ctx.spin_unlock("l")
+    assert first is None and "atomic alloc failed, no space left" in m.dmesg()
+    assert "sleeping function" not in m.dmesg()  # the balance work runs in process context
+    m.ctx.spin_lock("l")
+    again = m.alloc_percpu(8192, 4, GFP_ATOMIC)  # the work populated pages of a new chunk
+    m.ctx.spin_unlock("l")
+    assert again is not None and is_vmalloc_addr(again)
