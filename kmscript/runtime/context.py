@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from contextlib import contextmanager
-from typing import Iterator, NamedTuple, Protocol
+from typing import Callable, Iterator, NamedTuple, Protocol
 
 from .errors import KernelFault
 from .printk import KernelLog
@@ -100,6 +100,7 @@ class ExecContext:
         self.irqs_disabled_per_cpu = [False] * nr_cpus
         self.held_locks: list[str] = []
         self.rcu_nesting = 0  # rcu_preempt_depth() (CONFIG_PREEMPT_RCU)
+        self.pending_work: list[Callable[[], None]] = []  # work queued from interrupt context
         self._irqsave: dict[str, bool] = {}  # lock -> irq state saved by spin_lock_irqsave
         self.current: TaskLike = _ScriptTask()
         self._last_might_sleep_report_ns: int | None = None
@@ -133,6 +134,19 @@ class ExecContext:
 
     def restore(self, snap: ContextSnapshot) -> None:
         self.cpu, self.preempt_count, self.irqs_disabled_per_cpu, self.held_locks, self.rcu_nesting = snap
+        if self.pending_work and not self.preempt_count & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK):
+            self.run_pending_work()  # irq_exit: the work queued in the handler runs now
+
+    def queue_work(self, fn: Callable[[], None]) -> None:
+        """schedule_work() from interrupt context: ``fn`` runs in a kworker once the CPU
+        leaves interrupt context (the end of the ``irq < ... >`` block)."""
+        self.pending_work.append(fn)
+
+    def run_pending_work(self) -> None:
+        work, self.pending_work = self.pending_work, []
+        with self.worker():
+            for fn in work:
+                fn()
 
     @contextmanager
     def worker(self) -> Iterator[None]:

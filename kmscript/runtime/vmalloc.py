@@ -38,7 +38,8 @@ What it models (Linux 6.18, mm/vmalloc.c, x86_64 4-level paging):
   ``<comm>: vmalloc error: size %lu, <what>, mode:%#x(%pGg), nodemask=(null),cpuset=/,mems_allowed=0``.
 - **Context rules**: ``__get_vm_area_node`` does ``BUG_ON(in_interrupt())`` (an oops in
   interrupt context is fatal: "Fatal exception in interrupt"), ``alloc_vmap_area`` calls
-  ``might_sleep()``; vfree from interrupt context is deferred (vfree_atomic).
+  ``might_sleep()``; vfree from interrupt context is deferred (vfree_atomic): the pages
+  and the range are freed by a work item once the interrupt is over.
 - **Trace events** (include/trace/events/vmalloc.h): alloc_vmap_area,
   free_vmap_area_noflush, purge_vmap_area_lazy, in their TP_printk formats.
 
@@ -67,8 +68,9 @@ Simplifications relative to the kernel:
 - Huge vmalloc (VM_ALLOW_HUGE_VMAP, used by kvmalloc and vmalloc_huge for >= 2 MiB):
   the order-9 blocks are kept and freed whole instead of being split_page()d into
   order-0 pages, so the page allocator shows them as order-9 blocks.
-- vfree() in interrupt context is not deferred to a work item, and vfree()'s own
-  might_sleep() is not checked (its 6.18 line number could not be established).
+- vfree() in interrupt context is deferred (vfree_atomic) to a work item that runs when
+  the CPU leaves interrupt context; vfree()'s own might_sleep() is not checked (its 6.18
+  line number could not be established).
 - WARN()/WARN_ON_ONCE() reports name the function but not the line
   (``at mm/vmalloc.c __vmalloc_node_range_noprof``): line numbers of the 6.18 source
   were only established for the two sites cited below.
@@ -679,6 +681,10 @@ class Vmalloc:
         """vfree(): unmap, lazily free the range, free the pages and the bookkeeping."""
         if not addr:
             return
+        if self.ctx.preempt_count & _IRQ_MASKS:
+            # vfree_atomic(): the free is queued and done by a work item after the interrupt
+            self.ctx.queue_work(lambda: self.vfree(addr))
+            return
         if addr & (PAGE_SIZE - 1):
             # remove_vm_area(): WARN(!PAGE_ALIGNED(addr), ...)
             self.ctx.warn("mm/vmalloc.c", "remove_vm_area", f"Trying to vfree() bad address ({addr:016x})")
@@ -689,7 +695,6 @@ class Vmalloc:
             self.ctx.warn("mm/vmalloc.c", "vfree", f"Trying to vfree() nonexistent vm area ({addr:016x})")
             return
         vm = va.vm
-        # in interrupt context vfree() defers to vfree_atomic()'s work; it runs at once here
         self.free_vmap_area_noflush(va)
         free = self.page_alloc.free_pages
         order = vm.page_order

@@ -317,3 +317,14 @@ def test_vmap_area_objects_follow_the_range_nodes() -> None:
         vm.vfree(p)
     vm.reclaim_and_purge_vmap_areas()  # everything merges back into one free range
     assert len(objs) == nodes() == 1
+
+
+def test_vfree_in_interrupt_is_deferred_to_irq_exit() -> None:
+    vm, buddy, _k, log, _t, ctx, vmstat = make()
+    a = vm.vmalloc(4 * PAGE_SIZE)
+    snap = ctx.enter_hardirq(1)
+    vm.vfree(a)
+    assert vm.find_vm_area(a) is not None and vmstat.nr_vmalloc_pages == 4  # vfree_atomic: queued
+    ctx.restore(snap)  # irq_exit: the work item runs in process context
+    assert vm.find_vm_area(a) is None and vmstat.nr_vmalloc_pages == 0 and not buddy.out
+    assert not log.contains("sleeping function")
