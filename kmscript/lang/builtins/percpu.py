@@ -128,8 +128,8 @@ def _percpu_stats(call: Call) -> str:
     return call.machine.percpu_stats()
 
 
-@view("percpu_layout", category="percpu",
-      doc="show percpu_layout: the first-chunk boot lines, units, each chunk's populated pages and use, "
+@view("percpu", category="percpu",
+      doc="show percpu: the first-chunk boot lines, units, each chunk's populated pages and use, "
           "and every static per-cpu variable's copies")
 def _percpu_layout(call: Call) -> str:
     return call.machine.show_percpu()
