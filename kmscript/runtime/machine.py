@@ -346,7 +346,7 @@ class Machine:
         """Bytes at a kernel virtual address (direct map, slab objects, vmalloc)."""
         percpu = getattr(self, "percpu", None)
         if percpu is not None and percpu.in_first_chunk(addr):  # memblock memory (percpu section)
-            return percpu.read(addr, n)
+            return bytes(percpu.read(addr, n))
         return bytes(self.phys.read(self._memory_paddr(addr, n), n))
 
     def memory_write(self, addr: int, data: bytes) -> None:
@@ -693,7 +693,7 @@ class Machine:
         if page_alloc is not None and PAGE_OFFSET <= addr < PAGE_OFFSET + (page_alloc.memmap.max_pfn << 12):
             pfn = (addr - PAGE_OFFSET) >> 12
             sl = slab_alloc.slab_of(addr) if slab_alloc is not None else None
-            if sl is not None:
+            if sl is not None and slab_alloc is not None:
                 s = sl.cache
                 off = addr - sl.base - s.red_left_pad
                 idx, rem = divmod(off, s.size)
