@@ -220,8 +220,8 @@ class Repl:
     def _continuation(self, width: int, line_number: int, is_soft_wrap: int) -> FormattedText:
         return FormattedText([("class:continuation", "." * (width - 1) + " ")])
 
-    def _bottom_toolbar(self) -> Fragments:
-        return self._toolbar
+    def _bottom_toolbar(self) -> FormattedText:
+        return FormattedText(self._toolbar)
 
     def refresh_toolbar(self) -> None:
         self._toolbar = toolbar_fragments(self.session)
