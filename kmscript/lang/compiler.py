@@ -276,6 +276,10 @@ class Interpreter:
         self.source: Source = Source("", "<input>")
         self.include_stack: list[str] = []
         self.register_tests = True
+        # Built-in calls whose arguments are all constants, by their closure, so that an
+        # assignment can call the built-in directly (see store()).
+        self.const_calls: dict[Ev, tuple[Callable[..., Any], Call, tuple[Any, ...],
+                                         Callable[[KernelFault], KmsError]]] = {}
 
     # -- errors ------------------------------------------------------------------------
     def err(self, cls: type[KmsError], message: str, span: Span | None, notes: tuple[str, ...] = ()) -> KmsError:
@@ -375,6 +379,18 @@ class Interpreter:
                     return v
                 return set_local
             g = self.globals
+            spec = self.const_calls.get(value)
+            if spec is not None:
+                # `p = kmalloc(64, GFP_KERNEL)`: call the built-in here, one closure less.
+                impl, call, args, fault = spec
+
+                def set_global_call(f: Frame) -> Any:
+                    try:
+                        v = g[name] = impl(call, *args)
+                    except KernelFault as kf:
+                        raise fault(kf) from None
+                    return v
+                return set_global_call
 
             def set_global(f: Frame) -> Any:
                 v = g[name] = value(f)
@@ -1174,6 +1190,7 @@ class Interpreter:
                     return impl(call, *args)
                 except KernelFault as kf:
                     raise fault(kf) from None
+            self.const_calls[ev_const] = (impl, call, args, fault)
             return ev_const
         if len(consts) == 1 and not tail:
             (_, (e0, c0, _)), = consts
