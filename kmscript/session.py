@@ -14,12 +14,14 @@ one case can never see another's machine.
 from __future__ import annotations
 
 import copy
+import weakref
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
 
 from .errors import KmsError, KmsUsageError
 from .lang import ast
+from .lang.builtins.registry import Call
 from .lang.compiler import Interpreter
 from .lang.parser import parse_source
 from .runtime.machine import Machine, MachineConfig
@@ -56,8 +58,27 @@ class Session:
         self.view_hook: Callable[[str, str], None] | None = None
         self.tests: list[tuple[str, Any, ast.TestBlock, Source]] = []
         self.sources: list[Source] = []
-        self._machine: Machine | None = None
+        # Every built-in call site holds the current machine in a slot (Call.machine), so
+        # that a built-in reaches it with one attribute read; changing the machine updates
+        # them all (see _machine).
+        self._calls: weakref.WeakSet[Call] = weakref.WeakSet()
+        self._current: Machine | None = None
         self.interp = Interpreter(self)
+
+    @property
+    def _machine(self) -> Machine | None:
+        return self._current
+
+    @_machine.setter
+    def _machine(self, m: Machine | None) -> None:
+        self._current = m
+        for call in self._calls:
+            call.bind_machine(m)
+
+    def register_call(self, call: Call) -> None:
+        """A built-in call site compiled for this session (kept up to date with the machine)."""
+        self._calls.add(call)
+        call.bind_machine(self._current)
 
     # -- the machine -------------------------------------------------------------------------
     @property

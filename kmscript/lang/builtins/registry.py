@@ -209,21 +209,38 @@ def opt(t: ParamType, default: Any, shown: str | None = None) -> _Opt:
 
 
 class Call:
-    """What an implementation gets besides its arguments."""
+    """What an implementation gets besides its arguments: one object per call site.
 
-    __slots__ = ("session", "span", "caller")
+    ``machine`` is a slot that the session keeps pointing at its current machine
+    (Session.register_call); before the first machine boots, reading it boots the
+    default machine.
+    """
+
+    __slots__ = ("session", "span", "caller", "machine", "__weakref__")
 
     def __init__(self, session: Any, span: Any, caller: str) -> None:
         self.session = session
         self.span = span
         self.caller = caller  # "file.kms:12", used as the kernel's call site
+        register = getattr(session, "register_call", None)
+        if register is not None:
+            register(self)
 
-    @property
-    def machine(self) -> "Machine":
-        # The default machine boots on first use (Session.machine); after that this is
-        # one attribute read, which matters in allocation loops.
-        m: Machine = self.session._machine or self.session.machine
-        return m
+    def bind_machine(self, m: "Machine | None") -> None:
+        if m is not None:
+            self.machine = m
+        else:
+            try:
+                del self.machine
+            except AttributeError:
+                pass
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached while the ``machine`` slot is empty: boot the default machine
+        # (the session then fills the slot of every call site).
+        if name == "machine":
+            return self.session.machine
+        raise AttributeError(name)
 
     def out(self, text: str) -> None:
         self.session.write(text)
