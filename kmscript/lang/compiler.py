@@ -36,7 +36,7 @@ from ..runtime.errors import KernelFault, KernelPanic
 from ..source import Source, Span
 from . import ast
 from .builtins import load_all
-from .builtins.registry import BUILTINS, CONSTANTS, METHODS, VALUES, VIEWS, ArgError, Builtin, Call
+from .builtins.registry import BUILTINS, CONSTANTS, METHODS, PTR, VALUES, VIEWS, ArgError, Builtin, Call
 from .values import NULL, Ptr, format_value, repr_value, type_name
 
 if TYPE_CHECKING:
@@ -722,17 +722,36 @@ class Interpreter:
 
     def stmt_Repeat(self, s: ast.Repeat, scope: _Scope) -> Run:
         count = self.expr(s.count, scope)
-        step = _loop_step(self.block(s.body, scope.loop()), s.body)
+        body_scope = scope.loop()
+        step = _loop_step(self.block(s.body, body_scope), s.body)
         interp = self
+        # A two-statement body without break/continue (`p = kmalloc(..); kfree(p)`) runs
+        # both statements from the loop itself, one call level less per iteration.
+        pair = None
+        if len(s.body.body) == 2 and not _has_loop_control(s.body.body):
+            pair = (self.stmt(s.body.body[0], body_scope), self.stmt(s.body.body[1], body_scope))
+
+        def budget(f: Frame) -> tuple[int, int]:
+            n = self._loop_int(count(f), s.count.span, "repeat count")
+            # Run what the budget allows, then fail with the limit error.
+            n_ok = max(0, interp.steps_left) if n > interp.steps_left else n
+            interp.steps_left -= n_ok
+            return n, n_ok
+
+        if pair is not None:
+            first, second = pair
+
+            def run_pair(f: Frame) -> None:
+                n, n_ok = budget(f)
+                for _ in range(n_ok):
+                    first(f)
+                    second(f)
+                if n_ok < n:
+                    interp.tick()
+            return run_pair
 
         def run(f: Frame) -> None:
-            n = self._loop_int(count(f), s.count.span, "repeat count")
-            if n > interp.steps_left:
-                # Run what the budget allows, then fail with the limit error.
-                n_ok = max(0, interp.steps_left)
-            else:
-                n_ok = n
-            interp.steps_left -= n_ok
+            n, n_ok = budget(f)
             for _ in range(n_ok):
                 if step(f) is _BREAK:
                     break
@@ -1199,16 +1218,20 @@ class Interpreter:
                     and a.id not in VALUES:
                 # kfree(p): read the global directly instead of through its reader closure.
                 g, gname = self.globals, a.id
+                ptr_param = normal[0].type is PTR
 
                 def ev1_global(f: Frame) -> Any:
                     try:
                         v0 = g[gname]
                     except KeyError:
                         v0 = e0(f)  # raises the unknown-name error
-                    try:
-                        a0 = c0(v0)
-                    except (TypeError, ValueError) as ex:
-                        raise convert_error(0, v0, ex) from None
+                    if ptr_param and type(v0) is Ptr:
+                        a0 = v0.addr  # what PTR's converter returns, without the call
+                    else:
+                        try:
+                            a0 = c0(v0)
+                        except (TypeError, ValueError) as ex:
+                            raise convert_error(0, v0, ex) from None
                     try:
                         return impl(call, a0)
                     except KernelFault as kf:
