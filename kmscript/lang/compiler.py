@@ -412,14 +412,14 @@ class Interpreter:
         if isinstance(target, ast.Call) and isinstance(target.func, ast.Name):
             b = BUILTINS.get(target.func.id)
             if b is not None and b.setter is not None:
-                args = self.call_args(b, target, scope)
-                setter, call = b.setter, self.make_call(target.span)
+                setter_args = self.call_args(b, target, scope)
+                setter, setter_call = b.setter, self.make_call(target.span)
 
                 def set_call(f: Frame) -> Any:
-                    a, k = args(f)
+                    a, k = setter_args(f)
                     v = value(f)
                     bound = self.bind(b, a, k, target.span)
-                    self.invoke(setter, call, (*bound, v), target.span)
+                    self.invoke(setter, setter_call, (*bound, v), target.span)
                     return v
                 return set_call
         self.fail(KmsSyntaxError, "cannot assign to this expression", target.span)
