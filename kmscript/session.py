@@ -83,10 +83,10 @@ class Session:
     # -- the machine -------------------------------------------------------------------------
     @property
     def machine(self) -> Machine:
-        if self._machine is None:
-            self.boot(self.base_config or MachineConfig(seed=self.seed))
-        assert self._machine is not None
-        return self._machine
+        m = self._current
+        if m is None:
+            m = self.boot(self.base_config or MachineConfig(seed=self.seed))
+        return m
 
     @machine.setter
     def machine(self, m: Machine) -> None:
