@@ -6,20 +6,20 @@ goes.  Everything a script prints reaches ``out`` as whole lines, in order: ``pr
 output, ``show`` views, kernel log records (with dmesg timestamps, as they happen) and,
 with ``trace=True``, trace events.  The REPL replaces the hooks to colour them.
 
-Test blocks (``test "name" { ... }``) are collected while the top level runs and run by
-:meth:`run_tests`, each in a fresh session that re-runs the file's top-level set-up, so
-one case can never see another's machine.
+Test blocks (``test "name" { ... }``) are collected while the top level runs; each is
+then run by :meth:`run_test` in a fresh session (:meth:`fork_fresh`) that re-runs the
+file's top-level set-up, so one case can never see another's machine.
 """
 
 from __future__ import annotations
 
 import copy
 import weakref
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import KmsError, KmsUsageError
+from .errors import KmsUsageError
 from .lang import ast
 from .lang.builtins.registry import Call
 from .lang.compiler import Interpreter
@@ -32,15 +32,6 @@ from .source import Source
 DEFAULT_MAX_STEPS = 100_000_000
 
 Out = Callable[[str], None]
-
-
-@dataclass
-class TestResult:
-    name: str
-    passed: bool
-    error: KmsError | None
-    output: list[str]
-    span_line: int
 
 
 class Session:
@@ -57,6 +48,7 @@ class Session:
         self.kernel_hook: Callable[[LogRecord], None] | None = None
         self.view_hook: Callable[[str, str], None] | None = None
         self.tests: list[tuple[str, Any, ast.TestBlock, Source]] = []
+        # Every text run in this session, in order (the REPL's :save starts from them).
         self.sources: list[Source] = []
         # Every built-in call site holds the current machine in a slot (Call.machine), so
         # that a built-in reaches it with one attribute read; changing the machine updates

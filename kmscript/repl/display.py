@@ -15,13 +15,13 @@ import os
 import re
 import shutil
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from prompt_toolkit.output import ColorDepth, Output
 from prompt_toolkit.styles import DEFAULT_ATTRS, Attrs, BaseStyle, Style, merge_styles, style_from_pygments_cls
 
 from ..highlight import KmscriptStyle
-from ..lang.values import Ptr, format_value, repr_value, type_name
+from ..lang.values import Ptr, repr_value, type_name
 
 Fragments = list[tuple[str, str]]
 

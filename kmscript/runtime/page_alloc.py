@@ -112,7 +112,7 @@ from .gfp import (__GFP_COMP, __GFP_DIRECT_RECLAIM, __GFP_HARDWALL, __GFP_HIGH, 
                   MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE,
                   MIGRATE_TYPES, MIGRATE_UNMOVABLE, MIGRATETYPE_NAMES, ZONE_DMA, ZONE_DMA32, ZONE_DEVICE,
                   ZONE_MOVABLE, ZONE_NAMES, ZONE_NORMAL, format_gfp, format_gfp_pGg, gfp_migratetype, gfp_zone)
-from .zone import (PCP_BATCH_SCALE_MAX, PCPF_FREE_HIGH_BATCH, PCPF_PREV_FREE_HIGH_ORDER, WMARK_HIGH, WMARK_LOW,
+from .zone import (PCP_BATCH_SCALE_MAX, PCPF_FREE_HIGH_BATCH, PCPF_PREV_FREE_HIGH_ORDER, WMARK_HIGH,
                    WMARK_MIN, PerCpuPages, Zone)
 
 # mm/internal.h: ALLOC_* flags
@@ -1890,7 +1890,7 @@ class PageAllocator:
             "Free swap  = 0kB",
             "Total swap = 0kB",
             f"{sum(z.present_pages for z in self.zones)} pages RAM",
-            f"0 pages HighMem/MovableOnly",
+            "0 pages HighMem/MovableOnly",
             f"{self.reserved_pages} pages reserved",
         ]
         return lines

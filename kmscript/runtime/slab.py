@@ -56,9 +56,9 @@ from .errors import KernelFault, KernelPanic
 from . import gfp as _gfp
 from .gfp import format_gfp
 from .page_alloc import (OWNER_SLAB, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, pfn_to_struct_page)
-from .slab_geometry import (SLAB_ACCOUNT, SLAB_CACHE_DMA, SLAB_CACHE_DMA32, SLAB_CONSISTENCY_CHECKS,
+from .slab_geometry import (SLAB_CACHE_DMA, SLAB_CACHE_DMA32, SLAB_CONSISTENCY_CHECKS,
                             SLAB_FLAGS, SLAB_HWCACHE_ALIGN, SLAB_KMALLOC, SLAB_MERGE_SAME,
-                            SLAB_NEVER_MERGE, SLAB_NO_MERGE, SLAB_PANIC, SLAB_POISON,
+                            SLAB_NEVER_MERGE, SLAB_PANIC, SLAB_POISON,
                             SLAB_RECLAIM_ACCOUNT, SLAB_RED_ZONE, SLAB_STORE_USER, SLAB_TRACE,
                             SLAB_TYPESAFE_BY_RCU, DEBUG_DEFAULT_FLAGS, OBJECT_POISON, Geometry)
 

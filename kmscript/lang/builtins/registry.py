@@ -27,7 +27,7 @@ names (through ``lang.vocabulary``), so nothing is typed twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..values import Ptr, type_name
