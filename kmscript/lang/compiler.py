@@ -547,19 +547,17 @@ class Interpreter:
         return run
 
     def stmt_Break(self, s: ast.Break, scope: _Scope) -> Run:
-        if not scope.in_loop:
-            self.fail(KmsSyntaxError, "'break' outside a loop", s.span)
-
-        def run(f: Frame) -> NoReturn:
-            raise BreakLoop
-        return run
+        return self._loop_exit("break", BreakLoop, s.span, scope)
 
     def stmt_Continue(self, s: ast.Continue, scope: _Scope) -> Run:
+        return self._loop_exit("continue", ContinueLoop, s.span, scope)
+
+    def _loop_exit(self, word: str, exc: type[Exception], span: Span, scope: _Scope) -> Run:
         if not scope.in_loop:
-            self.fail(KmsSyntaxError, "'continue' outside a loop", s.span)
+            self.fail(KmsSyntaxError, f"'{word}' outside a loop", span)
 
         def run(f: Frame) -> NoReturn:
-            raise ContinueLoop
+            raise exc
         return run
 
     def stmt_Show(self, s: ast.Show, scope: _Scope) -> Run:
