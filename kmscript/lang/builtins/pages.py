@@ -27,10 +27,13 @@ def _page_or_null(call: Call, pfn: int | None) -> Any:
 
 
 def _pfn_of(call: Call, page: Any) -> int:
+    """A page handle's pfn, or the pfn of an address (PTR arguments arrive as ints)."""
     if isinstance(page, Ptr):
-        if page.addr == 0:
+        page = page.addr
+    if isinstance(page, int):
+        if page == 0:
             raise ArgError("NULL is not a struct page", 0)
-        return int(call.machine.virt_to_page(page.addr).pfn)
+        return int(call.machine.virt_to_page(page).pfn)
     return int(page.pfn)
 
 

@@ -30,18 +30,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
+from ...errors import KmsTypeError
 from ..values import Ptr, type_name
 
 if TYPE_CHECKING:
     from ...runtime.machine import Machine
 
 
-class ArgError(Exception):
-    """A wrong argument; the interpreter renders it with the argument's span."""
+class ArgError(KmsTypeError):
+    """A wrong argument.  From argument binding the interpreter points at the argument
+    (``index``); raised by an implementation it is an ordinary error at the call."""
 
     def __init__(self, message: str, index: int | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.index = index
 
 

@@ -194,10 +194,18 @@ def _rcu_barrier(call: Call) -> None:
 
 
 # -- memory helpers (string.h in the kernel) -----------------------------------------------------
+def _check_span(what: str, call: Call, n: int) -> None:
+    """A byte range longer than the machine's memory cannot be valid (and would exhaust ours)."""
+    total = call.machine.page_alloc.totalram_pages << 12
+    if n > total:
+        raise ArgError(f"{what}: {n} bytes is more than the machine's {total >> 20} MiB of memory", 2)
+
+
 if "memset" not in BUILTINS:
     @builtin("memset", p=PTR, c=INT, n=SIZE, category="slab",
              doc="memset(p, c, n): fill n bytes at p with the byte c")
     def _memset(call: Call, p: int, c: int, n: int) -> Any:
+        _check_span("memset", call, n)
         call.machine.memory_write(p, bytes([c & 0xFF]) * n)
         return ptr(p)
 
@@ -205,6 +213,7 @@ if "memcpy" not in BUILTINS:
     @builtin("memcpy", dst=PTR, src=PTR, n=SIZE, category="slab",
              doc="memcpy(dst, src, n): copy n bytes from src to dst")
     def _memcpy(call: Call, dst: int, src: int, n: int) -> Any:
+        _check_span("memcpy", call, n)
         call.machine.memory_write(dst, call.machine.memory_read(src, n))
         return ptr(dst)
 
