@@ -22,6 +22,8 @@ EXIT_ASSERT = 1
 EXIT_USAGE = 2
 EXIT_RUNTIME = 3
 
+_MAX_SHOWN = 100  # characters of a source line shown under an error
+
 
 class KmsError(Exception):
     """Root of all user-facing errors."""
@@ -58,12 +60,22 @@ class KmsError(Exception):
             text = self.source.line_text(self.span.line)
             if text or self.span.column == 1:
                 expanded = text.expandtabs(1)
-                lines.append("    " + expanded)
+                col = self.span.column - 1
                 width = 1
                 if self.span.end_line == self.span.line:
                     width = max(1, self.span.end_column - self.span.column)
-                width = min(width, max(1, len(expanded) - self.span.column + 1))
-                lines.append("    " + " " * (self.span.column - 1) + "^" + "~" * (width - 1))
+                width = min(width, max(1, len(expanded) - col))
+                if len(expanded) > _MAX_SHOWN:
+                    # Show a window of a very long line around the caret.
+                    start = max(0, min(col - _MAX_SHOWN // 3, len(expanded) - _MAX_SHOWN))
+                    window = expanded[start:start + _MAX_SHOWN]
+                    prefix = "..." if start else ""
+                    suffix = "..." if start + _MAX_SHOWN < len(expanded) else ""
+                    expanded = prefix + window + suffix
+                    col = col - start + len(prefix)
+                    width = min(width, max(1, len(window) - (col - len(prefix))))
+                lines.append("    " + expanded)
+                lines.append("    " + " " * col + "^" + "~" * (width - 1))
         for note in self.notes:
             lines.append(f"  note: {note}")
         return "\n".join(lines)

@@ -302,7 +302,14 @@ class Interpreter:
         """Compile top-level statements; each runner returns the statement's result value."""
         self.source = source
         scope = _Scope(None)
-        return [(s, self.stmt(s, scope)) for s in prog.body]
+        compiled = []
+        for s in prog.body:
+            try:
+                compiled.append((s, self.stmt(s, scope)))
+            except RecursionError:
+                raise self.err(KmsLimitError, "this statement is nested too deeply to compile "
+                               "(split the expression or block)", s.span) from None
+        return compiled
 
     def run_compiled(self, compiled: list[tuple[ast.Stmt, Run]], source: Source,
                      on_result: Callable[[ast.Stmt, Any], None] | None = None) -> None:

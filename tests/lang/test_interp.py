@@ -175,3 +175,19 @@ def test_machine_options_are_checked() -> None:
     e = err_of("machine(memory=1G)")
     assert "has no option 'memory'" in e.message and "did you mean 'mem'" in e.message
     assert "must be an integer" in err_of('machine(cpus="two")').message
+
+
+def test_huge_expressions_are_limit_errors_with_a_short_caret_line() -> None:
+    e = err_of("x = 1" + " + 1" * 20000)
+    assert isinstance(e, KmsLimitError) and "nested too deeply" in e.message
+    rendered = e.render()
+    assert "Traceback" not in rendered
+    assert max(len(line) for line in rendered.splitlines()) < 200
+    assert out_of("x = 1" + " + 1" * 500 + "\nprint(x)") == ["501"]
+
+
+def test_long_line_errors_show_a_window_around_the_caret() -> None:
+    e = err_of("a = 1\nx = " + "a + " * 100 + "zz")
+    lines = e.render().splitlines()
+    assert lines[1].startswith("    ...") and lines[1].rstrip().endswith("zz")
+    assert lines[2].index("^") == lines[1].index("zz")
