@@ -76,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ns = parser.parse_args(args_list)
     except SystemExit as e:
         return int(e.code or 0) if e.code in (0, None) else EXIT_USAGE
+    if ns.max_steps is not None and ns.max_steps < 1:
+        _err("kmscript: --max-steps must be a positive number")
+        return EXIT_USAGE
     try:
         return _run(ns)
     except KeyboardInterrupt:

@@ -48,6 +48,8 @@ class KmsError(Exception):
         return self
 
     def location(self) -> str:
+        if self.source is None and self.span is None:
+            return "kmscript"  # not about a place in a script (a file that cannot be read)
         name = self.source.name if self.source else "<input>"
         if self.span is None:
             return name

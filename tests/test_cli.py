@@ -24,7 +24,9 @@ def test_exit_statuses() -> None:
     r = kms("-c", "x = 1 / 0")
     assert r.returncode == 3 and "division by zero" in r.stderr
     r = kms("no-such-file.kms")
-    assert r.returncode == 2 and "cannot read no-such-file.kms" in r.stderr
+    assert r.returncode == 2 and r.stderr.startswith("kmscript: error: cannot read no-such-file.kms")
+    r = kms("--max-steps", "0", "-c", "x = 1")
+    assert r.returncode == 2 and "--max-steps must be a positive number" in r.stderr
     for r in (kms("-c", "x = ("), kms("-c", "x = 1 / 0"), kms("no-such-file.kms")):
         assert "Traceback" not in r.stderr
 
