@@ -209,39 +209,44 @@ def opt(t: ParamType, default: Any, shown: str | None = None) -> _Opt:
     return _Opt(t, _Default(default, shown) if shown is not None else default)
 
 
+class _BootOnUse:
+    """What ``Call.machine`` holds before the session's first machine boots: the first
+    attribute read on it boots the default machine (which rebinds every call site)."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.session.machine, name)
+
+
 class Call:
     """What an implementation gets besides its arguments: one object per call site.
 
     ``machine`` is a slot that the session keeps pointing at its current machine
-    (Session.register_call); before the first machine boots, reading it boots the
-    default machine.
+    (Session.register_call); before the first machine boots it holds a stand-in whose
+    first attribute read boots the default machine.  ``caller`` ("file.kms:12") is
+    computed once, when the call site is compiled.  The class has no ``__getattr__``:
+    with one, every attribute read (``call.machine``, ``call.caller``, twice per
+    built-in call) would take CPython's slow generic lookup instead of a slot read.
     """
 
     __slots__ = ("session", "span", "caller", "machine", "__weakref__")
+    machine: "Machine"
 
     def __init__(self, session: Any, span: Any, caller: str) -> None:
         self.session = session
         self.span = span
         self.caller = caller  # "file.kms:12", used as the kernel's call site
+        self.bind_machine(None)
         register = getattr(session, "register_call", None)
         if register is not None:
             register(self)
 
     def bind_machine(self, m: "Machine | None") -> None:
-        if m is not None:
-            self.machine = m
-        else:
-            try:
-                del self.machine
-            except AttributeError:
-                pass
-
-    def __getattr__(self, name: str) -> Any:
-        # Only reached while the ``machine`` slot is empty: boot the default machine
-        # (the session then fills the slot of every call site).
-        if name == "machine":
-            return self.session.machine
-        raise AttributeError(name)
+        self.machine = m if m is not None else _BootOnUse(self.session)  # type: ignore[assignment]
 
     def out(self, text: str) -> None:
         self.session.write(text)
