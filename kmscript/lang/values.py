@@ -47,9 +47,21 @@ NULL = Ptr(0)
 ZERO_SIZE_PTR = Ptr(16)
 
 
+# Making a Ptr without running ``__init__``: a Python-level __init__ is a frame and
+# a range check, which is a large part of a built-in call's cost (every kmalloc in a
+# script loop makes one).  Only for an address already known to be in range.
+new_object = object.__new__
+
+
 def ptr(addr: int | None) -> Ptr:
     """Wrap a runtime address (``None`` meaning allocation failure) as a script pointer."""
-    return Ptr(addr) if addr else NULL
+    if not addr:
+        return NULL
+    if 0 < addr <= _ADDR_MASK:
+        p: Ptr = new_object(Ptr)
+        p.addr = addr
+        return p
+    return Ptr(addr)
 
 
 def type_name(v: Any) -> str:

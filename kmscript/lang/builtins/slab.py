@@ -13,7 +13,7 @@ from typing import Any
 
 from ...runtime.gfp import GFP_KERNEL
 from ...runtime.slab_geometry import KMALLOC_MAX_CACHE_SIZE, KMALLOC_MAX_SIZE
-from ..values import NULL, Ptr, ptr
+from ..values import NULL, Ptr, new_object, ptr
 from .registry import (ANY, BUILTINS, ArgError, Builtin, _params, GFP, INT, NAME, PTR, SIZE, STR, Call, builtin, constant, handle,
                        method, one_of, opt, view)
 
@@ -129,7 +129,11 @@ def _mem_dump_obj(call: Call, p: int) -> str:
              "above 8 KiB whole pages (order get_order(size)); kmalloc(0) is ZERO_SIZE_PTR")
 def _kmalloc(call: Call, size: int, gfp: int) -> Any:
     addr = call.machine.kmalloc(size, gfp, call.caller)
-    return Ptr(addr) if addr else NULL  # ptr(), inlined: this is the hottest built-in
+    if addr:  # ptr(), inlined: this is the hottest built-in (kmalloc's address is in range)
+        p: Ptr = new_object(Ptr)
+        p.addr = addr
+        return p
+    return NULL
 
 
 @builtin("kzalloc", size=SIZE, gfp=GFP_K, category="slab", doc="kzalloc(size, flags): kmalloc with __GFP_ZERO")
