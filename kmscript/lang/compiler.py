@@ -27,8 +27,9 @@ runtime error at the call that made it.
 from __future__ import annotations
 
 import operator
+import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, NoReturn
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, cast
 
 from ..errors import (KmsAssertionError, KmsError, KmsExpectationError, KmsLimitError, KmsNameError, KmsPanic,
                       KmsRuntimeError, KmsSyntaxError, KmsTypeError, did_you_mean)
@@ -276,10 +277,11 @@ class Interpreter:
         self.source: Source = Source("", "<input>")
         self.include_stack: list[str] = []
         self.register_tests = True
-        # Built-in calls whose arguments are all constants, by their closure, so that an
-        # assignment can call the built-in directly (see store()).
-        self.const_calls: dict[Ev, tuple[Callable[..., Any], Call, tuple[Any, ...],
-                                         Callable[[KernelFault], KmsError]]] = {}
+        # Built-in call sites compiled by _fast_builtin_call, by their closure: each maps to
+        # a function that rebuilds the site so that it also stores its result in a
+        # variable (target name, in the frame rather than globals), see store().
+        self.call_sites: weakref.WeakKeyDictionary[Ev, Callable[[str | None, bool], Ev]] = \
+            weakref.WeakKeyDictionary()
 
     # -- errors ------------------------------------------------------------------------
     def err(self, cls: type[KmsError], message: str, span: Span | None, notes: tuple[str, ...] = ()) -> KmsError:
@@ -381,23 +383,19 @@ class Interpreter:
             name = target.id
             self.check_assignable(name, target.span)
             if scope.locals is not None and name in scope.locals:
+                build_local = self.call_sites.get(value)
+                if build_local is not None:
+                    return build_local(name, True)
+
                 def set_local(f: Frame) -> Any:
                     v = f[name] = value(f)
                     return v
                 return set_local
             g = self.globals
-            spec = self.const_calls.get(value)
-            if spec is not None:
-                # `p = kmalloc(64, GFP_KERNEL)`: call the built-in here, one closure less.
-                impl, call, args, fault = spec
-
-                def set_global_call(f: Frame) -> Any:
-                    try:
-                        v = g[name] = impl(call, *args)
-                    except KernelFault as kf:
-                        raise fault(kf) from None
-                    return v
-                return set_global_call
+            build = self.call_sites.get(value)
+            if build is not None:
+                # `p = kmalloc(64, GFP_KERNEL)`: the call site stores its result itself.
+                return build(name, False)
 
             def set_global(f: Frame) -> Any:
                 v = g[name] = value(f)
@@ -1171,28 +1169,57 @@ class Interpreter:
         return ev
 
     def _fast_builtin_call(self, b: Builtin, e: ast.Call, scope: _Scope, normal: list[Any], call: Call) -> Ev:
-        """Positional arguments only: constant arguments are converted once, here, and
-        the closure calls the implementation directly (the hot path of loops such as
-        ``repeat N { p = kmalloc(64, GFP_KERNEL); kfree(p) }``)."""
+        """Positional arguments only: constant arguments are converted once, here, and a
+        closure made for this shape of call site (see ``_call_site_factory``) calls the
+        implementation directly with a fixed number of arguments.  The closure is
+        remembered in ``call_sites`` so that an assignment of the call can be fused
+        into it (see store())."""
         from .builtins.registry import _Default
         impl, span = b.impl, e.span
-        tail = tuple(p.default.value if isinstance(p.default, _Default) else p.default
-                     for p in normal[len(e.args):])
-        consts: list[tuple[bool, Any]] = []  # (is_constant, value or (evaluator, converter, index))
+        tail = [p.default.value if isinstance(p.default, _Default) else p.default for p in normal[len(e.args):]]
+        kinds: list[str] = []
+        consts: list[Any] = []
+        evs: list[Ev | None] = []
+        convs: list[Callable[[Any], Any] | None] = []
+        names: list[str | None] = []
         for i, a in enumerate(e.args):
-            conv = normal[i].type.convert
+            ptype = normal[i].type
+            conv = ptype.convert
+            local = scope.locals is not None and isinstance(a, ast.Name) and a.id in scope.locals
             const_value: Any = _NOT_CONST
             if isinstance(a, (ast.Num, ast.Str, ast.Bool)):
                 const_value = a.value
-            elif isinstance(a, ast.Name) and a.id in CONSTANTS and not (scope.locals and a.id in scope.locals):
+            elif isinstance(a, ast.Null):
+                const_value = NULL
+            elif isinstance(a, ast.Name) and a.id in CONSTANTS and not local:
                 const_value = CONSTANTS[a.id]
             if const_value is not _NOT_CONST:
                 try:
-                    consts.append((True, conv(const_value)))
+                    consts.append(conv(const_value))
+                    kinds.append("k")
+                    evs.append(None)
+                    convs.append(None)
+                    names.append(None)
                     continue
                 except (TypeError, ValueError):
                     pass  # reported at run time, with the argument's span
-            consts.append((False, (self.expr(a, scope), conv, i)))
+            kind = "e"
+            if isinstance(a, ast.Name):
+                if local:
+                    kind = "l"  # read the frame slot directly (the reader closure only on a miss)
+                elif a.id not in VALUES and a.id not in CONSTANTS:
+                    kind = "g"  # read the global directly
+            kinds.append(kind + ("p" if ptype is PTR else ""))
+            consts.append(None)
+            evs.append(self.expr(a, scope))
+            convs.append(conv)
+            names.append(a.id if kind != "e" and isinstance(a, ast.Name) else None)
+        for d in tail:
+            kinds.append("k")
+            consts.append(d)
+            evs.append(None)
+            convs.append(None)
+            names.append(None)
 
         def convert_error(i: int, v: Any, ex: Exception) -> KmsError:
             pname = normal[i].name
@@ -1206,72 +1233,17 @@ class Interpreter:
                 raise kf
             return self.err(KmsRuntimeError, kf.message, span)
 
-        if all(is_const for is_const, _ in consts):
-            args = tuple(v for _, v in consts) + tail
+        shape = tuple(kinds)
+        g = self.globals
+        site_args = (impl, call, fault, convert_error, g, tuple(consts), tuple(evs), tuple(convs), tuple(names))
 
-            def ev_const(f: Frame) -> Any:
-                try:
-                    return impl(call, *args)
-                except KernelFault as kf:
-                    raise fault(kf) from None
-            self.const_calls[ev_const] = (impl, call, args, fault)
-            return ev_const
-        if len(consts) == 1 and not tail:
-            (_, (e0, c0, _)), = consts
-            a = e.args[0]
-            if isinstance(a, ast.Name) and not (scope.locals is not None and a.id in scope.locals) \
-                    and a.id not in VALUES:
-                # kfree(p): read the global directly instead of through its reader closure.
-                g, gname = self.globals, a.id
-                ptr_param = normal[0].type is PTR
+        def build(target: str | None, to_frame: bool) -> Ev:
+            return _call_site_factory(shape, "frame" if to_frame else "global" if target is not None else None)(
+                *site_args, target)
 
-                def ev1_global(f: Frame) -> Any:
-                    try:
-                        v0 = g[gname]
-                    except KeyError:
-                        v0 = e0(f)  # raises the unknown-name error
-                    if ptr_param and type(v0) is Ptr:
-                        a0 = v0.addr  # what PTR's converter returns, without the call
-                    else:
-                        try:
-                            a0 = c0(v0)
-                        except (TypeError, ValueError) as ex:
-                            raise convert_error(0, v0, ex) from None
-                    try:
-                        return impl(call, a0)
-                    except KernelFault as kf:
-                        raise fault(kf) from None
-                return ev1_global
-
-            def ev1(f: Frame) -> Any:
-                v0 = e0(f)
-                try:
-                    a0 = c0(v0)
-                except (TypeError, ValueError) as ex:
-                    raise convert_error(0, v0, ex) from None
-                try:
-                    return impl(call, a0)
-                except KernelFault as kf:
-                    raise fault(kf) from None
-            return ev1
-
-        def ev_n(f: Frame) -> Any:
-            args: list[Any] = []
-            for is_const, item in consts:
-                if is_const:
-                    args.append(item)
-                    continue
-                ev, conv, i = item
-                v = ev(f)
-                try:
-                    args.append(conv(v))
-                except (TypeError, ValueError) as ex:
-                    raise convert_error(i, v, ex) from None
-            try:
-                return impl(call, *args, *tail)
-            except KernelFault as kf:
-                raise fault(kf) from None
-        return ev_n
+        site = build(None, False)
+        self.call_sites[site] = build
+        return site
 
     def user_call(self, e: ast.Call, scope: _Scope) -> Ev:
         assert isinstance(e.func, ast.Name)
@@ -1344,3 +1316,71 @@ class Interpreter:
             bound = self.bind(m, [a(f) for a in args], {n: v(f) for n, v in kwargs}, span, arg_spans)
             return self.invoke(m.impl, call, (o, *bound), span)
         return ev
+
+
+# ------------------------------------------------------------- built-in call-site closures
+_CALL_SITE_FACTORIES: dict[tuple[tuple[str, ...], str | None], Callable[..., Ev]] = {}
+
+
+def _call_site_factory(kinds: tuple[str, ...], store: str | None) -> Callable[..., Ev]:
+    """The closure factory for one shape of positional built-in call, generated once.
+
+    ``kinds`` has one letter per argument of the implementation: ``k`` a constant
+    (already converted), ``e`` an expression, ``g``/``l`` a global/local variable read
+    straight from its dict (falling back to the reader closure, which reports an
+    unknown or unassigned name); a trailing ``p`` marks a pointer parameter, whose
+    ``Ptr`` argument is unwrapped without calling the converter.  ``store`` is
+    ``"global"``/``"frame"`` to assign the result to a variable as well.
+
+    Generating the source lets the closure call the implementation with a fixed
+    number of arguments: CPython 3.11 then runs it as an inlined Python-to-Python
+    call, where ``impl(call, *args)`` goes through the generic, several times slower
+    path; and it keeps every per-call value in a closure cell instead of a tuple or a
+    list built per call.  The factory is made once per shape and cached.
+    """
+    key = (kinds, store)
+    factory = _CALL_SITE_FACTORIES.get(key)
+    if factory is not None:
+        return factory
+    pre: list[str] = []
+    body: list[str] = []
+    args: list[str] = []
+    for i, kind in enumerate(kinds):
+        if kind == "k":
+            pre.append(f"k{i} = K[{i}]")
+            args.append(f"k{i}")
+            continue
+        pre.append(f"e{i} = E[{i}]")
+        pre.append(f"c{i} = C[{i}]")
+        if kind[0] in "gl":
+            pre.append(f"n{i} = N[{i}]")
+            body += ["try:", f"    v{i} = {'g' if kind[0] == 'g' else 'f'}[n{i}]",
+                     "except KeyError:", f"    v{i} = e{i}(f)"]
+        else:
+            body.append(f"v{i} = e{i}(f)")
+        convert = ["try:", f"    a{i} = c{i}(v{i})",
+                   "except (TypeError, ValueError) as ex:", f"    raise convert_error({i}, v{i}, ex) from None"]
+        if kind.endswith("p"):
+            body += [f"if type(v{i}) is Ptr:", f"    a{i} = v{i}.addr", "else:"] + ["    " + c for c in convert]
+        else:
+            body += convert
+        args.append(f"a{i}")
+    call_expr = f"impl({', '.join(['call'] + args)})"
+    if store == "global":
+        result = [f"v = g[target] = {call_expr}", "return v"]
+    elif store == "frame":
+        result = [f"v = f[target] = {call_expr}", "return v"]
+    else:
+        result = [f"return {call_expr}"]
+    lines = ["def factory(impl, call, fault, convert_error, g, K, E, C, N, target):"]
+    lines += ["    " + line for line in pre]
+    lines.append("    def site(f):")
+    lines += ["        " + line for line in body]
+    lines.append("        try:")
+    lines += ["            " + line for line in result]
+    lines += ["        except KernelFault as kf:", "            raise fault(kf) from None", "    return site"]
+    namespace: dict[str, Any] = {"Ptr": Ptr, "KernelFault": KernelFault}
+    exec(compile("\n".join(lines), f"<kmscript call site {''.join(kinds)}>", "exec"), namespace)
+    factory = cast(Callable[..., Ev], namespace["factory"])
+    _CALL_SITE_FACTORIES[key] = factory
+    return factory
