@@ -46,11 +46,14 @@ def main() -> None:
     # speed drifts, and a comparison should see the same conditions on both sides.
     api_runs: list[float] = []
     script_runs: list[float] = []
-    for _ in range(3):
+    for i in range(3):
         api_runs.append(bench_api(n))
         r = bench_script(n)
         if r is not None:
             script_runs.append(r)
+        # Each round's figures, so that a disturbed run (the VM's speed swings) shows.
+        print(f"  round {i + 1}: API {api_runs[-1]:12,.0f}/s   script "
+              + (f"{r:12,.0f}/s   ratio {api_runs[-1] / r:.2f}x" if r is not None else "n/a"))
     api = max(api_runs)
     print(f"API    kmalloc(64)+kfree: {api:12,.0f} pairs/s   (target >= 500,000: "
           f"{'OK' if api >= 500_000 else 'BELOW TARGET'})")
