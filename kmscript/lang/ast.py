@@ -2,91 +2,131 @@
 
 Every node has a ``span`` (where it came from) that is excluded from equality and
 hashing, so two parses of the same program compare equal whatever the spacing.  Nothing
-here knows Lark: the parser converts Lark trees into these nodes and no Lark type
-escapes it.
+here knows Lark: the parser builds these nodes directly and no Lark type escapes it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Union
+from dataclasses import dataclass, field, fields
+from typing import TypeVar, Union, dataclass_transform
 
 from ..source import Span
 
 _NOSPAN = Span(0, 0, 0, 0, 0, 0)
+_T = TypeVar("_T")
 
 
 def _span() -> Span:
     return field(default=_NOSPAN, compare=False, repr=False)
 
 
+class _Node:
+    """Equality, hashing and repr shared by all nodes.
+
+    Each node is a frozen, slotted dataclass; these three methods are written once here
+    instead of being generated per class (``eq=False, repr=False``), which halves the
+    time ``import kmscript.lang.ast`` spends in the dataclass machinery -- it is a large
+    part of start-up.  They behave as the generated ones would: fields with
+    ``compare=False`` (spans) take no part in equality or hashing, nor in the repr.
+    """
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in _compared(type(self)))
+
+    def __hash__(self) -> int:
+        return hash((type(self),) + tuple(getattr(self, name) for name in _compared(type(self))))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _compared(type(self)))
+        return f"{type(self).__qualname__}({shown})"
+
+
+_COMPARED: dict[type, tuple[str, ...]] = {}
+
+
+def _compared(cls: type) -> tuple[str, ...]:
+    names = _COMPARED.get(cls)
+    if names is None:
+        names = _COMPARED[cls] = tuple(f.name for f in fields(cls) if f.compare)
+    return names
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def _node(cls: type[_T]) -> type[_T]:
+    return dataclass(frozen=True, slots=True, eq=False, repr=False)(cls)
+
+
 # ------------------------------------------------------------------------- expressions
-@dataclass(frozen=True, slots=True)
-class Num:
+@_node
+class Num(_Node):
     value: int
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Str:
+@_node
+class Str(_Node):
     value: str
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Bool:
+@_node
+class Bool(_Node):
     value: bool
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Null:
+@_node
+class Null(_Node):
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Name:
+@_node
+class Name(_Node):
     id: str
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class ListLit:
+@_node
+class ListLit(_Node):
     items: tuple["Expr", ...]
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Unary:
+@_node
+class Unary(_Node):
     op: str  # "-" | "~"
     operand: "Expr"
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Not:
+@_node
+class Not(_Node):
     operand: "Expr"
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class BinOp:
+@_node
+class BinOp(_Node):
     op: str  # + - * / % << >> | & ^
     left: "Expr"
     right: "Expr"
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Logic:
+@_node
+class Logic(_Node):
     op: str  # "and" | "or"
     left: "Expr"
     right: "Expr"
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Compare:
+@_node
+class Compare(_Node):
     """A comparison chain ``a < b <= c``; ops are == != < > <= >= in contains."""
 
     left: "Expr"
@@ -95,30 +135,30 @@ class Compare:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Keyword:
+@_node
+class Keyword(_Node):
     name: str
     value: "Expr"
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+@_node
+class Call(_Node):
     func: "Expr"
     args: tuple["Expr", ...]
     kwargs: tuple[Keyword, ...]
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Attr:
+@_node
+class Attr(_Node):
     obj: "Expr"
     name: str
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Index:
+@_node
+class Index(_Node):
     obj: "Expr"
     index: "Expr"
     span: Span = _span()
@@ -128,88 +168,88 @@ Expr = Union[Num, Str, Bool, Null, Name, ListLit, Unary, Not, BinOp, Logic, Comp
 
 
 # -------------------------------------------------------------------------- statements
-@dataclass(frozen=True, slots=True)
-class Assign:
+@_node
+class Assign(_Node):
     target: Expr
     value: Expr
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class AugAssign:
+@_node
+class AugAssign(_Node):
     target: Expr
     op: str  # "+" "-" "*" "|" "&" "<<" ">>"
     value: Expr
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class IncDec:
+@_node
+class IncDec(_Node):
     target: Expr
     delta: int  # +1 or -1
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class ExprStmt:
+@_node
+class ExprStmt(_Node):
     expr: Expr
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Assert:
+@_node
+class Assert(_Node):
     test: Expr
     message: Expr | None
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Return:
+@_node
+class Return(_Node):
     value: Expr | None
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Break:
+@_node
+class Break(_Node):
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Continue:
+@_node
+class Continue(_Node):
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Show:
+@_node
+class Show(_Node):
     view: str
     args: tuple[Expr, ...]
     span: Span = _span()
     view_span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Include:
+@_node
+class Include(_Node):
     path: str
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Decl:
+@_node
+class Decl(_Node):
     kind: str  # cache | task | file
     name: str
     value: Expr
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class PercpuDef:
+@_node
+class PercpuDef(_Node):
     name: str
     init: Expr | None
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class PercpuAdd:
+@_node
+class PercpuAdd(_Node):
     """``percpu NAME++``, ``percpu NAME--``, ``percpu NAME += e``, ``percpu NAME -= e``."""
 
     name: str
@@ -218,42 +258,42 @@ class PercpuAdd:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Sysctl:
+@_node
+class Sysctl(_Node):
     name: str
     value: Expr
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Fail:
+@_node
+class Fail(_Node):
     kind: str
     options: tuple[Keyword, ...]
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Block:
+@_node
+class Block(_Node):
     body: tuple["Stmt", ...]
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class If:
+@_node
+class If(_Node):
     branches: tuple[tuple[Expr, Block], ...]
     orelse: Block | None
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Repeat:
+@_node
+class Repeat(_Node):
     count: Expr
     body: Block
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class For:
+@_node
+class For(_Node):
     var: str
     start: Expr  # the iterable, or the range start when ``end`` is given
     end: Expr | None
@@ -261,52 +301,52 @@ class For:
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class While:
+@_node
+class While(_Node):
     cond: Expr
     body: Block
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Param:
+@_node
+class Param(_Node):
     name: str
     default: Expr | None
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class FnDef:
+@_node
+class FnDef(_Node):
     name: str
     params: tuple[Param, ...]
     body: Block
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class Expect:
+@_node
+class Expect(_Node):
     kind: str
     text: str | None
     body: Block
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class CpuBlock:
+@_node
+class CpuBlock(_Node):
     cpu: Expr
     body: Block
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class IrqBlock:
+@_node
+class IrqBlock(_Node):
     cpu: Expr | None
     body: Block
     span: Span = _span()
 
 
-@dataclass(frozen=True, slots=True)
-class TestBlock:
+@_node
+class TestBlock(_Node):
     name: str
     body: Block
     span: Span = _span()
@@ -317,7 +357,7 @@ Stmt = Union[Assign, AugAssign, IncDec, ExprStmt, Assert, Return, Break, Continu
              TestBlock]
 
 
-@dataclass(frozen=True, slots=True)
-class Program:
+@_node
+class Program(_Node):
     body: tuple[Stmt, ...]
     span: Span = _span()

@@ -40,7 +40,8 @@ import marshal
 import os
 import re
 import sys
-from typing import Any, Callable
+import zlib
+from typing import Any, Callable, Iterator
 
 from ..errors import KmsSyntaxError
 from ..source import Source, Span
@@ -60,11 +61,16 @@ _END_TYPE = "$END"
 
 
 # ------------------------------------------------------------------ exported tables
+def _cache_dirs() -> Iterator[str]:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    yield os.path.join(base, "kmscript")
+    import tempfile  # only when the user cache is not writable (tempfile costs start-up time)
+    yield os.path.join(tempfile.gettempdir(), f"kmscript-{os.getuid()}")
+
+
 def _cache_file(digest: str) -> str | None:
     """Where the exported tables live between runs."""
-    import tempfile
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    for d in (os.path.join(base, "kmscript"), os.path.join(tempfile.gettempdir(), f"kmscript-{os.getuid()}")):
+    for d in _cache_dirs():
         try:
             os.makedirs(d, exist_ok=True)
             if os.access(d, os.W_OK):
@@ -160,9 +166,10 @@ def _regexp_has_newline(r: str) -> bool:
 
 
 def _load_tables() -> dict[str, Any]:
-    import hashlib
     text = grammar_text()
-    digest = hashlib.sha256(f"{_FORMAT}\n{text}".encode()).hexdigest()[:16]
+    raw = text.encode()
+    # zlib rather than hashlib: this runs at every start, and hashlib loads OpenSSL.
+    digest = f"{_FORMAT}-{len(raw)}-{zlib.crc32(raw):08x}-{zlib.adler32(raw):08x}"
     path = _cache_file(digest)
     if path is not None:
         try:
