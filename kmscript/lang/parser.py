@@ -167,8 +167,13 @@ def _regexp_has_newline(r: str) -> bool:
 
 def _load_tables() -> dict[str, Any]:
     text = grammar_text()
-    raw = text.encode()
+    # The key covers the grammar and this module (whose export code shapes the tables).
     # zlib rather than hashlib: this runs at every start, and hashlib loads OpenSSL.
+    try:
+        with open(__file__, "rb") as f:
+            raw = text.encode() + f.read()
+    except OSError:
+        raw = text.encode()
     digest = f"{_FORMAT}-{len(raw)}-{zlib.crc32(raw):08x}-{zlib.adler32(raw):08x}"
     path = _cache_file(digest)
     if path is not None:
