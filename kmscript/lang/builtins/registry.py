@@ -123,9 +123,16 @@ LIST = ParamType("list", _list)
 def handle(kms_type: str) -> ParamType:
     """A parameter that takes a runtime handle whose class has ``KMS_TYPE == kms_type``."""
 
+    # type_name() depends on the value's class alone, so a class that passed once passes
+    # again: one set lookup per call instead of type_name's chain of isinstance checks.
+    accepted: set[type] = set()
+
     def conv(v: Any) -> Any:
+        if type(v) in accepted:
+            return v
         if type_name(v) != kms_type:
             raise TypeError(f"a {kms_type}")
+        accepted.add(type(v))
         return v
 
     return ParamType(kms_type, conv)
