@@ -1233,9 +1233,14 @@ class Interpreter:
                 raise kf
             return self.err(KmsRuntimeError, kf.message, span)
 
+        def located(ke: KmsError) -> KmsError:
+            # An error raised by the implementation is at the call, as in invoke().
+            return ke.with_location(span, self.source)
+
         shape = tuple(kinds)
         g = self.globals
-        site_args = (impl, call, fault, convert_error, g, tuple(consts), tuple(evs), tuple(convs), tuple(names))
+        site_args = (impl, call, fault, located, convert_error, g, tuple(consts), tuple(evs), tuple(convs),
+                     tuple(names))
 
         def build(target: str | None, to_frame: bool) -> Ev:
             return _call_site_factory(shape, "frame" if to_frame else "global" if target is not None else None)(
@@ -1330,7 +1335,9 @@ def _call_site_factory(kinds: tuple[str, ...], store: str | None) -> Callable[..
     straight from its dict (falling back to the reader closure, which reports an
     unknown or unassigned name); a trailing ``p`` marks a pointer parameter, whose
     ``Ptr`` argument is unwrapped without calling the converter.  ``store`` is
-    ``"global"``/``"frame"`` to assign the result to a variable as well.
+    ``"global"``/``"frame"`` to assign the result to a variable as well.  Errors are
+    those of the generic path (invoke()): a KernelFault becomes a runtime error at the
+    call, a KmsError from the implementation gets the call's location.
 
     Generating the source lets the closure call the implementation with a fixed
     number of arguments: CPython 3.11 then runs it as an inlined Python-to-Python
@@ -1372,14 +1379,15 @@ def _call_site_factory(kinds: tuple[str, ...], store: str | None) -> Callable[..
         result = [f"v = f[target] = {call_expr}", "return v"]
     else:
         result = [f"return {call_expr}"]
-    lines = ["def factory(impl, call, fault, convert_error, g, K, E, C, N, target):"]
+    lines = ["def factory(impl, call, fault, located, convert_error, g, K, E, C, N, target):"]
     lines += ["    " + line for line in pre]
     lines.append("    def site(f):")
     lines += ["        " + line for line in body]
     lines.append("        try:")
     lines += ["            " + line for line in result]
-    lines += ["        except KernelFault as kf:", "            raise fault(kf) from None", "    return site"]
-    namespace: dict[str, Any] = {"Ptr": Ptr, "KernelFault": KernelFault}
+    lines += ["        except KernelFault as kf:", "            raise fault(kf) from None",
+              "        except KmsError as ke:", "            raise located(ke)", "    return site"]
+    namespace: dict[str, Any] = {"Ptr": Ptr, "KernelFault": KernelFault, "KmsError": KmsError}
     exec(compile("\n".join(lines), f"<kmscript call site {''.join(kinds)}>", "exec"), namespace)
     factory = cast(Callable[..., Ev], namespace["factory"])
     _CALL_SITE_FACTORIES[key] = factory

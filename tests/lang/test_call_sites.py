@@ -51,3 +51,11 @@ def test_argument_errors_point_at_the_argument() -> None:
 def test_calls_in_loops_still_count_steps() -> None:
     _, err, _ = run_script("repeat 10 { p = kmalloc(64, GFP_KERNEL); kfree(p) }\n", max_steps=5)
     assert isinstance(err, KmsLimitError)
+
+
+def test_errors_from_an_implementation_point_at_the_call() -> None:
+    # Positional (generated call site) and keyword (generic path) calls alike.
+    for c in ("alloc_pages(GFP_KERNEL, -1)", "alloc_pages(GFP_KERNEL, order=-1)"):
+        _, err, _ = run_script(f"x = 1\nif x == 1 {{\n  q = {c}\n}}\n")
+        assert err is not None and "order -1" in err.message
+        assert err.span is not None and (err.span.line, err.span.column) == (3, 7), c
