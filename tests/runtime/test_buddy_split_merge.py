@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kmscript.runtime.buddy import BUDDY_TAIL, BuddyZone, Memmap
-from kmscript.runtime.gfp import (GFP_ATOMIC, GFP_DMA, GFP_KERNEL, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, __GFP_MOVABLE,
+from kmscript.runtime.gfp import (GFP_DMA, GFP_KERNEL, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, __GFP_MOVABLE,
                                   __GFP_NOWARN)
 from kmscript.runtime.machine import Machine, MachineConfig
 
