@@ -7,7 +7,7 @@ here knows Lark: the parser builds these nodes directly and no Lark type escapes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, FrozenInstanceError, dataclass, field, fields
 from typing import TypeVar, Union, dataclass_transform
 
 from ..source import Span
@@ -21,16 +21,26 @@ def _span() -> Span:
 
 
 class _Node:
-    """Equality, hashing and repr shared by all nodes.
+    """What every node shares: immutability, equality, hashing, repr.
 
-    Each node is a frozen, slotted dataclass; these three methods are written once here
-    instead of being generated per class (``eq=False, repr=False``), which halves the
-    time ``import kmscript.lang.ast`` spends in the dataclass machinery -- it is a large
-    part of start-up.  They behave as the generated ones would: fields with
-    ``compare=False`` (spans) take no part in equality or hashing, nor in the repr.
+    Nodes are slotted dataclasses whose fields cannot be assigned or deleted after
+    construction (``FrozenInstanceError``, as with ``frozen=True``).  The methods that
+    ``@dataclass(frozen=True)`` would generate for each class -- ``__init__``,
+    ``__setattr__``, ``__delattr__``, ``__eq__``, ``__hash__``, ``__repr__``, six
+    ``exec`` calls per class -- are written once here, and the ``__init__`` of all
+    classes is generated in one go by :func:`_install_inits`: importing this module is
+    on every start-up's path, and the per-class code generation was the largest part of
+    it.  They behave as the generated ones would: fields with ``compare=False`` (spans)
+    take no part in equality, hashing or the repr.
     """
 
     __slots__ = ()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
@@ -44,6 +54,20 @@ class _Node:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _compared(type(self)))
         return f"{type(self).__qualname__}({shown})"
 
+    # An immutable tree of immutable values: a copy is the node itself.
+    def __copy__(self: _T) -> _T:
+        return self
+
+    def __deepcopy__(self: _T, memo: dict[int, object]) -> _T:
+        return self
+
+    def __getstate__(self) -> tuple[object, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self))  # type: ignore[arg-type]
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        for f, value in zip(fields(self), state):  # type: ignore[arg-type]
+            object.__setattr__(self, f.name, value)
+
 
 _COMPARED: dict[type, tuple[str, ...]] = {}
 
@@ -55,9 +79,43 @@ def _compared(cls: type) -> tuple[str, ...]:
     return names
 
 
+_NODE_CLASSES: list[type] = []
+_AUTO_DOC = "<signature>"
+
+
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
 def _node(cls: type[_T]) -> type[_T]:
-    return dataclass(frozen=True, slots=True, eq=False, repr=False)(cls)
+    if cls.__doc__ is None:  # written by _install_inits (dataclass would call inspect.signature)
+        cls.__doc__ = _AUTO_DOC
+    made = dataclass(slots=True, init=False, eq=False, repr=False)(cls)
+    _NODE_CLASSES.append(made)
+    return made
+
+
+def _install_inits() -> None:
+    """Give every node class its ``__init__`` (what ``frozen=True`` would generate),
+    compiled from one piece of source."""
+    src: list[str] = []
+    namespace: dict[str, object] = {"_set": object.__setattr__}
+    for cls in _NODE_CLASSES:
+        params, body = [], []
+        for f in fields(cls):
+            if f.default is not MISSING:
+                namespace[f"_d_{cls.__name__}_{f.name}"] = f.default
+                params.append(f"{f.name}=_d_{cls.__name__}_{f.name}")
+            elif f.default_factory is not MISSING:
+                raise TypeError(f"{cls.__name__}.{f.name}: default_factory is not supported for AST nodes")
+            else:
+                params.append(f.name)
+            body.append(f"    _set(self, {f.name!r}, {f.name})")
+        src.append(f"def _init_{cls.__name__}(self, {', '.join(params)}) -> None:\n" + "\n".join(body or ["    pass"]))
+    exec(compile("\n".join(src), "<kmscript.lang.ast __init__s>", "exec"), namespace)
+    for cls in _NODE_CLASSES:
+        init = namespace[f"_init_{cls.__name__}"]
+        init.__qualname__ = f"{cls.__qualname__}.__init__"  # type: ignore[attr-defined]
+        cls.__init__ = init  # type: ignore[misc]
+        if cls.__doc__ == _AUTO_DOC:
+            cls.__doc__ = f"{cls.__name__}({', '.join(f.name for f in fields(cls))})"
 
 
 # ------------------------------------------------------------------------- expressions
@@ -361,3 +419,6 @@ Stmt = Union[Assign, AugAssign, IncDec, ExprStmt, Assert, Return, Break, Continu
 class Program(_Node):
     body: tuple[Stmt, ...]
     span: Span = _span()
+
+
+_install_inits()

@@ -109,6 +109,15 @@ def _export_tables(text: str) -> dict[str, Any]:
                     embedded.add(st.name)  # an unflagged string: lexed as the regex, then retyped
     lexer_terms = [(str(t.name), str(t.pattern.to_regexp())) for t in terms if t.name not in embedded]
     newline_types = [str(t.name) for t in terms if _regexp_has_newline(t.pattern.to_regexp())]
+    if set(retype) - {"NAME"}:
+        raise RuntimeError(f"grammar: keywords matched by {sorted(set(retype) - {'NAME'})} are not supported")
+    # Blanks become an optional prefix of every match (see _Grammar); that needs every
+    # other terminal to be unable to start with a blank.
+    ignore = {str(name) for name in conf.ignore}
+    blanks = [regexp for name, regexp in lexer_terms if name in ignore and name not in newline_types]
+    for name, regexp in lexer_terms:
+        if name not in ignore and any(re.match(regexp, ch + "a1>(\n") for ch in " \t\f"):
+            raise RuntimeError(f"grammar: terminal {name} may start with a blank")
     literal = {str(t.name): str(t.pattern.value) for t in conf.terminals if isinstance(t.pattern, PatternStr)}
 
     # The rules: Lark's child shaping (lark/parse_tree_builder.py maybe_create_child_filter).
@@ -151,7 +160,8 @@ def _export_tables(text: str) -> dict[str, Any]:
         "lexer": lexer_terms,
         "retype": retype,
         "newline_types": newline_types,
-        "ignore": [str(name) for name in conf.ignore],
+        "ignore": sorted(ignore),
+        "blanks": blanks,
         "literal": literal,
         "rules": rules,
         "states": states,
@@ -189,14 +199,24 @@ def _load_tables() -> dict[str, Any]:
         tmp = f"{path}.{os.getpid()}.tmp"
         try:
             with open(tmp, "wb") as f:
-                marshal.dump(data, f)
+                marshal.dump(_interned(data), f)  # repeated names are written once
             os.replace(tmp, path)  # atomic: parallel first runs never read half a file
         except OSError:
-            try:
+            pass  # no cache this time; the tables in hand are fine
+        finally:
+            if os.path.exists(tmp):
                 os.unlink(tmp)
-            except OSError:
-                pass
     return data
+
+
+def _interned(x: Any) -> Any:
+    if isinstance(x, str):
+        return sys.intern(x)
+    if isinstance(x, dict):
+        return {_interned(k): _interned(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_interned(v) for v in x)
+    return x
 
 
 # ------------------------------------------------------------------ spans
@@ -730,15 +750,10 @@ class _Grammar:
         self.newline_types = frozenset(data["newline_types"])
         # Blanks (ignored terminals that never hold a newline) are matched as an optional
         # prefix of the next token instead of as tokens of their own: that halves the
-        # regex matches.  It is only equivalent to Lark's lexer if no other terminal can
-        # start with a blank, which is checked here.
-        blanks = [rx for name, rx in data["lexer"] if name in self.ignore and name not in self.newline_types]
-        others = [rx for name, rx in data["lexer"] if name not in self.ignore]
+        # regex matches.  It is equivalent to Lark's lexer because no other terminal can
+        # start with a blank (checked when the tables are exported).
+        blanks = data["blanks"]
         self.blank = re.compile("|".join(f"(?:{rx})" for rx in blanks) if blanks else "(?!)")
-        for rx in others:
-            for ch in " \t\f":
-                if re.match(rx, ch + "a1>(\n"):
-                    raise RuntimeError(f"grammar: terminal /{rx}/ may start with a blank")
         # The last alternative takes any character no terminal matches, so that finditer
         # never skips ahead past an error.
         alternatives = "|".join(f"(?P<{name}>{rx})" for name, rx in data["lexer"]) + "|(?P<_BAD>(?s:.))"
@@ -753,9 +768,6 @@ class _Grammar:
         self.token_class.update({"NAME": _C_NAME, "LPAR": _C_OPEN, "LSQB": _C_OPEN, "RPAR": _C_CLOSE,
                                  "RSQB": _C_CLOSE, "_BAD": _C_BAD})
         self.keywords: dict[str, str] = data["retype"].get("NAME", {})
-        other = set(data["retype"]) - {"NAME"}
-        if other:
-            raise RuntimeError(f"grammar: keywords matched by {sorted(other)} are not supported")
         # states[s][symbol] -> target state (>= 0) or ~rule (< 0); symbol is a terminal
         # type or, for gotos, a rule name.
         n = max(data["states"]) + 1
