@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import sys
-import traceback
 from typing import Any, Sequence
 
 from . import __version__
@@ -92,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except Exception:  # an internal error: a bug in kmscript, never the user's fault
         if ns.debug:
+            import traceback  # only with --debug: start-up does not pay for it
             traceback.print_exc()
         else:
             etype, evalue, _ = sys.exc_info()
@@ -217,5 +216,6 @@ def _print_json(session: Any, name: str, status: int, captured: list[str]) -> No
     from .lang.compiler import UserFunction
     from .lang.values import format_value
     variables = {k: format_value(v) for k, v in session.interp.globals.items() if not isinstance(v, UserFunction)}
+    import json  # only with --json
     print(json.dumps({"script": name, "exit_status": status, "output": captured, "variables": variables,
                       "state": state}, indent=2, default=str))
