@@ -6,11 +6,11 @@ Lark analyses ``grammar/kmscript.lark`` (LALR(1)): it computes the parse table, 
 terminal patterns in its basic lexer's order, and how each rule shapes its children
 (``_rule`` inlining, ``?rule`` single-child expansion, ``[x]`` placeholders, anonymous
 tokens filtered out, ``!rule`` keeping them).  That analysis is exported once into plain
-data and cached on disk (``marshal``), keyed by the grammar's hash.  Parsing then runs
+data and cached on disk (``marshal``), keyed by the grammar and this module.  Parsing then runs
 on that data with a small driver in this module:
 
 - a one-regex lexer with the same terminal order and keyword rules as Lark's basic
-  lexer, which also does what the post-lexer did: newlines inside ``(...)``/``[...]``
+  lexer, which also applies kmscript's newline rules: newlines inside ``(...)``/``[...]``
   are dropped (calls and lists may span lines), and so is a newline before
   ``elif``/``else`` (so ``}\\nelse {`` works);
 - the LALR driver, which applies Lark's child shaping and calls one handler per rule
