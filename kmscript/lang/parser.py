@@ -41,6 +41,7 @@ import os
 import re
 import sys
 import zlib
+from itertools import chain
 from typing import Any, Callable, Iterator
 
 from ..errors import KmsSyntaxError
@@ -58,6 +59,7 @@ _SIZE_SUFFIX = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 # and no token but a newline crosses a line, so its end column is column + length.
 Tok = tuple[str, str, int, int, int, int]
 _END_TYPE = "$END"
+_END_TOKEN: Tok = (_END_TYPE, "", 0, 0, 0, 0)
 
 
 # ------------------------------------------------------------------ exported tables
@@ -926,18 +928,21 @@ def _drive(g: _Grammar, toks: list[Any]) -> Any:
     ``top`` is the current state and ``stack`` the states below it; a unit rule
     (``?primary: atom``) only changes ``top``.
     """
-    states, rules = g.states, g.rules
+    states, rules, end = g.states, g.rules, g.end
     stack: list[int] = []
     top = g.start
     values: list[Any] = []
     push_state = stack.append
     push_value = values.append
-    for tok in toks:
+    # The input ends with $END, which is never shifted: it only triggers the reductions
+    # that finish the parse (the start rule's goto leads to ``end``).
+    for tok in chain(toks, (_END_TOKEN,)):
         t = tok[0]
         while True:
             act = states[top].get(t)
-            if act is None:
-                raise _SyntaxFailure(toks.index(tok), _accepted(g, stack + [top]))
+            if act is None or (act >= 0 and tok is _END_TOKEN):
+                index = len(toks) if tok is _END_TOKEN else toks.index(tok)
+                raise _SyntaxFailure(index, _accepted(g, stack + [top]))
             if act >= 0:
                 push_state(top)
                 top = act
@@ -957,27 +962,9 @@ def _drive(g: _Grammar, toks: list[Any]) -> Any:
                 push_state(top)
             push_value(fn(kids))
             top = states[stack[-1]][origin]
-    end = g.end
-    while True:
-        act = states[top].get(_END_TYPE)
-        if act is None or act >= 0:
-            raise _SyntaxFailure(len(toks), _accepted(g, stack + [top]))
-        origin, size, fn = rules[~act]
-        if fn is None:
-            top = states[stack[-1]][origin]
-        else:
-            if size:
-                kids = values[-size:]
-                del values[-size:]
-                if size > 1:
-                    del stack[1 - size:]
-            else:
-                kids = []
-                push_state(top)
-            push_value(fn(kids))
-            top = states[stack[-1]][origin]
-        if top == end:
-            return values[-1]
+            if top == end:
+                return values[-1]
+    raise AssertionError("the parse table never reached its end state")  # unreachable
 
 
 def _accepted(g: _Grammar, state_stack: list[int]) -> set[str]:
