@@ -85,7 +85,7 @@ def _cache_file(digest: str) -> str | None:
 def _export_tables(text: str) -> dict[str, Any]:
     """Run Lark's analysis of the grammar and export what the driver needs as plain data."""
     from lark import Lark
-    from lark.lexer import PatternStr
+    from lark.lexer import PatternStr, _regexp_has_newline  # Lark's own test, so the lexers agree
     from lark.parsers.lalr_analysis import Shift
 
     lk = Lark(text, parser="lalr", lexer="basic", maybe_placeholders=True)
@@ -170,11 +170,6 @@ def _export_tables(text: str) -> dict[str, Any]:
         "start": table.start_states["start"],
         "end": table.end_states["start"],
     }
-
-
-def _regexp_has_newline(r: str) -> bool:
-    # The same test as Lark's lexer (lark/lexer.py _regexp_has_newline).
-    return "\n" in r or "\\n" in r or "\\s" in r or "[^" in r or ("(?s" in r and "." in r)
 
 
 def _load_tables() -> dict[str, Any]:
