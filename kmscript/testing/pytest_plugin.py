@@ -14,8 +14,11 @@ name is ``test_*.kms``.  A scenario file that cannot be read or parsed still col
 one failing item), so it never breaks the collection of other files.
 
 Options: ``--kms-update`` (or ``--update-goldens`` where a conftest defines it) rewrites
-goldens and CHECK lines; ``--kms-seed N``; ``--kms-timeout SECONDS`` (default: the
-runner's).  The ini option ``kmscript_collect_ignore`` lists glob patterns (relative to
+goldens and CHECK lines; ``--kms-seed N``; ``--kms-timeout SECONDS``: the wall-clock
+limit of a file whose ``# TIMEOUT:`` does not say otherwise (default 60).  The limit is
+always finite here: a file's ``# TIMEOUT: 0`` ("no limit", fine for ``kmscript test``)
+gets the plugin's limit, so a ``while true { }`` with a huge ``--max-steps`` cannot hang a
+pytest run.  The ini option ``kmscript_collect_ignore`` lists glob patterns (relative to
 the rootdir) of files not to collect, for directories a harness runs already.
 """
 
@@ -32,11 +35,23 @@ def pytest_addoption(parser: Any) -> None:
     group.addoption("--kms-update", action="store_true", default=False,
                     help="rewrite golden .out files and CHECK lines of test_*.kms files from the actual output")
     group.addoption("--kms-seed", type=int, default=None, metavar="N", help="seed for test_*.kms runs")
-    group.addoption("--kms-timeout", type=float, default=None, metavar="SECONDS",
-                    help="wall-clock limit per test_*.kms file")
+    group.addoption("--kms-timeout", type=_positive_seconds, default=None, metavar="SECONDS",
+                    help="wall-clock limit per test_*.kms file (default 60; always finite: it also "
+                         "replaces a file's # TIMEOUT: 0)")
     parser.addini("kmscript_collect_ignore", type="args", default=[],
                   help="glob patterns (relative to rootdir) of test_*.kms files the kmscript plugin does not "
                        "collect, e.g. a directory a harness already runs")
+
+
+def _positive_seconds(text: str) -> float:
+    import argparse
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("the limit must be a positive, finite number of seconds")
+    return value
 
 
 def pytest_collect_file(file_path: Path, parent: Any) -> Any:
@@ -75,7 +90,8 @@ def _file_result(config: Any, path: Path) -> Any:
         mtime = 0.0
     key = (str(path), mtime, update, seed, timeout)
     if key not in _RESULTS:
-        opts = RunOptions(seed=seed, timeout=timeout if timeout is not None else DEFAULT_TIMEOUT, update=update)
+        limit = timeout if timeout is not None else DEFAULT_TIMEOUT
+        opts = RunOptions(seed=seed, timeout=limit, finite_timeout=limit, update=update)
         _RESULTS[key] = run_file(str(path), opts, display=_display_path(config, path))
     return _RESULTS[key]
 

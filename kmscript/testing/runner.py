@@ -73,6 +73,9 @@ class RunOptions:
     seed: int | None = None  # --seed passthrough (ARGS in the file win)
     max_steps: int | None = None
     timeout: float | None = DEFAULT_TIMEOUT  # None or 0: no wall-clock limit
+    # The limit that replaces "no limit" (None, 0, or a file's ``# TIMEOUT: 0``): the pytest
+    # plugin sets it, so no collected scenario can hang a test run.
+    finite_timeout: float | None = None
     update: bool = False
     fail_nth: int = 0  # arm /proc/self/fail-nth = N on each case's machine (0: off)
 
@@ -415,6 +418,8 @@ def run_file(path: str, opts: RunOptions | None = None, *, display: str | None =
     seed = a.seed if a.seed is not None else (opts.seed if opts.seed is not None else 0)
     max_steps = a.max_steps if a.max_steps is not None else (opts.max_steps or DEFAULT_MAX_STEPS)
     timeout = d.timeout if d.timeout is not None else opts.timeout
+    if not timeout and opts.finite_timeout:
+        timeout = opts.finite_timeout
     session_cls = _make_session_class()
 
     def make(out: list[str]) -> Any:

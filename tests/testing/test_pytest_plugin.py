@@ -103,3 +103,37 @@ def test_runs_from_another_directory_and_ignore_option(pytester: pytest.Pytester
         mp.chdir(sub)
         res = pytester.runpytest(str(pytester.path), *_plugin_args())
     res.assert_outcomes(passed=1, failed=1)
+
+
+HANG = "# TIMEOUT: 0\n# ARGS: --max-steps 1000000000000\nwhile true { }\n"
+
+
+def test_timeout_zero_cannot_hang_the_run(pytester: pytest.Pytester) -> None:
+    # `# TIMEOUT: 0` means "no limit" to `kmscript test`; under pytest the plugin's own
+    # finite limit replaces it.
+    pytester.makefile(".kms", test_hang=HANG)
+    res = pytester.runpytest("--kms-timeout", "0.5", *_plugin_args())
+    res.assert_outcomes(failed=1)
+    assert "timed out after 0.5s" in res.stdout.str()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("xdist") is None, reason="pytest-xdist not installed")
+def test_timeout_holds_in_xdist_workers(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".kms", test_hang=HANG)
+    res = pytester.runpytest_subprocess("-n", "1", "-p", "no:cacheprovider", "--kms-timeout", "0.5",
+                                        *_plugin_args(), timeout=120)
+    res.assert_outcomes(failed=1)
+
+
+def test_the_default_limit_applies_and_non_finite_ones_are_refused(pytester: pytest.Pytester,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import kmscript.testing.runner as runner
+    assert 0 < runner.DEFAULT_TIMEOUT < float("inf")
+    monkeypatch.setattr(runner, "DEFAULT_TIMEOUT", 0.5)  # no --kms-timeout: the default holds
+    pytester.makefile(".kms", test_hang=HANG)
+    res = pytester.runpytest(*_plugin_args())
+    res.assert_outcomes(failed=1)
+    assert "timed out after 0.5s" in res.stdout.str()
+    for bad in ("0", "-1", "inf", "soon"):
+        res = pytester.runpytest("--kms-timeout", bad, *_plugin_args())
+        assert res.ret == pytest.ExitCode.USAGE_ERROR, bad
