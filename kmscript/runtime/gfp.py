@@ -4,7 +4,8 @@ What it models: every ``__GFP_*`` bit and ``GFP_*`` composite with the kernel's 
 (linux-mm-facts.md section 4, verified against the 6.18 ``mm_page_alloc`` tracepoint
 format), ``gfp_zone()`` (include/linux/gfp.h: GFP_ZONE_TABLE), ``gfp_migratetype()``,
 and ``format_gfp()`` which prints a mask as the kernel's ``%pGg`` / ``show_gfp_flags``
-do: walk the table of include/trace/events/mmflags.h (__def_gfpflag_names) in order,
+do (lib/vsprintf.c: format_flags; kernel/trace/trace_output.c: trace_print_flags_seq):
+walk the 6.18 table of include/trace/events/mmflags.h (__def_gfpflag_names) in order,
 print every entry whose bits are all set, clear them, and print any leftover bits as hex.
 
 Config-dependent bits follow the verified machine: no KASAN_HW_TAGS (``__GFP_SKIP_ZERO``
@@ -92,9 +93,13 @@ GFP_RECLAIM_MASK = (__GFP_RECLAIM | __GFP_HIGH | __GFP_IO | __GFP_FS | __GFP_NOW
 GFP_MOVABLE_MASK = __GFP_RECLAIMABLE | __GFP_MOVABLE
 GFP_MOVABLE_SHIFT = 3
 
-# include/trace/events/mmflags.h: __def_gfpflag_names, in the kernel's order (composites
-# with most bits first, then single flags).  The 6.18 table has no entry for
-# __GFP_NO_OBJ_EXT, so that bit prints as a hex remainder, as on the machine.
+# include/trace/events/mmflags.h: __def_gfpflag_names as 6.18 builds it: the composites with
+# most bits first, then GFP_DMA, GFP_DMA32 and __GFP_RECLAIM, then every single flag in bit
+# order (TRACE_GFP_FLAGS, generated from enum ___GFP_*_BIT of include/linux/gfp_types.h),
+# ending with __GFP_NO_OBJ_EXT.  The same table feeds ``__print_flags`` in the kmem trace
+# events (tests/runtime/data/tracefs-kmem-6.18/*.format carry it verbatim) and ``%pGg``
+# (mm/debug.c: gfpflag_names).  Entries whose bits an earlier entry already consumed
+# (``__GFP_DMA`` after ``GFP_DMA``) never print, but they stay to keep the kernel's table.
 _GFPFLAG_NAMES: tuple[tuple[int, str], ...] = (
     (GFP_TRANSHUGE, "GFP_TRANSHUGE"),
     (GFP_TRANSHUGE_LIGHT, "GFP_TRANSHUGE_LIGHT"),
@@ -108,41 +113,41 @@ _GFPFLAG_NAMES: tuple[tuple[int, str], ...] = (
     (GFP_NOIO, "GFP_NOIO"),
     (GFP_NOWAIT, "GFP_NOWAIT"),
     (GFP_DMA, "GFP_DMA"),
-    (__GFP_HIGHMEM, "__GFP_HIGHMEM"),
     (GFP_DMA32, "GFP_DMA32"),
+    (__GFP_RECLAIM, "__GFP_RECLAIM"),
+    (__GFP_DMA, "__GFP_DMA"),
+    (__GFP_HIGHMEM, "__GFP_HIGHMEM"),
+    (__GFP_DMA32, "__GFP_DMA32"),
+    (__GFP_MOVABLE, "__GFP_MOVABLE"),
+    (__GFP_RECLAIMABLE, "__GFP_RECLAIMABLE"),
     (__GFP_HIGH, "__GFP_HIGH"),
     (__GFP_IO, "__GFP_IO"),
     (__GFP_FS, "__GFP_FS"),
+    (__GFP_ZERO, "__GFP_ZERO"),
+    (__GFP_DIRECT_RECLAIM, "__GFP_DIRECT_RECLAIM"),
+    (__GFP_KSWAPD_RECLAIM, "__GFP_KSWAPD_RECLAIM"),
+    (__GFP_WRITE, "__GFP_WRITE"),
     (__GFP_NOWARN, "__GFP_NOWARN"),
     (__GFP_RETRY_MAYFAIL, "__GFP_RETRY_MAYFAIL"),
     (__GFP_NOFAIL, "__GFP_NOFAIL"),
     (__GFP_NORETRY, "__GFP_NORETRY"),
-    (__GFP_COMP, "__GFP_COMP"),
-    (__GFP_ZERO, "__GFP_ZERO"),
-    (__GFP_NOMEMALLOC, "__GFP_NOMEMALLOC"),
     (__GFP_MEMALLOC, "__GFP_MEMALLOC"),
+    (__GFP_COMP, "__GFP_COMP"),
+    (__GFP_NOMEMALLOC, "__GFP_NOMEMALLOC"),
     (__GFP_HARDWALL, "__GFP_HARDWALL"),
     (__GFP_THISNODE, "__GFP_THISNODE"),
-    (__GFP_RECLAIMABLE, "__GFP_RECLAIMABLE"),
-    (__GFP_MOVABLE, "__GFP_MOVABLE"),
     (__GFP_ACCOUNT, "__GFP_ACCOUNT"),
-    (__GFP_WRITE, "__GFP_WRITE"),
-    (__GFP_RECLAIM, "__GFP_RECLAIM"),
-    (__GFP_DIRECT_RECLAIM, "__GFP_DIRECT_RECLAIM"),
-    (__GFP_KSWAPD_RECLAIM, "__GFP_KSWAPD_RECLAIM"),
     (__GFP_ZEROTAGS, "__GFP_ZEROTAGS"),
+    (__GFP_NO_OBJ_EXT, "__GFP_NO_OBJ_EXT"),
 )
 
 # Every flag and composite a script may name (value 0 config-disabled bits included, as the
 # kernel's headers define them).
 GFP_NAMES: dict[str, int] = {name: value for value, name in _GFPFLAG_NAMES}
 GFP_NAMES.update({
-    "__GFP_NO_OBJ_EXT": __GFP_NO_OBJ_EXT,
     "__GFP_SKIP_ZERO": __GFP_SKIP_ZERO,
     "__GFP_SKIP_KASAN": __GFP_SKIP_KASAN,
     "__GFP_NOLOCKDEP": __GFP_NOLOCKDEP,
-    "__GFP_DMA": __GFP_DMA,
-    "__GFP_DMA32": __GFP_DMA32,
 })
 
 _format_cache: dict[int, str] = {}

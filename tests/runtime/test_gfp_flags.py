@@ -50,7 +50,7 @@ def test_composites() -> None:
     (g.GFP_DMA | g.GFP_KERNEL, "GFP_KERNEL|GFP_DMA"),
     (g.__GFP_DIRECT_RECLAIM, "__GFP_DIRECT_RECLAIM"),
     (g.__GFP_NOFAIL | g.GFP_KERNEL, "GFP_KERNEL|__GFP_NOFAIL"),
-    (g.GFP_KERNEL | g.__GFP_NO_OBJ_EXT, "GFP_KERNEL|0x1000000"),
+    (g.GFP_KERNEL | g.__GFP_NO_OBJ_EXT, "GFP_KERNEL|__GFP_NO_OBJ_EXT"),
     (0x200, "0x200"),
     (0, "none"),
 ])
