@@ -26,6 +26,7 @@ from typing import Any, Callable
 from .context import ExecContext
 from .errors import KernelFault
 from .fault_inject import FaultInjector
+from .gfp import GFP_KERNEL
 from .printk import Clock, KernelLog
 from .trace import Tracer
 from .vmstat import VmStat
@@ -573,7 +574,6 @@ class Machine:
         return self.percpu.var_addr(name, cpu)
 
     def alloc_percpu(self, size: int, align: int = 4, gfp: int | None = None, caller: str | None = None) -> int | None:
-        from .gfp import GFP_KERNEL
         return self.percpu.alloc_percpu(size, align, GFP_KERNEL if gfp is None else gfp, caller)
 
     def free_percpu(self, ptr: int) -> None:

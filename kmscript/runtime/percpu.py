@@ -42,8 +42,10 @@ Invariants:
 Simplifications:
 - The balance work runs synchronously at the end of the allocation or free that would
   schedule it.
-- Block hints (pcpu_block_md) are not kept; the search computes the same first fit
-  directly from the bitmap.  Static script variables keep their values as Python ints
+- The block hints (pcpu_block_md) are replaced by an index of the free runs plus the
+  chunk-level hints (first_free, contig_hint, empty populated pages), see PcpuChunk; the
+  search returns the lowest-offset first fit, which the hints make cheap but do not
+  change.  Static script variables keep their values as Python ints
   (addresses are real, the bytes are not stored in physical memory).
 - The embedded first chunk's physical address is computed as memblock would place it
   (top-down, 2 MiB aligned, below the end of RAM) but those frames are not withdrawn from
@@ -102,7 +104,12 @@ SIZEOF_PCPU_BLOCK_MD = 32
 SIZEOF_PCPUOBJ_EXT = 8
 SIZEOF_PCPU_CHUNK = 136
 
+# one bitmap block per page: PCPU_BITMAP_BLOCK_BITS bits
+BLOCK_BITS = PCPU_BITMAP_BLOCK_SIZE >> PCPU_MIN_ALLOC_SHIFT
+BLOCK_SHIFT = BLOCK_BITS.bit_length() - 1
+
 _ZERO_RUN = re.compile(b"\x00+")
+_ZEROS: dict[int, bytes] = {}  # bits -> that many zero bytes: the needle of a fit search
 
 
 def fls(x: int) -> int:
@@ -212,7 +219,21 @@ class PageAllocator(Protocol):
 
 @dataclass(eq=False)
 class PcpuChunk:
-    """struct pcpu_chunk: one address range per unit, a bitmap of 4-byte units."""
+    """struct pcpu_chunk: one address range per unit, a bitmap of 4-byte units.
+
+    Besides the bitmap the chunk keeps the search hints the kernel keeps in its
+    pcpu_block_md (mm/percpu.c: pcpu_block_update_hint_alloc/_free,
+    pcpu_chunk_refresh_hint): ``first_free`` (the lowest clear bit), ``contig`` (the
+    largest free run, the chunk's contig_hint), per bitmap block (one page) the number of
+    set bits (a block with none is an empty page, the kernel's ``contig_hint ==
+    PCPU_BITMAP_BLOCK_BITS``) and the chunk's nr_empty_pop_pages.  Where the kernel
+    narrows its scan with per-block left/right/contig hints, the free runs are kept here
+    as an index (``runs``: start -> end, ``run_ends``: end -> start, ``run_lens``: length ->
+    count) with, per block, the longest run starting in it (``block_max``), so a first-fit
+    search skips the blocks that cannot hold the request, steps from free run to free run
+    inside the others, and a free merges with its neighbours in O(1).  ``init_md`` builds the hints from the bitmap;
+    :func:`pcpu_find_fit_scan` and :meth:`contig_bits` are the plain scans they shortcut.
+    """
 
     base_addr: int  # unit u's byte at offset off is at base_addr + unit_off(u) + off
     nr_pages: int
@@ -230,13 +251,23 @@ class PcpuChunk:
     slot: int = -1
     nr_alloc: int = 0  # live allocations (percpu-stats)
     max_alloc_size: int = 0
+    # search hints (see the class docstring); built by init_md()
+    runs: dict[int, int] = field(default_factory=dict)
+    run_ends: dict[int, int] = field(default_factory=dict)
+    run_lens: dict[int, int] = field(default_factory=dict)
+    contig: int = 0
+    first_free: int = -1
+    block_used: list[int] = field(default_factory=list)
+    block_lens: list[dict[int, int]] = field(default_factory=list)  # per block: run length -> count
+    block_max: list[int] = field(default_factory=list)  # per block: longest run starting in it
+    nr_empty_pop_pages: int = 0
 
     @property
     def nr_populated(self) -> int:
         return self.populated.count(1)
 
     def contig_bits(self) -> int:
-        """The largest free run in bits (the chunk's contig_hint)."""
+        """The largest free run in bits, by a scan of the bitmap (what ``contig`` caches)."""
         best = 0
         for r in _ZERO_RUN.finditer(self.alloc_map):
             n = r.end() - r.start()
@@ -245,17 +276,206 @@ class PcpuChunk:
         return best
 
     def page_empty(self, page: int) -> bool:
-        lo = page * (PAGE_SIZE // PCPU_MIN_ALLOC_SIZE)
-        hi = lo + PAGE_SIZE // PCPU_MIN_ALLOC_SIZE
-        return not any(self.alloc_map[lo:hi])
+        return not self.block_used[page]
 
     def is_populated(self, bit_off: int, bits: int) -> bool:
-        p0 = (bit_off * PCPU_MIN_ALLOC_SIZE) >> PAGE_SHIFT
-        p1 = ((bit_off + bits) * PCPU_MIN_ALLOC_SIZE + PAGE_SIZE - 1) >> PAGE_SHIFT
-        return all(self.populated[p0:p1])
+        """pcpu_is_populated(): every page under [bit_off, bit_off + bits) is populated."""
+        return self.populated.find(0, bit_off >> BLOCK_SHIFT, (bit_off + bits + BLOCK_BITS - 1) >> BLOCK_SHIFT) < 0
+
+    # -- hints -----------------------------------------------------------------------------------
+    def init_md(self) -> None:
+        """pcpu_init_md_blocks() + pcpu_chunk_refresh_hint(): every hint from the bitmap."""
+        m = self.alloc_map
+        self.runs, self.run_ends, self.run_lens = {}, {}, {}
+        nr_blocks = len(m) >> BLOCK_SHIFT
+        self.block_lens = [{} for _ in range(nr_blocks)]
+        self.block_max = [0] * nr_blocks
+        for r in _ZERO_RUN.finditer(m):
+            self._add_run(r.start(), r.end())
+        self.contig = max(self.run_lens, default=0)
+        self.first_free = m.find(0)
+        self.block_used = [m.count(1, lo, lo + BLOCK_BITS) for lo in range(0, len(m), BLOCK_BITS)]
+        self.nr_empty_pop_pages = sum(1 for p, used in enumerate(self.block_used)
+                                      if not used and self.populated[p])
+
+    def _add_run(self, start: int, end: int) -> None:
+        self.runs[start] = end
+        self.run_ends[end] = start
+        n = end - start
+        lens = self.run_lens
+        lens[n] = lens.get(n, 0) + 1
+        if n > self.contig:
+            self.contig = n
+        b = start >> BLOCK_SHIFT
+        lens = self.block_lens[b]
+        lens[n] = lens.get(n, 0) + 1
+        if n > self.block_max[b]:
+            self.block_max[b] = n
+
+    def _del_run(self, start: int) -> int:
+        end = self.runs.pop(start)
+        del self.run_ends[end]
+        n = end - start
+        lens = self.run_lens
+        c = lens[n] - 1
+        if c:
+            lens[n] = c
+        else:
+            del lens[n]
+            if n == self.contig:  # pcpu_chunk_refresh_hint(): the largest run went away
+                self.contig = max(lens, default=0)
+        b = start >> BLOCK_SHIFT
+        lens = self.block_lens[b]
+        c = lens[n] - 1
+        if c:
+            lens[n] = c
+        else:
+            del lens[n]
+            if n == self.block_max[b]:  # pcpu_block_refresh_hint()
+                self.block_max[b] = max(lens, default=0)
+        return end
+
+    def _account_blocks(self, off: int, bits: int, sign: int) -> None:
+        """Add sign * bits set bits to the blocks under [off, off + bits) and keep
+        nr_empty_pop_pages (a populated block with no set bit) in step."""
+        used, pop = self.block_used, self.populated
+        end = off + bits
+        b = off >> BLOCK_SHIFT
+        if (end - 1) >> BLOCK_SHIFT == b:  # the common case: inside one block
+            before = used[b]
+            after = used[b] = before + sign * bits
+            if pop[b] and (not before) != (not after):
+                self.nr_empty_pop_pages += 1 if not after else -1
+            return
+        while off < end:
+            nxt = min((b + 1) << BLOCK_SHIFT, end)
+            before = used[b]
+            after = before + sign * (nxt - off)
+            used[b] = after
+            if pop[b] and (not before) != (not after):
+                self.nr_empty_pop_pages += 1 if not after else -1
+            off = nxt
+            b += 1
+
+    def _next_run_start(self, pos: int) -> int:
+        """The start of the first free run at or after ``pos`` (-1 if none)."""
+        m = self.alloc_map
+        start = m.find(0, pos)
+        if start == pos and pos and not m[pos - 1]:
+            end = m.find(1, pos)  # pos is inside a run begun earlier: skip the rest of it
+            return -1 if end < 0 else m.find(0, end)
+        return start
+
+    def find_fit(self, bits: int, align_bits: int, is_atomic: bool) -> int:
+        """First fit: the lowest aligned bit offset with ``bits`` free bits (and, for atomic
+        callers, only populated pages under it).  Blocks without a long enough run are
+        skipped by their hint; inside a block the first long enough run is found by a
+        search of the bitmap for ``bits`` zero bytes (the leftmost match starts a run).
+        Same answer as :func:`pcpu_find_fit_scan` on the bitmap."""
+        if bits > self.contig:
+            return -1
+        m, runs, block_max = self.alloc_map, self.runs, self.block_max
+        zeros = _ZEROS.get(bits)
+        if zeros is None:
+            zeros = _ZEROS[bits] = bytes(bits)
+        start = self.first_free
+        while start >= 0:
+            b = start >> BLOCK_SHIFT
+            if block_max[b] < bits:
+                # no run starting in this block is long enough: go to the next block that
+                # has one (pcpu_for_each_fit_region() skipping blocks by their hints)
+                b += 1
+                nr_blocks = len(block_max)
+                while b < nr_blocks and block_max[b] < bits:
+                    b += 1
+                if b == nr_blocks:
+                    return -1
+                start = self._next_run_start(b << BLOCK_SHIFT)
+                continue
+            hi = (b + 1) << BLOCK_SHIFT  # only runs starting in this block
+            start = m.find(zeros, start, hi - 1 + bits)
+            if start < 0:
+                start = self._next_run_start(hi)
+                continue
+            end = runs[start]
+            cand = _fit_in_run(self.populated, start, end, bits, align_bits, is_atomic)
+            if cand >= 0:
+                return cand
+            start = m.find(0, end)
+        return -1
+
+    def alloc_area(self, off: int, bits: int) -> None:
+        """pcpu_alloc_area(): mark [off, off + bits) used and update the hints."""
+        m = self.alloc_map
+        start = m.rfind(1, 0, off) + 1
+        end = self._del_run(start)
+        if start < off:
+            self._add_run(start, off)
+        if off + bits < end:
+            self._add_run(off + bits, end)
+        m[off:off + bits] = b"\x01" * bits
+        self.bound[off] = bits
+        self.free_bytes -= bits * PCPU_MIN_ALLOC_SIZE
+        if start == self.first_free:
+            self.first_free = m.find(0, start)
+        self._account_blocks(off, bits, 1)
+
+    def free_area(self, off: int) -> int:
+        """pcpu_free_area(): clear the area starting at ``off``, merge it with its free
+        neighbours; returns its size in bits."""
+        bits = self.bound.pop(off)
+        end = off + bits
+        self.alloc_map[off:end] = bytes(bits)
+        start = self.run_ends.get(off, off)
+        if start != off:
+            self._del_run(start)
+        if end in self.runs:
+            end = self._del_run(end)
+        self._add_run(start, end)
+        self.free_bytes += bits * PCPU_MIN_ALLOC_SIZE
+        if self.first_free < 0 or start < self.first_free:
+            self.first_free = start
+        self._account_blocks(off, bits, -1)
+        return bits
+
+    def set_populated(self, page: int, on: bool) -> None:
+        if bool(self.populated[page]) == on:
+            return
+        self.populated[page] = int(on)
+        if not self.block_used[page]:
+            self.nr_empty_pop_pages += 1 if on else -1
 
     def __str__(self) -> str:
         return f"pcpu_chunk base_addr=0x{self.base_addr:016x} pages={self.nr_pages} free={self.free_bytes}"
+
+
+def _fit_in_run(populated: bytearray, start: int, end: int, bits: int, align_bits: int, is_atomic: bool) -> int:
+    """The lowest aligned offset in the free run [start, end) that fits ``bits``; an atomic
+    caller also needs every page under the area populated (pcpu_is_populated)."""
+    cand = -(-start // align_bits) * align_bits
+    while cand + bits <= end:
+        if not is_atomic:
+            return cand
+        p0 = cand >> BLOCK_SHIFT
+        p1 = (cand + bits + BLOCK_BITS - 1) >> BLOCK_SHIFT
+        hole = populated.find(0, p0, p1)
+        if hole < 0:
+            return cand
+        # restart after the unpopulated page
+        cand = -(-((hole + 1) * BLOCK_BITS) // align_bits) * align_bits
+    return -1
+
+
+def pcpu_find_fit_scan(chunk: PcpuChunk, bits: int, align_bits: int, is_atomic: bool) -> int:
+    """The plain first-fit scan over every free run of the bitmap, without hints: the
+    reference :meth:`PcpuChunk.find_fit` must agree with (tests run both)."""
+    for run in _ZERO_RUN.finditer(chunk.alloc_map):
+        start, end = run.span()
+        if end - start >= bits:
+            cand = _fit_in_run(chunk.populated, start, end, bits, align_bits, is_atomic)
+            if cand >= 0:
+                return cand
+    return -1
 
 
 class PerCpuVar:
@@ -318,6 +538,7 @@ class PerCpu:
             fc.alloc_map[len(fc.alloc_map) - tail:] = b"\x01" * tail
         fc.populated = bytearray(b"\x01" * fc.nr_pages)
         fc.free_bytes = ai.dyn_size
+        fc.init_md()
         self.first_chunk = fc
         self.chunks: list[PcpuChunk] = [fc]
         # pcpu_sidelined_slot = __pcpu_size_to_slot(unit_size) + 1; pcpu_free_slot = that + 1
@@ -347,10 +568,15 @@ class PerCpu:
         return max(fls(size) - PCPU_SLOT_BASE_SHIFT + 2, 1)
 
     def chunk_slot(self, chunk: PcpuChunk) -> int:
-        contig = chunk.contig_bits()
+        """pcpu_chunk_slot(): by the chunk's contig_hint."""
+        contig = chunk.contig
         if chunk.free_bytes < PCPU_MIN_ALLOC_SIZE or contig == 0:
             return 0
-        return self.size_to_slot(contig * PCPU_MIN_ALLOC_SIZE)
+        size = contig << PCPU_MIN_ALLOC_SHIFT
+        if size == self.unit_size:
+            return self.free_slot
+        slot = size.bit_length() - PCPU_SLOT_BASE_SHIFT + 2
+        return slot if slot > 1 else 1
 
     def _relocate(self, chunk: PcpuChunk) -> None:
         """pcpu_chunk_relocate(): move to the new slot, front if it moved down."""
@@ -371,7 +597,8 @@ class PerCpu:
         self.vmstat.nr_percpu_pages = self.nr_populated * self.nr_units
 
     def nr_empty_pop_pages(self) -> int:
-        return sum(self.chunk_empty_pop_pages(c) for c in self.chunks)
+        """pcpu_nr_empty_pop_pages: populated pages without any allocation, all chunks."""
+        return sum(c.nr_empty_pop_pages for c in self.chunks)
 
     # -- helpers ---------------------------------------------------------------------------------
     def obj_full_size(self, size: int) -> int:
@@ -384,28 +611,6 @@ class PerCpu:
     def per_cpu_ptr(self, ptr: int, cpu: int) -> int:
         self.ctx.check_cpu(cpu)
         return ptr + self.unit_off[cpu] - self.unit_off[0]
-
-    def _find_fit(self, chunk: PcpuChunk, bits: int, align_bits: int, is_atomic: bool) -> int:
-        """First fit: the lowest aligned bit offset with ``bits`` free bits (and, for atomic
-        callers, only populated pages under it), walking the chunk's free runs in order."""
-        bits_per_page = PAGE_SIZE // PCPU_MIN_ALLOC_SIZE
-        populated = chunk.populated
-        for run in _ZERO_RUN.finditer(chunk.alloc_map):
-            start, end = run.span()
-            if end - start < bits:
-                continue
-            cand = -(-start // align_bits) * align_bits
-            while cand + bits <= end:
-                if not is_atomic:
-                    return cand
-                p0 = cand // bits_per_page
-                p1 = (cand + bits + bits_per_page - 1) // bits_per_page
-                hole = populated.find(0, p0, p1)
-                if hole < 0:
-                    return cand
-                # restart after the unpopulated page
-                cand = -(-((hole + 1) * bits_per_page) // align_bits) * align_bits
-        return -1
 
     def _warn(self, size: int, align: int, is_atomic: bool, err: str) -> None:
         if self._warn_count >= PCPU_WARN_LIMIT:
@@ -454,6 +659,7 @@ class PerCpu:
         chunk.alloc_map = bytearray(bits)
         chunk.populated = bytearray(self.unit_pages)
         chunk.free_bytes = self.unit_size
+        chunk.init_md()
         self.chunks.append(chunk)
         self.stats["nr_chunks"] += 1
         self.stats["nr_max_chunks"] = max(self.stats["nr_max_chunks"], self.stats["nr_chunks"])
@@ -494,7 +700,7 @@ class PerCpu:
                 return False
             pfns.append(pfn)
         chunk.page_pfns[page] = pfns
-        chunk.populated[page] = 1
+        chunk.set_populated(page, True)
         vm = chunk.vm
         if vm is not None:
             for cpu, pfn in enumerate(pfns):
@@ -510,7 +716,7 @@ class PerCpu:
             if vm is not None:
                 vm.pages[(self.unit_off[cpu] >> PAGE_SHIFT) + page] = -1
             self.page_alloc.free_pages(pfn, 0)
-        chunk.populated[page] = 0
+        chunk.set_populated(page, False)
         self.nr_populated -= 1
         self._update_vmstat()
 
@@ -535,9 +741,10 @@ class PerCpu:
             self.ctx.might_alloc(gfp)
         err = "atomic alloc failed, no space left" if is_atomic else ""
         found: tuple[PcpuChunk, int] | None = None
+        slots = self.slots
         for slot in range(self.size_to_slot(size), self.free_slot + 1):
-            for chunk in list(self.slots[slot]):
-                off = self._find_fit(chunk, bits, bit_align, is_atomic)
+            for chunk in slots[slot]:
+                off = chunk.find_fit(bits, bit_align, is_atomic)
                 if off >= 0:
                     found = (chunk, off)
                     break
@@ -548,41 +755,44 @@ class PerCpu:
             if chunk_new is None:
                 err = "failed to allocate new chunk"
             else:
-                off = self._find_fit(chunk_new, bits, bit_align, False)
+                off = chunk_new.find_fit(bits, bit_align, False)
                 if off >= 0:
                     found = (chunk_new, off)
         if found is None:
             return self._fail(size, align, is_atomic, do_warn, err)
         chunk, off = found
-        chunk.alloc_map[off:off + bits] = b"\x01" * bits
-        chunk.bound[off] = bits
-        chunk.free_bytes -= size
+        chunk.alloc_area(off, bits)
         self._relocate(chunk)
         byte_off = off * PCPU_MIN_ALLOC_SIZE
-        if not is_atomic:
+        if not is_atomic and not chunk.is_populated(off, bits):
             p0 = byte_off >> PAGE_SHIFT
             p1 = (byte_off + size + PAGE_SIZE - 1) >> PAGE_SHIFT
             for page in range(p0, p1):
                 if not chunk.populated[page] and not self._populate_page(chunk, page, pcpu_gfp):
                     self._free_area(chunk, off)
                     return self._fail(size, align, is_atomic, do_warn, "failed to populate")
-        ptr = self.chunk_addr(chunk, 0, byte_off)
+        ptr = chunk.base_addr + self.unit_off[0] + byte_off
         self.allocs[ptr] = (chunk, off, bits)
         st = self.stats  # pcpu_stats_area_alloc()
         st["nr_alloc"] += 1
-        st["nr_cur_alloc"] += 1
-        st["nr_max_alloc"] = max(st["nr_max_alloc"], st["nr_cur_alloc"])
-        st["min_alloc_size"] = min(st["min_alloc_size"], size)
-        st["max_alloc_size"] = max(st["max_alloc_size"], size)
+        cur = st["nr_cur_alloc"] = st["nr_cur_alloc"] + 1
+        if cur > st["nr_max_alloc"]:
+            st["nr_max_alloc"] = cur
+        if size < st["min_alloc_size"]:
+            st["min_alloc_size"] = size
+        if size > st["max_alloc_size"]:
+            st["max_alloc_size"] = size
         chunk.nr_alloc += 1
-        chunk.max_alloc_size = max(chunk.max_alloc_size, size)
+        if size > chunk.max_alloc_size:
+            chunk.max_alloc_size = size
         self._clear(chunk, byte_off, size)
         if self.tracer.enabled:
             self.tracer.emit("percpu_alloc_percpu",
                              f"call_site={caller or 'pcpu_alloc_noprof'} reserved=0 is_atomic={int(is_atomic)} "
                              f"size={size} align={align} base_addr={chunk.base_addr:016x} off={byte_off} "
                              f"ptr={ptr:016x} bytes_alloc={self.obj_full_size(size)} gfp_flags={format_gfp(gfp)}")
-        if self.nr_empty_pop_pages() < PCPU_EMPTY_POP_PAGES_LOW:
+        if chunk.nr_empty_pop_pages < PCPU_EMPTY_POP_PAGES_LOW and \
+                self.nr_empty_pop_pages() < PCPU_EMPTY_POP_PAGES_LOW:
             self.balance(is_atomic_failed=False)
         return ptr
 
@@ -597,14 +807,29 @@ class PerCpu:
         return None
 
     def _clear(self, chunk: PcpuChunk, byte_off: int, size: int) -> None:
-        """memset(0) of the new area on every CPU."""
+        """memset(0) of the new area on every CPU.  A dynamic area lies after the static
+        section, so no script variable is under it; in the first chunk only the pages
+        already stored can hold non-zero bytes (a missing page reads as zeros)."""
+        if not chunk.immutable:
+            for cpu in range(self.nr_cpus):
+                self.write(self.chunk_addr(chunk, cpu, byte_off), bytes(size), missing_ok=True)
+            return
+        pages = self._fc_pages
+        if not pages:
+            return
         for cpu in range(self.nr_cpus):
-            self.write(self.chunk_addr(chunk, cpu, byte_off), bytes(size), missing_ok=True)
+            a = chunk.base_addr + self.unit_off[cpu] + byte_off
+            end = a + size
+            while a < end:
+                n = min(end - a, PAGE_SIZE - (a & (PAGE_SIZE - 1)))
+                page = pages.get(a >> PAGE_SHIFT)
+                if page is not None:
+                    off = a & (PAGE_SIZE - 1)
+                    page[off:off + n] = bytes(n)
+                a += n
 
     def _free_area(self, chunk: PcpuChunk, off: int) -> int:
-        bits = chunk.bound.pop(off)
-        chunk.alloc_map[off:off + bits] = bytes(bits)
-        chunk.free_bytes += bits * PCPU_MIN_ALLOC_SIZE
+        bits = chunk.free_area(off)
         self._relocate(chunk)
         return bits
 
@@ -775,8 +1000,7 @@ class PerCpu:
 
     # -- views --------------------------------------------------------------------------------------
     def chunk_empty_pop_pages(self, chunk: PcpuChunk) -> int:
-        pop = chunk.populated
-        return sum(1 for p in range(chunk.nr_pages) if pop[p] and chunk.page_empty(p))
+        return chunk.nr_empty_pop_pages
 
     def _chunk_map_stats(self, chunk: PcpuChunk) -> list[str]:
         """mm/percpu-stats.c: chunk_map_stats()."""
