@@ -32,7 +32,7 @@ from typing import Any
 from . import slab_geometry as g
 from . import gfp as _gfp
 from .gfp import format_gfp
-from .page_alloc import OWNER_KERNEL, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, pfn_to_struct_page
+from .mm_types import OWNER_KERNEL, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, pfn_to_struct_page
 from .slab import GFP_SLAB_BUG_MASK, KmemCache, SlabAllocator, SLAB_CPU, SLAB_CPU_PARTIAL, SLAB_NODE_PARTIAL
 
 # module-level aliases: double-underscore names would be mangled inside classes

@@ -23,7 +23,8 @@ from typing import Any
 
 from .buddy import K_NONE, MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGEBLOCK_ORDER, SECTION_SHIFT
 from .gfp import MIGRATE_TYPES, MIGRATETYPE_NAMES
-from .page_alloc import OWNER_NAMES, PAGE_SHIFT, PAGE_SIZE, PageAllocator
+from .mm_types import OWNER_NAMES, PAGE_SHIFT, PAGE_SIZE
+from .page_alloc import PageAllocator
 from .zone import Zone
 
 # include/linux/mmzone.h: enum node_stat_item names as the machine prints them

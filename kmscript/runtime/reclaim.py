@@ -69,7 +69,7 @@ from typing import TYPE_CHECKING, Any
 from .gfp import (MAX_NR_ZONES, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_TYPES, ZONE_NAMES, __GFP_IO,
                   format_gfp, gfp_zone)
 from .buddy import K_BUDDY, SECTION_MASK, SECTION_SHIFT
-from .page_alloc import OWNER_FILE, OWNER_KERNEL, OWNER_USER
+from .mm_types import OWNER_FILE, OWNER_KERNEL, OWNER_USER
 from .pagecache import (LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE,
                         File, LruVec, PageCache, Rmap)
 from .task import Task, TaskTable
@@ -602,7 +602,7 @@ def boot_reclaim(machine: "Machine") -> ReclaimHooks:
     from .compaction import Compaction
     from .gfp import GFP_HIGHUSER_MOVABLE
     from .oom import OomKiller, show_mem
-    from .page_alloc import OWNER_PAGETABLE
+    from .mm_types import OWNER_PAGETABLE
 
     za = ZoneAccess(machine.page_alloc)
     lru = LruVec(machine.vmstat, za.pfn_zone_idx, MAX_NR_ZONES, za.range_zone_idx)

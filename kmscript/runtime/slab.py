@@ -55,7 +55,7 @@ from . import slab_geometry as g
 from .errors import KernelFault, KernelPanic
 from . import gfp as _gfp
 from .gfp import format_gfp
-from .page_alloc import (OWNER_SLAB, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, pfn_to_struct_page)
+from .mm_types import OWNER_SLAB, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, pfn_to_struct_page
 from .slab_geometry import (SLAB_CACHE_DMA, SLAB_CACHE_DMA32, SLAB_CONSISTENCY_CHECKS,
                             SLAB_FLAGS, SLAB_HWCACHE_ALIGN, SLAB_KMALLOC, SLAB_MERGE_SAME,
                             SLAB_NEVER_MERGE, SLAB_PANIC, SLAB_POISON,

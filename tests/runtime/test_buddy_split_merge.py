@@ -138,7 +138,7 @@ def test_without_a_lower_zone_the_second_pass_steals() -> None:
     half a pageblock) and so steals one free page (__rmqueue_steal) without changing the
     pageblock's type."""
     from kmscript.runtime.gfp import GFP_HIGHUSER_MOVABLE, __GFP_MEMALLOC, __GFP_RECLAIMABLE
-    from kmscript.runtime.page_alloc import OWNER_USER
+    from kmscript.runtime.mm_types import OWNER_USER
     m = Machine(MachineConfig(cpus=1, normal_pages=8192))
     pa = m.page_alloc
     pa.reclaim = None

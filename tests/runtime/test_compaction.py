@@ -6,7 +6,7 @@ from kmscript.runtime.compaction import fragmentation_index_of, should_try_claim
 from kmscript.runtime.gfp import (GFP_ATOMIC, GFP_HIGHUSER_MOVABLE, GFP_KERNEL, GFP_NOIO, MIGRATE_MOVABLE,
                                   MIGRATE_UNMOVABLE, __GFP_NOWARN)
 from kmscript.runtime.machine import Machine, MachineConfig
-from kmscript.runtime.page_alloc import OWNER_KERNEL
+from kmscript.runtime.mm_types import OWNER_KERNEL
 
 MiB = 1 << 20
 

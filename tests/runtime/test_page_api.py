@@ -8,7 +8,7 @@ from kmscript.runtime.errors import KernelFault
 from kmscript.runtime.gfp import (GFP_ATOMIC, GFP_DMA, GFP_KERNEL, GFP_NOWAIT, __GFP_COMP, __GFP_NOFAIL, __GFP_NORETRY,
                                   __GFP_NOWARN, __GFP_ZERO)
 from kmscript.runtime.machine import Machine, MachineConfig
-from kmscript.runtime.page_alloc import OWNER_SLAB, PAGE_OFFSET, page_address
+from kmscript.runtime.mm_types import OWNER_SLAB, PAGE_OFFSET, page_address
 
 
 def small() -> Machine:
@@ -257,7 +257,7 @@ def test_slowpath_sequence_with_hooks() -> None:
 
 
 def test_migrate_page_moves_contents_and_state_to_the_zone_top() -> None:
-    from kmscript.runtime.page_alloc import OWNER_USER
+    from kmscript.runtime.mm_types import OWNER_USER
     from kmscript.runtime.gfp import GFP_HIGHUSER_MOVABLE
     m = small()
     pa = m.page_alloc

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 from kmscript.runtime.errors import KernelFault
 from kmscript.runtime.gfp import GFP_ATOMIC, GFP_KERNEL, GFP_KERNEL_ACCOUNT, __GFP_RECLAIMABLE
 from kmscript.runtime.machine import Machine, MachineConfig
-from kmscript.runtime.page_alloc import OWNER_SLAB
+from kmscript.runtime.mm_types import OWNER_SLAB
 
 import pytest
 

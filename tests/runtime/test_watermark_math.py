@@ -14,8 +14,9 @@ import pytest
 
 from kmscript.runtime.gfp import GFP_ATOMIC, GFP_KERNEL, GFP_NOWAIT, __GFP_HIGH
 from kmscript.runtime.machine import Machine, MachineConfig
-from kmscript.runtime.page_alloc import (ALLOC_MIN_RESERVE, ALLOC_NON_BLOCK, ALLOC_OOM, ALLOC_WMARK_MIN,
-                                         PageAllocator)
+from kmscript.runtime.internal import (ALLOC_MIN_RESERVE, ALLOC_NON_BLOCK, ALLOC_OOM, ALLOC_WMARK_MIN,
+                                       zone_watermark_ok)
+from kmscript.runtime.page_alloc import PageAllocator
 
 DATA = Path(__file__).parent / "data"
 
@@ -163,7 +164,7 @@ def test_zone_watermark_ok_reserve_arithmetic() -> None:
     M = z.min
 
     def passes(flags: int, free: int) -> bool:
-        return pa.zone_watermark_ok(z, 0, M, 2, flags, free)
+        return zone_watermark_ok(z, 0, M, 2, flags, free)
 
     for flags, eff in ((ALLOC_WMARK_MIN, 6273), (ALLOC_MIN_RESERVE, 3137),
                        (ALLOC_MIN_RESERVE | ALLOC_NON_BLOCK, 2353), (ALLOC_OOM, 3137)):

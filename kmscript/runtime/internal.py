@@ -1,0 +1,125 @@
+"""mm/internal.h: the page allocator's internal flags and the watermark test.
+
+What it models: the ALLOC_* flags the slow path derives from GFP flags, the retry limits
+of __alloc_pages_slowpath, the pcp list index of an (order, migratetype) pair
+(order_to_pindex), and __zone_watermark_ok / zone_watermark_fast - one implementation,
+used by the allocator, kswapd, direct reclaim and compaction alike.
+
+Invariant: a watermark test never changes state; it reads the zone's counters only.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .buddy import K_PCP, TAIL
+from .gfp import MIGRATE_HIGHATOMIC, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES
+from .mm_types import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER
+from .zone import WMARK_MIN, Zone
+
+
+# mm/internal.h: ALLOC_* flags
+ALLOC_WMARK_MIN = 0
+ALLOC_WMARK_LOW = 1
+ALLOC_WMARK_HIGH = 2
+ALLOC_WMARK_MASK = 3
+ALLOC_NO_WATERMARKS = 0x04
+ALLOC_OOM = 0x08
+ALLOC_NON_BLOCK = 0x10
+ALLOC_MIN_RESERVE = 0x20
+ALLOC_CPUSET = 0x40
+ALLOC_CMA = 0x80
+ALLOC_NOFRAGMENT = 0x100
+ALLOC_HIGHATOMIC = 0x200
+ALLOC_TRYLOCK = 0x400
+ALLOC_KSWAPD = 0x800
+ALLOC_RESERVES = ALLOC_NON_BLOCK | ALLOC_MIN_RESERVE | ALLOC_HIGHATOMIC | ALLOC_OOM
+
+MAX_RECLAIM_RETRIES = 16
+MAX_COMPACT_RETRIES = 16
+PF_MEMALLOC = 0x00000800
+# The kernel loops forever for __GFP_NOFAIL and keeps retrying while the OOM killer
+# "makes progress"; the simulation stops after this many slow-path rounds so a script
+# can never hang (see _nofail_stuck).
+SLOWPATH_LOOP_LIMIT = 64
+
+NR_LOWORDER_PCP_LISTS = MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER + 1)
+
+
+def order_to_pindex(mt: int, order: int) -> int:
+    """order_to_pindex (CONFIG_TRANSPARENT_HUGEPAGE)."""
+    if order > PAGE_ALLOC_COSTLY_ORDER:
+        return NR_LOWORDER_PCP_LISTS + (1 if mt == MIGRATE_MOVABLE else 0)
+    return MIGRATE_PCPTYPES * order + mt
+
+
+def pindex_to_order(pindex: int) -> int:
+    if pindex >= NR_LOWORDER_PCP_LISTS:
+        return PAGEBLOCK_ORDER
+    return pindex // MIGRATE_PCPTYPES
+
+
+
+# precomputed tail-page state bytes of blocks of order 1..3 (fast paths)
+MAXORDER_LI = MAX_PAGE_ORDER * MIGRATE_TYPES
+TAIL_BYTES = [[bytes(((k << 4) | TAIL,)) * ((1 << o) - 1) for o in range(PAGE_ALLOC_COSTLY_ORDER + 1)]
+               for k in range(16)]
+PCP_TAIL_BYTES = TAIL_BYTES[K_PCP]
+
+
+class ReclaimHooks(Protocol):
+    """Set by the reclaim/OOM engineer as ``machine.page_alloc.reclaim``."""
+
+    def wakeup_kswapd(self, order: int, highest_zoneidx: int) -> None: ...
+    def try_to_free_pages(self, gfp: int, order: int) -> int: ...
+    def try_to_compact_pages(self, gfp: int, order: int) -> bool: ...
+    def out_of_memory(self, gfp: int, order: int) -> bool: ...
+
+
+
+def zone_watermark_ok(z: Zone, order: int, mark: int, hz: int, alloc_flags: int,
+                      free_pages: int | None = None) -> bool:
+    """mm/page_alloc.c: __zone_watermark_ok (linux-mm-facts.md 3.2)."""
+    free = z.free_pages if free_pages is None else free_pages
+    free -= (1 << order) - 1
+    if not alloc_flags & ALLOC_RESERVES:
+        free -= z.nr_free_highatomic
+    mn = mark
+    if alloc_flags & ALLOC_RESERVES:
+        if alloc_flags & ALLOC_MIN_RESERVE:
+            mn -= mn // 2
+            if alloc_flags & ALLOC_NON_BLOCK:
+                mn -= mn // 4
+        if alloc_flags & ALLOC_OOM:
+            mn -= mn // 2
+    if free <= mn + z.lowmem_reserve[hz]:
+        return False
+    if not order:
+        return True
+    nr_list = z.nr_list
+    for o in range(order, NR_PAGE_ORDERS):
+        if not z._nr_free[o]:
+            continue
+        base = o * MIGRATE_TYPES
+        if nr_list[base] or nr_list[base + 1] or nr_list[base + 2]:
+            return True
+        if alloc_flags & (ALLOC_HIGHATOMIC | ALLOC_OOM) and nr_list[base + MIGRATE_HIGHATOMIC]:
+            return True
+    return False
+
+
+def zone_watermark_fast(z: Zone, order: int, mark: int, hz: int, alloc_flags: int) -> bool:
+    """mm/page_alloc.c: zone_watermark_fast - the order-0 shortcut, then __zone_watermark_ok,
+    then the boosted-watermark retry at the min mark."""
+    free = z.free_pages
+    if not order:
+        reserved = 0 if alloc_flags & ALLOC_RESERVES else z.nr_free_highatomic
+        usable = free - min(free, reserved)
+        if usable > mark + z.lowmem_reserve[hz]:
+            return True
+    if zone_watermark_ok(z, order, mark, hz, alloc_flags, free):
+        return True
+    if (not order and alloc_flags & ALLOC_MIN_RESERVE and z.watermark_boost
+            and alloc_flags & ALLOC_WMARK_MASK == ALLOC_WMARK_MIN):
+        return zone_watermark_ok(z, order, z._watermark[WMARK_MIN], hz, alloc_flags, free)
+    return False

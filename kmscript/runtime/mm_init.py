@@ -1,0 +1,373 @@
+"""Boot of the zoned page allocator: mm/mm_init.c, mm/memblock.c and the watermark setup.
+
+What it models: the PC memory layout (``_layout``: DMA from pfn 1 with the legacy hole,
+DMA32 up to 4 GiB with the kernel image reserved at 16 MiB, Normal above, the memmap
+allocated top-down by memblock) or exact managed page counts per zone; memblock_free_all
+releasing every managed range in max-order chunks with FPI_TO_TAIL; then
+init_per_zone_wmark_min (calculate_min_free_kbytes, setup_per_zone_wmarks,
+setup_per_zone_lowmem_reserve) and khugepaged's set_recommended_min_free_kbytes, the
+vm.* sysctls that recompute them, and the zone lookups every other layer uses.
+
+``MmInit`` is the bottom of the allocator's class stack (mm_init -> page_state -> show_mem
+-> page_free -> migrate -> page_alloc): it owns the per-machine state every layer reads.
+
+Invariants: zones are laid out in ascending pfn order and never overlap; untouched memory
+stays as lazy max-order runs (buddy.py), so boot cost does not grow with the RAM size.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from .buddy import BUDDY_TAIL, SECTION_SHIFT, Memmap
+from .errors import KernelFault
+from .gfp import (GFP_USER, MAX_NR_ZONES, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES,
+                  ZONE_DMA, ZONE_DMA32, ZONE_MOVABLE, ZONE_NAMES, ZONE_NORMAL, gfp_zone)
+from .internal import ReclaimHooks
+from .mm_types import PAGE_SHIFT, PAGE_SIZE, STRUCT_PAGE_SIZE, MAX_PAGE_ORDER, PAGEBLOCK_NR_PAGES
+from .zone import Zone
+
+
+GiB = 1 << 30
+MiB = 1 << 20
+MAX_DMA_PFN = (16 * MiB) >> PAGE_SHIFT          # 4096
+MAX_DMA32_PFN = (4 * GiB) >> PAGE_SHIFT         # 1 << 20
+PCI_HOLE_START_PFN = (3 * GiB) >> PAGE_SHIFT    # RAM below 4 GiB ends at 3 GiB when mem > 3 GiB
+# Boot layout of the low zones, modelled on the verified machine (zoneinfo snapshot in
+# tests/runtime/data): DMA starts at pfn 1 (pfn 0 is the BIOS data area, never in a zone),
+# pfns 0x9f-0xff are the legacy VGA/BIOS hole (DMA present 3998 of 4095 spanned), and
+# pfns 1-0x9e are reserved by the BIOS/trampoline, leaving 3840 managed pages.
+DMA_START_PFN = 1
+LEGACY_HOLE = (0x9F, 0x100)
+DMA_RESERVED = (1, 0x9F)
+# Kernel image, bss, early page tables and initrd: reserved at 16 MiB (the x86_64 load
+# address).  9418 pages = present - managed of the machine's DMA32 zone.
+KERNEL_RESERVED_START_PFN = MAX_DMA_PFN
+KERNEL_RESERVED_PAGES = 9418
+
+
+
+class MmInit:
+    """Zones, memmap and watermarks of one machine as boot leaves them (mm/mm_init.c)."""
+
+    def __init__(self, machine: Any) -> None:
+        self.machine = machine
+        cfg = machine.config
+        self.ctx = machine.ctx
+        self.log = machine.log
+        self.tracer = machine.tracer
+        self.faults = machine.faults
+        self.nr_cpus: int = machine.nr_cpus
+        self.thp_enabled: bool = bool(cfg.thp)
+        self.reclaim: ReclaimHooks | None = None
+        # sysctls (mm/page_alloc.c defaults)
+        self.min_free_kbytes = 1024
+        self.user_min_free_kbytes = -1
+        self.watermark_scale_factor = 10
+        self.watermark_boost_factor = 15000
+        self.lowmem_reserve_ratio = [256, 256, 32, 0, 0]
+        self.percpu_pagelist_high_fraction = 0
+        self.totalreserve_pages = 0
+        # struct page fields that are rarely not the default, kept sparse:
+        self._refcount: dict[int, int] = {}       # head pfn -> refcount when != 1 (allocated)
+        self.mapcount: dict[int, int] = {}        # pfn -> mapcount when != 0
+        self.compound: set[int] = set()           # heads of compound (_GFP_COMP) blocks
+        self._warned_order = False
+        self._ac_cache: dict[int, tuple[int, int, tuple[Zone, ...], int]] = {}
+        self._boot(cfg)
+        self.phys_max = self.memmap.max_pfn << PAGE_SHIFT
+
+    # =====================================================================================
+    # Boot: zone layout, memblock release, watermarks
+    # =====================================================================================
+    def _layout(self, cfg: Any) -> list[tuple[int, int, int, list[tuple[int, int]], list[tuple[int, int]]]]:
+        """(start_pfn, spanned, present, managed ranges, reserved ranges) per zone index."""
+        empty: tuple[int, int, int, list[tuple[int, int]], list[tuple[int, int]]] = (0, 0, 0, [], [])
+        zones = [empty] * MAX_NR_ZONES
+        exact = any(getattr(cfg, n) is not None for n in ("dma_pages", "dma32_pages", "normal_pages"))
+        if exact:
+            dma = cfg.dma_pages or 0
+            dma32 = cfg.dma32_pages or 0
+            normal = cfg.normal_pages or 0
+            movable = cfg.movable_pages or 0
+            if min(dma, dma32, normal, movable) < 0:
+                raise KernelFault("zone page counts must not be negative")
+            if dma > MAX_DMA_PFN - DMA_START_PFN:
+                raise KernelFault(f"dma_pages={dma}: ZONE_DMA spans at most {MAX_DMA_PFN - 1} pages (16 MiB)")
+            if dma32 > MAX_DMA32_PFN - MAX_DMA_PFN:
+                raise KernelFault(f"dma32_pages={dma32}: ZONE_DMA32 spans at most {MAX_DMA32_PFN - MAX_DMA_PFN} pages")
+            if dma:
+                first = MAX_DMA_PFN - dma
+                if first >= LEGACY_HOLE[1]:
+                    present = (MAX_DMA_PFN - DMA_START_PFN) - (LEGACY_HOLE[1] - LEGACY_HOLE[0])
+                    reserved = [DMA_RESERVED] + ([(LEGACY_HOLE[1], first)] if first > LEGACY_HOLE[1] else [])
+                else:
+                    present = MAX_DMA_PFN - DMA_START_PFN
+                    reserved = [(DMA_START_PFN, first)] if first > DMA_START_PFN else []
+                zones[ZONE_DMA] = (DMA_START_PFN, MAX_DMA_PFN - DMA_START_PFN, present, [(first, MAX_DMA_PFN)], reserved)
+            high_exists = bool(normal or movable)
+            if dma32:
+                kres = min(KERNEL_RESERVED_PAGES, (MAX_DMA32_PFN - MAX_DMA_PFN) - dma32)
+                present = kres + dma32
+                spanned = MAX_DMA32_PFN - MAX_DMA_PFN if high_exists else present
+                zones[ZONE_DMA32] = (MAX_DMA_PFN, spanned, present,
+                                     [(MAX_DMA_PFN + kres, MAX_DMA_PFN + present)],
+                                     [(MAX_DMA_PFN, MAX_DMA_PFN + kres)] if kres else [])
+            total_present = sum(z[2] for z in zones) + normal + movable
+            memmap_pages = -(-total_present * STRUCT_PAGE_SIZE // PAGE_SIZE)
+            start = MAX_DMA32_PFN
+            if normal:
+                present = normal + memmap_pages
+                zones[ZONE_NORMAL] = (start, present, present, [(start, start + normal)],
+                                      [(start + normal, start + present)])
+                start += present
+            if movable:
+                zones[ZONE_MOVABLE] = (start, movable, movable, [(start, start + movable)], [])
+            return zones
+        mem_pages = cfg.mem >> PAGE_SHIFT
+        if cfg.mem < 64 * MiB:
+            raise KernelFault(f"mem={cfg.mem}: a machine needs at least 64M")
+        if mem_pages > PCI_HOLE_START_PFN:
+            low_end = PCI_HOLE_START_PFN
+            high_pages = mem_pages - PCI_HOLE_START_PFN
+        else:
+            low_end = mem_pages
+            high_pages = 0
+        movable = cfg.movable_pages or 0
+        if movable > high_pages:
+            raise KernelFault(f"movable_pages={movable}: only {high_pages} pages lie above 4 GiB")
+        present_dma = (MAX_DMA_PFN - DMA_START_PFN) - (LEGACY_HOLE[1] - LEGACY_HOLE[0])
+        zones[ZONE_DMA] = (DMA_START_PFN, MAX_DMA_PFN - DMA_START_PFN, present_dma,
+                           [(LEGACY_HOLE[1], MAX_DMA_PFN)], [DMA_RESERVED])
+        total_present = present_dma + (low_end - MAX_DMA_PFN) + high_pages
+        memmap_pages = -(-total_present * STRUCT_PAGE_SIZE // PAGE_SIZE)
+        kres_end = MAX_DMA_PFN + KERNEL_RESERVED_PAGES
+        if high_pages - movable > memmap_pages:
+            zones[ZONE_DMA32] = (MAX_DMA_PFN, (MAX_DMA32_PFN if high_pages else low_end) - MAX_DMA_PFN,
+                                 low_end - MAX_DMA_PFN, [(kres_end, low_end)], [(MAX_DMA_PFN, kres_end)])
+            nstart = MAX_DMA32_PFN
+            npresent = high_pages - movable
+            # memblock allocates the memmap top-down: the last pages of ZONE_NORMAL.
+            zones[ZONE_NORMAL] = (nstart, npresent, npresent, [(nstart, nstart + npresent - memmap_pages)],
+                                  [(nstart + npresent - memmap_pages, nstart + npresent)])
+        else:
+            zones[ZONE_DMA32] = (MAX_DMA_PFN, low_end - MAX_DMA_PFN, low_end - MAX_DMA_PFN,
+                                 [(kres_end, low_end - memmap_pages)],
+                                 [(MAX_DMA_PFN, kres_end), (low_end - memmap_pages, low_end)])
+        if movable:
+            mstart = MAX_DMA32_PFN + high_pages - movable
+            zones[ZONE_MOVABLE] = (mstart, movable, movable, [(mstart, mstart + movable)], [])
+        return zones
+
+    def _boot(self, cfg: Any) -> None:
+        layout = self._layout(cfg)
+        max_pfn = max((s + sp for s, sp, _, _, _ in layout), default=0) or 1
+        self.memmap = Memmap(max_pfn)
+        self.zones: list[Zone] = []
+        for idx, (start, spanned, present, managed, reserved) in enumerate(layout):
+            self.zones.append(Zone(idx, self.memmap, start, spanned, present, managed, reserved, self.nr_cpus))
+        self.populated = [z for z in self.zones if z.present_pages]
+        # zone of each 128 MiB section when the section lies inside one zone (fast lookup)
+        self._sec_zone: list[Zone | None] = [None] * len(self.memmap.sections)
+        for z in self.populated:
+            first = -(-z.zone_start_pfn // (1 << SECTION_SHIFT))
+            last = z.zone_end_pfn >> SECTION_SHIFT
+            for si in range(first, last):
+                self._sec_zone[si] = z
+        self.totalram_pages = sum(z.managed_pages for z in self.zones)
+        self.reserved_pages = sum(z.present_pages - z.managed_pages for z in self.zones)
+        # mm/memblock.c: memblock_free_all -> __free_pages_memory: release every managed
+        # range in max-order aligned chunks, each freed with FPI_TO_TAIL.
+        for zone in self.populated:
+            for start, end in zone.managed_ranges:
+                self._free_memory_range(zone, start, end)
+        # mm/page_alloc.c: init_per_zone_wmark_min (postcore_initcall)
+        self.calculate_min_free_kbytes()
+        self.setup_per_zone_wmarks()
+        self.refresh_zone_stat_thresholds()
+        self.setup_per_zone_lowmem_reserve()
+        # mm/khugepaged.c: start_stop_khugepaged -> set_recommended_min_free_kbytes (late_initcall)
+        self.set_recommended_min_free_kbytes()
+
+    def _free_memory_range(self, zone: Zone, start: int, end: int) -> None:
+        memmap = self.memmap
+        while start < end:
+            order = min(MAX_PAGE_ORDER, (start & -start).bit_length() - 1 if start else MAX_PAGE_ORDER)
+            while start + (1 << order) > end:
+                order -= 1
+            if order == MAX_PAGE_ORDER:
+                # A whole aligned stretch of max-order blocks: one lazy run (see buddy.py).
+                n = (end - start) >> MAX_PAGE_ORDER
+                run_end = start + (n << MAX_PAGE_ORDER)
+                if zone.lazy and zone.lazy[-1][1] == start:
+                    zone.lazy[-1][1] = run_end
+                else:
+                    zone.lazy.append([start, run_end])
+                zone.lazy_blocks += n
+                li = MAX_PAGE_ORDER * MIGRATE_TYPES + MIGRATE_MOVABLE
+                zone.nr_list[li] += n
+                zone._nr_free[MAX_PAGE_ORDER] += n
+                zone.account_freepages(n << MAX_PAGE_ORDER, MIGRATE_MOVABLE)
+                start = run_end
+                continue
+            memmap.set_block(start, order, BUDDY_TAIL, BUDDY_TAIL)
+            zone.free_one_page(start, order, MIGRATE_MOVABLE, to_tail=True)
+            start += 1 << order
+
+    # -- watermarks and reserves (mm/page_alloc.c) ---------------------------------------
+    def nr_free_buffer_pages(self) -> int:
+        """nr_free_zone_pages(gfp_zone(GFP_USER)): managed - high over DMA..Normal."""
+        hz = gfp_zone(GFP_USER)
+        total = 0
+        for z in self.zones:
+            if z.idx <= hz and z.populated:
+                high = z.high
+                if z.managed_pages > high:
+                    total += z.managed_pages - high
+        return total
+
+    def calculate_min_free_kbytes(self) -> None:
+        lowmem_kbytes = self.nr_free_buffer_pages() * (PAGE_SIZE >> 10)
+        new = math.isqrt(lowmem_kbytes * 16)
+        if new > self.user_min_free_kbytes:
+            self.min_free_kbytes = min(max(new, 128), 262144)
+        else:
+            self.log.printk(f"min_free_kbytes is not updated to {new} because user defined value "
+                            f"{self.user_min_free_kbytes} is preferred", "warn")
+
+    def set_recommended_min_free_kbytes(self) -> None:
+        """mm/khugepaged.c: THP raises min_free_kbytes to keep pageblocks free."""
+        if not self.thp_enabled:
+            self.calculate_min_free_kbytes()
+            self.setup_per_zone_wmarks()
+            return
+        nr_zones = sum(1 for z in self.populated if z.idx <= gfp_zone(GFP_USER))
+        rec = PAGEBLOCK_NR_PAGES * nr_zones * 2
+        rec += PAGEBLOCK_NR_PAGES * nr_zones * MIGRATE_PCPTYPES * MIGRATE_PCPTYPES
+        rec = min(rec, self.nr_free_buffer_pages() // 20)
+        rec <<= PAGE_SHIFT - 10
+        if rec > self.min_free_kbytes:
+            if self.user_min_free_kbytes >= 0:
+                self.log.printk(f"raising min_free_kbytes from {self.min_free_kbytes} to {rec} to help "
+                                f"transparent hugepage allocations", "info")
+            self.min_free_kbytes = rec
+        self.setup_per_zone_wmarks()
+
+    def setup_per_zone_wmarks(self) -> None:
+        pages_min = self.min_free_kbytes >> (PAGE_SHIFT - 10)
+        lowmem = sum(z.managed_pages for z in self.zones if z.idx not in (ZONE_MOVABLE,))
+        for z in self.zones:
+            z.set_watermarks(pages_min, lowmem, self.watermark_scale_factor)
+        self.calculate_totalreserve_pages()
+        for z in self.zones:
+            z.set_pageset_high_and_batch(self.nr_cpus, self.percpu_pagelist_high_fraction)
+
+    def setup_per_zone_lowmem_reserve(self) -> None:
+        for i in range(MAX_NR_ZONES - 1):
+            zone = self.zones[i]
+            ratio = self.lowmem_reserve_ratio[i]
+            clear = not ratio or not zone.managed_pages
+            managed = 0
+            for j in range(i + 1, MAX_NR_ZONES):
+                managed += self.zones[j].managed_pages
+                zone.lowmem_reserve[j] = 0 if clear else managed // ratio
+        self.calculate_totalreserve_pages()
+
+    def calculate_totalreserve_pages(self) -> None:
+        total = 0
+        for z in self.zones:
+            m = max([0] + z.lowmem_reserve[z.idx:]) + z.high
+            total += min(m, z.managed_pages)
+        self.totalreserve_pages = total
+
+    def refresh_zone_stat_thresholds(self) -> None:
+        for z in self.zones:
+            z.calculate_normal_threshold(self.nr_cpus)
+
+    # -- sysctl handlers (kernel/sysctl tables in mm/page_alloc.c) ------------------------
+    def sysctl_min_free_kbytes(self, value: Any) -> None:
+        v = self._sysctl_int("vm.min_free_kbytes", value, 0, None)
+        self.min_free_kbytes = v
+        self.user_min_free_kbytes = v
+        self.setup_per_zone_wmarks()
+
+    def sysctl_watermark_scale_factor(self, value: Any) -> None:
+        self.watermark_scale_factor = self._sysctl_int("vm.watermark_scale_factor", value, 1, 3000)
+        self.setup_per_zone_wmarks()
+
+    def sysctl_watermark_boost_factor(self, value: Any) -> None:
+        self.watermark_boost_factor = self._sysctl_int("vm.watermark_boost_factor", value, 0, None)
+
+    def sysctl_lowmem_reserve_ratio(self, value: Any) -> None:
+        if isinstance(value, str):
+            parts: list[Any] = value.split()
+        elif isinstance(value, (list, tuple)):
+            parts = list(value)
+        else:
+            parts = [value]
+        vals = list(self.lowmem_reserve_ratio)
+        for i, p in enumerate(parts[:MAX_NR_ZONES]):
+            try:
+                v = int(p)
+            except (TypeError, ValueError):
+                raise KernelFault(f"vm.lowmem_reserve_ratio: {p!r} is not an integer (EINVAL)") from None
+            vals[i] = v if v >= 1 else 0
+        self.lowmem_reserve_ratio = vals
+        self.setup_per_zone_lowmem_reserve()
+
+    def sysctl_percpu_pagelist_high_fraction(self, value: Any) -> None:
+        v = self._sysctl_int("vm.percpu_pagelist_high_fraction", value, 0, None)
+        if v and v < 8:
+            raise KernelFault("vm.percpu_pagelist_high_fraction: must be 0 or >= 8 (EINVAL)")
+        self.percpu_pagelist_high_fraction = v
+        for z in self.zones:
+            z.set_pageset_high_and_batch(self.nr_cpus, v)
+
+    @staticmethod
+    def _sysctl_int(name: str, value: Any, lo: int, hi: int | None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            try:
+                value = int(str(value).strip())
+            except ValueError:
+                raise KernelFault(f"{name}: {value!r} is not an integer (EINVAL)") from None
+        if value < lo or (hi is not None and value > hi):
+            rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+            raise KernelFault(f"{name}: {value} is out of range ({rng}) (EINVAL)")
+        return int(value)
+
+    def register_sysctls(self, register: Callable[[str, Callable[[], Any], Callable[[Any], None]], None]) -> None:
+        register("vm.min_free_kbytes", lambda: self.min_free_kbytes, self.sysctl_min_free_kbytes)
+        register("vm.watermark_scale_factor", lambda: self.watermark_scale_factor,
+                 self.sysctl_watermark_scale_factor)
+        register("vm.watermark_boost_factor", lambda: self.watermark_boost_factor,
+                 self.sysctl_watermark_boost_factor)
+        register("vm.lowmem_reserve_ratio", lambda: "\t".join(str(v) for v in self.lowmem_reserve_ratio),
+                 self.sysctl_lowmem_reserve_ratio)
+        register("vm.percpu_pagelist_high_fraction", lambda: self.percpu_pagelist_high_fraction,
+                 self.sysctl_percpu_pagelist_high_fraction)
+
+    # =====================================================================================
+    # Zone queries used by other subsystems
+    # =====================================================================================
+    def zone_of(self, pfn: int) -> Zone | None:
+        for z in self.populated:
+            if z.zone_start_pfn <= pfn < z.zone_end_pfn:
+                return z
+        return None
+
+    def zone_by_name(self, name: str) -> Zone:
+        for z in self.zones:
+            if z.name.lower() == name.lower():
+                return z
+        raise KernelFault(f"no zone named {name!r}: zones are {', '.join(ZONE_NAMES)}")
+
+    def nr_free_pages(self) -> int:
+        """global NR_FREE_PAGES (buddy lists only; pcp pages are not free)."""
+        return sum(z.free_pages for z in self.zones)
+
+    def nr_pcp_pages(self) -> int:
+        return sum(z.pcp_count for z in self.zones)
+
+    def pfn_valid(self, pfn: int) -> bool:
+        return 0 <= pfn < self.memmap.max_pfn

@@ -1,0 +1,304 @@
+"""The freeing side of the page allocator: mm/page_alloc.c and mm/swap.c.
+
+What it models: __free_pages -> free_frozen_pages -> free_frozen_page_commit (nr_pcp_high,
+nr_pcp_free, free_pcppages_bulk) or free_one_page -> __free_one_page (buddy.py); the
+pcp drains (drain_pages_zone, drain_all_pages); get_page/put_page on the block's head
+(folio_get/folio_put), freeing the block when the last reference goes.
+
+Invariant: a block returns to the allocator only with the order recorded in its head
+byte; a wrong order, a double free, a tail or a reserved page goes to bad_page instead.
+"""
+
+from __future__ import annotations
+
+from .buddy import BUDDY_TAIL, K_BUDDY, K_PCP, SECTION_MASK, SECTION_SHIFT, TAIL
+from .errors import KernelFault
+from .gfp import MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, ZONE_MOVABLE
+from .internal import PCP_TAIL_BYTES, order_to_pindex, pindex_to_order, zone_watermark_ok
+from .mm_types import (MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER, OWNER_KERNEL,
+                       pfn_to_struct_page)
+from .zone import PCP_BATCH_SCALE_MAX, PCPF_FREE_HIGH_BATCH, PCPF_PREV_FREE_HIGH_ORDER, PerCpuPages, Zone
+from .show_mem import ShowMem
+
+
+class PageFree(ShowMem):
+    """Freeing pages back to the pcp lists and the buddy free lists."""
+
+    # =====================================================================================
+    # Freeing (mm/page_alloc.c: __free_pages, free_frozen_pages, free_pcppages_bulk)
+    # =====================================================================================
+    def free_pages(self, pfn: int, order: int) -> None:
+        """__free_pages(page, order): drop a reference; the block returns to the allocator at 0."""
+        if order == 0 and pfn >= 0 and not self.tracer.enabled:
+            # free_frozen_pages -> free_frozen_page_commit for a plain order-0 page that
+            # stays below pcp->high, inlined; every other case takes the full path.
+            try:
+                sec = self.memmap.sections[pfn >> SECTION_SHIFT]
+                zone = self._sec_zone[pfn >> SECTION_SHIFT]
+            except IndexError:
+                sec = zone = None
+            if sec is not None and zone is not None:
+                i = pfn & SECTION_MASK
+                b = sec[i]
+                mt = self.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+                if (0x40 <= b < 0xC0 and not b & 0x0F and mt < MIGRATE_PCPTYPES and pfn not in self._refcount
+                        and not zone.below_high and not zone.reclaim_active):
+                    pcp = zone.pcp[self.ctx.cpu]
+                    high = pcp.high
+                    if pcp.high_min <= high <= pcp.high_max and pcp.count + 1 < high:
+                        if self.mapcount:
+                            self.mapcount.pop(pfn, None)
+                        pcp.alloc_factor >>= 1
+                        pcp.lists[mt].appendleft(pfn)
+                        pcp.count += 1
+                        sec[i] = K_PCP << 4
+                        pcp.flags &= ~PCPF_PREV_FREE_HIGH_ORDER
+                        if pcp.free_count < (pcp.batch << PCP_BATCH_SCALE_MAX):
+                            pcp.free_count += 1
+                        return
+        elif 0 < order <= PAGE_ALLOC_COSTLY_ORDER and pfn >= 0 and not self.tracer.enabled:
+            # orders 1-3: free_frozen_page_commit without a bulk free, decided before any
+            # state changes (free_high, the pcp high limit) so the full path can still run
+            try:
+                sec = self.memmap.sections[pfn >> SECTION_SHIFT]
+                zone = self._sec_zone[pfn >> SECTION_SHIFT]
+            except IndexError:
+                sec = zone = None
+            if sec is not None and zone is not None:
+                i = pfn & SECTION_MASK
+                b = sec[i]
+                mt = self.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+                if (0x40 <= b < 0xC0 and b & 0x0F == order and mt < MIGRATE_PCPTYPES and pfn not in self._refcount
+                        and not zone.below_high and not zone.reclaim_active):
+                    pcp = zone.pcp[self.ctx.cpu]
+                    high = pcp.high
+                    batch = pcp.batch
+                    nr = 1 << order
+                    free_high = (pcp.free_count >= batch + pcp.high_min // 2
+                                 and bool(pcp.flags & PCPF_PREV_FREE_HIGH_ORDER)
+                                 and (not pcp.flags & PCPF_FREE_HIGH_BATCH or pcp.count >= batch))
+                    if not free_high and pcp.high_min <= high <= pcp.high_max and pcp.count + nr < high:
+                        if self.mapcount:
+                            self.mapcount.pop(pfn, None)
+                        self.compound.discard(pfn)
+                        pcp.alloc_factor >>= 1
+                        pcp.lists[MIGRATE_PCPTYPES * order + mt].appendleft(pfn)
+                        pcp.count += nr
+                        sec[i + 1:i + nr] = PCP_TAIL_BYTES[order]
+                        sec[i] = (K_PCP << 4) | order
+                        pcp.flags |= PCPF_PREV_FREE_HIGH_ORDER
+                        if pcp.free_count < (batch << PCP_BATCH_SCALE_MAX):
+                            pcp.free_count += nr
+                        return
+        self._free_pages(pfn, order)
+
+    def _free_pages(self, pfn: int, order: int) -> None:
+        if order < 0 or order > MAX_PAGE_ORDER:
+            raise KernelFault(f"order {order}: an order is 0..{MAX_PAGE_ORDER}")
+        if not 0 <= pfn < self.memmap.max_pfn:
+            raise KernelFault(f"pfn {pfn:#x} is outside RAM: there is no struct page to free")
+        sec = self.memmap.sections[pfn >> SECTION_SHIFT]
+        b = sec[pfn & SECTION_MASK] if sec is not None else 0
+        kind = b >> 4
+        if kind < OWNER_KERNEL or kind >= K_BUDDY or b & TAIL == TAIL or b & TAIL != order:
+            self._bad_free(pfn, order, b)
+            return
+        rc = self._refcount.get(pfn)
+        if rc is not None:
+            if rc - 1 > 0:
+                self._refcount[pfn] = rc - 1
+                if pfn not in self.compound and order:
+                    # ___free_pages: a non-compound high-order block whose head is still
+                    # referenced loses its tail halves now; the head page stays (order 0).
+                    self.memmap.set(pfn, (kind << 4) | 0)
+                    o = order
+                    while o > 0:
+                        o -= 1
+                        tail = pfn + (1 << o)
+                        self.memmap.set_block(tail, o, (kind << 4) | o, (kind << 4) | TAIL)
+                        self._free_frozen_pages(tail, o)
+                return
+            del self._refcount[pfn]
+        self._free_frozen_pages(pfn, order)
+
+    def _free_frozen_pages(self, pfn: int, order: int) -> None:
+        if self.tracer.enabled:
+            self.tracer.emit("mm_page_free", f"page={pfn_to_struct_page(pfn):016x} pfn={pfn:#x} order={order}")
+        if order:
+            self.compound.discard(pfn)
+        if self.mapcount:
+            self.mapcount.pop(pfn, None)
+        zone = self.zone_of(pfn)
+        assert zone is not None
+        mt = self.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+        if order <= PAGE_ALLOC_COSTLY_ORDER or (order == PAGEBLOCK_ORDER and self.thp_enabled):
+            if mt >= MIGRATE_PCPTYPES:
+                if mt == MIGRATE_ISOLATE:
+                    self._buddy_free(zone, pfn, order, mt)
+                    return
+                mt = MIGRATE_MOVABLE
+            self._free_frozen_page_commit(zone, zone.pcp[self.ctx.cpu], pfn, mt, order)
+        else:
+            self._buddy_free(zone, pfn, order, mt)
+
+    def _buddy_free(self, zone: Zone, pfn: int, order: int, mt: int) -> None:
+        """free_one_page: the block's bytes become free tails, then __free_one_page."""
+        sec = self.memmap.sections[pfn >> SECTION_SHIFT]
+        assert sec is not None
+        i = pfn & SECTION_MASK
+        if order:
+            sec[i:i + (1 << order)] = bytes((BUDDY_TAIL,)) * (1 << order)
+        else:
+            sec[i] = BUDDY_TAIL
+        zone.free_one_page(pfn, order, mt)
+
+    def _free_frozen_page_commit(self, zone: Zone, pcp: PerCpuPages, pfn: int, mt: int, order: int) -> None:
+        pcp.alloc_factor >>= 1
+        pindex = order_to_pindex(mt, order) if order else mt
+        pcp.lists[pindex].appendleft(pfn)
+        nr = 1 << order
+        pcp.count += nr
+        sec = self.memmap.sections[pfn >> SECTION_SHIFT]
+        assert sec is not None
+        i = pfn & SECTION_MASK
+        if order:
+            sec[i + 1:i + nr] = bytes(((K_PCP << 4) | TAIL,)) * (nr - 1)
+        sec[i] = (K_PCP << 4) | order
+        batch = pcp.batch
+        free_high = False
+        if order and order <= PAGE_ALLOC_COSTLY_ORDER:
+            free_high = (pcp.free_count >= batch + pcp.high_min // 2
+                         and bool(pcp.flags & PCPF_PREV_FREE_HIGH_ORDER)
+                         and (not pcp.flags & PCPF_FREE_HIGH_BATCH or pcp.count >= batch))
+            pcp.flags |= PCPF_PREV_FREE_HIGH_ORDER
+        elif pcp.flags & PCPF_PREV_FREE_HIGH_ORDER:
+            pcp.flags &= ~PCPF_PREV_FREE_HIGH_ORDER
+        if pcp.free_count < (batch << PCP_BATCH_SCALE_MAX):
+            pcp.free_count += nr
+        high = self._nr_pcp_high(pcp, zone, batch, free_high)
+        if pcp.count >= high:
+            self.free_pcppages_bulk(zone, self._nr_pcp_free(pcp, batch, high, free_high), pcp, pindex)
+            if zone.below_high and zone_watermark_ok(zone, 0, zone.high, ZONE_MOVABLE, 0):
+                zone.below_high = False
+
+    @staticmethod
+    def _nr_pcp_free(pcp: PerCpuPages, batch: int, high: int, free_high: bool) -> int:
+        if free_high:
+            return min(pcp.count, batch << PCP_BATCH_SCALE_MAX)
+        lo, hi = batch, high - batch
+        # clamp_t(int, free_count, lo, hi) as include/linux/minmax.h: __clamp evaluates it
+        val = pcp.free_count
+        return hi if val >= hi else (lo if val <= lo else val)
+
+    def _nr_pcp_high(self, pcp: PerCpuPages, zone: Zone, batch: int, free_high: bool) -> int:
+        high_min = pcp.high_min
+        high_max = pcp.high_max
+        high = pcp.high = min(max(pcp.high, high_min), high_max)
+        if not high:
+            return 0
+        if free_high:
+            pcp.high = max(high - (batch << PCP_BATCH_SCALE_MAX), high_min)
+            return 0
+        if zone.reclaim_active:
+            free_count = max(pcp.free_count, batch)
+            pcp.high = max(high - free_count, high_min)
+            return min(batch << 2, pcp.high)
+        if high_min == high_max:
+            return high
+        if zone.below_high:
+            free_count = max(pcp.free_count, batch)
+            pcp.high = max(high - free_count, high_min)
+            high = max(pcp.count, high_min)
+        elif pcp.count >= high:
+            need_high = pcp.free_count + batch
+            if pcp.high < need_high:
+                pcp.high = min(max(need_high, high_min), high_max)
+        return high
+
+    def free_pcppages_bulk(self, zone: Zone, count: int, pcp: PerCpuPages, pindex: int) -> None:
+        """Return ``count`` pages to the buddy, the requested list first, each list from its tail."""
+        count = min(pcp.count, count)
+        pindex -= 1
+        lists = pcp.lists
+        memmap = self.memmap
+        tracing = self.tracer.enabled
+        while count > 0:
+            while True:
+                pindex += 1
+                if pindex > len(lists) - 1:
+                    pindex = 0
+                if lists[pindex]:
+                    break
+            lst = lists[pindex]
+            order = pindex_to_order(pindex)
+            nr = 1 << order
+            while True:
+                pfn = lst.pop()
+                mt = memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+                count -= nr
+                pcp.count -= nr
+                self._buddy_free(zone, pfn, order, mt)
+                if tracing:
+                    self.tracer.emit("mm_page_pcpu_drain", f"page={pfn_to_struct_page(pfn):016x} pfn={pfn:#x} "
+                                     f"order={order} migratetype={mt}")
+                if count <= 0 or not lst:
+                    break
+
+    def drain_pages_zone(self, cpu: int, zone: Zone) -> None:
+        pcp = zone.pcp[cpu]
+        while pcp.count:
+            self.free_pcppages_bulk(zone, min(pcp.count, pcp.batch << PCP_BATCH_SCALE_MAX), pcp, 0)
+
+    def drain_local_pages(self, cpu: int | None = None) -> None:
+        c = self.ctx.cpu if cpu is None else self.ctx.check_cpu(cpu)
+        for zone in self.populated:
+            self.drain_pages_zone(c, zone)
+
+    def drain_all_pages(self, zone: Zone | None = None) -> None:
+        """drain_all_pages(zone): empty every CPU's pcp lists (of one zone or all)."""
+        zones = [zone] if zone is not None else self.populated
+        for cpu in range(self.nr_cpus):
+            for z in zones:
+                self.drain_pages_zone(cpu, z)
+
+    def get_page(self, pfn: int) -> None:
+        """get_page/folio_get: one more reference on the block (its compound head)."""
+        head = self._allocated_head(pfn, "get_page", "VM_BUG_ON_FOLIO(folio_ref_zero_or_close_to_overflow(folio))")
+        if head is not None:
+            self._refcount[head] = self._refcount.get(head, 1) + 1
+
+    def put_page(self, pfn: int) -> None:
+        """put_page: drop a reference on the (compound head of the) block; free it at zero."""
+        head = self._allocated_head(pfn, "put_page", "VM_BUG_ON_PAGE(page_ref_count(page) == 0)")
+        if head is None:
+            return
+        rc = self._refcount.get(head, 1) - 1
+        if rc > 0:
+            self._refcount[head] = rc
+            return
+        self._refcount.pop(head, None)
+        b = self.memmap.get(head)
+        order = (b & TAIL) if head in self.compound else 0
+        if order == 0 and b & TAIL:
+            # a non-compound block: the page itself is an order-0 folio (its tails were
+            # freed already or leak as in the kernel); re-tag it as an order-0 block
+            self.memmap.set(head, b & 0xF0)
+        self._free_frozen_pages(head, order)
+
+    def _allocated_head(self, pfn: int, what: str, vm_bug: str) -> int | None:
+        """The pfn whose refcount get_page/put_page changes, or None after a report.
+
+        A page with refcount 0 (free, on a pcp list, or a tail of a non-compound block)
+        has no reference to take or drop: CONFIG_DEBUG_VM's VM_BUG_ON fires in the kernel;
+        here the report is printed and nothing changes.
+        """
+        st = self.page_state(pfn)
+        if st[0] == "absent":
+            raise KernelFault(f"{what}: pfn {pfn:#x} has no struct page")
+        if st[0] == "reserved":
+            raise KernelFault(f"{what}: pfn {pfn:#x} is a reserved page, not one from the page allocator")
+        head = self.block_head(pfn)
+        if st[0] in ("buddy", "pcp") or head is None or (not st[1] and head[0] not in self.compound):
+            self.bad_page(pfn, vm_bug, what, refcount=0)
+            return None
+        return head[0]

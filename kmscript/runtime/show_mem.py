@@ -1,0 +1,207 @@
+"""Kernel reports of the page allocator: bad_page, warn_alloc, WARN_ON and show_mem.
+
+What it models: mm/page_alloc.c bad_page/free_page_is_bad reports, warn_alloc's
+"page allocation failure" banner, the WARN_ON_ONCE of the allocation paths, and
+mm/show_mem.c's __show_mem (the Mem-Info block and per-zone lines printed after an
+allocation failure or by the OOM killer), in the kernel's own text.
+
+Invariant: a report never changes allocator state except the taint flags it sets.
+"""
+
+from __future__ import annotations
+
+from .buddy import K_BUDDY, K_NONE, K_PCP, K_RESERVED, TAIL
+from .errors import KernelFault
+from .gfp import __GFP_NOWARN, MAX_NR_ZONES, MIGRATE_TYPES, format_gfp_pGg, gfp_zone
+from .mm_types import PAGE_SHIFT, PAGE_SIZE, NR_PAGE_ORDERS
+from .page_state import PageState
+
+# __GFP_* names are mangled inside a class body: module-level aliases
+_GFP_NOWARN = __GFP_NOWARN
+
+
+class ShowMem(PageState):
+    """Reports of the page allocator in the kernel's own text (mm/show_mem.c)."""
+
+    # =====================================================================================
+    # Kernel reports
+    # =====================================================================================
+    def _bad_free(self, pfn: int, order: int, b: int) -> None:
+        kind = b >> 4
+        if b == K_NONE:
+            st = self.page_state(pfn)[0]
+            if st == "absent":
+                raise KernelFault(f"pfn {pfn:#x} is in a memory hole: there is no struct page to free")
+            if st == "reserved":
+                self.bad_page(pfn, "PAGE_FLAGS_CHECK_AT_FREE flag(s) set", "__free_pages", flags="reserved")
+            else:
+                self.bad_page(pfn, "nonzero mapcount", "__free_pages", mapcount=-128)
+            return
+        if kind >= K_BUDDY:
+            # already free: PageBuddy's page_type overlays _mapcount (double free)
+            self.bad_page(pfn, "nonzero mapcount", "__free_pages", mapcount=-128)
+        elif kind == K_PCP:
+            # already freed onto a pcp list: its refcount is 0, put_page_testzero underflows
+            self.bad_page(pfn, "nonzero _refcount", "__free_pages", refcount=-1)
+        elif kind == K_RESERVED:
+            self.bad_page(pfn, "PAGE_FLAGS_CHECK_AT_FREE flag(s) set", "__free_pages", flags="reserved")
+        elif b & TAIL == TAIL:
+            self.bad_page(pfn, "nonzero _refcount", "__free_pages", refcount=0,
+                          note="not the first page of its block")
+        else:
+            alloc_order = b & TAIL
+            if pfn in self.compound:
+                reason = "VM_BUG_ON_PAGE(compound && compound_order(page) != order)"
+            else:
+                reason = f"freed with order {order}, allocated with order {alloc_order}"
+            self.bad_page(pfn, reason, "__free_pages", order=alloc_order)
+
+    def _taint_string(self) -> str:
+        """print_tainted(): "Not tainted" or "Tainted: G" with the B (bad page) and W (warning)
+        letters at their positions (kernel/panic.c: taint_flags), trailing blanks dropped."""
+        bad = getattr(self.ctx, "tainted_bad_page", False)
+        warn = getattr(self.ctx, "tainted_warn", False)
+        if not bad and not warn:
+            return "Not tainted"
+        flags = "G    " + ("B" if bad else " ") + "   " + ("W" if warn else " ")
+        return "Tainted: " + flags.rstrip()
+
+    def bad_page(self, pfn: int, reason: str, where: str, *, refcount: int | None = None,
+                 mapcount: int = 0, flags: str | None = None, order: int | None = None,
+                 note: str | None = None) -> None:
+        """mm/page_alloc.c: bad_page -> dump_page: "BUG: Bad page state in process ..."."""
+        task = self.ctx.current
+        zone = self.zone_of(pfn)
+        zidx = zone.idx if zone else 0
+        rc = self.page_ref_count(pfn) if refcount is None else refcount
+        fl = flags if flags is not None else self.page_flags(pfn)
+        lines = [
+            f"BUG: Bad page state in process {task.comm}  pfn:{pfn:05x}",
+            f"page: refcount:{rc} mapcount:{mapcount} mapping:0000000000000000 index:0x0 pfn:{pfn:#x}",
+        ]
+        if order is not None and order > 0:
+            lines.append(f"head: order:{order} mapcount:0 entire_mapcount:0 nr_pages_mapped:0 pincount:0")
+        lines += [
+            f"flags: {fl}(node=0|zone={zidx})",
+            f"page dumped because: {reason}" + (f" ({note})" if note else ""),
+            f"CPU: {self.ctx.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} {self._taint_string()}",
+            "Call Trace:",
+            " <TASK>",
+            " dump_stack_lvl",
+            " bad_page",
+            " free_frozen_pages" if where == "__free_pages" else f" {where}",
+            f" {where}" if where == "__free_pages" else " kmscript",
+            " </TASK>",
+        ]
+        self.log.printk("\n".join(lines), "bug")
+        self.ctx.tainted_bad_page = True   # add_taint(TAINT_BAD_PAGE) after the dump
+
+    def _warn_on(self, function: str, caller: str | None, once_key: str | None = None) -> None:
+        """A WARN_ON report (kernel/panic.c: __warn) from ``function`` in mm/page_alloc.c."""
+        if once_key is not None:
+            done: set[str] = getattr(self, "_warned_keys", set())
+            if once_key in done:
+                return
+            done.add(once_key)
+            self._warned_keys = done
+        task = self.ctx.current
+        lines = [
+            "------------[ cut here ]------------",
+            f"WARNING: CPU: {self.ctx.cpu} PID: {task.pid} at mm/page_alloc.c {function}",
+            f"CPU: {self.ctx.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} {self._taint_string()}",
+            f"RIP: 0010:{function}",
+            "Call Trace:",
+            " <TASK>",
+            " alloc_pages_mpol",
+            f" {caller or 'kmscript'}",
+            " </TASK>",
+            "---[ end trace 0000000000000000 ]---",
+        ]
+        self.log.printk("\n".join(lines), "warn")
+        self.ctx.tainted_warn = True       # __warn: add_taint(TAINT_WARN)
+
+    def warn_alloc(self, gfp: int, order: int, caller: str | None = None) -> None:
+        """warn_alloc: the page allocation failure report plus show_mem's Mem-Info."""
+        if gfp & _GFP_NOWARN:
+            return
+        task = self.ctx.current
+        mode = f"{gfp:#x}" if gfp else "0"
+        lines = [
+            f"{task.comm}: page allocation failure: order:{order}, mode:{mode}({format_gfp_pGg(gfp)}), "
+            f"nodemask=(null),cpuset=/,mems_allowed=0",
+            f"CPU: {self.ctx.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} {self._taint_string()}",
+            "Call Trace:",
+            " <TASK>",
+            " dump_stack_lvl",
+            " warn_alloc",
+            " __alloc_pages_slowpath",
+            " __alloc_frozen_pages_noprof",
+            " alloc_pages_mpol",
+            f" {caller or 'kmscript'}",
+            " </TASK>",
+        ]
+        lines += self.show_mem_lines(gfp_zone(gfp))
+        self.log.printk("\n".join(lines), "alloc_fail")
+
+    def show_mem_lines(self, max_zone_idx: int = MAX_NR_ZONES - 1) -> list[str]:
+        """mm/show_mem.c: __show_mem -> show_free_areas (the Mem-Info block)."""
+        vs = self.machine.vmstat
+        # show_free_areas: the first free_pcp sums the zones up to max_zone_idx only
+        free_pcp = sum(z.pcp_count for z in self.populated if z.idx <= max_zone_idx)
+        slab_r = vs.nr_slab_reclaimable_b // PAGE_SIZE
+        slab_u = vs.nr_slab_unreclaimable_b // PAGE_SIZE
+
+        def k(pages: int) -> int:
+            return pages << (PAGE_SHIFT - 10)
+
+        lines = [
+            "Mem-Info:",
+            f"active_anon:{vs.nr_active_anon} inactive_anon:{vs.nr_inactive_anon} isolated_anon:0",
+            f" active_file:{vs.nr_active_file} inactive_file:{vs.nr_inactive_file} isolated_file:0",
+            f" unevictable:0 dirty:{vs.nr_dirty} writeback:{vs.nr_writeback}",
+            f" slab_reclaimable:{slab_r} slab_unreclaimable:{slab_u}",
+            f" mapped:0 shmem:{vs.nr_shmem_pages} pagetables:{vs.nr_pagetable_pages}",
+            " sec_pagetables:0 bounce:0",
+            f" kernel_misc_reclaimable:{vs.nr_kernel_misc_reclaimable}",
+            f" free:{self.nr_free_pages()} free_pcp:{free_pcp} free_cma:0",
+            f"Node 0 active_anon:{k(vs.nr_active_anon)}kB inactive_anon:{k(vs.nr_inactive_anon)}kB "
+            f"active_file:{k(vs.nr_active_file)}kB inactive_file:{k(vs.nr_inactive_file)}kB unevictable:0kB "
+            f"isolated(anon):0kB isolated(file):0kB mapped:0kB dirty:{k(vs.nr_dirty)}kB "
+            f"writeback:{k(vs.nr_writeback)}kB shmem:{k(vs.nr_shmem_pages)}kB shmem_thp:0kB "
+            f"shmem_pmdmapped:0kB anon_thp:0kB kernel_stack:{vs.nr_kernel_stack_kb}kB "
+            f"pagetables:{k(vs.nr_pagetable_pages)}kB sec_pagetables:0kB all_unreclaimable? no Balloon:0kB",
+        ]
+        for z in self.populated:
+            if z.idx > max_zone_idx:
+                continue
+            local = z.pcp[self.ctx.cpu].count
+            lines.append(
+                f"Node 0 {z.name} free:{k(z.free_pages)}kB boost:{k(z.watermark_boost)}kB min:{k(z.min)}kB "
+                f"low:{k(z.low)}kB high:{k(z.high)}kB reserved_highatomic:{k(z.nr_reserved_highatomic)}KB "
+                f"free_highatomic:{k(z.nr_free_highatomic)}KB active_anon:0kB inactive_anon:0kB "
+                f"active_file:0kB inactive_file:0kB unevictable:0kB writepending:0kB zspages:0kB "
+                f"present:{k(z.present_pages)}kB managed:{k(z.managed_pages)}kB mlocked:0kB bounce:0kB "
+                f"free_pcp:{k(z.pcp_count)}kB local_pcp:{k(local)}kB free_cma:0kB")
+            lines.append("lowmem_reserve[]: " + " ".join(str(r) for r in z.lowmem_reserve))
+        for z in self.populated:
+            if z.idx > max_zone_idx:
+                continue
+            parts = []
+            total = 0
+            for o in range(NR_PAGE_ORDERS):
+                n = z._nr_free[o]
+                total += n << o
+                types = "".join(c for mt, c in enumerate("UMEH") if z.nr_list[o * MIGRATE_TYPES + mt])
+                parts.append(f"{n}*{4 << o}kB " + (f"({types}) " if n else ""))
+            lines.append(f"Node 0 {z.name}: " + "".join(parts) + f"= {k(total)}kB")
+        pagecache = self.machine.vmstat.nr_file_pages
+        lines += [
+            f"{pagecache} total pagecache pages",
+            "0 pages in swap cache",
+            "Free swap  = 0kB",
+            "Total swap = 0kB",
+            f"{sum(z.present_pages for z in self.zones)} pages RAM",
+            "0 pages HighMem/MovableOnly",
+            f"{self.reserved_pages} pages reserved",
+        ]
+        return lines
