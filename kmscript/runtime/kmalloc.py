@@ -33,7 +33,8 @@ from . import slab_geometry as g
 from . import gfp as _gfp
 from .gfp import format_gfp
 from .mm_types import OWNER_KERNEL, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, pfn_to_struct_page
-from .slab import GFP_SLAB_BUG_MASK, KmemCache, SlabAllocator, SLAB_CPU, SLAB_CPU_PARTIAL, SLAB_NODE_PARTIAL
+from .slab import SlabAllocator
+from .slab_types import GFP_SLAB_BUG_MASK, SLAB_CPU, SLAB_CPU_PARTIAL, SLAB_NODE_PARTIAL, KmemCache
 
 # module-level aliases: double-underscore names would be mangled inside classes
 _GFP_ACCOUNT = _gfp.__GFP_ACCOUNT

@@ -11,6 +11,8 @@ Invariants: the owner codes are the high nibble of a page's state byte, so they 
 
 from __future__ import annotations
 
+from typing import Protocol
+
 
 
 PAGE_SHIFT = 12
@@ -54,3 +56,21 @@ def virt_to_pfn(addr: int) -> int:
 def pfn_to_struct_page(pfn: int) -> int:
     """Address of the struct page of ``pfn`` in the vmemmap (what %p of a page shows)."""
     return VMEMMAP_START + pfn * STRUCT_PAGE_SIZE
+
+
+# ---------------------------------------------------------------------------------------
+# Shared Protocols: what a layer needs of a lower one, declared once.
+# ---------------------------------------------------------------------------------------
+class PageAllocator(Protocol):
+    """What the allocators above the buddy allocator use of it (alloc_pages/__free_pages)."""
+
+    def alloc_pages(self, gfp: int, order: int, *, owner: int = ..., caller: str | None = None) -> int | None: ...
+    def free_pages(self, pfn: int, order: int) -> None: ...
+
+
+class PhysMemory(Protocol):
+    """Byte-level access to simulated physical memory (physmem.py)."""
+
+    def read(self, paddr: int, n: int) -> bytes: ...
+    def write(self, paddr: int, data: bytes | bytearray) -> None: ...
+    def fill(self, paddr: int, n: int, byte: int) -> None: ...

@@ -1,0 +1,248 @@
+"""The SLUB data structures: struct slab, struct kmem_cache_cpu and struct kmem_cache.
+
+What it models: mm/slab.h and include/linux/slub_def.h - a slab (one compound page cut
+into objects), the per-CPU cpu slab with its lockless freelist and cpu partial list, and
+the cache with its geometry (slab_geometry.py), node partial list and the attributes
+/sys/kernel/slab/<cache>/ shows (mm/slub.c's sysfs section: slab_size, objects, partial,
+cpu_slabs, ...); plus the poison and red-zone byte values (include/linux/poison.h) and
+where a slab currently sits (cpu slab, cpu partial, node partial, full, RCU wait).
+
+Invariants: per cache, the sum of slab.objects is total_objects; live + free objects ==
+total; a slab sits on exactly one list (``where``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from . import slab_geometry as g
+from . import gfp as _gfp
+from .mm_types import PAGE_OFFSET, PAGE_SHIFT
+from .slab_geometry import (SLAB_CACHE_DMA, SLAB_CACHE_DMA32, SLAB_CONSISTENCY_CHECKS, SLAB_HWCACHE_ALIGN,
+                            SLAB_KMALLOC, SLAB_POISON, SLAB_RECLAIM_ACCOUNT, SLAB_RED_ZONE, SLAB_STORE_USER,
+                            SLAB_TYPESAFE_BY_RCU, Geometry)
+
+# module-level aliases: double-underscore names would be mangled inside classes
+_GFP_COMP = _gfp.__GFP_COMP
+_GFP_DMA = _gfp.__GFP_DMA
+_GFP_RECLAIMABLE = _gfp.__GFP_RECLAIMABLE
+
+
+# include/linux/poison.h
+POISON_INUSE = 0x5A
+POISON_FREE = 0x6B
+POISON_END = 0xA5
+SLUB_RED_INACTIVE = 0xBB
+SLUB_RED_ACTIVE = 0xCC
+
+HZ = 250  # CONFIG_HZ of the reference distribution kernel; used for track "age="
+INITIAL_JIFFIES = 0xFFFFFFFF - 300 * HZ + 1  # include/linux/jiffies.h: INITIAL_JIFFIES
+SHRINK_PROMOTE_MAX = 32
+# include/linux/slab.h: GFP_SLAB_BUG_MASK = _GFP_DMA32 | __GFP_HIGHMEM | ~__GFP_BITS_MASK
+_GFP_DMA32 = 0x4
+_GFP_HIGHMEM = 0x2
+_GFP_BITS_MASK = (1 << 25) - 1
+GFP_SLAB_BUG_MASK = _GFP_DMA32 | _GFP_HIGHMEM | (~_GFP_BITS_MASK & 0xFFFFFFFF)
+# Taint flags shown by print_tainted(): P F S R M B U D A W C (kernel/panic.c taint_flags)
+TAINT_ORDER = "PFSRMBUDAWC"
+
+# where a slab is (the kernel tracks this with frozen / SL_partial / list membership)
+SLAB_NOLIST = 0      # full slab of a non-debug cache: on no list
+SLAB_NODE_PARTIAL = 1
+SLAB_CPU_PARTIAL = 2
+SLAB_CPU = 3         # the cpu slab (frozen)
+SLAB_FULL = 4        # debug caches with STORE_USER: node full list
+SLAB_RCU_FREE = 5    # empty slab of a SLAB_TYPESAFE_BY_RCU cache waiting for a grace period
+SLAB_DEAD = 6        # failed consistency checks: marked all-used and frozen forever
+
+MISSING = object()
+
+
+class Slab:
+    """struct slab: one compound page of ``1 << order`` pages cut into objects."""
+
+    __slots__ = ("cache", "pfn", "order", "base", "objects", "inuse", "freelist", "where", "cpu")
+
+    def __init__(self, cache: "KmemCache", pfn: int, order: int, objects: int) -> None:
+        self.cache = cache
+        self.pfn = pfn
+        self.order = order
+        self.base = PAGE_OFFSET + (pfn << PAGE_SHIFT)
+        self.objects = objects
+        self.inuse = 0
+        # Free objects of this slab not owned by a CPU; the END of the list is the head.
+        self.freelist: list[int] = []
+        self.where = SLAB_NOLIST
+        self.cpu = -1
+
+    def object_addrs(self) -> list[int]:
+        s = self.cache
+        first = self.base + s.red_left_pad
+        return [first + i * s.size for i in range(self.objects)]
+
+    def __repr__(self) -> str:
+        return f"<slab {self.cache.name} pfn {self.pfn:#x} inuse {self.inuse}/{self.objects}>"
+
+
+class KmemCacheCpu:
+    """struct kmem_cache_cpu: the cpu slab, its lockless freelist and the cpu partial list."""
+
+    __slots__ = ("freelist", "slab", "partial")
+
+    def __init__(self) -> None:
+        self.freelist: list[int] = []
+        self.slab: Slab | None = None
+        self.partial: list[Slab] = []  # end of the list = head (most recently added)
+
+
+class KmemCache:
+    """struct kmem_cache; attributes mirror /sys/kernel/slab/<name>/."""
+
+    KMS_TYPE = "cache"
+    KMS_ATTRS = frozenset({
+        "name", "object_size", "slab_size", "size", "align", "order", "objs_per_slab", "min_partial",
+        "cpu_partial", "cpu_partial_slabs", "aliases", "alias_names", "objects", "total_objects",
+        "slabs", "partial", "cpu_slabs", "ctor", "flags", "hwcache_align", "reclaim_account",
+        "destroy_by_rcu", "poison", "red_zone", "store_user", "sanity_checks", "cache_dma",
+        "usersize", "sysfs_name", "offset", "inuse", "red_left_pad", "pages_per_slab",
+        "objects_partial", "destroyed", "is_kmalloc", "free_objects", "pages",
+    })
+
+    def __init__(self, name: str, object_size: int, geo: Geometry, flags: int, ctor: str | None,
+                 usersize: int, nr_cpus: int, is_kmalloc: bool) -> None:
+        self.name = name
+        self.object_size = object_size
+        self.geo = geo
+        self.flags = geo.flags  # incl. boot-time slab_debug flags and __OBJECT_POISON
+        self.size = geo.size
+        self.align = geo.align
+        self.inuse = geo.inuse
+        self.offset = geo.offset
+        self.red_left_pad = geo.red_left_pad
+        self.order = geo.order
+        self.objs_per_slab = geo.objs_per_slab
+        self.min_partial = geo.min_partial
+        self.cpu_partial = geo.cpu_partial
+        self.cpu_partial_slabs = geo.cpu_partial_slabs
+        self.ctor = ctor
+        self.usersize = usersize
+        self.is_kmalloc = is_kmalloc
+        self.refcount = 1
+        self.alias_names: list[str] = []
+        self.debug = bool(self.flags & g.SLAB_DEBUG_FLAGS)
+        self.cpu_slab = [KmemCacheCpu() for _ in range(nr_cpus)]
+        self.node_partial: deque[Slab] = deque()  # left = head
+        self.full: set[Slab] = set()  # only debug caches with SLAB_STORE_USER
+        self.slabs_set: set[Slab] = set()  # every slab of the cache (views, destroy)
+        self.nr_slabs = 0
+        self.total_objects_count = 0
+        self.destroyed = False
+        self.boot = False  # kmalloc caches: never merge targets (refcount -1 in the kernel)
+        # debug metadata kept outside the object bytes
+        self.tracks: dict[int, list[tuple[str, int, int, int] | None]] = {}
+        self.orig_size: dict[int, int] = {}
+        # allocflags: what every slab page allocation of this cache adds
+        self.allocflags = _GFP_COMP
+        if self.flags & SLAB_CACHE_DMA:
+            self.allocflags |= _GFP_DMA
+        if self.flags & SLAB_CACHE_DMA32:
+            self.allocflags |= _GFP_DMA32
+        if self.flags & SLAB_RECLAIM_ACCOUNT:
+            self.allocflags |= _GFP_RECLAIMABLE
+        self.sysfs_name = name
+        self.random_seq: list[int] | None = None  # CONFIG_SLAB_FREELIST_RANDOM
+        # the "kmalloc redzone" of 6.18: kmalloc caches keep orig_size with STORE_USER
+        self.keeps_orig_size = bool((self.flags & SLAB_KMALLOC) and (self.flags & SLAB_STORE_USER))
+
+    # -- sysfs-style attributes ------------------------------------------------------------
+    @property
+    def slab_size(self) -> int:
+        return self.size
+
+    @property
+    def pages_per_slab(self) -> int:
+        return 1 << self.order
+
+    @property
+    def aliases(self) -> int:
+        return self.refcount - 1
+
+    @property
+    def hwcache_align(self) -> int:
+        return int(bool(self.flags & SLAB_HWCACHE_ALIGN))
+
+    @property
+    def reclaim_account(self) -> int:
+        return int(bool(self.flags & SLAB_RECLAIM_ACCOUNT))
+
+    @property
+    def destroy_by_rcu(self) -> int:
+        return int(bool(self.flags & SLAB_TYPESAFE_BY_RCU))
+
+    @property
+    def poison(self) -> int:
+        return int(bool(self.flags & SLAB_POISON))
+
+    @property
+    def red_zone(self) -> int:
+        return int(bool(self.flags & SLAB_RED_ZONE))
+
+    @property
+    def store_user(self) -> int:
+        return int(bool(self.flags & SLAB_STORE_USER))
+
+    @property
+    def sanity_checks(self) -> int:
+        return int(bool(self.flags & SLAB_CONSISTENCY_CHECKS))
+
+    @property
+    def cache_dma(self) -> int:
+        return int(bool(self.flags & SLAB_CACHE_DMA))
+
+    @property
+    def total_objects(self) -> int:
+        return self.total_objects_count
+
+    @property
+    def slabs(self) -> int:
+        return self.nr_slabs
+
+    @property
+    def partial(self) -> int:
+        return len(self.node_partial)
+
+    @property
+    def pages(self) -> int:
+        return self.nr_slabs << self.order
+
+    @property
+    def objects_partial(self) -> int:
+        return sum(sl.inuse for sl in self.node_partial)
+
+    @property
+    def objects(self) -> int:
+        """sysfs ``objects``: total minus the free objects on node partial lists."""
+        return self.total_objects_count - sum(sl.objects - sl.inuse for sl in self.node_partial)
+
+    @property
+    def cpu_slabs(self) -> int:
+        return sum((c.slab is not None) + len(c.partial) for c in self.cpu_slab)
+
+    @property
+    def free_objects(self) -> int:
+        """Objects really free (on any freelist), unlike sysfs ``objects``."""
+        n = 0
+        for sl in self.slabs_set:
+            n += len(sl.freelist)
+        for c in self.cpu_slab:
+            n += len(c.freelist)
+        return n
+
+    def live_objects(self) -> int:
+        return self.total_objects_count - self.free_objects
+
+    def __str__(self) -> str:
+        return (f"cache {self.name}: object_size={self.object_size} slab_size={self.size} "
+                f"align={self.align} order={self.order} objs_per_slab={self.objs_per_slab}")
+
+    __repr__ = __str__
