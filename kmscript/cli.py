@@ -25,7 +25,7 @@ EPILOG = """\
 examples:
   kmscript examples/oom.kms                 run a scenario
   kmscript -c 'x = kmalloc(50, GFP_ATOMIC); print(x)'
-  kmscript --trace -c 'p = alloc_pages(GFP_KERNEL, 3); free_pages(p, 3)'
+  kmscript --trace -c 'p = alloc_pages(GFP_KERNEL, 3); __free_pages(p, 3)'
   kmscript --json examples/oom.kms          results and final state as JSON
   kmscript test tests/scenarios             run regression scenarios
   kmscript                                  interactive REPL (on a terminal)
