@@ -115,6 +115,12 @@ class KmsPanic(KmsRuntimeError):
     kind = "panic"
 
 
+class KmsOops(KmsRuntimeError):
+    """An Oops killed the script's task (the kernel's make_task_dead after oops_end)."""
+
+    kind = "oops"
+
+
 class KmsAssertionError(KmsError):
     kind = "assertion failed"
     exit_status = EXIT_ASSERT

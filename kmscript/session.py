@@ -9,6 +9,11 @@ with ``trace=True``, trace events.  The REPL replaces the hooks to colour them.
 Test blocks (``test "name" { ... }``) are collected while the top level runs; each is
 then run by :meth:`run_test` in a fresh session (:meth:`fork_fresh`) that re-runs the
 file's top-level set-up, so one case can never see another's machine.
+
+Kernel reports: the session keeps every record that is a failure-class report
+(runtime/reports.py) in ``reports``, across reboots, and ``expect`` blocks mark the ones
+they expected (``expect_reports``); ``unexpected_reports()`` is what ``kmscript test``
+fails a case on.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from .lang.compiler import Interpreter
 from .lang.parser import parse_source
 from .runtime.machine import Machine, MachineConfig
 from .runtime.printk import LogRecord
+from .runtime.reports import is_failure
 from .runtime.trace import format_line
 from .source import Source
 
@@ -50,6 +56,11 @@ class Session:
         self.tests: list[tuple[str, Any, ast.TestBlock, Source]] = []
         # Every text run in this session, in order (the REPL's :save starts from them).
         self.sources: list[Source] = []
+        # Failure-class kernel reports seen so far, and the ids of those an `expect` matched.
+        self.reports: list[LogRecord] = []
+        # (keyed by id, holding the record so that the id cannot be reused by a later one)
+        self._expected_reports: dict[int, LogRecord] = {}
+        self.block_reports_start = 0  # reports[:n] came from a test block's re-run top level
         # Every built-in call site holds the current machine in a slot (Call.machine), so
         # that a built-in reaches it with one attribute read; changing the machine updates
         # them all (see _machine).
@@ -103,11 +114,21 @@ class Session:
         self.boot(copy.copy(self.machine.config))
 
     def _on_log(self, rec: LogRecord) -> None:
+        if rec.kind != "info" and is_failure(rec):
+            self.reports.append(rec)
         if self.kernel_hook is not None:
             self.kernel_hook(rec)
         elif not self.quiet:
             for line in rec.lines():
                 self.out(line)
+
+    def expect_reports(self, records: Any) -> None:
+        """Mark kernel log records as expected by an ``expect`` block."""
+        self._expected_reports.update((id(r), r) for r in records if r.kind != "info")
+
+    def unexpected_reports(self, start: int = 0) -> list[LogRecord]:
+        """Failure-class reports from ``reports[start:]`` that no ``expect`` matched."""
+        return [r for r in self.reports[start:] if id(r) not in self._expected_reports]
 
     def _on_trace(self, event: str, fields_: str) -> None:
         m = self._machine
@@ -185,6 +206,7 @@ class Session:
         self.interp.register_tests = False
         self.run_program(program, source)
         self.interp.register_tests = True
+        self.block_reports_start = len(self.reports)
         blocks = [s for s in program.body if isinstance(s, ast.TestBlock)]
         block = blocks[index]
         self.interp.source = source

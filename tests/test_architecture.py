@@ -94,6 +94,7 @@ def test_lang_reaches_runtime_through_the_facade() -> None:
     # fault-injection knob names).
     allowed = {"kmscript.runtime.machine", "kmscript.runtime.errors", "kmscript.runtime.gfp",
                "kmscript.runtime.slab", "kmscript.runtime.slab_geometry", "kmscript.runtime.printk",
+               "kmscript.runtime.reports",
                "kmscript.runtime.trace", "kmscript.runtime.fault_inject"}
     for path in sorted((PKG / "lang").rglob("*.py")):
         for mod in imports(path):

@@ -17,10 +17,13 @@ Limits: every loop iteration and every user-function call costs one step from th
 session's budget (``--max-steps``); user-function nesting is capped (``MAX_CALL_DEPTH``).
 Both raise :class:`KmsLimitError`, never a Python RecursionError.
 
-Kernel reports are never fatal: a BUG or WARN report is logged and the script goes on,
-as the kernel does.  A kernel panic stops the script (exit status 3) unless it happens
-inside ``expect panic { ... }``, after which the machine is rebooted with the same
-configuration.  ``KernelFault`` (a request the simulated kernel cannot attempt) becomes a
+Kernel reports are logged and the script goes on, as the kernel does -- except the two
+that end the task or the machine.  An Oops kills the current task (the script): it stops
+at the call that oopsed (exit status 3) unless that call is inside ``expect bug { ... }``,
+where the block ends and the script goes on after it.  A kernel panic stops the script
+(exit status 3) unless it happens inside ``expect panic { ... }``, after which the machine
+is rebooted with the same configuration.  (``kmscript test`` also fails a case on any
+other unexpected BUG/WARN-class report; see runtime/reports.py.)  ``KernelFault`` (a request the simulated kernel cannot attempt) becomes a
 runtime error at the call that made it.
 """
 
@@ -31,9 +34,10 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NoReturn, cast
 
-from ..errors import (KmsAssertionError, KmsError, KmsExpectationError, KmsLimitError, KmsNameError, KmsPanic,
-                      KmsRuntimeError, KmsSyntaxError, KmsTypeError, did_you_mean)
-from ..runtime.errors import KernelFault, KernelPanic
+from ..errors import (KmsAssertionError, KmsError, KmsExpectationError, KmsLimitError, KmsNameError, KmsOops,
+                      KmsPanic, KmsRuntimeError, KmsSyntaxError, KmsTypeError, did_you_mean)
+from ..runtime.errors import KernelCrash, KernelFault, KernelOops, KernelPanic
+from ..runtime.reports import classify
 from ..source import Source, Span
 from . import ast
 from .builtins import load_all
@@ -63,6 +67,16 @@ _KIND_WORDS = {"oom": "an OOM kill", "bug": "a BUG report", "warn": "a warning",
                "alloc_fail": "an allocation failure", "allocation_failure": "an allocation failure",
                "panic": "a kernel panic", "fault": "an injected fault"}
 DECL_TYPES = {"cache": "cache", "task": "task", "file": "file"}
+
+
+def _what_happened(records: list[Any], limit: int = 3) -> str:
+    """The kernel reports of a block, by headline, for an expectation that failed."""
+    reports = [classify(r) for r in records if r.kind != "info"]
+    if not reports:
+        return "it produced no kernel report"
+    shown = [f"{r.what}: {r.title}" for r in reports[:limit]]
+    more = len(reports) - limit
+    return "it produced " + "; ".join(shown) + (f"; and {more} more report{'s' if more > 1 else ''}" if more > 0 else "")
 
 
 _NOT_CONST = object()
@@ -330,6 +344,10 @@ class Interpreter:
             raise e.with_location(span, self.source)
         except KernelPanic as e:
             raise self.err(KmsPanic, e.message, span) from None
+        except KernelOops as e:
+            raise self.err(KmsOops, e.message, span, (
+                "the kernel killed the task that oopsed (the script) -- put the call inside "
+                "`expect bug { ... }` if the Oops is what it demonstrates",)) from None
         except KernelFault as e:
             raise self.err(KmsRuntimeError, e.message, span) from None
         except RecursionError:
@@ -829,15 +847,21 @@ class Interpreter:
                 if "panic" not in kinds:
                     raise
                 panicked = True
+            except KernelOops:
+                # The Oops killed the task inside the block: the block ends here.
+                if "bug" not in kinds:
+                    raise
             records = log.records[before:]
             found = [r for r in records if r.kind in kinds and (text is None or text in r.text)]
             if panicked:
                 session.reboot_after_panic()
             if not found:
                 what = _KIND_WORDS[s.kind] + (f' mentioning "{text}"' if text is not None else "")
-                seen = sorted({r.kind for r in records if r.kind != "info"})
-                extra = f"; it produced: {', '.join(seen)}" if seen else "; it produced no kernel report"
-                raise self.err(KmsExpectationError, f"expected {what} in this block{extra}", s.span)
+                raise self.err(KmsExpectationError, f"expected {what} in this block; {_what_happened(records)}",
+                               s.span)
+            # Every report of the expected kinds in the block is expected (a SLUB error comes
+            # as several records); a panic is expected with all that led to it.
+            session.expect_reports(r for r in records if panicked or r.kind in kinds)
         return run
 
     def stmt_CpuBlock(self, s: ast.CpuBlock, scope: _Scope) -> Run:
@@ -1133,7 +1157,7 @@ class Interpreter:
             return impl(call, *args)
         except KmsError as ke:
             raise ke.with_location(span, self.source)
-        except KernelPanic:
+        except KernelCrash:
             raise
         except KernelFault as kf:
             raise self.err(KmsRuntimeError, kf.message, span) from None
@@ -1229,7 +1253,7 @@ class Interpreter:
             return self.err(KmsTypeError, f"{b.name}(): {ex.args[0]}", e.args[i].span)
 
         def fault(kf: KernelFault) -> KmsError:
-            if isinstance(kf, KernelPanic):
+            if isinstance(kf, KernelCrash):
                 raise kf
             return self.err(KmsRuntimeError, kf.message, span)
 

@@ -24,6 +24,14 @@ Snapshots are cheap: the irq-state and held-lock lists are never mutated in plac
 change builds a new list), so a snapshot only keeps references; a ``cpu N < ... >`` block
 in a hot loop costs one small tuple.
 
+After a report (a hook on the kernel log, see ``_after_report``), the context does what
+the kernel does once the report is printed: an Oops taints the kernel (TAINT_DIE) and
+kills the current task (``KernelOops``), or panics in interrupt context ("Fatal exception
+in interrupt") or with ``kernel.panic_on_oops`` set ("Fatal exception")
+(arch/x86/kernel/dumpstack.c: oops_end); a WARNING panics with ``kernel.panic_on_warn``
+set ("kernel: panic_on_warn set ...", kernel/panic.c: check_panic_on_warn, called from
+__warn before the taint is added).
+
 Simplification: the kernel prints this report only with CONFIG_DEBUG_ATOMIC_SLEEP; the
 simulator always checks, because showing the mistake is the point of a teaching tool.
 The held-lock lines imitate lockdep's ("1 lock held by comm/pid: #0: (name)...") without
@@ -37,8 +45,9 @@ from dataclasses import dataclass
 from contextlib import contextmanager
 from typing import Callable, Iterator, NamedTuple, Protocol
 
-from .errors import KernelFault
-from .printk import KernelLog
+from .errors import KernelFault, KernelOops, KernelPanic
+from .printk import KernelLog, LogRecord
+from .reports import classify
 
 PREEMPT_SHIFT = 0
 SOFTIRQ_SHIFT = 8
@@ -105,6 +114,46 @@ class ExecContext:
         self.current: TaskLike = _ScriptTask()
         self._last_might_sleep_report_ns: int | None = None
         self.taint: set[str] = set()  # kernel/panic.c tainted_mask, as flag letters
+        self.panic_on_oops = 0  # kernel.panic_on_oops (CONFIG_PANIC_ON_OOPS_VALUE=0)
+        self.panic_on_warn = 0  # kernel.panic_on_warn
+        log.add_report_hook(self._after_report)
+
+    def register_sysctls(self, register: Callable[[str, Callable[[], int], Callable[[int], None]], None]) -> None:
+        """kernel.panic_on_oops and kernel.panic_on_warn (kernel/panic.c: kern_panic_table)."""
+        def setter(name: str) -> Callable[[int], None]:
+            def set_(value: int) -> None:
+                # proc_dointvec_minmax with extra1=SYSCTL_ZERO, extra2=SYSCTL_ONE
+                if isinstance(value, bool) or not isinstance(value, int) or value not in (0, 1):
+                    raise KernelFault(f"kernel.{name}: expected 0 or 1, got {value!r} (-EINVAL)")
+                setattr(self, name, value)
+            return set_
+        register("kernel.panic_on_oops", lambda: self.panic_on_oops, setter("panic_on_oops"))
+        register("kernel.panic_on_warn", lambda: self.panic_on_warn, setter("panic_on_warn"))
+
+    def panic(self, reason: str) -> None:
+        """kernel/panic.c: panic() -- print the banner and stop the machine."""
+        self.log.printk(f"Kernel panic - not syncing: {reason}\n"
+                        f"---[ end Kernel panic - not syncing: {reason} ]---", "panic")
+        raise KernelPanic(reason)
+
+    def _after_report(self, rec: LogRecord) -> None:
+        """What the kernel does once a report is printed (see the module docstring)."""
+        if rec.kind not in ("bug", "warn"):
+            return
+        report = classify(rec)
+        if report.cls == "oops":
+            # arch/x86/kernel/dumpstack.c: oops_end()
+            self.add_taint("D")
+            if self.in_interrupt():
+                self.panic("Fatal exception in interrupt")
+            if self.panic_on_oops:
+                self.panic("Fatal exception")
+            raise KernelOops(report.title)
+        if report.cls == "warn" and self.panic_on_warn:
+            # kernel/panic.c: check_panic_on_warn(); panic_on_warn is cleared first so a
+            # WARN on the panic path does not recurse
+            self.panic_on_warn = 0
+            self.panic("kernel: panic_on_warn set ...")
 
     # -- queries (include/linux/preempt.h, irqflags.h) ------------------------------------
     def in_atomic(self) -> bool:

@@ -9,6 +9,11 @@ stops the script is decided by the interpreter (see ``KernelLog`` record kinds).
 outside the machine, an unbalanced preempt_enable, a handle of the wrong type).  The
 interpreter turns it into a kmscript runtime error with the span of the offending call.
 ``KernelPanic`` ends the simulated machine ("Kernel panic - not syncing: ...").
+``KernelOops`` ends the current task after an Oops (arch/x86/kernel/dumpstack.c:
+oops_end -> make_task_dead): the operation that oopsed does not return, and the script,
+which is the current task, stops there unless it expected the Oops.  Both are
+``KernelCrash``es: the interpreter lets them through to ``expect`` blocks instead of
+turning them into ordinary runtime errors at the call.
 """
 
 from __future__ import annotations
@@ -22,5 +27,13 @@ class KernelFault(Exception):
         self.message = message
 
 
-class KernelPanic(KernelFault):
+class KernelCrash(KernelFault):
+    """The kernel killed the current task or itself: a panic or an Oops."""
+
+
+class KernelPanic(KernelCrash):
     """The simulated kernel panicked; the machine cannot continue."""
+
+
+class KernelOops(KernelCrash):
+    """An Oops killed the current task (the script); the machine goes on."""

@@ -83,6 +83,7 @@ class Machine:
         self.vmstat = VmStat()
         self.ctx = ExecContext(self.nr_cpus, self.log)
         self._sysctls: dict[str, tuple[SysctlGet, SysctlSet]] = {}
+        self.ctx.register_sysctls(self.register_sysctl)
         self._boot_subsystems()
 
     def _boot_subsystems(self) -> None:

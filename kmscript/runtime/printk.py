@@ -16,6 +16,11 @@ Each record has a *kind* so that scripts can test for events (``expect oom { ...
 
 Listeners (the CLI printing as things happen, the REPL colouring them) subscribe with
 ``add_listener``.  The log itself keeps every record for ``show dmesg``.
+
+After-report hooks (``add_report_hook``) run once a record has reached every listener:
+they are what the kernel does after printing a report (oops_end, check_panic_on_warn) and
+may end the operation by raising (a panic, the death of the task that oopsed).  A hook
+never runs before the report it reacts to has been shown.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ class KernelLog:
     clock: Clock
     records: list[LogRecord] = field(default_factory=list)
     _listeners: list[Listener] = field(default_factory=list)
+    _report_hooks: list[Listener] = field(default_factory=list)
 
     def printk(self, text: str, kind: str = "info") -> LogRecord:
         if kind not in KINDS:
@@ -73,7 +79,13 @@ class KernelLog:
             listener(rec)
         # printing costs time too, so two messages never share a timestamp
         self.clock.advance(1000)
+        for hook in self._report_hooks:
+            hook(rec)
         return rec
+
+    def add_report_hook(self, hook: Listener) -> None:
+        """Run *hook* after each record has been shown (see the module docstring)."""
+        self._report_hooks.append(hook)
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)

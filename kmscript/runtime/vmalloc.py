@@ -511,16 +511,14 @@ class Vmalloc:
         self.log.printk("\n".join(lines), "alloc_fail")
 
     def _bug_in_interrupt(self, func: str) -> None:
-        """BUG_ON(in_interrupt()): an oops in interrupt context panics the machine."""
+        """BUG_ON(in_interrupt()): the Oops is in interrupt context, so oops_end() panics the
+        machine ("Fatal exception in interrupt"; see ExecContext._after_report)."""
         task = self.ctx.current
         self.log.printk(f"kernel BUG at {GET_VM_AREA_NODE_BUG}!\n"
                         "Oops: invalid opcode: 0000 [#1] SMP NOPTI\n"
                         f"CPU: {self.ctx.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} {self.ctx.print_tainted()}\n"
                         f"RIP: 0010:{func}", "bug")
-        self.ctx.add_taint("D")  # oops_end(): TAINT_DIE
-        self.log.printk("Kernel panic - not syncing: Fatal exception in interrupt", "panic")
-        raise KernelPanic("Fatal exception in interrupt (vmalloc called in interrupt context: "
-                          f"BUG_ON(in_interrupt()) in {func})")
+        raise KernelPanic("Fatal exception in interrupt")  # not reached: oops_end() panicked
 
     def get_vm_area_node(self, size: int, align: int, flags: int, vstart: int, vend: int,
                          gfp: int, caller: str | None, shift: int = PAGE_SHIFT) -> VmStruct | None:

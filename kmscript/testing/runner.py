@@ -17,7 +17,11 @@ What a case must satisfy
   an error, and ``NAME.err`` holds the error as the CLI prints it on stderr (rendered under
   the file's base name) followed by ``exit status N`` (the format of tests/golden_errors);
 - for a test block: the ``# CHECK`` lines inside the block match that block's own output
-  (what it printed after the re-run top level).
+  (what it printed after the re-run top level);
+- no unexpected kernel report: a BUG, Oops, panic, WARNING, SLUB error, bad page state,
+  sleeping-in-atomic or KASAN report (runtime/reports.py) that no ``expect`` block matched
+  fails the case that printed it, showing the report -- the rule syzkaller and KUnit live
+  by.  ``# ALLOW: warn, might_sleep`` (report classes, or ``all``) relaxes it for a file.
 
 Directives (comment lines in the leading comment block of a file; ``XFAIL``/``SKIP`` also
 as a comment inside a test block, for that block only):
@@ -29,6 +33,9 @@ as a comment inside a test block, for that block only):
 - ``# TIMEOUT: 5s``    wall-clock limit for the whole file (``ms``, ``s`` or ``m``);
   exceeding it is a FAIL.  Enforced with a real-time interval timer (signal.setitimer)
   where available, always backed by the step budget.
+- ``# ALLOW: CLASS, ...`` kernel report classes that do not fail the file's cases
+  (``oops``, ``bug``, ``slub``, ``bad_page``, ``might_sleep``, ``atomic_sleep``, ``kasan``,
+  ``warn``, ``panic``, or ``all``)
 - ``# EXIT: N``        the file case expects exit status N (as the CLI would return) instead
   of success, e.g. a scenario that demonstrates an error
 
@@ -64,7 +71,7 @@ from .filecheck import Check, CheckSyntaxError, match_checks, parse_checks, rege
 PASS, FAIL, XFAIL, XPASS, SKIP = "PASS", "FAIL", "XFAIL", "XPASS", "SKIP"
 FAILING = (FAIL, XPASS)
 DEFAULT_TIMEOUT = 60.0  # seconds per file when neither --timeout nor # TIMEOUT: is given
-DIRECTIVE_RE = re.compile(r"^\s*#\s*(XFAIL|SKIP|ARGS|TIMEOUT|EXIT)\s*:\s*(.*?)\s*$")
+DIRECTIVE_RE = re.compile(r"^\s*#\s*(XFAIL|SKIP|ARGS|TIMEOUT|EXIT|ALLOW)\s*:\s*(.*?)\s*$")
 
 
 # ---------------------------------------------------------------------------- data
@@ -114,6 +121,7 @@ class Directives:
     args: list[str] = field(default_factory=list)
     timeout: float | None = None
     exit: int | None = None
+    allow: set[str] = field(default_factory=set)  # kernel report classes that do not fail
     errors: list[str] = field(default_factory=list)
 
 
@@ -153,6 +161,18 @@ def parse_directives(lines: Iterable[str]) -> Directives:
                 d.timeout = _parse_duration(val)
             except ValueError as e:
                 d.errors.append(f"# TIMEOUT: {e}")
+        elif key == "ALLOW":
+            from ..errors import did_you_mean
+            from ..runtime.reports import FAILURE_CLASSES
+            for word in filter(None, re.split(r"[\s,]+", val)):
+                if word == "all":
+                    d.allow.update(FAILURE_CLASSES)
+                elif word in FAILURE_CLASSES:
+                    d.allow.add(word)
+                else:
+                    d.errors.append(f"# ALLOW: unknown kernel report class '{word}'"
+                                    f"{did_you_mean(word, FAILURE_CLASSES + ('all',))} "
+                                    f"(classes: {', '.join(FAILURE_CLASSES)}, all)")
         elif key == "EXIT":
             try:
                 d.exit = int(val)
@@ -291,6 +311,13 @@ def _make_session_class() -> type:
         fail_nth = 0
         armed: list[Any] = []
         injections: list[str] = []
+        report_sites: dict[int, str] = {}
+
+        def _on_log(self, rec: Any) -> None:
+            n = len(self.reports)
+            super()._on_log(rec)
+            if len(self.reports) > n:  # a failure-class report: remember the script line
+                self.report_sites[id(rec)] = _script_location()
 
         def boot(self, config: Any) -> Any:
             m = super().boot(config)
@@ -320,6 +347,8 @@ class _Run:
     injected: int = 0
     fault: str = ""
     duration: float = 0.0
+    reports: list[Any] = field(default_factory=list)  # unexpected failure-class kernel reports
+    report_sites: dict[int, str] = field(default_factory=dict)
 
 
 def _run_session(make: Callable[[list[str]], Any], body: Callable[[Any], None], deadline: _Deadline) -> _Run:
@@ -341,6 +370,8 @@ def _run_session(make: Callable[[list[str]], Any], body: Callable[[Any], None], 
         tb = traceback.format_exception(type(e), e, e.__traceback__)
         run.internal = f"internal error: {type(e).__name__}: {e}\n" + "".join(tb[-6:]).rstrip()
     run.duration = time.perf_counter() - t0
+    run.reports = session.unexpected_reports(session.block_reports_start)
+    run.report_sites = dict(getattr(session, "report_sites", {}))
     if session.has_machine:
         fi = getattr(session.machine, "faults", None)
         run.injected = int(getattr(fi, "injected", 0))
@@ -375,6 +406,32 @@ def _error_text(run: _Run, timeout: float | None) -> str | None:
     if run.error is not None:
         return str(run.error.render())
     return None
+
+
+def _report_messages(run: _Run, allow: set[str], path: str, limit: int = 20) -> list[str]:
+    """One message per unexpected kernel report of a run (not those of ``# ALLOW:``).
+
+    A run that ended in an Oops or a panic is reported by that error alone.
+    """
+    from ..errors import KmsOops, KmsPanic
+    from ..runtime.reports import classify
+    if isinstance(run.error, (KmsOops, KmsPanic)):
+        return []
+    out = []
+    for rec in run.reports:
+        r = classify(rec)
+        if r.cls in allow:
+            continue
+        site = run.report_sites.get(id(rec), "")
+        where = f"{path}:{site.rsplit(':', 1)[1]}" if site else path
+        kind = "panic" if r.cls == "panic" else "warn" if r.cls == "warn" else "bug"
+        lines = rec.lines()
+        shown = lines[:limit] + ([f"... {len(lines) - limit} more lines"] if len(lines) > limit else [])
+        out.append(f"{where}: error: unexpected kernel report ({r.what}): {r.title}\n"
+                   + "\n".join("    " + ln for ln in shown)
+                   + f"\n  note: expected ones go inside `expect {kind} {{ ... }}`; "
+                     f"`# ALLOW: {r.cls}` accepts them in the whole file")
+    return out
 
 
 def _crashed(run: _Run) -> bool:
@@ -501,6 +558,7 @@ def run_file(path: str, opts: RunOptions | None = None, *, display: str | None =
                                             and exit_status == d.exit)
     if top_err is not None and not expects_error:
         messages.append(top_err)
+    messages += _report_messages(top_run, d.allow, path)
     if err_golden.exists():
         # NAME.err: what `kmscript NAME.kms` prints on stderr (the error rendered under the
         # file's base name) and its exit status, as tests/golden_errors holds them.
@@ -558,6 +616,7 @@ def run_file(path: str, opts: RunOptions | None = None, *, display: str | None =
         err = _error_text(r, timeout)
         if err is not None:
             msgs.append(err)
+        msgs += _report_messages(r, d.allow, path)
         bchecks = [c for c in checks if in_block(c) == k]
         if bchecks:
             if opts.update:
