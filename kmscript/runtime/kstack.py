@@ -37,7 +37,8 @@ from .errors import KernelFault
 from .context import ExecContext
 from .gfp import GFP_KERNEL_ACCOUNT, __GFP_ACCOUNT, __GFP_ZERO
 
-from .vmalloc import VM_MAP, Vmalloc, VmStruct
+from .vmap_area import VM_MAP, VmStruct
+from .vmalloc import Vmalloc
 from .vmstat import VmStat
 
 # Module-level aliases: a name starting with two underscores would be mangled inside a class.

@@ -477,7 +477,7 @@ class Machine:
         return page(pfn) if page is not None else pfn
 
     def is_vmalloc_addr(self, addr: int) -> bool:
-        from .vmalloc import is_vmalloc_addr
+        from .vmap_area import is_vmalloc_addr
         return is_vmalloc_addr(addr)
 
     def find_vm_area(self, addr: int) -> Any:
@@ -717,7 +717,7 @@ class Machine:
             return f"page pfn {pfn:#x}{inside}{where}  {kind}"
         vmalloc = getattr(self, "vmalloc", None)
         if vmalloc is not None:
-            from .vmalloc import is_vmalloc_addr
+            from .vmap_area import is_vmalloc_addr
             if is_vmalloc_addr(addr):
                 vm = vmalloc.area_containing(addr)
                 if vm is None:

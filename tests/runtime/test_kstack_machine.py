@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kmscript.runtime.kstack import THREAD_SIZE
-from kmscript.runtime.vmalloc import is_vmalloc_addr
+from kmscript.runtime.vmap_area import is_vmalloc_addr
 
 from test_vmalloc_machine import boot
 

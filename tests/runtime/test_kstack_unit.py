@@ -7,7 +7,7 @@ import pytest
 
 from kmscript.runtime.errors import KernelFault
 from kmscript.runtime.kstack import THREAD_SIZE, KernelStacks
-from kmscript.runtime.vmalloc import is_vmalloc_addr
+from kmscript.runtime.vmap_area import is_vmalloc_addr
 
 from test_vmalloc_unit import PAGE_OFFSET, make
 

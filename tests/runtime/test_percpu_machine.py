@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 
 from kmscript.runtime.gfp import GFP_KERNEL
-from kmscript.runtime.vmalloc import is_vmalloc_addr
+from kmscript.runtime.vmap_area import is_vmalloc_addr
 
 from test_vmalloc_machine import boot
 

@@ -10,7 +10,8 @@ import re
 from hypothesis import given, settings, strategies as st
 
 from kmscript.runtime.gfp import GFP_ATOMIC, GFP_KERNEL
-from kmscript.runtime.percpu import BLOCK_BITS, PcpuChunk, PerCpu, pcpu_find_fit_scan
+from kmscript.runtime.percpu_internal import BLOCK_BITS, PcpuChunk, pcpu_find_fit_scan
+from kmscript.runtime.percpu import PerCpu
 
 from test_vmalloc_machine import boot
 

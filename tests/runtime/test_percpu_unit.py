@@ -8,8 +8,10 @@ import pytest
 
 from kmscript.runtime.errors import KernelFault
 from kmscript.runtime.gfp import GFP_ATOMIC
-from kmscript.runtime.percpu import PerCpu, pcpu_build_alloc_info
-from kmscript.runtime.vmalloc import PAGE_SIZE, VMALLOC_END, is_vmalloc_addr
+from kmscript.runtime.percpu import PerCpu
+from kmscript.runtime.percpu_internal import pcpu_build_alloc_info
+from kmscript.runtime.mm_types import PAGE_SIZE
+from kmscript.runtime.vmap_area import VMALLOC_END, is_vmalloc_addr
 
 from test_vmalloc_unit import PAGE_OFFSET, make
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 from kmscript.runtime.gfp import GFP_KERNEL, __GFP_NORETRY, __GFP_ZERO
 from kmscript.runtime.machine import Machine, MachineConfig
-from kmscript.runtime.vmalloc import VMALLOC_START, is_vmalloc_addr
+from kmscript.runtime.vmap_area import VMALLOC_START, is_vmalloc_addr
 
 GFP_ZERO = __GFP_ZERO
 

@@ -15,9 +15,9 @@ from kmscript.runtime.gfp import GFP_ATOMIC, GFP_KERNEL, __GFP_NOWARN
 from kmscript.runtime.kstack import THREAD_SIZE
 from kmscript.runtime.printk import Clock, KernelLog
 from kmscript.runtime.trace import Tracer
-from kmscript.runtime.vmalloc import (
-    PAGE_SIZE, VMALLOC_END, VMALLOC_START, Vmalloc, is_vmalloc_addr, lazy_max_pages,
-)
+from kmscript.runtime.mm_types import PAGE_SIZE
+from kmscript.runtime.vmap_area import VMALLOC_END, VMALLOC_START, is_vmalloc_addr, lazy_max_pages
+from kmscript.runtime.vmalloc import Vmalloc
 from kmscript.runtime.vmstat import VmStat
 
 PAGE_OFFSET = 0xFFFF888000000000
