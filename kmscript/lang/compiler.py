@@ -310,8 +310,11 @@ class Interpreter:
     def tick(self) -> None:
         self.steps_left -= 1
         if self.steps_left < 0:
-            raise KmsLimitError(f"step budget exhausted: the script ran more than {self.session.max_steps} "
-                                "loop iterations and calls (raise it with --max-steps)")
+            self.out_of_steps()
+
+    def out_of_steps(self) -> NoReturn:
+        raise KmsLimitError(f"step budget exhausted: the script ran more than {self.session.max_steps} "
+                            "loop iterations and calls (raise it with --max-steps)")
 
     # -- entry points --------------------------------------------------------------------
     def compile_program(self, prog: ast.Program, source: Source) -> list[tuple[ast.Stmt, Run]]:
@@ -322,6 +325,8 @@ class Interpreter:
         for s in prog.body:
             try:
                 compiled.append((s, self.stmt(s, scope)))
+            except KmsError as e:
+                raise e.with_location(s.span, source)
             except RecursionError:
                 raise self.err(KmsLimitError, "this statement is nested too deeply to compile "
                                "(split the expression or block)", s.span) from None
@@ -742,42 +747,23 @@ class Interpreter:
         return v
 
     def stmt_Repeat(self, s: ast.Repeat, scope: _Scope) -> Run:
+        """``repeat N { ... }``: N iterations; N <= 0 runs the body zero times.
+
+        Each iteration is charged one step as it starts (as ``for`` and ``while`` do), so a
+        ``break`` ends the charging too and a nested call sees the exact budget left.
+        """
         count = self.expr(s.count, scope)
-        body_scope = scope.loop()
-        step = _loop_step(self.block(s.body, body_scope), s.body)
+        step = _loop_step(self.block(s.body, scope.loop()), s.body)
         interp = self
-        # A two-statement body without break/continue (`p = kmalloc(..); kfree(p)`) runs
-        # both statements from the loop itself, one call level less per iteration.
-        pair = None
-        if len(s.body.body) == 2 and not _has_loop_control(s.body.body):
-            pair = (self.stmt(s.body.body[0], body_scope), self.stmt(s.body.body[1], body_scope))
-
-        def budget(f: Frame) -> tuple[int, int]:
-            n = self._loop_int(count(f), s.count.span, "repeat count")
-            # Run what the budget allows, then fail with the limit error.
-            n_ok = max(0, interp.steps_left) if n > interp.steps_left else n
-            interp.steps_left -= n_ok
-            return n, n_ok
-
-        if pair is not None:
-            first, second = pair
-
-            def run_pair(f: Frame) -> None:
-                n, n_ok = budget(f)
-                for _ in range(n_ok):
-                    first(f)
-                    second(f)
-                if n_ok < n:
-                    interp.tick()
-            return run_pair
 
         def run(f: Frame) -> None:
-            n, n_ok = budget(f)
-            for _ in range(n_ok):
+            n = self._loop_int(count(f), s.count.span, "repeat count")
+            for _ in range(n):
+                interp.steps_left -= 1
+                if interp.steps_left < 0:
+                    interp.out_of_steps()
                 if step(f) is _BREAK:
                     break
-            if n_ok < n:
-                interp.tick()
         return run
 
     def stmt_For(self, s: ast.For, scope: _Scope) -> Run:
@@ -980,8 +966,13 @@ class Interpreter:
         left, right = self.expr(e.left, scope), self.expr(e.right, scope)
         op, span = e.op, e.span
         if isinstance(e.left, ast.Num) and isinstance(e.right, ast.Num):
-            v = binop(op, e.left.value, e.right.value, span) if not (op in "/%" and e.right.value == 0) else None
-            if v is not None:
+            # Constant folding never changes behaviour: an operation that would fail
+            # (`1 << -1`) is left to fail when and where it runs.
+            try:
+                v = binop(op, e.left.value, e.right.value, span)
+            except KmsError:
+                pass
+            else:
                 return lambda f: v
         if op == "+":
             def add(f: Frame) -> Any:
