@@ -27,6 +27,7 @@ from .context import ExecContext
 from .errors import KernelFault
 from .fault_inject import FaultInjector
 from .gfp import GFP_KERNEL
+from .mm_types import OWNER_KERNEL, OWNER_KSTACK, OWNER_PERCPU, OWNER_VMALLOC, PAGE_OFFSET, page_address, virt_to_pfn
 from .printk import Clock, KernelLog
 from .trace import Tracer
 from .vmstat import VmStat
@@ -113,7 +114,6 @@ class Machine:
 
     def alloc_pages(self, gfp: int, order: int, owner: int | None = None, caller: str | None = None) -> int | None:
         """alloc_pages(gfp, order): head pfn of 2^order contiguous pages, or None."""
-        from .mm_types import OWNER_KERNEL
         return self.page_alloc.alloc_pages(gfp, order, owner=OWNER_KERNEL if owner is None else owner,
                                            caller=caller)
 
@@ -122,7 +122,6 @@ class Machine:
 
         (Python mangles names starting with two underscores inside a class, so the facade
         drops the kernel's leading underscores: get_free_pages, free_pages_pfn.)"""
-        from .mm_types import page_address
         pfn = self.page_alloc.alloc_pages(gfp, order, caller=caller)
         return None if pfn is None else page_address(pfn)
 
@@ -135,7 +134,6 @@ class Machine:
 
     def free_pages(self, addr: int, order: int) -> None:
         """free_pages(addr, order): free by direct-map address (addr 0 is ignored)."""
-        from .mm_types import PAGE_OFFSET, virt_to_pfn
         if addr == 0:
             return
         if addr < PAGE_OFFSET or addr >= PAGE_OFFSET + self.page_alloc.phys_max:
@@ -145,7 +143,6 @@ class Machine:
         self.page_alloc.free_pages(virt_to_pfn(addr), order)
 
     def page_address(self, pfn: int) -> int:
-        from .mm_types import page_address
         self.page_alloc.page(pfn)
         return page_address(pfn)
 
@@ -178,13 +175,11 @@ class Machine:
 
     def virt_to_phys(self, addr: int) -> int:
         """__pa(addr) of a direct-map address."""
-        from .mm_types import PAGE_OFFSET
         self.page_alloc.virt_to_page(addr)
         return addr - PAGE_OFFSET
 
     def phys_to_virt(self, paddr: int) -> int:
         """__va(paddr): the direct-map address of a physical address."""
-        from .mm_types import PAGE_OFFSET
         return PAGE_OFFSET + paddr
 
     def show_page_view(self, name: str, zone: str | None = None) -> str:
@@ -443,7 +438,6 @@ class Machine:
     # kmscript/runtime/vmalloc.py; addresses are ints, None means NULL.
     def _boot_vmalloc(self) -> None:
         """[vmalloc] boot line: needs self.page_alloc and the kmalloc facade."""
-        from .mm_types import OWNER_VMALLOC
         from .vmalloc import Vmalloc
         pa: Any = self.page_alloc
         km: Any = self.kmalloc_caches  # called directly: vmalloc's bookkeeping is on a hot path
@@ -508,7 +502,6 @@ class Machine:
     # -- percpu --------------------------------------------------------------------------------
     # kmscript/runtime/percpu.py.  Static variables by name; dynamic ones by __percpu pointer.
     def _boot_percpu(self) -> None:
-        from .mm_types import OWNER_PERCPU, PAGE_OFFSET
         from .percpu import PerCpu
         pa: Any = self.page_alloc
         self.percpu = PerCpu(page_alloc=pa, vmalloc=self.vmalloc,
@@ -605,7 +598,6 @@ class Machine:
     # kmscript/runtime/kstack.py; the task model calls self.kstacks.alloc_thread_stack/free_thread_stack.
     def _boot_kstacks(self) -> None:
         from .kstack import KernelStacks
-        from .mm_types import OWNER_KSTACK, PAGE_OFFSET
         pa: Any = self.page_alloc
         self.kstacks = KernelStacks(vmap_stack=self.config.vmap_stack, vmalloc=self.vmalloc, page_alloc=pa,
                                     ctx=self.ctx, vmstat=self.vmstat, nr_cpus=self.nr_cpus,
@@ -681,7 +673,6 @@ class Machine:
     # (``x = 0xffff888003a1c040  kmalloc-64  slab pfn 0x3a1c  obj 3/64``).
     def describe_address(self, addr: int) -> str | None:
         """One line saying what *addr* is (slab object, vmalloc area, page block), or None."""
-        from .mm_types import PAGE_OFFSET
         if addr == 16:
             return "ZERO_SIZE_PTR (kmalloc(0))"
         percpu = getattr(self, "percpu", None)

@@ -20,12 +20,12 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from .buddy import BUDDY_TAIL, SECTION_SHIFT, Memmap
+from .buddy import BUDDY_TAIL, Memmap
 from .errors import KernelFault
 from .gfp import (GFP_USER, MAX_NR_ZONES, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES,
                   ZONE_DMA, ZONE_DMA32, ZONE_MOVABLE, ZONE_NAMES, ZONE_NORMAL, gfp_zone)
 from .internal import ReclaimHooks
-from .mm_types import PAGE_SHIFT, PAGE_SIZE, STRUCT_PAGE_SIZE, MAX_PAGE_ORDER, PAGEBLOCK_NR_PAGES
+from .mm_types import PAGE_SHIFT, PAGE_SIZE, STRUCT_PAGE_SIZE, MAX_PAGE_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER
 from .zone import Zone
 
 
@@ -47,6 +47,8 @@ KERNEL_RESERVED_START_PFN = MAX_DMA_PFN
 KERNEL_RESERVED_PAGES = 9418
 
 
+
+PB_ZONE_MIXED = 0xFF  # pageblock_zone: a pageblock not inside one zone
 
 class MmInit:
     """Zones, memmap and watermarks of one machine as boot leaves them (mm/mm_init.c)."""
@@ -168,13 +170,16 @@ class MmInit:
         for idx, (start, spanned, present, managed, reserved) in enumerate(layout):
             self.zones.append(Zone(idx, self.memmap, start, spanned, present, managed, reserved, self.nr_cpus))
         self.populated = [z for z in self.zones if z.present_pages]
-        # zone of each 128 MiB section when the section lies inside one zone (fast lookup)
-        self._sec_zone: list[Zone | None] = [None] * len(self.memmap.sections)
+        # page_zone() in O(1): the kernel keeps the zone id in page->flags; here one byte per
+        # pageblock (like pageblock_mt) holds the index of the zone spanning the whole
+        # pageblock, PB_ZONE_MIXED where a zone boundary or a hole falls inside it (zone_of)
+        pb_zone = bytearray([PB_ZONE_MIXED]) * len(self.memmap.pageblock_mt)
         for z in self.populated:
-            first = -(-z.zone_start_pfn // (1 << SECTION_SHIFT))
-            last = z.zone_end_pfn >> SECTION_SHIFT
-            for si in range(first, last):
-                self._sec_zone[si] = z
+            first = -(-z.zone_start_pfn // PAGEBLOCK_NR_PAGES)
+            last = z.zone_end_pfn // PAGEBLOCK_NR_PAGES
+            if first < last:
+                pb_zone[first:last] = bytes([z.idx]) * (last - first)
+        self.pageblock_zone = pb_zone
         self.totalram_pages = sum(z.managed_pages for z in self.zones)
         self.reserved_pages = sum(z.present_pages - z.managed_pages for z in self.zones)
         # mm/memblock.c: memblock_free_all -> __free_pages_memory: release every managed
@@ -351,6 +356,17 @@ class MmInit:
     # Zone queries used by other subsystems
     # =====================================================================================
     def zone_of(self, pfn: int) -> Zone | None:
+        """page_zone(): the populated zone whose span holds pfn (None in a hole)."""
+        if pfn >= 0:
+            pb = pfn >> PAGEBLOCK_ORDER
+            if pb < len(self.pageblock_zone):
+                zi = self.pageblock_zone[pb]
+                if zi != PB_ZONE_MIXED:
+                    return self.zones[zi]
+        return self.zone_of_scan(pfn)
+
+    def zone_of_scan(self, pfn: int) -> Zone | None:
+        """The zone lookup by a scan of the zones' spans (what zone_of's table shortcuts)."""
         for z in self.populated:
             if z.zone_start_pfn <= pfn < z.zone_end_pfn:
                 return z

@@ -18,6 +18,7 @@ from .internal import PCP_TAIL_BYTES, order_to_pindex, pindex_to_order, zone_wat
 from .mm_types import (MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER, OWNER_KERNEL,
                        pfn_to_struct_page)
 from .zone import PCP_BATCH_SCALE_MAX, PCPF_FREE_HIGH_BATCH, PCPF_PREV_FREE_HIGH_ORDER, PerCpuPages, Zone
+from .mm_init import PB_ZONE_MIXED
 from .show_mem import ShowMem
 
 
@@ -34,10 +35,11 @@ class PageFree(ShowMem):
             # stays below pcp->high, inlined; every other case takes the full path.
             try:
                 sec = self.memmap.sections[pfn >> SECTION_SHIFT]
-                zone = self._sec_zone[pfn >> SECTION_SHIFT]
+                zi = self.pageblock_zone[pfn >> PAGEBLOCK_ORDER]
             except IndexError:
-                sec = zone = None
-            if sec is not None and zone is not None:
+                sec, zi = None, PB_ZONE_MIXED
+            if sec is not None and zi != PB_ZONE_MIXED:
+                zone = self.zones[zi]
                 i = pfn & SECTION_MASK
                 b = sec[i]
                 mt = self.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
@@ -61,10 +63,11 @@ class PageFree(ShowMem):
             # state changes (free_high, the pcp high limit) so the full path can still run
             try:
                 sec = self.memmap.sections[pfn >> SECTION_SHIFT]
-                zone = self._sec_zone[pfn >> SECTION_SHIFT]
+                zi = self.pageblock_zone[pfn >> PAGEBLOCK_ORDER]
             except IndexError:
-                sec = zone = None
-            if sec is not None and zone is not None:
+                sec, zi = None, PB_ZONE_MIXED
+            if sec is not None and zi != PB_ZONE_MIXED:
+                zone = self.zones[zi]
                 i = pfn & SECTION_MASK
                 b = sec[i]
                 mt = self.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER]

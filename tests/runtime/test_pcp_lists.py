@@ -3,6 +3,8 @@ high limit, NR_FREE_PAGES excluding pcp pages, per-CPU selection."""
 
 from __future__ import annotations
 
+import pytest
+
 from kmscript.runtime.gfp import GFP_KERNEL, MIGRATE_UNMOVABLE
 from kmscript.runtime.machine import Machine, MachineConfig
 
@@ -116,7 +118,11 @@ def test_order3_uses_pcp_and_order4_does_not() -> None:
     pa.check_invariants()
 
 
-def test_inlined_fast_paths_match_the_full_path() -> None:
+@pytest.mark.parametrize("config", [
+    MachineConfig(cpus=2, dma_pages=3840, dma32_pages=6000, normal_pages=9000),
+    MachineConfig(cpus=2, mem=64 << 20),  # DMA and DMA32 share the first memory section
+])
+def test_inlined_fast_paths_match_the_full_path(config: MachineConfig) -> None:
     """alloc_pages/free_pages inline the common pcp cases; with tracing on every call takes
     the full path.  The same sequence must leave identical allocator state both ways."""
     import random
@@ -125,7 +131,7 @@ def test_inlined_fast_paths_match_the_full_path() -> None:
     from kmscript.runtime.gfp import GFP_ATOMIC, GFP_HIGHUSER_MOVABLE, __GFP_COMP, __GFP_NOWARN
 
     def run(trace: bool) -> tuple[str, list[list[list[int]]], list[int | None]]:
-        m = Machine(MachineConfig(cpus=2, dma_pages=3840, dma32_pages=6000, normal_pages=9000))
+        m = Machine(config)
         m.page_alloc.reclaim = None
         if trace:
             m.tracer.record()
@@ -150,3 +156,19 @@ def test_inlined_fast_paths_match_the_full_path() -> None:
         return procfs.zoneinfo(pa) + procfs.pagetypeinfo(pa), pcps, got
 
     assert run(False) == run(True)
+
+
+@pytest.mark.parametrize("config", [
+    MachineConfig(cpus=1, mem=64 << 20),
+    MachineConfig(cpus=1, mem=1 << 30),
+    MachineConfig(cpus=1, mem=6 << 30),  # DMA32 ends at the PCI hole; Normal above 4 GiB
+    MachineConfig(cpus=1, dma_pages=3840, dma32_pages=6000, normal_pages=9000, movable_pages=777),
+])
+def test_zone_of_table_matches_the_zone_span_scan(config: MachineConfig) -> None:
+    """page_zone() by the per-pageblock table against the scan of the zones' spans, at every
+    zone edge (and its neighbours) and at a spread of pfns across the whole memory map."""
+    pa = Machine(config).page_alloc
+    edges = {p for z in pa.zones for e in (z.zone_start_pfn, z.zone_end_pfn) for p in (e - 1, e, e + 1)}
+    pfns = edges | set(range(0, pa.memmap.max_pfn + 600, 97)) | {-1, 0, 1}
+    for pfn in sorted(pfns):
+        assert pa.zone_of(pfn) is pa.zone_of_scan(pfn), pfn
