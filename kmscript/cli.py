@@ -163,7 +163,9 @@ def run_one(session: Any, name: str, text: str | None, out: Any, ns: argparse.Na
             session.run_text(text, name)
     except KmsError as e:
         _report(e, ns)
+        _fault_notes(session, name, ns)
         return e.exit_status
+    _fault_notes(session, name, ns)
     if session.tests:
         status = max(status, run_test_blocks(session, out, ns))
     if ns.leak_check:
@@ -177,6 +179,14 @@ def run_one(session: Any, name: str, text: str | None, out: Any, ns: argparse.Na
                     out(line)
     del Session
     return status
+
+
+def _fault_notes(session: Any, name: str, ns: argparse.Namespace) -> None:
+    """At the end of a run: each armed fault-injection attribute that never fired, and why."""
+    if ns.json or not session.has_machine:
+        return
+    for note in session.machine.faults.unfired_notes():
+        _err(f"{name}: note: {note}")
 
 
 def run_test_blocks(session: Any, out: Any, ns: argparse.Namespace) -> int:

@@ -28,6 +28,15 @@ injection via fail-nth"): ``task_fail_nth`` counts down on every call that reach
 simulator extension each attribute also has its own ``nth`` counter (``fail kmalloc
 nth=3``: the third eligible kmalloc call fails), evaluated the same way.
 
+Faults that never fire
+----------------------
+Each attribute counts, since it was last armed (``FaultAttr.rearm``), the calls that the
+facility's filters kept from becoming candidates and why (``skipped``: ignore-gfp-wait,
+the cache filter, min-order ...), and the candidate calls ``should_fail_ex`` declined
+(times exhausted, space, interval, probability).  ``unfired_notes()`` explains each armed
+attribute that injected nothing -- the classic trap being ``fail slab caches=inode`` with
+the default ignore-gfp-wait=Y and GFP_KERNEL allocations, which is faithful and silent.
+
 Invariants
 ----------
 - With nothing armed both queries return False after one attribute test (``active``).
@@ -88,9 +97,25 @@ class FaultAttr:
     # statistics
     calls: int = 0
     injected: int = 0
+    # since the attribute was last armed: calls the filters skipped, by reason, and the
+    # candidate calls and injections
+    skipped: dict[str, int] = field(default_factory=dict)
+    armed_calls: int = 0
+    armed_injected: int = 0
 
     def armed(self) -> bool:
         return self.probability > 0 or self.nth > 0
+
+    def rearm(self) -> None:
+        """Start the "did it fire?" accounting afresh (after its knobs were written)."""
+        self.skipped = {}
+        self.armed_calls = 0
+        self.armed_injected = 0
+
+    def skip(self, reason: str) -> bool:
+        """Count a call kept from being a candidate; returns False (no failure)."""
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        return False
 
     def knobs(self) -> dict[str, Any]:
         """The debugfs files of this attribute and their values, in debugfs order."""
@@ -169,13 +194,13 @@ class FaultInjector:
             return False
         a = self.fail_page_alloc
         if order < a.min_order:
-            return False
+            return a.skip("min_order")
         if gfp & _GFP_NOFAIL:
-            return False
+            return a.skip("nofail")
         if a.ignore_gfp_highmem and gfp & _GFP_HIGHMEM:
-            return False
+            return a.skip("ignore_gfp_highmem")
         if a.ignore_gfp_wait and gfp & _GFP_DIRECT_RECLAIM:
-            return False
+            return a.skip("ignore_gfp_wait")
         return self.should_fail_ex(a, 1 << order, nowarn=bool(gfp & _GFP_NOWARN),
                                    site=f"__alloc_pages_noprof order:{order}")
 
@@ -186,15 +211,15 @@ class FaultInjector:
             return False
         if cache_name == "kmem_cache":  # no fault injection for the bootstrap cache
             return False
-        if gfp & _GFP_NOFAIL:
-            return False
         a = self.failslab
+        if gfp & _GFP_NOFAIL:
+            return a.skip("nofail")
         if a.ignore_gfp_wait and gfp & _GFP_DIRECT_RECLAIM:
-            return False
+            return a.skip("ignore_gfp_wait")
         if a.cache_filter and cache_name not in a.failslab_caches:
-            return False
+            return a.skip("cache_filter")
         if a.kmalloc_only and not is_kmalloc:
-            return False
+            return a.skip("kmalloc_only")
         return self.should_fail_ex(a, object_size if object_size is not None else 1,
                                    nowarn=bool(gfp & _GFP_NOWARN),
                                    site=f"{'__kmalloc_cache_noprof' if is_kmalloc else 'kmem_cache_alloc_noprof'} "
@@ -207,6 +232,7 @@ class FaultInjector:
     def should_fail_ex(self, a: FaultAttr, size: int, *, nowarn: bool = False, site: str = "") -> bool:
         self.calls += 1
         a.calls += 1
+        a.armed_calls += 1
         if self._in_task() and self.task_fail_nth:
             self.task_fail_nth -= 1
             if self.task_fail_nth == 0:
@@ -222,18 +248,18 @@ class FaultInjector:
         if a.probability == 0:
             return False
         if a.task_filter and not self._fail_task():
-            return False
+            return a.skip("task_filter")
         if a.times == 0:
-            return False
+            return a.skip("times")
         if a.space > size:
             a.space -= size
-            return False
+            return a.skip("space")
         if a.interval > 1:
             a.count += 1
             if a.count % a.interval:
-                return False
+                return a.skip("interval")
         if a.probability <= self.rng.randrange(100):
-            return False
+            return a.skip("probability")
         return self._fail(a, nowarn, site)
 
     def _fail_task(self) -> bool:
@@ -247,6 +273,7 @@ class FaultInjector:
         if a.times != -1 and a.times != 0:
             a.times -= 1
         a.injected += 1
+        a.armed_injected += 1
         self.injected += 1
         self.sites.append(f"{a.name}: {site}" if site else a.name)
         if self.on_inject is not None:
@@ -271,6 +298,47 @@ class FaultInjector:
                 lines.append(f" {site.split(' ')[0]}")
             lines.append(" </TASK>")
         self.printk("\n".join(lines), "fault")
+
+    # -- faults that never fired ---------------------------------------------------------------
+    # Why calls were not failed, as noun phrases around the count ({n}: "3 allocations").
+    _WHY = {
+        "ignore_gfp_wait": "ignore-gfp-wait=Y (the default) skipped {n} that may sleep (GFP_KERNEL); "
+                           "ignore_gfp_wait=false includes them",
+        "cache_filter": "the cache filter ({caches}) skipped {n} from other caches",
+        "kmalloc_only": "kmalloc-only skipped {n} from caches that are not kmalloc-*",
+        "min_order": "min-order={min_order} skipped {n} of lower order (min_order=0 includes them)",
+        "ignore_gfp_highmem": "ignore-gfp-highmem=Y skipped {n} with __GFP_HIGHMEM",
+        "nofail": "__GFP_NOFAIL exempted {n}",
+        "task_filter": "task-filter=Y skipped {n} (the task is not marked make_it_fail)",
+        "times": "times ran out before {n}",
+        "space": "space absorbed {n}",
+        "interval": "interval={interval} skipped {n}",
+        "probability": "probability={probability}% passed over {n}",
+    }
+    # the facility's filters, asked before should_fail_ex (which counts armed_calls)
+    _FILTERS = ("ignore_gfp_wait", "cache_filter", "kmalloc_only", "min_order", "ignore_gfp_highmem", "nofail")
+
+    def unfired_notes(self) -> list[str]:
+        """One note per armed attribute that has injected nothing since it was armed."""
+        notes = []
+        for a in (self.failslab, self.fail_page_alloc):
+            if not a.armed() or a.armed_injected:
+                continue
+            what = "allocation" if a.name == FAILSLAB else "page allocation"
+
+            def n(k: int) -> str:
+                return f"{k} {what}{'s' if k != 1 else ''}"
+            seen = a.armed_calls + sum(k for r, k in a.skipped.items() if r in self._FILTERS)
+            if not seen:
+                notes.append(f"{a.name} was armed but never fired: no {what} was made after it was armed")
+                continue
+            why = [self._WHY[r].format(n=n(k), caches=", ".join(sorted(a.failslab_caches)) or "none",
+                                       min_order=a.min_order, interval=a.interval, probability=a.probability)
+                   for r, k in sorted(a.skipped.items(), key=lambda kv: -kv[1])]
+            if a.nth:
+                why.append(f"nth={a.nth} has {a.nth} eligible call{'s' if a.nth != 1 else ''} to go")
+            notes.append(f"{a.name} was armed but never fired ({n(seen)} after it was armed): " + "; ".join(why))
+        return notes
 
     # -- views -----------------------------------------------------------------------------------
     def render(self) -> str:

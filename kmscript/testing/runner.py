@@ -348,6 +348,7 @@ class _Run:
     fault: str = ""
     duration: float = 0.0
     reports: list[Any] = field(default_factory=list)  # unexpected failure-class kernel reports
+    fault_notes: list[str] = field(default_factory=list)  # armed faults that never fired
     report_sites: dict[int, str] = field(default_factory=dict)
 
 
@@ -374,6 +375,8 @@ def _run_session(make: Callable[[list[str]], Any], body: Callable[[Any], None], 
     run.report_sites = dict(getattr(session, "report_sites", {}))
     if session.has_machine:
         fi = getattr(session.machine, "faults", None)
+        if fi is not None:
+            run.fault_notes = list(fi.unfired_notes())
         run.injected = int(getattr(fi, "injected", 0))
         injections = getattr(session, "injections", None) or getattr(fi, "sites", None)
         if injections:
@@ -432,6 +435,11 @@ def _report_messages(run: _Run, allow: set[str], path: str, limit: int = 20) -> 
                    + f"\n  note: expected ones go inside `expect {kind} {{ ... }}`; "
                      f"`# ALLOW: {r.cls}` accepts them in the whole file")
     return out
+
+
+def _fault_note_lines(run: _Run) -> list[str]:
+    """For a failing case: the armed faults that never fired (often why it failed)."""
+    return [f"note: fault injection: {n}" for n in run.fault_notes]
 
 
 def _crashed(run: _Run) -> bool:
@@ -599,6 +607,8 @@ def run_file(path: str, opts: RunOptions | None = None, *, display: str | None =
             if fail is not None:
                 messages.append(fail.render(path, top_out, "<top-level output>"))
     status = FAIL if messages else PASS
+    if messages:
+        messages += _fault_note_lines(top_run)
     fcase = CaseResult(path, None, status, "\n\n".join(messages), top_run.duration, 1, top_out,
                        crashed=_crashed(top_run), fault=top_run.fault)
     cases.append(fcase)
@@ -626,6 +636,8 @@ def run_file(path: str, opts: RunOptions | None = None, *, display: str | None =
                 if fail is not None:
                     msgs.append(fail.render(path, own, f"<output of test \"{tname}\">"))
         st = FAIL if msgs else PASS
+        if msgs:
+            msgs += _fault_note_lines(r)
         if bd.xfail is not None:
             st = XFAIL if st == FAIL else XPASS
             if st == XPASS:

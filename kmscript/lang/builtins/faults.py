@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import KmsRuntimeError
+from ...errors import KmsRuntimeError, did_you_mean
 from ...runtime.fault_inject import FAIL_PAGE_ALLOC, FAILSLAB, FaultAttr, FaultInjector
 from .registry import KWARGS, NAME, Call, builtin, opt, view
 
@@ -83,7 +83,8 @@ def _configure(call: Call, fi: FaultInjector, kind: str, attr: FaultAttr, option
     known |= _SLAB_ONLY if attr.name == FAILSLAB else _PAGE_ONLY
     for key in options:
         if key not in known:
-            raise KmsRuntimeError(f"fail {kind}: unknown option '{key}' (options: {', '.join(sorted(known))})")
+            raise KmsRuntimeError(f"fail {kind}: unknown option '{key}'{did_you_mean(key, known)} "
+                                  f"(options: {', '.join(sorted(known))})")
     if "off" in options and _bool("off", options["off"]):
         fi.disable(attr.name)
         if kind == "kmalloc":
@@ -115,6 +116,7 @@ def _configure(call: Call, fi: FaultInjector, kind: str, attr: FaultAttr, option
             attr.failslab_caches.clear()
     if "probability" not in options and "nth" not in options and attr.probability == 0:
         attr.probability = 100
+    attr.rearm()
     fi.update_active()
 
 
@@ -131,7 +133,8 @@ def _fail(call: Call, kind: str, options: dict[str, Any]) -> None:
     if kind in ("any", "nth", "task", "fail_nth"):
         for key in options:
             if key != "nth":
-                raise KmsRuntimeError(f"fail {kind}: unknown option '{key}' (options: nth)")
+                raise KmsRuntimeError(f"fail {kind}: unknown option '{key}'{did_you_mean(key, ['nth'])} "
+                                      "(options: nth)")
         if "nth" not in options:
             raise KmsRuntimeError(f"fail {kind}: give nth=N")
         fi.set_task_fail_nth(_int("nth", options["nth"], 0))
@@ -139,7 +142,8 @@ def _fail(call: Call, kind: str, options: dict[str, Any]) -> None:
     if kind == "make_it_fail":
         for key in options:
             if key not in ("pid", "on"):
-                raise KmsRuntimeError(f"fail make_it_fail: unknown option '{key}' (options: pid, on)")
+                raise KmsRuntimeError(f"fail make_it_fail: unknown option '{key}'"
+                                      f"{did_you_mean(key, ['pid', 'on'])} (options: pid, on)")
         target = options.get("pid", call.machine.ctx.current)
         pid = getattr(target, "pid", target)
         if isinstance(pid, bool) or not isinstance(pid, int):
@@ -149,8 +153,9 @@ def _fail(call: Call, kind: str, options: dict[str, Any]) -> None:
         return
     name = _KINDS.get(kind)
     if name is None:
-        raise KmsRuntimeError(f"fail: unknown fault kind '{kind}' (kinds: slab, kmalloc, page_alloc, any, "
-                              f"make_it_fail, off)")
+        kinds = [*_KINDS, "any", "nth", "task", "fail_nth", "make_it_fail", "off"]
+        raise KmsRuntimeError(f"fail: unknown fault kind '{kind}'{did_you_mean(kind, kinds)} (kinds: slab, kmalloc, "
+                              f"page_alloc, any, make_it_fail, off)")
     _configure(call, fi, kind, fi.attr(name), options)
 
 
@@ -162,7 +167,8 @@ def _fault_stats(call: Call, kind: str) -> int:
         return fi.injected
     name = _KINDS.get(kind)
     if name is None:
-        raise KmsRuntimeError(f"fault_stats: unknown kind '{kind}' (all, slab, page_alloc)")
+        raise KmsRuntimeError(f"fault_stats: unknown kind '{kind}'{did_you_mean(kind, [*_KINDS, 'all'])} "
+                              "(all, slab, page_alloc)")
     return fi.attr(name).injected
 
 
