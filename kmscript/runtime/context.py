@@ -17,8 +17,8 @@ Also modelled: spin_lock_irqsave/irqrestore (the saved irq state per lock),
 local_bh_disable (SOFTIRQ_DISABLE_OFFSET = 2 * SOFTIRQ_OFFSET, so in_softirq() and
 in_interrupt() are true, as in the kernel), rcu_read_lock nesting as with
 CONFIG_PREEMPT_RCU (it does not disable preemption but makes sleeping a reported bug,
-"RCU nest depth: N"), and the machine-wide taint flags (kernel/panic.c) that the
-"CPU: ... Not tainted / Tainted: G        W" lines print.
+"RCU nest depth: N"), and the machine-wide taint mask (kernel/panic.c, taint.py) that every
+report's dump_stack header prints (dumpstack.py).
 
 Snapshots are cheap: the irq-state and held-lock lists are never mutated in place (every
 change builds a new list), so a snapshot only keeps references; a ``cpu N < ... >`` block
@@ -45,9 +45,11 @@ from dataclasses import dataclass
 from contextlib import contextmanager
 from typing import Callable, Iterator, NamedTuple, Protocol
 
+from .dumpstack import dump_stack, dump_stack_print_info, show_stack
 from .errors import KernelFault, KernelOops, KernelPanic
 from .printk import KernelLog, LogRecord
 from .reports import classify
+from .taint import Taint
 
 PREEMPT_SHIFT = 0
 SOFTIRQ_SHIFT = 8
@@ -61,9 +63,6 @@ PREEMPT_MASK = 0xFF << PREEMPT_SHIFT
 SOFTIRQ_MASK = 0xFF << SOFTIRQ_SHIFT
 HARDIRQ_MASK = 0xF << HARDIRQ_SHIFT
 NMI_MASK = 0xF << NMI_SHIFT
-
-# kernel/panic.c: taint_flags[] letters in bit order (P proprietary ... W warning ... J)
-TAINT_FLAGS = "PFSRMBUDAWCIOELKXTNJ"
 
 # include/linux/sched/mm.h: might_alloc() expands might_sleep_if() at this line in 6.18.2
 # (linux-mm-facts.md section 12).
@@ -113,7 +112,7 @@ class ExecContext:
         self._irqsave: dict[str, bool] = {}  # lock -> irq state saved by spin_lock_irqsave
         self.current: TaskLike = _ScriptTask()
         self._last_might_sleep_report_ns: int | None = None
-        self.taint: set[str] = set()  # kernel/panic.c tainted_mask, as flag letters
+        self.taint = Taint()  # kernel/panic.c: tainted_mask, machine-wide
         self.panic_on_oops = 0  # kernel.panic_on_oops (CONFIG_PANIC_ON_OOPS_VALUE=0)
         self.panic_on_warn = 0  # kernel.panic_on_warn
         log.add_report_hook(self._after_report)
@@ -321,16 +320,17 @@ class ExecContext:
         self.preempt_enable()
 
     # -- the might_sleep check (kernel/sched/core.c: __might_resched) ------------------------
-    def might_alloc(self, gfp: int) -> bool:
-        """might_sleep_if(gfp & __GFP_DIRECT_RECLAIM); True if a report was printed."""
+    def might_alloc(self, gfp: int, frames: tuple[str, ...] = ()) -> bool:
+        """might_sleep_if(gfp & __GFP_DIRECT_RECLAIM); True if a report was printed.
+        ``frames``: the allocator's path above the check, innermost first, for the Call Trace."""
         # hot path: every allocation calls this; only an atomic caller pays for the report
         if gfp & _GFP_DIRECT_RECLAIM and (self.preempt_count or self.irqs_disabled_per_cpu[self.cpu]
                                           or self.rcu_nesting):
-            return self.might_sleep(MIGHT_ALLOC_LOCATION)
+            return self.might_sleep(MIGHT_ALLOC_LOCATION, frames)
         return False
 
-    def might_sleep(self, location: str) -> bool:
-        """Report a sleep in atomic context; True if a report was printed."""
+    def might_sleep(self, location: str, frames: tuple[str, ...] = ()) -> bool:
+        """kernel/sched/core.c: __might_resched; True if a report was printed."""
         irqs_off = self.irqs_disabled_per_cpu[self.cpu]
         if self.preempt_count == 0 and not irqs_off and not self.rcu_nesting:
             return False
@@ -347,54 +347,58 @@ class ExecContext:
             f"preempt_count: {self.preempt_count:x}, expected: 0",
             f"RCU nest depth: {self.rcu_nesting}, expected: 0",
         ]
+        # debug_show_held_locks -> lockdep_print_held_locks
         if self.held_locks:
             lines.append(f"{len(self.held_locks)} lock{'s' if len(self.held_locks) > 1 else ''} held by {task.comm}/{task.pid}:")
             for i, lock in enumerate(self.held_locks):
                 lines.append(f" #{i}: ({lock}){{+.+.}}-{{2:2}}")
-        # dump_stack_print_info(): the taint is added after the stack dump, so the first report
-        # of a clean kernel says "Not tainted"
-        lines.append(f"CPU: {self.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} {self.print_tainted()}")
+        else:
+            lines.append(f"no locks held by {task.comm}/{task.pid}.")
+        # dump_stack(), then add_taint(TAINT_WARN): the first report of a clean kernel says
+        # "Not tainted"
+        lines += self.dump_stack(("dump_stack_lvl", "__might_resched") + frames)
         self.log.printk("\n".join(lines), kind="bug")
         self.add_taint("W")
         return True
 
-    def warn(self, file: str, func: str, msg: str | None = None) -> None:
-        """kernel/panic.c: __warn() for WARN()/WARN_ON_ONCE(): the cut-here line, the
-        message, where it fired, the dump_stack header; then TAINT_WARN."""
+    def dump_stack_header(self) -> str:
+        """dump_stack_print_info() of the current task on this CPU, as one record's lines."""
         task = self.current
+        return "\n".join(dump_stack_print_info(self.cpu, task.pid, task.comm, self.taint))
+
+    def dump_stack(self, frames: tuple[str, ...] | list[str]) -> list[str]:
+        """lib/dump_stack.c: dump_stack() of the current task on this CPU (see dumpstack.py)."""
+        task = self.current
+        return dump_stack(self.cpu, task.pid, task.comm, self.taint, frames)
+
+    def warn(self, file: str, func: str, msg: str | None = None, frames: tuple[str, ...] = ()) -> None:
+        """kernel/panic.c: __warn() for WARN()/WARN_ON_ONCE(): the cut-here line, the
+        message, where it fired, the dump_stack header and trace, the end marker; then
+        TAINT_WARN.  ``frames``: the callers of ``func``, innermost first."""
         lines = ["------------[ cut here ]------------"]
         if msg:
             lines.append(msg)
-        lines.append(f"WARNING: CPU: {self.cpu} PID: {task.pid} at {file} {func}")
-        lines.append(f"CPU: {self.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} {self.print_tainted()}")
+        lines += self.warn_report(file, func, frames)
         self.log.printk("\n".join(lines), "warn")
         self.add_taint("W")
 
-    # -- taint (kernel/panic.c) ----------------------------------------------------------------
-    @property
-    def tainted_warn(self) -> bool:
-        """TAINT_WARN is set (kept for callers that only track W)."""
-        return "W" in self.taint
+    def warn_report(self, file: str, func: str, frames: tuple[str, ...] | list[str] = ()) -> list[str]:
+        """The part of __warn() after the message: ``WARNING: CPU: N PID: P at FILE FUNC``,
+        dump_stack (x86 reports a WARN through report_bug() with the trap's regs, so the
+        trace starts at the function's caller, after ``RIP: 0010:FUNC``) and the end marker.
+        The line number and ``+off/size`` of the kernel's line are a build's, not modelled:
+        the file and function are printed without them."""
+        task = self.current
+        return ([f"WARNING: CPU: {self.cpu} PID: {task.pid} at {file} {func}"]
+                + dump_stack_print_info(self.cpu, task.pid, task.comm, self.taint) + [f"RIP: 0010:{func}"]
+                + show_stack(frames) + ["---[ end trace 0000000000000000 ]---"])
 
-    @tainted_warn.setter
-    def tainted_warn(self, on: bool) -> None:
-        if on:
-            self.taint.add("W")
-        else:
-            self.taint.discard("W")
-
+    # -- taint (kernel/panic.c, see taint.py) -------------------------------------------------
     def add_taint(self, flag: str) -> None:
-        if flag not in TAINT_FLAGS:
-            raise ValueError(f"unknown taint flag {flag!r}")
         self.taint.add(flag)
 
     def print_tainted(self) -> str:
-        """print_tainted(): "Not tainted" or "Tainted: G        W" (one column per flag,
-        trailing blank columns trimmed)."""
-        if not self.taint:
-            return "Not tainted"
-        cols = "".join(c if c in self.taint else ("G" if c == "P" else " ") for c in TAINT_FLAGS)
-        return "Tainted: " + cols.rstrip()
+        return self.taint.print_tainted()
 
     def describe(self) -> str:
         """One screen of the current context (``show context``)."""

@@ -114,7 +114,7 @@ class Kmalloc:
         fl = s.cpu_slab[slab.ctx.cpu].freelist
         if fl and not gfp & _GFP_ZERO and not slab.faults.active:
             # slab_alloc_node fast path, inlined: one object off this CPU's lockless freelist
-            slab.ctx.might_alloc(gfp)
+            slab.ctx.might_alloc(gfp, ("__kmalloc_noprof", caller))
             o = fl.pop()
             slab.live[o] = (caller, size)
             obj: int | None = o
@@ -240,9 +240,9 @@ class Kmalloc:
                      "#PF: supervisor read access in kernel mode",
                      "#PF: error_code(0x0000) - not-present page",
                      "Oops: Oops: 0000 [#1] SMP NOPTI",
-                     f"CPU: {slab.ctx.cpu} UID: 0 PID: {slab._pid()} Comm: {slab._comm()} {slab.tainted()}".rstrip(),
+                     slab.ctx.dump_stack_header(),
                      "RIP: 0010:kfree"]
-            slab.taint.add("D")  # oops_end taints after the report
+            slab.ctx.add_taint("D")  # oops_end taints after the report
             slab.log.printk("\n".join(lines), "bug")
             return
         if "free_large_kmalloc" not in slab.warned_once:

@@ -191,13 +191,10 @@ class OomKiller:
         """dump_stack() of dump_header, in the page allocator's warn_alloc style (symbols
         without offsets): the path into the allocator depends on what was allocating."""
         m = self.machine
-        cur = m.ctx.current
-        taint = getattr(m.page_alloc, "_taint_string", lambda: "Not tainted")()
         frames = ["dump_stack_lvl", "dump_header", "oom_kill_process", "out_of_memory",
                   "__alloc_pages_slowpath", "__alloc_frozen_pages_noprof", "alloc_pages_mpol"]
         frames += self.alloc_site_frames.get(self.site.value if self.site is not None else "", [])
-        return ([f"CPU: {m.ctx.cpu} UID: 0 PID: {cur.pid} Comm: {cur.comm} {taint}", "Call Trace:", " <TASK>"]
-                + [f" {f}" for f in frames] + [" </TASK>"])
+        return m.ctx.dump_stack(frames)
 
     # the callers above alloc_pages_mpol, by what the task was doing (set by task.py and
     # pagecache.py while they allocate); mm/memory.c, mm/filemap.c, arch/x86/mm/fault.c

@@ -115,7 +115,7 @@ class PageAllocator(Migrate):
         """alloc_pages(): the head pfn of 2^order pages, or None (warn_alloc unless __GFP_NOWARN)."""
         if gfp & _GFP_DIRECT_RECLAIM and order <= MAX_PAGE_ORDER:
             # prepare_alloc_pages -> might_alloc (the order check comes first in the kernel)
-            self.ctx.might_alloc(gfp)
+            self.ctx.might_alloc(gfp, ("__alloc_frozen_pages_noprof", "alloc_pages_mpol", caller or "alloc_pages_noprof"))
         if order == 0 and not self.faults.active and not self.tracer.enabled:
             # The common case of get_page_from_freelist + rmqueue_pcplist, inlined: the
             # preferred zone is above its high watermark (zone_watermark_fast's order-0

@@ -90,7 +90,7 @@ class PerCpu(PercpuVm):
                           f"illegal size ({size}) or align ({align}) for percpu allocation")
             return None
         if not is_atomic:
-            self.ctx.might_alloc(gfp)
+            self.ctx.might_alloc(gfp, ("pcpu_alloc_noprof",))
         err = "atomic alloc failed, no space left" if is_atomic else ""
         found: tuple[PcpuChunk, int] | None = None
         slots = self.slots

@@ -56,16 +56,6 @@ class ShowMem(PageState):
                 reason = f"freed with order {order}, allocated with order {alloc_order}"
             self.bad_page(pfn, reason, "__free_pages", order=alloc_order)
 
-    def _taint_string(self) -> str:
-        """print_tainted(): "Not tainted" or "Tainted: G" with the B (bad page) and W (warning)
-        letters at their positions (kernel/panic.c: taint_flags), trailing blanks dropped."""
-        bad = getattr(self.ctx, "tainted_bad_page", False)
-        warn = getattr(self.ctx, "tainted_warn", False)
-        if not bad and not warn:
-            return "Not tainted"
-        flags = "G    " + ("B" if bad else " ") + "   " + ("W" if warn else " ")
-        return "Tainted: " + flags.rstrip()
-
     def bad_page(self, pfn: int, reason: str, where: str, *, refcount: int | None = None,
                  mapcount: int = 0, flags: str | None = None, order: int | None = None,
                  note: str | None = None) -> None:
@@ -84,7 +74,7 @@ class ShowMem(PageState):
         lines += [
             f"flags: {fl}(node=0|zone={zidx})",
             f"page dumped because: {reason}" + (f" ({note})" if note else ""),
-            f"CPU: {self.ctx.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} {self._taint_string()}",
+            self.ctx.dump_stack_header(),
             "Call Trace:",
             " <TASK>",
             " dump_stack_lvl",
@@ -94,7 +84,7 @@ class ShowMem(PageState):
             " </TASK>",
         ]
         self.log.printk("\n".join(lines), "bug")
-        self.ctx.tainted_bad_page = True   # add_taint(TAINT_BAD_PAGE) after the dump
+        self.ctx.add_taint("B")   # add_taint(TAINT_BAD_PAGE) after the dump
 
     def _warn_on(self, function: str, caller: str | None, once_key: str | None = None) -> None:
         """A WARN_ON report (kernel/panic.c: __warn) from ``function`` in mm/page_alloc.c."""
@@ -104,21 +94,10 @@ class ShowMem(PageState):
                 return
             done.add(once_key)
             self._warned_keys = done
-        task = self.ctx.current
-        lines = [
-            "------------[ cut here ]------------",
-            f"WARNING: CPU: {self.ctx.cpu} PID: {task.pid} at mm/page_alloc.c {function}",
-            f"CPU: {self.ctx.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} {self._taint_string()}",
-            f"RIP: 0010:{function}",
-            "Call Trace:",
-            " <TASK>",
-            " alloc_pages_mpol",
-            f" {caller or 'kmscript'}",
-            " </TASK>",
-            "---[ end trace 0000000000000000 ]---",
-        ]
+        lines = ["------------[ cut here ]------------"]
+        lines += self.ctx.warn_report("mm/page_alloc.c", function, ("alloc_pages_mpol", caller or "kmscript"))
         self.log.printk("\n".join(lines), "warn")
-        self.ctx.tainted_warn = True       # __warn: add_taint(TAINT_WARN)
+        self.ctx.add_taint("W")   # __warn: add_taint(TAINT_WARN)
 
     def warn_alloc(self, gfp: int, order: int, caller: str | None = None) -> None:
         """warn_alloc: the page allocation failure report plus show_mem's Mem-Info."""
@@ -129,7 +108,7 @@ class ShowMem(PageState):
         lines = [
             f"{task.comm}: page allocation failure: order:{order}, mode:{mode}({format_gfp_pGg(gfp)}), "
             f"nodemask=(null),cpuset=/,mems_allowed=0",
-            f"CPU: {self.ctx.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} {self._taint_string()}",
+            self.ctx.dump_stack_header(),
             "Call Trace:",
             " <TASK>",
             " dump_stack_lvl",

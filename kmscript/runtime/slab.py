@@ -162,7 +162,7 @@ class SlabAllocator(SlubDebug):
         fixed = flags & ~GFP_SLAB_BUG_MASK
         lines = [f"Unexpected gfp: {invalid:#x} ({format_gfp(invalid)}). Fixing up to gfp: {fixed:#x} "
                  f"({format_gfp(fixed)}). Fix your code!",
-                 f"CPU: {self.ctx.cpu} UID: 0 PID: {self._pid()} Comm: {self._comm()} {self.tainted()}",
+                 self.ctx.dump_stack_header(),
                  "Call Trace:", " <TASK>", " kmalloc_fix_flags", " </TASK>"]
         self.log.printk("\n".join(lines), "warn")
         return fixed
@@ -195,7 +195,9 @@ class SlabAllocator(SlubDebug):
     def slab_alloc(self, s: KmemCache, gfp: int, caller: str, req: int, is_kmalloc: bool = False) -> int | None:
         """slab_alloc_node: the per-CPU fast path, else ___slab_alloc."""
         ctx = self.ctx
-        ctx.might_alloc(gfp)
+        if gfp & _GFP_DIRECT_RECLAIM:
+            # slab_pre_alloc_hook -> might_alloc; the entry point is the innermost frame
+            ctx.might_alloc(gfp, ("__kmalloc_noprof" if is_kmalloc else "kmem_cache_alloc_noprof", caller))
         faults = self.faults
         # should_failslab answers False whenever no fault attribute is armed (faults.active)
         if faults.active and faults.should_failslab(s.name, gfp, is_kmalloc):
@@ -393,9 +395,9 @@ class SlabAllocator(SlubDebug):
             # CONFIG_SLAB_FREELIST_HARDENED: set_freepointer's BUG_ON(object == fp)
             lines = ["kernel BUG at mm/slub.c: set_freepointer!",
                      "Oops: invalid opcode: 0000 [#1] SMP NOPTI",
-                     f"CPU: {self.ctx.cpu} UID: 0 PID: {self._pid()} Comm: {self._comm()} {self.tainted()}",
+                     self.ctx.dump_stack_header(),
                      f"RIP: 0010:{api}"]
-            self.taint.add("D")
+            self.ctx.add_taint("D")
             self.log.printk("\n".join(lines), "bug")
             return
         what = "double free" if self._is_object_start(s, slab, addr) else "invalid pointer"
@@ -499,7 +501,7 @@ class SlabAllocator(SlubDebug):
             lines.append(f"Object 0x{addr:016x} @offset={addr - slab.base}")
             if s.flags & SLAB_STORE_USER:
                 lines += self._tracking_lines(s, addr)
-        self.taint.add("B")
+        self.ctx.add_taint("B")
         self.errors += 1
         self.log.printk("\n".join(lines), "bug")
 

@@ -19,7 +19,7 @@ from .mm_types import PAGE_OFFSET, PAGE_SHIFT, PageAllocator, PhysMemory
 from .slab_geometry import (SLAB_CONSISTENCY_CHECKS, SLAB_MERGE_SAME, SLAB_NEVER_MERGE, SLAB_PANIC,
                             SLAB_POISON, SLAB_RED_ZONE, SLAB_STORE_USER, SLAB_TRACE, SLAB_TYPESAFE_BY_RCU,
                             DEBUG_DEFAULT_FLAGS)
-from .slab_types import HZ, INITIAL_JIFFIES, TAINT_ORDER, SLAB_CPU, Slab, KmemCache
+from .slab_types import HZ, INITIAL_JIFFIES, SLAB_CPU, Slab, KmemCache
 
 
 def parse_slub_debug(spec: str | None) -> list[tuple[int, list[str] | None]]:
@@ -102,17 +102,14 @@ class SlabCommon:
         self.live: dict[int, tuple[str, int]] = {}
         self.rcu_pending_objects: list[tuple[int, str]] = []  # kfree_rcu
         self.rcu_pending_slabs: list[Slab] = []  # SLAB_TYPESAFE_BY_RCU slab pages
-        self.taint: set[str] = set()
         self.warned_once: set[str] = set()
         self.errors = 0  # the slab error counter (every report and every fix-up)
         self._large_free_hook: Callable[[int, str], bool] | None = None
 
     # ============================================================================ helpers
     def tainted(self) -> str:
-        if not self.taint:
-            return "Not tainted"
-        return "Tainted: " + "".join(c if c in self.taint else ("G" if c == "P" else " ")
-                                     for c in TAINT_ORDER)
+        """print_tainted() of the machine (kernel/panic.c, taint.py)."""
+        return str(self.ctx.print_tainted())
 
     def jiffies(self) -> int:
         return int(INITIAL_JIFFIES + self.clock.ns * HZ // 1_000_000_000) & 0xFFFFFFFFFFFFFFFF
@@ -129,11 +126,11 @@ class SlabCommon:
         if msg:
             lines.append(msg)
         lines.append(f"WARNING: CPU: {self.ctx.cpu} PID: {self._pid()} at {file} {func}")
-        lines.append(f"CPU: {self.ctx.cpu} UID: 0 PID: {self._pid()} Comm: {self._comm()} {self.tainted()}".rstrip())
+        lines.append(self.ctx.dump_stack_header())
         return lines
 
     def add_warn_taint(self) -> None:
-        self.taint.add("W")
+        self.ctx.add_taint("W")
 
     def paddr(self, addr: int) -> int:
         return addr - PAGE_OFFSET
@@ -232,7 +229,7 @@ class SlabCommon:
             self.log.printk(text, "panic")
             raise KernelPanic(text)
         lines = [f"__kmem_cache_create_args({name}) failed with error {err}",
-                 f"CPU: {self.ctx.cpu} UID: 0 PID: {self._pid()} Comm: {self._comm()} {self.tainted()}",
+                 self.ctx.dump_stack_header(),
                  "Call Trace:", " <TASK>", f" {caller or 'kmem_cache_create'}", " </TASK>"]
         self.log.printk("\n".join(lines), "warn")
 

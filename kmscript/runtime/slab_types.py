@@ -43,8 +43,6 @@ _GFP_DMA32 = 0x4
 _GFP_HIGHMEM = 0x2
 _GFP_BITS_MASK = (1 << 25) - 1
 GFP_SLAB_BUG_MASK = _GFP_DMA32 | _GFP_HIGHMEM | (~_GFP_BITS_MASK & 0xFFFFFFFF)
-# Taint flags shown by print_tainted(): P F S R M B U D A W C (kernel/panic.c taint_flags)
-TAINT_ORDER = "PFSRMBUDAWC"
 
 # where a slab is (the kernel tracks this with frozen / SL_partial / list membership)
 SLAB_NOLIST = 0      # full slab of a non-debug cache: on no list

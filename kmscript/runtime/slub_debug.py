@@ -161,17 +161,17 @@ class SlubDebug(SlabCommon):
             lines.append(f"Invalid pointer 0x{obj:016x}")
         else:
             lines += self._trailer_lines(s, slab, obj)
-        self.taint.add("B")
+        self.ctx.add_taint("B")
         lines += self.warn_lines("object_err")
-        self.taint.add("W")
+        self.ctx.add_taint("W")
         return lines
 
     def _slab_err(self, s: KmemCache, slab: Slab, reason: str, fix: str | None = None) -> None:
         """slab_err (+ slab_fix): banner, slab info, stack; each counts as one error."""
         lines = self._slab_bug_lines(s, reason)
         lines.append(self._slab_info_line(slab))
-        lines.append(f"CPU: {self.ctx.cpu} UID: 0 PID: {self._pid()} Comm: {self._comm()} {self.tainted()}".rstrip())
-        self.taint.add("B")
+        lines.append(self.ctx.dump_stack_header())
+        self.ctx.add_taint("B")
         self.errors += 1
         if fix is not None:
             lines.append(f"FIX {s.name}: {fix}")
@@ -353,7 +353,7 @@ class SlubDebug(SlabCommon):
         lines += self._hexdump("Padding ", pad, remainder)
         self.phys.fill(fault - PAGE_OFFSET, end - fault, POISON_INUSE)
         lines.append(f"FIX {s.name}: Restoring slab padding 0x{fault:016x}-0x{end - 1:016x}=0x{POISON_INUSE:x}")
-        self.taint.add("B")
+        self.ctx.add_taint("B")
         self.errors += 2
         self.log.printk("\n".join(lines), "bug")
         return False

@@ -116,7 +116,7 @@ class Vmalloc(VmapAreaAllocator):
         task = ctx.current
         lines = [f"{task.comm}: {text}, mode:0x{gfp:x}({format_gfp_pGg(gfp)}), "
                  "nodemask=(null),cpuset=/,mems_allowed=0",
-                 f"CPU: {ctx.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} {ctx.print_tainted()}",
+                 ctx.dump_stack_header(),
                  "Call Trace:", " <TASK>", " dump_stack_lvl", " warn_alloc", " __vmalloc_node_range_noprof",
                  " __vmalloc_node_noprof", f" {caller or 'vmalloc_noprof'}", " </TASK>"]
         show_mem = getattr(self.page_alloc, "show_mem_lines", None)
@@ -127,10 +127,9 @@ class Vmalloc(VmapAreaAllocator):
     def _bug_in_interrupt(self, func: str) -> None:
         """BUG_ON(in_interrupt()): the Oops is in interrupt context, so oops_end() panics the
         machine ("Fatal exception in interrupt"; see ExecContext._after_report)."""
-        task = self.ctx.current
         self.log.printk(f"kernel BUG at {GET_VM_AREA_NODE_BUG}!\n"
                         "Oops: invalid opcode: 0000 [#1] SMP NOPTI\n"
-                        f"CPU: {self.ctx.cpu} UID: 0 PID: {task.pid} Comm: {task.comm} {self.ctx.print_tainted()}\n"
+                        + self.ctx.dump_stack_header() + "\n"
                         f"RIP: 0010:{func}", "bug")
         raise KernelPanic("Fatal exception in interrupt")  # not reached: oops_end() panicked
 

@@ -279,7 +279,7 @@ class VmapAreaAllocator:
             return None
         ctx = self.ctx
         if ctx.preempt_count or ctx.irqs_disabled_per_cpu[ctx.cpu] or ctx.rcu_nesting:  # might_sleep() fast check
-            ctx.might_sleep(ALLOC_VMAP_AREA_MIGHT_SLEEP)
+            ctx.might_sleep(ALLOC_VMAP_AREA_MIGHT_SLEEP, ("alloc_vmap_area", "__get_vm_area_node"))
         purged = False
         va: VmapArea | None = None
         vn_id = 0

@@ -55,7 +55,7 @@ def test_right_redzone_report_on_free() -> None:
     r.write(q - 1, b"\x01")
     r.km.kfree(q, C)
     assert r.log.contains("[Left Redzone overwritten]")
-    assert r.log.contains("BUG kmalloc-64 (Tainted: G    B   W ): Object corrupt")
+    assert r.log.contains("BUG kmalloc-64 (Tainted: G    B   W          ): Object corrupt")
 
 
 def test_kmalloc_redzone() -> None:
