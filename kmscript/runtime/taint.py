@@ -83,6 +83,10 @@ class Taint:
         """test_taint(TAINT_x)."""
         return bool(self.mask >> self.bit_of(letter) & 1)
 
+    def __contains__(self, letter: object) -> bool:
+        """``"W" in taint``: test_taint by letter."""
+        return isinstance(letter, str) and letter in _BIT_OF_LETTER and self.test(letter)
+
     def letters(self) -> str:
         """The set flags' letters in bit order (``"BW"``)."""
         return "".join(f.c_true for bit, f in enumerate(TAINT_FLAGS) if self.mask >> bit & 1)
