@@ -301,9 +301,12 @@ class Decl(_Node):
 
 @_node
 class PercpuDef(_Node):
+    """``percpu NAME [= e]`` (a ``long``) or ``DEFINE_PER_CPU(type, NAME) [= e]``."""
+
     name: str
     init: Expr | None
     span: Span = _span()
+    ctype: str = "long"
 
 
 @_node

@@ -653,7 +653,7 @@ class Interpreter:
 
     def stmt_PercpuDef(self, s: ast.PercpuDef, scope: _Scope) -> Run:
         init = self.expr(s.init, scope) if s.init is not None else (lambda f: 0)
-        session, name = self.session, s.name
+        session, name, ctype = self.session, s.name, s.ctype
 
         def run(f: Frame) -> None:
             v = init(f)
@@ -663,7 +663,7 @@ class Interpreter:
             define = getattr(session.machine, "define_per_cpu", None)
             if define is None:
                 raise self.err(KmsRuntimeError, "per-cpu variables are not available in this build", s.span)
-            define(name, v)
+            define(name, v, ctype)
         return run
 
     def stmt_PercpuAdd(self, s: ast.PercpuAdd, scope: _Scope) -> Run:
@@ -675,7 +675,8 @@ class Interpreter:
             n = amount(f)
             if type(n) is not int:
                 raise self.err(KmsTypeError, f"per-cpu arithmetic needs an integer, not {type_name(n)}", s.span)
-            return session.machine.this_cpu_add(name, sign * n)
+            # DEFINE_PER_CPU(long, name) on first use: the design card's `cpu 2 < percpu ctx++ >`
+            return session.machine.this_cpu_add_define(name, sign * n)
         return run
 
     def stmt_Sysctl(self, s: ast.Sysctl, scope: _Scope) -> Run:

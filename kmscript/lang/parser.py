@@ -216,7 +216,7 @@ class _Clause:
 # Tokens that only mark where a statement or block starts and ends (named in the grammar
 # for that reason): they count for the span but the handlers skip them.
 _SPAN_ONLY = frozenset({"IF", "ELIF", "ELSE", "REPEAT", "FOR", "WHILE", "FN", "ASSERT", "EXPECT", "CPU", "IRQ",
-                        "TEST", "SHOW", "INCLUDE", "PERCPU", "SYSCTL", "FAIL", "LBRACE", "RBRACE", "RETURN",
+                        "TEST", "SHOW", "INCLUDE", "PERCPU", "DEFINE_PER_CPU", "SYSCTL", "FAIL", "LBRACE", "RBRACE", "RETURN",
                         "BREAK", "CONTINUE", "CPU_CLOSE"})
 _LOGIC = {"or": "or", "||": "or", "and": "and", "&&": "and"}
 
@@ -298,6 +298,15 @@ class _Builder(Transformer):  # type: ignore[type-arg]
     def percpu_def(self, items: list[Any]) -> ast.PercpuDef:
         k = _kept(items)
         return ast.PercpuDef(str(k[0]), k[1] if len(k) > 1 else None, _items_span(items))
+
+    def c_type(self, items: list[Any]) -> str:
+        words = [str(t) for t in items if str(t) != "*"]
+        stars = sum(1 for t in items if str(t) == "*")
+        return " ".join(words) + (" " + "*" * stars if stars else "")
+
+    def define_per_cpu(self, items: list[Any]) -> ast.PercpuDef:
+        k = _kept(items)
+        return ast.PercpuDef(str(k[1]), k[2] if len(k) > 2 else None, _items_span(items), ctype=k[0])
 
     def percpu_incdec(self, items: list[Any]) -> ast.PercpuAdd:
         k = _kept(items)

@@ -77,6 +77,7 @@ class Machine:
         if self.config.cpus < 1 or self.config.cpus > 8192:
             raise KernelFault(f"cpus={self.config.cpus}: a machine has 1..8192 CPUs")
         self.nr_cpus = self.config.cpus
+        self.long_size = 8  # sizeof(long) == sizeof(void *) on x86_64 (LP64)
         self.rng = random.Random(self.config.seed)
         self.clock = Clock()
         self.log = KernelLog(self.clock)
@@ -520,9 +521,24 @@ class Machine:
         memmap = (end >> 12) * 64  # the memmap (64-byte struct pages) was allocated first, at the top
         return (end - memmap - size) & ~((2 << 20) - 1)
 
-    def define_per_cpu(self, name: str, init: int = 0) -> Any:
-        """DEFINE_PER_CPU(long, name) = init (script: ``percpu name = init``)."""
-        return self.percpu.define_per_cpu(name, init)
+    def define_per_cpu(self, name: str, init: int = 0, ctype: str = "long") -> Any:
+        """DEFINE_PER_CPU(ctype, name) = init (script: ``percpu name = init`` is ``long``).
+
+        sizeof(ctype) sets how many bytes of the unit the copy occupies (include/linux/percpu-defs.h:
+        DEFINE_PER_CPU places a ``__typeof__(type)`` object in .data..percpu)."""
+        from .percpu import c_type_names, c_type_size
+        size = c_type_size(ctype, self.long_size)
+        if size is None:
+            raise KernelFault(f"DEFINE_PER_CPU({ctype}, {name}): kmscript models scalar per-cpu types "
+                              f"only ({', '.join(c_type_names())})")
+        return self.percpu.define_per_cpu(name, init, size)
+
+    def this_cpu_add_define(self, name: str, delta: int) -> int:
+        """``percpu name += delta`` on a name never declared: DEFINE_PER_CPU(long, name) (zero on
+        every CPU) first, then this_cpu_add(); a declared name goes straight to this_cpu_add()."""
+        if name not in self._percpu_vars:
+            self.define_per_cpu(name, 0)
+        return self.this_cpu_add(name, delta)
 
     def this_cpu_add(self, name: str, delta: int) -> int:
         """this_cpu_add(name, delta) on the current CPU; returns the new value."""

@@ -70,6 +70,35 @@ GFP_NORETRY = __GFP_NORETRY
 GFP_NOWARN = __GFP_NOWARN
 
 
+
+# sizeof() of the scalar C types DEFINE_PER_CPU(type, name) accepts.  ``long`` and pointers
+# follow the architecture's pointer size (LP64 on x86_64, ILP32 on i386); the rest are fixed.
+_C_FIXED_SIZES = {
+    "char": 1, "signed char": 1, "unsigned char": 1, "bool": 1, "u8": 1, "s8": 1,
+    "short": 2, "unsigned short": 2, "u16": 2, "s16": 2,
+    "int": 4, "unsigned int": 4, "unsigned": 4, "signed int": 4, "u32": 4, "s32": 4,
+    "long long": 8, "unsigned long long": 8, "u64": 8, "s64": 8,
+}
+_C_LONG_TYPES = frozenset({"long", "unsigned long", "signed long", "long int", "unsigned long int",
+                           "atomic_long_t", "size_t", "ssize_t", "uintptr_t"})
+
+
+def c_type_size(ctype: str, long_size: int) -> int | None:
+    """sizeof(ctype) for a scalar per-cpu type (None: not a type kmscript can size)."""
+    t = " ".join(ctype.split())
+    if t in _C_FIXED_SIZES:
+        return _C_FIXED_SIZES[t]
+    if t in _C_LONG_TYPES or t.endswith("*"):
+        return long_size
+    if t == "atomic_t":
+        return 4
+    return None
+
+
+def c_type_names() -> list[str]:
+    return sorted(set(_C_FIXED_SIZES) | _C_LONG_TYPES | {"atomic_t"})
+
+
 class PerCpu(PercpuVm):
     """The per-cpu allocator of one machine.  See the module docstring."""
     # -- alloc / free ----------------------------------------------------------------------------
@@ -258,7 +287,7 @@ class PerCpu(PercpuVm):
                 continue
             for var in self.vars.values():
                 a = unit + var.offset
-                if a < vaddr + n and vaddr < a + SCRIPT_VAR_SIZE:
+                if a < vaddr + n and vaddr < a + var.size:
                     hits.append((var, cpu, a))
         return hits
 
@@ -269,8 +298,8 @@ class PerCpu(PercpuVm):
             return data
         buf = bytearray(data)
         for var, cpu, a in hits:
-            raw = (var.values[cpu] & 0xFFFFFFFFFFFFFFFF).to_bytes(SCRIPT_VAR_SIZE, "little")
-            for i in range(max(a, vaddr), min(a + SCRIPT_VAR_SIZE, vaddr + n)):
+            raw = (var.values[cpu] & ((1 << (8 * var.size)) - 1)).to_bytes(var.size, "little")
+            for i in range(max(a, vaddr), min(a + var.size, vaddr + n)):
                 buf[i - vaddr] = raw[i - a]
         return bytes(buf)
 
@@ -296,8 +325,8 @@ class PerCpu(PercpuVm):
 
     def write(self, vaddr: int, data: bytes, missing_ok: bool = False) -> None:
         for var, cpu, a in self._var_hits(vaddr, len(data)):
-            raw = bytearray((var.values[cpu] & 0xFFFFFFFFFFFFFFFF).to_bytes(SCRIPT_VAR_SIZE, "little"))
-            for i in range(max(a, vaddr), min(a + SCRIPT_VAR_SIZE, vaddr + len(data))):
+            raw = bytearray((var.values[cpu] & ((1 << (8 * var.size)) - 1)).to_bytes(var.size, "little"))
+            for i in range(max(a, vaddr), min(a + var.size, vaddr + len(data))):
                 raw[i - a] = data[i - vaddr]
             var.values[cpu] = int.from_bytes(raw, "little", signed=True)
         pos, n = 0, len(data)
@@ -326,17 +355,22 @@ class PerCpu(PercpuVm):
             pos += chunk_n
 
     # -- static variables (DEFINE_PER_CPU) ----------------------------------------------------------
-    def define_per_cpu(self, name: str, init: int = 0) -> PerCpuVar:
+    def define_per_cpu(self, name: str, init: int = 0, size: int = SCRIPT_VAR_SIZE) -> PerCpuVar:
+        """DEFINE_PER_CPU(type, name) = init, sizeof(type) == size: the linker places each
+        variable in .data..percpu at its natural alignment (include/linux/percpu-defs.h)."""
         if name in self.vars:
             raise KernelFault(f"percpu variable {name} is already defined")
-        off = self._script_static_next
-        if off + SCRIPT_VAR_SIZE > self.ai.static_size:
+        off = (self._script_static_next + size - 1) & ~(size - 1)
+        if off + size > self.ai.static_size:
             raise KernelFault(f"percpu {name}: the static per-cpu section is full "
-                              f"({SCRIPT_STATIC_SIZE // SCRIPT_VAR_SIZE} script variables)")
-        self._script_static_next = off + SCRIPT_VAR_SIZE
-        var = PerCpuVar(name, off, [init] * self.nr_cpus)
+                              f"({SCRIPT_STATIC_SIZE} bytes for script variables)")
+        self._script_static_next = off + size
+        var = PerCpuVar(name, off, [init] * self.nr_cpus, size)
         self.vars[name] = var
         return var
+
+    def has_var(self, name: str) -> bool:
+        return name in self.vars
 
     def var(self, name: str) -> PerCpuVar:
         try:

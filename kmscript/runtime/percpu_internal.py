@@ -410,13 +410,14 @@ class PerCpuVar:
     """A static per-cpu variable (DEFINE_PER_CPU): one value per CPU."""
 
     KMS_TYPE = "percpu_var"
-    KMS_ATTRS = frozenset({"name", "offset", "values"})
-    __slots__ = ("name", "offset", "values")
+    KMS_ATTRS = frozenset({"name", "offset", "values", "size"})
+    __slots__ = ("name", "offset", "values", "size")
 
-    def __init__(self, name: str, offset: int, values: list[int]) -> None:
+    def __init__(self, name: str, offset: int, values: list[int], size: int = SCRIPT_VAR_SIZE) -> None:
         self.name = name
         self.offset = offset
         self.values = values
+        self.size = size  # sizeof(type) of DEFINE_PER_CPU(type, name): how many bytes memory access sees
 
     def __str__(self) -> str:
         return f"percpu {self.name} " + " ".join(f"cpu{c}={v}" for c, v in enumerate(self.values))
