@@ -2,7 +2,10 @@
 
 pytest collects every ``test_*.kms`` file beside the Python tests: one item for the file's
 top level (named ``file``; it also checks the golden ``.out`` and the file-level
-``# CHECK`` lines) and one per ``test "name" { ... }`` block.  A failing item shows the
+``# CHECK`` lines) when the file is a case of its own, and one per ``test "name" { ... }``
+block -- the same cases ``kmscript test`` runs (see the runner's ``list_cases``), so both
+count the same.  A block whose file's top level failed is a pytest error (ERROR in
+``kmscript test``), as a test whose fixture failed.  A failing item shows the
 kmscript rendering (file:line:col, the source line and a caret, or the output diff), not a
 Python traceback.  Items are independent, so pytest-xdist runs them in parallel
 (``pytest -n 4``; ``--dist loadfile`` keeps a file's items on one worker, so each file
@@ -126,6 +129,18 @@ class KmsItem(pytest.Item):
         self.case = case
         self.line = line
         self.occurrence = occurrence
+
+    def setup(self) -> None:
+        # A block whose shared set-up (the file's top level) failed is an error, as a
+        # failing fixture is in pytest; `kmscript test` counts it as an ERROR too.
+        c = self._case()
+        if c is not None and c.status == "ERROR":
+            pytest.fail(c.message, pytrace=False)
+
+    def _case(self) -> Any:
+        result = _file_result(self.config, self.path)
+        matches = [c for c in result.cases if c.name == self.case]
+        return matches[self.occurrence] if self.occurrence < len(matches) else None
 
     def runtest(self) -> None:
         result = _file_result(self.config, self.path)

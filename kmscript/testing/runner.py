@@ -2,7 +2,13 @@
 
 A *case* is one isolated run: the file's top level (case id ``path``) and each
 ``test "name" { ... }`` block (case id ``path::name``), each block on a fresh machine
-after re-running the file's top-level set-up.  A file runs in one process; ``-j N``
+after re-running the file's top-level set-up.  A file with test blocks is a case of its
+own only when something is checked at the file level (a golden ``NAME.out`` or
+``NAME.err``, ``# CHECK`` lines outside the blocks, ``# EXIT:`` or ``# XFAIL:``);
+otherwise its top level is the blocks' shared set-up, as a module fixture is in pytest:
+when it fails, each block is an ERROR (not run) showing the set-up's error, and a kernel
+report it prints counts against every block.  ``list_cases`` and the runner agree on the
+cases, so ``kmscript test`` and the pytest plugin count the same things.  A file runs in one process; ``-j N``
 spreads files over N worker processes and prints results in discovery order, so the
 output never depends on scheduling.
 
@@ -68,8 +74,8 @@ from typing import Any, Callable, Generator, Iterable, Sequence
 
 from .filecheck import Check, CheckSyntaxError, match_checks, parse_checks, regenerate
 
-PASS, FAIL, XFAIL, XPASS, SKIP = "PASS", "FAIL", "XFAIL", "XPASS", "SKIP"
-FAILING = (FAIL, XPASS)
+PASS, FAIL, XFAIL, XPASS, SKIP, ERROR = "PASS", "FAIL", "XFAIL", "XPASS", "SKIP", "ERROR"
+FAILING = (FAIL, XPASS, ERROR)
 DEFAULT_TIMEOUT = 60.0  # seconds per file when neither --timeout nor # TIMEOUT: is given
 DIRECTIVE_RE = re.compile(r"^\s*#\s*(XFAIL|SKIP|ARGS|TIMEOUT|EXIT|ALLOW)\s*:\s*(.*?)\s*$")
 
@@ -230,24 +236,49 @@ def discover(paths: Sequence[str]) -> list[str]:
 
 
 def list_cases(path: str) -> list[tuple[str | None, int]]:
-    """The cases of a file without running it: (None, 1) then (block name, line) per block.
+    """The cases of a file without running it: the file case (None, 1), if the file is one,
+    then (block name, line) per block.
 
-    A file that does not parse has just its file case (running it reports the error).
+    A file that cannot be read or parsed has just its file case (running it reports the
+    error).
     """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return [(None, 1)]
+    file_case, blocks = _case_layout(Path(path), text)
+    return ([(None, 1)] if file_case else []) + [(name, first) for name, first, _last in blocks]
+
+
+def _static_blocks(text: str, name: str) -> list[tuple[str, int, int]] | None:
+    """The file's own test blocks (name, first line, last line), or None if it does not parse."""
     from ..errors import KmsError
     from ..lang import ast
     from ..lang.parser import parse_source
     from ..source import Source
-    cases: list[tuple[str | None, int]] = [(None, 1)]
     try:
-        text = Path(path).read_text(encoding="utf-8")
-        program = parse_source(Source(text, path))
-    except (OSError, UnicodeDecodeError, KmsError):
-        return cases
-    for s in program.body:
-        if isinstance(s, ast.TestBlock):
-            cases.append((s.name, s.span.line))
-    return cases
+        program = parse_source(Source(text, name))
+    except KmsError:
+        return None
+    return [(s.name, s.span.line, _block_end_line(text, s.span.start))
+            for s in program.body if isinstance(s, ast.TestBlock)]
+
+
+def _case_layout(file: Path, text: str) -> tuple[bool, list[tuple[str, int, int]]]:
+    """Whether the file is a case of its own, and its test blocks (see the module docstring)."""
+    blocks = _static_blocks(text, str(file))
+    if not blocks:
+        return True, []
+    d = parse_directives(text.split("\n"))
+    if (d.exit is not None or d.xfail is not None or d.errors or file.with_suffix(".out").exists()
+            or file.with_suffix(".err").exists()):
+        return True, blocks
+    try:
+        checks = parse_checks(text)
+    except CheckSyntaxError:
+        return True, blocks
+    outside = any(not any(first <= c.line <= last for _n, first, last in blocks) for c in checks)
+    return outside, blocks
 
 
 def select(case_id: str, pattern: str | None) -> bool:
@@ -352,7 +383,8 @@ class _Run:
     report_sites: dict[int, str] = field(default_factory=dict)
 
 
-def _run_session(make: Callable[[list[str]], Any], body: Callable[[Any], None], deadline: _Deadline) -> _Run:
+def _run_session(make: Callable[[list[str]], Any], body: Callable[[Any], None], deadline: _Deadline,
+                 setup_reports: bool = False) -> _Run:
     from ..errors import KmsError
     out: list[str] = []
     t0 = time.perf_counter()
@@ -371,7 +403,7 @@ def _run_session(make: Callable[[list[str]], Any], body: Callable[[Any], None], 
         tb = traceback.format_exception(type(e), e, e.__traceback__)
         run.internal = f"internal error: {type(e).__name__}: {e}\n" + "".join(tb[-6:]).rstrip()
     run.duration = time.perf_counter() - t0
-    run.reports = session.unexpected_reports(session.block_reports_start)
+    run.reports = session.unexpected_reports(0 if setup_reports else session.block_reports_start)
     run.report_sites = dict(getattr(session, "report_sites", {}))
     if session.has_machine:
         fi = getattr(session.machine, "faults", None)
@@ -463,20 +495,30 @@ def run_file(path: str, opts: RunOptions | None = None, *, display: str | None =
         return FileResult(path, [CaseResult(path, None, FAIL, f"{path}: error: cannot read: {e}")], exit_status=2)
     text_lines = text.split("\n")
     d = parse_directives(text_lines)
+    file_case, sblocks = _case_layout(file, text)
+
+    def whole_file(status: str, message: str, exit_status: int = 0) -> FileResult:
+        """Every case of the file with one outcome: skipped, or a problem found before running."""
+        out = [CaseResult(path, None, status, message)] if file_case else []
+        for name, first, _last in sblocks:
+            if status == SKIP:
+                out.append(CaseResult(path, name, SKIP, message, line=first))
+            else:
+                out.append(CaseResult(path, name, ERROR, f"not run: {message}", line=first))
+        return FileResult(path, out, exit_status=exit_status)
+
     if d.skip is not None:
-        return FileResult(path, [CaseResult(path, None, SKIP, d.skip)])
+        return whole_file(SKIP, d.skip)
     if d.errors:
-        return FileResult(path, [CaseResult(path, None, FAIL, "\n".join(f"{path}: error: {e}" for e in d.errors))],
-                          exit_status=2)
+        return whole_file(FAIL, "\n".join(f"{path}: error: {e}" for e in d.errors), 2)
     try:
         a = _args_parser().parse_args(d.args)
     except (argparse.ArgumentError, SystemExit) as e:
-        return FileResult(path, [CaseResult(path, None, FAIL, f"{path}: error: bad # ARGS: {e}")], exit_status=2)
+        return whole_file(FAIL, f"{path}: error: bad # ARGS: {e}", 2)
     try:
         checks = parse_checks(text)
     except CheckSyntaxError as e:
-        return FileResult(path, [CaseResult(path, None, FAIL, f"{path}:{e.line}:1: error: {e.message}")],
-                          exit_status=2)
+        return whole_file(FAIL, f"{path}:{e.line}:1: error: {e.message}", 2)
 
     from ..errors import EXIT_ASSERT, EXIT_OK
     from ..session import DEFAULT_MAX_STEPS
@@ -514,6 +556,17 @@ def run_file(path: str, opts: RunOptions | None = None, *, display: str | None =
     top_err = _error_text(top_run, timeout)
     if top_err is not None:
         exit_status = top_run.error.exit_status if top_run.error is not None else 3
+        # The blocks' shared set-up failed: none of them can run (pytest: a fixture error).
+        for name, first, last in sblocks:
+            bd = _block_directives(text_lines, first, last)
+            if bd.skip is not None:
+                cases.append(CaseResult(path, name, SKIP, bd.skip, 0.0, first))
+            elif file_case:
+                cases.append(CaseResult(path, name, ERROR, f"not run: the file's top level failed (see {path})",
+                                        0.0, first))
+            else:
+                cases.append(CaseResult(path, name, ERROR, f"not run: the file's top level failed:\n{top_err}",
+                                        0.0, first, list(top_run.output), crashed=_crashed(top_run)))
     elif session is not None and session.tests:
         from ..lang.parser import parse_source
         src = session.tests[0][3]
@@ -534,7 +587,8 @@ def run_file(path: str, opts: RunOptions | None = None, *, display: str | None =
             if deadline.expired():  # the file's time is up: the remaining blocks cannot run
                 r = _Run([], timed_out=True)
             else:
-                r = _run_session(make, body, deadline)
+                # Without a file case, a report from the set-up counts against each block.
+                r = _run_session(make, body, deadline, setup_reports=not file_case)
             block_runs.append((tname, span.line, i, r))
             # The CLI prints the block's output (the re-run top level included), then PASS/FAIL.
             stdout += r.output
@@ -611,7 +665,8 @@ def run_file(path: str, opts: RunOptions | None = None, *, display: str | None =
         messages += _fault_note_lines(top_run)
     fcase = CaseResult(path, None, status, "\n\n".join(messages), top_run.duration, 1, top_out,
                        crashed=_crashed(top_run), fault=top_run.fault)
-    cases.append(fcase)
+    if file_case:
+        cases.insert(0, fcase)
 
     # -- block cases -----------------------------------------------------------------------
     nblock_top = len(top_out)
@@ -659,9 +714,9 @@ def run_file(path: str, opts: RunOptions | None = None, *, display: str | None =
 
     # -- file-level XFAIL ---------------------------------------------------------------------
     if d.xfail is not None:
-        if any(c.status == FAIL for c in cases):
+        if any(c.status in (FAIL, ERROR) for c in cases):
             for c in cases:
-                if c.status == FAIL:
+                if c.status in (FAIL, ERROR):
                     c.status = XFAIL
                     c.message = f"{d.xfail}\n{c.message}"
         else:
@@ -732,11 +787,12 @@ def _rewrite_checks(text_lines: list[str], scopes: dict[int, list[Check]],
 
 # ---------------------------------------------------------------------------- reporting
 def summary_line(cases: Sequence[CaseResult]) -> str:
-    n = {s: 0 for s in (PASS, FAIL, SKIP, XFAIL, XPASS)}
+    """pytest's words and order: passed, failed, then skipped/xfailed/xpassed/errors if any."""
+    n = {s: 0 for s in (PASS, FAIL, SKIP, XFAIL, XPASS, ERROR)}
     for c in cases:
         n[c.status] += 1
     parts = [f"{n[PASS]} passed", f"{n[FAIL]} failed"]
-    for st, word in ((SKIP, "skipped"), (XFAIL, "xfailed"), (XPASS, "xpassed")):
+    for st, word in ((SKIP, "skipped"), (XFAIL, "xfailed"), (XPASS, "xpassed"), (ERROR, "errors")):
         if n[st]:
             parts.append(f"{n[st]} {word}")
     return ", ".join(parts)
@@ -768,7 +824,7 @@ def junit_xml(files: Sequence[FileResult], cases: Sequence[CaseResult]) -> str:
         if not fcases:
             continue
         suite = ET.SubElement(root, "testsuite", name=fr.path)
-        errors = sum(c.status == FAIL and c.crashed for c in fcases)
+        errors = sum((c.status == FAIL and c.crashed) or c.status == ERROR for c in fcases)
         counts = {"tests": len(fcases), "failures": sum(c.status in FAILING for c in fcases) - errors,
                   "errors": errors, "skipped": sum(c.status in (SKIP, XFAIL) for c in fcases)}
         t = sum(c.duration for c in fcases)
@@ -784,7 +840,7 @@ def junit_xml(files: Sequence[FileResult], cases: Sequence[CaseResult]) -> str:
             if c.status in FAILING:
                 first = c.message.split("\n", 1)[0] if c.message else c.status
                 # A runtime or internal error is a JUnit <error>; a failed expectation a <failure>.
-                tag = "error" if c.status == FAIL and c.crashed else "failure"
+                tag = "error" if (c.status == FAIL and c.crashed) or c.status == ERROR else "failure"
                 el = ET.SubElement(tc, tag, message=_xml_safe(first), type=c.status)
                 el.text = _xml_safe(c.message)
             elif c.status in (SKIP, XFAIL):
@@ -809,7 +865,8 @@ def tap_lines(c: CaseResult, n: int) -> list[str]:
         return [f"ok {n} - {desc} # SKIP {c.message.splitlines()[0] if c.message else ''}".rstrip()]
     if c.status == XFAIL:
         return [f"not ok {n} - {desc} # TODO {c.message.splitlines()[0] if c.message else 'xfail'}"]
-    lines = [f"not ok {n} - {desc}", "  ---", f"  severity: {'xpass' if c.status == XPASS else 'fail'}",
+    severity = {XPASS: "xpass", ERROR: "error"}.get(c.status, "fail")
+    lines = [f"not ok {n} - {desc}", "  ---", f"  severity: {severity}",
              "  message: |"]
     lines += ["    " + ln for ln in (c.message or c.status).split("\n")]
     lines.append("  ...")
@@ -870,7 +927,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "isolation, checked against its golden NAME.out (stdout), NAME.err (an\n"
                     "expected error) and # CHECK: lines.",
         epilog="directives: # XFAIL: reason, # SKIP: reason, # ARGS: --seed 3, # TIMEOUT: 5s, # EXIT: N\n"
-               "exit status: 0 nothing failed, 1 a case failed (or XPASS), 2 usage error",
+               "exit status: 0 nothing failed, 1 a case failed (or ERROR, XPASS), 2 usage error",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or directories (default: tests/)")
     p.add_argument("-k", dest="pattern", metavar="PATTERN", help="run only cases whose id (path::name) "

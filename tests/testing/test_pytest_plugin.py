@@ -38,19 +38,22 @@ def _autoloaded() -> bool:
 
 def test_collects_file_and_blocks(pytester: pytest.Pytester) -> None:
     pytester.makefile(".kms", test_demo=SCENARIO)
+    pytester.makefile(".kms", test_checked='print("hi")\n# CHECK: hi\ntest "t" { assert true }\n')
     pytester.makefile(".kms", helper="print(1)\n")  # not test_*: not collected
     res = pytester.runpytest("--collect-only", "-q", *_plugin_args())
     out = res.stdout.str()
-    for nodeid in ("test_demo.kms::file", "test_demo.kms::passes", "test_demo.kms::fails",
-                   "test_demo.kms::known bug"):
+    for nodeid in ("test_demo.kms::passes", "test_demo.kms::fails", "test_demo.kms::known bug",
+                   "test_checked.kms::file", "test_checked.kms::t"):
         assert nodeid in out
+    # test_demo's top level only sets up its blocks: not an item of its own
+    assert "test_demo.kms::file" not in out
     assert "helper" not in out
 
 
 def test_outcomes_and_failure_rendering(pytester: pytest.Pytester) -> None:
     pytester.makefile(".kms", test_demo=SCENARIO)
     res = pytester.runpytest(*_plugin_args())
-    res.assert_outcomes(passed=2, failed=1, xfailed=1)
+    res.assert_outcomes(passed=1, failed=1, xfailed=1)
     out = res.stdout.str()
     assert "test_demo.kms:8:10: assertion failed: x should be two (1 == 2)" in out
     assert "Traceback" not in out and "KmsCaseFailure" not in out
@@ -78,7 +81,7 @@ def test_broken_scenario_does_not_break_collection(pytester: pytest.Pytester) ->
 def test_skip_directive(pytester: pytest.Pytester) -> None:
     pytester.makefile(".kms", test_s='# SKIP: later\nassert false\ntest "t" { assert false }\n')
     res = pytester.runpytest("-rs", *_plugin_args())
-    res.assert_outcomes(skipped=2)
+    res.assert_outcomes(skipped=1)
     assert "later" in res.stdout.str()
 
 
@@ -87,7 +90,7 @@ def test_parallel_with_xdist(pytester: pytest.Pytester) -> None:
     for i in range(4):
         pytester.makefile(".kms", **{f"test_p{i}": SCENARIO})
     res = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", *_plugin_args())
-    res.assert_outcomes(passed=8, failed=4, xfailed=4)
+    res.assert_outcomes(passed=4, failed=4, xfailed=4)
 
 
 def test_runs_from_another_directory_and_ignore_option(pytester: pytest.Pytester) -> None:
@@ -137,3 +140,33 @@ def test_the_default_limit_applies_and_non_finite_ones_are_refused(pytester: pyt
     for bad in ("0", "-1", "inf", "soon"):
         res = pytester.runpytest("--kms-timeout", bad, *_plugin_args())
         assert res.ret == pytest.ExitCode.USAGE_ERROR, bad
+
+
+COUNTED = {
+    "test_setup_only.kms": SCENARIO,
+    "test_broken_setup.kms": 'x = nosuch()\ntest "a" { assert true }\ntest "b" { assert true }\n',
+    "test_top_checked.kms": 'print("hi")\n# CHECK: bye\ntest "a" { assert true }\n',
+    "test_plain.kms": "assert 1 == 1\n",
+    "test_skipped.kms": '# SKIP: later\ntest "a" { assert false }\ntest "b" { assert false }\n',
+    "test_bad_directive.kms": '# TIMEOUT: soon\ntest "a" { assert true }\n',
+    "test_syntax.kms": 'test "a" { assert true\n',
+    "test_warns.kms": 'cache c = create(size=700)\nw = kmalloc(700, GFP_KERNEL)\nkmem_cache_free(c, w)\n'
+                      'test "a" { assert true }\n',
+}
+
+
+def test_counts_match_kmscript_test(pytester: pytest.Pytester) -> None:
+    # The same files give the same numbers under `kmscript test` and pytest.
+    import re
+
+    from kmscript.testing import runner
+    for name, text in COUNTED.items():
+        (pytester.path / name).write_text(text)
+    lines: list[str] = []
+    runner.main([str(pytester.path)], out=lines.append)
+    summary = lines[-1]
+    assert summary == "3 passed, 5 failed, 2 skipped, 1 xfailed, 3 errors", lines
+    res = pytester.runpytest("-p", "no:cacheprovider", *_plugin_args())
+    got = dict((w, int(n)) for n, w in re.findall(r"(\d+) (\w+)", summary))
+    res.assert_outcomes(passed=got["passed"], failed=got["failed"], skipped=got["skipped"],
+                        xfailed=got["xfailed"], errors=got["errors"])
