@@ -7,8 +7,13 @@
     kmscript test [PATH...]     run regression scenarios (see ``kmscript test --help``)
 
 Exit status: 0 success, 1 an assertion or expectation failed, 2 usage or syntax error,
-3 runtime error (including a kernel panic).  No Python traceback reaches the user unless
-``--debug`` is given.
+3 runtime error (including a kernel panic and an exceeded limit).  No Python traceback
+reaches the user unless ``--debug`` is given.
+
+Host limits: a script may use ``--max-steps`` steps (loop iterations, calls, and
+PAGE_WORK steps per page a built-in touches), ``--max-time`` seconds of CPU and
+``--max-memory`` bytes of host memory (RLIMIT_DATA, so Python's own allocator fails
+cleanly and the script stops with a limit error).
 """
 
 from __future__ import annotations
@@ -50,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, metavar="N", help="seed for the runtime's randomness (default 0)")
     p.add_argument("--max-steps", type=int, default=None, metavar="N",
                    help="stop after N loop iterations and calls (default 100,000,000)")
+    p.add_argument("--max-time", type=float, default=None, metavar="SECONDS",
+                   help="stop a script after SECONDS of CPU time (default 60; 0: no limit)")
+    p.add_argument("--max-memory", default=None, metavar="SIZE",
+                   help="host memory a script may use, like 512M or 2G (default 512M; 0: no limit)")
     p.add_argument("--leak-check", action="store_true", help="list objects still allocated at the end")
     p.add_argument("--vi", action="store_true", help="vi key bindings in the REPL")
     p.add_argument("--debug", action="store_true", help="show Python tracebacks for internal errors")
@@ -77,11 +86,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ns.max_steps is not None and ns.max_steps < 1:
         _err("kmscript: --max-steps must be a positive number")
         return EXIT_USAGE
+    if ns.max_time is not None and not ns.max_time >= 0:
+        _err("kmscript: --max-time must be a number of seconds (0: no limit)")
+        return EXIT_USAGE
+    max_memory = parse_size(ns.max_memory) if ns.max_memory is not None else DEFAULT_MAX_MEMORY
+    if max_memory is None:
+        _err(f"kmscript: --max-memory {ns.max_memory}: give a size like 512M or 2G (0: no limit)")
+        return EXIT_USAGE
+    limit_host_memory(max_memory)
     try:
         return _run(ns)
     except KeyboardInterrupt:
         _err("kmscript: interrupted")
         return 130
+    except MemoryError:
+        _err("kmscript: error: out of host memory: the script needs more than --max-memory allows")
+        return EXIT_RUNTIME
     except BrokenPipeError:
         # The reader went away (kmscript ... | head): stop quietly, as Unix tools do.
         import os
@@ -99,10 +119,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_RUNTIME
 
 
+DEFAULT_MAX_MEMORY = 512 << 20
+_SUFFIX = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text: str) -> int | None:
+    """``512M`` -> bytes (the suffixes of kmscript's size literals); None if malformed."""
+    t = text.strip().upper().removesuffix("B")
+    unit = t[-1:] if t[-1:] in "KMGT" else ""
+    digits = t[:len(t) - len(unit)]
+    if not digits.isdigit() or len(digits) > 15:
+        return None
+    return int(digits) * _SUFFIX[unit]
+
+
+def limit_host_memory(limit: int) -> None:
+    """Cap the process's data segment (RLIMIT_DATA: heap and private mappings, where every
+    Python object lives): past it an allocation fails with MemoryError, which the
+    interpreter reports as a limit error.  0 means no limit; a lower limit set by the
+    user's shell is kept."""
+    if limit <= 0:
+        return
+    try:
+        import resource
+    except ImportError:  # not on this platform: the step and time limits still hold
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    if soft == resource.RLIM_INFINITY or soft > limit:
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+
+
 def _session_options(ns: argparse.Namespace) -> dict[str, Any]:
-    from .session import DEFAULT_MAX_STEPS
+    from .session import DEFAULT_MAX_STEPS, DEFAULT_MAX_TIME
+    max_time = DEFAULT_MAX_TIME if ns.max_time is None else (ns.max_time or None)
     return {"quiet": ns.quiet, "trace": ns.trace, "seed": ns.seed,
-            "max_steps": ns.max_steps if ns.max_steps is not None else DEFAULT_MAX_STEPS}
+            "max_steps": ns.max_steps if ns.max_steps is not None else DEFAULT_MAX_STEPS,
+            "max_time": max_time}
 
 
 def _run(ns: argparse.Namespace) -> int:

@@ -14,6 +14,10 @@ Kernel reports: the session keeps every record that is a failure-class report
 (runtime/reports.py) in ``reports``, across reboots, and ``expect`` blocks mark the ones
 they expected (``expect_reports``); ``unexpected_reports()`` is what ``kmscript test``
 fails a case on.
+
+Work limits: the session owns one :class:`WorkMeter` (``max_steps``, ``max_time`` seconds
+of CPU) that its interpreter and every machine it boots draw from; ``reset_budget``
+starts a fresh budget (the REPL does so for each entry).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from .lang import ast
 from .lang.builtins.registry import Call
 from .lang.compiler import Interpreter
 from .lang.parser import parse_source
+from .runtime.limits import WorkMeter
 from .runtime.machine import Machine, MachineConfig
 from .runtime.printk import LogRecord
 from .runtime.reports import is_failure
@@ -36,18 +41,22 @@ from .runtime.trace import format_line
 from .source import Source
 
 DEFAULT_MAX_STEPS = 100_000_000
+DEFAULT_MAX_TIME = 60.0  # seconds of CPU time per script (per REPL entry)
 
 Out = Callable[[str], None]
 
 
 class Session:
     def __init__(self, *, out: Out | None = None, quiet: bool = False, trace: bool = False, seed: int = 0,
-                 max_steps: int = DEFAULT_MAX_STEPS, config: MachineConfig | None = None) -> None:
+                 max_steps: int = DEFAULT_MAX_STEPS, config: MachineConfig | None = None,
+                 max_time: float | None = DEFAULT_MAX_TIME) -> None:
         self.out: Out = out if out is not None else print
         self.quiet = quiet
         self.trace = trace
         self.seed = seed
         self.max_steps = max_steps
+        self.max_time = max_time
+        self.meter = WorkMeter(max_steps, max_time)
         self.base_config = config
         # Hooks the REPL replaces (colouring, ✓/✗ display).
         self.assert_hook: Callable[[ast.Assert, bool, str, str], None] | None = None
@@ -105,7 +114,7 @@ class Session:
         """Boot a fresh machine (``machine(...)``); the old one is discarded."""
         self._detach()
         self._machine = None
-        m = Machine(config)
+        m = Machine(config, meter=self.meter)
         self._machine = m
         self._attach()
         return m
@@ -199,7 +208,7 @@ class Session:
     def fork_fresh(self) -> "Session":
         """A new session with the same options and no state."""
         return Session(out=self.out, quiet=self.quiet, trace=self.trace, seed=self.seed,
-                       max_steps=self.max_steps, config=self.base_config)
+                       max_steps=self.max_steps, config=self.base_config, max_time=self.max_time)
 
     def run_test(self, program: ast.Program, source: Source, index: int) -> None:
         """Re-run the top level (without registering tests), then test block *index*."""
@@ -234,7 +243,11 @@ class Session:
         self.interp.globals.update(g)
 
     def _copy_memo(self) -> dict[int, Any]:
-        return {id(self): self, id(self.interp): self.interp}
+        return {id(self): self, id(self.interp): self.interp, id(self.meter): self.meter}
+
+    def reset_budget(self) -> None:
+        """A fresh step budget and CPU-time limit (each REPL entry gets one)."""
+        self.meter.reset()
 
     def reset(self) -> None:
         self._detach()

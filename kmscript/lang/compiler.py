@@ -14,8 +14,10 @@ Control flow: ``break``/``continue``/``return`` are exceptions caught by the enc
 loop or call; a loop only sets up a handler when its body contains ``break``/``continue``.
 
 Limits: every loop iteration and every user-function call costs one step from the
-session's budget (``--max-steps``); user-function nesting is capped (``MAX_CALL_DEPTH``).
-Both raise :class:`KmsLimitError`, never a Python RecursionError.
+session's work meter (``--max-steps``, runtime/limits.py), which the runtime also charges
+for the pages a built-in touches; user-function nesting is capped (``MAX_CALL_DEPTH``).
+Values are capped too (lang/limits.py).  All raise :class:`KmsLimitError`, never a
+Python RecursionError or MemoryError.
 
 Kernel reports are logged and the script goes on, as the kernel does -- except the two
 that end the task or the machine.  An Oops kills the current task (the script): it stops
@@ -36,11 +38,12 @@ from typing import TYPE_CHECKING, Any, Callable, NoReturn, cast
 
 from ..errors import (KmsAssertionError, KmsError, KmsExpectationError, KmsLimitError, KmsNameError, KmsOops,
                       KmsPanic, KmsRuntimeError, KmsSyntaxError, KmsTypeError, did_you_mean)
-from ..runtime.errors import KernelCrash, KernelFault, KernelOops, KernelPanic
+from ..runtime.errors import KernelCrash, KernelFault, KernelOops, KernelPanic, WorkLimitExceeded
 from ..runtime.reports import classify
 from ..source import Source, Span
 from . import ast
 from .builtins import load_all
+from .limits import INT_LIMIT, MAX_INT_BITS, check_concat, check_int, int_too_large
 from .builtins.registry import BUILTINS, CONSTANTS, METHODS, PTR, VALUES, VIEWS, ArgError, Builtin, Call
 from .values import NULL, Ptr, format_value, repr_value, type_name
 
@@ -151,9 +154,10 @@ def binop(op: str, a: Any, b: Any, span: Span) -> Any:
             raise KmsRuntimeError("division by zero", span)
         if op in ("<<", ">>") and b < 0:
             raise KmsRuntimeError(f"negative shift count {b}", span)
-        if op == "<<" and b > 4096:
-            raise KmsRuntimeError(f"shift count {b} is too large", span)
-        return _INT_OPS[op](a, b)
+        if op == "<<" and a and a.bit_length() + b > MAX_INT_BITS + 1:
+            # refused before Python builds the number
+            raise KmsLimitError(f"integer too large: {a} << {b} has more than {MAX_INT_BITS} bits", span)
+        return check_int(_INT_OPS[op](a, b), span)
     if ta is Ptr and tb is int:
         if op == "+":
             return Ptr(a.addr + b)
@@ -165,9 +169,8 @@ def binop(op: str, a: Any, b: Any, span: Span) -> Any:
         return Ptr(a + b.addr)
     if ta is Ptr and tb is Ptr and op == "-":
         return a.addr - b.addr
-    if ta is str and tb is str and op == "+":
-        return a + b
-    if ta is list and tb is list and op == "+":
+    if (ta is str and tb is str or ta is list and tb is list) and op == "+":
+        check_concat(a, b, span)
         return a + b
     if ta is bool or tb is bool:
         raise KmsTypeError(f"cannot use '{op}' on {type_name(a)} and {type_name(b)} "
@@ -286,7 +289,7 @@ class Interpreter:
         load_all()
         self.session = session
         self.globals: dict[str, Any] = {}
-        self.steps_left = session.max_steps
+        self.meter = session.meter
         self.depth = 0
         self.source: Source = Source("", "<input>")
         self.include_stack: list[str] = []
@@ -308,13 +311,10 @@ class Interpreter:
         return f"{Path(self.source.name).name}:{span.line}"
 
     def tick(self) -> None:
-        self.steps_left -= 1
-        if self.steps_left < 0:
-            self.out_of_steps()
-
-    def out_of_steps(self) -> NoReturn:
-        raise KmsLimitError(f"step budget exhausted: the script ran more than {self.session.max_steps} "
-                            "loop iterations and calls (raise it with --max-steps)")
+        m = self.meter
+        m.left -= 1
+        if m.left < 0:
+            m.exhausted()
 
     # -- entry points --------------------------------------------------------------------
     def compile_program(self, prog: ast.Program, source: Source) -> list[tuple[ast.Stmt, Run]]:
@@ -357,6 +357,11 @@ class Interpreter:
             raise self.err(KmsRuntimeError, e.message, span) from None
         except RecursionError:
             raise self.err(KmsLimitError, "nesting too deep for the interpreter", span) from None
+        except WorkLimitExceeded as e:
+            raise self.err(KmsLimitError, e.message, span) from None
+        except MemoryError:
+            raise self.err(KmsLimitError, "out of host memory: the script needs more than the memory limit "
+                           "allows (raise it with --max-memory)", span) from None
         except (BreakLoop, ContinueLoop, ReturnValue):
             raise self.err(KmsRuntimeError, "break/continue/return outside its loop or function", span) from None
 
@@ -504,6 +509,8 @@ class Interpreter:
                         v = old - r
                     else:
                         v = binop(op, old, r, span)
+                    if not -INT_LIMIT < v < INT_LIMIT:
+                        raise int_too_large(v, span)
                 else:
                     v = binop(op, old, r, span)
                 d[name] = v
@@ -757,12 +764,14 @@ class Interpreter:
         step = _loop_step(self.block(s.body, scope.loop()), s.body)
         interp = self
 
+        meter = interp.meter
+
         def run(f: Frame) -> None:
             n = self._loop_int(count(f), s.count.span, "repeat count")
             for _ in range(n):
-                interp.steps_left -= 1
-                if interp.steps_left < 0:
-                    interp.out_of_steps()
+                meter.left -= 1  # interp.tick(), inlined
+                if meter.left < 0:
+                    meter.exhausted()
                 if step(f) is _BREAK:
                     break
         return run
@@ -894,7 +903,7 @@ class Interpreter:
         return ev
 
     def expr_Num(self, e: ast.Num, scope: _Scope) -> Ev:
-        v = e.value
+        v = check_int(e.value, e.span)
         return lambda f: v
 
     def expr_Str(self, e: ast.Str, scope: _Scope) -> Ev:
@@ -956,7 +965,7 @@ class Interpreter:
             v = operand(f)
             if type(v) is not int:
                 raise self.err(KmsTypeError, f"cannot use unary '{op}' on {type_name(v)}", e.span)
-            return -v if op == "-" else ~v
+            return check_int(-v if op == "-" else ~v, e.span)
         return ev
 
     def expr_Not(self, e: ast.Not, scope: _Scope) -> Ev:
@@ -979,7 +988,10 @@ class Interpreter:
             def add(f: Frame) -> Any:
                 a, b = left(f), right(f)
                 if type(a) is int and type(b) is int:
-                    return a + b
+                    r = a + b
+                    if -INT_LIMIT < r < INT_LIMIT:
+                        return r
+                    raise int_too_large(r, span)
                 return binop("+", a, b, span)
             return add
         if op == "|":

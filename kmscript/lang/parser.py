@@ -43,6 +43,7 @@ from ..errors import KmsSyntaxError
 from ..source import Source, Span
 from . import ast
 from .grammar import grammar_text
+from .limits import check_source
 from .parser_cache import lark_cache_file
 
 _SIZE_SUFFIX = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -653,6 +654,7 @@ def parse(text: str, name: str = "<input>") -> ast.Program:
 
 
 def parse_source(source: Source) -> ast.Program:
+    check_source(source)  # size caps before the lexer sees the text (lang/limits.py)
     lk = _parser()
     try:
         result = lk.parse(source.text)

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import KmsLimitError
+from .limits import MAX_STR_LEN
+
 
 _ADDR_MASK = 0xFFFFFFFFFFFFFFFF
 
@@ -85,17 +88,62 @@ def type_name(v: Any) -> str:
 
 def format_value(v: Any) -> str:
     """How ``print`` shows a value."""
+    if isinstance(v, list):
+        return _format_list(v)
+    return _format_scalar(v)
+
+
+def repr_value(v: Any) -> str:
+    """How the REPL and assertion messages show a value (strings quoted)."""
+    if isinstance(v, list):
+        return _format_list(v)
+    return _repr_scalar(v)
+
+
+def _format_scalar(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, list):
-        return "[" + ", ".join(repr_value(x) for x in v) + "]"
     if v is None:
         return "none"
     return str(v)
 
 
-def repr_value(v: Any) -> str:
-    """How the REPL and assertion messages show a value (strings quoted)."""
+def _repr_scalar(v: Any) -> str:
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return format_value(v)
+    return _format_scalar(v)
+
+
+def _format_list(root: list[Any]) -> str:
+    """A list as ``[1, "a", [2]]``, without recursion: any nesting depth works, a list
+    that contains itself shows as ``[...]`` where it recurs (as Python prints it), and
+    text longer than a string may be is a limit error instead of host memory exhausted."""
+    out = ["["]
+    size = 1
+    stack: list[tuple[list[Any], int]] = [(root, 0)]
+    on_path = {id(root)}
+    while stack:
+        items, i = stack[-1]
+        if i >= len(items):
+            stack.pop()
+            on_path.discard(id(items))
+            out.append("]")
+            size += 1
+            continue
+        stack[-1] = (items, i + 1)
+        piece = ", " if i else ""
+        x = items[i]
+        if isinstance(x, list):
+            if id(x) in on_path:
+                piece += "[...]"
+            else:
+                on_path.add(id(x))
+                stack.append((x, 0))
+                piece += "["
+        else:
+            piece += _repr_scalar(x)
+        out.append(piece)
+        size += len(piece)
+        if size > MAX_STR_LEN:
+            raise KmsLimitError(f"the text of this list is longer than {MAX_STR_LEN} characters")
+    return "".join(out)

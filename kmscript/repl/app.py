@@ -323,7 +323,7 @@ class Repl:
         snap = self._snapshot() if changing else None
         done: list[ast.Stmt] = []  # top-level statements that completed
         ok = False
-        self.session.interp.steps_left = self.session.max_steps
+        self.session.reset_budget()
         tracer = None
         try:
             with self._interruptible():

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 from .gfp import (MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE, __GFP_DIRECT_RECLAIM,
                   gfp_compaction_allowed, gfp_migratetype, gfp_zone)
+from .limits import PAGE_WORK, WorkMeter
 from .pagecache import PAGE_SIZE, File, LruVec, PageCache, Rmap
 from .task import Task, TaskTable
 
@@ -174,10 +175,13 @@ class Compaction:
         return False
 
     def compact_memory(self) -> int:
-        """/proc/sys/vm/compact_memory: compact every zone completely; returns pages migrated."""
+        """/proc/sys/vm/compact_memory: compact every zone completely; returns pages migrated.
+
+        Called by the script itself, so the work meter may stop it between two pageblocks
+        (the isolated free targets are given back first)."""
         before = self.compact_migrated
         for zone in self.zones.populated():
-            self.compact_zone(zone, -1, MIGRATE_MOVABLE)
+            self.compact_zone(zone, -1, MIGRATE_MOVABLE, stoppable=True)
         return self.compact_migrated - before
 
     # -- compact_zone ------------------------------------------------------------------------
@@ -194,8 +198,13 @@ class Compaction:
                     return True
         return False
 
-    def compact_zone(self, zone: Any, order: int, mt: int) -> bool:
+    def compact_zone(self, zone: Any, order: int, mt: int, stoppable: bool = False) -> bool:
+        """One compaction pass over *zone*.  Each pageblock scanned and each page migrated
+        is charged to the work meter; only a *stoppable* pass (compact_memory) raises when
+        the budget is gone: direct compaction runs inside an allocation, whose caller
+        stops at its next page instead."""
         za = self.zones
+        meter = self.machine.meter
         start, end = za.span(zone)
         migrate_pfn = start - (start % PAGEBLOCK_NR_PAGES)
         free_block = end - 1 - ((end - 1) % PAGEBLOCK_NR_PAGES)  # last pageblock
@@ -207,7 +216,35 @@ class Compaction:
         targets: list[int] = []
         success = False
         za.drain_all_pages()
+        try:
+            success, migrate_pfn, free_block = self._scan(zone, order, mt, stoppable, meter, start, end,
+                                                          migrate_pfn, free_block, targets)
+        finally:
+            for pfn in targets:
+                self.machine.page_alloc.free_pages(pfn, 0)
+            if targets:
+                za.drain_all_pages()
+        if not success and order >= 0:
+            success = self.compact_finished(zone, order, mt)
+        if tracer.enabled:
+            tracer.emit("mm_compaction_migratepages",
+                        f"nr_migrated={self.compact_migrated - migrated_before} nr_failed=0")
+            tracer.emit("mm_compaction_end", f"zone_start=0x{start:x} migrate_pfn=0x{migrate_pfn:x} "
+                        f"free_pfn=0x{free_block:x} zone_end=0x{end:x}, mode=sync "
+                        f"status={'success' if success else 'complete'}")
+        return success
+
+    def _scan(self, zone: Any, order: int, mt: int, stoppable: bool, meter: WorkMeter, start: int, end: int,
+              migrate_pfn: int, free_block: int, targets: list[int]) -> tuple[bool, int, int]:
+        """The two scanners of compact_zone: (success, migrate_pfn, free_block).  *targets*
+        holds the isolated free pages not used (the caller frees them, also when the meter
+        stops the pass)."""
+        za = self.zones
+        success = False
         while migrate_pfn < free_block:
+            meter.left -= PAGE_WORK
+            if stoppable and meter.left < 0:
+                meter.exhausted()
             block_end = min(migrate_pfn + PAGEBLOCK_NR_PAGES, end)
             # isolate_migratepages_block: LRU pages only (a page without an rmap owner is not
             # on an LRU list, so it cannot be isolated)
@@ -216,7 +253,8 @@ class Compaction:
             for src in movable:
                 if not targets:
                     while free_block > migrate_pfn and not targets:
-                        targets = za.isolate_free_pages(zone, free_block, min(free_block + PAGEBLOCK_NR_PAGES, end))
+                        targets.extend(za.isolate_free_pages(zone, free_block,
+                                                             min(free_block + PAGEBLOCK_NR_PAGES, end)))
                         self.compact_isolated += len(targets)
                         if not targets:
                             free_block -= PAGEBLOCK_NR_PAGES
@@ -233,19 +271,7 @@ class Compaction:
             if not targets and free_block <= migrate_pfn:
                 break
             migrate_pfn += PAGEBLOCK_NR_PAGES
-        for pfn in targets:
-            self.machine.page_alloc.free_pages(pfn, 0)
-        if targets:
-            za.drain_all_pages()
-        if not success and order >= 0:
-            success = self.compact_finished(zone, order, mt)
-        if tracer.enabled:
-            tracer.emit("mm_compaction_migratepages",
-                        f"nr_migrated={self.compact_migrated - migrated_before} nr_failed=0")
-            tracer.emit("mm_compaction_end", f"zone_start=0x{start:x} migrate_pfn=0x{migrate_pfn:x} "
-                        f"free_pfn=0x{free_block:x} zone_end=0x{end:x}, mode=sync "
-                        f"status={'success' if success else 'complete'}")
-        return success
+        return success, migrate_pfn, free_block
 
     def migrate_page(self, src: int, dst: int) -> None:
         """migrate_pages for one folio: copy, repoint the owner, keep the LRU list, free src."""

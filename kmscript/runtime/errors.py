@@ -14,6 +14,8 @@ oops_end -> make_task_dead): the operation that oopsed does not return, and the 
 which is the current task, stops there unless it expected the Oops.  Both are
 ``KernelCrash``es: the interpreter lets them through to ``expect`` blocks instead of
 turning them into ordinary runtime errors at the call.
+``WorkLimitExceeded`` is raised by the work meter (limits.py) when a script's step budget
+or CPU time is used up; it is not a KernelFault: no ``expect`` block catches it.
 """
 
 from __future__ import annotations
@@ -37,3 +39,11 @@ class KernelPanic(KernelCrash):
 
 class KernelOops(KernelCrash):
     """An Oops killed the current task (the script); the machine goes on."""
+
+
+class WorkLimitExceeded(Exception):
+    """The script used up its step budget or its CPU time (the interpreter reports it)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

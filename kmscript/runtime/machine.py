@@ -28,6 +28,7 @@ from .errors import KernelFault
 from .fault_inject import FaultInjector
 from .gfp import GFP_KERNEL
 from .mm_types import OWNER_KERNEL, OWNER_KSTACK, OWNER_PERCPU, OWNER_VMALLOC, PAGE_OFFSET, page_address, virt_to_pfn
+from .limits import MAX_PHYSMEM, PAGE_WORK, WorkMeter
 from .printk import Clock, KernelLog
 from .trace import Tracer
 from .vmstat import VmStat
@@ -72,10 +73,16 @@ SysctlSet = Callable[[Any], None]
 class Machine:
     """One simulated machine.  See the module docstring."""
 
-    def __init__(self, config: MachineConfig | None = None) -> None:
+    def __init__(self, config: MachineConfig | None = None, meter: WorkMeter | None = None) -> None:
         self.config = config or MachineConfig()
         if self.config.cpus < 1 or self.config.cpus > 8192:
             raise KernelFault(f"cpus={self.config.cpus}: a machine has 1..8192 CPUs")
+        if self.config.mem > MAX_PHYSMEM:
+            # arch/x86/include/asm/sparsemem.h: MAX_PHYSMEM_BITS 46 (4-level paging)
+            raise KernelFault(f"mem={self.config.mem}: x86_64 with 4-level paging addresses at most "
+                              f"64T of physical memory (MAX_PHYSMEM_BITS 46)")
+        # the work meter the runtime charges per page of work (runtime/limits.py)
+        self.meter = meter if meter is not None else WorkMeter(1 << 62)
         self.nr_cpus = self.config.cpus
         self.long_size = 8  # sizeof(long) == sizeof(void *) on x86_64 (LP64)
         self.rng = random.Random(self.config.seed)
@@ -447,14 +454,24 @@ class Machine:
                                tracer=self.tracer, vmstat=self.vmstat, nr_cpus=self.nr_cpus,
                                totalram_pages=lambda: int(pa.totalram_pages), owner_vmalloc=OWNER_VMALLOC)
 
+    def _charge_area(self, size: int) -> None:
+        """Pay the work meter for populating a vmalloc area of *size* bytes, before any of
+        it is done (a stop then leaves nothing half-built).  Beyond totalram the kernel
+        refuses at once ("exceeds total pages"), so that is the most charged."""
+        if size > 0:
+            self.meter.charge(min(size >> 12, int(self.page_alloc.totalram_pages)) * PAGE_WORK)
+
     def vmalloc_gfp(self, size: int, gfp: int, align: int = 1, caller: str | None = None) -> int | None:
         """__vmalloc_node(size, align, gfp): the general form of vmalloc."""
+        self._charge_area(size)
         return self.vmalloc.vmalloc_gfp(size, gfp, align, caller)
 
     def vzalloc(self, size: int, caller: str | None = None) -> int | None:
+        self._charge_area(size)
         return self.vmalloc.vzalloc(size, caller)
 
     def vmalloc_32(self, size: int, caller: str | None = None) -> int | None:
+        self._charge_area(size)
         return self.vmalloc.vmalloc_32(size, caller)
 
     def vfree(self, addr: int) -> None:
@@ -479,16 +496,19 @@ class Machine:
         return self.vmalloc.area_containing(addr)
 
     def kvmalloc(self, size: int, gfp: int, caller: str | None = None) -> int | None:
+        self._charge_area(size)
         return self.vmalloc.kvmalloc(size, gfp, caller)
 
     def kvfree(self, addr: int) -> None:
         self.vmalloc.kvfree(addr)
 
     def vmalloc_huge(self, size: int, gfp: int, caller: str | None = None) -> int | None:
+        self._charge_area(size)
         return self.vmalloc.vmalloc_huge(size, gfp, caller)
 
     def vmap(self, pfns: list[int], caller: str | None = None) -> int | None:
         """vmap(pages, count, VM_MAP, PAGE_KERNEL): existing frames at one virtual range."""
+        self.meter.charge(len(pfns) * PAGE_WORK)
         return self.vmalloc.vmap(pfns, caller=caller)
 
     def vunmap(self, addr: int) -> None:

@@ -25,6 +25,7 @@ from .errors import KernelFault
 from .gfp import (GFP_USER, MAX_NR_ZONES, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES,
                   ZONE_DMA, ZONE_DMA32, ZONE_MOVABLE, ZONE_NAMES, ZONE_NORMAL, gfp_zone)
 from .internal import ReclaimHooks
+from .limits import MAX_PHYSMEM_PFN
 from .mm_types import PAGE_SHIFT, PAGE_SIZE, STRUCT_PAGE_SIZE, MAX_PAGE_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER
 from .zone import Zone
 
@@ -165,6 +166,11 @@ class MmInit:
     def _boot(self, cfg: Any) -> None:
         layout = self._layout(cfg)
         max_pfn = max((s + sp for s, sp, _, _, _ in layout), default=0) or 1
+        if max_pfn > MAX_PHYSMEM_PFN:
+            # arch/x86/include/asm/sparsemem.h: MAX_PHYSMEM_BITS 46; e820__end_of_ram_pfn
+            # never goes beyond MAX_ARCH_PFN.  Refused rather than silently clipped.
+            raise KernelFault(f"the memory map would end at {max_pfn << PAGE_SHIFT:#x}: x86_64 with 4-level "
+                              "paging addresses at most 64T of physical memory (MAX_PHYSMEM_BITS 46)")
         self.memmap = Memmap(max_pfn)
         self.zones: list[Zone] = []
         for idx, (start, spanned, present, managed, reserved) in enumerate(layout):

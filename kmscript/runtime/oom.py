@@ -311,8 +311,8 @@ def show_mem(machine: "Machine", za: Any, lru: Any, pagecache: Any, nr_swap_page
     dirty_per_zone = {za.idx(z): 0 for z in za.all_zones()}
     for f in pagecache.files.values():
         if f.nr_dirty:
-            for pfn in f.pages:
-                if pfn >= 0 and pagecache.dirty.get(pfn):
+            for pfn in f.pages.values():
+                if pagecache.dirty.get(pfn):
                     dirty_per_zone[za.pfn_zone_idx(pfn)] += 1
     for z in zones:
         c = lru.zone_nr[za.idx(z)] + [dirty_per_zone[za.idx(z)]]

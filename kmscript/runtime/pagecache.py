@@ -18,8 +18,9 @@ What it models
   compacted when stale entries outnumber live ones, so memory stays proportional to the
   pages in use.
 - ``File``/``PageCache``: files by name (one inode per name; ``open`` twice gives the same
-  cache), each with a per-index array of cached pfns and a dirty bit per page (PG_dirty,
-  kept in a ``PfnMap``).  ``read`` adds clean pages, ``write`` dirty ones, both on the
+  cache), each with a sparse index -> pfn map of cached pages (the xarray ``i_pages``:
+  host memory follows the pages cached, not the file offsets used) and a dirty bit per
+  page (PG_dirty, kept in a ``PfnMap``).  ``read`` adds clean pages, ``write`` dirty ones, both on the
   inactive file list first; an access to a page already cached activates it
   (mm/swap.c: folio_mark_accessed: the second access promotes inactive -> active).
   ``sync`` cleans every dirty page (writeback is instantaneous), ``drop_caches`` frees the
@@ -38,9 +39,15 @@ Simplifications relative to the kernel
 --------------------------------------
 - One node, one lruvec (no memcg), no unevictable/mlocked list, no MGLRU.
 - Writeback completes instantly; there is no PG_writeback window and no flusher threads.
-- A file read/write moves a sequential file position (``seek`` resets it); files have no
-  size limit and no on-disk contents.  Readahead window sizes are not modelled: pages are
-  read one at a time as needed.
+- A file read/write moves a sequential file position (``seek`` sets it); files have no
+  on-disk contents.  The filesystem is ext4-like: ``s_maxbytes`` is FS_MAXBYTES
+  (runtime/limits.py, 16 TiB - 4 KiB), so a page index fits in 32 bits.  As in the
+  kernel, one read or write moves at most MAX_RW_COUNT bytes (fs/read_write.c), a read at
+  or beyond s_maxbytes returns 0 (mm/filemap.c: filemap_read), a write there returns
+  -EFBIG and a write crossing it is shortened (mm/filemap.c: generic_write_check_limits),
+  and seeking beyond it returns -EINVAL (fs/read_write.c: vfs_setpos).  Every page read,
+  written or mapped is charged PAGE_WORK steps to the machine's work meter.
+  Readahead window sizes are not modelled: pages are read one at a time as needed.
 - A task maps page-cache pages with ``mmap`` (``FileMap``: private, read-only, the
   file's first pages).  Reclaim unmaps a mapped page from every mapper before it frees
   it (try_to_unmap); a mapped page whose pte is young gets one more round on the active
@@ -52,6 +59,8 @@ from __future__ import annotations
 from array import array
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
+
+from .limits import EFBIG, EINVAL, FS_MAXBYTES, MAX_RW_COUNT, PAGE_WORK
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -257,7 +266,9 @@ class LruVec:
 
 class FileMap:
     """A task's private read-only mapping of the first ``nr_pages`` pages of a file (one
-    file VMA).  ``present[idx]`` is the pte: 1 while page idx is mapped.  ``mm`` is the
+    file VMA).  ``present[idx]`` is the pte: 1 while page idx is mapped; it only covers the
+    pages touched so far (``len(present) <= nr_pages``), so a huge mapping costs host
+    memory only for what was faulted in.  ``mm`` is the
     mapping task's address space (its MM_FILEPAGES counter ``file`` changes with the ptes);
     ``pt_pfns`` are the VMA's own page-table pages (PTE tables and PMD pages)."""
 
@@ -267,7 +278,7 @@ class FileMap:
         self.file = file
         self.mm = mm
         self.nr_pages = nr_pages
-        self.present = bytearray(nr_pages)
+        self.present = bytearray()
         self.pt_pfns: list[int] = []
 
 
@@ -281,7 +292,7 @@ class File:
         self._cache = cache
         self.name = name
         self.oid = cache.rmap.register(self)
-        self.pages = array("q")  # per file page index: pfn or -1
+        self.pages: dict[int, int] = {}  # i_pages: file page index -> pfn of the cached page
         self.nr_cached = 0
         self.nr_dirty = 0
         self.pos = 0  # byte offset of the next read/write
@@ -303,8 +314,12 @@ class File:
     def write(self, size: int) -> int:
         return self._cache.file_rw(self, size, write=True)
 
-    def seek(self, pos: int) -> None:
+    def seek(self, pos: int) -> int:
+        """lseek(fd, pos, SEEK_SET): the new position, or -EINVAL beyond s_maxbytes."""
+        if pos < 0 or pos > FS_MAXBYTES:
+            return -EINVAL  # fs/read_write.c: vfs_setpos
         self.pos = pos
+        return pos
 
     def __str__(self) -> str:
         return (f"file {self.name}: {self.nr_cached} pages cached ({self.nr_cached * 4} kB), "
@@ -369,11 +384,16 @@ class PageCache:
         """
         if size <= 0:
             return 0
+        size = min(size, MAX_RW_COUNT)  # fs/read_write.c: vfs_read/vfs_write
+        if f.pos + size > FS_MAXBYTES:
+            if f.pos >= FS_MAXBYTES:
+                # filemap_read returns 0 at s_maxbytes; generic_write_check_limits -EFBIG
+                return -EFBIG if write else 0
+            size = FS_MAXBYTES - f.pos
         first = f.pos >> PAGE_SHIFT
         last = (f.pos + size - 1) >> PAGE_SHIFT
         pages = f.pages
-        if len(pages) <= last:
-            pages.extend([-1] * (last + 1 - len(pages)))
+        meter = self.machine.meter
         lru = self.lru
         vm = self.machine.vmstat
         dirty = self.dirty
@@ -382,7 +402,8 @@ class PageCache:
             self.alloc_site.value = "write" if write else "read"
         try:
             for idx in range(first, last + 1):
-                pfn = pages[idx]
+                meter.charge(PAGE_WORK)
+                pfn = pages.get(idx, -1)
                 if pfn < 0:
                     new = self._alloc(write)
                     if new is None:
@@ -423,7 +444,7 @@ class PageCache:
     # -- mappings (filemap_fault, try_to_unmap) ---------------------------------------------
     def page_mapped(self, f: File, idx: int) -> bool:
         for fm in f.maps:
-            if idx < fm.nr_pages and fm.present[idx]:
+            if idx < len(fm.present) and fm.present[idx]:
                 return True
         return False
 
@@ -431,7 +452,7 @@ class PageCache:
         """try_to_unmap: clear every pte mapping page idx of the file."""
         vm = self.machine.vmstat
         for fm in f.maps:
-            if idx < fm.nr_pages and fm.present[idx]:
+            if idx < len(fm.present) and fm.present[idx]:
                 fm.present[idx] = 0
                 fm.mm.file -= 1
                 vm.nr_mapped -= 1
@@ -443,14 +464,15 @@ class PageCache:
         dies; returns the pages mapped."""
         f = fm.file
         pages = f.pages
-        if len(pages) < fm.nr_pages:
-            pages.extend([-1] * (fm.nr_pages - len(pages)))
         vm = self.machine.vmstat
         lru = self.lru
         clock = self.machine.clock
+        meter = self.machine.meter
+        present = fm.present
         done = 0
         for idx in range(fm.nr_pages):
-            pfn = pages[idx]
+            meter.charge(PAGE_WORK)
+            pfn = pages.get(idx, -1)
             if pfn < 0:
                 new = self._alloc(False)
                 if not alive():
@@ -465,7 +487,7 @@ class PageCache:
                 lru.add(pfn, LRU_INACTIVE_FILE)
                 f.nr_cached += 1
                 vm.nr_file_pages += 1
-            fm.present[idx] = 1
+            present.append(1)
             fm.mm.file += 1
             vm.nr_mapped += 1
             lru.young.set(pfn, 1)
@@ -480,7 +502,7 @@ class PageCache:
         n = sum(fm.present)
         fm.mm.file -= n
         vm.nr_mapped -= n
-        fm.present = bytearray(fm.nr_pages)
+        fm.present = bytearray()
         if fm in fm.file.maps:
             fm.file.maps.remove(fm)
 
@@ -489,7 +511,7 @@ class PageCache:
         unmapping it first from every task that maps it (try_to_unmap)."""
         if f.maps:
             self.unmap_page(f, idx)
-        f.pages[idx] = -1
+        del f.pages[idx]
         f.nr_cached -= 1
         self.machine.vmstat.nr_file_pages -= 1
         self.rmap.clear(pfn)
@@ -510,8 +532,8 @@ class PageCache:
         for f in self.files.values():
             if not f.nr_dirty:
                 continue
-            for pfn in f.pages:
-                if pfn >= 0 and self.dirty.get(pfn):
+            for pfn in f.pages.values():
+                if self.dirty.get(pfn):
                     self.dirty.set(pfn, 0)
                     n += 1
             self.machine.vmstat.nr_dirty -= f.nr_dirty
@@ -522,10 +544,8 @@ class PageCache:
         """drop_pagecache_sb for every file: free the clean page-cache pages; returns pages freed."""
         n = 0
         for f in self.files.values():
-            pages = f.pages
-            for idx in range(len(pages)):
-                pfn = pages[idx]
-                if pfn >= 0 and not self.dirty.get(pfn) and not (f.maps and self.page_mapped(f, idx)):
+            for idx, pfn in sorted(f.pages.items()):
+                if not self.dirty.get(pfn) and not (f.maps and self.page_mapped(f, idx)):
                     # (invalidate_mapping_pages leaves dirty and mapped folios alone)
                     self.lru.remove(pfn)
                     self.evict_page(f, idx, pfn)

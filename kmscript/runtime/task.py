@@ -45,6 +45,13 @@ Simplifications relative to the kernel
 - task_struct, mm_struct, signal_struct and VMAs are not allocated from slab caches; only
   the kernel stack, the PGD, page tables and the data pages take memory.
 - A page swapped out stays swapped until munmap/exit (faults only touch new pages).
+
+Limits: the address space is TASK_SIZE (runtime/limits.py); a fault or mmap that would
+make ``total_vm`` exceed it returns -ENOMEM (mm/mmap.c: do_mmap, __get_unmapped_area),
+and mapping file pages beyond the filesystem's s_maxbytes returns -EOVERFLOW
+(simplified from mm/mmap.c: file_mmap_ok, which checks MAX_LFS_FILESIZE: here a touched
+file page is read into the page cache, so it must lie inside the file's limit).  Every
+page faulted or mapped and every page-table page costs PAGE_WORK steps of the work meter.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ from array import array
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .errors import KernelFault
+from .limits import ENOMEM, EOVERFLOW, FS_MAXBYTES, PAGE_WORK, TASK_SIZE_PAGES
 from .gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL_ACCOUNT, __GFP_COMP, __GFP_ZERO
 from .pagecache import (LRU_INACTIVE_ANON, PAGE_SHIFT, PAGE_SIZE, SECTION_MASK, SECTION_SHIFT, FileMap, LruVec,
                         Rmap)
@@ -329,6 +337,13 @@ class TaskTable:
         nr = (size + PAGE_SIZE - 1) >> PAGE_SHIFT
         if nr == 0:
             return 0
+        if mm.total_vm + nr > TASK_SIZE_PAGES:
+            return -ENOMEM
+        if nr << PAGE_SHIFT > FS_MAXBYTES:
+            return -EOVERFLOW
+        # the page-table pages are paid for before any is allocated (nothing to undo)
+        self.machine.meter.charge((_tables_needed(nr, PTRS_PER_TABLE ** 2) + _tables_needed(nr, PTRS_PER_TABLE))
+                                  * PAGE_WORK)
         ctx = self.machine.ctx
         saved = ctx.current
         ctx.current = t
@@ -341,9 +356,13 @@ class TaskTable:
             site.value = "pmd"
             for _ in range(_tables_needed(nr, PTRS_PER_TABLE ** 2)):
                 ok = ok and self._alloc_pt(t, fm.pt_pfns)
+                if not ok:
+                    break
             site.value = "pte"
             for _ in range(_tables_needed(nr, PTRS_PER_TABLE)):
                 ok = ok and self._alloc_pt(t, fm.pt_pfns)
+                if not ok:
+                    break
             if not ok or not t.alive:
                 self._free_pt(fm.pt_pfns)
                 if t.alive:
@@ -389,6 +408,8 @@ class TaskTable:
         if not t.alive or t.mm is None:
             raise KernelFault(f"task {t.pid} ({t.comm}) is not running")
         nr = (size + PAGE_SIZE - 1) >> PAGE_SHIFT
+        if t.mm.total_vm + nr > TASK_SIZE_PAGES:
+            return -ENOMEM
         m = self.machine
         ctx = m.ctx
         saved = ctx.current
@@ -399,6 +420,7 @@ class TaskTable:
         try:
             done = self._fault_pages(t, nr)
         finally:
+            # (a stop by the work meter between two pages keeps the pages faulted so far)
             ctx.current = saved
             site.value = ""
             self.after_operation()
@@ -429,12 +451,16 @@ class TaskTable:
         oid_shifted = mm.oid << 32
         vm = self.machine.vmstat
         clock = self.machine.clock
+        meter = self.machine.meter
         done = 0
         state = LRU_INACTIVE_ANON + 1
         cur_key = -1
         rsec = ssec = ysec = rmap_map.section(0)
         zcount: list[int] | None = None
         for _ in range(nr):
+            meter.left -= PAGE_WORK  # meter.charge, inlined on this hot path
+            if meter.left < 0:
+                meter.exhausted()
             idx = len(pte)
             if idx & (PTRS_PER_TABLE - 1) == 0 and not self._alloc_tables(t, mm, idx):
                 break

@@ -11,6 +11,7 @@ import importlib.util
 from typing import Any
 
 from ...errors import KmsRuntimeError
+from ..limits import MAX_INT_BITS, MAX_LIST_LEN, check_int, check_list_len, int_too_large
 from ..values import NULL, ZERO_SIZE_PTR, Ptr, format_value, type_name
 from .registry import ANY, INT, KWARGS, LIST, VARARGS, Call, builtin, constant, opt, value
 
@@ -73,10 +74,16 @@ def _int(call: Call, x: Any) -> int:
     if isinstance(x, int):
         return x
     if isinstance(x, str):
+        # a binary literal of the largest integer has MAX_INT_BITS digits; longer text
+        # would only make int() work hard to build a number check_int refuses
+        if len(x) > MAX_INT_BITS + 8:
+            raise KmsRuntimeError(f"int(): a number of {len(x)} characters is too long")
         try:
-            return int(x, 0)
-        except ValueError:
-            raise KmsRuntimeError(f"int(): '{x}' is not a number") from None
+            return check_int(int(x, 0))
+        except ValueError as e:
+            if "limit" in str(e):  # more decimal digits than any kmscript integer has
+                raise int_too_large(1 << (MAX_INT_BITS + 1)) from None
+            raise KmsRuntimeError(f"int(): '{x[:40]}' is not a number") from None
     raise KmsRuntimeError(f"int() cannot convert {type_name(x)}")
 
 
@@ -103,25 +110,26 @@ def _max(call: Call, args: list[Any]) -> int:
 
 @builtin("sum", items=LIST, category="language", doc="sum(list): the sum of a list of integers")
 def _sum(call: Call, items: list[Any]) -> int:
-    return sum(_numbers("sum", items)) if items else 0
+    return check_int(sum(_numbers("sum", items))) if items else 0
 
 
 @builtin("abs", n=INT, category="language", doc="abs(n): absolute value")
 def _abs(call: Call, n: int) -> int:
-    return abs(n)
+    return check_int(abs(n))
 
 
 @builtin("range", start=INT, end=opt(INT, None), category="language",
          doc="range(n) or range(a, b): the list [0..n) or [a..b)")
 def _range(call: Call, start: int, end: int | None) -> list[int]:
     a, b = (0, start) if end is None else (start, end)
-    if b - a > 10_000_000:
-        raise KmsRuntimeError("range() of more than 10,000,000 items; use a 'for i in a..b' loop")
+    if b - a > MAX_LIST_LEN:
+        raise KmsRuntimeError(f"range() of more than {MAX_LIST_LEN} items; use a 'for i in a..b' loop")
     return list(range(a, b))
 
 
 @builtin("append", items=LIST, item=ANY, category="language", doc="append(list, value): add to the end of a list")
 def _append(call: Call, items: list[Any], item: Any) -> None:
+    check_list_len(len(items) + 1)
     items.append(item)
 
 

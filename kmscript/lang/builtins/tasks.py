@@ -24,7 +24,8 @@ def _spawn(call: Call, comm: str, oom_score_adj: int) -> Any:
 
 @method("task", "fault", size=SIZE,
         doc="task.fault(size): map size more bytes of anonymous memory and touch every page "
-            "(GFP_HIGHUSER_MOVABLE, one page at a time); returns the bytes faulted in")
+            "(GFP_HIGHUSER_MOVABLE, one page at a time); returns the bytes faulted in, or -ENOMEM (-12) "
+            "when the mapping would not fit in the address space (128T)")
 def _fault(call: Call, t: Any, size: int) -> int:
     return int(t.fault(size))
 
@@ -38,7 +39,8 @@ def _munmap(call: Call, t: Any, size: int) -> int:
 
 @method("task", "mmap", file=handle("file"), size=SIZE,
         doc="task.mmap(file, size): map the first size bytes of a file (MAP_PRIVATE, read) and touch "
-            "every page: page-cache pages counted in file_rss; returns the bytes mapped")
+            "every page: page-cache pages counted in file_rss; returns the bytes mapped, -ENOMEM (-12) "
+            "beyond the address space (128T), -EOVERFLOW (-75) beyond the maximum file size")
 def _mmap(call: Call, t: Any, file: Any, size: int) -> int:
     return int(t.mmap(file, size))
 
@@ -62,21 +64,25 @@ def _open(call: Call, path: str) -> Any:
 
 @method("file", "read", size=SIZE,
         doc="file.read(size): read size bytes at the file position into the page cache (clean pages; "
-            "a page read again is activated); returns the bytes read")
+            "a page read again is activated); returns the bytes read (at most 2G - 4K per call, as "
+            "read(2))")
 def _read(call: Call, f: Any, size: int) -> int:
     return int(f.read(size))
 
 
 @method("file", "write", size=SIZE,
         doc="file.write(size): write size bytes at the file position (dirty page-cache pages); "
-            "returns the bytes written")
+            "returns the bytes written (at most 2G - 4K per call, as write(2); -EFBIG (-27) at the "
+            "maximum file size)")
 def _write(call: Call, f: Any, size: int) -> int:
     return int(f.write(size))
 
 
-@method("file", "seek", pos=SIZE, doc="file.seek(pos): move the file position")
-def _seek(call: Call, f: Any, pos: int) -> None:
-    f.seek(pos)
+@method("file", "seek", pos=SIZE,
+        doc="file.seek(pos): move the file position (lseek SEEK_SET); returns it, or -EINVAL (-22) "
+            "beyond the filesystem's maximum file size (16T - 4K)")
+def _seek(call: Call, f: Any, pos: int) -> int:
+    return int(f.seek(pos))
 
 
 @builtin("sync", category="pagecache", doc="sync(): write back every dirty page-cache page; returns pages written")
