@@ -90,6 +90,8 @@ GFP_TRANSHUGE = GFP_TRANSHUGE_LIGHT | __GFP_DIRECT_RECLAIM
 # mm/internal.h: the flags that reclaim/compaction look at
 GFP_RECLAIM_MASK = (__GFP_RECLAIM | __GFP_HIGH | __GFP_IO | __GFP_FS | __GFP_NOWARN | __GFP_RETRY_MAYFAIL
                     | __GFP_NOFAIL | __GFP_NORETRY | __GFP_MEMALLOC | __GFP_NOMEMALLOC | __GFP_NOLOCKDEP)
+# mm/internal.h: "Control allocation cpuset and node placement constraints"
+GFP_CONSTRAINT_MASK = __GFP_HARDWALL | __GFP_THISNODE
 GFP_MOVABLE_MASK = __GFP_RECLAIMABLE | __GFP_MOVABLE
 GFP_MOVABLE_SHIFT = 3
 

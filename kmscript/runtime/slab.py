@@ -79,6 +79,7 @@ _GFP_NORETRY = _gfp.__GFP_NORETRY
 _GFP_NOWARN = _gfp.__GFP_NOWARN
 _GFP_RECLAIM = _gfp.__GFP_RECLAIM
 _GFP_ZERO = _gfp.__GFP_ZERO
+_SLAB_PAGE_GFP_MASK = _gfp.GFP_RECLAIM_MASK | _gfp.GFP_CONSTRAINT_MASK
 
 
 class SlabAllocator(SlubDebug):
@@ -86,10 +87,15 @@ class SlabAllocator(SlubDebug):
 
     # ============================================================================ slab pages
     def _allocate_slab(self, s: KmemCache, gfp: int) -> Slab | None:
-        """mm/slub.c: new_slab/allocate_slab: oo first (NOWARN|NORETRY), then min."""
+        """mm/slub.c: new_slab/allocate_slab: oo first (NOWARN|NORETRY), then min.
+
+        new_slab passes only ``flags & (GFP_RECLAIM_MASK | GFP_CONSTRAINT_MASK)`` on and
+        allocate_slab adds the cache's ``allocflags``: the caller's zone, migratetype,
+        __GFP_ZERO and __GFP_ACCOUNT bits never reach the page allocator (a plain cache's
+        slab pages are Unmovable pages of the normal zonelist whatever the object's gfp)."""
         if gfp & GFP_SLAB_BUG_MASK:
             gfp = self.kmalloc_fix_flags(gfp)
-        flags = gfp | s.allocflags
+        flags = (gfp & _SLAB_PAGE_GFP_MASK) | s.allocflags
         alloc_gfp = (flags | _GFP_NOWARN | _GFP_NORETRY) & ~_GFP_NOFAIL
         order = s.order
         if (alloc_gfp & _GFP_DIRECT_RECLAIM) and order > s.geo.min_order:
