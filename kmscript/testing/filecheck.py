@@ -21,6 +21,15 @@ FileCheck's string substitution blocks).  Runs of spaces and tabs in a pattern m
 run of horizontal whitespace (FileCheck canonicalises whitespace); leading and trailing
 whitespace of a pattern is ignored.
 
+Repair (``kmscript test --update``): :func:`repair` rewrites only the CHECK lines that
+fail to match, one at a time, re-matching after each, so every line that matches --
+with its ``{{regex}}`` holes and ``[[VAR]]`` captures -- stays byte for byte.  A failing
+CHECK takes the most similar output line between the previous match and the line the
+next check matches; a CHECK-NEXT the line after the previous match; a check whose
+output is gone is dropped.  Text that varies between runs (dmesg timestamps) is written
+as a hole.  A failing CHECK-NOT, an undefined variable or a bad regex is not repaired:
+those are the author's statements, not output to copy.
+
 Not supported: CHECK-SAME, CHECK-DAG, CHECK-COUNT, CHECK-LABEL, numeric substitutions,
 custom prefixes; matches are per line (two CHECKs never match on one line).
 """
@@ -224,58 +233,85 @@ def match_checks(checks: list[Check], output: list[str]) -> CheckFailure | None:
     return check_nots(len(output))
 
 
-# ---------------------------------------------------------------------------- regeneration
+# ---------------------------------------------------------------------------- repair
 def _escape_literal(line: str) -> str:
     return line.replace("{{", "{{\\{\\{}}").replace("[[", "{{\\[\\[}}")
 
 
-def regenerate(checks: list[Check], output: list[str], indent: str = "") -> list[str]:
-    """New CHECK lines for *output*: one per output line (CHECK, then CHECK-NEXT/CHECK-EMPTY).
+# dmesg timestamps: they change whenever the work before them changes
+_TIMESTAMP_RE = re.compile(r"\[\s*\d+\.\d+\]")
+_TIMESTAMP_HOLE = "[{{ *[0-9]+\\.[0-9]+}}]"
 
-    An old positive pattern is kept (with its ``{{regex}}`` holes) for the first later
-    output line it still matches, in order; CHECK-NOT lines are kept in front of the line
-    that replaced the pattern they preceded (or at the end).
+
+def pattern_for(line: str) -> str:
+    """A CHECK pattern matching *line*: literal text, run-varying parts as holes."""
+    text = _escape_literal(line.strip())
+    return _TIMESTAMP_RE.sub(lambda m: _TIMESTAMP_HOLE, text)
+
+
+def _similarity(a: str, b: str) -> float:
+    import difflib
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
+def repair(checks: list[Check], output: list[str]) -> tuple[dict[int, str | None], CheckFailure | None]:
+    """Rewrite the failing checks of one scope so that *checks* match *output*.
+
+    Returns the new source line of each rewritten check by line number (None: the check
+    is dropped) and the first failure that cannot be repaired, if any.  Checks that match
+    are never changed.
     """
-    positives: list[tuple[Check, list[Check]]] = []
-    pending: list[Check] = []
-    for c in checks:
-        if c.kind == "CHECK-NOT":
-            pending.append(c)
+    current = list(checks)
+    changed: dict[int, str | None] = {}
+    for _ in range(2 * len(checks) + 2):
+        fail = match_checks(current, output)
+        if fail is None:
+            return changed, None
+        c = fail.check
+        if c.kind == "CHECK-NOT" or c.line in changed or not (
+                fail.message.startswith("expected") or fail.message.startswith("excluded")):
+            return changed, fail
+        k = current.index(c)
+        if c.kind == "CHECK":
+            at = _best_line(c, current[k + 1:], output, fail.scan_from)
         else:
-            positives.append((c, pending))
-            pending = []
-    trailing = pending
-    out: list[str] = []
-    env: dict[str, str] = {}
-    j = 0
-    for i, line in enumerate(output):
-        kept: Check | None = None
-        for k in range(j, len(positives)):
-            old, nots = positives[k]
-            if old.kind == "CHECK-EMPTY":
-                ok = not line.strip()
-            else:
-                try:
-                    rx, _ = compile_pattern(old.pattern, env)
-                except (KeyError, re.error):
-                    continue
-                m = rx.search(line)
-                ok = m is not None
-                if m is not None:
-                    env.update({n: v for n, v in m.groupdict().items() if v is not None})
-            if ok:
-                kept = old
-                for n in [n for _, ns in positives[j:k + 1] for n in ns]:
-                    out.append(f"{indent}# CHECK-NOT: {n.pattern}")
-                j = k + 1
-                break
-        kind = "CHECK" if i == 0 else "CHECK-NEXT"
-        if not line.strip():
-            out.append(f"{indent}# CHECK: {{{{^\\s*$}}}}" if i == 0 else f"{indent}# CHECK-EMPTY:")
-        elif kept is not None and kept.kind != "CHECK-EMPTY":
-            out.append(f"{indent}# {kind}: {kept.pattern}")
+            at = fail.scan_from if fail.scan_from < len(output) else None
+        if at is None:
+            changed[c.line] = None
+            del current[k]
+            continue
+        kind = "CHECK" if c.kind == "CHECK" else "CHECK-NEXT"
+        if not output[at].strip():
+            kind, pattern = ("CHECK-EMPTY", "") if kind == "CHECK-NEXT" else (kind, "{{^\\s*$}}")
         else:
-            out.append(f"{indent}# {kind}: {_escape_literal(line.strip())}")
-    for n in [n for _, ns in positives[j:] for n in ns] + trailing:
-        out.append(f"{indent}# CHECK-NOT: {n.pattern}")
-    return out
+            pattern = pattern_for(output[at])
+        m = DIRECTIVE_RE.match(c.source_line)
+        assert m is not None
+        head = c.source_line[:m.start("kind")] + kind + ":"
+        gap = c.source_line[m.start("rest"):c.col - 1] if kind == c.kind else " "
+        new_line = (head + gap + pattern).rstrip() if pattern else head
+        changed[c.line] = new_line
+        current[k] = Check(kind, pattern, c.line, len(head + gap) + 1, new_line)
+    return changed, match_checks(current, output)
+
+
+def _best_line(c: Check, later: list[Check], output: list[str], pos: int) -> int | None:
+    """The output line a failed CHECK most likely meant: the most similar one from *pos*
+    up to the line the next positive check matches."""
+    limit = len(output)
+    nxt = next((x for x in later if x.kind in ("CHECK", "CHECK-NEXT")), None)
+    if nxt is not None:
+        try:
+            rx, _ = compile_pattern(nxt.pattern, {})
+        except (KeyError, re.error):
+            rx = None
+        if rx is not None:
+            hit = next((i for i in range(pos, len(output)) if rx.search(output[i])), None)
+            if hit is not None and nxt.kind == "CHECK-NEXT":
+                return hit - 1 if hit - 1 >= pos else None  # the line right before it
+            if hit is not None:
+                limit = hit
+    if pos >= limit:
+        return None
+    literal = _HOLE_RE.sub("", c.pattern)
+    return max(range(pos, limit), key=lambda i: (_similarity(literal, output[i].strip()), -i))

@@ -42,6 +42,9 @@ as a comment inside a test block, for that block only):
 - ``# ALLOW: CLASS, ...`` kernel report classes that do not fail the file's cases
   (``oops``, ``bug``, ``slub``, ``bad_page``, ``might_sleep``, ``atomic_sleep``, ``kasan``,
   ``warn``, ``panic``, or ``all``)
+- ``# GOLDEN: what``   the file's output is checked by its golden ``NAME.out``, reviewed by
+  hand for *what* (a scenario must state an expectation; this is one); a missing golden
+  fails the file case, and ``--update`` writes it
 - ``# EXIT: N``        the file case expects exit status N (as the CLI would return) instead
   of success, e.g. a scenario that demonstrates an error
 
@@ -72,12 +75,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Generator, Iterable, Sequence
 
-from .filecheck import Check, CheckSyntaxError, match_checks, parse_checks, regenerate
+from .filecheck import Check, CheckSyntaxError, match_checks, parse_checks, repair
 
 PASS, FAIL, XFAIL, XPASS, SKIP, ERROR = "PASS", "FAIL", "XFAIL", "XPASS", "SKIP", "ERROR"
 FAILING = (FAIL, XPASS, ERROR)
 DEFAULT_TIMEOUT = 60.0  # seconds per file when neither --timeout nor # TIMEOUT: is given
-DIRECTIVE_RE = re.compile(r"^\s*#\s*(XFAIL|SKIP|ARGS|TIMEOUT|EXIT|ALLOW)\s*:\s*(.*?)\s*$")
+DIRECTIVE_RE = re.compile(r"^\s*#\s*(XFAIL|SKIP|ARGS|TIMEOUT|EXIT|ALLOW|GOLDEN)\s*:\s*(.*?)\s*$")
 
 
 # ---------------------------------------------------------------------------- data
@@ -90,6 +93,7 @@ class RunOptions:
     # plugin sets it, so no collected scenario can hang a test run.
     finite_timeout: float | None = None
     update: bool = False
+    pattern: str | None = None  # -k: with update, only the selected cases are repaired
     fail_nth: int = 0  # arm /proc/self/fail-nth = N on each case's machine (0: off)
 
 
@@ -128,6 +132,7 @@ class Directives:
     timeout: float | None = None
     exit: int | None = None
     allow: set[str] = field(default_factory=set)  # kernel report classes that do not fail
+    golden: str | None = None  # the file's output golden NAME.out was reviewed: what to look for
     errors: list[str] = field(default_factory=list)
 
 
@@ -167,6 +172,11 @@ def parse_directives(lines: Iterable[str]) -> Directives:
                 d.timeout = _parse_duration(val)
             except ValueError as e:
                 d.errors.append(f"# TIMEOUT: {e}")
+        elif key == "GOLDEN":
+            if not val:
+                d.errors.append("# GOLDEN: say what a reader checked in NAME.out (e.g. # GOLDEN: the "
+                                "order-3 split in buddyinfo)")
+            d.golden = val
         elif key == "ALLOW":
             from ..errors import did_you_mean
             from ..runtime.reports import FAILURE_CLASSES
@@ -270,7 +280,8 @@ def _case_layout(file: Path, text: str) -> tuple[bool, list[tuple[str, int, int]
     if not blocks:
         return True, []
     d = parse_directives(text.split("\n"))
-    if (d.exit is not None or d.xfail is not None or d.errors or file.with_suffix(".out").exists()
+    if (d.exit is not None or d.xfail is not None or d.errors or d.golden is not None
+            or file.with_suffix(".out").exists()
             or file.with_suffix(".err").exists()):
         return True, blocks
     try:
@@ -605,22 +616,40 @@ def run_file(path: str, opts: RunOptions | None = None, *, display: str | None =
                 stdout += leaks.rstrip("\n").split("\n")
 
     # -- the file case ---------------------------------------------------------------------
+    ranges = blocks if blocks else sblocks
+
     def in_block(c: Check) -> int | None:
-        for k, (_n, first, last) in enumerate(blocks):
+        for k, (_n, first, last) in enumerate(ranges):
             if first <= c.line <= last:
                 return k
         return None
 
     file_checks = [c for c in checks if in_block(c) is None]
     updated: list[str] = []
-    new_text_blocks: dict[int, list[Check]] = {}
+    line_changes: dict[int, str | None] = {}  # CHECK lines repaired by --update
     messages: list[str] = []
+
+    def may_update(case_id: str, run: _Run, expected_error: bool = False) -> bool:
+        """--update touches a case only if it is selected and its run ended as it should:
+        expectations of output are repaired, never errors or kernel reports."""
+        return (opts.update and select(case_id, opts.pattern) and not run.reports
+                and run.internal is None and not run.timed_out and (run.error is None or expected_error))
+
+    def check_scope(scope: list[Check], output: list[str], case_id: str, run: _Run, label: str,
+                    expected_error: bool = False) -> str | None:
+        fail = match_checks(scope, output)
+        if fail is not None and may_update(case_id, run, expected_error):
+            changed, fail = repair(scope, output)
+            line_changes.update(changed)
+        return None if fail is None else fail.render(path, output, label)
+
     err_golden = file.with_suffix(".err")
     expects_error = err_golden.exists() or (d.exit is not None and top_run.error is not None
                                             and exit_status == d.exit)
     if top_err is not None and not expects_error:
         messages.append(top_err)
     messages += _report_messages(top_run, d.allow, path)
+    file_update = file_case and may_update(path, top_run, expects_error)
     if err_golden.exists():
         # NAME.err: what `kmscript NAME.kms` prints on stderr (the error rendered under the
         # file's base name) and its exit status, as tests/golden_errors holds them.
@@ -630,7 +659,7 @@ def run_file(path: str, opts: RunOptions | None = None, *, display: str | None =
         if top_run.internal is not None or top_run.timed_out:
             messages.append(top_err or "")
         elif actual_err != expected_err:
-            if opts.update:
+            if file_update and top_run.error is not None:
                 err_golden.write_text(actual_err, encoding="utf-8")
                 updated.append(str(err_golden))
             else:
@@ -645,7 +674,7 @@ def run_file(path: str, opts: RunOptions | None = None, *, display: str | None =
     if golden.exists():
         expected_text = golden.read_text(encoding="utf-8")
         if expected_text != actual_text:
-            if opts.update:
+            if file_update:
                 golden.write_text(actual_text, encoding="utf-8")
                 updated.append(str(golden))
             else:
@@ -653,13 +682,17 @@ def run_file(path: str, opts: RunOptions | None = None, *, display: str | None =
                                             fromfile=str(golden), tofile="actual output", lineterm="")
                 messages.append(f"{path}: error: output differs from {golden} (--update rewrites it)\n"
                                 + "\n".join(diff))
-    if file_checks:
-        if opts.update:
-            new_text_blocks[-1] = file_checks
+    elif d.golden is not None:
+        if file_update:
+            golden.write_text(actual_text, encoding="utf-8")
+            updated.append(str(golden))
         else:
-            fail = match_checks(file_checks, top_out)
-            if fail is not None:
-                messages.append(fail.render(path, top_out, "<top-level output>"))
+            messages.append(f"{path}: error: {golden} is missing (# GOLDEN: {d.golden}); "
+                            f"`kmscript test --update {path}` writes it: review it before committing")
+    if file_checks:
+        msg = check_scope(file_checks, top_out, path, top_run, "<top-level output>", expects_error)
+        if msg is not None:
+            messages.append(msg)
     status = FAIL if messages else PASS
     if messages:
         messages += _fault_note_lines(top_run)
@@ -684,12 +717,9 @@ def run_file(path: str, opts: RunOptions | None = None, *, display: str | None =
         msgs += _report_messages(r, d.allow, path)
         bchecks = [c for c in checks if in_block(c) == k]
         if bchecks:
-            if opts.update:
-                new_text_blocks[k] = bchecks
-            else:
-                fail = match_checks(bchecks, own)
-                if fail is not None:
-                    msgs.append(fail.render(path, own, f"<output of test \"{tname}\">"))
+            msg = check_scope(bchecks, own, f"{path}::{tname}", r, f"<output of test \"{tname}\">")
+            if msg is not None:
+                msgs.append(msg)
         st = FAIL if msgs else PASS
         if msgs:
             msgs += _fault_note_lines(r)
@@ -702,12 +732,9 @@ def run_file(path: str, opts: RunOptions | None = None, *, display: str | None =
         cases.append(CaseResult(path, tname, st, "\n\n".join(msgs), r.duration, line, own,
                                 crashed=_crashed(r), fault=r.fault))
 
-    if opts.update and new_text_blocks:
-        outputs: dict[int, list[str]] = {-1: top_out}
-        for k, (_t, _l, _i, r) in enumerate(block_runs):
-            outputs[k] = r.output[nblock_top:] if r.output[:nblock_top] == top_out else r.output
-        new_lines = _rewrite_checks(text_lines, new_text_blocks, outputs)
-        new_text = "\n".join(new_lines)
+    if line_changes:
+        new_lines = [line_changes.get(n, line) for n, line in enumerate(text_lines, start=1)]
+        new_text = "\n".join(line for line in new_lines if line is not None)
         if new_text != text:
             file.write_text(new_text, encoding="utf-8")
             updated.append(path)
@@ -764,25 +791,6 @@ def _render_as(error: Any, name: str) -> str:
     if src is not None and src.name != name:
         e.source = Source(src.text, name)
     return str(e.render())
-
-
-def _rewrite_checks(text_lines: list[str], scopes: dict[int, list[Check]],
-                    outputs: dict[int, list[str]]) -> list[str]:
-    """Replace each scope's CHECK lines with lines regenerated from its actual output."""
-    replace: dict[int, list[str]] = {}
-    drop: set[int] = set()
-    for k, checks in scopes.items():
-        first = checks[0]
-        indent = first.source_line[:len(first.source_line) - len(first.source_line.lstrip())]
-        replace[first.line] = regenerate(checks, outputs.get(k, []), indent)
-        drop.update(c.line for c in checks[1:])
-    out: list[str] = []
-    for i, line in enumerate(text_lines, start=1):
-        if i in replace:
-            out.extend(replace[i])
-        elif i not in drop:
-            out.append(line)
-    return out
 
 
 # ---------------------------------------------------------------------------- reporting
@@ -936,8 +944,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
     p.add_argument("--junit-xml", metavar="FILE", help="also write a JUnit XML report")
     p.add_argument("--tap", action="store_true", help="print TAP version 13 instead of PASS/FAIL lines")
-    p.add_argument("--update", action="store_true", help="rewrite golden .out files and CHECK lines from "
-                   "the actual output")
+    p.add_argument("--update", action="store_true", help="repair the expectations of the selected failing "
+                   "cases from their output: golden .out/.err files, and only the CHECK lines that fail")
     p.add_argument("--seed", type=int, default=None, metavar="N", help="seed for every file (# ARGS: wins)")
     p.add_argument("--max-steps", type=int, default=None, metavar="N", help="step budget per run")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
@@ -1006,7 +1014,8 @@ def _main(argv: Sequence[str] | None, out: Callable[[str], None] | None) -> int:
         # Parse (do not run) each file to see whether any of its cases can be selected.
         files = [f for f in files
                  if any(select(f if name is None else f"{f}::{name}", ns.pattern) for name, _ in list_cases(f))]
-    opts = RunOptions(seed=ns.seed, max_steps=ns.max_steps, timeout=ns.timeout or None, update=ns.update)
+    opts = RunOptions(seed=ns.seed, max_steps=ns.max_steps, timeout=ns.timeout or None, update=ns.update,
+                      pattern=ns.pattern)
     if ns.fail_nth:
         if len(files) != 1:
             print("kmscript test --fail-nth: give exactly one scenario file", file=sys.stderr)
