@@ -62,6 +62,10 @@ class Session:
         self.assert_hook: Callable[[ast.Assert, bool, str, str], None] | None = None
         self.kernel_hook: Callable[[LogRecord], None] | None = None
         self.view_hook: Callable[[str, str], None] | None = None
+        # One-line notes (a historical name and its 6.18 equivalent): stderr unless replaced.
+        self.note_hook: Callable[[str], None] | None = None
+        self.notes: list[str] = []
+        self._noted: set[str] = set()
         self.tests: list[tuple[str, Any, ast.TestBlock, Source]] = []
         # Every text run in this session, in order (the REPL's :save starts from them).
         self.sources: list[Source] = []
@@ -175,6 +179,20 @@ class Session:
             self.write(text.rstrip("\n"))
 
     # -- running -------------------------------------------------------------------------------
+    def note(self, line: str, key: str | None = None) -> None:
+        """Report a ``file:line:col: note: ...`` line once per session and key (not part of
+        the output): a historical name is explained where it is first used."""
+        k = key if key is not None else line
+        if k in self._noted:
+            return
+        self._noted.add(k)
+        self.notes.append(line)
+        if self.note_hook is not None:
+            self.note_hook(line)
+        elif not self.quiet:
+            import sys
+            print(line, file=sys.stderr)
+
     def run_text(self, text: str, name: str = "<input>", *, nested: bool = False,
                  on_result: Callable[[ast.Stmt, Any], None] | None = None) -> None:
         """Parse, compile and run a script (or a REPL entry) in this session."""

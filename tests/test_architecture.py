@@ -19,7 +19,7 @@ STDLIB = set(sys.stdlib_module_names)
 # Lower layers first; a module may import only modules of its own or a lower rank.
 RANK = {
     "errors": 0, "printk": 0, "trace": 0, "vmstat": 0, "fault_inject": 0, "context": 1,
-    "gfp": 1, "physmem": 1, "zone": 2, "buddy": 2, "page_alloc": 3, "procfs": 9,
+    "gfp": 1, "history": 1, "physmem": 1, "zone": 2, "buddy": 2, "page_alloc": 3, "procfs": 9,
     "slab": 4, "slab_geometry": 4, "slub_debug": 4, "kmalloc": 5,
     "vmalloc": 6, "percpu": 7, "kstack": 7,
     "task": 8, "pagecache": 8, "reclaim": 8, "compaction": 8, "oom": 8, "machine": 10,
@@ -91,10 +91,10 @@ def test_lark_only_in_parser_and_prompt_toolkit_only_in_repl() -> None:
 def test_lang_reaches_runtime_through_the_facade() -> None:
     # The facade, its exceptions, and the runtime's constant tables and handle types that
     # the vocabulary and the built-ins' signatures need (GFP/SLAB flags, kmalloc limits,
-    # fault-injection knob names).
+    # fault-injection knob names, the table of historical names).
     allowed = {"kmscript.runtime.machine", "kmscript.runtime.errors", "kmscript.runtime.gfp",
                "kmscript.runtime.slab", "kmscript.runtime.slab_geometry", "kmscript.runtime.printk",
-               "kmscript.runtime.reports",
+               "kmscript.runtime.reports", "kmscript.runtime.history",
                "kmscript.runtime.trace", "kmscript.runtime.fault_inject"}
     for path in sorted((PKG / "lang").rglob("*.py")):
         for mod in imports(path):

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Callable, NoReturn, cast
 from ..errors import (KmsAssertionError, KmsError, KmsExpectationError, KmsLimitError, KmsNameError, KmsOops,
                       KmsPanic, KmsRuntimeError, KmsSyntaxError, KmsTypeError, did_you_mean)
 from ..runtime.errors import KernelCrash, KernelFault, KernelOops, KernelPanic, WorkLimitExceeded
+from ..runtime.history import HISTORICAL, historical
 from ..runtime.reports import classify
 from ..source import Source, Span
 from . import ast
@@ -933,6 +934,12 @@ class Interpreter:
         if name in CONSTANTS:
             c = CONSTANTS[name]
             return lambda f: c
+        old = historical(name)
+        if old is not None and old.today is not None and name not in self.globals:
+            hv = old.value if old.value is not None else CONSTANTS.get(old.today)
+            if hv is not None:  # a textbook-era flag with a 6.18 equivalent: use it, say so
+                self.note(e.span, old.note(), key=name)
+                return lambda f: hv
         if name in VALUES:
             vb = VALUES[name]
             call = self.make_call(e.span)
@@ -948,13 +955,19 @@ class Interpreter:
 
     expr_Name = name_reader
 
+    def note(self, span: Span, message: str, key: str | None = None) -> None:
+        self.session.note(f"{self.source.name}:{span.line}:{span.column}: note: {message}", key)
+
     def unknown_name(self, name: str, span: Span) -> KmsError:
+        old = historical(name)
+        if old is not None:
+            return self.err(KmsNameError, old.note(), span)
         if name in BUILTINS:
             return self.err(KmsNameError, f"'{name}' is a built-in function: call it as {BUILTINS[name].signature()}",
                             span)
         if name in VIEWS:
             return self.err(KmsNameError, f"'{name}' is a view: use 'show {name}'", span)
-        candidates = list(self.globals) + list(CONSTANTS) + list(BUILTINS) + list(VALUES)
+        candidates = list(self.globals) + list(CONSTANTS) + list(BUILTINS) + list(VALUES) + list(HISTORICAL)
         return self.err(KmsNameError, f"unknown name '{name}'{did_you_mean(name, candidates)}", span)
 
     def expr_Unary(self, e: ast.Unary, scope: _Scope) -> Ev:
@@ -1293,6 +1306,9 @@ class Interpreter:
             try:
                 fn = read(f)
             except KmsNameError:
+                old = historical(fname)
+                if old is not None:
+                    raise self.err(KmsNameError, old.note(), e.func.span) from None
                 cands = list(BUILTINS) + [n for n, v in g.items() if isinstance(v, UserFunction)]
                 raise self.err(KmsNameError, f"unknown function '{fname}'{did_you_mean(fname, cands)}",
                                e.func.span) from None

@@ -24,6 +24,7 @@ from .buddy import BUDDY_TAIL, Memmap
 from .errors import KernelFault
 from .gfp import (GFP_USER, MAX_NR_ZONES, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES,
                   ZONE_DMA, ZONE_DMA32, ZONE_MOVABLE, ZONE_NAMES, ZONE_NORMAL, gfp_zone)
+from .history import zone_name_of
 from .internal import ReclaimHooks
 from .limits import MAX_PHYSMEM_PFN
 from .mm_types import PAGE_SHIFT, PAGE_SIZE, STRUCT_PAGE_SIZE, MAX_PAGE_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER
@@ -379,9 +380,16 @@ class MmInit:
         return None
 
     def zone_by_name(self, name: str) -> Zone:
+        """A zone by the name /proc/zoneinfo prints, or by its enum zone_type name (ZONE_NORMAL)."""
+        name = zone_name_of(name)
         for z in self.zones:
             if z.name.lower() == name.lower():
                 return z
+        if name == "HighMem":
+            # include/linux/mmzone.h: ZONE_HIGHMEM exists only with CONFIG_HIGHMEM, which
+            # arch/x86/Kconfig offers on X86_32 only: a 64-bit kernel direct-maps all of RAM.
+            raise KernelFault("this machine has no ZONE_HIGHMEM: x86_64 direct-maps all RAM, so CONFIG_HIGHMEM "
+                              "exists only on 32-bit kernels (boot machine(arch=\"i386\") for one)")
         raise KernelFault(f"no zone named {name!r}: zones are {', '.join(ZONE_NAMES)}")
 
     def nr_free_pages(self) -> int:
