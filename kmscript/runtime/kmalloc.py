@@ -111,12 +111,18 @@ class Kmalloc:
         else:
             s = self.normal[size]
         slab = self.slab
-        fl = s.cpu_slab[slab.ctx.cpu].freelist
+        c = s.cpu_slab[slab.ctx.cpu]
+        fl = c.freelist
         if fl and not gfp & _GFP_ZERO and not slab.faults.active:
             # slab_alloc_node fast path, inlined: one object off this CPU's lockless freelist
             slab.ctx.might_alloc(gfp, ("__kmalloc_noprof", caller))
             o = fl.pop()
-            slab.live[o] = (caller, size)
+            # LiveObjects: the record id in the object's slot of the cpu slab it came from
+            live = slab.live
+            rid = live.ids.get((caller, size)) or live.record_id(caller, size)
+            sl = c.slab
+            assert sl is not None
+            sl.owners[(o - sl.first) // s.size] = rid
             obj: int | None = o
         else:
             obj = slab.slab_alloc(s, gfp, caller, size, True)
@@ -188,10 +194,19 @@ class Kmalloc:
         # fast path (do_slab_free): a live object in this CPU's cpu slab (debug caches have none)
         sl = slab.slab_by_pfn.get((addr - PAGE_OFFSET) >> PAGE_SHIFT)
         if sl is not None:
-            c = sl.cache.cpu_slab[slab.ctx.cpu]
-            if sl is c.slab and slab.live.pop(addr, None) is not None:
-                c.freelist.append(addr)
-                return
+            s = sl.cache
+            c = s.cpu_slab[slab.ctx.cpu]
+            if sl is c.slab:
+                # LiveObjects.release, inlined: only non-debug caches have a cpu slab, so
+                # there is no left red zone (addr >= first) and every stride has a slot
+                off = addr - sl.first
+                size = s.size
+                i = off // size
+                owners = sl.owners
+                if i * size == off and owners[i]:
+                    owners[i] = 0
+                    c.freelist.append(addr)
+                    return
         if slab.slab_free(addr, caller):
             return
         if not self._free_large(addr):
@@ -311,8 +326,9 @@ class Kmalloc:
                     s.orig_size[addr] = new_size
                     if s.flags & g.SLAB_RED_ZONE and new_size < ks and phys is not None:
                         phys.fill(addr - PAGE_OFFSET + new_size, ks - new_size, 0xCC)
-                if addr in slab.live:
-                    slab.live[addr] = (slab.live[addr][0], new_size)
+                rec = slab.live.get(addr)
+                if rec is not None:
+                    slab.live[addr] = (rec[0], new_size)
                 return addr
         ret = self.kmalloc(new_size, gfp, caller)
         if ret and addr > ZERO_SIZE_PTR:

@@ -296,7 +296,7 @@ class SlabAllocator(SlubDebug):
         if s.debug:
             self._free_debug(s, slab, addr, caller)
             return True
-        if self.live.pop(addr, MISSING) is MISSING:
+        if not self.live.release(slab, addr):
             self._bad_free_nodebug(s, slab, addr, api)
             return True
         c = s.cpu_slab[self.ctx.cpu]

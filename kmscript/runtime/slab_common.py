@@ -19,7 +19,7 @@ from .mm_types import PAGE_OFFSET, PAGE_SHIFT, PageAllocator, PhysMemory
 from .slab_geometry import (SLAB_CONSISTENCY_CHECKS, SLAB_MERGE_SAME, SLAB_NEVER_MERGE, SLAB_PANIC,
                             SLAB_POISON, SLAB_RED_ZONE, SLAB_STORE_USER, SLAB_TRACE, SLAB_TYPESAFE_BY_RCU,
                             DEBUG_DEFAULT_FLAGS)
-from .slab_types import HZ, INITIAL_JIFFIES, SLAB_CPU, Slab, KmemCache
+from .slab_types import HZ, INITIAL_JIFFIES, SLAB_CPU, LiveObjects, Slab, KmemCache
 
 
 def parse_slub_debug(spec: str | None) -> list[tuple[int, list[str] | None]]:
@@ -97,9 +97,8 @@ class SlabCommon:
         self.caches: list[KmemCache] = []  # creation order; /proc/slabinfo shows it reversed
         self.by_name: dict[str, KmemCache] = {}  # every name incl. aliases -> cache
         self.slab_by_pfn: dict[int, Slab] = {}
-        # Live slab objects: addr -> (caller, requested size).  Drives double-free detection,
-        # the leak report and kmalloc's ksize/krealloc.
-        self.live: dict[int, tuple[str, int]] = {}
+        # Live slab objects: addr -> (caller, requested size), kept per slab (slab_types.py)
+        self.live = LiveObjects(self.slab_by_pfn)
         self.rcu_pending_objects: list[tuple[int, str]] = []  # kfree_rcu
         self.rcu_pending_slabs: list[Slab] = []  # SLAB_TYPESAFE_BY_RCU slab pages
         self.warned_once: set[str] = set()
@@ -134,6 +133,10 @@ class SlabCommon:
 
     def paddr(self, addr: int) -> int:
         return addr - PAGE_OFFSET
+
+    def live_count(self) -> int:
+        """The number of allocated slab objects."""
+        return len(self.live)
 
     def slab_of(self, addr: int) -> Slab | None:
         return self.slab_by_pfn.get((addr - PAGE_OFFSET) >> PAGE_SHIFT)

@@ -13,11 +13,13 @@ total; a slab sits on exactly one list (``where``).
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
+from typing import Iterator
 
 from . import slab_geometry as g
 from . import gfp as _gfp
-from .mm_types import PAGE_OFFSET, PAGE_SHIFT
+from .mm_types import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from .slab_geometry import (SLAB_CACHE_DMA, SLAB_CACHE_DMA32, SLAB_CONSISTENCY_CHECKS, SLAB_HWCACHE_ALIGN,
                             SLAB_KMALLOC, SLAB_POISON, SLAB_RECLAIM_ACCOUNT, SLAB_RED_ZONE, SLAB_STORE_USER,
                             SLAB_TYPESAFE_BY_RCU, Geometry)
@@ -56,17 +58,113 @@ SLAB_DEAD = 6        # failed consistency checks: marked all-used and frozen for
 MISSING = object()
 
 
+class LiveObjects:
+    """The allocated slab objects: address -> (caller, requested size).
+
+    It drives double-free detection, the leak report and kmalloc's ksize/krealloc, and at
+    millions of live objects it is most of the host memory a machine uses, so it is not a
+    dict of tuples: each slab keeps one 4-byte record id per object slot (``Slab.owners``,
+    0 = free) and the (caller, size) pairs are stored once in ``records``, shared by every
+    object allocated from the same call site with the same size.  An address is found
+    through the slab that holds its page (``slab_by_pfn``, the kernel's virt_to_slab) and
+    its object index.  Nothing here is a garbage-collected container per object.
+
+    Invariant: an object is live iff its slab's owners slot is non-zero.
+    """
+
+    def __init__(self, slab_by_pfn: dict[int, Slab]) -> None:
+        self.slab_by_pfn = slab_by_pfn
+        self.records: list[tuple[str, int]] = [("", 0)]  # id 0: a free slot
+        self.ids: dict[tuple[str, int], int] = {}
+
+    def record_id(self, caller: str, size: int) -> int:
+        key = (caller, size)
+        rid = self.ids.get(key)
+        if rid is None:
+            rid = self.ids[key] = len(self.records)
+            self.records.append(key)
+        return rid
+
+    def _find(self, addr: int) -> tuple[Slab | None, int]:
+        slab = self.slab_by_pfn.get((addr - PAGE_OFFSET) >> PAGE_SHIFT)
+        if slab is None:
+            return None, -1
+        return slab, slab.slot(addr)
+
+    def __setitem__(self, addr: int, value: tuple[str, int]) -> None:
+        slab, i = self._find(addr)
+        if slab is None or i < 0:
+            raise KeyError(f"0x{addr:x} is not a slab object")
+        slab.owners[i] = self.record_id(*value)
+
+    def get(self, addr: int) -> tuple[str, int] | None:
+        slab, i = self._find(addr)
+        if slab is None or i < 0:
+            return None
+        rid = slab.owners[i]
+        return self.records[rid] if rid else None
+
+    def __contains__(self, addr: object) -> bool:
+        return isinstance(addr, int) and self.get(addr) is not None
+
+    def pop(self, addr: int, default: object = MISSING) -> object:
+        slab, i = self._find(addr)
+        rid = slab.owners[i] if slab is not None and i >= 0 else 0
+        if not rid:
+            if default is MISSING:
+                raise KeyError(addr)
+            return default
+        assert slab is not None
+        slab.owners[i] = 0
+        return self.records[rid]
+
+    def release(self, slab: Slab, addr: int) -> bool:
+        """Mark the object at addr of slab free; False if it was not live there."""
+        i = slab.slot(addr)
+        if i < 0 or not slab.owners[i]:
+            return False
+        slab.owners[i] = 0
+        return True
+
+    def __len__(self) -> int:
+        return sum(len(sl.owners) - sl.owners.count(0) for sl in set(self.slab_by_pfn.values()))
+
+    def items(self) -> list[tuple[int, tuple[str, int]]]:
+        """Every live object with its record, in address order."""
+        out: list[tuple[int, tuple[str, int]]] = []
+        records = self.records
+        for slab in sorted(set(self.slab_by_pfn.values()), key=lambda sl: sl.pfn):
+            owners = slab.owners
+            if not any(owners):
+                continue
+            size = slab.cache.size
+            for i, rid in enumerate(owners):
+                if rid:
+                    out.append((slab.first + i * size, records[rid]))
+        return out
+
+    def __iter__(self) -> Iterator[int]:
+        return iter([addr for addr, _rec in self.items()])
+
+
 class Slab:
     """struct slab: one compound page of ``1 << order`` pages cut into objects."""
 
-    __slots__ = ("cache", "pfn", "order", "base", "objects", "inuse", "freelist", "where", "cpu")
+    __slots__ = ("cache", "pfn", "order", "base", "first", "objects", "inuse", "freelist", "where", "cpu",
+                 "owners")
 
     def __init__(self, cache: "KmemCache", pfn: int, order: int, objects: int) -> None:
         self.cache = cache
         self.pfn = pfn
         self.order = order
         self.base = PAGE_OFFSET + (pfn << PAGE_SHIFT)
+        self.first = self.base + cache.red_left_pad  # object i is at first + i * cache.size
         self.objects = objects
+        # per object slot: the LiveObjects record id of its allocation, 0 while it is free.
+        # One slot per object stride up to the end of the slab's pages (the slots past
+        # ``objects`` stay 0), so any offset from ``first`` inside the slab has a slot.
+        slots = ((PAGE_SIZE << order) - 1 - cache.red_left_pad) // cache.size + 1
+        self.owners = array("I", bytes(4 * slots))
         self.inuse = 0
         # Free objects of this slab not owned by a CPU; the END of the list is the head.
         self.freelist: list[int] = []
@@ -74,9 +172,17 @@ class Slab:
         self.cpu = -1
 
     def object_addrs(self) -> list[int]:
-        s = self.cache
-        first = self.base + s.red_left_pad
-        return [first + i * s.size for i in range(self.objects)]
+        size = self.cache.size
+        return [self.first + i * size for i in range(self.objects)]
+
+    def slot(self, addr: int) -> int:
+        """The object index of addr, or -1 if addr is not the start of an object."""
+        off = addr - self.first
+        size = self.cache.size
+        if off < 0 or off % size:
+            return -1
+        i = off // size
+        return i if i < self.objects else -1
 
     def __repr__(self) -> str:
         return f"<slab {self.cache.name} pfn {self.pfn:#x} inuse {self.inuse}/{self.objects}>"
