@@ -387,11 +387,12 @@ class ExecContext:
         dump_stack (x86 reports a WARN through report_bug() with the trap's regs, so the
         trace starts at the function's caller, after ``RIP: 0010:FUNC``) and the end marker.
         The line number and ``+off/size`` of the kernel's line are a build's, not modelled:
-        the file and function are printed without them."""
+        the file and function are printed without them.  A report whose callers the
+        simulator does not know (no ``frames``) prints no Call Trace rather than an empty one."""
         task = self.current
         return ([f"WARNING: CPU: {self.cpu} PID: {task.pid} at {file} {func}"]
                 + dump_stack_print_info(self.cpu, task.pid, task.comm, self.taint) + [f"RIP: 0010:{func}"]
-                + show_stack(frames) + ["---[ end trace 0000000000000000 ]---"])
+                + (show_stack(frames) if frames else []) + ["---[ end trace 0000000000000000 ]---"])
 
     # -- taint (kernel/panic.c, see taint.py) -------------------------------------------------
     def add_taint(self, flag: str) -> None:

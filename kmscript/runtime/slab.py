@@ -388,7 +388,8 @@ class SlabAllocator(SlubDebug):
     def _wrong_cache(self, expect: KmemCache, real: KmemCache, addr: int) -> None:
         """cache_from_obj: WARN "Wrong slab cache"; the object is freed to its real cache."""
         lines = self.warn_lines("cache_from_obj",
-                                f"cache_from_obj: Wrong slab cache. {expect.name} but object is from {real.name}")
+                                f"cache_from_obj: Wrong slab cache. {expect.name} but object is from {real.name}",
+                                frames=("kmem_cache_free",))
         if real.flags & SLAB_STORE_USER:
             lines += self._tracking_lines(real, addr)
         self.add_warn_taint()
@@ -486,20 +487,23 @@ class SlabAllocator(SlubDebug):
             # free_partial: only slabs on the node partial list are listed; full slabs of a
             # non-debug cache are on no list, so the kernel cannot name their objects
             for slab in list(s.node_partial):
-                self._list_slab_objects(s, slab)
+                self._list_slab_objects(s, slab, caller)
             lines = self.warn_lines("kmem_cache_destroy",
                                     f"kmem_cache_destroy {s.name}: Slab cache still has objects when called from "
-                                    f"{caller or 'kmem_cache_destroy'}", file="mm/slab_common.c")
+                                    f"{caller or 'kmem_cache_destroy'}", file="mm/slab_common.c",
+                                    frames=(caller or "kmem_cache_destroy",))
             self.add_warn_taint()
             self.log.printk("\n".join(lines), "warn")
             return False
         self.synchronize_rcu()
         return True
 
-    def _list_slab_objects(self, s: KmemCache, slab: Slab) -> None:
-        """list_slab_objects: one report per slab with live objects."""
+    def _list_slab_objects(self, s: KmemCache, slab: Slab, caller: str | None) -> None:
+        """mm/slub.c: list_slab_objects: one report per slab with live objects: slab_bug's
+        banner, an ``Object`` line (and tracks) per live object, then __slab_err: the Slab
+        line, taint B and WARN_ON(1).  list_slab_objects and free_partial have one caller
+        each and are taken as inlined into __kmem_cache_shutdown in the Call Trace."""
         lines = self._slab_bug_lines(s, "Objects remaining on __kmem_cache_shutdown()")
-        lines.append(self._slab_info_line(slab))
         free = set(slab.freelist)
         for addr in slab.object_addrs():
             if addr in free or addr not in self.live:
@@ -507,7 +511,8 @@ class SlabAllocator(SlubDebug):
             lines.append(f"Object 0x{addr:016x} @offset={addr - slab.base}")
             if s.flags & SLAB_STORE_USER:
                 lines += self._tracking_lines(s, addr)
-        self.ctx.add_taint("B")
+        lines += self._slab_err_lines(slab, ("__kmem_cache_shutdown", "kmem_cache_destroy",
+                                             caller or "kmem_cache_destroy"))
         self.errors += 1
         self.log.printk("\n".join(lines), "bug")
 

@@ -119,13 +119,15 @@ class SlabCommon:
     def _comm(self) -> str:
         return str(getattr(self.ctx.current, "comm", "kmscript"))
 
-    def warn_lines(self, func: str, msg: str | None = None, file: str = "mm/slub.c") -> list[str]:
-        """The head of a WARN()/WARN_ON() report (kernel/panic.c: __warn)."""
+    def warn_lines(self, func: str, msg: str | None = None, file: str = "mm/slub.c",
+                   frames: tuple[str, ...] = ()) -> list[str]:
+        """A WARN()/WARN_ON() report (kernel/panic.c: __warn): the cut-here line, the
+        message, ``WARNING: ...``, dump_stack with ``frames`` (the callers of ``func``,
+        innermost first) and the end marker; the caller adds TAINT_WARN after it."""
         lines = ["------------[ cut here ]------------"]
         if msg:
             lines.append(msg)
-        lines.append(f"WARNING: CPU: {self.ctx.cpu} PID: {self._pid()} at {file} {func}")
-        lines.append(self.ctx.dump_stack_header())
+        lines += self.ctx.warn_report(file, func, frames)
         return lines
 
     def add_warn_taint(self) -> None:

@@ -166,12 +166,19 @@ class SlubDebug(SlabCommon):
         self.ctx.add_taint("W")
         return lines
 
-    def _slab_err(self, s: KmemCache, slab: Slab, reason: str, fix: str | None = None) -> None:
-        """slab_err (+ slab_fix): banner, slab info, stack; each counts as one error."""
-        lines = self._slab_bug_lines(s, reason)
-        lines.append(self._slab_info_line(slab))
-        lines.append(self.ctx.dump_stack_header())
+    def _slab_err_lines(self, slab: Slab, frames: tuple[str, ...] = ()) -> list[str]:
+        """mm/slub.c: __slab_err: print_slab_info, add_taint(TAINT_BAD_PAGE), WARN_ON(1)
+        (then TAINT_WARN).  ``frames``: the callers of __slab_err, innermost first."""
+        lines = [self._slab_info_line(slab)]
         self.ctx.add_taint("B")
+        lines += self.warn_lines("__slab_err", frames=frames)
+        self.ctx.add_taint("W")
+        return lines
+
+    def _slab_err(self, s: KmemCache, slab: Slab, reason: str, fix: str | None = None) -> None:
+        """slab_err (+ slab_fix): the bug banner, then __slab_err; each counts as one error."""
+        lines = self._slab_bug_lines(s, reason)
+        lines += self._slab_err_lines(slab, ("slab_err",))
         self.errors += 1
         if fix is not None:
             lines.append(f"FIX {s.name}: {fix}")
