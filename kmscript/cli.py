@@ -77,7 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _err("kmscript: the test runner is not available in this build")
             return EXIT_USAGE
         from .testing.runner import main as test_main
-        return test_main(args_list[1:])
+        try:
+            return test_main(args_list[1:])
+        except BrokenPipeError:  # kmscript test ... | head
+            return _reader_went_away()
     parser = build_parser()
     try:
         ns = parser.parse_args(args_list)
@@ -103,11 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err("kmscript: error: out of host memory: the script needs more than --max-memory allows")
         return EXIT_RUNTIME
     except BrokenPipeError:
-        # The reader went away (kmscript ... | head): stop quietly, as Unix tools do.
-        import os
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
+        return _reader_went_away()
     except Exception:  # an internal error: a bug in kmscript, never the user's fault
         if ns.debug:
             import traceback  # only with --debug: start-up does not pay for it
@@ -151,6 +150,15 @@ def limit_host_memory(limit: int) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
 
 
+def _reader_went_away() -> int:
+    """The reader of stdout went away (``kmscript ... | head``): stop quietly, as Unix tools
+    do; stdout goes to /dev/null so that the interpreter's final flush cannot fail again."""
+    import os
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_OK
+
+
 def _session_options(ns: argparse.Namespace) -> dict[str, Any]:
     from .session import DEFAULT_MAX_STEPS, DEFAULT_MAX_TIME
     max_time = DEFAULT_MAX_TIME if ns.max_time is None else (ns.max_time or None)
@@ -178,13 +186,18 @@ def _run(ns: argparse.Namespace) -> int:
     out = captured.append if ns.json else print
     opts = _session_options(ns)
 
+    from .lang.include import read_stream, script_from_argument
     jobs: list[tuple[str, str | None]] = []
-    if ns.code is not None:
-        jobs.append(("<string>", ns.code))
-    for f in ns.files:
-        jobs.append((f, None))
-    if not jobs and not want_repl:
-        jobs.append(("<stdin>", sys.stdin.read()))
+    try:
+        if ns.code is not None:
+            jobs.append(("<string>", script_from_argument(ns.code, "-c")))
+        for f in ns.files:
+            jobs.append((f, None))
+        if not jobs and not want_repl:
+            jobs.append(("<stdin>", read_stream(sys.stdin.buffer, "standard input")))
+    except KmsError as e:
+        _err(e.render())
+        return e.exit_status
 
     status = EXIT_OK
     session: Session | None = None

@@ -32,6 +32,7 @@ from .errors import KmsUsageError
 from .lang import ast
 from .lang.builtins.registry import Call
 from .lang.compiler import Interpreter
+from .lang.include import read_script
 from .lang.parser import parse_source
 from .runtime.limits import WorkMeter
 from .runtime.machine import Machine, MachineConfig
@@ -213,12 +214,7 @@ class Session:
 
     def run_file(self, path: str | Path) -> None:
         p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as e:
-            raise KmsUsageError(f"cannot read {path}: {e.strerror or e}") from None
-        except UnicodeDecodeError:
-            raise KmsUsageError(f"cannot read {path}: not UTF-8 text") from None
+        text = read_script(p)
         self.interp.include_stack = [str(p.resolve())]
         self.run_text(text, str(path))
 

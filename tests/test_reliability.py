@@ -7,6 +7,7 @@ shows up as a failure, not as a hung suite.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -188,3 +189,108 @@ def test_limit_options_are_checked() -> None:
     assert r.returncode == 2 and "--max-time" in r.stderr
     r = kms("--max-memory", "0", "--max-time", "0", "-c", "print(1)")
     assert r.returncode == 0 and r.stdout == "1\n"
+
+
+# -- item 2: include is for scripts -----------------------------------------------------
+@pytest.mark.parametrize("target, words", [
+    ("/etc/shadow", "only .kms scripts can be included"),
+    ("/proc/self/environ", "only .kms scripts can be included"),
+    ("/dev/zero", "only .kms scripts can be included"),
+    ("/bin/ls", "only .kms scripts can be included"),
+    ("/proc/self/fd/0.kms", "proc is not a place for scripts"),
+    ("../outside.kms", "scripts are included only from"),
+    ("fifo.kms", "not a regular file"),
+    ("passwd.kms", "a link to a file that is not a .kms script"),
+    ("escape.kms", "scripts are included only from"),
+    ("big.kms", "too big for a script"),
+    ("latin1.kms", "not UTF-8 text"),
+    ("nope.kms", "No such file"),
+])
+def test_include_refuses_what_is_not_a_script(tmp_path: Path, target: str, words: str) -> None:
+    d = tmp_path / "proj"
+    d.mkdir()
+    (tmp_path / "outside.kms").write_text("SECRET_LINE = 1\n")
+    os.mkfifo(d / "fifo.kms")
+    (d / "passwd.kms").symlink_to("/etc/passwd")
+    (d / "escape.kms").symlink_to(tmp_path / "outside.kms")
+    (d / "big.kms").write_text("# SECRET_LINE\n" * 200_000)
+    (d / "latin1.kms").write_bytes(b"# SECRET_LINE caf\xe9\n")
+    (d / "main.kms").write_text(f'include "{target}"\n')
+    out: list[str] = []
+    t0 = time.monotonic()
+    with pytest.raises(KmsError) as ei:
+        Session(out=out.append).run_file(d / "main.kms")
+    assert time.monotonic() - t0 < 10
+    e = ei.value
+    assert words in e.message and e.exit_status == 2
+    rendered = e.render()
+    assert rendered.startswith(f"{d / 'main.kms'}:1:1: error: ")
+    assert "SECRET_LINE" not in rendered and "root:" not in rendered and out == []
+
+
+def test_include_still_works_for_scripts(tmp_path: Path) -> None:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "helpers.kms").write_text('include "more.kms"\nfn twice(x) { return 2 * x }\n')
+    (tmp_path / "lib" / "more.kms").write_text("shared = 21\n")
+    (tmp_path / "main.kms").write_text('include "lib/helpers.kms"\nprint(twice(shared))\n')
+    out: list[str] = []
+    Session(out=out.append).run_file(tmp_path / "main.kms")
+    assert out == ["42"]
+
+
+def test_include_depth_is_bounded(tmp_path: Path) -> None:
+    for i in range(20):
+        (tmp_path / f"n{i}.kms").write_text(f'include "n{i + 1}.kms"\n')
+    (tmp_path / "n20.kms").write_text("x = 1\n")
+    with pytest.raises(KmsError) as ei:
+        Session(out=lambda s: None).run_file(tmp_path / "n0.kms")
+    assert "nest more than 16 deep" in ei.value.message
+
+
+# -- item 4: no internal errors -----------------------------------------------------------
+def test_non_utf8_input_is_a_usage_error_everywhere(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.kms"
+    bad.write_bytes(b'x = 1\nprint("\xff")\n')
+    message = f"kmscript: error: cannot read {bad}: not UTF-8 text (byte 0xff on line 2)"
+    r = kms(str(bad))
+    assert r.returncode == 2 and r.stderr.strip() == message
+    r = kms("test", str(bad))
+    assert r.returncode == 2 and message in r.stdout and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "kmscript"], input=b"\xff\n", capture_output=True, cwd=ROOT,
+                       timeout=60)
+    assert r.returncode == 2 and b"standard input: not UTF-8 text" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "kmscript", "-c", b"x = '\xfe'"], capture_output=True, cwd=ROOT,
+                       timeout=60)
+    assert r.returncode == 2 and b"cannot read -c: not UTF-8 text" in r.stderr
+
+
+@pytest.mark.parametrize("args", [["-c", "a = []; append(a, a); print(a)"],
+                                  ["--json", "-c", "a = []; append(a, a)"],
+                                  ["--json", "-c", "a = []; b = a; repeat 50000 { c = []; append(b, c); b = c }"],
+                                  ["-c", "x = 1 << 4096; print(x*x*x*x)"],
+                                  ["-c", "machine(mem=1 << 60)"],
+                                  ["-c", 'task t = spawn("a"); file f = open("x"); print(t.mmap(f, 1 << 60))'],
+                                  ["-c", 'file f = open("a"); print(f.read(1 << 4000))'],
+                                  ["-c", 'include "/bin/ls"'],
+                                  ["-c", "x = " + "1" * 4301]])
+def test_no_internal_errors(args: list[str]) -> None:
+    r = kms("--max-steps", "100000", *args)
+    assert r.returncode in (0, 2, 3) and "internal error" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_self_referencing_and_deep_lists_print() -> None:
+    out, err, _ = run("a = [1]; append(a, a); print(a)\n"
+                      "b = []; c = b; repeat 50000 { d = []; append(c, d); c = d }; s = str(b); print(len(s))",
+                      max_steps=100_000)
+    assert err is None and out == ["[1, [...]]", "100002"]
+
+
+@pytest.mark.parametrize("extra", [[], ["--tap"], ["-v"]])
+def test_a_closed_pipe_ends_kmscript_test_quietly(extra: list[str]) -> None:
+    p = subprocess.Popen([sys.executable, "-m", "kmscript", "test", *extra, "tests/scenarios/context"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    assert p.stdout is not None and p.stderr is not None
+    p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 0 and "Traceback" not in err and "BrokenPipe" not in err

@@ -44,6 +44,7 @@ from ..runtime.reports import classify
 from ..source import Source, Span
 from . import ast
 from .builtins import load_all
+from .include import allowed_roots, read_script, resolve_include
 from .limits import INT_LIMIT, MAX_INT_BITS, check_concat, check_int, int_too_large
 from .builtins.registry import BUILTINS, CONSTANTS, METHODS, PTR, VALUES, VIEWS, ArgError, Builtin, Call
 from .values import NULL, Ptr, format_value, repr_value, type_name
@@ -618,16 +619,15 @@ class Interpreter:
             self.fail(KmsSyntaxError, "'include' is only allowed at the top level of a script", s.span)
 
         def run(f: Frame) -> None:
-            base = Path(self.source.name).parent if self.source.name not in ("<input>", "<stdin>", "<string>") \
-                else Path.cwd()
-            path = (base / s.path).resolve()
-            key = str(path)
-            if key in self.include_stack:
-                self.fail(KmsRuntimeError, f"include cycle: {s.path} is already being included", s.span)
+            # lang/include.py: only .kms scripts below the allowed roots, bounded size
+            stack = self.include_stack
+            including = None if self.source.name in ("<input>", "<stdin>", "<string>") else self.source.name
             try:
-                text = path.read_text(encoding="utf-8")
-            except OSError as e:
-                self.fail(KmsRuntimeError, f"cannot include {s.path}: {e.strerror or e}", s.span)
+                path = resolve_include(s.path, including, allowed_roots(stack[0] if stack else None), stack)
+                text = read_script(path, regular_only=True)
+            except KmsError as e:
+                raise e.with_location(s.span, self.source)
+            key = str(path)
             outer = self.source
             self.include_stack.append(key)
             try:

@@ -122,6 +122,7 @@ class FileResult:
     exit_status: int = 0
     injected: int = 0
     updated: list[str] = field(default_factory=list)
+    unreadable: bool = False  # the file could not be read: the run exits with status 2
 
 
 @dataclass
@@ -252,9 +253,11 @@ def list_cases(path: str) -> list[tuple[str | None, int]]:
     A file that cannot be read or parsed has just its file case (running it reports the
     error).
     """
+    from ..errors import KmsUsageError
+    from ..lang.include import read_script
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = read_script(path)
+    except KmsUsageError:
         return [(None, 1)]
     file_case, blocks = _case_layout(Path(path), text)
     return ([(None, 1)] if file_case else []) + [(name, first) for name, first, _last in blocks]
@@ -500,10 +503,14 @@ def run_file(path: str, opts: RunOptions | None = None, *, display: str | None =
     opts = opts or RunOptions()
     file = Path(path)
     path = display if display is not None else str(path)
+    from ..errors import KmsUsageError
+    from ..lang.include import read_script
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        return FileResult(path, [CaseResult(path, None, FAIL, f"{path}: error: cannot read: {e}")], exit_status=2)
+        text = read_script(file)
+    except KmsUsageError as e:
+        # the same message and exit status as `kmscript FILE` (a usage error, 2)
+        return FileResult(path, [CaseResult(path, None, FAIL, f"kmscript: error: {e.message}")], exit_status=2,
+                          unreadable=True)
     text_lines = text.split("\n")
     d = parse_directives(text_lines)
     file_case, sblocks = _case_layout(file, text)
@@ -1061,4 +1068,6 @@ def _main(argv: Sequence[str] | None, out: Callable[[str], None] | None) -> int:
             print(f"kmscript test: cannot write {ns.junit_xml}: {e.strerror or e}", file=sys.stderr)
             return 2
     emit(summary_line(shown))
+    if any(r.unreadable for r in results):
+        return 2  # a file that cannot be read is a usage error, as for `kmscript FILE`
     return 1 if any(c.status in FAILING for c in shown) else 0
