@@ -363,7 +363,7 @@ class _Builder(Transformer):  # type: ignore[type-arg]
         return ast.Repeat(k[0], k[1], _items_span(items))
 
     def for_stmt(self, items: list[Any]) -> ast.For:
-        k = _kept(items)
+        k = items[1:]  # after FOR; the loop variable may be a keyword token (`for cpu in ...`)
         name, start = str(k[0]), k[1]
         if len(k) == 5:
             return ast.For(name, start, k[3], k[4], _items_span(items))
@@ -477,7 +477,30 @@ class _Builder(Transformer):  # type: ignore[type-arg]
         return ast.Num(int(text) if text.isdigit() else parse_number(text), _tok_span(t))
 
     def string(self, items: list[Any]) -> ast.Str:
-        return ast.Str(parse_string(items[0]), _tok_span(items[0]))
+        # adjacent literals concatenate, as in C ("a" "b" is "ab")
+        return ast.Str("".join(parse_string(t) for t in items), _items_span(items))
+
+    def prefixed_string(self, items: list[Any]) -> ast.Expr:
+        # `KERN_INFO "fmt"`: C concatenates the level's literal with the format; any other
+        # name before a string literal is a syntax error, as it is in C.
+        name = items[0]
+        if not str(name).startswith("KERN_"):
+            raise KmsSyntaxError(f"unexpected string after '{name}': only a KERN_* level may come right "
+                                 "before a string literal (did you forget a ',' or an operator?)",
+                                 _tok_span(items[1]))
+        rest = self.string(items[1:])
+        return ast.BinOp("+", ast.Name(str(name), _tok_span(name)), rest, _items_span(items))
+
+    def for_each_stmt(self, items: list[Any]) -> ast.Stmt:
+        call, body = items
+        ok = (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id.startswith("for_each_")
+              and len(call.args) == 1 and isinstance(call.args[0], ast.Name) and not call.kwargs)
+        if not ok:
+            raise KmsSyntaxError("a block follows only a for_each_*(var) iterator macro "
+                                 "(for_each_possible_cpu(cpu) { ... }); did you mean 'if' or 'while'?",
+                                 _span_of(call))
+        var = call.args[0]
+        return ast.For(var.id, ast.Call(call.func, (), (), call.span), None, body, _items_span(items))
 
     def true(self, items: list[Any]) -> ast.Bool:
         return ast.Bool(True, _tok_span(items[0]))

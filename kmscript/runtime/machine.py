@@ -439,8 +439,17 @@ class Machine:
     def printk(self, text: str, kind: str = "info") -> None:
         self.log.printk(text, kind)
 
-    def dmesg(self) -> str:
-        return self.log.dmesg()
+    def dmesg(self, level: int | None = None) -> str:
+        return self.log.dmesg(level)
+
+    def vsprintf(self, fmt: str, args: list[int | str]) -> str:
+        """lib/vsprintf.c with this architecture's sizeof(long) for %ld/%lu/%lx/%zu and %p."""
+        from .printk import vsprintf
+        return vsprintf(fmt, args, 8 * self.long_size)
+
+    def vprintk(self, text: str) -> int:
+        """printk(): a formatted message with its optional KERN_* prefix into the log."""
+        return self.log.vprintk(text)
 
     # -- vmalloc -------------------------------------------------------------------------------
     # kmscript/runtime/vmalloc.py; addresses are ints, None means NULL.

@@ -143,6 +143,3 @@ def _show_reclaim(call: Call) -> str:
     return str(call.machine.reclaim_stats())
 
 
-@view("dmesg", category="views", doc="show dmesg: the kernel log with its timestamps")
-def _show_dmesg(call: Call) -> str:
-    return str(call.machine.dmesg())
