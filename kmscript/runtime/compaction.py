@@ -48,30 +48,26 @@ Simplifications relative to mm/compaction.c
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .gfp import (MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE, __GFP_DIRECT_RECLAIM,
-                  gfp_compaction_allowed, gfp_migratetype, gfp_zone)
+from .buddy import FALLBACKS
+from .gfp import MIGRATE_MOVABLE, __GFP_DIRECT_RECLAIM, gfp_compaction_allowed, gfp_migratetype, gfp_zone
+from .internal import ALLOC_CMA, should_try_claim_block
+from .mm_types import MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER
+from .page_alloc import PageAllocator
+from .pagecache import File, LruVec, PageCache, Rmap
+from .physmem import PhysMem
+from .sysctl import SysctlTable
 from .limits import PAGE_WORK, WorkMeter
-from .pagecache import PAGE_SIZE, File, LruVec, PageCache, Rmap
 from .task import Task, TaskTable
+from .trace import Tracer
+from .vmstat import VmStat
+from .zone import Zone
+from .zone_access import ZoneAccess
 
-if TYPE_CHECKING:
-    from .machine import Machine
-    from .reclaim import ZoneAccess
-
-PAGE_ALLOC_COSTLY_ORDER = 3
-PAGEBLOCK_ORDER = 9
-PAGEBLOCK_NR_PAGES = 1 << PAGEBLOCK_ORDER
-MAX_PAGE_ORDER = 10
 EXTFRAG_THRESHOLD_DEFAULT = 500
-ALLOC_CMA = 0x80
 _GFP_DIRECT_RECLAIM = __GFP_DIRECT_RECLAIM  # (a __GFP_ name in a class body is name-mangled)
 
-# mm/page_alloc.c: fallbacks[]
-FALLBACKS = {MIGRATE_UNMOVABLE: (MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE),
-             MIGRATE_MOVABLE: (MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE),
-             MIGRATE_RECLAIMABLE: (MIGRATE_UNMOVABLE, MIGRATE_MOVABLE)}
 
 
 def compact_gap(order: int) -> int:
@@ -97,17 +93,15 @@ def fragmentation_index_of(nr_free: list[int], order: int) -> int:
     return 1000 - (1000 + free_pages * 1000 // requested) // free_blocks_total
 
 
-def should_try_claim_block(order: int, start_mt: int) -> bool:
-    """mm/page_alloc.c: should_try_claim_block."""
-    if order >= PAGEBLOCK_ORDER:
-        return True
-    return order >= PAGEBLOCK_ORDER // 2 or start_mt in (MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE)
-
-
 class Compaction:
-    def __init__(self, machine: "Machine", zones: "ZoneAccess", lru: LruVec, rmap: Rmap,
-                 tasks: TaskTable, pagecache: PageCache) -> None:
-        self.machine = machine
+    def __init__(self, *, zones: ZoneAccess, lru: LruVec, rmap: Rmap, tasks: TaskTable, pagecache: PageCache,
+                 page_alloc: PageAllocator, phys: PhysMem, vmstat: VmStat, tracer: Tracer,
+                 sysctls: SysctlTable, meter: WorkMeter) -> None:
+        self.meter = meter
+        self.page_alloc = page_alloc
+        self.phys = phys
+        self.vmstat = vmstat
+        self.tracer = tracer
         self.zones = zones
         self.lru = lru
         self.rmap = rmap
@@ -118,7 +112,7 @@ class Compaction:
         self.compact_migrated = 0
         self.compact_isolated = 0
         self.last_result = ""
-        machine.register_sysctl("vm.extfrag_threshold", lambda: self.extfrag_threshold, self._set_threshold)
+        sysctls.register("vm.extfrag_threshold", lambda: self.extfrag_threshold, self._set_threshold)
 
     def _set_threshold(self, v: Any) -> None:
         from .errors import KernelFault
@@ -127,10 +121,10 @@ class Compaction:
         self.extfrag_threshold = v
 
     # -- suitability -----------------------------------------------------------------------
-    def fragmentation_index(self, zone: Any, order: int) -> int:
+    def fragmentation_index(self, zone: Zone, order: int) -> int:
         return fragmentation_index_of(self.zones.nr_free(zone), order)
 
-    def compaction_suitable(self, zone: Any, order: int, highest_zoneidx: int) -> bool:
+    def compaction_suitable(self, zone: Zone, order: int, highest_zoneidx: int) -> bool:
         za = self.zones
         mark = za.low_wmark(zone) if order > PAGE_ALLOC_COSTLY_ORDER else za.min_wmark(zone)
         mark += compact_gap(order)
@@ -152,7 +146,7 @@ class Compaction:
         za = self.zones
         highest = gfp_zone(gfp)
         mt = gfp_migratetype(gfp)
-        vm = self.machine.vmstat
+        vm = self.vmstat
         tried = False
         for zone in sorted(za.populated(), key=za.idx, reverse=True):
             if za.idx(zone) > highest:
@@ -185,7 +179,7 @@ class Compaction:
         return self.compact_migrated - before
 
     # -- compact_zone ------------------------------------------------------------------------
-    def compact_finished(self, zone: Any, order: int, mt: int) -> bool:
+    def compact_finished(self, zone: Zone, order: int, mt: int) -> bool:
         """__compact_finished: a free block of the order the request could use exists."""
         if order < 0:
             return False  # compact_memory runs until the scanners meet
@@ -198,17 +192,17 @@ class Compaction:
                     return True
         return False
 
-    def compact_zone(self, zone: Any, order: int, mt: int, stoppable: bool = False) -> bool:
+    def compact_zone(self, zone: Zone, order: int, mt: int, stoppable: bool = False) -> bool:
         """One compaction pass over *zone*.  Each pageblock scanned and each page migrated
         is charged to the work meter; only a *stoppable* pass (compact_memory) raises when
         the budget is gone: direct compaction runs inside an allocation, whose caller
         stops at its next page instead."""
         za = self.zones
-        meter = self.machine.meter
+        meter = self.meter
         start, end = za.span(zone)
         migrate_pfn = start - (start % PAGEBLOCK_NR_PAGES)
         free_block = end - 1 - ((end - 1) % PAGEBLOCK_NR_PAGES)  # last pageblock
-        tracer = self.machine.tracer
+        tracer = self.tracer
         if tracer.enabled:
             tracer.emit("mm_compaction_begin", f"zone_start=0x{start:x} migrate_pfn=0x{migrate_pfn:x} "
                         f"free_pfn=0x{free_block:x} zone_end=0x{end:x}, mode=sync")
@@ -221,7 +215,7 @@ class Compaction:
                                                           migrate_pfn, free_block, targets)
         finally:
             for pfn in targets:
-                self.machine.page_alloc.free_pages(pfn, 0)
+                self.page_alloc.free_pages(pfn, 0)
             if targets:
                 za.drain_all_pages()
         if not success and order >= 0:
@@ -234,7 +228,7 @@ class Compaction:
                         f"status={'success' if success else 'complete'}")
         return success
 
-    def _scan(self, zone: Any, order: int, mt: int, stoppable: bool, meter: WorkMeter, start: int, end: int,
+    def _scan(self, zone: Zone, order: int, mt: int, stoppable: bool, meter: WorkMeter, start: int, end: int,
               migrate_pfn: int, free_block: int, targets: list[int]) -> tuple[bool, int, int]:
         """The two scanners of compact_zone: (success, migrate_pfn, free_block).  *targets*
         holds the isolated free pages not used (the caller frees them, also when the meter
@@ -280,7 +274,7 @@ class Compaction:
             raise AssertionError(f"pfn {src:#x} is movable but has no owner")
         owner, idx = found
         self.zones.set_page_owner(dst, src)
-        phys = self.machine.phys
+        phys = self.phys
         data = phys.read(src * PAGE_SIZE, PAGE_SIZE)
         if any(data):
             phys.write(dst * PAGE_SIZE, data)
@@ -298,6 +292,6 @@ class Compaction:
             self.tasks.migrate_page(owner, idx, src, dst)
         elif isinstance(owner, File):
             self.pagecache.migrate_page(owner, idx, src, dst)
-        self.machine.page_alloc.free_pages(src, 0)
+        self.page_alloc.free_pages(src, 0)
         self.compact_migrated += 1
         self.compact_isolated += 1  # COMPACTISOLATED counts migration sources and free targets

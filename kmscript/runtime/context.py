@@ -73,8 +73,16 @@ _GFP_DIRECT_RECLAIM = 0x400
 
 
 class TaskLike(Protocol):
+    """What the allocators read of ``current`` (struct task_struct)."""
+
     pid: int
     comm: str
+    flags: int           # PF_* (PF_MEMALLOC gives reserve access)
+    rt: bool             # rt_task(): realtime tasks get ALLOC_MIN_RESERVE
+    oom_score_adj: int
+
+    @property
+    def oom_victim(self) -> bool: ...   # tsk_is_oom_victim
 
 
 @dataclass
@@ -83,6 +91,10 @@ class _ScriptTask:
 
     pid: int = 1000
     comm: str = "kmscript"
+    flags: int = 0
+    rt: bool = False
+    oom_score_adj: int = 0
+    oom_victim: bool = False
 
 
 class ContextSnapshot(NamedTuple):

@@ -265,7 +265,7 @@ class FaultInjector:
     def _fail_task(self) -> bool:
         if not self._in_task() or self.ctx is None:
             return False
-        return int(getattr(self.ctx.current, "pid", -1)) in self.make_it_fail
+        return self.ctx.current.pid in self.make_it_fail
 
     def _fail(self, a: FaultAttr, nowarn: bool, site: str) -> bool:
         if not nowarn:
@@ -289,8 +289,8 @@ class FaultInjector:
         if a.verbose > 1:
             cpu = self.ctx.cpu if self.ctx is not None else 0
             cur = self.ctx.current if self.ctx is not None else None
-            pid = getattr(cur, "pid", 0)
-            comm = getattr(cur, "comm", "swapper/0")
+            pid = cur.pid if cur is not None else 0
+            comm = cur.comm if cur is not None else "swapper/0"
             query = "should_failslab" if a.name == FAILSLAB else "should_fail_alloc_page"
             lines += [f"CPU: {cpu} UID: 0 PID: {pid} Comm: {comm} Not tainted",
                       "Call Trace:", " <TASK>", " dump_stack_lvl", " should_fail_ex", f" {query}"]

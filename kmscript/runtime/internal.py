@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from .buddy import K_PCP, TAIL
-from .gfp import MIGRATE_HIGHATOMIC, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES
+from .gfp import (MIGRATE_HIGHATOMIC, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_TYPES,
+                  MIGRATE_UNMOVABLE)
 from .mm_types import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER
 from .zone import WMARK_MIN, Zone
 
@@ -67,14 +68,26 @@ TAIL_BYTES = [[bytes(((k << 4) | TAIL,)) * ((1 << o) - 1) for o in range(PAGE_AL
 PCP_TAIL_BYTES = TAIL_BYTES[K_PCP]
 
 
-class ReclaimHooks(Protocol):
-    """Set by the reclaim/OOM engineer as ``machine.page_alloc.reclaim``."""
+class SlowPathHooks(Protocol):
+    """What __alloc_pages_slowpath calls in the layers above the page allocator
+    (mm/vmscan.c, mm/compaction.c, mm/oom_kill.c); installed with install_slowpath_hooks."""
 
     def wakeup_kswapd(self, order: int, highest_zoneidx: int) -> None: ...
     def try_to_free_pages(self, gfp: int, order: int) -> int: ...
     def try_to_compact_pages(self, gfp: int, order: int) -> bool: ...
     def out_of_memory(self, gfp: int, order: int) -> bool: ...
+    def zone_reclaimable_pages(self, zone_idx: int) -> int: ...
 
+
+
+def should_try_claim_block(order: int, start_mt: int) -> bool:
+    """mm/page_alloc.c: should_try_claim_block - may an allocation of this order and
+    migratetype claim a whole fallback pageblock?"""
+    if order >= PAGEBLOCK_ORDER:
+        return True
+    if order >= PAGEBLOCK_ORDER // 2:
+        return True
+    return start_mt in (MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE)
 
 
 def zone_watermark_ok(z: Zone, order: int, mark: int, hz: int, alloc_flags: int,

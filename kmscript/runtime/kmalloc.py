@@ -94,7 +94,6 @@ class Kmalloc:
         # large kmalloc: head address -> (order, caller, requested size); pfn -> head address
         self.large: dict[int, tuple[int, str, int]] = {}
         self.large_pfn: dict[int, int] = {}
-        slab._large_free_hook = self._free_large_hook
 
     # ------------------------------------------------------------------ allocation
     def kmalloc_slab(self, size: int, gfp: int) -> KmemCache:
@@ -225,8 +224,9 @@ class Kmalloc:
             slab.tracer.emit("kmem_cache_free", f"call_site={caller} ptr={_p(addr)} name={real.cache.name}")
         slab.slab_free(addr, caller, expect=s, api="kmem_cache_free")
 
-    def _free_large_hook(self, addr: int, caller: str) -> bool:
-        return self._free_large(addr)
+    def kfree_rcu(self, addr: int, caller: str) -> None:
+        """kvfree_rcu (mm/slab_common.c): slab objects and large kmallocs alike."""
+        self.slab.kfree_rcu(addr, caller, self._free_large)
 
     def _free_large(self, addr: int) -> bool:
         """free_large_kmalloc: the whole folio goes back, whatever offset was passed."""

@@ -20,54 +20,37 @@ class attribute ``KMS_ATTRS`` (a frozenset of names).  Nothing else is visible t
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field, fields
-from typing import Any, Callable
+from typing import Any
 
+from .compaction import Compaction
+from .config import MachineConfig
 from .context import ExecContext
 from .errors import KernelFault
+from .events import Clock, EventQueue, Rcu
 from .fault_inject import FaultInjector
-from .gfp import GFP_KERNEL
-from .mm_types import OWNER_KERNEL, OWNER_KSTACK, OWNER_PERCPU, OWNER_VMALLOC, PAGE_OFFSET, page_address, virt_to_pfn
+from .gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, MAX_NR_ZONES
+from .internal import MAX_RECLAIM_RETRIES
+from .kmalloc import Kmalloc
+from .kstack import KernelStacks
 from .limits import MAX_PHYSMEM, PAGE_WORK, WorkMeter
-from .printk import Clock, KernelLog
+from .mm_types import (OWNER_FILE, OWNER_KERNEL, OWNER_KSTACK, OWNER_PAGETABLE, OWNER_PERCPU, OWNER_USER,
+                       OWNER_VMALLOC, PAGE_OFFSET, page_address, virt_to_pfn)
+from .oom import OomKiller, show_mem
+from .page_alloc import PageAllocator
+from .pagecache import AllocSite, LruVec, PageCache, Rmap
+from .percpu import PerCpu
+from .physmem import PhysMem
+from .printk import KernelLog
+from .reclaim import Reclaim, ReclaimHooks
+from .slab import SlabAllocator
+from .sysctl import SysctlGet, SysctlSet, SysctlTable
+from .task import TaskTable
 from .trace import Tracer
+from .vmalloc import Vmalloc
 from .vmstat import VmStat
+from .zone_access import ZoneAccess
 
-GiB = 1 << 30
-MiB = 1 << 20
-
-
-@dataclass
-class MachineConfig:
-    """Boot parameters of a simulated machine; ``machine(...)`` keyword arguments.
-
-    Defaults: 4 CPUs, 8 GiB, zones laid out as on a PC (DMA below 16 MiB, DMA32 below
-    4 GiB with the PCI hole, Normal above).  Exact managed page counts per zone can be
-    given instead of ``mem`` with ``dma_pages``, ``dma32_pages``, ``normal_pages`` and
-    ``movable_pages``.
-    """
-
-    mem: int = 8 * GiB
-    cpus: int = 4
-    dma_pages: int | None = None
-    dma32_pages: int | None = None
-    normal_pages: int | None = None
-    movable_pages: int | None = None
-    seed: int = 0
-    thp: bool = True  # THP enabled (madvise): raises min_free_kbytes as khugepaged does
-    slab_nomerge: bool = False
-    slub_debug: str | None = None
-    vmap_stack: bool = True
-    swap: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def option_names(cls) -> list[str]:
-        return [f.name for f in fields(cls) if f.name != "extra"]
-
-
-SysctlGet = Callable[[], Any]
-SysctlSet = Callable[[Any], None]
+__all__ = ["Machine", "MachineConfig"]
 
 
 class Machine:
@@ -87,12 +70,15 @@ class Machine:
         self.long_size = 8  # sizeof(long) == sizeof(void *) on x86_64 (LP64)
         self.rng = random.Random(self.config.seed)
         self.clock = Clock()
+        # the one event queue every piece of deferred work runs from (events.py)
+        self.events = EventQueue(self.clock)
+        self.rcu = Rcu(self.events)
+        self.sysctls = SysctlTable()
         self.log = KernelLog(self.clock)
         self.tracer = Tracer()
         self.vmstat = VmStat()
         self.ctx = ExecContext(self.nr_cpus, self.log)
-        self._sysctls: dict[str, tuple[SysctlGet, SysctlSet]] = {}
-        self.ctx.register_sysctls(self.register_sysctl)
+        self.ctx.register_sysctls(self.sysctls.register)
         self._boot_subsystems()
 
     def _boot_subsystems(self) -> None:
@@ -114,11 +100,10 @@ class Machine:
     # -- page allocator ------------------------------------------------------------------------
     def _boot_page_alloc(self) -> None:
         """Zones, buddy allocator, pcp lists and the physical byte store (issue 3)."""
-        from .page_alloc import PageAllocator
-        from .physmem import PhysMem
-        self.page_alloc = PageAllocator(self)
-        self.phys = PhysMem(self.page_alloc.phys_max)
-        self.page_alloc.register_sysctls(self.register_sysctl)
+        self.page_alloc = PageAllocator(self.config, ctx=self.ctx, log=self.log, tracer=self.tracer,
+                                        faults=self.faults, vmstat=self.vmstat)
+        self.phys: PhysMem = self.page_alloc.phys
+        self.page_alloc.register_sysctls(self.sysctls.register)
 
     def alloc_pages(self, gfp: int, order: int, owner: int | None = None, caller: str | None = None) -> int | None:
         """alloc_pages(gfp, order): head pfn of 2^order contiguous pages, or None."""
@@ -196,41 +181,33 @@ class Machine:
         pa = self.page_alloc
         if name == "memmap":
             return procfs.memmap(pa, zone)
-        views = {"buddyinfo": procfs.buddyinfo, "zoneinfo": procfs.zoneinfo,
-                 "pagetypeinfo": procfs.pagetypeinfo, "meminfo": procfs.meminfo}
+        if name == "zoneinfo":
+            return procfs.zoneinfo(pa, self.reclaim.kswapd_failures >= MAX_RECLAIM_RETRIES)
+        if name == "meminfo":
+            return procfs.meminfo(pa, self.config.swap)
+        views = {"buddyinfo": procfs.buddyinfo, "pagetypeinfo": procfs.pagetypeinfo}
         return views[name](pa)
 
     # -- sysctl ------------------------------------------------------------------------------
     def register_sysctl(self, name: str, get: SysctlGet, set_: SysctlSet) -> None:
-        self._sysctls[name] = (get, set_)
+        self.sysctls.register(name, get, set_)
 
     def sysctl_names(self) -> list[str]:
-        return sorted(self._sysctls)
+        return self.sysctls.names()
 
     def sysctl_get(self, name: str) -> Any:
-        try:
-            return self._sysctls[name][0]()
-        except KeyError:
-            raise KernelFault(f"unknown sysctl {name}") from None
+        return self.sysctls.get(name)
 
     def sysctl_set(self, name: str, value: Any) -> None:
-        try:
-            setter = self._sysctls[name][1]
-        except KeyError:
-            raise KernelFault(f"unknown sysctl {name}") from None
-        setter(value)
+        self.sysctls.set(name, value)
 
     # -- slab / kmalloc ------------------------------------------------------------------------
     def _boot_slab(self) -> None:
         """SLUB and the kmalloc caches (kmscript/runtime/slab.py, kmalloc.py).
 
-        Built only once the page allocator exists (it is the layer below)."""
-        if getattr(self, "page_alloc", None) is None:
-            return
-        from .kmalloc import Kmalloc
-        from .slab import SlabAllocator
-        self.slab = SlabAllocator(page_alloc=self.page_alloc, phys=getattr(self, "phys", None), ctx=self.ctx,
-                                  log=self.log, tracer=self.tracer, vmstat=self.vmstat, faults=self.faults,
+        Built once the page allocator exists (it is the layer below)."""
+        self.slab = SlabAllocator(page_alloc=self.page_alloc, phys=self.phys, ctx=self.ctx,
+                                  log=self.log, rcu=self.rcu, tracer=self.tracer, vmstat=self.vmstat, faults=self.faults,
                                   clock=self.clock, nr_cpus=self.nr_cpus, slab_nomerge=self.config.slab_nomerge,
                                   slub_debug=self.config.slub_debug,
                                   freelist_random=(self.rng if self.config.extra.get("slab_freelist_random")
@@ -304,13 +281,13 @@ class Machine:
         return self.slab.validate_slab_cache(cache)
 
     def kfree_rcu(self, p: int, caller: str | None = None) -> None:
-        self.slab.kfree_rcu(p, caller or "kfree_rcu")
+        self.kmalloc_caches.kfree_rcu(p, caller or "kfree_rcu")
 
     def synchronize_rcu(self) -> None:
-        self.slab.synchronize_rcu()
+        self.rcu.synchronize_rcu()
 
     def rcu_barrier(self) -> None:
-        self.slab.synchronize_rcu()
+        self.rcu.rcu_barrier()
 
     def slabinfo(self) -> str:
         from .kmalloc import slabinfo
@@ -336,52 +313,70 @@ class Machine:
             raise KernelFault(f"BUG: kernel NULL pointer dereference, address: {addr:016x}")
         if 0xFFFF888000000000 <= addr < 0xFFFFC88000000000:
             return addr - 0xFFFF888000000000
-        vmalloc = getattr(self, "vmalloc", None)
-        translate = getattr(vmalloc, "translate", None)
-        if translate is not None:
-            pa = translate(addr)
-            if pa is not None:
-                if (addr & 0xFFF) + n > 4096:
-                    raise KernelFault(f"access of {n} bytes at 0x{addr:016x} crosses a vmalloc page; "
-                                      "access it page by page")
-                return int(pa)
+        pa = self.vmalloc.translate(addr)
+        if pa is not None:
+            if (addr & 0xFFF) + n > 4096:
+                raise KernelFault(f"access of {n} bytes at 0x{addr:016x} crosses a vmalloc page; "
+                                  "access it page by page")
+            return int(pa)
         raise KernelFault(f"BUG: unable to handle page fault for address: {addr:016x}")
 
     def memory_read(self, addr: int, n: int) -> bytes:
         """Bytes at a kernel virtual address (direct map, slab objects, vmalloc)."""
-        percpu = getattr(self, "percpu", None)
-        if percpu is not None and percpu.in_first_chunk(addr):  # memblock memory (percpu section)
+        percpu = self.percpu
+        if percpu.in_first_chunk(addr):  # memblock memory (percpu section)
             return bytes(percpu.read(addr, n))
         return bytes(self.phys.read(self._memory_paddr(addr, n), n))
 
     def memory_write(self, addr: int, data: bytes) -> None:
-        percpu = getattr(self, "percpu", None)
-        if percpu is not None and percpu.in_first_chunk(addr):  # memblock memory (percpu section)
+        percpu = self.percpu
+        if percpu.in_first_chunk(addr):  # memblock memory (percpu section)
             percpu.write(addr, data)
             return
         self.phys.write(self._memory_paddr(addr, len(data)), data)
 
     # -- tasks ---------------------------------------------------------------------------------
-    # set by _boot_tasks_reclaim (reclaim.boot_reclaim); runtime types in task.py,
-    # pagecache.py, reclaim.py, compaction.py and oom.py
-    tasks: Any
-    pagecache: Any
-    reclaim: Any
-    compaction: Any
-    oom: Any
-
     def _boot_tasks_reclaim(self) -> None:
-        """Tasks, page cache, reclaim, compaction and the OOM killer (task.py, pagecache.py,
-        reclaim.py, compaction.py, oom.py); installs ``self.page_alloc.reclaim``."""
-        if getattr(self, "page_alloc", None) is None or getattr(self, "kstacks", None) is None:
-            return
-        from .reclaim import boot_reclaim
-        boot_reclaim(self)  # sets self.tasks, pagecache, reclaim, compaction, oom
+        """Tasks, page cache, compaction, reclaim and the OOM killer (task.py, pagecache.py,
+        compaction.py, reclaim.py, oom.py), each from the layers below it; then the page
+        allocator's slow path is connected to them (install_slowpath_hooks)."""
+        pa = self.page_alloc
+        za = ZoneAccess(pa)
+        lru = LruVec(self.vmstat, za.pfn_zone_idx, MAX_NR_ZONES, za.range_zone_idx)
+        rmap = Rmap()
+        site = AllocSite()
+        # mapping_gfp_mask of a regular file: GFP_HIGHUSER_MOVABLE (inode_init_always)
+        self.pagecache = PageCache(page_alloc=pa, vmstat=self.vmstat, clock=self.clock, ctx=self.ctx, log=self.log,
+                                   events=self.events, lru=lru, rmap=rmap, alloc_site=site, meter=self.meter,
+                                   mapping_gfp=GFP_HIGHUSER_MOVABLE, owner_file=OWNER_FILE)
+        self.tasks = TaskTable(page_alloc=pa, kstacks=self.kstacks, ctx=self.ctx, vmstat=self.vmstat,
+                               clock=self.clock, events=self.events, pagecache=self.pagecache, lru=lru, rmap=rmap,
+                               alloc_site=site, meter=self.meter, totalram_pages=pa.totalram_pages, swap_bytes=self.config.swap,
+                               owner_user=OWNER_USER, owner_pagetable=OWNER_PAGETABLE)
+        self.compaction = Compaction(zones=za, lru=lru, rmap=rmap, tasks=self.tasks, pagecache=self.pagecache,
+                                     page_alloc=pa, phys=self.phys, vmstat=self.vmstat, tracer=self.tracer,
+                                     sysctls=self.sysctls, meter=self.meter)
+        self.reclaim = Reclaim(zones=za, lru=lru, rmap=rmap, tasks=self.tasks, pagecache=self.pagecache,
+                               compaction=self.compaction, slab=self.slab, vmstat=self.vmstat, tracer=self.tracer,
+                               clock=self.clock, events=self.events, sysctls=self.sysctls)
+        tasks, pagecache, reclaim, ctx, vmstat = self.tasks, self.pagecache, self.reclaim, self.ctx, self.vmstat
+
+        def totalram_pages() -> int:
+            return sum(z.managed_pages for z in za.all_zones())
+
+        def mem_info(max_zone_idx: int) -> list[str]:
+            return show_mem(vmstat, ctx, za, lru, pagecache, tasks.nr_swap_pages, tasks.free_swap_pages,
+                            reclaim.kswapd_failures >= MAX_RECLAIM_RETRIES, max_zone_idx)
+
+        self.oom = OomKiller(tasks=self.tasks, ctx=self.ctx, log=self.log, vmstat=self.vmstat, kstacks=self.kstacks,
+                             events=self.events, sysctls=self.sysctls, alloc_site=site,
+                             totalram_pages=totalram_pages, show_mem=mem_info)
+        pa.install_slowpath_hooks(ReclaimHooks(self.reclaim, self.compaction, self.oom))
 
     def spawn(self, comm: str, oom_score_adj: int = 0) -> Any:
         """fork+exec: a Task with a pid, a kernel stack and an empty mm (None if fork fails)."""
         t = self.tasks.spawn(comm, oom_score_adj)
-        self.reclaim.run_kswapd_if_woken()
+        self.events.run_due()  # deferred work fork woke (kswapd)
         return t
 
     def find_task_by_pid(self, pid: int) -> Any:
@@ -407,7 +402,7 @@ class Machine:
     def drop_caches(self) -> int:
         """echo 1 > /proc/sys/vm/drop_caches; returns the pages freed."""
         n = int(self.pagecache.drop_caches())
-        self.reclaim.run_kswapd_if_woken()
+        self.events.run_due()
         return n
 
     # -- reclaim / OOM -------------------------------------------------------------------------
@@ -455,13 +450,13 @@ class Machine:
     # kmscript/runtime/vmalloc.py; addresses are ints, None means NULL.
     def _boot_vmalloc(self) -> None:
         """[vmalloc] boot line: needs self.page_alloc and the kmalloc facade."""
-        from .vmalloc import Vmalloc
-        pa: Any = self.page_alloc
-        km: Any = self.kmalloc_caches  # called directly: vmalloc's bookkeeping is on a hot path
+        pa = self.page_alloc
+        km = self.kmalloc_caches  # called directly: vmalloc's bookkeeping is on a hot path
         self.vmalloc = Vmalloc(page_alloc=pa, kmalloc=lambda size, gfp, caller: km.kmalloc(size, gfp, caller or "vmalloc"),
                                kfree=lambda addr: km.kfree(addr, "vfree"), ctx=self.ctx, log=self.log,
                                tracer=self.tracer, vmstat=self.vmstat, nr_cpus=self.nr_cpus,
-                               totalram_pages=lambda: int(pa.totalram_pages), owner_vmalloc=OWNER_VMALLOC)
+                               totalram_pages=lambda: int(pa.totalram_pages), owner_vmalloc=OWNER_VMALLOC,
+                               events=self.events, show_mem=pa.show_mem_lines)
 
     def _charge_area(self, size: int) -> None:
         """Pay the work meter for populating a vmalloc area of *size* bytes, before any of
@@ -494,8 +489,7 @@ class Machine:
         pfn = self.vmalloc.vmalloc_to_pfn(addr)
         if pfn is None:
             return None
-        page = getattr(self, "pfn_to_page", None)
-        return page(pfn) if page is not None else pfn
+        return self.pfn_to_page(pfn)
 
     def is_vmalloc_addr(self, addr: int) -> bool:
         from .vmap_area import is_vmalloc_addr
@@ -532,21 +526,18 @@ class Machine:
     # -- percpu --------------------------------------------------------------------------------
     # kmscript/runtime/percpu.py.  Static variables by name; dynamic ones by __percpu pointer.
     def _boot_percpu(self) -> None:
-        from .percpu import PerCpu
-        pa: Any = self.page_alloc
+        pa = self.page_alloc
         self.percpu = PerCpu(page_alloc=pa, vmalloc=self.vmalloc,
                              kmalloc=lambda size, gfp, caller: self.kmalloc(size, gfp, caller=caller),
                              kfree=lambda addr: self.kfree(addr), ctx=self.ctx, log=self.log, tracer=self.tracer,
                              vmstat=self.vmstat, nr_cpus=self.nr_cpus, first_chunk_paddr=self._pcpu_fc_paddr,
-                             owner_percpu=OWNER_PERCPU, page_offset=PAGE_OFFSET)
-        self.percpu.phys = getattr(self, "phys", None)
+                             owner_percpu=OWNER_PERCPU, page_offset=PAGE_OFFSET, phys=self.phys)
         self._percpu_vars = self.percpu.vars  # this_cpu_add() hot path
 
     def _pcpu_fc_paddr(self, size: int) -> int:
         """Where memblock puts the embedded first chunk: top-down below the end of RAM,
         aligned to the 2 MiB atom (pcpu_fc_alloc -> memblock_alloc_from)."""
-        pa: Any = self.page_alloc
-        end = int(getattr(pa, "phys_max", 0)) or 1 << 32
+        end = self.page_alloc.phys_max
         memmap = (end >> 12) * 64  # the memmap (64-byte struct pages) was allocated first, at the top
         return (end - memmap - size) & ~((2 << 20) - 1)
 
@@ -642,8 +633,7 @@ class Machine:
     # -- kernel stacks -------------------------------------------------------------------------
     # kmscript/runtime/kstack.py; the task model calls self.kstacks.alloc_thread_stack/free_thread_stack.
     def _boot_kstacks(self) -> None:
-        from .kstack import KernelStacks
-        pa: Any = self.page_alloc
+        pa = self.page_alloc
         self.kstacks = KernelStacks(vmap_stack=self.config.vmap_stack, vmalloc=self.vmalloc, page_alloc=pa,
                                     ctx=self.ctx, vmstat=self.vmstat, nr_cpus=self.nr_cpus,
                                     owner_kstack=OWNER_KSTACK, page_offset=PAGE_OFFSET, zero=self._zero_virt)
@@ -651,9 +641,7 @@ class Machine:
 
     def _zero_virt(self, vaddr: int, n: int) -> None:
         """memset(vaddr, 0, n) page by page (a vmalloc range is not physically contiguous)."""
-        phys = getattr(self, "phys", None)
-        if phys is None:
-            return
+        phys = self.phys
         end = vaddr + n
         while vaddr < end:
             chunk = min(end - vaddr, 4096 - (vaddr & 0xFFF))
@@ -720,17 +708,17 @@ class Machine:
         """One line saying what *addr* is (slab object, vmalloc area, page block), or None."""
         if addr == 16:
             return "ZERO_SIZE_PTR (kmalloc(0))"
-        percpu = getattr(self, "percpu", None)
-        if percpu is not None and percpu.in_first_chunk(addr):
+        percpu = self.percpu
+        if percpu.in_first_chunk(addr):
             # memblock memory set up at boot, not page-allocator pages
             unit, off = divmod(addr - percpu.pcpu_base_addr, percpu.unit_size)
             return f"per-cpu first chunk  cpu {unit} unit  offset {off:#x}"
-        slab_alloc = getattr(self, "slab", None)
-        page_alloc = getattr(self, "page_alloc", None)
-        if page_alloc is not None and PAGE_OFFSET <= addr < PAGE_OFFSET + (page_alloc.memmap.max_pfn << 12):
+        slab_alloc = self.slab
+        page_alloc = self.page_alloc
+        if PAGE_OFFSET <= addr < PAGE_OFFSET + (page_alloc.memmap.max_pfn << 12):
             pfn = (addr - PAGE_OFFSET) >> 12
-            sl = slab_alloc.slab_of(addr) if slab_alloc is not None else None
-            if sl is not None and slab_alloc is not None:
+            sl = slab_alloc.slab_of(addr)
+            if sl is not None:
                 s = sl.cache
                 off = addr - sl.base - s.red_left_pad
                 idx, rem = divmod(off, s.size)
@@ -751,17 +739,16 @@ class Machine:
             head = page_alloc.block_head(pfn)
             inside = f"  in the order-{head[1]} block at pfn {head[0]:#x}" if head else ""
             return f"page pfn {pfn:#x}{inside}{where}  {kind}"
-        vmalloc = getattr(self, "vmalloc", None)
-        if vmalloc is not None:
-            from .vmap_area import is_vmalloc_addr
-            if is_vmalloc_addr(addr):
-                vm = vmalloc.area_containing(addr)
-                if vm is None:
-                    return "vmalloc space, no area"
-                pfn = vmalloc.vmalloc_to_pfn(addr)
-                return (f"vmalloc area {vm.addr:#x}-{vm.addr + vm.size:#x}  {vm.nr_pages} pages"
-                        + (f"  page pfn {pfn:#x}" if pfn is not None else "  guard page")
-                        + (f"  {vm.caller}" if vm.caller else ""))
+        vmalloc = self.vmalloc
+        from .vmap_area import is_vmalloc_addr
+        if is_vmalloc_addr(addr):
+            vm = vmalloc.area_containing(addr)
+            if vm is None:
+                return "vmalloc space, no area"
+            vpfn = vmalloc.vmalloc_to_pfn(addr)
+            return (f"vmalloc area {vm.addr:#x}-{vm.addr + vm.size:#x}  {vm.nr_pages} pages"
+                    + (f"  page pfn {vpfn:#x}" if vpfn is not None else "  guard page")
+                    + (f"  {vm.caller}" if vm.caller else ""))
         return None
 
     # -- summary (kmscript --json) ---------------------------------------------------------

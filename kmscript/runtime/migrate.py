@@ -138,7 +138,7 @@ class Migrate(PageFree):
             zone.add_to_free_list(base, o, fmt, False)
             zone.account_freepages(1 << o, fmt)
             base += 1 << o
-        phys = self.machine.phys
+        phys = self.phys
         data = phys.read(pfn << PAGE_SHIFT, PAGE_SIZE << order)
         phys.write(dst << PAGE_SHIFT, data)
         self.memmap.set_block(dst, order, (owner << 4) | order, (owner << 4) | TAIL)

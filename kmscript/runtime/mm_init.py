@@ -24,9 +24,16 @@ from .buddy import BUDDY_TAIL, Memmap
 from .errors import KernelFault
 from .gfp import (GFP_USER, MAX_NR_ZONES, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES,
                   ZONE_DMA, ZONE_DMA32, ZONE_MOVABLE, ZONE_NAMES, ZONE_NORMAL, gfp_zone)
+from .config import MachineConfig
+from .context import ExecContext
+from .fault_inject import FaultInjector
 from .history import zone_name_of
-from .internal import ReclaimHooks
+from .internal import SlowPathHooks
 from .limits import MAX_PHYSMEM_PFN
+from .physmem import PhysMem
+from .printk import KernelLog
+from .trace import Tracer
+from .vmstat import VmStat
 from .mm_types import PAGE_SHIFT, PAGE_SIZE, STRUCT_PAGE_SIZE, MAX_PAGE_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER
 from .zone import Zone
 
@@ -55,16 +62,19 @@ PB_ZONE_MIXED = 0xFF  # pageblock_zone: a pageblock not inside one zone
 class MmInit:
     """Zones, memmap and watermarks of one machine as boot leaves them (mm/mm_init.c)."""
 
-    def __init__(self, machine: Any) -> None:
-        self.machine = machine
-        cfg = machine.config
-        self.ctx = machine.ctx
-        self.log = machine.log
-        self.tracer = machine.tracer
-        self.faults = machine.faults
-        self.nr_cpus: int = machine.nr_cpus
+    def __init__(self, config: MachineConfig, *, ctx: ExecContext, log: KernelLog, tracer: Tracer,
+                 faults: FaultInjector, vmstat: VmStat) -> None:
+        cfg = config
+        self.ctx = ctx
+        self.log = log
+        self.tracer = tracer
+        self.faults = faults
+        self.vmstat = vmstat
+        self.nr_cpus: int = config.cpus
         self.thp_enabled: bool = bool(cfg.thp)
-        self.reclaim: ReclaimHooks | None = None
+        # The slow path's calls up into reclaim, compaction and the OOM killer: installed
+        # once those layers exist (install_slowpath_hooks), as the kernel links vmscan.c.
+        self.reclaim: SlowPathHooks | None = None
         # sysctls (mm/page_alloc.c defaults)
         self.min_free_kbytes = 1024
         self.user_min_free_kbytes = -1
@@ -78,18 +88,25 @@ class MmInit:
         self.mapcount: dict[int, int] = {}        # pfn -> mapcount when != 0
         self.compound: set[int] = set()           # heads of compound (_GFP_COMP) blocks
         self._warned_order = False
+        self._warned_keys: set[str] = set()   # WARN_ON_ONCE sites that fired
         self._ac_cache: dict[int, tuple[int, int, tuple[Zone, ...], int]] = {}
         self._boot(cfg)
         self.phys_max = self.memmap.max_pfn << PAGE_SHIFT
+        # The bytes of RAM (physmem.py): sized by the layout, so the allocator owns them.
+        self.phys = PhysMem(self.phys_max)
+
+    def install_slowpath_hooks(self, hooks: SlowPathHooks) -> None:
+        """Connect the slow path to kswapd, direct reclaim, compaction and the OOM killer."""
+        self.reclaim = hooks
 
     # =====================================================================================
     # Boot: zone layout, memblock release, watermarks
     # =====================================================================================
-    def _layout(self, cfg: Any) -> list[tuple[int, int, int, list[tuple[int, int]], list[tuple[int, int]]]]:
+    def _layout(self, cfg: MachineConfig) -> list[tuple[int, int, int, list[tuple[int, int]], list[tuple[int, int]]]]:
         """(start_pfn, spanned, present, managed ranges, reserved ranges) per zone index."""
         empty: tuple[int, int, int, list[tuple[int, int]], list[tuple[int, int]]] = (0, 0, 0, [], [])
         zones = [empty] * MAX_NR_ZONES
-        exact = any(getattr(cfg, n) is not None for n in ("dma_pages", "dma32_pages", "normal_pages"))
+        exact = cfg.dma_pages is not None or cfg.dma32_pages is not None or cfg.normal_pages is not None
         if exact:
             dma = cfg.dma_pages or 0
             dma32 = cfg.dma32_pages or 0
@@ -164,7 +181,7 @@ class MmInit:
             zones[ZONE_MOVABLE] = (mstart, movable, movable, [(mstart, mstart + movable)], [])
         return zones
 
-    def _boot(self, cfg: Any) -> None:
+    def _boot(self, cfg: MachineConfig) -> None:
         layout = self._layout(cfg)
         max_pfn = max((s + sp for s, sp, _, _, _ in layout), default=0) or 1
         if max_pfn > MAX_PHYSMEM_PFN:

@@ -24,9 +24,11 @@ What it models
 
 Simplifications relative to the kernel
 --------------------------------------
-- The kill is synchronous: the victim's memory, page tables and kernel stack are freed at
-  once (SIGKILL + exit + oom_reaper in one step), so there is never a pending victim and
-  the "wait for the previous victim" abort of select_bad_process never triggers.
+- The oom_reaper runs from the event queue as an urgent event right after the kill (the
+  kernel arms a timer, OOM_REAPER_DELAY, and the victim usually exits first): the
+  victim's memory, page tables and kernel stack are freed before out_of_memory returns,
+  so there is never a pending victim and the "wait for the previous victim" abort of
+  select_bad_process never triggers.
 - dump_stack prints the call chain as symbol names without offsets (the style of the
   page allocator's warn_alloc report), chosen by what was allocating: an anonymous
   fault, a page-table page, a file mapping's fault, a page-cache read or write, or a
@@ -37,48 +39,55 @@ Simplifications relative to the kernel
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
+from .context import ExecContext
 from .errors import KernelFault, KernelPanic
+from .events import URGENT, EventQueue
 from .gfp import (ZONE_NORMAL, __GFP_FS, __GFP_NORETRY, __GFP_RETRY_MAYFAIL, __GFP_THISNODE,
                   format_gfp_pGg, gfp_zone)
-from .pagecache import PAGE_SIZE
-
-if TYPE_CHECKING:
-    from .machine import Machine
-    from .task import Task, TaskTable
-
-PAGE_ALLOC_COSTLY_ORDER = 3
-OOM_SCORE_ADJ_MIN = -1000
+from .kstack import KernelStacks
+from .mm_types import PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE
+from .pagecache import AllocSite, LruVec, PageCache
+from .printk import KernelLog
+from .sysctl import SysctlTable
+from .task import Task, TaskTable, oom_badness, proc_oom_score
+from .vmstat import VmStat
+from .zone_access import ZoneAccess
 # module-level names: a __GFP_* name inside a class body would be name-mangled
 _NO_OOM_FLAGS = __GFP_RETRY_MAYFAIL | __GFP_THISNODE | __GFP_NORETRY
 _GFP_FS = __GFP_FS
 
 
-def c_div(a: int, b: int) -> int:
-    """C integer division: truncates toward zero."""
-    q = abs(a) // abs(b)
-    return q if (a >= 0) == (b >= 0) else -q
-
-
 class OomKiller:
-    def __init__(self, machine: "Machine", tasks: "TaskTable",
+    def __init__(self, *, tasks: TaskTable, ctx: ExecContext, log: KernelLog, vmstat: VmStat,
+                 kstacks: KernelStacks, events: EventQueue, sysctls: SysctlTable, alloc_site: AllocSite,
                  totalram_pages: Callable[[], int], show_mem: Callable[[int], list[str]]) -> None:
-        self.machine = machine
         self.tasks = tasks
-        tasks.oom_score = self.proc_oom_score
+        self.ctx = ctx
+        self.log = log
+        self.vmstat = vmstat
+        self.kstacks = kstacks
+        self.events = events
         self.totalram_pages = totalram_pages
         self.show_mem = show_mem
-        self.site: Any = None  # task.AllocSite: "fault", "read" or "write" while they allocate
+        self.site = alloc_site  # "fault", "read" or "write" while task.py/pagecache.py allocate
         self.panic_on_oom = 0
         self.oom_kill_allocating_task = 0
         self.oom_dump_tasks = 1
-        machine.register_sysctl("vm.panic_on_oom", lambda: self.panic_on_oom,
-                                lambda v: setattr(self, "panic_on_oom", self._int_range(v, 0, 2, "vm.panic_on_oom")))
-        machine.register_sysctl("vm.oom_kill_allocating_task", lambda: self.oom_kill_allocating_task,
-                                lambda v: setattr(self, "oom_kill_allocating_task", 1 if self._int(v) else 0))
-        machine.register_sysctl("vm.oom_dump_tasks", lambda: self.oom_dump_tasks,
-                                lambda v: setattr(self, "oom_dump_tasks", 1 if self._int(v) else 0))
+        sysctls.register("vm.panic_on_oom", lambda: self.panic_on_oom, self._set_panic_on_oom)
+        sysctls.register("vm.oom_kill_allocating_task", lambda: self.oom_kill_allocating_task,
+                         self._set_oom_kill_allocating_task)
+        sysctls.register("vm.oom_dump_tasks", lambda: self.oom_dump_tasks, self._set_oom_dump_tasks)
+
+    def _set_panic_on_oom(self, v: Any) -> None:
+        self.panic_on_oom = self._int_range(v, 0, 2, "vm.panic_on_oom")
+
+    def _set_oom_kill_allocating_task(self, v: Any) -> None:
+        self.oom_kill_allocating_task = 1 if self._int(v) else 0
+
+    def _set_oom_dump_tasks(self, v: Any) -> None:
+        self.oom_dump_tasks = 1 if self._int(v) else 0
 
     @staticmethod
     def _int(v: Any) -> int:
@@ -98,32 +107,19 @@ class OomKiller:
         return max(1, self.totalram_pages() + self.tasks.nr_swap_pages)
 
     @staticmethod
-    def unkillable(t: "Task") -> bool:
+    def unkillable(t: Task) -> bool:
         """oom_unkillable_task: the global init (and kernel threads, not modelled)."""
         return t.pid == 1
 
-    def oom_badness(self, t: "Task", totalpages: int) -> int | None:
-        """mm/oom_kill.c: oom_badness; None is the kernel's LONG_MIN (never chosen)."""
-        if self.unkillable(t) or not t.alive:
-            return None
-        mm = t.mm
-        if mm is None:
-            return None
-        adj = t.oom_score_adj
-        if adj == OOM_SCORE_ADJ_MIN:
-            return None
-        points = mm.rss + mm.swapents + mm.pgtables_bytes // PAGE_SIZE
-        adj *= totalpages // 1000
-        return points + adj
+    @staticmethod
+    def oom_badness(t: Task, totalpages: int) -> int | None:
+        """mm/oom_kill.c: oom_badness (task.oom_badness); None is the kernel's LONG_MIN."""
+        return oom_badness(t, totalpages)
 
-    def proc_oom_score(self, t: "Task") -> int:
-        totalpages = self.totalpages()
-        badness = self.oom_badness(t, totalpages)
-        if badness is None:
-            return 0
-        return c_div((1000 + c_div(badness * 1000, totalpages)) * 2, 3)
+    def proc_oom_score(self, t: Task) -> int:
+        return proc_oom_score(t, self.totalpages())
 
-    def select_bad_process(self, totalpages: int) -> tuple["Task | None", int]:
+    def select_bad_process(self, totalpages: int) -> tuple[Task | None, int]:
         """for_each_process + oom_evaluate_task: the victim and its points."""
         chosen: Task | None = None
         chosen_points = -(1 << 63)  # LONG_MIN
@@ -156,7 +152,7 @@ class OomKiller:
             # progress so that the allocation keeps retrying (non-memcg only)
             return True
         totalpages = self.totalpages()
-        cur = self.machine.ctx.current
+        cur = self.ctx.current
         if self.panic_on_oom:
             self._panic_header(gfp, order, totalpages)
             kind = "compulsory" if self.panic_on_oom == 2 else "system-wide"
@@ -169,7 +165,7 @@ class OomKiller:
         victim, _ = self.select_bad_process(totalpages)
         if victim is None:
             self._panic_header(gfp, order, totalpages)
-            self.machine.log.printk("Out of memory and no killable processes...", "warn")
+            self.log.printk("Out of memory and no killable processes...", "warn")
             self._panic("System is deadlocked on memory")
         assert victim is not None
         self.oom_kill_process(victim, gfp, order, totalpages, "Out of memory")
@@ -177,8 +173,8 @@ class OomKiller:
 
     # -- reports ----------------------------------------------------------------------------
     def _header_lines(self, gfp: int, order: int) -> list[str]:
-        cur = self.machine.ctx.current
-        adj = getattr(cur, "oom_score_adj", 0)
+        cur = self.ctx.current
+        adj = cur.oom_score_adj
         lines = [f"{cur.comm} invoked oom-killer: gfp_mask={gfp:#x}({format_gfp_pGg(gfp)}), "
                  f"order={order}, oom_score_adj={adj}"]
         lines += self._dump_stack()
@@ -190,11 +186,10 @@ class OomKiller:
     def _dump_stack(self) -> list[str]:
         """dump_stack() of dump_header, in the page allocator's warn_alloc style (symbols
         without offsets): the path into the allocator depends on what was allocating."""
-        m = self.machine
         frames = ["dump_stack_lvl", "dump_header", "oom_kill_process", "out_of_memory",
                   "__alloc_pages_slowpath", "__alloc_frozen_pages_noprof", "alloc_pages_mpol"]
-        frames += self.alloc_site_frames.get(self.site.value if self.site is not None else "", [])
-        return m.ctx.dump_stack(frames)
+        frames += self.alloc_site_frames.get(self.site.value, [])
+        return self.ctx.dump_stack(frames)
 
     # the callers above alloc_pages_mpol, by what the task was doing (set by task.py and
     # pagecache.py while they allocate); mm/memory.c, mm/filemap.c, arch/x86/mm/fault.c
@@ -235,16 +230,16 @@ class OomKiller:
         return lines
 
     def _panic_header(self, gfp: int, order: int, totalpages: int) -> None:
-        self.machine.log.printk("\n".join(self._header_lines(gfp, order)), "info")
+        self.log.printk("\n".join(self._header_lines(gfp, order)), "info")
 
     def _panic(self, reason: str) -> None:
-        self.machine.log.printk(f"Kernel panic - not syncing: {reason}\n"
+        self.log.printk(f"Kernel panic - not syncing: {reason}\n"
                                 f"---[ end Kernel panic - not syncing: {reason} ]---", "panic")
         raise KernelPanic(reason)
 
-    def oom_kill_process(self, victim: "Task", gfp: int, order: int, totalpages: int, message: str) -> None:
+    def oom_kill_process(self, victim: Task, gfp: int, order: int, totalpages: int, message: str) -> None:
         """oom_kill_process + __oom_kill_process + the oom_reaper's pass, synchronously."""
-        log = self.machine.log
+        log = self.log
         lines = self._header_lines(gfp, order)
         lines.append("oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,"
                      f"global_oom,task_memcg=/,task={victim.comm},pid={victim.pid},uid={victim.uid}")
@@ -255,21 +250,30 @@ class OomKiller:
                    f"anon-rss:{mm.anon * 4}kB, file-rss:{mm.file * 4}kB, shmem-rss:{mm.shmem * 4}kB, "
                    f"UID:{victim.uid} pgtables:{mm.pgtables_bytes >> 10}kB "
                    f"oom_score_adj:{victim.oom_score_adj}", "oom")
-        self.machine.vmstat.oom_kill += 1
+        self.vmstat.oom_kill += 1
         victim.oom_killed = True
-        # SIGKILL; the victim exits and the oom_reaper unmaps its memory
+        # SIGKILL, then wake_oom_reaper: the reaper is work the allocating task waits for
+        # (it retries the allocation once memory has been freed), so it is an urgent event
+        # that runs before this call returns (events.py)
+        self.events.schedule(0, URGENT, "oom_reaper", lambda: self._oom_reap(victim))
+        self.events.run_due(URGENT)
+
+    def _oom_reap(self, victim: Task) -> None:
+        """oom_reap_task + the victim's exit: unmap its memory, free its kernel stack."""
+        mm = victim.mm
+        assert mm is not None
         self.tasks.release_mm(victim)
-        log.printk(f"oom_reaper: reaped process {victim.pid} ({victim.comm}), now anon-rss:{mm.anon * 4}kB, "
-                   f"file-rss:{mm.file * 4}kB, shmem-rss:{mm.shmem * 4}kB", "info")
+        self.log.printk(f"oom_reaper: reaped process {victim.pid} ({victim.comm}), now anon-rss:{mm.anon * 4}kB, "
+                        f"file-rss:{mm.file * 4}kB, shmem-rss:{mm.shmem * 4}kB", "info")
         # free_thread_stack: the stack goes to the cache of the CPU that frees the task
-        self.machine.kstacks.free_thread_stack(victim.stack, self.machine.ctx.cpu)
+        self.kstacks.free_thread_stack(victim.stack, self.ctx.cpu)
         victim.alive = False
 
 
 _MT_LETTERS = "UMEHI"  # mm/show_mem.c: show_migration_types (U, M, E, H; I for isolate)
 
 
-def show_mem(machine: "Machine", za: Any, lru: Any, pagecache: Any, nr_swap_pages: int,
+def show_mem(vmstat: VmStat, ctx: ExecContext, za: ZoneAccess, lru: LruVec, pagecache: PageCache, nr_swap_pages: int,
              free_swap_pages: int, all_unreclaimable: bool, max_zone_idx: int) -> list[str]:
     """mm/show_mem.c: __show_mem(SHOW_MEM_FILTER_NODES, NULL, max_zone_idx) — the Mem-Info block.
 
@@ -280,7 +284,7 @@ def show_mem(machine: "Machine", za: Any, lru: Any, pagecache: Any, nr_swap_page
     Per-zone LRU and write-pending counts are computed from the node lists on demand (the
     kernel keeps NR_ZONE_* counters; only this report needs them here).
     """
-    vm = machine.vmstat
+    vm = vmstat
     zones = [z for z in za.populated() if za.idx(z) <= max_zone_idx]
     free_pcp = sum(z.pcp_count for z in zones)
     free_all = sum(z.free_pages for z in za.populated())
@@ -316,7 +320,7 @@ def show_mem(machine: "Machine", za: Any, lru: Any, pagecache: Any, nr_swap_page
                     dirty_per_zone[za.pfn_zone_idx(pfn)] += 1
     for z in zones:
         c = lru.zone_nr[za.idx(z)] + [dirty_per_zone[za.idx(z)]]
-        local_pcp = z.pcp[machine.ctx.cpu].count
+        local_pcp = z.pcp[ctx.cpu].count
         lines.append(
             f"Node 0 {z.name} free:{z.free_pages * 4}kB boost:{z.watermark_boost * 4}kB min:{z.min * 4}kB "
             f"low:{z.low * 4}kB high:{z.high * 4}kB reserved_highatomic:{z.nr_reserved_highatomic * 4}KB "

@@ -10,9 +10,8 @@ Public API (other allocators code against it)
   ``zones``/``populated``, ``drain_all_pages()``, ``get_page``/``put_page``, ``page(pfn)``.
 - Compaction primitives: ``iter_blocks(start, end)``, ``pageblock_info(pfn)``,
   ``movable_blocks(zone)``, ``migrate_page(pfn) -> new_pfn | None``.
-- Slow-path hooks: ``self.reclaim`` (None, or an object with wakeup_kswapd,
-  try_to_free_pages, try_to_compact_pages, out_of_memory and optionally
-  zone_reclaimable_pages(zone_idx)).
+- Slow-path hooks: ``install_slowpath_hooks(hooks)`` (internal.SlowPathHooks: wakeup_kswapd,
+  try_to_free_pages, try_to_compact_pages, out_of_memory, zone_reclaimable_pages).
 - Owner codes (mm_types.py); direct map ``page_address(pfn) = PAGE_OFFSET + pfn * PAGE_SIZE``.
 
 The class is a stack of layers, one file each, shaped like mm/: mm_init.py (boot, layout,
@@ -65,7 +64,7 @@ from .internal import (ALLOC_WMARK_MIN, ALLOC_WMARK_LOW, ALLOC_WMARK_HIGH, ALLOC
                        ALLOC_NO_WATERMARKS, ALLOC_OOM, ALLOC_NON_BLOCK, ALLOC_MIN_RESERVE, ALLOC_CPUSET,
                        ALLOC_NOFRAGMENT, ALLOC_HIGHATOMIC, ALLOC_KSWAPD, MAX_RECLAIM_RETRIES,
                        MAX_COMPACT_RETRIES, PF_MEMALLOC, SLOWPATH_LOOP_LIMIT, MAXORDER_LI, TAIL_BYTES,
-                       order_to_pindex, zone_watermark_ok, zone_watermark_fast)
+                       order_to_pindex, should_try_claim_block, zone_watermark_ok, zone_watermark_fast)
 from .mm_types import (MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER,
                        PAGEBLOCK_NR_PAGES, OWNER_KERNEL, OWNERS_MOVABLE, pfn_to_struct_page)
 from .zone import PCP_BATCH_SCALE_MAX, WMARK_HIGH, PerCpuPages, Zone
@@ -138,7 +137,7 @@ class PageAllocator(Migrate):
                         assert sec is not None   # a page on a pcp list has state bytes
                         sec[pfn & SECTION_MASK] = owner << 4
                         if gfp & _GFP_ZERO:
-                            self.machine.phys.clear_pages(pfn, 1)
+                            self.phys.clear_pages(pfn, 1)
                         return pfn
         elif 0 < order <= PAGE_ALLOC_COSTLY_ORDER and not self.faults.active and not self.tracer.enabled:
             # The same for orders 1-3: __zone_watermark_ok at the high mark, whose search for
@@ -169,7 +168,7 @@ class PageAllocator(Migrate):
                         if gfp & _GFP_COMP:
                             self.compound.add(hpfn)
                         if gfp & _GFP_ZERO:
-                            self.machine.phys.clear_pages(hpfn, nr)
+                            self.phys.clear_pages(hpfn, nr)
                         return hpfn
         return self._alloc_pages(gfp, order, owner, caller)
 
@@ -215,7 +214,7 @@ class PageAllocator(Migrate):
                 self.compound.add(pfn)
         sec[i] = (owner << 4) | order
         if gfp & _GFP_ZERO:
-            self.machine.phys.clear_pages(pfn, 1 << order)
+            self.phys.clear_pages(pfn, 1 << order)
 
     def get_page_from_freelist(self, gfp: int, order: int, alloc_flags: int, hz: int, mt: int,
                                zonelist: tuple[Zone, ...]) -> int | None:
@@ -347,16 +346,8 @@ class PageAllocator(Migrate):
                 return pfn
         return None
 
-    @staticmethod
-    def _should_try_claim_block(order: int, start_mt: int) -> bool:
-        if order >= PAGEBLOCK_ORDER:
-            return True
-        if order >= PAGEBLOCK_ORDER // 2:
-            return True
-        return start_mt in (MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE)
-
     def _find_suitable_fallback(self, zone: Zone, order: int, mt: int, claimable: bool) -> int:
-        if claimable and not self._should_try_claim_block(order, mt):
+        if claimable and not should_try_claim_block(order, mt):
             return -2
         if not zone._nr_free[order]:
             return -1
@@ -557,7 +548,7 @@ class PageAllocator(Migrate):
                     flags |= ALLOC_HIGHATOMIC
             if flags & ALLOC_MIN_RESERVE:
                 flags &= ~ALLOC_CPUSET
-        elif getattr(self.ctx.current, "rt", False) and self.ctx.in_task():
+        elif self.ctx.current.rt and self.ctx.in_task():
             flags |= ALLOC_MIN_RESERVE
         return flags
 
@@ -568,13 +559,13 @@ class PageAllocator(Migrate):
         if gfp & _GFP_MEMALLOC:
             return ALLOC_NO_WATERMARKS
         task = self.ctx.current
-        pf = getattr(task, "flags", 0)
+        pf = task.flags
         if self.ctx.preempt_count & 0xFF00 and pf & PF_MEMALLOC:   # in_serving_softirq
             return ALLOC_NO_WATERMARKS
         if not self.ctx.in_interrupt():
             if pf & PF_MEMALLOC:
                 return ALLOC_NO_WATERMARKS
-            if getattr(task, "oom_victim", False):
+            if task.oom_victim:
                 return ALLOC_OOM
         return 0
 
@@ -642,7 +633,7 @@ class PageAllocator(Migrate):
                 return pfn
             if not can_direct_reclaim:
                 break
-            if getattr(self.ctx.current, "flags", 0) & PF_MEMALLOC:
+            if self.ctx.current.flags & PF_MEMALLOC:
                 break
             # __alloc_pages_direct_reclaim
             progress = 0
@@ -675,7 +666,7 @@ class PageAllocator(Migrate):
             pfn, oom_progress = self._may_oom(gfp, order, hz, mt, zonelist)
             if pfn is not None:
                 return pfn
-            if getattr(self.ctx.current, "oom_victim", False) and (alloc_flags & ALLOC_OOM or gfp & _GFP_NOMEMALLOC):
+            if self.ctx.current.oom_victim and (alloc_flags & ALLOC_OOM or gfp & _GFP_NOMEMALLOC):
                 break
             if oom_progress:
                 no_progress_loops = 0
@@ -716,9 +707,9 @@ class PageAllocator(Migrate):
             no_progress_loops += 1
         ret = False
         if no_progress_loops <= MAX_RECLAIM_RETRIES:
-            reclaimable_of = getattr(self.reclaim, "zone_reclaimable_pages", None)
+            hooks = self.reclaim
             for zone in zonelist:
-                reclaimable = reclaimable_of(zone.idx) if reclaimable_of is not None else 0
+                reclaimable = hooks.zone_reclaimable_pages(zone.idx) if hooks is not None else 0
                 available = reclaimable + zone.free_pages
                 if zone_watermark_ok(zone, order, zone.min, hz, alloc_flags, available):
                     ret = True

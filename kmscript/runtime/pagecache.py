@@ -58,15 +58,15 @@ from __future__ import annotations
 
 from array import array
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-from .limits import EFBIG, EINVAL, FS_MAXBYTES, MAX_RW_COUNT, PAGE_WORK
-
-if TYPE_CHECKING:
-    from .machine import Machine
-
-PAGE_SIZE = 4096
-PAGE_SHIFT = 12
+from .buddy import SECTION_MASK, SECTION_SHIFT
+from .context import ExecContext
+from .events import Clock, EventQueue
+from .mm_types import PAGE_SHIFT, PAGE_SIZE, PageAllocator
+from .printk import KernelLog
+from .vmstat import VmStat
+from .limits import EFBIG, EINVAL, FS_MAXBYTES, MAX_RW_COUNT, PAGE_WORK, WorkMeter
 
 # include/linux/mmzone.h: enum lru_list
 LRU_INACTIVE_ANON = 0
@@ -76,8 +76,6 @@ LRU_ACTIVE_FILE = 3
 NR_LRU_LISTS = 4
 LRU_NAMES = ("inactive_anon", "active_anon", "inactive_file", "active_file")
 
-SECTION_SHIFT = 15
-SECTION_MASK = (1 << SECTION_SHIFT) - 1
 _SECTION_SHIFT = SECTION_SHIFT
 _SECTION_MASK = SECTION_MASK
 
@@ -337,12 +335,29 @@ _GFP_COMP = 0x40000
 _GFP_WRITE = 0x1000
 
 
+class AllocSite:
+    """A shared note of what the runtime is allocating for ("fault", "read", "write"):
+    the OOM report's stack dump reads it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = ""
+
+
 class PageCache:
     """All files of the machine and the page-cache side of reclaim."""
 
-    def __init__(self, machine: "Machine", lru: LruVec, rmap: Rmap, mapping_gfp: int,
-                 owner_file: int) -> None:
-        self.machine = machine
+    def __init__(self, *, page_alloc: PageAllocator, vmstat: VmStat, clock: Clock, ctx: ExecContext,
+                 log: KernelLog, events: EventQueue, lru: LruVec, rmap: Rmap, alloc_site: AllocSite,
+                 meter: WorkMeter, mapping_gfp: int, owner_file: int) -> None:
+        self.page_alloc = page_alloc
+        self.meter = meter
+        self.vmstat = vmstat
+        self.clock = clock
+        self.ctx = ctx
+        self.log = log
+        self.events = events
         self.lru = lru
         self.rmap = rmap
         self.mapping_gfp = mapping_gfp
@@ -351,10 +366,8 @@ class PageCache:
         self.files: dict[str, File] = {}
         self.sysctl_drop_caches = 0
         self.drop_caches_stfu = False
-        # set by the reclaim layer: run kswapd if an operation woke it
-        self.after_operation: Callable[[], None] = lambda: None
-        # shared with the task table (task.AllocSite): what the allocation is for
-        self.alloc_site: Any = None
+        # shared with the task table and the OOM report: what the allocation is for
+        self.alloc_site = alloc_site
 
     def open(self, name: str) -> File:
         f = self.files.get(name)
@@ -367,7 +380,7 @@ class PageCache:
     def _alloc(self, write: bool) -> int | None:
         # filemap_alloc_folio -> folio_alloc adds __GFP_COMP; the write path
         # (__filemap_get_folio with FGP_WRITEBEGIN) adds __GFP_WRITE
-        pa = self.machine.page_alloc
+        pa = self.page_alloc
         gfp = self.mapping_gfp | _GFP_COMP
         if write:
             return pa.alloc_pages(gfp | _GFP_WRITE, 0, owner=self.owner_file)
@@ -393,13 +406,12 @@ class PageCache:
         first = f.pos >> PAGE_SHIFT
         last = (f.pos + size - 1) >> PAGE_SHIFT
         pages = f.pages
-        meter = self.machine.meter
+        meter = self.meter
         lru = self.lru
-        vm = self.machine.vmstat
+        vm = self.vmstat
         dirty = self.dirty
         done_to = f.pos
-        if self.alloc_site is not None:
-            self.alloc_site.value = "write" if write else "read"
+        self.alloc_site.value = "write" if write else "read"
         try:
             for idx in range(first, last + 1):
                 meter.charge(PAGE_WORK)
@@ -423,14 +435,14 @@ class PageCache:
                     f.nr_dirty += 1
                     vm.nr_dirty += 1
                 done_to = min(f.pos + size, (idx + 1) << PAGE_SHIFT)
-                self.machine.clock.ns += RW_PAGE_NS
+                self.clock.ns += RW_PAGE_NS
         finally:
             done = done_to - f.pos
             f.pos = done_to
             f.size = max(f.size, f.pos)
-            if self.alloc_site is not None:
-                self.alloc_site.value = ""
-            self.after_operation()
+            self.alloc_site.value = ""
+            # deferred work this operation woke (kswapd) runs now (events.py)
+            self.events.run_due()
         return done
 
     # -- page state changes used by reclaim and compaction -----------------------------------
@@ -439,7 +451,7 @@ class PageCache:
         if self.dirty.get(pfn):
             self.dirty.set(pfn, 0)
             f.nr_dirty -= 1
-            self.machine.vmstat.nr_dirty -= 1
+            self.vmstat.nr_dirty -= 1
 
     # -- mappings (filemap_fault, try_to_unmap) ---------------------------------------------
     def page_mapped(self, f: File, idx: int) -> bool:
@@ -450,7 +462,7 @@ class PageCache:
 
     def unmap_page(self, f: File, idx: int) -> None:
         """try_to_unmap: clear every pte mapping page idx of the file."""
-        vm = self.machine.vmstat
+        vm = self.vmstat
         for fm in f.maps:
             if idx < len(fm.present) and fm.present[idx]:
                 fm.present[idx] = 0
@@ -464,10 +476,10 @@ class PageCache:
         dies; returns the pages mapped."""
         f = fm.file
         pages = f.pages
-        vm = self.machine.vmstat
+        vm = self.vmstat
         lru = self.lru
-        clock = self.machine.clock
-        meter = self.machine.meter
+        clock = self.clock
+        meter = self.meter
         present = fm.present
         done = 0
         for idx in range(fm.nr_pages):
@@ -477,7 +489,7 @@ class PageCache:
                 new = self._alloc(False)
                 if not alive():
                     if new is not None:
-                        self.machine.page_alloc.free_pages(new, 0)
+                        self.page_alloc.free_pages(new, 0)
                     break
                 if new is None:
                     break
@@ -498,7 +510,7 @@ class PageCache:
 
     def unmap_all(self, fm: FileMap) -> None:
         """unmap_vmas for one file VMA: its ptes go; the pages stay in the page cache."""
-        vm = self.machine.vmstat
+        vm = self.vmstat
         n = sum(fm.present)
         fm.mm.file -= n
         vm.nr_mapped -= n
@@ -513,9 +525,9 @@ class PageCache:
             self.unmap_page(f, idx)
         del f.pages[idx]
         f.nr_cached -= 1
-        self.machine.vmstat.nr_file_pages -= 1
+        self.vmstat.nr_file_pages -= 1
         self.rmap.clear(pfn)
-        self.machine.page_alloc.free_pages(pfn, 0)
+        self.page_alloc.free_pages(pfn, 0)
 
     def migrate_page(self, f: File, idx: int, old: int, new: int) -> None:
         """Repoint the cache slot at the page's new location (the caller copied it)."""
@@ -536,7 +548,7 @@ class PageCache:
                 if self.dirty.get(pfn):
                     self.dirty.set(pfn, 0)
                     n += 1
-            self.machine.vmstat.nr_dirty -= f.nr_dirty
+            self.vmstat.nr_dirty -= f.nr_dirty
             f.nr_dirty = 0
         return n
 
@@ -561,8 +573,8 @@ class PageCache:
         if value & 2 and shrink_slab is not None:
             n += shrink_slab()
         if not self.drop_caches_stfu:
-            cur = self.machine.ctx.current
-            self.machine.log.printk(f"{cur.comm} ({cur.pid}): drop_caches: {value}", "info")
+            cur = self.ctx.current
+            self.log.printk(f"{cur.comm} ({cur.pid}): drop_caches: {value}", "info")
         self.drop_caches_stfu |= bool(value & 4)
         self.sysctl_drop_caches = value
         return n

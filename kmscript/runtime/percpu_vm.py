@@ -39,7 +39,7 @@ class PercpuVm:
                  kmalloc: Callable[[int, int, str | None], int | None], kfree: Callable[[int], None],
                  ctx: ExecContext, log: KernelLog, tracer: Tracer, vmstat: VmStat, nr_cpus: int,
                  first_chunk_paddr: Callable[[int], int], owner_percpu: int, page_offset: int,
-                 static_size: int = STATIC_SIZE_DEFAULT) -> None:
+                 static_size: int = STATIC_SIZE_DEFAULT, phys: PhysMemory | None = None) -> None:
         self.page_alloc = page_alloc
         self.vmalloc = vmalloc
         self._kmalloc = kmalloc
@@ -94,7 +94,7 @@ class PercpuVm:
         self.stats = {"nr_alloc": 0, "nr_dealloc": 0, "nr_cur_alloc": 0, "nr_max_alloc": 0, "nr_chunks": 1,
                       "nr_max_chunks": 1, "min_alloc_size": ai.unit_size, "max_alloc_size": 0}
         self._fc_pages: dict[int, bytearray] = {}  # first-chunk bytes by virtual page number
-        self.phys: PhysMemory | None = None  # set by the machine: the physical byte store
+        self.phys = phys  # the physical byte store (None: chunk contents are not kept)
         self.log.printk(ai.embedded_line())
         self.log.printk(ai.dump_alloc_info())
 

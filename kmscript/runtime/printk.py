@@ -1,4 +1,4 @@
-"""The kernel log (printk/dmesg) and the simulated clock.
+"""The kernel log (printk/dmesg), stamped by the simulated clock of events.py.
 
 Every message carries a dmesg-style timestamp from a deterministic simulated clock, so
 the same script always prints the same log.  The clock advances only when the runtime
@@ -28,6 +28,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Callable
+
+from .events import Clock
 
 KINDS = ("info", "warn", "alloc_fail", "bug", "oom", "panic", "fault")
 
@@ -144,23 +146,6 @@ def vsprintf(fmt: str, args: list[int | str], long_bits: int = 64) -> str:
     if ai < len(args):
         raise ValueError(f"format '{fmt}' uses {ai} argument{'s' if ai != 1 else ''}, {len(args)} given")
     return "".join(out)
-
-
-class Clock:
-    """Monotonic simulated time in nanoseconds."""
-
-    __slots__ = ("ns",)
-
-    def __init__(self) -> None:
-        self.ns = 0
-
-    def advance(self, ns: int) -> None:
-        self.ns += ns
-
-    def timestamp(self) -> str:
-        """The dmesg prefix: ``[    1.234567]``."""
-        sec, rem = divmod(self.ns, 1_000_000_000)
-        return f"[{sec:5d}.{rem // 1000:06d}]"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@
 - ``memmap``       not a kernel file: a compact picture of the page frames of every zone
 
 Every number comes from the allocators' own state (zones, free lists, pcp lists,
-``machine.vmstat``); nothing is estimated separately.  Field lists follow the verified
+``page_alloc.vmstat``); nothing is estimated separately.  Field lists follow the verified
 6.18.44 machine (tests/runtime/data/*-6.18.44.txt).
 
 Simplifications: one node; per-zone LRU counters (nr_zone_*_anon/file) are 0 because the
@@ -66,8 +66,8 @@ def buddyinfo(pa: PageAllocator) -> str:
     return "".join(out)
 
 
-def zoneinfo(pa: PageAllocator) -> str:
-    vs = pa.machine.vmstat
+def zoneinfo(pa: PageAllocator, node_unreclaimable: bool = False) -> str:
+    vs = pa.vmstat
     out: list[str] = []
     first = True
     for z in pa.zones:
@@ -108,9 +108,8 @@ def zoneinfo(pa: PageAllocator) -> str:
                        f"\n              high_min: {pcp.high_min}"
                        f"\n              high_max: {pcp.high_max}"
                        f"\n  vm stats threshold: {z.stat_threshold}")
-        # pgdat->kswapd_failures >= MAX_RECLAIM_RETRIES, when the reclaim model keeps the count
-        failures = getattr(getattr(pa.machine, "reclaim", None), "kswapd_failures", 0)
-        unreclaimable = int(isinstance(failures, int) and failures >= 16)
+        # pgdat->kswapd_failures >= MAX_RECLAIM_RETRIES (the caller asks reclaim)
+        unreclaimable = int(node_unreclaimable)
         out.append(f"\n  node_unreclaimable:  {unreclaimable}"
                    f"\n  start_pfn:           {z.zone_start_pfn}\n")
     return "".join(out)
@@ -162,7 +161,7 @@ def pagetypeinfo(pa: PageAllocator) -> str:
 
 def si_mem_available(pa: PageAllocator) -> int:
     """mm/show_mem.c: si_mem_available, in pages."""
-    vs = pa.machine.vmstat
+    vs = pa.vmstat
     wmark_low = sum(z.low for z in pa.zones)
     available = pa.nr_free_pages() - pa.totalreserve_pages
     pagecache = vs.nr_active_file + vs.nr_inactive_file
@@ -174,11 +173,10 @@ def si_mem_available(pa: PageAllocator) -> int:
     return int(max(available, 0))
 
 
-def meminfo(pa: PageAllocator) -> str:
-    vs = pa.machine.vmstat
-    cfg = pa.machine.config
+def meminfo(pa: PageAllocator, swap_bytes: int = 0) -> str:
+    vs = pa.vmstat
     k = PAGE_SIZE >> 10
-    swap_total = (getattr(cfg, "swap", 0) or 0) >> PAGE_SHIFT
+    swap_total = swap_bytes >> PAGE_SHIFT
     buffers = 0
     cached = max(vs.nr_file_pages - buffers, 0)
     sreclaimable = vs.nr_slab_reclaimable_b >> 10

@@ -1,5 +1,5 @@
 """Page reclaim: kswapd, direct reclaim and slab shrinking (mm/vmscan.c), and the hooks
-object the page allocator's slow path calls (``machine.page_alloc.reclaim``).
+object the page allocator's slow path calls (``page_alloc.install_slowpath_hooks``).
 
 What it models
 --------------
@@ -64,36 +64,26 @@ Simplifications relative to mm/vmscan.c
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .gfp import (MAX_NR_ZONES, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_TYPES, ZONE_NAMES, __GFP_IO,
-                  format_gfp, gfp_zone)
-from .buddy import K_BUDDY, SECTION_MASK, SECTION_SHIFT
-from .mm_types import OWNER_FILE, OWNER_KERNEL, OWNER_USER
+from .compaction import Compaction
+from .events import NORMAL, Clock, EventQueue
+from .gfp import MAX_NR_ZONES, ZONE_NAMES, __GFP_IO, format_gfp, gfp_zone
+from .internal import MAX_RECLAIM_RETRIES
+from .mm_types import PAGE_SIZE
+from .oom import OomKiller
 from .pagecache import (LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE,
                         File, LruVec, PageCache, Rmap)
+from .slab import SlabAllocator
+from .sysctl import SysctlTable
 from .task import Task, TaskTable
-
-if TYPE_CHECKING:
-    from .compaction import Compaction
-    from .machine import Machine
-    from .oom import OomKiller
+from .trace import Tracer
+from .vmstat import VmStat
+from .zone_access import ZoneAccess
 
 SWAP_CLUSTER_MAX = 32
 RECLAIM_PAGE_NS = 300  # simulated time to scan and reclaim one page (printk timestamps)
 _GFP_IO = __GFP_IO  # (a __GFP_ name in a class body is name-mangled)
-MAX_RECLAIM_RETRIES = 16
-MAX_PAGE_ORDER = 10
-PAGEBLOCK_ORDER = 9
-# mm/internal.h
-ALLOC_OOM = 0x08
-ALLOC_CMA = 0x80
-ALLOC_HIGHATOMIC = 0x200
-ALLOC_RESERVES = 0x10 | 0x20 | ALLOC_HIGHATOMIC | ALLOC_OOM
-# memmap state bytes (buddy.py: owner code in the high nibble, order in the low nibble) of
-# an order-0 anonymous page and an order-0 page-cache page
-_USER_PAGE_B = bytes((OWNER_USER << 4,))
-_FILE_PAGE_B = bytes((OWNER_FILE << 4,))
 
 _CLEAN, _DIRTY = 0, 1
 
@@ -101,9 +91,15 @@ _CLEAN, _DIRTY = 0, 1
 class Reclaim:
     """Node reclaim state: kswapd and the shrink_node used by kswapd and direct reclaim."""
 
-    def __init__(self, machine: "Machine", zones: "ZoneAccess", lru: LruVec, rmap: Rmap,
-                 tasks: TaskTable, pagecache: PageCache) -> None:
-        self.machine = machine
+    def __init__(self, *, zones: ZoneAccess, lru: LruVec, rmap: Rmap, tasks: TaskTable, pagecache: PageCache,
+                 compaction: Compaction, slab: SlabAllocator, vmstat: VmStat, tracer: Tracer, clock: Clock,
+                 events: EventQueue, sysctls: SysctlTable) -> None:
+        self.compaction = compaction
+        self.slab = slab
+        self.vmstat = vmstat
+        self.tracer = tracer
+        self.clock = clock
+        self.events = events
         self.zones = zones
         self.lru = lru
         self.rmap = rmap
@@ -117,16 +113,14 @@ class Reclaim:
         self.slab_pages_reclaimed = 0
         self._scanned = 0  # pages isolated / reclaimed by the current shrink_node
         self._stolen = 0
-        tasks.after_operation = self.run_kswapd_if_woken
-        pagecache.after_operation = self.run_kswapd_if_woken
-        machine.register_sysctl("vm.drop_caches", lambda: pagecache.sysctl_drop_caches, self._sysctl_drop_caches)
+        sysctls.register("vm.drop_caches", lambda: pagecache.sysctl_drop_caches, self._sysctl_drop_caches)
 
     def _sysctl_drop_caches(self, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4:
             from .errors import KernelFault
             raise KernelFault(f"vm.drop_caches: {value!r} is out of range 1..4 (-EINVAL)")
         self.pagecache.drop_caches(value, self.shrink_slab)
-        self.run_kswapd_if_woken()
+        self.events.run_due()
 
     # -- kswapd --------------------------------------------------------------------------------
     def pgdat_balanced(self, order: int, highest_zoneidx: int) -> bool:
@@ -155,6 +149,9 @@ class Reclaim:
         if self.pgdat_balanced(order, highest_zoneidx) and not self.pgdat_watermark_boosted(highest_zoneidx):
             return
         self.kswapd_woken = True
+        # wake_up_interruptible(&pgdat->kswapd_wait): kswapd runs from the event queue at
+        # the next point deferred work runs (events.py); a woken kthread is queued once
+        self.events.schedule(0, NORMAL, "kswapd0", self.run_kswapd_if_woken, once=True)
 
     def run_kswapd_if_woken(self) -> None:
         if self.kswapd_woken:
@@ -170,7 +167,7 @@ class Reclaim:
         self.kswapd_order = 0
         self.kswapd_highest_zoneidx = -1
         self.kswapd_runs += 1
-        tracer = self.machine.tracer
+        tracer = self.tracer
         if tracer.enabled:
             tracer.emit("mm_vmscan_kswapd_wake", f"nid=0 zid={zoneidx} order={order}")
         total = 0
@@ -212,8 +209,8 @@ class Reclaim:
 
     def counters(self) -> list[tuple[str, int]]:
         """The /proc/vmstat items of this area, by their kernel names."""
-        vm = self.machine.vmstat
-        comp = getattr(self.machine, "compaction", None)
+        vm = self.vmstat
+        comp = self.compaction
         rows = [
             ("nr_inactive_anon", vm.nr_inactive_anon), ("nr_active_anon", vm.nr_active_anon),
             ("nr_inactive_file", vm.nr_inactive_file), ("nr_active_file", vm.nr_active_file),
@@ -226,10 +223,9 @@ class Reclaim:
             ("pageoutrun", self.kswapd_runs), ("allocstall", vm.allocstall),
             ("slab_reclaimed_pages", self.slab_pages_reclaimed),  # the simulator's own count
         ]
-        if comp is not None:
-            rows += [("compact_stall", comp.compact_stall), ("compact_success", vm.compact_success),
-                     ("compact_fail", vm.compact_fail), ("compact_isolated", comp.compact_isolated),
-                     ("pgmigrate_success", comp.compact_migrated)]
+        rows += [("compact_stall", comp.compact_stall), ("compact_success", vm.compact_success),
+                 ("compact_fail", vm.compact_fail), ("compact_isolated", comp.compact_isolated),
+                 ("pgmigrate_success", comp.compact_migrated)]
         rows.append(("oom_kill", vm.oom_kill))
         return rows
 
@@ -239,13 +235,13 @@ class Reclaim:
 
     # -- direct reclaim ----------------------------------------------------------------------
     def try_to_free_pages(self, gfp: int, order: int) -> int:
-        vm = self.machine.vmstat
+        vm = self.vmstat
         # kswapd, woken when the zone fell below low, has been running on another CPU while
         # this task used up the reserve down to min: let it have its run first (it also
         # clears watermark boosts, which only kswapd does)
-        self.run_kswapd_if_woken()
+        self.events.run_due()
         vm.allocstall += 1
-        tracer = self.machine.tracer
+        tracer = self.tracer
         if tracer.enabled:
             tracer.emit("mm_vmscan_direct_reclaim_begin", f"order={order} gfp_flags={format_gfp(gfp)}")
         got = self.shrink_node(SWAP_CLUSTER_MAX, gfp_zone(gfp), may_swap=bool(gfp & _GFP_IO),
@@ -270,8 +266,8 @@ class Reclaim:
             reclaimed += self._shrink_file(nr_to_reclaim - reclaimed, _DIRTY, reclaim_idx)
         if reclaimed < nr_to_reclaim and may_swap and self.tasks.free_swap_pages > 0:
             reclaimed += self._shrink_anon(nr_to_reclaim - reclaimed, reclaim_idx)
-        vm = self.machine.vmstat
-        self.machine.clock.ns += self._scanned * RECLAIM_PAGE_NS
+        vm = self.vmstat
+        self.clock.ns += self._scanned * RECLAIM_PAGE_NS
         if is_kswapd:
             vm.pgscan_kswapd += self._scanned
             vm.pgsteal_kswapd += self._stolen
@@ -282,7 +278,7 @@ class Reclaim:
 
     def _clean_file_pages(self) -> int:
         lru = self.lru
-        return lru.nr[LRU_INACTIVE_FILE] + lru.nr[LRU_ACTIVE_FILE] - int(self.machine.vmstat.nr_dirty)
+        return lru.nr[LRU_INACTIVE_FILE] + lru.nr[LRU_ACTIVE_FILE] - int(self.vmstat.nr_dirty)
 
     def _deactivate(self, active: int, inactive: int, nr: int) -> int:
         """shrink_active_list: move up to *nr* pages from the active tail to the inactive head."""
@@ -384,21 +380,20 @@ class Reclaim:
         that could give them up, so this frees what can be freed without one: the empty
         slabs of every SLAB_RECLAIM_ACCOUNT cache.  Returns the pages freed.
         """
-        slab = getattr(self.machine, "slab", None)
-        if slab is None:
-            return 0
-        vm = self.machine.vmstat
+        slab = self.slab
+        vm = self.vmstat
         before = vm.nr_slab_reclaimable_b
         for cache in list(slab.caches):
             if cache.reclaim_account:
                 slab.kmem_cache_shrink(cache)
-        return max(0, int(before - vm.nr_slab_reclaimable_b)) // 4096
+        return max(0, int(before - vm.nr_slab_reclaimable_b)) // PAGE_SIZE
 
 
 class ReclaimHooks:
-    """The object installed as ``machine.page_alloc.reclaim`` (see the module docstring)."""
+    """The slow path's entry points into reclaim, compaction and the OOM killer
+    (internal.SlowPathHooks), installed with ``page_alloc.install_slowpath_hooks``."""
 
-    def __init__(self, reclaim: Reclaim, compaction: "Compaction", oom: "OomKiller") -> None:
+    def __init__(self, reclaim: Reclaim, compaction: Compaction, oom: OomKiller) -> None:
         self.reclaim = reclaim
         self.compaction = compaction
         self.oom = oom
@@ -425,211 +420,5 @@ class ReclaimHooks:
         return nr
 
 
-class ZoneAccess:
-    """The zone facts reclaim, compaction and the OOM report read from the page allocator.
 
-    Reads the public attributes of ``zone.Zone``/``buddy.BuddyZone`` (watermarks,
-    ``free_pages``, ``nr_free``, ``nr_list``, ``lowmem_reserve``, the memmap state bytes) and
-    implements __zone_watermark_ok (facts §3.2) on them, so that reclaim decisions use the
-    kernel's arithmetic.  Compaction's two page-allocator operations (isolating free pages
-    as migration targets, giving them an owner) work on the buddy lists and the memmap
-    directly, as mm/compaction.c does with __isolate_free_page and split_page.
-    """
-
-    def __init__(self, page_alloc: Any) -> None:
-        self.pa = page_alloc
-        self._bounds: list[tuple[int, int, int]] | None = None
-
-    def all_zones(self) -> list[Any]:
-        return list(self.pa.zones)
-
-    def populated(self) -> list[Any]:
-        return [z for z in self.pa.zones if z.present_pages > 0 and z.managed_pages > 0]
-
-    @staticmethod
-    def idx(z: Any) -> int:
-        return int(z.idx)
-
-    @staticmethod
-    def min_wmark(z: Any) -> int:
-        return int(z.min)
-
-    @staticmethod
-    def low_wmark(z: Any) -> int:
-        return int(z.low)
-
-    @staticmethod
-    def high_wmark(z: Any) -> int:
-        return int(z.high)
-
-    @staticmethod
-    def boost(z: Any) -> int:
-        return int(z.watermark_boost)
-
-    def set_reclaim_active(self, highest_zoneidx: int, on: bool) -> None:
-        """set_reclaim_active / clear_reclaim_active (ZONE_RECLAIM_ACTIVE) of mm/vmscan.c."""
-        for z in self.populated():
-            if z.idx <= highest_zoneidx:
-                z.reclaim_active = on
-
-    def clear_boost(self) -> None:
-        for z in self.pa.zones:
-            if z.watermark_boost:
-                z.watermark_boost = 0
-            if getattr(z, "boosted_watermark", False):
-                z.boosted_watermark = False
-
-    @staticmethod
-    def span(z: Any) -> tuple[int, int]:
-        return int(z.zone_start_pfn), int(z.zone_end_pfn)
-
-    @staticmethod
-    def nr_free(z: Any) -> list[int]:
-        return [int(x) for x in z.free_area_counts()]
-
-    @staticmethod
-    def free_list_nonempty(z: Any, order: int, mt: int) -> bool:
-        return bool(z.nr_list[order * MIGRATE_TYPES + mt] > 0)
-
-    def watermark_ok(self, z: Any, order: int, mark: int, highest_zoneidx: int, alloc_flags: int = 0) -> bool:
-        """mm/page_alloc.c: __zone_watermark_ok (facts §3.2)."""
-        free = z.free_pages - ((1 << order) - 1)
-        if not alloc_flags & ALLOC_RESERVES:
-            free -= z.nr_free_highatomic
-        if free <= mark + z.lowmem_reserve[highest_zoneidx]:
-            return False
-        if order == 0:
-            return True
-        nr_list = z.nr_list
-        for o in range(order, MAX_PAGE_ORDER + 1):
-            base = o * MIGRATE_TYPES
-            if nr_list[base] or nr_list[base + 1] or nr_list[base + 2]:
-                return True
-            if alloc_flags & (ALLOC_HIGHATOMIC | ALLOC_OOM) and nr_list[base + MIGRATE_HIGHATOMIC]:
-                return True
-        return False
-
-    def _zone_bounds(self) -> list[tuple[int, int, int]]:
-        b = self._bounds
-        if b is None:
-            b = self._bounds = sorted((int(z.zone_start_pfn), int(z.zone_end_pfn), int(z.idx))
-                                      for z in self.pa.zones if z.zone_end_pfn > z.zone_start_pfn)
-        return b
-
-    def pfn_zone_idx(self, pfn: int) -> int:
-        for start, end, idx in self._bounds or self._zone_bounds():
-            if pfn < end:
-                return idx if pfn >= start else 0
-        return 0  # not in any zone: cannot hold an LRU page
-
-    def range_zone_idx(self, first: int, end: int) -> int:
-        """The zone holding all of [first, end), or -1 if the range crosses a zone boundary."""
-        for start, zend, idx in self._zone_bounds():
-            if start <= first and end <= zend:
-                return idx
-        return -1
-
-    def drain_all_pages(self) -> None:
-        """drain_all_pages: per-cpu lists back to the buddy allocator, so freed pages merge."""
-        self.pa.drain_all_pages()
-
-    # -- compaction scanners ---------------------------------------------------------------------
-    def movable_pages(self, z: Any, start: int, end: int) -> list[int]:
-        """The migration scanner over [start, end) (one pageblock, inside one memmap section):
-        the order-0 anonymous and page-cache pages, found by their state bytes."""
-        memmap = self.pa.memmap
-        sec = memmap.sections[start >> SECTION_SHIFT]
-        if sec is None:
-            return []
-        base = start & ~SECTION_MASK
-        lo = start - base
-        hi = end - base
-        out: list[int] = []
-        for byte in (_USER_PAGE_B, _FILE_PAGE_B):
-            i = sec.find(byte, lo, hi)
-            while i >= 0:
-                out.append(base + i)
-                i = sec.find(byte, i + 1, hi)
-        out.sort()
-        return out
-
-    def isolate_free_pages(self, z: Any, start: int, end: int) -> list[int]:
-        """The free scanner over one pageblock (isolate_freepages_block): free pages isolated
-        as order-0 migration targets, or [] if the block is no suitable target."""
-        memmap = self.pa.memmap
-        if memmap.pageblock_mt[start >> PAGEBLOCK_ORDER] != MIGRATE_MOVABLE:
-            # suitable_migration_target: only whole free pageblocks of another type qualify
-            if z.buddy_order(start) < PAGEBLOCK_ORDER:
-                return []
-        out: list[int] = []
-        pfn = start
-        while pfn < end:
-            order = z.buddy_order(pfn)
-            if order < 0:
-                pfn += 1
-                continue
-            b = memmap.get(pfn)
-            mt = (b >> 4) - K_BUDDY if b else MIGRATE_MOVABLE  # byte 0: a lazy boot block
-            # __isolate_free_page: never take the zone below min + 2^order
-            if mt != MIGRATE_ISOLATE and not self.watermark_ok(z, 0, z._watermark[0] + (1 << order), 0, ALLOC_CMA):
-                break
-            z.del_from_free_list(pfn, order, mt)
-            z.account_freepages(-(1 << order), mt)
-            n = 1 << order
-            # split_page: order-0 pages, allocated until a migration hands each its owner
-            for p in range(pfn, pfn + n):
-                memmap.set(p, OWNER_KERNEL << 4)
-            out.extend(range(pfn, pfn + n))
-            pfn += n
-        return out
-
-    def set_page_owner(self, pfn: int, like: int) -> None:
-        """The migration target takes the state byte (owner, order 0) of the page it replaces."""
-        memmap = self.pa.memmap
-        memmap.set(pfn, memmap.get(like) & 0xF0)
-
-
-__all__ = ["Reclaim", "ReclaimHooks", "ZoneAccess", "SWAP_CLUSTER_MAX", "MAX_NR_ZONES", "ZONE_NAMES"]
-
-
-def boot_reclaim(machine: "Machine") -> ReclaimHooks:
-    """Build tasks, the page cache, reclaim, compaction and the OOM killer on a machine whose
-    page allocator, slab and kernel stacks exist; install the slow-path hooks.
-
-    Sets ``machine.tasks``, ``machine.pagecache``, ``machine.reclaim``, ``machine.compaction``
-    and ``machine.oom``, and ``machine.page_alloc.reclaim`` to the returned hooks object.
-    """
-    from .compaction import Compaction
-    from .gfp import GFP_HIGHUSER_MOVABLE
-    from .oom import OomKiller, show_mem
-    from .mm_types import OWNER_PAGETABLE
-
-    za = ZoneAccess(machine.page_alloc)
-    lru = LruVec(machine.vmstat, za.pfn_zone_idx, MAX_NR_ZONES, za.range_zone_idx)
-    rmap = Rmap()
-    tasks = TaskTable(machine, lru, rmap, OWNER_USER, OWNER_PAGETABLE)
-    # mapping_gfp_mask of a regular file: GFP_HIGHUSER_MOVABLE (inode_init_always)
-    pagecache = PageCache(machine, lru, rmap, GFP_HIGHUSER_MOVABLE, OWNER_FILE)
-    reclaim = Reclaim(machine, za, lru, rmap, tasks, pagecache)
-    compaction = Compaction(machine, za, lru, rmap, tasks, pagecache)
-
-    def totalram_pages() -> int:
-        return sum(z.managed_pages for z in za.all_zones())
-
-    def mem_info(max_zone_idx: int) -> list[str]:
-        return show_mem(machine, za, lru, pagecache, tasks.nr_swap_pages, tasks.free_swap_pages,
-                        reclaim.kswapd_failures >= MAX_RECLAIM_RETRIES, max_zone_idx)
-
-    oom = OomKiller(machine, tasks, totalram_pages, mem_info)
-    pagecache.alloc_site = tasks.alloc_site
-    tasks.pagecache = pagecache
-    oom.site = tasks.alloc_site
-    hooks = ReclaimHooks(reclaim, compaction, oom)
-    # (attributes of the Machine facade, declared there as set by this boot step)
-    setattr(machine, "tasks", tasks)
-    setattr(machine, "pagecache", pagecache)
-    setattr(machine, "reclaim", reclaim)
-    setattr(machine, "compaction", compaction)
-    setattr(machine, "oom", oom)
-    machine.page_alloc.reclaim = hooks
-    return hooks
+__all__ = ["Reclaim", "ReclaimHooks", "SWAP_CLUSTER_MAX", "MAX_NR_ZONES", "ZONE_NAMES"]

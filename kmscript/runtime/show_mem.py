@@ -89,11 +89,9 @@ class ShowMem(PageState):
     def _warn_on(self, function: str, caller: str | None, once_key: str | None = None) -> None:
         """A WARN_ON report (kernel/panic.c: __warn) from ``function`` in mm/page_alloc.c."""
         if once_key is not None:
-            done: set[str] = getattr(self, "_warned_keys", set())
-            if once_key in done:
+            if once_key in self._warned_keys:
                 return
-            done.add(once_key)
-            self._warned_keys = done
+            self._warned_keys.add(once_key)
         lines = ["------------[ cut here ]------------"]
         lines += self.ctx.warn_report("mm/page_alloc.c", function, ("alloc_pages_mpol", caller or "kmscript"))
         self.log.printk("\n".join(lines), "warn")
@@ -124,7 +122,7 @@ class ShowMem(PageState):
 
     def show_mem_lines(self, max_zone_idx: int = MAX_NR_ZONES - 1) -> list[str]:
         """mm/show_mem.c: __show_mem -> show_free_areas (the Mem-Info block)."""
-        vs = self.machine.vmstat
+        vs = self.vmstat
         # show_free_areas: the first free_pcp sums the zones up to max_zone_idx only
         free_pcp = sum(z.pcp_count for z in self.populated if z.idx <= max_zone_idx)
         slab_r = vs.nr_slab_reclaimable_b // PAGE_SIZE
@@ -173,7 +171,7 @@ class ShowMem(PageState):
                 types = "".join(c for mt, c in enumerate("UMEH") if z.nr_list[o * MIGRATE_TYPES + mt])
                 parts.append(f"{n}*{4 << o}kB " + (f"({types}) " if n else ""))
             lines.append(f"Node 0 {z.name}: " + "".join(parts) + f"= {k(total)}kB")
-        pagecache = self.machine.vmstat.nr_file_pages
+        pagecache = self.vmstat.nr_file_pages
         lines += [
             f"{pagecache} total pagecache pages",
             "0 pages in swap cache",

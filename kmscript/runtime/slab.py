@@ -137,6 +137,7 @@ class SlabAllocator(SlubDebug):
         for objs_per_slab entries) walked from a random start for every new slab; entries beyond a
         fallback slab's object count are skipped (next_freelist_entry)."""
         rng = self.freelist_random
+        assert rng is not None  # called only with CONFIG_SLAB_FREELIST_RANDOM
         if s.random_seq is None:
             seq = list(range(s.objs_per_slab))
             rng.shuffle(seq)
@@ -182,6 +183,7 @@ class SlabAllocator(SlubDebug):
         if s.flags & SLAB_TYPESAFE_BY_RCU:
             slab.where = SLAB_RCU_FREE
             self.rcu_pending_slabs.append(slab)
+            self._queue_rcu_batch()
             return
         self._free_slab_pages(slab)
 
@@ -419,26 +421,35 @@ class SlabAllocator(SlubDebug):
         return off >= 0 and off % s.size == 0 and off // s.size < slab.objects
 
     # ============================================================================ RCU
-    def kfree_rcu(self, addr: int, caller: str) -> None:
+    def kfree_rcu(self, addr: int, caller: str, free_large: Callable[[int], bool] | None = None) -> None:
+        """kvfree_rcu: free *addr* once a grace period has passed; *free_large* is the
+        kmalloc layer's free of an object that is not in a slab (a large kmalloc)."""
         if addr <= g.ZERO_SIZE_PTR:
             return
-        self.rcu_pending_objects.append((addr, caller))
+        self.rcu_pending_objects.append((addr, caller, free_large))
+        self._queue_rcu_batch()
 
-    def synchronize_rcu(self, free_large: Callable[[int, str], bool] | None = None) -> int:
-        """End a grace period: run pending kfree_rcu frees and free deferred RCU slabs."""
-        n = 0
+    def _queue_rcu_batch(self) -> None:
+        if not self._rcu_batch_queued:
+            self._rcu_batch_queued = True
+            self.rcu.call_rcu(self._rcu_batch)
+
+    def _rcu_batch(self) -> None:
+        """After the grace period (kfree_rcu_work, rcu_free_slab): pending kfree_rcu frees,
+        then the deferred SLAB_TYPESAFE_BY_RCU slabs."""
+        self._rcu_batch_queued = False
         objs, self.rcu_pending_objects = self.rcu_pending_objects, []
-        for addr, caller in objs:
+        for addr, caller, free_large in objs:
             if not self.slab_free(addr, caller, api="kfree_rcu"):
-                hook = free_large or self._large_free_hook
-                if hook is None or not hook(addr, caller):
+                if free_large is None or not free_large(addr):
                     self.log.printk(f"kfree_rcu: 0x{addr:016x} is not a slab object", "warn")
-            n += 1
         slabs, self.rcu_pending_slabs = self.rcu_pending_slabs, []
         for slab in slabs:
             self._free_slab_pages(slab)
-            n += 1
-        return n
+
+    def synchronize_rcu(self) -> None:
+        """Wait for a grace period (events.Rcu): the pending batch runs from the event queue."""
+        self.rcu.synchronize_rcu()
 
     # ============================================================================ shrink / destroy
     def kmem_cache_shrink(self, s: KmemCache) -> int:

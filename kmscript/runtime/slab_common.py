@@ -11,10 +11,18 @@ Invariant: every cache name, alias included, maps to exactly one live cache.
 
 from __future__ import annotations
 
+import random
+
 from typing import Any, Callable, Iterable
 
 from . import slab_geometry as g
 from .errors import KernelFault, KernelPanic
+from .context import ExecContext
+from .events import Clock, Rcu
+from .fault_inject import FaultInjector
+from .printk import KernelLog
+from .trace import Tracer
+from .vmstat import VmStat
 from .mm_types import PAGE_OFFSET, PAGE_SHIFT, PageAllocator, PhysMemory
 from .slab_geometry import (SLAB_CONSISTENCY_CHECKS, SLAB_MERGE_SAME, SLAB_NEVER_MERGE, SLAB_PANIC,
                             SLAB_POISON, SLAB_RED_ZONE, SLAB_STORE_USER, SLAB_TRACE, SLAB_TYPESAFE_BY_RCU,
@@ -77,10 +85,10 @@ def glob_match(pattern: str, name: str) -> bool:
 class SlabCommon:
     """The caches of one machine and the state every SLUB layer reads (mm/slab_common.c)."""
 
-    def __init__(self, *, page_alloc: PageAllocator, phys: PhysMemory | None, ctx: Any, log: Any,
-                 tracer: Any, vmstat: Any, faults: Any, clock: Any, nr_cpus: int,
+    def __init__(self, *, page_alloc: PageAllocator, phys: PhysMemory | None, ctx: ExecContext, log: KernelLog,
+                 rcu: Rcu, tracer: Tracer, vmstat: VmStat, faults: FaultInjector, clock: Clock, nr_cpus: int,
                  slab_nomerge: bool = False, slub_debug: str | None = None,
-                 freelist_random: Any = None) -> None:
+                 freelist_random: random.Random | None = None) -> None:
         self.page_alloc = page_alloc
         self.phys = phys
         self.ctx = ctx
@@ -99,11 +107,15 @@ class SlabCommon:
         self.slab_by_pfn: dict[int, Slab] = {}
         # Live slab objects: addr -> (caller, requested size), kept per slab (slab_types.py)
         self.live = LiveObjects(self.slab_by_pfn)
-        self.rcu_pending_objects: list[tuple[int, str]] = []  # kfree_rcu
-        self.rcu_pending_slabs: list[Slab] = []  # SLAB_TYPESAFE_BY_RCU slab pages
+        # RCU (events.Rcu): kfree_rcu objects (address, caller, the kmalloc layer's free
+        # of a large object) and SLAB_TYPESAFE_BY_RCU slab pages wait for a grace period;
+        # one batch callback per grace period frees them, objects first
+        self.rcu = rcu
+        self.rcu_pending_objects: list[tuple[int, str, Callable[[int], bool] | None]] = []
+        self.rcu_pending_slabs: list[Slab] = []
+        self._rcu_batch_queued = False
         self.warned_once: set[str] = set()
         self.errors = 0  # the slab error counter (every report and every fix-up)
-        self._large_free_hook: Callable[[int, str], bool] | None = None
 
     # ============================================================================ helpers
     def tainted(self) -> str:
@@ -114,10 +126,10 @@ class SlabCommon:
         return int(INITIAL_JIFFIES + self.clock.ns * HZ // 1_000_000_000) & 0xFFFFFFFFFFFFFFFF
 
     def _pid(self) -> int:
-        return int(getattr(self.ctx.current, "pid", 0))
+        return self.ctx.current.pid
 
     def _comm(self) -> str:
-        return str(getattr(self.ctx.current, "comm", "kmscript"))
+        return self.ctx.current.comm
 
     def warn_lines(self, func: str, msg: str | None = None, file: str = "mm/slub.c",
                    frames: tuple[str, ...] = ()) -> list[str]:

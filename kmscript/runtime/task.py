@@ -57,16 +57,18 @@ page faulted or mapped and every page-table page costs PAGE_WORK steps of the wo
 from __future__ import annotations
 
 from array import array
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from .errors import KernelFault
-from .limits import ENOMEM, EOVERFLOW, FS_MAXBYTES, PAGE_WORK, TASK_SIZE_PAGES
+from .limits import ENOMEM, EOVERFLOW, FS_MAXBYTES, PAGE_WORK, TASK_SIZE_PAGES, WorkMeter
 from .gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL_ACCOUNT, __GFP_COMP, __GFP_ZERO
-from .pagecache import (LRU_INACTIVE_ANON, PAGE_SHIFT, PAGE_SIZE, SECTION_MASK, SECTION_SHIFT, FileMap, LruVec,
-                        Rmap)
-
-if TYPE_CHECKING:
-    from .machine import Machine
+from .buddy import SECTION_MASK, SECTION_SHIFT
+from .context import ExecContext
+from .events import Clock, EventQueue
+from .kstack import KernelStacks
+from .mm_types import PAGE_SHIFT, PAGE_SIZE, PageAllocator
+from .pagecache import LRU_INACTIVE_ANON, AllocSite, FileMap, LruVec, PageCache, Rmap
+from .vmstat import VmStat
 
 GFP_PGTABLE_USER = GFP_KERNEL_ACCOUNT | __GFP_ZERO
 # pagetable_alloc (include/linux/mm.h) allocates every page-table page as a compound page
@@ -85,15 +87,6 @@ PID_MAX_DEFAULT = 32768
 # fault with page zeroing on current x86_64 hardware.
 FAULT_NS = 1000
 RESERVED_PIDS = 300  # kernel/pid.c: pid allocation wraps to 300
-
-
-class AllocSite:
-    """A shared note of what the runtime is allocating for ("fault", "read", "write")."""
-
-    __slots__ = ("value",)
-
-    def __init__(self) -> None:
-        self.value = ""
 
 
 def _tables_needed(nr_pages: int, span: int) -> int:
@@ -148,6 +141,8 @@ class Task:
         self.uid = 0
         self.comm = comm[:15]  # TASK_COMM_LEN 16 including the NUL
         self.oom_score_adj = oom_score_adj
+        self.flags = 0      # PF_* flags (none are set by the model)
+        self.rt = False     # rt_task(): no realtime tasks are modelled
         self.alive = True
         self.oom_killed = False
         self.stack: int = 0  # kernel stack base address
@@ -222,29 +217,70 @@ class Task:
                 f"oom_score_adj:{self.oom_score_adj}")
 
 
+def c_div(a: int, b: int) -> int:
+    """C integer division: truncates toward zero."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+def oom_badness(t: Task, totalpages: int) -> int | None:
+    """mm/oom_kill.c: oom_badness; None is the kernel's LONG_MIN (never chosen).
+
+    Unkillable (oom_unkillable_task): the global init; kernel threads are not modelled."""
+    if t.pid == 1 or not t.alive:
+        return None
+    mm = t.mm
+    if mm is None:
+        return None
+    adj = t.oom_score_adj
+    if adj == OOM_SCORE_ADJ_MIN:
+        return None
+    points = mm.rss + mm.swapents + mm.pgtables_bytes // PAGE_SIZE
+    adj *= totalpages // 1000
+    return points + adj
+
+
+def proc_oom_score(t: Task, totalpages: int) -> int:
+    """fs/proc/base.c: proc_oom_score - (1000 + points * 1000 / totalpages) * 2 / 3."""
+    badness = oom_badness(t, totalpages)
+    if badness is None:
+        return 0
+    return c_div((1000 + c_div(badness * 1000, totalpages)) * 2, 3)
+
+
 class TaskTable:
     """All tasks of the machine (the kernel's task list, in creation order)."""
 
-    def __init__(self, machine: "Machine", lru: LruVec, rmap: Rmap, owner_user: int,
+    def __init__(self, *, page_alloc: PageAllocator, kstacks: KernelStacks, ctx: ExecContext, vmstat: VmStat,
+                 clock: Clock, events: EventQueue, pagecache: PageCache, lru: LruVec, rmap: Rmap,
+                 alloc_site: AllocSite, meter: WorkMeter, totalram_pages: int, swap_bytes: int, owner_user: int,
                  owner_pagetable: int) -> None:
-        self.machine = machine
+        self.meter = meter
+        self.totalram_pages = totalram_pages
+        self.page_alloc = page_alloc
+        self.kstacks = kstacks
+        self.ctx = ctx
+        self.vmstat = vmstat
+        self.clock = clock
+        self.events = events
+        self.pagecache = pagecache  # file mappings take their pages from it
         self.lru = lru
         self.rmap = rmap
         self.owner_user = owner_user
         self.owner_pagetable = owner_pagetable
         self.tasks: dict[int, Task] = {}
         self.last_pid = FIRST_USER_PID - 1
-        self.nr_swap_pages = machine.config.swap // PAGE_SIZE  # total_swap_pages
+        self.nr_swap_pages = swap_bytes // PAGE_SIZE  # total_swap_pages
         self.free_swap_pages = self.nr_swap_pages
         init = Task(self, 1, "init", 0)
         self.init = init
         self.tasks[1] = init
-        self.after_operation: Any = lambda: None  # set by the reclaim layer (kswapd runs)
         # what the current allocation is for ("fault"), read by the OOM report's stack dump
-        self.alloc_site = AllocSite()
-        self.pagecache: Any = None  # set at boot: file mappings take pages from it
-        # /proc/PID/oom_score, set by the OOM killer layer (oom.py) at boot
-        self.oom_score: Callable[[Task], int] = lambda t: 0
+        self.alloc_site = alloc_site
+
+    def oom_score(self, t: Task) -> int:
+        """/proc/PID/oom_score against the global totalpages (totalram + total swap)."""
+        return proc_oom_score(t, max(1, self.totalram_pages + self.nr_swap_pages))
 
     # -- lookup -----------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Task]:
@@ -276,14 +312,13 @@ class TaskTable:
         """
         if not OOM_SCORE_ADJ_MIN <= oom_score_adj <= OOM_SCORE_ADJ_MAX:
             raise KernelFault(f"oom_score_adj {oom_score_adj}: must be in -1000..1000 (-EINVAL)")
-        m = self.machine
-        cpu = m.ctx.cpu
-        base = m.kstacks.alloc_thread_stack(cpu, caller="kernel_clone")
+        cpu = self.ctx.cpu
+        base = self.kstacks.alloc_thread_stack(cpu, caller="kernel_clone")
         if base is None:
             return None
-        pgd = m.page_alloc.alloc_pages(GFP_PGTABLE_ALLOC, PGD_ALLOCATION_ORDER, owner=self.owner_pagetable)
+        pgd = self.page_alloc.alloc_pages(GFP_PGTABLE_ALLOC, PGD_ALLOCATION_ORDER, owner=self.owner_pagetable)
         if pgd is None:
-            m.kstacks.free_thread_stack(base, cpu)
+            self.kstacks.free_thread_stack(base, cpu)
             return None
         pid = self._alloc_pid()
         t = Task(self, pid, comm, oom_score_adj)
@@ -292,7 +327,7 @@ class TaskTable:
         mm = MM(self.rmap.register(None))
         self.rmap.owners[mm.oid] = t
         mm.pgd_pfn = pgd
-        m.vmstat.nr_pagetable_pages += 1 << PGD_ALLOCATION_ORDER
+        self.vmstat.nr_pagetable_pages += 1 << PGD_ALLOCATION_ORDER
         t.mm = mm
         self.tasks.pop(pid, None)  # a reused pid: the dead task's entry goes
         self.tasks[pid] = t
@@ -306,7 +341,7 @@ class TaskTable:
             raise KernelFault("init (pid 1) cannot exit: the kernel would panic (Attempted to kill init!)")
         self.release_mm(t)
         # free_thread_stack: the stack goes to the cache of the CPU that frees the task
-        self.machine.kstacks.free_thread_stack(t.stack, self.machine.ctx.cpu)
+        self.kstacks.free_thread_stack(t.stack, self.ctx.cpu)
         t.alive = False
 
     def release_mm(self, t: Task) -> None:
@@ -318,8 +353,8 @@ class TaskTable:
         self._unmap_files(mm)
         self._free_tables(mm, 0)
         if mm.pgd_pfn is not None:
-            self.machine.page_alloc.free_pages(mm.pgd_pfn, PGD_ALLOCATION_ORDER)
-            self.machine.vmstat.nr_pagetable_pages -= 1 << PGD_ALLOCATION_ORDER
+            self.page_alloc.free_pages(mm.pgd_pfn, PGD_ALLOCATION_ORDER)
+            self.vmstat.nr_pagetable_pages -= 1 << PGD_ALLOCATION_ORDER
             mm.pgd_pfn = None
         self.rmap.unregister(mm.oid)
 
@@ -331,8 +366,6 @@ class TaskTable:
         shared with the rest of the address space.  Returns the bytes mapped."""
         if not t.alive or t.mm is None:
             raise KernelFault(f"task {t.pid} ({t.comm}) is not running")
-        if self.pagecache is None:
-            raise KernelFault("no page cache on this machine")
         mm = t.mm
         nr = (size + PAGE_SIZE - 1) >> PAGE_SHIFT
         if nr == 0:
@@ -342,9 +375,9 @@ class TaskTable:
         if nr << PAGE_SHIFT > FS_MAXBYTES:
             return -EOVERFLOW
         # the page-table pages are paid for before any is allocated (nothing to undo)
-        self.machine.meter.charge((_tables_needed(nr, PTRS_PER_TABLE ** 2) + _tables_needed(nr, PTRS_PER_TABLE))
+        self.meter.charge((_tables_needed(nr, PTRS_PER_TABLE ** 2) + _tables_needed(nr, PTRS_PER_TABLE))
                                   * PAGE_WORK)
-        ctx = self.machine.ctx
+        ctx = self.ctx
         saved = ctx.current
         ctx.current = t
         site = self.alloc_site
@@ -375,30 +408,29 @@ class TaskTable:
         finally:
             ctx.current = saved
             site.value = ""
-            self.after_operation()
+            self.events.run_due()  # deferred work the operation woke (kswapd)
         return done << PAGE_SHIFT
 
     def _alloc_pt(self, t: Task, into: list[int]) -> bool:
-        pfn = self.machine.page_alloc.alloc_pages(GFP_PGTABLE_ALLOC, 0, owner=self.owner_pagetable)
+        pfn = self.page_alloc.alloc_pages(GFP_PGTABLE_ALLOC, 0, owner=self.owner_pagetable)
         if pfn is None:
             return False
         if not t.alive:  # OOM-killed while allocating its own page table
-            self.machine.page_alloc.free_pages(pfn, 0)
+            self.page_alloc.free_pages(pfn, 0)
             return False
         into.append(pfn)
-        self.machine.vmstat.nr_pagetable_pages += 1
+        self.vmstat.nr_pagetable_pages += 1
         return True
 
     def _free_pt(self, tables: list[int]) -> None:
-        free = self.machine.page_alloc.free_pages
+        free = self.page_alloc.free_pages
         while tables:
             free(tables.pop(), 0)
-            self.machine.vmstat.nr_pagetable_pages -= 1
+            self.vmstat.nr_pagetable_pages -= 1
 
     def _unmap_files(self, mm: MM) -> None:
         for fm in mm.file_maps:
-            if self.pagecache is not None:
-                self.pagecache.unmap_all(fm)
+            self.pagecache.unmap_all(fm)
             self._free_pt(fm.pt_pfns)
         mm.file_maps = []
 
@@ -410,8 +442,7 @@ class TaskTable:
         nr = (size + PAGE_SIZE - 1) >> PAGE_SHIFT
         if t.mm.total_vm + nr > TASK_SIZE_PAGES:
             return -ENOMEM
-        m = self.machine
-        ctx = m.ctx
+        ctx = self.ctx
         saved = ctx.current
         ctx.current = t
         site = self.alloc_site
@@ -423,7 +454,7 @@ class TaskTable:
             # (a stop by the work meter between two pages keeps the pages faulted so far)
             ctx.current = saved
             site.value = ""
-            self.after_operation()
+            self.events.run_due()  # deferred work the operation woke (kswapd)
         return done << PAGE_SHIFT
 
     def _fault_pages(self, t: Task, nr: int) -> int:
@@ -435,8 +466,8 @@ class TaskTable:
         """
         mm = t.mm
         assert mm is not None
-        alloc = self.machine.page_alloc.alloc_pages
-        free = self.machine.page_alloc.free_pages
+        alloc = self.page_alloc.alloc_pages
+        free = self.page_alloc.free_pages
         owner = self.owner_user
         pte = mm.pte
         lru = self.lru
@@ -449,9 +480,9 @@ class TaskTable:
         state_map = lru.state
         young_map = lru.young
         oid_shifted = mm.oid << 32
-        vm = self.machine.vmstat
-        clock = self.machine.clock
-        meter = self.machine.meter
+        vm = self.vmstat
+        clock = self.clock
+        meter = self.meter
         done = 0
         state = LRU_INACTIVE_ANON + 1
         cur_key = -1
@@ -505,7 +536,7 @@ class TaskTable:
 
     def _alloc_tables(self, t: Task, mm: MM, idx: int) -> bool:
         """Allocate the page-table pages a new PTE table at page index *idx* needs."""
-        alloc = self.machine.page_alloc.alloc_pages
+        alloc = self.page_alloc.alloc_pages
         site = self.alloc_site
         # upper levels first, as __handle_mm_fault allocates pud, pmd, then the pte table
         for level, span in ((2, PTRS_PER_TABLE ** 3), (1, PTRS_PER_TABLE ** 2), (0, PTRS_PER_TABLE)):
@@ -515,12 +546,12 @@ class TaskTable:
                 site.value = "fault"
                 if not t.alive:  # OOM-killed while allocating its own page table
                     if pfn is not None:
-                        self.machine.page_alloc.free_pages(pfn, 0)
+                        self.page_alloc.free_pages(pfn, 0)
                     return False
                 if pfn is None:
                     return False
                 mm.pt_pfns[level].append(pfn)
-                self.machine.vmstat.nr_pagetable_pages += 1
+                self.vmstat.nr_pagetable_pages += 1
         return True
 
     # -- unmapping -------------------------------------------------------------------------
@@ -541,7 +572,7 @@ class TaskTable:
         LRU removal is inlined (state byte cleared, counts summed per zone and list and
         applied once at the end: nothing in this loop allocates or prints)."""
         pte = mm.pte
-        free = self.machine.page_alloc.free_pages
+        free = self.page_alloc.free_pages
         lru = self.lru
         zone_of = lru.zone_of
         state_map = lru.state
@@ -573,14 +604,14 @@ class TaskTable:
         lru.uncount(removed)
         mm.anon -= anon
         mm.swapents -= swapped
-        vm = self.machine.vmstat
+        vm = self.vmstat
         vm.nr_anon_pages -= anon
         vm.nr_swap_used -= swapped
         self.free_swap_pages += swapped
 
     def _free_tables(self, mm: MM, keep: int) -> None:
         """free_pgtables: page-table pages covering only the unmapped range go."""
-        free = self.machine.page_alloc.free_pages
+        free = self.page_alloc.free_pages
         for level, span in ((0, PTRS_PER_TABLE), (1, PTRS_PER_TABLE ** 2), (2, PTRS_PER_TABLE ** 3)):
             need = _tables_needed(keep, span)
             if level == 2 and mm.file_maps:
@@ -588,7 +619,7 @@ class TaskTable:
             tables = mm.pt_pfns[level]
             while len(tables) > need:
                 free(tables.pop(), 0)
-                self.machine.vmstat.nr_pagetable_pages -= 1
+                self.vmstat.nr_pagetable_pages -= 1
 
     # -- reclaim and compaction hooks ---------------------------------------------------------
     def swap_out(self, t: Task, idx: int, pfn: int) -> bool:
@@ -601,11 +632,11 @@ class TaskTable:
         mm.pte[idx] = PTE_SWAP
         mm.anon -= 1
         mm.swapents += 1
-        vm = self.machine.vmstat
+        vm = self.vmstat
         vm.nr_anon_pages -= 1
         vm.nr_swap_used += 1
         self.rmap.clear(pfn)
-        self.machine.page_alloc.free_pages(pfn, 0)
+        self.page_alloc.free_pages(pfn, 0)
         return True
 
     def migrate_page(self, t: Task, idx: int, old: int, new: int) -> None:

@@ -60,8 +60,8 @@ Simplifications relative to the kernel:
   area's golden page numbers), so slabinfo has no vmap_area line.  The per-CPU preloaded
   spare (ne_fit_preload_node) is not kept, and a failed vmap_area allocation does not
   fail the request.  Page-table pages for the vmalloc mappings are not modelled.
-- The drain work that the kernel schedules when the lazy threshold is crossed runs
-  synchronously, right after the vfree that crossed it.
+- The drain work that the kernel schedules when the lazy threshold is crossed runs from
+  the event queue as urgent work, right after the vfree that crossed it (events.py).
 - Addresses are printed unhashed (as root reads /proc/vmallocinfo with kptr_restrict=1);
   kernel-internal callers print the symbol+offset seen on the 6.18.44 reference machine
   where one was observed, otherwise the bare symbol name.
@@ -119,9 +119,8 @@ class Vmalloc(VmapAreaAllocator):
                  ctx.dump_stack_header(),
                  "Call Trace:", " <TASK>", " dump_stack_lvl", " warn_alloc", " __vmalloc_node_range_noprof",
                  " __vmalloc_node_noprof", f" {caller or 'vmalloc_noprof'}", " </TASK>"]
-        show_mem = getattr(self.page_alloc, "show_mem_lines", None)
-        if show_mem is not None:
-            lines += show_mem(gfp_zone(gfp))
+        if self.show_mem is not None:
+            lines += self.show_mem(gfp_zone(gfp))
         self.log.printk("\n".join(lines), "alloc_fail")
 
     def _bug_in_interrupt(self, func: str) -> None:

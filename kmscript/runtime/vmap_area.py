@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .context import HARDIRQ_MASK, NMI_MASK, SOFTIRQ_MASK, ExecContext
+from .events import URGENT, EventQueue
 from .gfp import GFP_RECLAIM_MASK, __GFP_NOWARN
 from .printk import KernelLog
 from .trace import Tracer
@@ -153,9 +154,13 @@ class VmapAreaAllocator:
 
     def __init__(self, *, page_alloc: PageAllocator, kmalloc: KmallocFn, kfree: KfreeFn,
                  ctx: ExecContext, log: KernelLog, tracer: Tracer, vmstat: VmStat, nr_cpus: int,
-                 totalram_pages: Callable[[], int], owner_vmalloc: int,
+                 totalram_pages: Callable[[], int], owner_vmalloc: int, events: EventQueue,
+                 show_mem: Callable[[int], list[str]] | None = None,
                  va_cache: tuple[Callable[[int], int | None], Callable[[int], None]] | None = None) -> None:
         self.page_alloc = page_alloc
+        self.events = events
+        # the page allocator's show_mem block for warn_alloc (None: the report has none)
+        self.show_mem = show_mem
         self._kmalloc = kmalloc
         self._kfree = kfree
         self.ctx = ctx
@@ -352,8 +357,14 @@ class VmapAreaAllocator:
             self.tracer.emit("free_vmap_area_noflush",
                              f"va_start=0x{va.va_start:x} nr_lazy={nr_lazy} nr_lazy_max={nr_lazy_max}")
         if nr_lazy > nr_lazy_max:
-            # schedule_work(&drain_vmap_work): run at once (see module docstring)
-            self.purge_vmap_area_lazy(full_pool_decay=False)
+            # schedule_work(&drain_vmap_work): the drain work runs from the event queue as
+            # urgent work, before the vfree that crossed the threshold goes on (events.py)
+            self.events.schedule(0, URGENT, "drain_vmap_work", self._drain_vmap_work, once=True)
+            self.events.run_due(URGENT)
+
+    def _drain_vmap_work(self) -> None:
+        """drain_vmap_area_work(): purge the lazy areas."""
+        self.purge_vmap_area_lazy(full_pool_decay=False)
 
     def _decay_pools(self, node: VmapNode, full: bool) -> list[VmapArea]:
         """decay_va_pool_node(): a quarter of each pool (all with full decay) goes global."""

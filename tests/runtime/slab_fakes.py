@@ -54,7 +54,8 @@ class Rig:
         from kmscript.runtime.context import ExecContext
         from kmscript.runtime.fault_inject import FaultInjector
         from kmscript.runtime.kmalloc import Kmalloc
-        from kmscript.runtime.printk import Clock, KernelLog
+        from kmscript.runtime.events import Clock, EventQueue, Rcu
+        from kmscript.runtime.printk import KernelLog
         from kmscript.runtime.slab import SlabAllocator
         from kmscript.runtime.trace import Tracer
         from kmscript.runtime.vmstat import VmStat
@@ -68,6 +69,7 @@ class Rig:
         self.vmstat = VmStat()
         self.faults = FaultInjector()
         self.sa = SlabAllocator(page_alloc=self.pa, phys=self.phys, ctx=self.ctx, log=self.log,
+                                rcu=Rcu(EventQueue(self.clock)),
                                 tracer=self.tracer, vmstat=self.vmstat, faults=self.faults, clock=self.clock,
                                 nr_cpus=cpus, slab_nomerge=nomerge, slub_debug=slub_debug)
         self.km = Kmalloc(self.sa, self.pa)

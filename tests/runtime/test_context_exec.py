@@ -6,7 +6,8 @@ import pytest
 
 from kmscript.runtime.context import HARDIRQ_OFFSET, ExecContext
 from kmscript.runtime.errors import KernelFault
-from kmscript.runtime.printk import Clock, KernelLog
+from kmscript.runtime.events import Clock
+from kmscript.runtime.printk import KernelLog
 
 
 def make(cpus: int = 4) -> tuple[ExecContext, KernelLog]:

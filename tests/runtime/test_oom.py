@@ -10,7 +10,8 @@ from kmscript.runtime.errors import KernelPanic
 from kmscript.runtime.gfp import (GFP_DMA32, GFP_KERNEL, GFP_NOFS, GFP_NOIO, __GFP_NORETRY,
                                   __GFP_RETRY_MAYFAIL, __GFP_THISNODE)
 from kmscript.runtime.machine import Machine, MachineConfig
-from kmscript.runtime.oom import OomKiller, c_div
+from kmscript.runtime.oom import OomKiller
+from kmscript.runtime.task import c_div
 
 MiB = 1 << 20
 

@@ -231,12 +231,15 @@ class RecordingHooks:
         self.calls.append("oom")
         return False
 
+    def zone_reclaimable_pages(self, zone_idx: int) -> int:
+        return 0
+
 
 def test_slowpath_sequence_with_hooks() -> None:
     m = small()
     exhaust(m, GFP_ATOMIC)
     hooks = RecordingHooks()
-    m.page_alloc.reclaim = hooks
+    m.page_alloc.install_slowpath_hooks(hooks)
     assert m.page_alloc.alloc_pages(GFP_KERNEL, 0) is None
     # wake kswapd, retry at min, (retry:) wake kswapd again, direct reclaim, compaction skipped
     # for order 0, should_reclaim_retry: no progress but the min watermark cannot be met ->

@@ -13,7 +13,8 @@ from kmscript.runtime.context import ExecContext
 from kmscript.runtime.errors import KernelPanic
 from kmscript.runtime.gfp import GFP_ATOMIC, GFP_KERNEL, __GFP_NOWARN
 from kmscript.runtime.kstack import THREAD_SIZE
-from kmscript.runtime.printk import Clock, KernelLog
+from kmscript.runtime.events import Clock, EventQueue
+from kmscript.runtime.printk import KernelLog
 from kmscript.runtime.trace import Tracer
 from kmscript.runtime.mm_types import PAGE_SIZE
 from kmscript.runtime.vmap_area import VMALLOC_END, VMALLOC_START, is_vmalloc_addr, lazy_max_pages
@@ -85,7 +86,8 @@ def make(nr_cpus: int = 2, nr_pages: int = 1 << 16):
     buddy = StubBuddy(nr_pages)
     km = StubKmalloc()
     vm = Vmalloc(page_alloc=buddy, kmalloc=km.kmalloc, kfree=km.kfree, ctx=ctx, log=log, tracer=tracer,
-                 vmstat=vmstat, nr_cpus=nr_cpus, totalram_pages=lambda: nr_pages, owner_vmalloc=6)
+                 vmstat=vmstat, nr_cpus=nr_cpus, totalram_pages=lambda: nr_pages, owner_vmalloc=6,
+                 events=EventQueue(clock))
     return vm, buddy, km, log, tracer, ctx, vmstat
 
 
@@ -301,7 +303,7 @@ def test_vmap_area_objects_follow_the_range_nodes() -> None:
 
     vm = Vmalloc(page_alloc=buddy, kmalloc=km.kmalloc, kfree=km.kfree, ctx=ctx, log=log, tracer=Tracer(),
                  vmstat=VmStat(), nr_cpus=2, totalram_pages=lambda: 1 << 16, owner_vmalloc=6,
-                 va_cache=(va_alloc, va_free))
+                 events=EventQueue(log.clock), va_cache=(va_alloc, va_free))
 
     def nodes() -> int:
         return (len(vm.busy) + len(vm._free_start) + sum(len(n.lazy) for n in vm.nodes)

@@ -1,0 +1,41 @@
+"""Boot parameters of a simulated machine: the keyword arguments of ``machine(...)``.
+
+A leaf module: every subsystem that reads a boot parameter receives the MachineConfig
+(or the values it needs) in its constructor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+GiB = 1 << 30
+
+
+@dataclass
+class MachineConfig:
+    """Boot parameters of a simulated machine; ``machine(...)`` keyword arguments.
+
+    Defaults: 4 CPUs, 8 GiB, zones laid out as on a PC (DMA below 16 MiB, DMA32 below
+    4 GiB with the PCI hole, Normal above).  Exact managed page counts per zone can be
+    given instead of ``mem`` with ``dma_pages``, ``dma32_pages``, ``normal_pages`` and
+    ``movable_pages``.
+    """
+
+    mem: int = 8 * GiB
+    cpus: int = 4
+    dma_pages: int | None = None
+    dma32_pages: int | None = None
+    normal_pages: int | None = None
+    movable_pages: int | None = None
+    seed: int = 0
+    thp: bool = True  # THP enabled (madvise): raises min_free_kbytes as khugepaged does
+    slab_nomerge: bool = False
+    slub_debug: str | None = None
+    vmap_stack: bool = True
+    swap: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        return [f.name for f in fields(cls) if f.name != "extra"]
