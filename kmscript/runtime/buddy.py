@@ -314,6 +314,43 @@ class BuddyZone:
             li += MIGRATE_TYPES
         return None
 
+    def rmqueue_smallest_run(self, order: int, mt: int, count: int) -> tuple[int, int] | None:
+        """``t`` calls of rmqueue_smallest(order, mt) in a row, t <= count, all served by the
+        one block the first call takes: (pfn of that block, t), or None if there is none.
+
+        The first call takes the head block of the smallest non-empty order c >= order;
+        the lists of the orders below c are empty, so every following call takes the
+        lowest block expand() left, and the blocks come out in ascending pfn order until
+        the 2^(c-order) of them are used up.  What expand() leaves after t of them is the
+        remainder [pfn + t blocks, pfn + 2^c) cut into aligned blocks of growing order,
+        one per set bit of 2^(c-order) - t, each at the head of its (otherwise empty)
+        list: the same lists, counts and state bytes as the calls one by one.
+        """
+        nr_list = self.nr_list
+        li = order * MIGRATE_TYPES + mt
+        for current in range(order, NR_PAGE_ORDERS):
+            if nr_list[li]:
+                break
+            li += MIGRATE_TYPES
+        else:
+            return None
+        pfn = self.first_free(current, mt)
+        assert pfn is not None
+        blocks = 1 << (current - order)
+        t = min(count, blocks)
+        self.del_from_free_list(pfn, current, mt)
+        rest = blocks - t
+        q = pfn + (t << order)
+        h = order
+        while rest:
+            if rest & 1:
+                self.add_to_free_list(q, h, mt, False)
+                q += 1 << h
+            rest >>= 1
+            h += 1
+        self.account_freepages(-(t << order), mt)
+        return pfn, t
+
     def free_one_page(self, pfn: int, order: int, mt: int, to_tail: bool = False) -> int:
         """__free_one_page: merge with free buddies, insert; returns the final order.
 

@@ -66,6 +66,8 @@ MAXORDER_LI = MAX_PAGE_ORDER * MIGRATE_TYPES
 TAIL_BYTES = [[bytes(((k << 4) | TAIL,)) * ((1 << o) - 1) for o in range(PAGE_ALLOC_COSTLY_ORDER + 1)]
                for k in range(16)]
 PCP_TAIL_BYTES = TAIL_BYTES[K_PCP]
+# the state bytes of a whole block of order 0..3 on a pcp list: head, then tails
+PCP_BLOCK_BYTES = [bytes(((K_PCP << 4) | o,)) + PCP_TAIL_BYTES[o] for o in range(PAGE_ALLOC_COSTLY_ORDER + 1)]
 
 
 class SlowPathHooks(Protocol):

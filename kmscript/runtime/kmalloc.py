@@ -85,11 +85,9 @@ class Kmalloc:
             self.caches[t] = row
         # size -> cache lookup tables per type (index 0 unused: kmalloc(0) is ZERO_SIZE_PTR)
         self.by_size: dict[int, list[KmemCache]] = {}
+        index = [3] + [g.kmalloc_index(size) for size in range(1, KMALLOC_MAX_CACHE_SIZE + 1)]
         for t, row in self.caches.items():
-            table = [row[3]] * (KMALLOC_MAX_CACHE_SIZE + 1)
-            for size in range(1, KMALLOC_MAX_CACHE_SIZE + 1):
-                table[size] = row[g.kmalloc_index(size)]
-            self.by_size[t] = table
+            self.by_size[t] = [row[i] for i in index]
         self.normal = self.by_size[g.KMALLOC_NORMAL]
         # large kmalloc: head address -> (order, caller, requested size); pfn -> head address
         self.large: dict[int, tuple[int, str, int]] = {}

@@ -60,7 +60,7 @@ from .gfp import (__GFP_COMP, __GFP_DIRECT_RECLAIM, __GFP_HARDWALL, __GFP_HIGH, 
                   __GFP_NOWARN, __GFP_RETRY_MAYFAIL, __GFP_THISNODE, __GFP_ZERO, MIGRATE_HIGHATOMIC,
                   MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_TYPES,
                   MIGRATE_UNMOVABLE, ZONE_DEVICE, ZONE_NORMAL, format_gfp, gfp_migratetype, gfp_zone)
-from .internal import (ALLOC_WMARK_MIN, ALLOC_WMARK_LOW, ALLOC_WMARK_HIGH, ALLOC_WMARK_MASK,
+from .internal import (PCP_BLOCK_BYTES, ALLOC_WMARK_MIN, ALLOC_WMARK_LOW, ALLOC_WMARK_HIGH, ALLOC_WMARK_MASK,
                        ALLOC_NO_WATERMARKS, ALLOC_OOM, ALLOC_NON_BLOCK, ALLOC_MIN_RESERVE, ALLOC_CPUSET,
                        ALLOC_NOFRAGMENT, ALLOC_HIGHATOMIC, ALLOC_KSWAPD, MAX_RECLAIM_RETRIES,
                        MAX_COMPACT_RETRIES, PF_MEMALLOC, SLOWPATH_LOOP_LIMIT, MAXORDER_LI, TAIL_BYTES,
@@ -297,6 +297,22 @@ class PageAllocator(Migrate):
         memmap = self.memmap
         head = (K_PCP << 4) | order
         i = 0
+        if not self.tracer.enabled:
+            # the __rmqueue_smallest calls of this loop, a block at a time (without the
+            # per-page mm_page_alloc_zone_locked events; with tracing on, page by page)
+            pattern = (PCP_BLOCK_BYTES[order] if order <= PAGE_ALLOC_COSTLY_ORDER
+                       else bytes((head,)) + bytes(((K_PCP << 4) | TAIL,)) * ((1 << order) - 1))
+            step = 1 << order
+            while i < count:
+                run = zone.rmqueue_smallest_run(order, mt, count - i)
+                if run is None:
+                    break
+                first, t = run
+                sec = memmap.section(first)
+                off = first & SECTION_MASK
+                sec[off:off + (t << order)] = pattern * t
+                lst.extend(range(first, first + (t << order), step))
+                i += t
         while i < count:
             pfn = self._rmqueue_mode(zone, order, mt, alloc_flags, mode)
             if pfn is None:

@@ -59,3 +59,53 @@ def test_random_alloc_free_keeps_invariants(ops: list[tuple[str, int, int, int]]
     pa.check_invariants()
     assert pa.nr_free_pages() == managed - base_used
     assert not any(r.kind == "bug" for r in m.log.records)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(op, min_size=1, max_size=60), st.integers(0, 3), st.integers(1, 300))
+def test_bulk_rmqueue_matches_rmqueue_smallest_one_by_one(ops: list[tuple[str, int, int, int]],
+                                                          order: int, count: int) -> None:
+    """rmqueue_smallest_run (the pcp refill fast path) against rmqueue_smallest called
+    block by block, from the same fragmented free lists: same blocks, lists and bytes."""
+    import copy
+
+    m = Machine(MachineConfig(cpus=2, dma_pages=3840, dma32_pages=6000, normal_pages=9000))
+    pa = m.page_alloc
+    live: list[tuple[int, int]] = []
+    for kind, a, gfp, cpu in ops:
+        m.ctx.cpu = cpu
+        if kind == "alloc":
+            pfn = pa.alloc_pages(gfp | __GFP_NOWARN, a)
+            if pfn is not None:
+                live.append((pfn, a))
+        elif kind == "free" and live:
+            pfn, o = live.pop(a % len(live))
+            pa.free_pages(pfn, o)
+        else:
+            pa.drain_all_pages()
+    for zone in pa.populated:
+        for mt in range(3):
+            bulk, single = copy.deepcopy(zone), copy.deepcopy(zone)
+            taken_bulk: list[int] = []
+            while len(taken_bulk) < count:
+                run = bulk.rmqueue_smallest_run(order, mt, count - len(taken_bulk))
+                if run is None:
+                    break
+                taken_bulk += range(run[0], run[0] + (run[1] << order), 1 << order)
+            taken_single: list[int] = []
+            while len(taken_single) < count:
+                r = single.rmqueue_smallest(order, mt)
+                if r is None:
+                    break
+                taken_single.append(r[0])
+            assert taken_bulk == taken_single
+            assert bulk.nr_list == single.nr_list and bulk._nr_free == single._nr_free
+            assert (bulk.free_pages, bulk.nr_free_highatomic) == (single.free_pages, single.nr_free_highatomic)
+            for o in range(11):
+                for t in range(5):
+                    assert bulk.free_list(o, t) == single.free_list(o, t)
+            # the taken blocks' bytes are the caller's to write (rmqueue_bulk: pcp state)
+            for z in (bulk, single):
+                for pfn in taken_bulk:
+                    z.memmap.set_block(pfn, order, 0x10 | order, 0x1F)
+            assert bulk.memmap.sections == single.memmap.sections
