@@ -123,6 +123,7 @@ class FileResult:
     injected: int = 0
     updated: list[str] = field(default_factory=list)
     unreadable: bool = False  # the file could not be read: the run exits with status 2
+    duration: float = 0.0  # wall-clock seconds of the whole file
 
 
 @dataclass
@@ -965,31 +966,115 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _worker(path: str, opts: RunOptions) -> FileResult:
-    return run_file(path, opts)
+    t0 = time.perf_counter()
+    result = run_file(path, opts)
+    result.duration = time.perf_counter() - t0
+    return result
+
+
+# ---------------------------------------------------------------------------- parallel runs
+def _times_file() -> Path:
+    """Where each file's last run time is kept, for slowest-first scheduling with -j."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "kmscript" / "test-times.json"
+
+
+def _load_times() -> dict[str, float]:
+    import json
+    try:
+        data = json.loads(_times_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: float(v) for k, v in data.items() if isinstance(k, str) and isinstance(v, (int, float))}
+
+
+def _save_times(results: Sequence[FileResult], paths: Sequence[str]) -> None:
+    """Remember how long each file took (best effort: a read-only home is fine)."""
+    import json
+    times = _load_times()
+    for p, r in zip(paths, results):
+        if r.duration > 0:
+            times[os.path.abspath(p)] = round(r.duration, 4)
+    f = _times_file()
+    try:
+        f.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = f.with_name(f"{f.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(times, sort_keys=True, indent=0), encoding="utf-8")
+        os.replace(tmp, f)
+    except OSError:
+        pass
+
+
+_WARM_UP = """machine(cpus=2, mem=256M)
+p = kmalloc(50, GFP_KERNEL)
+kfree(p)
+q = alloc_pages(GFP_KERNEL, 1)
+__free_pages(q, 1)
+v = vmalloc(8K)
+vfree(v)
+task t = spawn("warm")
+t.fault(64K)
+t.exit()
+show buddyinfo
+"""
+
+
+def _warm_up() -> None:
+    """Import and exercise the language and every allocator once in this process, so that
+    forked workers start with them loaded (and the parser tables built) instead of paying
+    the imports once each."""
+    from ..errors import KmsError
+    from ..session import Session
+    s = Session(out=lambda line: None, quiet=True)
+    try:
+        s.run_text(_WARM_UP, "<warm-up>")
+    except KmsError:  # only slower workers; the real runs report real problems
+        pass
+
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    import multiprocessing
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork") if "fork" in methods else None
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
 
 
 def iter_results(paths: list[str], opts: RunOptions, jobs: int) -> Generator[FileResult, None, None]:
-    """Results in the order of *paths*, whatever order the workers finish in."""
-    if jobs <= 1 or len(paths) <= 1:
-        for p in paths:
-            yield run_file(p, opts)
-        return
-    # Import the language and build the parser before forking, so workers inherit them.
-    from ..lang.builtins import load_all
-    from ..lang.parser import parse_source
-    from ..source import Source
-    load_all()
-    parse_source(Source("x = 1\n", "<warm-up>"))
-    ex = ProcessPoolExecutor(max_workers=jobs)
+    """Results in the order of *paths*, whatever order the workers finish in.
+
+    With ``jobs > 1`` the files run in a pool of worker processes forked after a warm-up
+    (so each worker starts with kmscript imported), started slowest first by the times
+    of the previous run (``~/.cache/kmscript/test-times.json``) so that one long file does
+    not finish alone at the end.
+    """
+    done: list[FileResult] = []
     try:
-        futures: list[Future[FileResult]] = [ex.submit(_worker, p, opts) for p in paths]
-        for p, fut in zip(paths, futures):
-            try:
-                yield fut.result()
-            except Exception as e:  # a worker died: report it against its file
-                yield FileResult(p, [CaseResult(p, None, FAIL, f"{p}: error: worker failed: {e!r}")], exit_status=3)
+        if jobs <= 1 or len(paths) <= 1:
+            for p in paths:
+                r = _worker(p, opts)
+                done.append(r)
+                yield r
+            return
+        _warm_up()
+        times = _load_times()
+        order = sorted(range(len(paths)), key=lambda i: (-times.get(os.path.abspath(paths[i]), float("inf")), i))
+        ex = _pool(min(jobs, len(paths)))
+        try:
+            futures: dict[int, Future[FileResult]] = {i: ex.submit(_worker, paths[i], opts) for i in order}
+            for i, p in enumerate(paths):
+                try:
+                    r = futures[i].result()
+                except Exception as e:  # a worker died: report it against its file
+                    r = FileResult(p, [CaseResult(p, None, FAIL, f"{p}: error: worker failed: {e!r}")], exit_status=3)
+                done.append(r)
+                yield r
+        finally:
+            ex.shutdown(wait=True, cancel_futures=True)
     finally:
-        ex.shutdown(wait=True, cancel_futures=True)
+        if done:
+            _save_times(done, paths[:len(done)])
 
 
 def main(argv: Sequence[str] | None = None, out: Callable[[str], None] | None = None) -> int:
@@ -999,6 +1084,12 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] | None = 
     except KeyboardInterrupt:
         print("kmscript test: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (kmscript test | head): stop quietly, as Unix tools do;
+        # stdout goes to /dev/null so that flushing it at exit cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 def _main(argv: Sequence[str] | None, out: Callable[[str], None] | None) -> int:
@@ -1030,10 +1121,18 @@ def _main(argv: Sequence[str] | None, out: Callable[[str], None] | None) -> int:
         return run_fail_nth(files[0], opts, emit, ns.fail_nth_limit)
     if ns.tap:
         emit("TAP version 13")
+    gen = iter_results(files, opts, ns.jobs)
+    try:
+        return _report(ns, gen, emit)
+    finally:
+        gen.close()  # stops the workers and saves the run times, also after an error
+
+
+def _report(ns: argparse.Namespace, gen: Generator[FileResult, None, None], emit: Callable[[str], None]) -> int:
+    """Print each case as its file's result arrives, then the summary; the exit status."""
     shown: list[CaseResult] = []
     results: list[FileResult] = []
     stop = False
-    gen = iter_results(files, opts, ns.jobs)
     for fr in gen:
         results.append(fr)
         for c in fr.cases:
@@ -1057,8 +1156,6 @@ def _main(argv: Sequence[str] | None, out: Callable[[str], None] | None) -> int:
                 emit(f"updated {u}")
         if stop:
             break
-    if isinstance(gen, Generator):
-        gen.close()
     if ns.tap:
         emit(f"1..{len(shown)}")
     if ns.junit_xml:

@@ -333,3 +333,46 @@ def test_err_golden_expects_the_rendered_error(tmp_path: Path) -> None:
     assert rc == 1 and "+e.kms:2:8: assertion failed: 1 == 2" in [ln.strip() for ln in lines]
     assert run("--update", f)[0] == 0
     assert err.read_text().startswith("e.kms:2:8: assertion failed")
+
+
+def test_parallel_runs_start_the_slowest_file_first_and_remember_times(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    from concurrent.futures import Future
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    files = [write(tmp_path / "s", f"f{i}.kms", f"assert {i} == {i}\n") for i in range(3)]
+    assert run("-j", "2", str(tmp_path / "s"))[0] == 0
+    times = json.loads((tmp_path / "cache" / "kmscript" / "test-times.json").read_text())
+    assert set(times) == {str(Path(f).resolve()) for f in files}
+    # f1 was slowest last time: it is started first; the output order stays the discovery order
+    times = {str(Path(f).resolve()): t for f, t in zip(files, (0.1, 5.0, 0.2))}
+    (tmp_path / "cache" / "kmscript" / "test-times.json").write_text(json.dumps(times))
+    submitted: list[str] = []
+
+    class InlinePool:
+        def submit(self, fn, path, opts):  # type: ignore[no-untyped-def]
+            submitted.append(Path(path).name)
+            fut: Future[runner.FileResult] = Future()
+            fut.set_result(fn(path, opts))
+            return fut
+
+        def shutdown(self, **kw: object) -> None:
+            pass
+
+    monkeypatch.setattr(runner, "_pool", lambda jobs: InlinePool())
+    rc, lines = run("-j", "2", str(tmp_path / "s"))
+    assert submitted == ["f1.kms", "f2.kms", "f0.kms"]
+    assert lines == [f"PASS {f}" for f in files] + ["3 passed, 0 failed"]
+
+
+@pytest.mark.parametrize("extra", [[], ["--tap"], ["-j", "2"]])
+def test_a_closed_pipe_ends_the_run_quietly(extra: list[str]) -> None:
+    # kmscript test tests/scenarios | head -1
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parent.parent.parent
+    r = subprocess.run(f"{sys.executable} -m kmscript test {' '.join(extra)} tests/scenarios | head -1; "
+                       "exit ${PIPESTATUS[0]}", shell=True, executable="/bin/bash", cwd=root,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "" and len(r.stdout.splitlines()) == 1
