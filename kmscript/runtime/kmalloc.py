@@ -34,7 +34,8 @@ from . import gfp as _gfp
 from .gfp import format_gfp
 from .mm_types import OWNER_KERNEL, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, pfn_to_struct_page
 from .slab import SlabAllocator
-from .slab_types import GFP_SLAB_BUG_MASK, SLAB_CPU, SLAB_CPU_PARTIAL, SLAB_NODE_PARTIAL, KmemCache
+from .slab_types import (GFP_SLAB_BUG_MASK, SLAB_CPU, SLAB_CPU_PARTIAL, SLAB_DEAD, SLAB_FULL, SLAB_NODE_PARTIAL,
+                         SLAB_RCU_FREE, KmemCache)
 
 # module-level aliases: double-underscore names would be mangled inside classes
 _GFP_ACCOUNT = _gfp.__GFP_ACCOUNT
@@ -395,26 +396,40 @@ def slab_detail(slab: SlabAllocator, s: KmemCache) -> str:
            f"  slabs {s.nr_slabs}  objects {s.objects}  total_objects {s.total_objects}  partial {s.partial}  "
            f"cpu_slabs {s.cpu_slabs}  live {s.live_objects()}"]
 
-    def slab_line(label: str, sl: Any, cpu_free: int = 0) -> list[str]:
-        free = len(sl.freelist) + cpu_free
-        res = [f"  {label} slab pfn 0x{sl.pfn:x} @0x{sl.base:016x}: {sl.objects - free}/{sl.objects} in use"]
+    # The textbook draws a cache as three lists of slabs - full, partial, empty - by how
+    # many objects are in use.  SLUB keeps no such lists (mm/slub.c, "Slab lists"): a slab
+    # is the cpu slab of one CPU (frozen), on a cpu partial list, on the node partial
+    # list, or - when full - on no list at all (only debug caches with SLAB_STORE_USER keep
+    # a node full list: add_full()); each line says which.
+    entries: list[tuple[Any, int, str]] = []
+    for cpu, c in enumerate(s.cpu_slab):
+        if c.slab is not None:
+            entries.append((c.slab, len(c.freelist), f"cpu{cpu} slab (c->slab, frozen)"))
+        for sl in reversed(c.partial):
+            entries.append((sl, 0, f"cpu{cpu} partial list (c->partial)"))
+    for sl in s.node_partial:
+        entries.append((sl, 0, "node partial list (n->partial)"))
+    where_names = {SLAB_FULL: "node full list (n->full, debug cache)",
+                   SLAB_RCU_FREE: "no list: waiting for an RCU grace period to be freed",
+                   SLAB_DEAD: "no list: failed consistency checks, never reused"}
+    for sl in slab.iter_slabs(s):
+        if sl.where not in (SLAB_CPU, SLAB_CPU_PARTIAL, SLAB_NODE_PARTIAL):
+            entries.append((sl, 0, where_names.get(sl.where, "no list (SLUB does not track full slabs)")))
+
+    groups: dict[str, list[str]] = {"full": [], "partial": [], "empty": []}
+    for sl, cpu_free, on in entries:
+        inuse = sl.objects - len(sl.freelist) - cpu_free
+        kind = "full" if inuse == sl.objects else "empty" if inuse == 0 else "partial"
         states = []
         for a in sl.object_addrs():
             st = slab.object_state(s, sl, a)
             states.append("A" if st == "allocated" else "c" if st == "free(cpu)" else "." if st == "free" else "?")
-        res.append("    [" + "".join(states) + "]")
-        return res
-
-    for cpu, c in enumerate(s.cpu_slab):
-        if c.slab is not None:
-            out += slab_line(f"cpu{cpu} active", c.slab, len(c.freelist))
-        for sl in reversed(c.partial):
-            out += slab_line(f"cpu{cpu} partial", sl)
-    for sl in s.node_partial:
-        out += slab_line("node partial", sl)
-    others = [sl for sl in slab.iter_slabs(s) if sl.where not in (SLAB_CPU, SLAB_CPU_PARTIAL, SLAB_NODE_PARTIAL)]
-    for sl in others:
-        out += slab_line("full", sl)
+        groups[kind] += [f"    slab pfn 0x{sl.pfn:x} @0x{sl.base:016x}  inuse {inuse}/{sl.objects}  on {on}",
+                         "      [" + "".join(states) + "]"]
+    for kind in ("full", "partial", "empty"):
+        n = len(groups[kind]) // 2
+        out.append(f"  {kind} slabs: {n}")
+        out += groups[kind]
     out.append("  legend: A allocated, c free on the cpu freelist, . free, ? lost")
     return "\n".join(out)
 

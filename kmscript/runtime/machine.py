@@ -20,6 +20,7 @@ class attribute ``KMS_ATTRS`` (a frozenset of names).  Nothing else is visible t
 from __future__ import annotations
 
 import random
+import zlib
 from typing import Any
 
 from .compaction import Compaction
@@ -158,6 +159,44 @@ class Machine:
     def nr_free(self, zone: str, order: int) -> int:
         """free_area[order].nr_free of a zone (buddyinfo column)."""
         return self.page_alloc.zone_by_name(zone)._nr_free[order]
+
+    def show_page(self, pfn: int) -> str:
+        """``show page P``: dump_page()'s lines (mm/debug.c) and then the struct page fields the
+        textbook lists (include/linux/mm_types.h): flags, _refcount, _mapcount, private,
+        mapping, index and virtual (the address the page is mapped at, if any)."""
+        pa: Any = self.page_alloc
+        page = pa.page(pfn)
+        owner = page.owner
+        found = self.pagecache.rmap.lookup(pfn)
+        mapping, index, anon, mapped_by = 0, 0, False, "NULL"
+        if found is not None:
+            obj, index = found
+            # dump_page prints mapping with %p, which the kernel hashes (lib/vsprintf.c
+            # ptr_to_hashval: 32 bits of siphash on 64-bit): the value only identifies the owner.
+            mapping = zlib.crc32(f"{type(obj).__name__}:{obj.oid}".encode())
+            if owner == "file":
+                mapped_by = f"the page cache (struct address_space) of \"{obj.name}\""
+            else:
+                anon = True
+                mapped_by = "an anon_vma, tagged with PAGE_MAPPING_ANON"
+        lines = pa.dump_page_lines(pfn, mapping, index, anon)
+        kind, is_head, order = pa.page_state(pfn)
+        # page->private: the buddy order of a free block's head (set_buddy_order), else 0
+        private = f"{order} (buddy order)" if kind == "buddy" and is_head else "0"
+        mapcount_raw = -1 + (0 if kind in ("buddy", "slab", "pagetable") else page.mapcount)
+        lines += [
+            "struct page:",
+            f"  flags      {page.flags} (zone {page.zone}, node 0)",
+            f"  _refcount  {page.refcount}",
+            f"  _mapcount  {mapcount_raw}" + ("  (holds page_type)" if kind in ("buddy", "slab", "pagetable") else ""),
+            f"  private    {private}",
+            f"  mapping    {mapped_by}",
+            f"  index      {index:#x}",
+            f"  virtual    {page_address(pfn):#x} (direct map: page_address())",
+            f"  owner      {owner}" + (f" ({sl.cache.name})" if (sl := self.slab.slab_by_pfn.get(pfn)) else "")
+            + (f", order-{order} block" if order else ""),
+        ]
+        return "\n".join(lines)
 
     def drain_all_pages(self) -> None:
         self.page_alloc.drain_all_pages()

@@ -222,6 +222,31 @@ class PageState(MmInit):
             names.append("table")
         return "|".join(names) if names else "none"
 
+    # include/linux/page-flags.h enum pagetype: the top byte of page_type (it overlays
+    # _mapcount) for pages that are not mapped to user space.
+    _PAGE_TYPES = {"buddy": 0xF0, "pagetable": 0xF2, "slab": 0xF5}
+
+    def dump_page_lines(self, pfn: int, mapping: int = 0, index: int = 0, anon: bool = False) -> list[str]:
+        """mm/debug.c __dump_folio(): the page:, head:, flags: and page_type: lines
+        (the raw: hex dump of struct page is not simulated)."""
+        kind, _is_head, _order = self.page_state(pfn)
+        head = self.block_head(pfn)
+        large = head is not None and head[0] in self.compound and head[1] > 0
+        page_type = self._PAGE_TYPES.get(kind) if not (kind == "buddy" and not _is_head) else None
+        mapcount = 0 if page_type is not None else self.mapcount.get(pfn, 0)
+        zone = self.zone_of(pfn)
+        zidx = zone.idx if zone is not None else 0
+        ref_pfn = head[0] if large and head is not None else pfn
+        lines = [f"page: refcount:{self.page_ref_count(ref_pfn)} mapcount:{mapcount} mapping:{mapping:016x} "
+                 f"index:{index:#x} pfn:{pfn:#x}"]
+        if large and head is not None:
+            lines.append(f"head: order:{head[1]} mapcount:0 entire_mapcount:0 nr_pages_mapped:0 pincount:0")
+        lines.append(f"{'anon ' if anon else ''}flags: {self.page_flags(pfn)}(node=0|zone={zidx})")
+        if page_type is not None:
+            name = {"pagetable": "table"}.get(kind, kind)
+            lines.append(f"page_type: {page_type:x}({name})")
+        return lines
+
     def pfn_to_page(self, pfn: int) -> Page:
         return self.page(pfn)
 

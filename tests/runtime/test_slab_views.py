@@ -44,7 +44,8 @@ def test_show_slab_and_slabtop() -> None:
     a = r.km.kmem_cache_alloc(s, GFP_KERNEL, C)
     text = slab_detail(r.sa, s)
     assert "object_size 600  slab_size 640  align 64  order 1  objs_per_slab 12" in text
-    assert f"cpu0 active slab pfn 0x{r.sa.slab_of(a).pfn:x}" in text and "[Accccccccccc]" in text
+    assert (f"slab pfn 0x{r.sa.slab_of(a).pfn:x} @0x{r.sa.slab_of(a).base:016x}  inuse 1/12  "
+            "on cpu0 slab (c->slab, frozen)") in text and "[Accccccccccc]" in text
     top = slabtop(r.sa).splitlines()
     assert top[0] == " Active / Total Objects (% used)    : 12 / 12 (100.0%)"
     assert top[6] == "  OBJS ACTIVE  USE OBJ SIZE  SLABS OBJ/SLAB CACHE SIZE NAME"

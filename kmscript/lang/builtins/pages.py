@@ -227,3 +227,12 @@ def _memmap(call: Call, zone: Any) -> str:
              "recommendation, or the value last written with sysctl)")
 def _min_free_kbytes(call: Call) -> int:
     return int(call.machine.sysctl_get("vm.min_free_kbytes"))
+
+
+@view("page", page=one_of(PAGE, PTR), category="pages",
+      doc="show page P: dump_page()'s lines (page:, head:, flags:, page_type:) and the struct page fields "
+          "(flags, _refcount, _mapcount, private, mapping, index, virtual); P is a page or an address")
+def _show_page(call: Call, page: Any) -> str:
+    m = call.machine
+    pfn = page.pfn if not isinstance(page, int) else m.virt_to_page(page).pfn
+    return str(m.show_page(pfn))
