@@ -17,7 +17,7 @@ from typing import Any
 
 from .display import Fragments, human_bytes
 
-PAGE_SIZE = 4096
+from ..runtime.mm_types import PAGE_SIZE
 CELLS = 6
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 GiB = 1 << 30
+NR_CPUS_MAX = 8192  # CONFIG_NR_CPUS of the x86_64 distribution kernels (MAXSMP)
 
 
 @dataclass

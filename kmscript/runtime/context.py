@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from contextlib import contextmanager
 from typing import Callable, Iterator, NamedTuple, Protocol
 
+from .gfp import __GFP_DIRECT_RECLAIM
 from .dumpstack import dump_stack, dump_stack_print_info, show_stack
 from .errors import KernelFault, KernelOops, KernelPanic
 from .printk import KernelLog, LogRecord
@@ -67,9 +68,9 @@ NMI_MASK = 0xF << NMI_SHIFT
 # include/linux/sched/mm.h: might_alloc() expands might_sleep_if() at this line in 6.18.2
 # (linux-mm-facts.md section 12).
 MIGHT_ALLOC_LOCATION = "include/linux/sched/mm.h:321"
-# __GFP_DIRECT_RECLAIM (include/linux/gfp_types.h); duplicated here so that the context
-# layer does not depend on the allocators.
-_GFP_DIRECT_RECLAIM = 0x400
+# __GFP_DIRECT_RECLAIM from gfp.py (a leaf module: the context layer still depends on no
+# allocator); aliased because a __GFP_ name in a class body is name-mangled
+_GFP_DIRECT_RECLAIM = __GFP_DIRECT_RECLAIM
 
 
 class TaskLike(Protocol):

@@ -62,12 +62,14 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-# include/linux/gfp_types.h bit values, duplicated so the lowest runtime layer does not
-# import the allocators' modules.
-_GFP_HIGHMEM = 1 << 1
-_GFP_DIRECT_RECLAIM = 1 << 10
-_GFP_NOWARN = 1 << 13
-_GFP_NOFAIL = 1 << 15
+from .gfp import __GFP_DIRECT_RECLAIM, __GFP_HIGHMEM, __GFP_NOFAIL, __GFP_NOWARN
+
+# include/linux/gfp_types.h bits (gfp.py is a leaf module); a __GFP_ name in a class body
+# is name-mangled, hence the aliases
+_GFP_HIGHMEM = __GFP_HIGHMEM
+_GFP_DIRECT_RECLAIM = __GFP_DIRECT_RECLAIM
+_GFP_NOWARN = __GFP_NOWARN
+_GFP_NOFAIL = __GFP_NOFAIL
 
 FAILSLAB = "failslab"
 FAIL_PAGE_ALLOC = "fail_page_alloc"

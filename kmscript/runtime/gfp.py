@@ -244,10 +244,6 @@ def gfp_migratetype(mask: int) -> int:
         else MIGRATE_UNMOVABLE
 
 
-def gfpflags_allow_blocking(mask: int) -> bool:
-    return bool(mask & __GFP_DIRECT_RECLAIM)
-
-
 def gfp_compaction_allowed(mask: int) -> bool:
     """include/linux/gfp.h: compaction needs __GFP_IO."""
     return bool(mask & __GFP_IO)

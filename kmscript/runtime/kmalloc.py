@@ -32,7 +32,7 @@ from typing import Any
 from . import slab_geometry as g
 from . import gfp as _gfp
 from .gfp import format_gfp
-from .mm_types import OWNER_KERNEL, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, pfn_to_struct_page
+from .mm_types import MAX_PAGE_ORDER, OWNER_KERNEL, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, pfn_to_struct_page
 from .slab import SlabAllocator
 from .slab_types import (GFP_SLAB_BUG_MASK, SLAB_CPU, SLAB_CPU_PARTIAL, SLAB_DEAD, SLAB_FULL, SLAB_NODE_PARTIAL,
                          SLAB_RCU_FREE, KmemCache)
@@ -137,7 +137,7 @@ class Kmalloc:
         if gfp & GFP_SLAB_BUG_MASK:
             gfp = slab.kmalloc_fix_flags(gfp)
         ptr: int | None = None
-        if order > g.MAX_PAGE_ORDER:
+        if order > MAX_PAGE_ORDER:
             # __alloc_frozen_pages_noprof: WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER, gfp)
             slab.ctx.might_alloc(gfp)
             if not gfp & _GFP_NOWARN and "order>MAX" not in slab.warned_once:
@@ -362,9 +362,6 @@ class Kmalloc:
         if PAGE_OFFSET <= addr < PAGE_OFFSET + (1 << 46):
             return " non-slab/vmalloc memory"
         return " non-paged memory"
-
-    def live_large(self) -> dict[int, tuple[int, str, int]]:
-        return self.large
 
 
 def _p(addr: int | None) -> str:

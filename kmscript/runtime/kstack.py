@@ -40,13 +40,12 @@ from .gfp import GFP_KERNEL_ACCOUNT, __GFP_ACCOUNT, __GFP_ZERO
 from .vmap_area import VM_MAP, VmStruct
 from .vmalloc import Vmalloc
 from .vmstat import VmStat
+from .mm_types import PAGE_SHIFT, PAGE_SIZE, PageAllocator
 
 # Module-level aliases: a name starting with two underscores would be mangled inside a class.
 GFP_ACCOUNT = __GFP_ACCOUNT
 GFP_ZERO = __GFP_ZERO
 
-PAGE_SHIFT = 12
-PAGE_SIZE = 1 << PAGE_SHIFT
 THREAD_SIZE_ORDER = 2
 THREAD_SIZE = PAGE_SIZE << THREAD_SIZE_ORDER
 THREAD_ALIGN = THREAD_SIZE
@@ -59,10 +58,6 @@ KERNEL_CLONE_CALLER = "kernel_clone+0x94/0x3e0"
 IRQ_STACK_CALLER = "irq_init_percpu_irqstack+0xca/0x100"
 
 
-class PageAllocator(Protocol):
-    def alloc_pages(self, gfp: int, order: int, *, owner: int = ..., caller: str | None = None) -> int | None: ...
-
-    def free_pages(self, pfn: int, order: int) -> None: ...
 
 
 class KernelStacks:

@@ -36,8 +36,7 @@ import time
 
 from .errors import WorkLimitExceeded
 
-PAGE_SHIFT = 12
-PAGE_SIZE = 1 << PAGE_SHIFT
+from .mm_types import PAGE_SHIFT, PAGE_SIZE
 
 MAX_PHYSMEM_BITS = 46
 MAX_PHYSMEM = 1 << MAX_PHYSMEM_BITS

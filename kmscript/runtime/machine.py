@@ -24,12 +24,12 @@ import zlib
 from typing import Any
 
 from .compaction import Compaction
-from .config import MachineConfig
+from .config import NR_CPUS_MAX, MachineConfig
 from .context import ExecContext
 from .errors import KernelFault
 from .events import Clock, EventQueue, Rcu
 from .fault_inject import FaultInjector
-from .gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, MAX_NR_ZONES
+from .gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, MAX_NR_ZONES, __GFP_ZERO
 from .internal import MAX_RECLAIM_RETRIES
 from .kmalloc import Kmalloc
 from .kstack import KernelStacks
@@ -44,6 +44,7 @@ from .physmem import PhysMem
 from .printk import KernelLog
 from .reclaim import Reclaim, ReclaimHooks
 from .slab import SlabAllocator
+from .slab_geometry import KMALLOC_MAX_CACHE_SIZE
 from .sysctl import SysctlGet, SysctlSet, SysctlTable
 from .task import TaskTable
 from .trace import Tracer
@@ -53,14 +54,16 @@ from .zone_access import ZoneAccess
 
 __all__ = ["Machine", "MachineConfig"]
 
+_GFP_ZERO = __GFP_ZERO  # (a __GFP_ name in a class body is name-mangled)
+
 
 class Machine:
     """One simulated machine.  See the module docstring."""
 
     def __init__(self, config: MachineConfig | None = None, meter: WorkMeter | None = None) -> None:
         self.config = config or MachineConfig()
-        if self.config.cpus < 1 or self.config.cpus > 8192:
-            raise KernelFault(f"cpus={self.config.cpus}: a machine has 1..8192 CPUs")
+        if self.config.cpus < 1 or self.config.cpus > NR_CPUS_MAX:
+            raise KernelFault(f"cpus={self.config.cpus}: a machine has 1..{NR_CPUS_MAX} CPUs")
         if self.config.mem > MAX_PHYSMEM:
             # arch/x86/include/asm/sparsemem.h: MAX_PHYSMEM_BITS 46 (4-level paging)
             raise KernelFault(f"mem={self.config.mem}: x86_64 with 4-level paging addresses at most "
@@ -120,7 +123,7 @@ class Machine:
         return None if pfn is None else page_address(pfn)
 
     def get_zeroed_page(self, gfp: int, caller: str | None = None) -> int | None:
-        return self.get_free_pages(gfp | 0x100, 0, caller)
+        return self.get_free_pages(gfp | _GFP_ZERO, 0, caller)
 
     def free_pages_pfn(self, pfn: int, order: int) -> None:
         """__free_pages(page, order): free by pfn."""
@@ -253,20 +256,20 @@ class Machine:
                                                    else None))
         self.kmalloc_caches = Kmalloc(self.slab, self.page_alloc)
 
-    def kmalloc(self, size: int, gfp: int = 0xCC0, caller: str | None = None) -> int | None:
+    def kmalloc(self, size: int, gfp: int = GFP_KERNEL, caller: str | None = None) -> int | None:
         """kmalloc(size, flags): an object from kmalloc-<class>, or pages above 8 KiB."""
         return self.kmalloc_caches.kmalloc(size, gfp, caller or "kmalloc")
 
-    def kzalloc(self, size: int, gfp: int = 0xCC0, caller: str | None = None) -> int | None:
-        return self.kmalloc_caches.kmalloc(size, gfp | 0x100, caller or "kzalloc")
+    def kzalloc(self, size: int, gfp: int = GFP_KERNEL, caller: str | None = None) -> int | None:
+        return self.kmalloc_caches.kmalloc(size, gfp | _GFP_ZERO, caller or "kzalloc")
 
-    def kmalloc_array(self, n: int, size: int, gfp: int = 0xCC0, caller: str | None = None) -> int | None:
+    def kmalloc_array(self, n: int, size: int, gfp: int = GFP_KERNEL, caller: str | None = None) -> int | None:
         return self.kmalloc_caches.kmalloc_array(n, size, gfp, caller or "kmalloc_array")
 
-    def kcalloc(self, n: int, size: int, gfp: int = 0xCC0, caller: str | None = None) -> int | None:
+    def kcalloc(self, n: int, size: int, gfp: int = GFP_KERNEL, caller: str | None = None) -> int | None:
         return self.kmalloc_caches.kcalloc(n, size, gfp, caller or "kcalloc")
 
-    def krealloc(self, p: int, size: int, gfp: int = 0xCC0, caller: str | None = None) -> int | None:
+    def krealloc(self, p: int, size: int, gfp: int = GFP_KERNEL, caller: str | None = None) -> int | None:
         return self.kmalloc_caches.krealloc(p, size, gfp, caller or "krealloc")
 
     def kfree(self, p: int, caller: str | None = None) -> None:
@@ -282,9 +285,9 @@ class Machine:
         from .slab_geometry import kmalloc_size_roundup
         return kmalloc_size_roundup(size)
 
-    def kmalloc_cache_for(self, size: int, gfp: int = 0xCC0) -> Any:
+    def kmalloc_cache_for(self, size: int, gfp: int = GFP_KERNEL) -> Any:
         """The cache kmalloc(size, gfp) would use (None above KMALLOC_MAX_CACHE_SIZE or for 0)."""
-        if size == 0 or size > 8192:
+        if size == 0 or size > KMALLOC_MAX_CACHE_SIZE:
             return None
         return self.kmalloc_caches.kmalloc_slab(size, gfp)
 
@@ -301,11 +304,11 @@ class Machine:
     def kmem_caches(self) -> list[Any]:
         return self.slab.caches_visible()
 
-    def kmem_cache_alloc(self, cache: Any, gfp: int = 0xCC0, caller: str | None = None) -> int | None:
+    def kmem_cache_alloc(self, cache: Any, gfp: int = GFP_KERNEL, caller: str | None = None) -> int | None:
         return self.kmalloc_caches.kmem_cache_alloc(cache, gfp, caller or "kmem_cache_alloc")
 
-    def kmem_cache_zalloc(self, cache: Any, gfp: int = 0xCC0, caller: str | None = None) -> int | None:
-        return self.kmalloc_caches.kmem_cache_alloc(cache, gfp | 0x100, caller or "kmem_cache_zalloc")
+    def kmem_cache_zalloc(self, cache: Any, gfp: int = GFP_KERNEL, caller: str | None = None) -> int | None:
+        return self.kmalloc_caches.kmem_cache_alloc(cache, gfp | _GFP_ZERO, caller or "kmem_cache_zalloc")
 
     def kmem_cache_free(self, cache: Any, p: int, caller: str | None = None) -> None:
         self.kmalloc_caches.kmem_cache_free(cache, p, caller or "kmem_cache_free")

@@ -596,18 +596,6 @@ class PageAllocator(Migrate):
             if z.idx <= hz:
                 z.watermark_boost = 0
 
-    def node_balanced(self, order: int, hz: int) -> bool:
-        """pgdat_balanced: some zone <= hz passes its high watermark at ``order`` (for kswapd)."""
-        for z in self.populated:
-            if z.idx > hz:
-                continue
-            if z.watermark_boost:
-                return False
-        for z in self.populated:
-            if z.idx <= hz and zone_watermark_ok(z, order, z.high, hz, 0):
-                return True
-        return False
-
     def _alloc_pages_slowpath(self, gfp: int, order: int, hz: int, mt: int, zonelist: tuple[Zone, ...],
                               caller: str | None) -> int | None:
         can_direct_reclaim = bool(gfp & _GFP_DIRECT_RECLAIM)

@@ -252,11 +252,6 @@ class PageFree(ShowMem):
         while pcp.count:
             self.free_pcppages_bulk(zone, min(pcp.count, pcp.batch << PCP_BATCH_SCALE_MAX), pcp, 0)
 
-    def drain_local_pages(self, cpu: int | None = None) -> None:
-        c = self.ctx.cpu if cpu is None else self.ctx.check_cpu(cpu)
-        for zone in self.populated:
-            self.drain_pages_zone(c, zone)
-
     def drain_all_pages(self, zone: Zone | None = None) -> None:
         """drain_all_pages(zone): empty every CPU's pcp lists (of one zone or all)."""
         zones = [zone] if zone is not None else self.populated

@@ -63,6 +63,7 @@ from typing import Any, Callable
 from .buddy import SECTION_MASK, SECTION_SHIFT
 from .context import ExecContext
 from .events import Clock, EventQueue
+from .gfp import __GFP_COMP, __GFP_NORETRY, __GFP_NOWARN, __GFP_WRITE
 from .mm_types import PAGE_SHIFT, PAGE_SIZE, PageAllocator
 from .printk import KernelLog
 from .vmstat import VmStat
@@ -328,11 +329,11 @@ class File:
 # the disk is not modelled).
 RW_PAGE_NS = 1000
 
-# GFP bits used here (include/linux/gfp_types.h); the composite comes from gfp.py at boot.
-_GFP_NORETRY = 0x10000
-_GFP_NOWARN = 0x2000
-_GFP_COMP = 0x40000
-_GFP_WRITE = 0x1000
+# GFP bits used here (a __GFP_ name in a class body is name-mangled)
+_GFP_NORETRY = __GFP_NORETRY
+_GFP_NOWARN = __GFP_NOWARN
+_GFP_COMP = __GFP_COMP
+_GFP_WRITE = __GFP_WRITE
 
 
 class AllocSite:

@@ -19,8 +19,7 @@ exactly what this store does for reused pages; never-touched RAM is zero here).
 
 from __future__ import annotations
 
-PAGE_SHIFT = 12
-PAGE_SIZE = 1 << PAGE_SHIFT
+from .mm_types import PAGE_SHIFT, PAGE_SIZE
 _PAGE_MASK = PAGE_SIZE - 1
 
 
@@ -100,12 +99,6 @@ class PhysMem:
             end = pfn + nr_pages
             for p in [p for p in pages if pfn <= p < end]:
                 del pages[p]
-
-    def read_u64(self, paddr: int) -> int:
-        return int.from_bytes(self.read(paddr, 8), "little")
-
-    def write_u64(self, paddr: int, value: int) -> None:
-        self.write(paddr, (value & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
 
     def touched_pages(self) -> int:
         """Number of page frames holding stored bytes (memory cost of the store)."""

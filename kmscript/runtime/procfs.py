@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .buddy import K_NONE, MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGEBLOCK_ORDER, SECTION_SHIFT
+from .buddy import K_NONE, SECTION_SHIFT
 from .gfp import MIGRATE_TYPES, MIGRATETYPE_NAMES
-from .mm_types import OWNER_NAMES, PAGE_SHIFT, PAGE_SIZE
+from .mm_types import MAX_PAGE_ORDER, NR_PAGE_ORDERS, OWNER_NAMES, PAGE_SHIFT, PAGE_SIZE, PAGEBLOCK_ORDER
 from .page_alloc import PageAllocator
 from .zone import Zone
 
@@ -306,10 +306,6 @@ def memmap(pa: PageAllocator, zone_name: str | None = None, width: int = 64, max
         if line:
             out.append(f"  {addr:#010x} {line}\n")
     return "".join(out)
-
-
-def free_area_summary(z: Zone) -> list[int]:
-    return list(z._nr_free)
 
 
 __all__ = ["buddyinfo", "zoneinfo", "pagetypeinfo", "meminfo", "memmap", "si_mem_available", "MAX_PAGE_ORDER",

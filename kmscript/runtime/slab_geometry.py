@@ -28,10 +28,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PAGE_SIZE = 4096
-PAGE_SHIFT = 12
-PAGE_ALLOC_COSTLY_ORDER = 3
-MAX_PAGE_ORDER = 10
+from .mm_types import MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGE_SHIFT, PAGE_SIZE
+
 MAX_OBJS_PER_PAGE = 32767
 CACHE_LINE_SIZE = 64  # cache_line_size() on x86_64 (cpuinfo cache_alignment)
 ARCH_SLAB_MINALIGN = 8

@@ -27,6 +27,7 @@ from .slab_geometry import (SLAB_CACHE_DMA, SLAB_CACHE_DMA32, SLAB_CONSISTENCY_C
 # module-level aliases: double-underscore names would be mangled inside classes
 _GFP_COMP = _gfp.__GFP_COMP
 _GFP_DMA = _gfp.__GFP_DMA
+_GFP_DMA32 = _gfp.__GFP_DMA32
 _GFP_RECLAIMABLE = _gfp.__GFP_RECLAIMABLE
 
 
@@ -40,11 +41,8 @@ SLUB_RED_ACTIVE = 0xCC
 HZ = 250  # CONFIG_HZ of the reference distribution kernel; used for track "age="
 INITIAL_JIFFIES = 0xFFFFFFFF - 300 * HZ + 1  # include/linux/jiffies.h: INITIAL_JIFFIES
 SHRINK_PROMOTE_MAX = 32
-# include/linux/slab.h: GFP_SLAB_BUG_MASK = _GFP_DMA32 | __GFP_HIGHMEM | ~__GFP_BITS_MASK
-_GFP_DMA32 = 0x4
-_GFP_HIGHMEM = 0x2
-_GFP_BITS_MASK = (1 << 25) - 1
-GFP_SLAB_BUG_MASK = _GFP_DMA32 | _GFP_HIGHMEM | (~_GFP_BITS_MASK & 0xFFFFFFFF)
+# include/linux/slab.h: GFP_SLAB_BUG_MASK = __GFP_DMA32 | __GFP_HIGHMEM | ~__GFP_BITS_MASK
+GFP_SLAB_BUG_MASK = _gfp.__GFP_DMA32 | _gfp.__GFP_HIGHMEM | (~_gfp.__GFP_BITS_MASK & 0xFFFFFFFF)
 
 # where a slab is (the kernel tracks this with frozen / SL_partial / list membership)
 SLAB_NOLIST = 0      # full slab of a non-debug cache: on no list

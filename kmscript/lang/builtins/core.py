@@ -15,8 +15,7 @@ from ..limits import MAX_INT_BITS, MAX_LIST_LEN, check_int, check_list_len, int_
 from ..values import NULL, ZERO_SIZE_PTR, Ptr, format_value, type_name
 from .registry import ANY, INT, KWARGS, LIST, VARARGS, Call, builtin, constant, opt, value
 
-PAGE_SHIFT = 12
-PAGE_SIZE = 1 << PAGE_SHIFT
+from ...runtime.mm_types import PAGE_SHIFT, PAGE_SIZE
 
 
 def _flag_tables() -> None:
