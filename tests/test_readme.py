@@ -23,3 +23,10 @@ def test_readme_commands_name_real_files() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert "python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'" in ci
     assert "python3 -m pytest -q -n 2" in ci and "python3 -m pytest -q -n 2" in readme
+
+
+def test_readme_scenario_paths_exist() -> None:
+    import re
+    readme = (ROOT / "README.md").read_text()
+    paths = set(re.findall(r"tests/scenarios/[\w/]+\.kms", readme))
+    assert paths and all((ROOT / p).is_file() for p in paths), paths
