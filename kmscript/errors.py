@@ -12,6 +12,7 @@ error, 3 runtime error (including a kernel panic and exceeded limits).
 
 from __future__ import annotations
 
+import re
 from difflib import get_close_matches
 from typing import Iterable
 
@@ -23,6 +24,18 @@ EXIT_USAGE = 2
 EXIT_RUNTIME = 3
 
 _MAX_SHOWN = 100  # characters of a source line shown under an error
+
+# Control characters (C0 but tab and newline, DEL, C1) as ``\x1b``: text a script chose
+# (a source line, a string it prints) must not drive the terminal it is echoed to
+# (``ESC ] 0 ; title BEL`` sets the window title, ``CSI`` sequences move the cursor).
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def escape_controls(text: str) -> str:
+    """*text* with every control character but tab and newline shown as ``\\xNN``."""
+    if _CONTROLS.search(text) is None:
+        return text
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 class KmsError(Exception):
@@ -56,7 +69,7 @@ class KmsError(Exception):
         return f"{name}:{self.span.line}:{self.span.column}"
 
     def render(self) -> str:
-        head = f"{self.location()}: {self.kind}: {self.message}"
+        head = f"{self.location()}: {self.kind}: {escape_controls(self.message)}"
         lines = [head]
         if self.span is not None and self.source is not None:
             text = self.source.line_text(self.span.line)
@@ -76,10 +89,15 @@ class KmsError(Exception):
                     expanded = prefix + window + suffix
                     col = col - start + len(prefix)
                     width = min(width, max(1, len(window) - (col - len(prefix))))
-                lines.append("    " + expanded)
+                # escaped, with the caret moved to where its character now is
+                shown = escape_controls(expanded)
+                if shown is not expanded:
+                    width = len(escape_controls(expanded[col:col + width])) or 1
+                    col = len(escape_controls(expanded[:col]))
+                lines.append("    " + shown)
                 lines.append("    " + " " * col + "^" + "~" * (width - 1))
         for note in self.notes:
-            lines.append(f"  note: {note}")
+            lines.append(f"  note: {escape_controls(note)}")
         return "\n".join(lines)
 
     def __str__(self) -> str:

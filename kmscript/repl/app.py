@@ -15,9 +15,14 @@ run it in the Session, show each statement's result.  Decisions:
   not fit the screen.
 - Robustness: a KmsError is rendered; any other exception from the interpreter, the
   runtime, a meta-command, the completer or the toolbar prints one "internal error" line
-  and the loop goes on.  Ctrl-C cancels the input; while a statement runs it stops the
-  run at the next loop iteration (a second Ctrl-C, or 0.5 s without reaching one, stops it
-  at once) and keeps the state reached so far.  Ctrl-D on an empty line leaves.
+  and the loop goes on.  Ctrl-D on an empty line leaves.
+- Entries are atomic.  Ctrl-C cancels the input; while an entry runs it asks the
+  session's work meter to stop at its next safe point (a loop iteration, or between two
+  pages inside a built-in: never inside an allocator's bookkeeping), and the entry is then
+  rolled back to the snapshot taken before it, so the machine and the variables are as
+  they were and every allocator invariant holds.  If no safe point comes within
+  :data:`FORCE_AFTER` seconds (or on a second Ctrl-C) the run is interrupted where it
+  is, and the same rollback discards whatever half-done state that left.
 - ``:undo`` keeps snapshots (Session.snapshot) of the state before each of the last
   :data:`UNDO_DEPTH` entries.
 """
@@ -29,6 +34,7 @@ import os
 import re
 import signal
 import threading
+import time
 import _thread
 from pathlib import Path
 from typing import Any, Callable
@@ -60,6 +66,10 @@ from .record import split_statements
 from .toolbar import toolbar_fragments
 
 UNDO_DEPTH = 10
+# Ctrl-C while an entry runs: re-ask the work meter to stop every POKE_EVERY seconds, and
+# interrupt wherever the run is after FORCE_AFTER seconds without a safe point.
+POKE_EVERY = 0.1
+FORCE_AFTER = 2.0
 _ALLOC_EVENTS = frozenset({"kmalloc", "kmem_cache_alloc", "mm_page_alloc"})
 _PTR_FIELD = re.compile(r"\bptr=0x([0-9a-f]+)")
 _PFN_FIELD = re.compile(r"\bpfn=0x([0-9a-f]+)")
@@ -157,9 +167,7 @@ class Repl:
         self.last_validation_error: KmsSyntaxError | None = None
         self._toolbar: Fragments = []
         self._gfp_by_addr: dict[int, str] = {}
-        self._interrupt = False
         self._running = False
-        self._orig_tick: Callable[[], None] = lambda: None
         self._install_hooks()
         self.prompt = PromptSession[str](
             message=lambda: FormattedText([("class:prompt", PROMPT)]),
@@ -320,37 +328,49 @@ class Repl:
         return self._run(text, name, changing=True)
 
     def _run(self, text: str, name: str, *, changing: bool, show_results: bool = True) -> bool:
-        snap = self._snapshot() if changing else None
         done: list[ast.Stmt] = []  # top-level statements that completed
         ok = False
-        self.session.reset_budget()
+        interrupted = False
+        snap = None
         tracer = None
-        try:
-            with self._interruptible():
+        with self._interruptible() as guard:  # Ctrl-C is ignored while snapshots are copied
+            snap = self._snapshot() if changing else None
+            self.session.reset_budget()
+            try:
+                guard.running(True)
                 tracer = self._watch_allocations(text)
                 self.session.run_text(text, name, on_result=lambda st, v: self._result(st, v, done, show_results))
-            ok = True
-        except KeyboardInterrupt:
-            self.printer.line("interrupted (the state reached so far is kept; :undo goes back)", "error")
-        except KmsError as e:
-            self.printer.lines(e.render(), "error")
-            if isinstance(e, KmsPanic):
-                self.printer.line("the machine panicked: :undo goes back to before this entry, "
-                                  ":reset boots a fresh machine", "note")
-        except Exception as e:
-            self.internal_error(e)
-        finally:
-            if tracer is not None:
-                tracer.remove_listener(self._on_trace)
-            self._gfp_by_addr.clear()
+                ok = True
+            except KeyboardInterrupt:
+                interrupted = True
+            except KmsError as e:
+                self.printer.lines(e.render(), "error")
+                if isinstance(e, KmsPanic):
+                    self.printer.line("the machine panicked: :undo goes back to before this entry, "
+                                      ":reset boots a fresh machine", "note")
+            except Exception as e:
+                self.internal_error(e)
+            finally:
+                guard.running(False)
+                if tracer is not None:
+                    tracer.remove_listener(self._on_trace)
+                self._gfp_by_addr.clear()
+            if interrupted and snap is not None:
+                self.session.restore(snap)  # atomic entries: all or nothing
+                self.printer.line("interrupted: the entry was rolled back (the machine and variables are as "
+                                  "before it)", "error")
+            elif interrupted:
+                self.printer.line("interrupted (this state cannot be copied, so what the entry did so far "
+                                  "is kept)", "error")
+        if not (interrupted and snap is not None):
             # Even a failed entry may have changed the machine (statements before the
-            # error, an interrupted loop), so every changing entry is one :undo step.
+            # error), so every changing entry that was not rolled back is one :undo step.
             if changing:
                 self.recorded.append(self._statement_texts(text, done, ok))
             if snap is not None:
                 self.undo_stack.append((snap, len(self.recorded)))
-                del self.undo_stack[:-UNDO_DEPTH]
-            self.refresh_toolbar()
+            del self.undo_stack[:-UNDO_DEPTH]
+        self.refresh_toolbar()
         return ok
 
     # -- which GFP flags made each result pointer (from the allocators' trace events) ----
@@ -436,51 +456,57 @@ class Repl:
         return ([("class:result.name", name), ("", " = ")] + shown) if name is not None else shown
 
     # -- Ctrl-C while running -------------------------------------------------------------
-    def _tick(self) -> None:
-        if self._interrupt:
-            self._interrupt = False
-            raise KeyboardInterrupt
-        self._orig_tick()
-
     class _Interruptible:
+        """SIGINT while an entry runs: a soft stop through the work meter, repeated every
+        POKE_EVERY seconds (a request can race with the meter's own update), then a hard
+        KeyboardInterrupt after FORCE_AFTER seconds or at a second Ctrl-C.  While the
+        snapshot is taken or restored (``running(False)``) Ctrl-C is ignored, so a
+        rollback is never itself interrupted."""
+
         def __init__(self, repl: "Repl") -> None:
             self.repl = repl
             self.old: Any = None
-            self.timer: threading.Timer | None = None
+            self.requested = False
+            self.stop = threading.Event()
+            self.poker: threading.Thread | None = None
 
-        def __enter__(self) -> None:
-            r = self.repl
-            r._interrupt = False
-            r._running = True
-            interp = r.session.interp
-            r._orig_tick = type(interp).tick.__get__(interp)
-            interp.tick = r._tick  # stop at the next loop iteration, not inside an allocator
+        def __enter__(self) -> "Repl._Interruptible":
             if threading.current_thread() is threading.main_thread():
                 self.old = signal.signal(signal.SIGINT, self._on_sigint)
+            return self
+
+        def running(self, on: bool) -> None:
+            r = self.repl
+            r._running = on
+            if not on:
+                self.stop.set()
+                if self.poker is not None:
+                    self.poker.join()
+                r.session.meter.stop_requested = False
 
         def _on_sigint(self, signum: int, frame: Any) -> None:
             r = self.repl
-            if r._interrupt or not r._running:
-                raise KeyboardInterrupt  # second Ctrl-C: stop now
-            r._interrupt = True
-            self.timer = threading.Timer(0.5, self._force)
-            self.timer.daemon = True
-            self.timer.start()
+            if not r._running:
+                return  # a snapshot is being taken or restored: it must complete
+            if self.requested:
+                raise KeyboardInterrupt  # second Ctrl-C, or the forced one: stop here
+            self.requested = True
+            r.session.meter.interrupt()
+            self.poker = threading.Thread(target=self._poke, daemon=True)
+            self.poker.start()
 
-        def _force(self) -> None:
-            if self.repl._interrupt and self.repl._running:
-                _thread.interrupt_main()
+        def _poke(self) -> None:
+            meter = self.repl.session.meter
+            deadline = time.monotonic() + FORCE_AFTER
+            while not self.stop.wait(POKE_EVERY):
+                if time.monotonic() >= deadline:
+                    # no safe point came: interrupt where it is (through _on_sigint)
+                    _thread.interrupt_main()
+                    return
+                meter.interrupt()
 
         def __exit__(self, *exc: Any) -> None:
-            r = self.repl
-            r._running = False
-            r._interrupt = False
-            if self.timer is not None:
-                self.timer.cancel()
-            try:
-                del r.session.interp.tick
-            except AttributeError:
-                pass
+            self.running(False)
             if self.old is not None:
                 signal.signal(signal.SIGINT, self.old)
 

@@ -13,14 +13,25 @@ comes from :mod:`kmscript.lang.vocabulary`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
 from ..errors import did_you_mean
 from ..lang import vocabulary
-from .display import doc_summary
+from .display import Printer, doc_summary
 
-if TYPE_CHECKING:
-    from .app import Repl
+
+class Repl(Protocol):
+    """What a meta-command uses of the REPL (app.Repl provides it).  A protocol rather
+    than an import of app.py, which imports this module: no import cycle."""
+
+    session: Any
+    printer: Printer
+
+    def reset(self) -> None: ...
+    def undo(self) -> None: ...
+    def load_file(self, path: str) -> None: ...
+    def save_file(self, path: str) -> None: ...
+    def machine_summary(self) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any, Callable
 from prompt_toolkit.output import ColorDepth, Output
 from prompt_toolkit.styles import DEFAULT_ATTRS, Attrs, BaseStyle, Style, merge_styles, style_from_pygments_cls
 
+from ..errors import escape_controls
 from ..highlight import KmscriptStyle
 from ..lang.values import Ptr, repr_value, type_name
 
@@ -92,6 +93,9 @@ class Printer:
         self.use_pager = (sink is None and sys.stdout.isatty()) if pager is None else pager
 
     def frags(self, frags: Fragments) -> None:
+        # Text from the script (printed strings, names, source lines) is shown with its
+        # control characters escaped: it cannot retitle, clear or move the terminal.
+        frags = [(cls, escape_controls(text)) for cls, text in frags]
         if self.sink is not None:
             self.sink("".join(t for _, t in frags))
             return

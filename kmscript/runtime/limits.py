@@ -26,6 +26,10 @@ so ``--max-steps`` bounds both, and the meter also checks a CPU-time limit every
 ``CHUNK`` steps.  The runtime only charges between two pages, where every allocator
 invariant holds, so a script stopped by the meter leaves a consistent machine behind.
 
+The REPL's Ctrl-C uses the same safe points: :meth:`WorkMeter.interrupt` (from a signal
+handler) makes the next charge raise KeyboardInterrupt there, between two pages or loop
+iterations, never inside an allocator's bookkeeping.
+
 Invariant: ``left`` is the part of the budget handed out in the current chunk; ``reserve``
 the rest; ``used() == limit - reserve - left`` (never negative).
 """
@@ -67,12 +71,13 @@ class WorkMeter:
 
     CHUNK = 1 << 16
 
-    __slots__ = ("limit", "reserve", "left", "max_time", "deadline")
+    __slots__ = ("limit", "reserve", "left", "max_time", "deadline", "stop_requested")
 
     def __init__(self, limit: int, max_time: float | None = None) -> None:
         self.limit = limit
         self.max_time = max_time
         self.deadline: float | None = None
+        self.stop_requested = False
         self.reserve = limit
         self.left = 0
         self.reset()
@@ -81,6 +86,7 @@ class WorkMeter:
         """A fresh budget (a new script, a new REPL entry); the CPU-time clock starts now."""
         self.reserve = self.limit
         self.left = 0
+        self.stop_requested = False
         self.deadline = None if self.max_time is None else time.process_time() + self.max_time
         self._refill()
 
@@ -97,8 +103,19 @@ class WorkMeter:
         self.reserve -= take
         self.left += take
 
+    def interrupt(self) -> None:
+        """Ask the script to stop at the next charge (safe to call from a signal handler or
+        another thread; calling it again makes up for a store it raced with)."""
+        self.stop_requested = True
+        self.reserve += max(self.left, 0)
+        self.left = -1
+
     def exhausted(self) -> None:
         """``left`` went negative: refill from the reserve (checking the time) or stop."""
+        if self.stop_requested:
+            self.stop_requested = False
+            self.left = max(self.left, 0)
+            raise KeyboardInterrupt
         while self.left < 0 and self.reserve > 0:
             self._refill()
         if self.left < 0:

@@ -1,0 +1,180 @@
+"""Issue 14, items 3 and 5: REPL entries are atomic under Ctrl-C; echoed text cannot drive
+the terminal.
+
+Ctrl-C arrives as a real SIGINT at seeded random moments while an entry runs inside a
+built-in (``f.write``, ``t.fault``, ``compact_memory``, ``vmalloc``) or a loop.  Whether
+the soft stop or the forced interrupt ends it, the entry must be rolled back: the machine
+equals the one before the entry and its invariants hold.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+from typing import Any, Iterator
+
+import pytest
+from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from kmscript.errors import KmsSyntaxError
+from kmscript.lang.values import format_value
+from kmscript.repl import Repl
+from kmscript.repl import app as repl_app
+from kmscript.runtime.limits import WorkMeter
+from kmscript.session import Session
+from kmscript.source import Source
+
+SETUP = ('machine(mem=512M, cpus=2); file f = open("data"); task t = spawn("db"); '
+         'keep = []; repeat 2000 { append(keep, kmalloc(192, GFP_KERNEL)) }; t.fault(8M)')
+# each runs for 0.2 to 0.7 s: the interrupts below land anywhere in them, or just after
+ENTRIES = [
+    "f.write(96M)",
+    "t.fault(96M)",
+    "f.read(32M); compact_memory(); compact_memory()",
+    "repeat 200000 { p = kmalloc(64, GFP_KERNEL); kfree(p) }",
+    "v = vmalloc(64M); vfree(v); f.write(64M)",
+]
+
+
+@pytest.fixture
+def repl() -> Iterator[tuple[Repl, list[str]]]:
+    out: list[str] = []
+    with create_pipe_input() as inp:
+        r = Repl(Session(), input=inp, output=DummyOutput(), history=InMemoryHistory(), sink=out.append,
+                 color=False)
+        assert r.handle(SETUP) is False
+        yield r, out
+
+
+def state(s: Session) -> tuple[Any, ...]:
+    m = s.machine
+    files = {name: (f.nr_cached, f.nr_dirty, f.pos) for name, f in m.pagecache.files.items()}
+    return (m.summary(), files, sorted((k, format_value(v)) for k, v in s.interp.globals.items()))
+
+
+def check_invariants(s: Session) -> None:
+    m = s.machine
+    m.page_alloc.check_invariants()
+    vm = m.vmstat
+    lru = m.reclaim.lru
+    assert lru.nr == [vm.nr_inactive_anon, vm.nr_active_anon, vm.nr_inactive_file, vm.nr_active_file]
+    assert vm.nr_file_pages == sum(f.nr_cached for f in m.pagecache.files.values())
+    assert vm.nr_anon_pages == sum(t.mm.anon for t in m.tasks if t.mm is not None and t.pid != 1)
+
+
+def interrupt_after(delay: float) -> threading.Timer:
+    t = threading.Timer(delay, lambda: os.kill(os.getpid(), signal.SIGINT))
+    t.start()
+    return t
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ctrl_c_at_random_points_rolls_the_entry_back(repl: tuple[Repl, list[str]], seed: int) -> None:
+    r, out = repl
+    rng = random.Random(seed)
+    stopped = 0
+    for entry in ENTRIES:
+        before = state(r.session)
+        undo_depth = len(r.undo_stack)
+        out.clear()
+        timer = interrupt_after(rng.uniform(0.005, 0.4))
+        try:
+            r.handle(entry)
+        except KeyboardInterrupt:  # before the entry started (the prompt loop's Ctrl-C)
+            out.append("interrupted: rolled back")
+        finally:
+            timer.cancel()
+        check_invariants(r.session)
+        if any("interrupted" in line for line in out):
+            assert any("rolled back" in line for line in out), out
+            assert state(r.session) == before, entry
+            stopped += 1
+            assert len(r.undo_stack) == undo_depth  # nothing happened: nothing to undo
+        else:  # the entry finished before the signal: it stays, and :undo goes back
+            assert len(r.undo_stack) == undo_depth + 1
+            r.undo()
+            assert state(r.session) == before
+    assert stopped >= 2  # most entries outlast their interrupt
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_forced_interrupt_anywhere_is_rolled_back(repl: tuple[Repl, list[str]], seed: int,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # A run that never reaches a safe point: the soft stop is ignored, so the REPL's
+    # fallback interrupts it wherever it is (inside an allocator), and only the rollback
+    # keeps the machine consistent.
+    r, out = repl
+    monkeypatch.setattr(WorkMeter, "interrupt", lambda self: None)
+    monkeypatch.setattr(repl_app, "FORCE_AFTER", 0.05)
+    rng = random.Random(100 + seed)
+    stopped = 0
+    for entry in ENTRIES:
+        before = state(r.session)
+        out.clear()
+        timer = interrupt_after(rng.uniform(0.005, 0.4))
+        try:
+            r.handle(entry)
+        except KeyboardInterrupt:
+            out.append("interrupted")
+        finally:
+            timer.cancel()
+        check_invariants(r.session)
+        if any("interrupted" in line for line in out):
+            assert state(r.session) == before, entry
+            stopped += 1
+        else:
+            r.undo()
+    assert stopped >= 2
+
+
+def test_the_soft_stop_ends_a_long_builtin_at_a_page_boundary() -> None:
+    s = Session(quiet=True)
+    s.run_text('machine(mem=1G); file f = open("a")')
+    timer = threading.Timer(0.05, s.meter.interrupt)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            s.run_text("f.write(900M)")
+    finally:
+        timer.cancel()
+    f = s.machine.pagecache.files["a"]
+    assert 0 < f.nr_cached and f.pos == f.nr_cached * 4096  # stopped between two pages
+    check_invariants(s)
+
+
+# -- item 5: terminal safety ---------------------------------------------------------------
+def test_error_lines_escape_control_characters() -> None:
+    src = Source('x = "\x1b]0;pwned\x07" + 1\n', "t.kms")
+    e = KmsSyntaxError("bad \x1b[2J thing", src.span_at(4), src)
+    text = e.render()
+    assert "\x1b" not in text and "\x07" not in text
+    head, line, caret = text.split("\n")
+    assert head == "t.kms:1:5: error: bad \\x1b[2J thing"
+    assert line == '    x = "\\x1b]0;pwned\\x07" + 1'
+    assert caret == "        ^"
+
+
+def test_the_caret_points_past_escaped_characters() -> None:
+    from kmscript.session import Session as S
+    s = S(out=lambda line: None)
+    with pytest.raises(Exception) as ei:
+        s.run_text('y = "\x1b\x1b"; z = nope', "t.kms")
+    text = ei.value.render()  # type: ignore[attr-defined]
+    line, caret = text.split("\n")[1:3]
+    assert line[caret.index("^"):].startswith("nope")
+
+
+def test_the_repl_escapes_printed_text_and_errors(repl: tuple[Repl, list[str]]) -> None:
+    r, out = repl
+    out.clear()
+    r.handle('print("\x1b]0;pwned\x07", "ok\\x9b2J")')
+    r.handle('x = "\x1b[31m" + 1')
+    shown = "\n".join(out)
+    assert "\x1b" not in shown and "\x07" not in shown and "\x9b" not in shown
+    assert "\\x1b]0;pwned\\x07 ok\\x9b2J" in shown
+    assert '\\x1b[31m" + 1' in shown
