@@ -10,6 +10,7 @@ pointer (``p + 64``), comparing it with an int compares addresses.
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from ..errors import KmsLimitError
@@ -118,7 +119,8 @@ def _format_list(root: list[Any]) -> str:
     """A list as ``[1, "a", [2]]``, without recursion: any nesting depth works, a list
     that contains itself shows as ``[...]`` where it recurs (as Python prints it), and
     text longer than a string may be is a limit error instead of host memory exhausted."""
-    out = ["["]
+    out = io.StringIO()
+    out.write("[")
     size = 1
     stack: list[tuple[list[Any], int]] = [(root, 0)]
     on_path = {id(root)}
@@ -127,7 +129,7 @@ def _format_list(root: list[Any]) -> str:
         if i >= len(items):
             stack.pop()
             on_path.discard(id(items))
-            out.append("]")
+            out.write("]")
             size += 1
             continue
         stack[-1] = (items, i + 1)
@@ -142,8 +144,8 @@ def _format_list(root: list[Any]) -> str:
                 piece += "["
         else:
             piece += _repr_scalar(x)
-        out.append(piece)
+        out.write(piece)
         size += len(piece)
         if size > MAX_STR_LEN:
             raise KmsLimitError(f"the text of this list is longer than {MAX_STR_LEN} characters")
-    return "".join(out)
+    return out.getvalue()
