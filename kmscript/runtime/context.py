@@ -342,6 +342,10 @@ class ExecContext:
             return self.might_sleep(MIGHT_ALLOC_LOCATION, frames)
         return False
 
+    def sleep_forbidden(self) -> bool:
+        """What might_alloc/might_sleep test: preempt-disabled, irqs off, or in an RCU reader."""
+        return bool(self.preempt_count or self.irqs_disabled_per_cpu[self.cpu] or self.rcu_nesting)
+
     def might_sleep(self, location: str, frames: tuple[str, ...] = ()) -> bool:
         """kernel/sched/core.c: __might_resched; True if a report was printed."""
         irqs_off = self.irqs_disabled_per_cpu[self.cpu]

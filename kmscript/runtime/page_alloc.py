@@ -112,9 +112,12 @@ class PageAllocator(Migrate):
     def alloc_pages(self, gfp: int, order: int, *, owner: int = OWNER_KERNEL,
                     caller: str | None = None) -> int | None:
         """alloc_pages(): the head pfn of 2^order pages, or None (warn_alloc unless __GFP_NOWARN)."""
-        if gfp & _GFP_DIRECT_RECLAIM and order <= MAX_PAGE_ORDER:
-            # prepare_alloc_pages -> might_alloc (the order check comes first in the kernel)
-            self.ctx.might_alloc(gfp, ("__alloc_frozen_pages_noprof", "alloc_pages_mpol", caller or "alloc_pages_noprof"))
+        ctx = self.ctx
+        if (gfp & _GFP_DIRECT_RECLAIM and order <= MAX_PAGE_ORDER
+                and (ctx.preempt_count or ctx.irqs_disabled_per_cpu[ctx.cpu] or ctx.rcu_nesting)):
+            # prepare_alloc_pages -> might_alloc (the order check comes first in the kernel);
+            # might_alloc's own test inlined, so a caller that may sleep pays nothing more
+            ctx.might_alloc(gfp, ("__alloc_frozen_pages_noprof", "alloc_pages_mpol", caller or "alloc_pages_noprof"))
         if order == 0 and not self.faults.active and not self.tracer.enabled:
             # The common case of get_page_from_freelist + rmqueue_pcplist, inlined: the
             # preferred zone is above its high watermark (zone_watermark_fast's order-0
@@ -171,6 +174,49 @@ class PageAllocator(Migrate):
                             self.phys.clear_pages(hpfn, nr)
                         return hpfn
         return self._alloc_pages(gfp, order, owner, caller)
+
+    def alloc_pages_pcp_run(self, gfp: int, nr: int, owner: int) -> list[int]:
+        """The pages nr alloc_pages(gfp, 0) calls in a row would get while each is served by
+        the order-0 fast path from this CPU's pcp list: up to nr pfns in allocation order,
+        possibly none (the caller then calls alloc_pages, which may refill, reclaim or fail).
+
+        The fast path's test (the preferred zone above its high watermark) does not depend
+        on the pcp list, so it holds for every one of the calls or for none; the run is
+        only taken when nothing else could differ between the calls: no fault injection,
+        no tracing, and a context that may sleep (might_alloc reports nothing).  Used by the
+        page-fault loop, which maps the pages one by one afterwards.
+        """
+        if (self.faults.active or self.tracer.enabled or nr <= 0
+                or (gfp & _GFP_DIRECT_RECLAIM and self.ctx.sleep_forbidden())):
+            return []
+        ac = self._ac_cache.get(gfp)
+        if ac is None or not ac[2]:
+            return []
+        zone = ac[2][0]
+        if (zone.below_high or zone.boosted_watermark
+                or zone.free_pages - zone.nr_free_highatomic
+                <= zone._watermark[2] + zone.watermark_boost + zone.lowmem_reserve[ac[0]]):
+            return []
+        pcp = zone.pcp[self.ctx.cpu]
+        lst = pcp.lists[ac[1]]
+        k = min(nr, len(lst))
+        if not k:
+            return []
+        pcp.free_count >>= k
+        pcp.count -= k
+        zone.numa_hit += k
+        zone.pgalloc += k
+        pfns = [lst.popleft() for _ in range(k)]
+        sections = self.memmap.sections
+        byte = owner << 4
+        for pfn in pfns:
+            sec = sections[pfn >> SECTION_SHIFT]
+            assert sec is not None   # a page on a pcp list has state bytes
+            sec[pfn & SECTION_MASK] = byte
+        if gfp & _GFP_ZERO:
+            for pfn in pfns:
+                self.phys.clear_pages(pfn, 1)
+        return pfns
 
     def _alloc_pages(self, gfp: int, order: int, owner: int, caller: str | None) -> int | None:
         if order > MAX_PAGE_ORDER or order < 0:

@@ -57,7 +57,7 @@ page faulted or mapped and every page-table page costs PAGE_WORK steps of the wo
 from __future__ import annotations
 
 from array import array
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 from .errors import KernelFault
 from .limits import ENOMEM, EOVERFLOW, FS_MAXBYTES, PAGE_WORK, TASK_SIZE_PAGES, WorkMeter
@@ -66,9 +66,19 @@ from .buddy import SECTION_MASK, SECTION_SHIFT
 from .context import ExecContext
 from .events import Clock, EventQueue
 from .kstack import KernelStacks
-from .mm_types import PAGE_SHIFT, PAGE_SIZE, PageAllocator
+from .mm_types import PAGE_SHIFT, PAGE_SIZE
+from .mm_types import PageAllocator as _PageAllocator
 from .pagecache import LRU_INACTIVE_ANON, AllocSite, FileMap, LruVec, PageCache, Rmap
 from .vmstat import VmStat
+
+
+
+class PageAllocator(_PageAllocator, Protocol):
+    """The page allocator as the fault path uses it: alloc_pages/free_pages, and a run of
+    order-0 pages off the pcp list (page_alloc.py: alloc_pages_pcp_run)."""
+
+    def alloc_pages_pcp_run(self, gfp: int, nr: int, owner: int) -> list[int]: ...
+
 
 GFP_PGTABLE_USER = GFP_KERNEL_ACCOUNT | __GFP_ZERO
 # pagetable_alloc (include/linux/mm.h) allocates every page-table page as a compound page
@@ -467,6 +477,7 @@ class TaskTable:
         mm = t.mm
         assert mm is not None
         alloc = self.page_alloc.alloc_pages
+        alloc_run = self.page_alloc.alloc_pages_pcp_run
         free = self.page_alloc.free_pages
         owner = self.owner_user
         pte = mm.pte
@@ -488,6 +499,10 @@ class TaskTable:
         cur_key = -1
         rsec = ssec = ysec = rmap_map.section(0)
         zcount: list[int] | None = None
+        # Pages taken ahead from the pcp list (alloc_pages_pcp_run: what the next calls of
+        # alloc_pages would return), at most up to the end of the current PTE table (whose
+        # successor's page-table pages come first) and within the work meter.
+        ahead: list[int] = []
         for _ in range(nr):
             meter.left -= PAGE_WORK  # meter.charge, inlined on this hot path
             if meter.left < 0:
@@ -497,7 +512,16 @@ class TaskTable:
                 break
             if not t.alive:
                 break
-            pfn = alloc(GFP_ANON_FAULT, 0, owner=owner)
+            if ahead:
+                pfn: int | None = ahead.pop()
+            else:
+                want = min(nr - done, PTRS_PER_TABLE - (idx & (PTRS_PER_TABLE - 1)), 1 + meter.left // PAGE_WORK)
+                ahead = alloc_run(GFP_ANON_FAULT, want, owner) if want > 1 else []
+                if ahead:
+                    ahead.reverse()
+                    pfn = ahead.pop()
+                else:
+                    pfn = alloc(GFP_ANON_FAULT, 0, owner=owner)
             if not t.alive:
                 # killed while allocating: the OOM reaper already tore the mm down
                 if pfn is not None:
@@ -532,6 +556,7 @@ class TaskTable:
             mm.anon += 1
             done += 1
             clock.ns += FAULT_NS
+        assert not ahead  # the loop stops only where no page was taken ahead
         return done
 
     def _alloc_tables(self, t: Task, mm: MM, idx: int) -> bool:

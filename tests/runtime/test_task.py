@@ -163,3 +163,33 @@ def test_mmap_file_counts_file_rss_and_page_tables() -> None:
     t.exit()
     assert m.vmstat.nr_mapped == 0 and lib.cached == 2 * MiB
     assert m.drop_caches() == 512
+
+
+def test_fault_page_runs_match_the_page_by_page_path() -> None:
+    """The fault loop takes order-0 pages off the pcp list a run at a time
+    (alloc_pages_pcp_run); with tracing on every page goes through alloc_pages.  The same
+    faults, exits, reclaim and OOM kill must leave the same machine both ways."""
+    from kmscript.runtime import procfs
+
+    def run(trace: bool) -> tuple[object, ...]:
+        m = boot(mem=64 * MiB)
+        if trace:
+            m.tracer.record()
+        a = m.spawn("a", 0)
+        b = m.spawn("b", 0)
+        assert a and b
+        f = m.open_file("cache")
+        f.read(8 * MiB)
+        a.fault(3 * MiB + 4096 * 7)
+        m.ctx.cpu = 1
+        b.fault(5 * MiB)
+        a.munmap(1 * MiB)
+        b.exit()
+        c = m.spawn("hog", 0)
+        assert c
+        got = c.fault(256 * MiB)  # until the OOM killer stops it
+        pa = m.page_alloc
+        return (got, list(a.mm.pte), procfs.zoneinfo(pa), procfs.buddyinfo(pa), m.dmesg(),
+                [list(lst) for z in pa.populated for p in z.pcp for lst in p.lists])
+
+    assert run(False) == run(True)
