@@ -41,6 +41,13 @@ URGENT = 0   # work the current context waits for (SimPy's URGENT)
 NORMAL = 1   # woken kthreads and queued work (SimPy's NORMAL)
 
 
+# CONFIG_HZ=250 on the reference machine (its /proc/config.gz); the one definition of HZ.
+HZ = 250
+# include/linux/jiffies.h: INITIAL_JIFFIES = (unsigned long)(unsigned int)(-300*HZ): jiffies
+# wrap five minutes after boot, to catch wrap-around bugs early.
+INITIAL_JIFFIES = (1 << 32) - 300 * HZ
+
+
 class Clock:
     """Monotonic simulated time in nanoseconds."""
 
@@ -51,6 +58,10 @@ class Clock:
 
     def advance(self, ns: int) -> None:
         self.ns += ns
+
+    def jiffies(self) -> int:
+        """The jiffies counter: INITIAL_JIFFIES plus one tick per 1/HZ of simulated time."""
+        return INITIAL_JIFFIES + self.ns * HZ // 1_000_000_000
 
     def timestamp(self) -> str:
         """The dmesg prefix: ``[    1.234567]``."""

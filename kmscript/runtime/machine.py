@@ -498,7 +498,7 @@ class Machine:
                                kfree=lambda addr: km.kfree(addr, "vfree"), ctx=self.ctx, log=self.log,
                                tracer=self.tracer, vmstat=self.vmstat, nr_cpus=self.nr_cpus,
                                totalram_pages=lambda: int(pa.totalram_pages), owner_vmalloc=OWNER_VMALLOC,
-                               events=self.events, show_mem=pa.show_mem_lines)
+                               events=self.events, warn_alloc=pa.warn_alloc)
 
     def _charge_area(self, size: int) -> None:
         """Pay the work meter for populating a vmalloc area of *size* bytes, before any of

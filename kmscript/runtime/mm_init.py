@@ -35,6 +35,8 @@ from .printk import KernelLog
 from .trace import Tracer
 from .vmstat import VmStat
 from .mm_types import PAGE_SHIFT, PAGE_SIZE, STRUCT_PAGE_SIZE, MAX_PAGE_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER
+from .events import HZ
+from .ratelimit import RatelimitState
 from .zone import Zone
 
 
@@ -71,6 +73,8 @@ class MmInit:
         self.faults = faults
         self.vmstat = vmstat
         self.nr_cpus: int = config.cpus
+        # mm/page_alloc.c: DEFINE_RATELIMIT_STATE(nopage_rs, 10*HZ, 1), warn_alloc's limit
+        self.nopage_rs = RatelimitState(self.log, 10 * HZ, 1)
         self.thp_enabled: bool = bool(cfg.thp)
         # The slow path's calls up into reclaim, compaction and the OOM killer: installed
         # once those layers exist (install_slowpath_hooks), as the kernel links vmscan.c.

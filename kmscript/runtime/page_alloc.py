@@ -41,7 +41,8 @@ Simplifications
 One NUMA node, no CMA, no memory hotplug or isolation users, no page shuffling, no
 debug_pagealloc guard pages; per-zone LRU counters are not kept (meminfo uses node
 counters); the periodic pcp ``decay_pcp_high`` of vmstat_update is not run; warn_alloc
-is not rate limited (each failure is reported, so ``expect alloc_fail`` always sees it);
+is rate limited by nopage_rs (10*HZ, burst 1) as in the kernel; ``expect alloc_fail`` also
+counts the reports the limit suppressed (KernelLog.suppressed);
 a __GFP_NOFAIL request that can never succeed raises KernelFault instead of looping
 forever, and the slow path stops after SLOWPATH_LOOP_LIMIT rounds.  Pointer values in
 trace events are printed unhashed (as with no_hash_pointers).  get_page/put_page act on
@@ -737,7 +738,9 @@ class PageAllocator(Migrate):
             # never come, so it refuses the request instead of hanging the script.
             raise KernelFault(f"__GFP_NOFAIL allocation of order {order} ({format_gfp(gfp)}) cannot make "
                               f"progress: the kernel would loop in __alloc_pages_slowpath forever")
-        self.warn_alloc(gfp, order, caller)
+        self.warn_alloc(gfp, f"page allocation failure: order:{order}",
+                        ("__alloc_pages_slowpath", "__alloc_frozen_pages_noprof", "alloc_pages_mpol",
+                         caller or "kmscript"))
         return None
 
     def _direct_compact(self, gfp: int, order: int, alloc_flags: int, hz: int, mt: int,

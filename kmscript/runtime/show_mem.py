@@ -97,26 +97,22 @@ class ShowMem(PageState):
         self.log.printk("\n".join(lines), "warn")
         self.ctx.add_taint("W")   # __warn: add_taint(TAINT_WARN)
 
-    def warn_alloc(self, gfp: int, order: int, caller: str | None = None) -> None:
-        """warn_alloc: the page allocation failure report plus show_mem's Mem-Info."""
+    def warn_alloc(self, gfp: int, text: str, frames: tuple[str, ...]) -> None:
+        """mm/page_alloc.c: warn_alloc(gfp, NULL, text): nothing with __GFP_NOWARN or when
+        ``nopage_rs`` (DEFINE_RATELIMIT_STATE(nopage_rs, 10*HZ, 1), shared by every caller:
+        the page allocator's slow path and vmalloc's errors) says no; else the
+        ``comm: text, mode:...`` line, dump_stack (``frames``: warn_alloc's callers,
+        innermost first) and warn_alloc_show_mem's Mem-Info block."""
         if gfp & _GFP_NOWARN:
             return
         task = self.ctx.current
-        mode = f"{gfp:#x}" if gfp else "0"
-        lines = [
-            f"{task.comm}: page allocation failure: order:{order}, mode:{mode}({format_gfp_pGg(gfp)}), "
-            f"nodemask=(null),cpuset=/,mems_allowed=0",
-            self.ctx.dump_stack_header(),
-            "Call Trace:",
-            " <TASK>",
-            " dump_stack_lvl",
-            " warn_alloc",
-            " __alloc_pages_slowpath",
-            " __alloc_frozen_pages_noprof",
-            " alloc_pages_mpol",
-            f" {caller or 'kmscript'}",
-            " </TASK>",
-        ]
+        mode = f"{gfp:#x}" if gfp else "0"   # %#x
+        lines = [f"{task.comm}: {text}, mode:{mode}({format_gfp_pGg(gfp)}), "
+                 "nodemask=(null),cpuset=/,mems_allowed=0"]
+        if not self.nopage_rs("warn_alloc"):
+            self.log.suppress(lines[0], "alloc_fail")
+            return
+        lines += self.ctx.dump_stack(("dump_stack_lvl", "warn_alloc") + frames)
         lines += self.show_mem_lines(gfp_zone(gfp))
         self.log.printk("\n".join(lines), "alloc_fail")
 

@@ -27,7 +27,7 @@ from .mm_types import PAGE_OFFSET, PAGE_SHIFT, PageAllocator, PhysMemory
 from .slab_geometry import (SLAB_CONSISTENCY_CHECKS, SLAB_MERGE_SAME, SLAB_NEVER_MERGE, SLAB_PANIC,
                             SLAB_POISON, SLAB_RED_ZONE, SLAB_STORE_USER, SLAB_TRACE, SLAB_TYPESAFE_BY_RCU,
                             DEBUG_DEFAULT_FLAGS)
-from .slab_types import HZ, INITIAL_JIFFIES, SLAB_CPU, LiveObjects, Slab, KmemCache
+from .slab_types import SLAB_CPU, LiveObjects, Slab, KmemCache
 
 
 def parse_slub_debug(spec: str | None) -> list[tuple[int, list[str] | None]]:
@@ -123,7 +123,7 @@ class SlabCommon:
         return str(self.ctx.print_tainted())
 
     def jiffies(self) -> int:
-        return int(INITIAL_JIFFIES + self.clock.ns * HZ // 1_000_000_000) & 0xFFFFFFFFFFFFFFFF
+        return int(self.clock.jiffies()) & 0xFFFFFFFFFFFFFFFF
 
     def _pid(self) -> int:
         return self.ctx.current.pid

@@ -38,8 +38,6 @@ POISON_END = 0xA5
 SLUB_RED_INACTIVE = 0xBB
 SLUB_RED_ACTIVE = 0xCC
 
-HZ = 250  # CONFIG_HZ of the reference distribution kernel; used for track "age="
-INITIAL_JIFFIES = 0xFFFFFFFF - 300 * HZ + 1  # include/linux/jiffies.h: INITIAL_JIFFIES
 SHRINK_PROMOTE_MAX = 32
 # include/linux/slab.h: GFP_SLAB_BUG_MASK = __GFP_DMA32 | __GFP_HIGHMEM | ~__GFP_BITS_MASK
 GFP_SLAB_BUG_MASK = _gfp.__GFP_DMA32 | _gfp.__GFP_HIGHMEM | (~_gfp.__GFP_BITS_MASK & 0xFFFFFFFF)

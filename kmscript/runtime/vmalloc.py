@@ -85,7 +85,7 @@ from bisect import bisect_right
 
 from .errors import KernelFault, KernelPanic
 from .gfp import (GFP_DMA, GFP_DMA32, GFP_KERNEL, GFP_RECLAIM_MASK, __GFP_DIRECT_RECLAIM, __GFP_HIGHMEM,
-                  __GFP_NOFAIL, __GFP_NOWARN, __GFP_RETRY_MAYFAIL, __GFP_ZERO, format_gfp_pGg, gfp_zone)
+                  __GFP_NOFAIL, __GFP_NOWARN, __GFP_RETRY_MAYFAIL, __GFP_ZERO)
 from .mm_types import PAGE_SHIFT, PAGE_SIZE
 from .vmap_area import (PMD_SHIFT, PMD_SIZE, VMALLOC_START, VMALLOC_END, VM_IOREMAP, VM_ALLOC, VM_MAP,
                         VM_USERMAP, VM_DMA_COHERENT, VM_UNINITIALIZED, VM_NO_GUARD, VM_ALLOW_HUGE_VMAP,
@@ -108,20 +108,11 @@ class Vmalloc(VmapAreaAllocator):
         return self.ctx.current.comm
 
     def warn_alloc(self, gfp: int, text: str, caller: str | None = None) -> None:
-        """mm/page_alloc.c: warn_alloc() with a NULL nodemask and the root cpuset, then
-        dump_stack() and the page allocator's show_mem() block (warn_alloc_show_mem)."""
-        if gfp & GFP_NOWARN:
-            return
-        ctx = self.ctx
-        task = ctx.current
-        lines = [f"{task.comm}: {text}, mode:0x{gfp:x}({format_gfp_pGg(gfp)}), "
-                 "nodemask=(null),cpuset=/,mems_allowed=0",
-                 ctx.dump_stack_header(),
-                 "Call Trace:", " <TASK>", " dump_stack_lvl", " warn_alloc", " __vmalloc_node_range_noprof",
-                 " __vmalloc_node_noprof", f" {caller or 'vmalloc_noprof'}", " </TASK>"]
-        if self.show_mem is not None:
-            lines += self.show_mem(gfp_zone(gfp))
-        self.log.printk("\n".join(lines), "alloc_fail")
+        """mm/vmalloc.c calls the page allocator's warn_alloc() (mm/page_alloc.c), whose
+        rate limit it shares; the Call Trace names the vmalloc path."""
+        if self.warn_alloc_fn is not None:
+            self.warn_alloc_fn(gfp, text, ("__vmalloc_node_range_noprof", "__vmalloc_node_noprof",
+                                           caller or "vmalloc_noprof"))
 
     def _bug_in_interrupt(self, func: str) -> None:
         """BUG_ON(in_interrupt()): the Oops is in interrupt context, so oops_end() panics the

@@ -155,12 +155,13 @@ class VmapAreaAllocator:
     def __init__(self, *, page_alloc: PageAllocator, kmalloc: KmallocFn, kfree: KfreeFn,
                  ctx: ExecContext, log: KernelLog, tracer: Tracer, vmstat: VmStat, nr_cpus: int,
                  totalram_pages: Callable[[], int], owner_vmalloc: int, events: EventQueue,
-                 show_mem: Callable[[int], list[str]] | None = None,
+                 warn_alloc: Callable[[int, str, tuple[str, ...]], None] | None = None,
                  va_cache: tuple[Callable[[int], int | None], Callable[[int], None]] | None = None) -> None:
         self.page_alloc = page_alloc
         self.events = events
-        # the page allocator's show_mem block for warn_alloc (None: the report has none)
-        self.show_mem = show_mem
+        # the page allocator's warn_alloc (mm/page_alloc.c), which vmalloc's errors go
+        # through and whose rate limit they share (None: no reports)
+        self.warn_alloc_fn = warn_alloc
         self._kmalloc = kmalloc
         self._kfree = kfree
         self.ctx = ctx

@@ -87,6 +87,8 @@ def test_out_of_memory_vmalloc_fails_with_the_kernel_warning() -> None:
     assert m.vmalloc_gfp((total + 1) * 4096, GFP_KERNEL, 1, "huge") is None
     assert f"kmscript: vmalloc error: size {(total + 1) * 4096}, exceeds total pages, mode:0xcc0(GFP_KERNEL), " \
            "nodemask=(null),cpuset=/,mems_allowed=0" in m.dmesg()
+    # warn_alloc's nopage_rs lets one report through per 10*HZ: wait that long
+    m.clock.advance(10 * 1_000_000_000 + 4_000_000)
     # __GFP_NORETRY: fail instead of invoking the OOM killer (which would panic: no tasks)
     big = m.vmalloc_gfp((total - 10) * 4096, GFP_KERNEL | __GFP_NORETRY, 1, "big")
     assert big is None
