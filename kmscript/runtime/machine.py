@@ -377,6 +377,20 @@ class Machine:
             return
         self.phys.write(self._memory_paddr(addr, len(data)), data)
 
+    def memory_fill(self, addr: int, byte: int, n: int) -> None:
+        """memset(addr, byte, n): charged per page to the work meter first; a direct-map
+        range is filled in place (no n-byte buffer is built on the host)."""
+        self.meter.charge(((n + 4095) >> 12) * PAGE_WORK)
+        if self.percpu.in_first_chunk(addr):
+            self.percpu.write(addr, bytes((byte & 0xFF,)) * n)
+            return
+        self.phys.fill(self._memory_paddr(addr, n), n, byte)
+
+    def memory_copy(self, dst: int, src: int, n: int) -> None:
+        """memcpy(dst, src, n): charged per page to the work meter before any byte moves."""
+        self.meter.charge(((n + 4095) >> 12) * PAGE_WORK)
+        self.memory_write(dst, self.memory_read(src, n))
+
     # -- tasks ---------------------------------------------------------------------------------
     def _boot_tasks_reclaim(self) -> None:
         """Tasks, page cache, compaction, reclaim and the OOM killer (task.py, pagecache.py,
