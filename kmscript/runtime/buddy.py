@@ -356,6 +356,7 @@ class BuddyZone:
         """
         self.account_freepages(1 << order, mt)
         memmap = self.memmap
+        sections = memmap.sections
         start = self.zone_start_pfn
         end = self.zone_end_pfn
         buddy_pfn = pfn ^ (1 << order)
@@ -363,7 +364,10 @@ class BuddyZone:
             buddy_pfn = pfn ^ (1 << order)
             if buddy_pfn < start or buddy_pfn >= end:
                 break
-            b = memmap.get(buddy_pfn)
+            sec = sections[buddy_pfn >> SECTION_SHIFT]  # memmap.get, inlined
+            if sec is None:
+                break  # an untouched section holds no free buddy below MAX_PAGE_ORDER
+            b = sec[buddy_pfn & SECTION_MASK]
             if b < BUDDY_MIN or b & TAIL != order:
                 break
             buddy_mt = (b >> 4) - K_BUDDY   # the list the buddy is on
@@ -371,7 +375,7 @@ class BuddyZone:
                 if buddy_mt != mt and (not migratetype_is_mergeable(mt) or not migratetype_is_mergeable(buddy_mt)):
                     break
             self.del_from_free_list(buddy_pfn, order, buddy_mt)
-            memmap.set(buddy_pfn, BUDDY_TAIL)
+            sec[buddy_pfn & SECTION_MASK] = BUDDY_TAIL
             if buddy_mt != mt:
                 # account the buddy's pages under the merged block's type
                 self.account_freepages(-(1 << order), buddy_mt)

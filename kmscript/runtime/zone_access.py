@@ -16,6 +16,7 @@ from .buddy import K_BUDDY, SECTION_MASK, SECTION_SHIFT
 from .gfp import MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_TYPES
 from .internal import ALLOC_CMA, zone_watermark_ok
 from .mm_types import OWNER_FILE, OWNER_KERNEL, OWNER_USER, PAGEBLOCK_ORDER
+from .mm_init import PB_ZONE_MIXED
 from .page_alloc import PageAllocator
 from .zone import Zone
 
@@ -104,6 +105,19 @@ class ZoneAccess:
         return b
 
     def pfn_zone_idx(self, pfn: int) -> int:
+        """The index of the zone whose span holds pfn (0 outside every zone): the page
+        allocator's per-pageblock zone table, the zone spans where it has no answer."""
+        if pfn >= 0:
+            pb_zone = self.pa.pageblock_zone
+            pb = pfn >> PAGEBLOCK_ORDER
+            if pb < len(pb_zone):
+                zi = pb_zone[pb]
+                if zi != PB_ZONE_MIXED:
+                    return zi
+        return self.pfn_zone_idx_scan(pfn)
+
+    def pfn_zone_idx_scan(self, pfn: int) -> int:
+        """pfn_zone_idx by a scan of the zone spans."""
         for start, end, idx in self._bounds or self._zone_bounds():
             if pfn < end:
                 return idx if pfn >= start else 0

@@ -7,6 +7,7 @@ import pytest
 
 from kmscript.runtime.gfp import GFP_KERNEL, MIGRATE_UNMOVABLE
 from kmscript.runtime.machine import Machine, MachineConfig
+from kmscript.runtime.zone_access import ZoneAccess
 
 
 def machine() -> Machine:
@@ -170,5 +171,7 @@ def test_zone_of_table_matches_the_zone_span_scan(config: MachineConfig) -> None
     pa = Machine(config).page_alloc
     edges = {p for z in pa.zones for e in (z.zone_start_pfn, z.zone_end_pfn) for p in (e - 1, e, e + 1)}
     pfns = edges | set(range(0, pa.memmap.max_pfn + 600, 97)) | {-1, 0, 1}
+    za = ZoneAccess(pa)
     for pfn in sorted(pfns):
         assert pa.zone_of(pfn) is pa.zone_of_scan(pfn), pfn
+        assert za.pfn_zone_idx(pfn) == za.pfn_zone_idx_scan(pfn), pfn
