@@ -6,7 +6,8 @@ So the rules are:
 - The cache lives only in ``$XDG_CACHE_HOME/kmscript`` (``~/.cache/kmscript`` when the
   variable is unset; a relative value is ignored, as the XDG spec says).  The directory
   is created with mode 0700 and used only if it is a real directory (not a symlink),
-  owned by the current user, and neither group- nor world-accessible.  Otherwise, and
+  owned by the current user, and not writable by group or others; one that others could
+  only read (an older kmscript made it 0755) is made 0700 before use.  Otherwise, and
   on systems without ``fcntl``, there is no cache: the parser is built from the grammar.
   Nothing is ever put in a shared place such as ``/tmp``.
 - Next to each cache file lies a SHA-256 of its bytes, written by us once Lark has
@@ -44,11 +45,21 @@ def cache_dir() -> str | None:
             os.mkdir(path, 0o700)
         except FileExistsError:
             pass
-        st = os.lstat(path)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None  # not creatable, or a symlink
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+            return None  # someone else's, or others may have written into it
+        if st.st_mode & 0o077:
+            # Ours and never writable by others (an earlier kmscript made it 0755):
+            # nothing in it can have been planted, so it can be made private.
+            os.fchmod(fd, 0o700)
     except OSError:
         return None
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
-        return None
+    finally:
+        os.close(fd)
     return path
 
 

@@ -42,8 +42,19 @@ def test_relative_xdg_cache_home_means_no_cache(monkeypatch: pytest.MonkeyPatch)
         assert path is None
 
 
-@pytest.mark.parametrize("mode", [0o755, 0o770, 0o777, 0o1777])
-def test_a_directory_others_can_reach_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: int) -> None:
+@pytest.mark.parametrize("mode", [0o755, 0o750, 0o705])
+def test_a_directory_only_we_can_write_is_made_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       mode: int) -> None:
+    d = tmp_path / "kmscript"
+    d.mkdir()
+    d.chmod(mode)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cache_dir() == str(d)
+    assert d.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize("mode", [0o770, 0o777, 0o1777, 0o702])
+def test_a_directory_others_can_write_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: int) -> None:
     d = tmp_path / "kmscript"
     d.mkdir()
     d.chmod(mode)
