@@ -23,14 +23,12 @@ starts a fresh budget (the REPL does so for each entry).
 from __future__ import annotations
 
 import copy
-import weakref
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable
 
 from .errors import KmsUsageError
 from .lang import ast
-from .lang.builtins.registry import Call
 from .lang.compiler import Interpreter
 from .lang.include import read_script
 from .lang.parser import parse_source
@@ -75,10 +73,6 @@ class Session:
         # (keyed by id, holding the record so that the id cannot be reused by a later one)
         self._expected_reports: dict[int, LogRecord] = {}
         self.block_reports_start = 0  # reports[:n] came from a test block's re-run top level
-        # Every built-in call site holds the current machine in a slot (Call.machine), so
-        # that a built-in reaches it with one attribute read; changing the machine updates
-        # them all (see _machine).
-        self._calls: weakref.WeakSet[Call] = weakref.WeakSet()
         self._current: Machine | None = None
         self.interp = Interpreter(self)
 
@@ -89,13 +83,6 @@ class Session:
     @_machine.setter
     def _machine(self, m: Machine | None) -> None:
         self._current = m
-        for call in self._calls:
-            call.bind_machine(m)
-
-    def register_call(self, call: Call) -> None:
-        """A built-in call site compiled for this session (kept up to date with the machine)."""
-        self._calls.add(call)
-        call.bind_machine(self._current)
 
     # -- the machine -------------------------------------------------------------------------
     @property
@@ -123,6 +110,12 @@ class Session:
         self._machine = m
         self._attach()
         return m
+
+    def boot_with_options(self, options: dict[str, Any]) -> Machine:
+        """``machine(...)``: boot from its keyword arguments (this session's seed unless given)."""
+        if "seed" not in options:
+            options = {**options, "seed": self.seed}
+        return self.boot(config_from_options(options))
 
     def reboot_after_panic(self) -> None:
         self.boot(copy.copy(self.machine.config))
@@ -207,8 +200,7 @@ class Session:
         interp = self.interp
         outer = interp.source
         try:
-            compiled = interp.compile_program(program, source)
-            interp.run_compiled(compiled, source, on_result)
+            interp.run_program(program, source, on_result)
         finally:
             interp.source = outer
 
@@ -232,8 +224,7 @@ class Session:
         self.block_reports_start = len(self.reports)
         blocks = [s for s in program.body if isinstance(s, ast.TestBlock)]
         block = blocks[index]
-        self.interp.source = source
-        run = self.interp.block(block.body, _top_scope())
+        run = self.interp.compile_test_body(block, source)
         self.interp.guard(run, self.interp.globals, block.span)
 
     # -- snapshots (REPL :undo) ----------------------------------------------------------------
@@ -268,11 +259,6 @@ class Session:
         self._machine = None
         self.interp.globals.clear()
         self.tests.clear()
-
-
-def _top_scope() -> Any:
-    from .lang.compiler import _Scope
-    return _Scope(None, top=False)
 
 
 def config_from_options(options: dict[str, Any]) -> MachineConfig:

@@ -235,3 +235,59 @@ def test_lang_reaches_runtime_through_the_facade() -> None:
         for mod in imports(path):
             if mod.startswith("kmscript.runtime"):
                 assert mod in allowed, f"lang/{path.relative_to(PKG / 'lang')} imports {mod}"
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """kmscript module -> the kmscript modules it imports (any import, TYPE_CHECKING too)."""
+    names = {}
+    for path in PKG.rglob("*.py"):
+        parts = path.relative_to(PKG.parent).with_suffix("").parts
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {}
+    for mod, path in names.items():
+        deps = set()
+        for imported in imports(path):
+            # `from . import ast` is reported as the package plus the name: keep the longest module.
+            while imported and imported not in names:
+                imported = imported.rpartition(".")[0]
+            if imported and imported != mod and not mod.startswith(imported + "."):
+                deps.add(imported)
+        graph[mod] = deps
+    return graph
+
+
+def _in_language_stack(mod: str) -> bool:
+    return mod.startswith("kmscript.lang") or mod in ("kmscript.session", "kmscript.errors", "kmscript.source")
+
+
+def test_no_import_cycles_in_the_language_stack() -> None:
+    # lang/ and the session that hosts it (lang/host.py is the session's protocol, so
+    # the compiler never imports the session that imports it).
+    graph = {m: {d for d in deps if _in_language_stack(d)}
+             for m, deps in _module_graph().items() if _in_language_stack(m)}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(mod: str) -> None:
+        state[mod] = 1
+        path.append(mod)
+        for dep in sorted(graph.get(mod, ())):
+            if dep.startswith(mod + ".") or (dep.count(".") < mod.count(".") and mod.startswith(dep + ".")):
+                continue  # a package and its own submodules
+            if state.get(dep) == 1:
+                cycle = path[path.index(dep):] + [dep]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if dep not in state:
+                visit(dep)
+        path.pop()
+        state[mod] = 2
+
+    for mod in sorted(graph):
+        if mod not in state:
+            visit(mod)
+
+
+def test_lang_does_not_import_the_session() -> None:
+    for path in sorted((PKG / "lang").rglob("*.py")):
+        for mod in imports(path):
+            assert mod != "kmscript.session", f"lang/{path.relative_to(PKG / 'lang')} imports the session"

@@ -29,7 +29,9 @@ MAX_INT_BITS = 8192
 INT_LIMIT = 1 << MAX_INT_BITS  # |value| < INT_LIMIT
 MAX_STR_LEN = 16 << 20
 MAX_LIST_LEN = 4 << 20
-MAX_SCRIPT_CHARS = 256 << 10
+# Big enough for a generated million-line script (about 6-7 MB: issue 13's scale target);
+# its memory is bounded by --max-memory like everything else.
+MAX_SCRIPT_CHARS = 8 << 20
 MAX_LITERAL_CHARS = 2500
 
 _LONG_WORD = re.compile(r"[0-9A-Za-z_]{%d,}" % (MAX_LITERAL_CHARS + 1))

@@ -1,6 +1,6 @@
-"""Built-in call sites (compiler._fast_builtin_call and the closures it generates):
-they follow the session's current machine, store results into variables themselves,
-and report argument errors and unknown names at the argument."""
+"""Built-in call sites (lang/calls.py, fast path and generic path):
+they follow the session's current machine, store results into variables, and report
+argument errors and unknown names at the argument."""
 
 from __future__ import annotations
 

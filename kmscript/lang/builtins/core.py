@@ -146,11 +146,7 @@ def _is_null(call: Call, p: Any) -> bool:
          doc="machine(mem=8G, cpus=4, ...): boot a fresh simulated x86_64 machine; "
              "the old machine and everything on it is discarded")
 def _machine(call: Call, options: dict[str, Any]) -> None:
-    from ...session import config_from_options
-    session = call.session
-    if "seed" not in options:
-        options = {**options, "seed": session.seed}
-    session.boot(config_from_options(options))
+    call.host.boot_with_options(options)
 
 
 @value("dmesg", category="machine", doc="dmesg: the kernel log so far, as one string")

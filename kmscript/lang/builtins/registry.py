@@ -35,6 +35,7 @@ from ..values import Ptr, type_name
 
 if TYPE_CHECKING:
     from ...runtime.machine import Machine
+    from ..host import Host
 
 
 class ArgError(KmsTypeError):
@@ -211,52 +212,39 @@ class _Opt:
     default: Any
 
 
+def default_value(p: Param) -> Any:
+    """The value an optional parameter takes when the call leaves it out."""
+    d = p.default
+    return d.value if isinstance(d, _Default) else d
+
+
 def opt(t: ParamType, default: Any, shown: str | None = None) -> _Opt:
     """An optional parameter; *shown* is how help prints the default (``GFP_KERNEL``)."""
     return _Opt(t, _Default(default, shown) if shown is not None else default)
 
 
-class _BootOnUse:
-    """What ``Call.machine`` holds before the session's first machine boots: the first
-    attribute read on it boots the default machine (which rebinds every call site)."""
-
-    __slots__ = ("session",)
-
-    def __init__(self, session: Any) -> None:
-        self.session = session
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.session.machine, name)
-
-
 class Call:
     """What an implementation gets besides its arguments: one object per call site.
 
-    ``machine`` is a slot that the session keeps pointing at its current machine
-    (Session.register_call); before the first machine boots it holds a stand-in whose
-    first attribute read boots the default machine.  ``caller`` ("file.kms:12") is
-    computed once, when the call site is compiled.  The class has no ``__getattr__``:
-    with one, every attribute read (``call.machine``, ``call.caller``, twice per
-    built-in call) would take CPython's slow generic lookup instead of a slot read.
+    ``caller`` ("file.kms:12", the kernel's call site) is computed once, when the call
+    site is compiled.  ``machine`` is the host's current machine, read at each use, so a
+    call site compiled before ``machine(...)`` reboots uses the new machine; the first
+    use boots the default machine.
     """
 
-    __slots__ = ("session", "span", "caller", "machine", "__weakref__")
-    machine: "Machine"
+    __slots__ = ("host", "span", "caller")
 
-    def __init__(self, session: Any, span: Any, caller: str) -> None:
-        self.session = session
+    def __init__(self, host: "Host", span: Any, caller: str) -> None:
+        self.host = host
         self.span = span
-        self.caller = caller  # "file.kms:12", used as the kernel's call site
-        self.bind_machine(None)
-        register = getattr(session, "register_call", None)
-        if register is not None:
-            register(self)
+        self.caller = caller
 
-    def bind_machine(self, m: "Machine | None") -> None:
-        self.machine = m if m is not None else _BootOnUse(self.session)  # type: ignore[assignment]
+    @property
+    def machine(self) -> "Machine":
+        return self.host.machine
 
     def out(self, text: str) -> None:
-        self.session.write(text)
+        self.host.write(text)
 
 
 Impl = Callable[..., Any]
@@ -312,8 +300,7 @@ class Builtin:
             elif p.required:
                 raise ArgError(f"{self.signature()}: missing argument '{p.name}'")
             else:
-                d = p.default
-                out.append(d.value if isinstance(d, _Default) else d)
+                out.append(default_value(p))
                 continue
             assert p.type is not None
             try:
