@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
 if TYPE_CHECKING:
-    from ..runtime.machine import Machine, WorkMeter  # the facade re-exports the meter's type
+    from ..runtime.limits import WorkMeter
+    from ..runtime.machine import Machine
     from ..runtime.printk import LogRecord
     from ..source import Source
     from . import ast
