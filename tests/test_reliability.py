@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from kmscript.errors import KmsError, KmsLimitError, KmsSyntaxError
+from kmscript.lang.include import MAX_SCRIPT_BYTES
 from kmscript.runtime.limits import FS_MAXBYTES, MAX_RW_COUNT, TASK_SIZE
 from kmscript.runtime.machine import Machine
 from kmscript.session import Session
@@ -213,7 +214,9 @@ def test_include_refuses_what_is_not_a_script(tmp_path: Path, target: str, words
     os.mkfifo(d / "fifo.kms")
     (d / "passwd.kms").symlink_to("/etc/passwd")
     (d / "escape.kms").symlink_to(tmp_path / "outside.kms")
-    (d / "big.kms").write_text("# SECRET_LINE\n" * 200_000)
+    with open(d / "big.kms", "w") as big:  # sparse: one byte over the limit costs no disk
+        big.write("# SECRET_LINE\n")
+        big.truncate(MAX_SCRIPT_BYTES + 1)
     (d / "latin1.kms").write_bytes(b"# SECRET_LINE caf\xe9\n")
     (d / "main.kms").write_text(f'include "{target}"\n')
     out: list[str] = []
