@@ -108,6 +108,7 @@ class ContextSnapshot(NamedTuple):
     irqs_disabled: list[bool]
     held_locks: list[str]
     rcu_nesting: int = 0
+    stack_depth: dict[tuple[str, int], int] = {}  # never mutated: ExecContext replaces it
 
 
 class ExecContext:
@@ -124,6 +125,10 @@ class ExecContext:
         self.pending_work: list[Callable[[], None]] = []  # work queued from interrupt context
         self._irqsave: dict[str, bool] = {}  # lock -> irq state saved by spin_lock_irqsave
         self.current: TaskLike = _ScriptTask()
+        # Bytes of kernel stack in use per stack, ("task", pid) or ("irq", cpu): what
+        # stack_use() spent in the contexts still running.  Copy on write, so that a
+        # snapshot holds it without copying and leaving a cpu/irq block pops its frames.
+        self.stack_depth: dict[tuple[str, int], int] = {}
         self._last_might_sleep_report_ns: int | None = None
         self.taint = Taint()  # kernel/panic.c: tainted_mask, machine-wide
         self.panic_on_oops = 0  # kernel.panic_on_oops (CONFIG_PANIC_ON_OOPS_VALUE=0)
@@ -191,10 +196,11 @@ class ExecContext:
     # -- state changes ----------------------------------------------------------------------
     def snapshot(self) -> ContextSnapshot:
         return ContextSnapshot(self.cpu, self.preempt_count, self.irqs_disabled_per_cpu, self.held_locks,
-                               self.rcu_nesting)
+                               self.rcu_nesting, self.stack_depth)
 
     def restore(self, snap: ContextSnapshot) -> None:
-        self.cpu, self.preempt_count, self.irqs_disabled_per_cpu, self.held_locks, self.rcu_nesting = snap
+        (self.cpu, self.preempt_count, self.irqs_disabled_per_cpu, self.held_locks, self.rcu_nesting,
+         self.stack_depth) = snap
         if self.pending_work and not self.preempt_count & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK):
             self.run_pending_work()  # irq_exit: the work queued in the handler runs now
 
@@ -241,7 +247,8 @@ class ExecContext:
     def enter_cpu(self, cpu: int) -> ContextSnapshot:
         """``cpu N < ... >``: run on CPU N with preemption disabled, as get_cpu() would."""
         pc = self.preempt_count
-        snap = ContextSnapshot(self.cpu, pc, self.irqs_disabled_per_cpu, self.held_locks, self.rcu_nesting)
+        snap = ContextSnapshot(self.cpu, pc, self.irqs_disabled_per_cpu, self.held_locks, self.rcu_nesting,
+                               self.stack_depth)
         if cpu != self.cpu:
             if pc:
                 # Atomic code cannot migrate; a nested block for another CPU is a script mistake.

@@ -25,8 +25,29 @@ map_irq_stack; arch/x86/include/asm/page_64_types.h):
   handed to a task and shrinks when the task gives it back (account_kernel_stack); cached
   stacks are not counted.
 
+- **Stack use** (``stack_use(N)``): the current context spends N more bytes of its stack
+  until it ends (a ``cpu``/``irq`` block pops what it spent; the process context keeps it).
+  Process context runs on the task's stack; a hard interrupt on the CPU's IRQ stack
+  (arch/x86/kernel/irq_64.c: call_on_irqstack; irq_32.c: execute_on_irq_stack), or - in
+  the historical configuration without separate interrupt stacks - on the stack of the
+  task it interrupted, where both depths add up.  Going past the bottom:
+  with VMAP_STACK the guard page below the stack is hit (arch/x86/kernel/traps.c:
+  handle_stack_overflow: "BUG: TASK stack guard page was hit at ... (stack is ...)", then
+  die("stack guard page") - an Oops); without it the write lands below the stack,
+  destroying STACK_END_MAGIC at end_of_stack() (kernel/fork.c: set_task_stack_end_magic),
+  which the next schedule() finds (kernel/sched/core.c: schedule_debug: panic("corrupted
+  stack end detected inside scheduler")).  An IRQ stack without a guard page has no canary.
+- **Historical stack sizes** (``machine(thread_size=4K|8K, irq_stacks=false)``): i386 had
+  8 KiB stacks shared with interrupts, and from 2.6.6 to 2.6.36 the CONFIG_4KSTACKS option:
+  one-page stacks, made safe only by separate 4 KiB hard- and soft-irq stacks per CPU
+  (arch/i386/kernel/irq.c: hardirq_stack/softirq_stack).  "x86: Remove CONFIG_4KSTACKS"
+  (dcfa726280116, Linux 2.6.37) removed the option and made the 32-bit interrupt stacks
+  unconditional; today's i386 has THREAD_SIZE 8 KiB (page_32_types.h: THREAD_SIZE_ORDER 1)
+  with separate IRQ stacks.  kmscript places those stacks in this machine's address space.
+
 Simplifications: the RCU grace period before a vfree of a stack is not modelled (the
-free happens at once); memcg charging of stacks is not modelled.
+free happens at once); memcg charging of stacks is not modelled; softirqs have no
+context of their own in kmscript, so the separate softirq stack of i386 is not drawn.
 """
 
 from __future__ import annotations
@@ -41,6 +62,7 @@ from .vmap_area import VM_MAP, VmStruct
 from .vmalloc import Vmalloc
 from .vmstat import VmStat
 from .mm_types import PAGE_SHIFT, PAGE_SIZE, PageAllocator
+from .printk import KernelLog
 
 # Module-level aliases: a name starting with two underscores would be mangled inside a class.
 GFP_ACCOUNT = __GFP_ACCOUNT
@@ -65,7 +87,16 @@ class KernelStacks:
 
     def __init__(self, *, vmap_stack: bool, vmalloc: Vmalloc, page_alloc: PageAllocator, ctx: ExecContext,
                  vmstat: VmStat, nr_cpus: int, owner_kstack: int, page_offset: int,
-                 zero: Callable[[int, int], None] | None = None) -> None:
+                 zero: Callable[[int, int], None] | None = None, log: KernelLog | None = None,
+                 thread_size: int = THREAD_SIZE, irq_stacks: bool = True) -> None:
+        if thread_size not in (4096, 8192, 16384):
+            raise KernelFault(f"thread_size={thread_size}: kernel stacks are 4K (i386 CONFIG_4KSTACKS), "
+                              "8K (i386) or 16K (x86_64)")
+        self.thread_size = thread_size
+        self.thread_size_order = {4096: 0, 8192: 1, 16384: 2}[thread_size]
+        self.irq_stack_size = thread_size  # IRQ_STACK_SIZE == THREAD_SIZE on both x86 flavours
+        self.separate_irq_stacks = irq_stacks
+        self.log = log
         self.vmap_stack = vmap_stack
         self.vmalloc = vmalloc
         self.page_alloc = page_alloc
@@ -78,22 +109,24 @@ class KernelStacks:
         self.cached_stacks: list[list[VmStruct | None]] = [[None] * NR_CACHED_STACKS for _ in range(nr_cpus)]
         self.live: dict[int, VmStruct | int] = {}  # stack base -> vm_struct (vmap) or head pfn
         self.irq_stacks: list[VmStruct] = []
+        self._script_base: int | None = None  # the script task's stack, made on first use
+        self._canary_broken: set[int] = set()  # pids whose STACK_END_MAGIC was overwritten
 
     def init_irq_stacks(self) -> None:
         """irq_init_percpu_irqstack() for each CPU at bring-up: with VMAP_STACK a vmap of
         the backing store with guard pages; without it the per-cpu backing store is used
         as it is (arch/x86/kernel/irq_64.c: map_irq_stack), so nothing is mapped."""
-        if not self.vmap_stack:
+        if not self.vmap_stack or not self.separate_irq_stacks:
             return
         for _cpu in range(self.nr_cpus):
-            vm = self.vmalloc.vmap_area(IRQ_STACK_SIZE // PAGE_SIZE, VM_MAP, IRQ_STACK_CALLER)
+            vm = self.vmalloc.vmap_area(self.irq_stack_size // PAGE_SIZE, VM_MAP, IRQ_STACK_CALLER)
             if vm is None:
                 raise KernelFault("cannot map the IRQ stacks at boot: vmalloc space exhausted")
             self.irq_stacks.append(vm)
 
     # -- task stacks ------------------------------------------------------------------------------
     def _account(self, sign: int) -> None:
-        self.vmstat.nr_kernel_stack_kb += sign * (THREAD_SIZE // 1024)
+        self.vmstat.nr_kernel_stack_kb += sign * (self.thread_size // 1024)
 
     def alloc_thread_stack(self, cpu: int, caller: str | None = None) -> int | None:
         """alloc_thread_stack_node() on CPU ``cpu``; the stack base (lowest address) or None.
@@ -111,14 +144,14 @@ class KernelStacks:
                     continue
                 cache[i] = None
                 if self._zero is not None:
-                    self._zero(vm.addr, THREAD_SIZE)  # clear stale pointers from the reused stack
+                    self._zero(vm.addr, self.thread_size)  # clear stale pointers from the reused stack
                 self.live[vm.addr] = vm
                 self._account(+1)
                 return vm.addr
             saved = self.ctx.cpu
             self.ctx.cpu = cpu  # the vmap node pool is chosen by the allocating CPU
             try:
-                base = self.vmalloc.vmalloc_gfp(THREAD_SIZE, THREADINFO_GFP & ~GFP_ACCOUNT, THREAD_ALIGN,
+                base = self.vmalloc.vmalloc_gfp(self.thread_size, THREADINFO_GFP & ~GFP_ACCOUNT, self.thread_size,
                                                 caller or KERNEL_CLONE_CALLER)
             finally:
                 self.ctx.cpu = saved
@@ -129,7 +162,7 @@ class KernelStacks:
             self.live[base] = vm_area
             self._account(+1)
             return base
-        pfn = self.page_alloc.alloc_pages(THREADINFO_GFP, THREAD_SIZE_ORDER, owner=self.owner,
+        pfn = self.page_alloc.alloc_pages(THREADINFO_GFP, self.thread_size_order, owner=self.owner,
                                           caller=caller or KERNEL_CLONE_CALLER)
         if pfn is None:
             return None
@@ -146,7 +179,7 @@ class KernelStacks:
             raise KernelFault(f"free_thread_stack(0x{base:x}): not a live kernel stack")
         self._account(-1)
         if isinstance(entry, int):
-            self.page_alloc.free_pages(entry, THREAD_SIZE_ORDER)
+            self.page_alloc.free_pages(entry, self.thread_size_order)
             return
         cache = self.cached_stacks[cpu]
         for i in range(NR_CACHED_STACKS):
@@ -161,27 +194,99 @@ class KernelStacks:
         if entry is None:
             raise KernelFault(f"0x{base:x} is not a live kernel stack")
         if isinstance(entry, int):
-            return list(range(entry, entry + (1 << THREAD_SIZE_ORDER)))
+            return list(range(entry, entry + (1 << self.thread_size_order)))
         return list(entry.pages)
 
     def nr_cached(self, cpu: int) -> int:
         return sum(1 for s in self.cached_stacks[cpu] if s is not None)
 
     def show(self) -> str:
-        lines = [f"THREAD_SIZE={THREAD_SIZE} THREAD_ALIGN={THREAD_ALIGN} "
+        lines = [f"THREAD_SIZE={self.thread_size} THREAD_ALIGN={self.thread_size} "
                  f"VMAP_STACK={'y' if self.vmap_stack else 'n'} live={len(self.live)} "
                  f"KernelStack: {self.vmstat.nr_kernel_stack_kb} kB"]
         for cpu in range(self.nr_cpus):
             cached = ", ".join(f"0x{s.addr:016x}" for s in self.cached_stacks[cpu] if s is not None) or "-"
             irq = (f"0x{self.irq_stacks[cpu].addr:016x}" if cpu < len(self.irq_stacks)
-                   else "in the per-cpu irq_stack_backing_store (not vmapped)")
+                   else "in the per-cpu irq_stack_backing_store (not vmapped)" if self.separate_irq_stacks
+                   else "none: interrupts run on the interrupted task's stack")
             lines.append(f"cpu {cpu}: irq stack {irq} cached stacks: {cached}")
         for base, entry in sorted(self.live.items()):
             if isinstance(entry, int):
-                lines.append(f"stack 0x{base:016x} pfn {entry}-{entry + 3} (order-2 block)")
+                lines.append(f"stack 0x{base:016x} pfn {entry}-{entry + (1 << self.thread_size_order) - 1} "
+                             f"(order-{self.thread_size_order} block)")
             else:
                 lines.append(f"stack 0x{base:016x} pfns {' '.join(str(p) for p in entry.pages)} (vmalloc)")
         return "\n".join(lines)
+
+
+    # -- stack use and overflow ----------------------------------------------------------------
+    def _current_stack(self) -> tuple[tuple[str, int], str, int, int, bool]:
+        """(depth key, stack_type_name, base, size, has a guard page) of the stack the
+        current context runs on."""
+        ctx = self.ctx
+        if ctx.in_irq() and self.separate_irq_stacks:
+            cpu = ctx.cpu
+            if cpu < len(self.irq_stacks):
+                return ("irq", cpu), "IRQ", self.irq_stacks[cpu].addr, self.irq_stack_size, True
+            # without VMAP_STACK: the per-cpu backing store, no guard page
+            return ("irq", cpu), "IRQ", 0, self.irq_stack_size, False
+        task = ctx.current
+        base = int(getattr(task, "stack", 0) or 0)
+        if not base:
+            base = self._script_stack()
+        return ("task", task.pid), "TASK", base, self.thread_size, self.vmap_stack
+
+    def _script_stack(self) -> int:
+        """The script's own task gets its kernel stack the first time it spends some."""
+        if self._script_base is None:
+            base = self.alloc_thread_stack(self.ctx.cpu, caller="kernel_clone")
+            if base is None:
+                raise KernelFault("no memory for the script task's kernel stack")
+            self._script_base = base
+        return self._script_base
+
+    def stack_depth(self) -> int:
+        key, _name, _base, _size, _guard = self._current_stack()
+        return self.ctx.stack_depth.get(key, 0)
+
+    def stack_use(self, nbytes: int) -> int:
+        """Spend ``nbytes`` more of the current context's stack; returns the new depth.
+        Past the bottom: the guard-page Oops (VMAP_STACK) or a destroyed end-of-stack canary."""
+        if nbytes < 0:
+            raise KernelFault(f"stack_use({nbytes}): a call chain spends a positive number of bytes")
+        key, name, base, size, guard = self._current_stack()
+        ctx = self.ctx
+        depth = ctx.stack_depth.get(key, 0) + nbytes
+        ctx.stack_depth = {**ctx.stack_depth, key: depth}  # copy on write (ContextSnapshot)
+        if depth <= size:
+            return depth
+        if guard:
+            self._guard_page_hit(name, base, size, depth)
+        elif key[0] == "task":
+            self._canary_broken.add(key[1])  # STACK_END_MAGIC overwritten; schedule() finds it
+        elif self.log is not None:
+            self.log.printk(f"kmscript: CPU {key[1]}'s IRQ stack overflowed by {depth - size} bytes into the per-cpu "
+                            "data below it: without VMAP_STACK it has no guard page and no canary, so the "
+                            "kernel does not notice", "bug")
+        return depth
+
+    def _guard_page_hit(self, name: str, base: int, size: int, depth: int) -> None:
+        """arch/x86/kernel/traps.c: handle_stack_overflow() from the #DF handler, then die()."""
+        fault = base - 8 if depth - size <= PAGE_SIZE else base - PAGE_SIZE
+        lines = [f"BUG: {name} stack guard page was hit at {fault:016x} (stack is {base:016x}..{base + size:016x})",
+                 "Oops: stack guard page: 0000 [#1] SMP NOPTI",
+                 self.ctx.dump_stack_header(),
+                 "RIP: 0010:kmscript"]
+        if self.log is None:
+            raise KernelFault(lines[0])
+        self.log.printk("\n".join(lines), "bug")  # the Oops kills the task, or panics in an interrupt
+
+    def schedule_debug(self) -> None:
+        """kernel/sched/core.c: schedule_debug() - the canary check every schedule() makes."""
+        pid = self.ctx.current.pid
+        if pid in self._canary_broken:
+            self._canary_broken = self._canary_broken - {pid}
+            self.ctx.panic("corrupted stack end detected inside scheduler")
 
 
 __all__ = ["KernelStacks", "THREAD_SIZE", "THREAD_ALIGN", "NR_CACHED_STACKS", "IRQ_STACK_SIZE"]

@@ -692,7 +692,9 @@ class Machine:
         pa = self.page_alloc
         self.kstacks = KernelStacks(vmap_stack=self.config.vmap_stack, vmalloc=self.vmalloc, page_alloc=pa,
                                     ctx=self.ctx, vmstat=self.vmstat, nr_cpus=self.nr_cpus,
-                                    owner_kstack=OWNER_KSTACK, page_offset=PAGE_OFFSET, zero=self._zero_virt)
+                                    owner_kstack=OWNER_KSTACK, page_offset=PAGE_OFFSET, zero=self._zero_virt,
+                                    log=self.log, thread_size=self.config.thread_size,
+                                    irq_stacks=self.config.irq_stacks)
         self.kstacks.init_irq_stacks()
 
     def _zero_virt(self, vaddr: int, n: int) -> None:
@@ -706,6 +708,18 @@ class Machine:
 
     def show_kstacks(self) -> str:
         return self.kstacks.show()
+
+    def stack_use(self, nbytes: int) -> int:
+        """Spend nbytes of the current context's kernel stack (kstack.py: stack use and overflow)."""
+        return self.kstacks.stack_use(nbytes)
+
+    def stack_depth(self) -> int:
+        return self.kstacks.stack_depth()
+
+    def schedule(self) -> None:
+        """schedule() from process context: schedule_debug()'s stack-end check, the
+        scheduling-while-atomic check, and no time passing."""
+        self.msleep(0)
 
     # -- execution context ---------------------------------------------------------------------
     # kmscript/runtime/context.py (include/linux/preempt.h, irqflags.h, spinlock.h).
@@ -751,6 +765,7 @@ class Machine:
     def msleep(self, ms: int) -> None:
         """msleep(ms): let simulated time pass; sleeping while atomic is the scheduler's BUG."""
         ctx = self.ctx
+        self.kstacks.schedule_debug()  # __schedule -> schedule_debug: the stack-end canary first
         if ctx.preempt_count or ctx.irqs_disabled():
             # kernel/sched/core.c: __schedule_bug()
             self.log.printk(f"BUG: scheduling while atomic: {ctx.current.comm}/{ctx.current.pid}/"

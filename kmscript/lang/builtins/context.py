@@ -7,7 +7,7 @@ allocation in atomic context prints "BUG: sleeping function called from invalid 
 
 from __future__ import annotations
 
-from .registry import INT, NAME, Call, builtin, view
+from .registry import INT, NAME, Call, builtin, value, view
 
 
 @builtin("preempt_disable", category="context", doc="preempt_disable(): preempt_count += 1")
@@ -155,3 +155,29 @@ def _rcu_read_lock(call: Call) -> None:
 @builtin("rcu_read_unlock", category="context", doc="rcu_read_unlock(): leave the RCU read-side section")
 def _rcu_read_unlock(call: Call) -> None:
     call.machine.rcu_read_unlock()
+
+
+@value("THREAD_SIZE", category="context",
+       doc="THREAD_SIZE: the size of a kernel stack (16K on x86_64; machine(thread_size=4K|8K) for i386's)")
+def _thread_size(call: Call) -> int:
+    return int(call.machine.kstacks.thread_size)
+
+
+@builtin("stack_use", n=INT, category="context",
+         doc="stack_use(n): the current context spends n more bytes of its kernel stack until it ends (the "
+             "task's stack, or in irq < > the CPU's IRQ stack - the task's without irq_stacks); past the "
+             "bottom: the guard-page Oops with VMAP_STACK, else a broken end-of-stack canary; returns the depth")
+def _stack_use(call: Call, n: int) -> int:
+    return int(call.machine.stack_use(n))
+
+
+@builtin("stack_depth", category="context", doc="stack_depth(): bytes of the current stack in use (see stack_use)")
+def _stack_depth(call: Call) -> int:
+    return int(call.machine.stack_depth())
+
+
+@builtin("schedule", category="context",
+         doc="schedule(): give up the CPU; schedule_debug() checks the stack-end canary "
+             "('corrupted stack end detected inside scheduler') and atomic context")
+def _schedule(call: Call) -> None:
+    call.machine.schedule()
