@@ -473,7 +473,9 @@ def _report_messages(run: _Run, allow: set[str], path: str, limit: int = 20) -> 
         if r.cls in allow:
             continue
         site = run.report_sites.get(id(rec), "")
-        where = f"{path}:{site.rsplit(':', 1)[1]}" if site else path
+        # the call site is "base.kms:LINE"; in the file itself it is shown under its path
+        name, _sep, line = site.rpartition(":")
+        where = (f"{path}:{line}" if name == Path(path).name else site) if site else path
         kind = "panic" if r.cls == "panic" else "warn" if r.cls == "warn" else "bug"
         lines = rec.lines()
         shown = lines[:limit] + ([f"... {len(lines) - limit} more lines"] if len(lines) > limit else [])
