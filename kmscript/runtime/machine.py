@@ -517,9 +517,10 @@ class Machine:
     def _charge_area(self, size: int) -> None:
         """Pay the work meter for populating a vmalloc area of *size* bytes, before any of
         it is done (a stop then leaves nothing half-built).  Beyond totalram the kernel
-        refuses at once ("exceeds total pages"), so that is the most charged."""
-        if size > 0:
-            self.meter.charge(min(size >> 12, int(self.page_alloc.totalram_pages)) * PAGE_WORK)
+        refuses at once ("exceeds total pages"): nothing to charge."""
+        pages = size >> 12
+        if 0 < pages <= self.page_alloc.totalram_pages:
+            self.meter.charge(pages * PAGE_WORK)
 
     def vmalloc_gfp(self, size: int, gfp: int, align: int = 1, caller: str | None = None) -> int | None:
         """__vmalloc_node(size, align, gfp): the general form of vmalloc."""
