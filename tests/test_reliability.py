@@ -297,3 +297,9 @@ def test_a_closed_pipe_ends_kmscript_test_quietly(extra: list[str]) -> None:
     p.stdout.close()
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 0 and "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_vmalloc_beyond_totalram_is_refused_without_work() -> None:
+    out, err, s = run("print(vmalloc(32G)); print(vzalloc(1 << 62))", max_steps=10)
+    assert err is None and out == ["NULL", "NULL"]
+    assert any("exceeds total pages" in r.text for r in s.machine.log.records)
