@@ -121,14 +121,17 @@ class PageAllocator(Migrate):
             ctx.might_alloc(gfp, ("__alloc_frozen_pages_noprof", "alloc_pages_mpol", caller or "alloc_pages_noprof"))
         if order == 0 and not self.faults.active and not self.tracer.enabled:
             # The common case of get_page_from_freelist + rmqueue_pcplist, inlined: the
-            # preferred zone is above its high watermark (zone_watermark_fast's order-0
-            # test) and this CPU's pcp list has a page.  Anything else takes the full path.
+            # preferred zone passes zone_watermark_fast's order-0 test - at the high mark,
+            # or, once ZONE_BELOW_HIGH is set, at the low mark of ALLOC_WMARK_LOW - and
+            # this CPU's pcp list has a page.  Anything else takes the full path (which
+            # also sets ZONE_BELOW_HIGH the first time the high mark is missed).
             ac = self._ac_cache.get(gfp)
             if ac is not None and ac[2]:
                 zone = ac[2][0]
-                if (not zone.below_high and not zone.boosted_watermark
+                if (not zone.boosted_watermark
                         and zone.free_pages - zone.nr_free_highatomic
-                        > zone._watermark[2] + zone.watermark_boost + zone.lowmem_reserve[ac[0]]):
+                        > zone._watermark[1 + (not zone.below_high)] + zone.watermark_boost
+                        + zone.lowmem_reserve[ac[0]]):
                     pcp = zone.pcp[self.ctx.cpu]
                     lst = pcp.lists[ac[1]]
                     if lst:
@@ -194,9 +197,9 @@ class PageAllocator(Migrate):
         if ac is None or not ac[2]:
             return []
         zone = ac[2][0]
-        if (zone.below_high or zone.boosted_watermark
+        if (zone.boosted_watermark
                 or zone.free_pages - zone.nr_free_highatomic
-                <= zone._watermark[2] + zone.watermark_boost + zone.lowmem_reserve[ac[0]]):
+                <= zone._watermark[1 + (not zone.below_high)] + zone.watermark_boost + zone.lowmem_reserve[ac[0]]):
             return []
         pcp = zone.pcp[self.ctx.cpu]
         lst = pcp.lists[ac[1]]
