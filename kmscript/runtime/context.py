@@ -129,6 +129,9 @@ class ExecContext:
         # stack_use() spent in the contexts still running.  Copy on write, so that a
         # snapshot holds it without copying and leaving a cpu/irq block pops its frames.
         self.stack_depth: dict[tuple[str, int], int] = {}
+        # current->pagefault_disabled (include/linux/uaccess.h: pagefault_disable); the
+        # script runs as one task, so one count
+        self.pagefault_disabled = 0
         self._last_might_sleep_report_ns: int | None = None
         self.taint = Taint()  # kernel/panic.c: tainted_mask, machine-wide
         self.panic_on_oops = 0  # kernel.panic_on_oops (CONFIG_PANIC_ON_OOPS_VALUE=0)
@@ -233,6 +236,13 @@ class ExecContext:
         irqs = list(self.irqs_disabled_per_cpu)  # copy on write (see ContextSnapshot)
         irqs[cpu] = off
         self.irqs_disabled_per_cpu = irqs
+
+    def pagefault_disable(self) -> None:
+        """include/linux/uaccess.h: pagefault_disable() - current->pagefault_disabled++."""
+        self.pagefault_disabled += 1
+
+    def pagefault_enable(self) -> None:
+        self.pagefault_disabled -= 1
 
     def preempt_disable(self) -> None:
         if self.preempt_count & PREEMPT_MASK == PREEMPT_MASK:

@@ -32,6 +32,7 @@ from .fault_inject import FaultInjector
 from .gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, MAX_NR_ZONES, __GFP_ZERO
 from .internal import MAX_RECLAIM_RETRIES
 from .kmalloc import Kmalloc
+from .highmem import Highmem
 from .kstack import KernelStacks
 from .limits import MAX_PHYSMEM, PAGE_WORK, WorkMeter
 from .mm_types import (OWNER_FILE, OWNER_KERNEL, OWNER_KSTACK, OWNER_PAGETABLE, OWNER_PERCPU, OWNER_USER,
@@ -697,6 +698,7 @@ class Machine:
                                     log=self.log, thread_size=self.config.thread_size,
                                     irq_stacks=self.config.irq_stacks)
         self.kstacks.init_irq_stacks()
+        self.highmem = Highmem(ctx=self.ctx, page_address=page_address)
 
     def _zero_virt(self, vaddr: int, n: int) -> None:
         """memset(vaddr, 0, n) page by page (a vmalloc range is not physically contiguous)."""
@@ -706,6 +708,26 @@ class Machine:
             chunk = min(end - vaddr, 4096 - (vaddr & 0xFFF))
             phys.fill(self._memory_paddr(vaddr, chunk), chunk, 0)
             vaddr += chunk
+
+    # -- highmem ------------------------------------------------------------------------------
+    # kmscript/runtime/highmem.py: the !CONFIG_HIGHMEM kmap family of a 64-bit kernel.
+    def kmap(self, pfn: int, location: str) -> int:
+        return self.highmem.kmap(pfn, location)
+
+    def kunmap(self, pfn: int) -> None:
+        self.highmem.kunmap(pfn)
+
+    def kmap_atomic(self, pfn: int) -> int:
+        return self.highmem.kmap_atomic(pfn)
+
+    def kunmap_atomic(self, addr: int) -> None:
+        self.highmem.kunmap_atomic(addr)
+
+    def kmap_local_page(self, pfn: int) -> int:
+        return self.highmem.kmap_local_page(pfn)
+
+    def kunmap_local(self, addr: int) -> None:
+        self.highmem.kunmap_local(addr)
 
     def show_kstacks(self) -> str:
         return self.kstacks.show()

@@ -236,3 +236,47 @@ def _show_page(call: Call, page: Any) -> str:
     m = call.machine
     pfn = page.pfn if not isinstance(page, int) else m.virt_to_page(page).pfn
     return str(m.show_page(pfn))
+
+
+# include/linux/highmem-internal.h (!CONFIG_HIGHMEM): the mapping calls of the textbook's
+# "High Memory Mappings"; on x86_64 every page is in the direct map.
+@builtin("kmap", page=PAGE, category="highmem",
+         doc="kmap(page): may sleep (might_sleep), then page_address(page) - every x86_64 page is mapped")
+def _kmap(call: Call, page: Any) -> Any:
+    return ptr(call.machine.kmap(page.pfn, call.caller))
+
+
+@builtin("kunmap", page=PAGE, category="highmem", doc="kunmap(page): nothing to undo on x86_64")
+def _kunmap(call: Call, page: Any) -> None:
+    call.machine.kunmap(page.pfn)
+
+
+@builtin("kmap_atomic", page=PAGE, category="highmem",
+         doc="kmap_atomic(page): preempt_disable(), pagefault_disable(), page_address(page); "
+             "pair with kunmap_atomic(addr)")
+def _kmap_atomic(call: Call, page: Any) -> Any:
+    return ptr(call.machine.kmap_atomic(page.pfn))
+
+
+@builtin("kunmap_atomic", addr=PTR, category="highmem",
+         doc="kunmap_atomic(addr): pagefault_enable(), preempt_enable()")
+def _kunmap_atomic(call: Call, addr: int) -> None:
+    call.machine.kunmap_atomic(addr)
+
+
+@builtin("kmap_local_page", page=PAGE, category="highmem",
+         doc="kmap_local_page(page): page_address(page) (no state without CONFIG_HIGHMEM); pair with "
+             "kunmap_local(addr)")
+def _kmap_local_page(call: Call, page: Any) -> Any:
+    return ptr(call.machine.kmap_local_page(page.pfn))
+
+
+@builtin("kunmap_local", addr=PTR, category="highmem", doc="kunmap_local(addr): nothing to undo on x86_64")
+def _kunmap_local(call: Call, addr: int) -> None:
+    call.machine.kunmap_local(addr)
+
+
+@builtin("pagefault_disabled", category="context",
+         doc="pagefault_disabled(): current->pagefault_disabled (kmap_atomic raises it)")
+def _pagefault_disabled(call: Call) -> int:
+    return int(call.machine.ctx.pagefault_disabled)

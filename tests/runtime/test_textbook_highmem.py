@@ -1,0 +1,32 @@
+"""Issue 16 item 3 (the x86_64 part): the kmap family of a !CONFIG_HIGHMEM kernel
+(include/linux/highmem-internal.h) returns page_address() and keeps its context rules."""
+
+from __future__ import annotations
+
+from tests.conftest import run_script
+
+
+def test_kmap_family_returns_the_direct_map_address() -> None:
+    out, err, _ = run_script("""
+p = alloc_pages(GFP_KERNEL, 1)
+q = pfn_to_page(page_to_pfn(p) + 1)
+print(kmap(q) == page_address(q), kmap_local_page(q) == page_address(q))
+a = kmap_atomic(q)
+print(a == page_address(q), preempt_count(), pagefault_disabled())
+kunmap_atomic(a)
+print(preempt_count(), pagefault_disabled())
+""")
+    assert err is None, err.render()
+    assert out == ["true true", "true 1 1", "0 0"]
+
+
+def test_unbalanced_kunmap_atomic_is_an_error_at_the_call() -> None:
+    _, err, _ = run_script("p = alloc_page(GFP_KERNEL)\nkunmap_atomic(page_address(p))")
+    assert err is not None
+    msg = err.render()
+    assert "without a kmap_atomic" in msg and "t.kms:2:1" in msg
+
+
+def test_kmap_is_no_longer_a_did_you_mean_for_vmap() -> None:
+    _, err, _ = run_script("x = kmap(1)")
+    assert err is not None and "vmap" not in err.render()
