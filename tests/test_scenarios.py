@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from kmscript.testing.runner import FAILING, FileResult, RunOptions, list_cases, run_file
+from kmscript.testing.runner import DEFAULT_TIMEOUT, FAILING, FileResult, RunOptions, list_cases, run_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "tests" / "scenarios"
@@ -46,7 +46,8 @@ def _run(rel: str, update: bool) -> FileResult:
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:
-        return run_file(rel, RunOptions(update=update))
+        # finite_timeout: even a file saying `# TIMEOUT: 0` cannot hang the suite
+        return run_file(rel, RunOptions(update=update, finite_timeout=DEFAULT_TIMEOUT))
     finally:
         os.chdir(cwd)
 

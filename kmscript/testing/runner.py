@@ -810,9 +810,9 @@ def summary_line(cases: Sequence[CaseResult]) -> str:
     for c in cases:
         n[c.status] += 1
     parts = [f"{n[PASS]} passed", f"{n[FAIL]} failed"]
-    for st, word in ((SKIP, "skipped"), (XFAIL, "xfailed"), (XPASS, "xpassed"), (ERROR, "errors")):
+    for st, word in ((SKIP, "skipped"), (XFAIL, "xfailed"), (XPASS, "xpassed"), (ERROR, "error")):
         if n[st]:
-            parts.append(f"{n[st]} {word}")
+            parts.append(f"{n[st]} {word}{'s' if st == ERROR and n[st] != 1 else ''}")
     return ", ".join(parts)
 
 

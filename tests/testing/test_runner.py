@@ -11,7 +11,7 @@ import pytest
 from kmscript import cli
 from kmscript.testing import runner
 
-SUMMARY = re.compile(r"^\d+ passed, \d+ failed(, \d+ skipped)?(, \d+ xfailed)?(, \d+ xpassed)?$")
+SUMMARY = re.compile(r"^\d+ passed, \d+ failed(, \d+ skipped)?(, \d+ xfailed)?(, \d+ xpassed)?(, \d+ errors?)?$")
 
 
 def run(*argv: str) -> tuple[int, list[str]]:
@@ -376,3 +376,19 @@ def test_a_closed_pipe_ends_the_run_quietly(extra: list[str]) -> None:
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stderr == "" and len(r.stdout.splitlines()) == 1
+
+
+def test_a_failing_set_up_is_each_blocks_error_in_every_format(tmp_path: Path) -> None:
+    f = write(tmp_path, "s.kms", 'x = nosuch()\ntest "a" { assert true }\ntest "b" {\n  # SKIP: later\n}\n')
+    rc, lines = run(f)
+    assert rc == 1
+    assert lines[0] == f"ERROR {f}::a"
+    assert lines[1] == "    not run: the file's top level failed:"
+    assert f"{f}:1:5: error: unknown function 'nosuch'" in lines[2]
+    assert f"SKIP {f}::b (later)" in lines and lines[-1] == "0 passed, 0 failed, 1 skipped, 1 error"
+    rc, lines = run("--tap", f)
+    assert f"not ok 1 - {f}::a" in lines and "  severity: error" in lines
+    xml = tmp_path / "r.xml"
+    run("--junit-xml", str(xml), f)
+    root = ET.parse(xml).getroot()
+    assert (root.get("tests"), root.get("errors"), root.get("failures"), root.get("skipped")) == ("2", "1", "0", "1")
