@@ -145,7 +145,8 @@ class Session:
             return
         sec, rem = divmod(m.clock.ns, 1_000_000_000)
         task = m.ctx.current
-        self.out(format_line(event, fields_, task.comm, task.pid, m.ctx.cpu, f"{sec}.{rem // 1000:06d}"))
+        self.out(format_line(event, fields_, task.comm, task.pid, m.ctx.cpu, f"{sec}.{rem // 1000:06d}",
+                             m.ctx.trace_flags()))
 
     def _attach(self) -> None:
         if self._machine is not None:

@@ -71,7 +71,7 @@ UNDO_DEPTH = 10
 POKE_EVERY = 0.1
 FORCE_AFTER = 2.0
 _ALLOC_EVENTS = frozenset({"kmalloc", "kmem_cache_alloc", "mm_page_alloc"})
-_PTR_FIELD = re.compile(r"\bptr=0x([0-9a-f]+)")
+_PTR_FIELD = re.compile(r"\bptr=([0-9a-f]{16})\b")
 _PFN_FIELD = re.compile(r"\bpfn=0x([0-9a-f]+)")
 _GFP_FIELD = re.compile(r"\bgfp_flags=(\S+)")
 _PAGE_OFFSET = 0xFFFF888000000000  # the direct map base (x86_64, 4-level paging)

@@ -435,6 +435,25 @@ class ExecContext:
     def print_tainted(self) -> str:
         return self.taint.print_tainted()
 
+    def trace_flags(self) -> str:
+        """The latency-format column of a trace line (kernel/trace/trace_output.c:
+        trace_print_lat_fmt, from the flags tracing_gen_ctx_irq_test records): irqs-off
+        (``d``; ``b`` with bottom halves disabled, ``D`` with both), need-resched (``.``:
+        never pending in the simulation), hard/soft irq (``h``, ``s``, ``H``, ``z``/``Z`` for
+        NMI), the preempt depth (hex, capped at 0xf; ``.`` when 0) and the migrate-disable
+        depth (``.``).  It describes the context the event was emitted from as the script
+        set it up; locks the traced kernel function takes itself are not modelled."""
+        pc = self.preempt_count
+        irqs_off = self.irqs_disabled_per_cpu[self.cpu]
+        bh_off = bool(((pc & SOFTIRQ_MASK) >> SOFTIRQ_SHIFT) >> 1)
+        c1 = "D" if irqs_off and bh_off else "d" if irqs_off else "b" if bh_off else "."
+        nmi, hard = bool(pc & NMI_MASK), bool(pc & HARDIRQ_MASK)
+        soft = bool(pc & SOFTIRQ_OFFSET)   # in_serving_softirq()
+        c3 = ("Z" if nmi and hard else "z" if nmi else "H" if hard and soft else "h" if hard
+              else "s" if soft else ".")
+        depth = min(pc & PREEMPT_MASK, 0xF)
+        return f"{c1}.{c3}{depth:x}." if depth else f"{c1}.{c3}.."
+
     def describe(self) -> str:
         """One screen of the current context (``show context``)."""
         pc = self.preempt_count

@@ -365,7 +365,9 @@ class Kmalloc:
 
 
 def _p(addr: int | None) -> str:
-    return f"0x{addr or 0:016x}"
+    """``%p`` as the trace prints it unhashed (lib/vsprintf.c: pointer_string: 16 zero-padded
+    hex digits, no ``0x``; NULL prints as zeros, ptr_to_id)."""
+    return f"{addr or 0:016x}"
 
 
 # ====================================================================== views

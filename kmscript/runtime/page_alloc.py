@@ -244,7 +244,7 @@ class PageAllocator(Migrate):
             self._prep_new_page(pfn, order, gfp, owner)
         if self.tracer.enabled:
             if pfn is None:
-                self.tracer.emit("mm_page_alloc", f"page=(null) pfn=0x0 order={order} "
+                self.tracer.emit("mm_page_alloc", f"page=0000000000000000 pfn=0x0 order={order} "
                                  f"migratetype={mt} gfp_flags={format_gfp(gfp)}")
             else:
                 self.tracer.emit("mm_page_alloc", f"page={pfn_to_struct_page(pfn):016x} pfn={pfn:#x} "

@@ -2,7 +2,7 @@
 
 Allocators call ``Tracer.emit(event, fields)`` where *fields* is the text after the
 event name exactly as the kernel's TP_printk formats it, e.g.
-``emit("kmalloc", "call_site=... ptr=0x... bytes_req=50 bytes_alloc=64 gfp_flags=GFP_ATOMIC")``.
+``emit("kmalloc", "call_site=... ptr=ffff888100001000 bytes_req=50 bytes_alloc=64 gfp_flags=GFP_ATOMIC")``.
 
 Emitting is cheap when nobody listens: callers check ``tracer.enabled`` before building
 the field string, so a hot allocation loop pays one attribute test.
@@ -45,6 +45,8 @@ class Tracer:
 
 
 def format_line(event: str, fields: str, comm: str = "kmscript", pid: int = 1, cpu: int = 0,
-                ts: str = "0.000000") -> str:
-    """One line as /sys/kernel/tracing/trace shows it."""
-    return f"{comm:>16}-{pid:<7} [{cpu:03d}] ..... {ts:>12}: {event}: {fields}"
+                ts: str = "0.000000", flags: str = ".....") -> str:
+    """One line as /sys/kernel/tracing/trace shows it; ``flags`` is the irqs-off /
+    need-resched / hardirq-softirq / preempt-depth / migrate-disable column
+    (ExecContext.trace_flags)."""
+    return f"{comm:>16}-{pid:<7} [{cpu:03d}] {flags} {ts:>12}: {event}: {fields}"
