@@ -149,12 +149,12 @@ def test_tracepoints() -> None:
     o = r.km.kmem_cache_alloc(s, GFP_KERNEL_ACCOUNT, "t.kms:5")
     r.km.kmem_cache_free(s, o, "t.kms:6")
     ev = r.tracer.events
-    assert ev[0] == ("kmalloc", f"call_site=t.kms:3 ptr=0x{p:016x} bytes_req=50 bytes_alloc=64 "
+    assert ev[0] == ("kmalloc", f"call_site=t.kms:3 ptr={p:016x} bytes_req=50 bytes_alloc=64 "
                                 "gfp_flags=GFP_ATOMIC node=-1 accounted=false")
-    assert ev[1] == ("kfree", f"call_site=t.kms:4 ptr=0x{p:016x}")
-    assert ev[2] == ("kmem_cache_alloc", f"call_site=t.kms:5 ptr=0x{o:016x} name=inode bytes_req=600 "
+    assert ev[1] == ("kfree", f"call_site=t.kms:4 ptr={p:016x}")
+    assert ev[2] == ("kmem_cache_alloc", f"call_site=t.kms:5 ptr={o:016x} name=inode bytes_req=600 "
                                          "bytes_alloc=640 gfp_flags=GFP_KERNEL_ACCOUNT node=-1 accounted=true")
-    assert ev[3] == ("kmem_cache_free", f"call_site=t.kms:6 ptr=0x{o:016x} name=inode")
+    assert ev[3] == ("kmem_cache_free", f"call_site=t.kms:6 ptr={o:016x} name=inode")
 
 
 def test_leak_report_groups_by_caller() -> None:
