@@ -120,32 +120,24 @@ class PageAllocator(Migrate):
             # might_alloc's own test inlined, so a caller that may sleep pays nothing more
             ctx.might_alloc(gfp, ("__alloc_frozen_pages_noprof", "alloc_pages_mpol", caller or "alloc_pages_noprof"))
         if order == 0 and not self.faults.active and not self.tracer.enabled:
-            # The common case of get_page_from_freelist + rmqueue_pcplist, inlined: the
-            # preferred zone passes zone_watermark_fast's order-0 test - at the high mark,
-            # or, once ZONE_BELOW_HIGH is set, at the low mark of ALLOC_WMARK_LOW - and
-            # this CPU's pcp list has a page.  Anything else takes the full path (which
-            # also sets ZONE_BELOW_HIGH the first time the high mark is missed).
+            # The common case of get_page_from_freelist + rmqueue_pcplist, inlined.
             ac = self._ac_cache.get(gfp)
-            if ac is not None and ac[2]:
-                zone = ac[2][0]
-                if (not zone.boosted_watermark
-                        and zone.free_pages - zone.nr_free_highatomic
-                        > zone._watermark[1 + (not zone.below_high)] + zone.watermark_boost
-                        + zone.lowmem_reserve[ac[0]]):
-                    pcp = zone.pcp[self.ctx.cpu]
-                    lst = pcp.lists[ac[1]]
-                    if lst:
-                        pcp.free_count >>= 1
-                        pcp.count -= 1
-                        pfn: int = lst.popleft()
-                        zone.numa_hit += 1
-                        zone.pgalloc += 1
-                        sec = self.memmap.sections[pfn >> SECTION_SHIFT]
-                        assert sec is not None   # a page on a pcp list has state bytes
-                        sec[pfn & SECTION_MASK] = owner << 4
-                        if gfp & _GFP_ZERO:
-                            self.phys.clear_pages(pfn, 1)
-                        return pfn
+            zone = self._pcp_fast_zone(ac) if ac is not None else None
+            if zone is not None and ac is not None:
+                pcp = zone.pcp[ctx.cpu]
+                lst = pcp.lists[ac[1]]
+                if lst:
+                    pcp.free_count >>= 1
+                    pcp.count -= 1
+                    pfn: int = lst.popleft()
+                    zone.numa_hit += 1
+                    zone.pgalloc += 1
+                    sec = self.memmap.sections[pfn >> SECTION_SHIFT]
+                    assert sec is not None   # a page on a pcp list has state bytes
+                    sec[pfn & SECTION_MASK] = owner << 4
+                    if gfp & _GFP_ZERO:
+                        self.phys.clear_pages(pfn, 1)
+                    return pfn
         elif 0 < order <= PAGE_ALLOC_COSTLY_ORDER and not self.faults.active and not self.tracer.enabled:
             # The same for orders 1-3: __zone_watermark_ok at the high mark, whose search for
             # a free block of a usable type is answered by the order-10 lists in the common
@@ -179,13 +171,32 @@ class PageAllocator(Migrate):
                         return hpfn
         return self._alloc_pages(gfp, order, owner, caller)
 
+    @staticmethod
+    def _pcp_fast_zone(ac: tuple[int, int, tuple[Zone, ...], int]) -> Zone | None:
+        """The zone get_page_from_freelist would take an order-0 page from, if the walk is
+        the common one without side effects: the first zone of the zonelist that passes
+        zone_watermark_fast's order-0 test - at the high mark, or, once ZONE_BELOW_HIGH is
+        set, at the low mark of ALLOC_WMARK_LOW (the cached contexts' mark) - after zones
+        that are below the low mark with ZONE_BELOW_HIGH already set (skipped without a
+        trace).  None when the full path must decide: a zone that misses its high mark
+        for the first time (the full path sets ZONE_BELOW_HIGH), a boosted zone (rmqueue
+        clears the boost and wakes kswapd), or no zone passing."""
+        hz = ac[0]
+        for zone in ac[2]:
+            if (zone.free_pages - zone.nr_free_highatomic
+                    > zone._watermark[1 + (not zone.below_high)] + zone.watermark_boost + zone.lowmem_reserve[hz]):
+                return None if zone.boosted_watermark else zone
+            if not zone.below_high:
+                return None
+        return None
+
     def alloc_pages_pcp_run(self, gfp: int, nr: int, owner: int) -> list[int]:
         """The pages nr alloc_pages(gfp, 0) calls in a row would get while each is served by
         the order-0 fast path from this CPU's pcp list: up to nr pfns in allocation order,
         possibly none (the caller then calls alloc_pages, which may refill, reclaim or fail).
 
-        The fast path's test (the preferred zone above its high watermark) does not depend
-        on the pcp list, so it holds for every one of the calls or for none; the run is
+        The fast path's choice of zone (_pcp_fast_zone) does not depend on the pcp list,
+        so it is the same for every one of the calls; the run is
         only taken when nothing else could differ between the calls: no fault injection,
         no tracing, and a context that may sleep (might_alloc reports nothing).  Used by the
         page-fault loop, which maps the pages one by one afterwards.
@@ -194,13 +205,10 @@ class PageAllocator(Migrate):
                 or (gfp & _GFP_DIRECT_RECLAIM and self.ctx.sleep_forbidden())):
             return []
         ac = self._ac_cache.get(gfp)
-        if ac is None or not ac[2]:
+        zone = self._pcp_fast_zone(ac) if ac is not None else None
+        if zone is None:
             return []
-        zone = ac[2][0]
-        if (zone.boosted_watermark
-                or zone.free_pages - zone.nr_free_highatomic
-                <= zone._watermark[1 + (not zone.below_high)] + zone.watermark_boost + zone.lowmem_reserve[ac[0]]):
-            return []
+        assert ac is not None
         pcp = zone.pcp[self.ctx.cpu]
         lst = pcp.lists[ac[1]]
         k = min(nr, len(lst))
