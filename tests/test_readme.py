@@ -30,3 +30,11 @@ def test_readme_scenario_paths_exist() -> None:
     readme = (ROOT / "README.md").read_text()
     paths = set(re.findall(r"tests/scenarios/[\w/]+\.kms", readme))
     assert paths and all((ROOT / p).is_file() for p in paths), paths
+
+
+def test_readme_points_a_reader_of_the_book_to_every_textbook_script() -> None:
+    readme = (ROOT / "README.md").read_text()
+    scripts = sorted(p.name for p in (ROOT / "examples" / "textbook").glob("*.kms"))
+    assert len(scripts) == 9
+    for name in scripts:
+        assert f"`{name}`" in readme, name

@@ -70,7 +70,7 @@ def test_scenario(rel: str, case: str | None, update_goldens: bool) -> None:
         pytest.fail(f"{c.status} {c.id}\n{c.message}", pytrace=False)
 
 
-@pytest.mark.parametrize("rel", [_rel(f) for f in sorted(EXAMPLES.glob("*.kms"))])
+@pytest.mark.parametrize("rel", [_rel(f) for f in sorted(EXAMPLES.rglob("*.kms"))])
 def test_example_runs_cleanly(rel: str) -> None:
     result = _run(rel, False)
     bad = [c for c in result.cases if c.status in FAILING]
