@@ -129,6 +129,12 @@ class KmsLimitError(KmsRuntimeError):
     pass
 
 
+class KmsHostMemoryError(KmsLimitError):
+    """The host ran out of memory (``--max-memory``).  Unlike the other limits this can
+    strike anywhere, even inside an allocator's bookkeeping, so the REPL rolls the entry
+    back."""
+
+
 class KmsPanic(KmsRuntimeError):
     kind = "panic"
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
-from ..errors import KmsError, KmsLimitError, KmsOops, KmsPanic, KmsRuntimeError, KmsTypeError
+from ..errors import KmsError, KmsHostMemoryError, KmsLimitError, KmsOops, KmsPanic, KmsRuntimeError, KmsTypeError
 from ..runtime.errors import KernelCrash, KernelFault, KernelOops, KernelPanic, WorkLimitExceeded
 from ..source import Source, Span
 from . import ast
@@ -149,7 +149,7 @@ class CompilerCore:
         except WorkLimitExceeded as e:
             raise self.err(KmsLimitError, e.message, span) from None
         except MemoryError:
-            raise self.err(KmsLimitError, "out of host memory: the script needs more than the memory limit "
+            raise self.err(KmsHostMemoryError, "out of host memory: the script needs more than the memory limit "
                            "allows (raise it with --max-memory)", span) from None
         except (BreakLoop, ContinueLoop, ReturnValue):
             raise self.err(KmsRuntimeError, "break/continue/return outside its loop or function", span) from None

@@ -54,7 +54,7 @@ from prompt_toolkit.output import Output
 from prompt_toolkit.validation import ValidationError, Validator
 
 from .. import __version__
-from ..errors import KmsError, KmsPanic, KmsSyntaxError
+from ..errors import KmsError, KmsHostMemoryError, KmsPanic, KmsSyntaxError
 from ..highlight import KmscriptLexer
 from ..lang import ast
 from ..lang.parser import parse, warm_up
@@ -331,6 +331,7 @@ class Repl:
         done: list[ast.Stmt] = []  # top-level statements that completed
         ok = False
         interrupted = False
+        why = ""
         snap = None
         tracer = None
         with self._interruptible() as guard:  # Ctrl-C is ignored while snapshots are copied
@@ -343,6 +344,11 @@ class Repl:
                 ok = True
             except KeyboardInterrupt:
                 interrupted = True
+                why = "interrupted"
+            except KmsHostMemoryError as e:  # may have struck mid-update: roll back like Ctrl-C
+                self.printer.lines(e.render(), "error")
+                interrupted = True
+                why = "out of host memory"
             except KmsError as e:
                 self.printer.lines(e.render(), "error")
                 if isinstance(e, KmsPanic):
@@ -357,10 +363,10 @@ class Repl:
                 self._gfp_by_addr.clear()
             if interrupted and snap is not None:
                 self.session.restore(snap)  # atomic entries: all or nothing
-                self.printer.line("interrupted: the entry was rolled back (the machine and variables are as "
+                self.printer.line(f"{why}: the entry was rolled back (the machine and variables are as "
                                   "before it)", "error")
             elif interrupted:
-                self.printer.line("interrupted (this state cannot be copied, so what the entry did so far "
+                self.printer.line(f"{why} (this state cannot be copied, so what the entry did so far "
                                   "is kept)", "error")
         if not (interrupted and snap is not None):
             # Even a failed entry may have changed the machine (statements before the

@@ -40,14 +40,22 @@ ENTRIES = [
 ]
 
 
+def _stray(signum: int, frame: Any) -> None:
+    """A SIGINT that lands just after an entry finished (the timer raced with it)."""
+
+
 @pytest.fixture
 def repl() -> Iterator[tuple[Repl, list[str]]]:
     out: list[str] = []
+    old = signal.signal(signal.SIGINT, _stray)  # the REPL installs its own while an entry runs
     with create_pipe_input() as inp:
         r = Repl(Session(), input=inp, output=DummyOutput(), history=InMemoryHistory(), sink=out.append,
                  color=False)
         assert r.handle(SETUP) is False
-        yield r, out
+        try:
+            yield r, out
+        finally:
+            signal.signal(signal.SIGINT, old)
 
 
 def state(s: Session) -> tuple[Any, ...]:
@@ -99,7 +107,7 @@ def test_ctrl_c_at_random_points_rolls_the_entry_back(repl: tuple[Repl, list[str
             r.undo()
             assert state(r.session) == before
     assert stopped >= 2  # most entries outlast their interrupt
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is _stray  # the REPL put the previous handler back
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -178,3 +186,26 @@ def test_the_repl_escapes_printed_text_and_errors(repl: tuple[Repl, list[str]]) 
     assert "\x1b" not in shown and "\x07" not in shown and "\x9b" not in shown
     assert "\\x1b]0;pwned\\x07 ok\\x9b2J" in shown
     assert '\\x1b[31m" + 1' in shown
+
+
+def test_running_out_of_host_memory_rolls_the_entry_back(repl: tuple[Repl, list[str]],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # MemoryError can strike inside an allocator; the REPL must not keep that state.
+    r, out = repl
+    before = state(r.session)
+    pa = r.session.machine.page_alloc
+    calls = {"n": 0}
+    real = type(pa).alloc_pages
+
+    def failing(self: Any, *a: Any, **k: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 700:
+            raise MemoryError
+        return real(self, *a, **k)
+    monkeypatch.setattr(type(pa), "alloc_pages", failing)
+    out.clear()
+    r.handle("f.write(16M)")
+    monkeypatch.setattr(type(pa), "alloc_pages", real)
+    assert any("out of host memory: the entry was rolled back" in line for line in out), out
+    assert state(r.session) == before
+    check_invariants(r.session)
