@@ -33,8 +33,8 @@ from kmscript.runtime.machine import Machine, MachineConfig
 from kmscript.session import Session
 
 # A mix of the statements scripts are made of, short enough that 1M lines are ~6 MB.
-_LINES = ["a = 1", "b = a+1", "n += b", "i++", "c = b*2", "if c > a { i++ }", "d = c-a", "n -= 1",
-          "x = [a, d]", "y = x[1]"]
+_LINES = ["a = 1", "b = a+1", "n += b", "i++", "c = b*2", "if c>a {i++}", "d = c-a", "n -= 1",
+          "x = [a]", "y = x[0]"]
 _PRELUDE = "i = 0\nn = 0\n"
 
 
@@ -65,11 +65,20 @@ def bench_startup() -> tuple[float, float]:
     return statistics.median(times), statistics.median(bare)
 
 
-def bench_loop() -> float:
+def _cpu(fn: Callable[[], object]) -> float:
+    t = time.process_time()
+    fn()
+    return time.process_time() - t
+
+
+def bench_loop() -> tuple[float, float]:
+    """Statements/s of the loop, by wall clock and by this process's CPU time (the
+    machine is shared: CPU time is what the interpreter itself costs)."""
     s = Session(out=lambda line: None)
     s.run_text("i = 0", "b.kms")
-    best = min(_timed(lambda: s.run_text("repeat 1000000 { i += 1 }", "b.kms")) for _ in range(3))
-    return 1_000_000 / best
+    wall = min(_timed(lambda: s.run_text("repeat 1000000 { i += 1 }", "b.kms")) for _ in range(3))
+    cpu = min(_cpu(lambda: s.run_text("repeat 1000000 { i += 1 }", "b.kms")) for _ in range(3))
+    return 1_000_000 / wall, 1_000_000 / cpu
 
 
 def _run_fresh(text: str) -> float:
@@ -102,7 +111,9 @@ def bench_big_file(lines: int) -> tuple[float, float, float, int]:
         with open(path, "w") as f:
             f.write(text)
         t = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "kmscript", path], stdout=subprocess.DEVNULL)
+        # No host limits: the run is measured against the issue's own (60 s, 1 GiB).
+        proc = subprocess.Popen([sys.executable, "-m", "kmscript", "--max-time", "0", "--max-memory", "0", path],
+                                stdout=subprocess.DEVNULL)
         _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -151,9 +162,10 @@ def main() -> None:
     print(f"start-up: kmscript -c 'x = 1' {startup * 1000:.0f} ms, python3 -c pass {bare * 1000:.0f} ms: "
           f"+{extra_ms:.0f} ms   target <= 150 ms   ratio {extra_ms / 150:.2f}  {verdict(extra_ms <= 150)}")
 
-    stmts = bench_loop()
-    print(f"loop:     repeat 1000000 {{ i += 1 }} {stmts:,.0f} statements/s   target >= 2,000,000   "
-          f"ratio {stmts / 2_000_000:.2f}x  {verdict(stmts >= 2_000_000)}")
+    stmts, stmts_cpu = bench_loop()
+    print(f"loop:     repeat 1000000 {{ i += 1 }} {stmts:,.0f} statements/s wall, {stmts_cpu:,.0f} by CPU time   "
+          f"target >= 2,000,000   ratio {stmts / 2_000_000:.2f}x wall, {stmts_cpu / 2_000_000:.2f}x CPU  "
+          f"{verdict(stmts >= 2_000_000)}")
 
     per_small, per_big = bench_linear()
     ratio = per_big / per_small

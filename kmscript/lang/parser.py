@@ -32,6 +32,7 @@ interactive parser accepts at the point of the error.
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any, Iterator
 
@@ -169,36 +170,27 @@ def parse_number(text: str) -> int:
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", '"': '"', "'": "'", "e": "\x1b"}
-_HEX = frozenset("0123456789abcdefABCDEF")
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|.)", re.S)
 
 
 def parse_string(tok: Token) -> str:
     body = str(tok)[1:-1]
     if "\\" not in body:
         return body
-    out: list[str] = []
-    i = 0
-    while i < len(body):
-        ch = body[i]
-        if ch != "\\":
-            j = body.find("\\", i)
-            j = len(body) if j < 0 else j
-            out.append(body[i:j])
-            i = j
-            continue
-        nxt = body[i + 1]
-        if nxt in _ESCAPES:
-            out.append(_ESCAPES[nxt])
-            i += 2
-        elif nxt == "x" and len(body[i + 2:i + 4]) == 2 and all(c in _HEX for c in body[i + 2:i + 4]):
-            out.append(chr(int(body[i + 2:i + 4], 16)))
-            i += 4
-        else:
-            start = tok.start_pos + 1 + i  # type: ignore[operator]
-            line, col = tok.line, tok.column + 1 + i  # type: ignore[operator]
-            raise KmsSyntaxError(f"unknown escape sequence '\\{nxt}' in string",
-                                 Span(start, start + 2, line, col, line, col + 2))  # type: ignore[arg-type]
-    return "".join(out)
+
+    def unescape(m: re.Match[str]) -> str:
+        e = m.group(1)
+        if e in _ESCAPES:
+            return _ESCAPES[e]
+        if len(e) == 3:
+            return chr(int(e[1:], 16))
+        i = m.start()
+        start = (tok.start_pos or 0) + 1 + i
+        line, col = tok.line or 0, (tok.column or 0) + 1 + i
+        raise KmsSyntaxError(f"unknown escape sequence '\\{e}' in string",
+                             Span(start, start + 2, line, col, line, col + 2))
+
+    return _ESCAPE.sub(unescape, body)
 
 
 # ------------------------------------------------------------------ rule handlers

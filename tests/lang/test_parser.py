@@ -156,3 +156,57 @@ def test_views_named_like_keywords() -> None:
 def test_fail_options_may_be_keywords() -> None:
     (s,) = body("fail slab cache=inode times=1")
     assert s == A.Fail("slab", (A.Keyword("cache", A.Name("inode")), A.Keyword("times", A.Num(1))))
+
+
+# ---------------------------------------------------------------- precedence (the grammar's)
+def _value(src: str) -> object:
+    (s,) = body(f"x = {src}")
+    assert isinstance(s, A.Assign)
+    return s.value
+
+
+@pytest.mark.parametrize("src, same_as", [
+    ("a or b and c", "a or (b and c)"),
+    ("not a and b", "(not a) and b"),
+    ("not a == b", "not (a == b)"),
+    ("a == b | c", "a == (b | c)"),
+    ("a | b ^ c", "a | (b ^ c)"),
+    ("a ^ b & c", "a ^ (b & c)"),
+    ("a & b << c", "a & (b << c)"),
+    ("a << b + c", "a << (b + c)"),
+    ("a + b * c", "a + (b * c)"),
+    ("-a * b", "(-a) * b"),
+    ("~a % b", "(~a) % b"),
+    ("a - b - c", "(a - b) - c"),
+    ("a / b * c", "(a / b) * c"),
+    ("a == not b", "a == (not b)"),
+    ("a < not b and c", "(a < (not b)) and c"),
+    ("f(x)[1].y * 2", "((f(x)[1]).y) * 2"),
+])
+def test_precedence_follows_the_grammar(src: str, same_as: str) -> None:
+    assert _value(src) == _value(same_as)
+
+
+def test_comparisons_chain() -> None:
+    assert _value("a < b <= c") == A.Compare(A.Name("a"), ("<", "<="), (A.Name("b"), A.Name("c")))
+
+
+@pytest.mark.parametrize("src", ["x = -not a", "x = a + not b", "x = a * !b"])
+def test_not_inside_arithmetic_is_a_syntax_error(src: str) -> None:
+    # `not` binds looser than arithmetic (as in Python); write `-(not a)` if it is meant.
+    with pytest.raises(KmsSyntaxError) as ei:
+        parse(src)
+    assert "__ANON" not in ei.value.message and "unexpected" in ei.value.message
+
+
+def test_a_long_string_literal_is_cheap() -> None:
+    import tracemalloc
+    text = 'x = "' + "ab\\n" * 300_000 + '"\n'
+    tracemalloc.start()
+    try:
+        (s,) = body(text)
+        _cur, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert isinstance(s, A.Assign) and s.value == A.Str("ab\n" * 300_000)
+    assert peak < 40 * len(text)  # the old per-character regex group needed ~400x
