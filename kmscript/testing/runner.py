@@ -4,13 +4,14 @@ A *case* is one isolated run: the file's top level (case id ``path``) and each
 ``test "name" { ... }`` block (case id ``path::name``), each block on a fresh machine
 after re-running the file's top-level set-up.  A file with test blocks is a case of its
 own only when something is checked at the file level (a golden ``NAME.out`` or
-``NAME.err``, ``# CHECK`` lines outside the blocks, ``# EXIT:`` or ``# XFAIL:``);
+``NAME.err``, ``# CHECK`` lines outside the blocks, ``# GOLDEN:``, ``# EXIT:`` or
+``# XFAIL:``);
 otherwise its top level is the blocks' shared set-up, as a module fixture is in pytest:
 when it fails, each block is an ERROR (not run) showing the set-up's error, and a kernel
 report it prints counts against every block.  ``list_cases`` and the runner agree on the
-cases, so ``kmscript test`` and the pytest plugin count the same things.  A file runs in one process; ``-j N``
-spreads files over N worker processes and prints results in discovery order, so the
-output never depends on scheduling.
+cases, so ``kmscript test`` and the pytest plugin count the same things.  A file runs in
+one process; ``-j N`` spreads files over N worker processes (see ``iter_results``) and
+prints results in discovery order, so the output never depends on scheduling.
 
 What a case must satisfy
 ------------------------
@@ -48,7 +49,13 @@ as a comment inside a test block, for that block only):
 - ``# EXIT: N``        the file case expects exit status N (as the CLI would return) instead
   of success, e.g. a scenario that demonstrates an error
 
-Exit status: 0 when nothing failed (FAIL or XPASS), 1 otherwise, 2 for usage errors.
+Exit status: 0 when nothing failed (FAIL, ERROR or XPASS), 1 otherwise, 2 for usage errors.
+
+``--update`` repairs expectations of output, and only those of the selected cases (``-k``)
+that ran to their end (no error, no unexpected kernel report) and failed: a golden that
+differs is rewritten (a ``# GOLDEN:`` one that is missing is written), and of the CHECK
+lines only those that fail are rewritten (``filecheck.repair``).  On a passing suite it
+changes nothing.
 
 ``--fail-nth FILE`` (syzkaller's fail-nth loop): run FILE with fault injection failing
 the 1st, 2nd, ... eligible allocation (slab and page allocator, with the fault attributes
