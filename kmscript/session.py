@@ -289,6 +289,7 @@ def collector_paused() -> Iterator[None]:
 def config_from_options(options: dict[str, Any]) -> MachineConfig:
     """Build a MachineConfig from ``machine(...)`` keyword arguments, checking names and types."""
     from .errors import KmsTypeError, did_you_mean
+    from .runtime.arch import ARCHES
     known = {f.name: f for f in fields(MachineConfig) if f.name != "extra"}
     values: dict[str, Any] = {}
     for key, val in options.items():
@@ -311,5 +312,8 @@ def config_from_options(options: dict[str, Any]) -> MachineConfig:
         elif t.startswith("str"):
             if not isinstance(val, str):
                 raise KmsTypeError(f"machine(): '{key}' must be a string")
+        if key == "arch" and val not in ARCHES:
+            raise KmsTypeError(f"machine(): unknown arch '{val}'{did_you_mean(val, ARCHES)} "
+                               f"(architectures: {', '.join(sorted(ARCHES))})")
         values[key] = val
     return MachineConfig(**values)

@@ -74,7 +74,6 @@ _ALLOC_EVENTS = frozenset({"kmalloc", "kmem_cache_alloc", "mm_page_alloc"})
 _PTR_FIELD = re.compile(r"\bptr=([0-9a-f]{16})\b")
 _PFN_FIELD = re.compile(r"\bpfn=0x([0-9a-f]+)")
 _GFP_FIELD = re.compile(r"\bgfp_flags=(\S+)")
-_PAGE_OFFSET = 0xFFFF888000000000  # the direct map base (x86_64, 4-level paging)
 PROMPT = "kms> "
 INDENT = "    "
 
@@ -410,7 +409,7 @@ class Repl:
             p = _PFN_FIELD.search(fields)
             if p is None:
                 return
-            addr = _PAGE_OFFSET + (int(p.group(1), 16) << 12)
+            addr = self.session.machine.arch.page_address(int(p.group(1), 16))
         if len(self._gfp_by_addr) > 4096:
             self._gfp_by_addr.clear()
         self._gfp_by_addr[addr] = g.group(1)

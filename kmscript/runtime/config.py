@@ -39,6 +39,7 @@ class MachineConfig:
     thread_size: int = 16384
     irq_stacks: bool = True
     swap: int = 0
+    arch: str = "x86_64"  # the architecture (runtime/arch/): x86_64 only in this release
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

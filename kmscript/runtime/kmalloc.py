@@ -32,7 +32,7 @@ from typing import Any
 from . import slab_geometry as g
 from . import gfp as _gfp
 from .gfp import format_gfp
-from .mm_types import MAX_PAGE_ORDER, OWNER_KERNEL, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, pfn_to_struct_page
+from .mm_types import MAX_PAGE_ORDER, OWNER_KERNEL, PAGE_SHIFT, PAGE_SIZE, PageAllocator
 from .slab import SlabAllocator
 from .slab_types import (GFP_SLAB_BUG_MASK, SLAB_CPU, SLAB_CPU_PARTIAL, SLAB_DEAD, SLAB_FULL, SLAB_NODE_PARTIAL,
                          SLAB_RCU_FREE, KmemCache)
@@ -68,9 +68,11 @@ def kmalloc_type(gfp: int) -> int:
 class Kmalloc:
     """kmalloc/kfree and friends; owns the kmalloc caches and the large allocations."""
 
-    def __init__(self, slab: SlabAllocator, page_alloc: Any) -> None:
+    def __init__(self, slab: SlabAllocator, page_alloc: PageAllocator) -> None:
         self.slab = slab
         self.page_alloc = page_alloc
+        self.arch = slab.arch
+        self.page_offset = slab.arch.page_offset
         self.caches: dict[int, dict[int, KmemCache]] = {}
         for t in (g.KMALLOC_NORMAL, g.KMALLOC_RECLAIM, g.KMALLOC_DMA, g.KMALLOC_CGROUP):
             row: dict[int, KmemCache] = {}
@@ -148,7 +150,7 @@ class Kmalloc:
         else:
             pfn = self.page_alloc.alloc_pages(gfp | _GFP_COMP, order, owner=OWNER_KERNEL, caller=caller)
             if pfn is not None:
-                ptr = PAGE_OFFSET + (pfn << PAGE_SHIFT)
+                ptr = self.page_offset + (pfn << PAGE_SHIFT)
                 self.large[ptr] = (order, caller, size)
                 for p in range(pfn, pfn + (1 << order)):
                     self.large_pfn[p] = ptr
@@ -190,7 +192,7 @@ class Kmalloc:
         if addr <= ZERO_SIZE_PTR:
             return
         # fast path (do_slab_free): a live object in this CPU's cpu slab (debug caches have none)
-        sl = slab.slab_by_pfn.get((addr - PAGE_OFFSET) >> PAGE_SHIFT)
+        sl = slab.slab_by_pfn.get((addr - self.page_offset) >> PAGE_SHIFT)
         if sl is not None:
             s = sl.cache
             c = s.cpu_slab[slab.ctx.cpu]
@@ -229,12 +231,12 @@ class Kmalloc:
 
     def _free_large(self, addr: int) -> bool:
         """free_large_kmalloc: the whole folio goes back, whatever offset was passed."""
-        pfn = (addr - PAGE_OFFSET) >> PAGE_SHIFT
+        pfn = (addr - self.page_offset) >> PAGE_SHIFT
         head = self.large_pfn.get(pfn)
         if head is None:
             return False
         order, _caller, _size = self.large.pop(head)
-        hpfn = (head - PAGE_OFFSET) >> PAGE_SHIFT
+        hpfn = (head - self.page_offset) >> PAGE_SHIFT
         for p in range(hpfn, hpfn + (1 << order)):
             del self.large_pfn[p]
         self.slab.vmstat.nr_slab_unreclaimable_b -= PAGE_SIZE << order
@@ -245,11 +247,11 @@ class Kmalloc:
         """free_large_kmalloc on a folio that is not a large kmalloc: WARN_ON_ONCE + dump_page."""
         slab = self.slab
         lines: list[str] = []
-        if not PAGE_OFFSET <= addr < PAGE_OFFSET + (1 << 46):
+        if not self.page_offset <= addr < self.arch.direct_map_end:
             # virt_to_folio() of an address outside the direct map (a vmalloc pointer, say)
             # computes a struct page address in unmapped vmemmap: reading page->compound_head
             # (offset 8) oopses.
-            bogus = (pfn_to_struct_page(((addr - PAGE_OFFSET) & ((1 << 64) - 1)) >> PAGE_SHIFT) + 8) & ((1 << 64) - 1)
+            bogus = (self.arch.pfn_to_struct_page(((addr - self.page_offset) & ((1 << 64) - 1)) >> PAGE_SHIFT) + 8) & ((1 << 64) - 1)
             lines = [f"BUG: unable to handle page fault for address: {bogus:016x}",
                      "#PF: supervisor read access in kernel mode",
                      "#PF: error_code(0x0000) - not-present page",
@@ -263,10 +265,10 @@ class Kmalloc:
             slab.warned_once.add("free_large_kmalloc")
             lines += slab.warn_lines("free_large_kmalloc")
             slab.add_warn_taint()
-        pfn = (addr - PAGE_OFFSET) >> PAGE_SHIFT
+        pfn = (addr - self.page_offset) >> PAGE_SHIFT
         lines.append(f"page: refcount:1 mapcount:0 mapping:0000000000000000 index:0x0 pfn:0x{pfn:x}")
         lines.append(f"flags: 0x0(node=0|zone={0 if pfn < 4096 else 1 if pfn < (1 << 20) else 2})")
-        lines.append(f"raw: {pfn_to_struct_page(pfn):016x}")
+        lines.append(f"raw: {self.arch.pfn_to_struct_page(pfn):016x}")
         lines.append("page dumped because: Not a kmalloc allocation")
         slab.log.printk("\n".join(lines), "warn")
 
@@ -277,7 +279,7 @@ class Kmalloc:
             return 0
         slab = self.slab.slab_of(addr)
         if slab is None:
-            head = self.large_pfn.get((addr - PAGE_OFFSET) >> PAGE_SHIFT)
+            head = self.large_pfn.get((addr - self.page_offset) >> PAGE_SHIFT)
             if head is None or head != addr:
                 lines = self.slab.warn_lines("__ksize")
                 self.slab.add_warn_taint()
@@ -309,7 +311,7 @@ class Kmalloc:
                 orig_size = s.orig_size.get(addr, s.object_size) if s.keeps_orig_size else s.object_size
                 ks = s.object_size
             else:
-                head = self.large_pfn.get((addr - PAGE_OFFSET) >> PAGE_SHIFT)
+                head = self.large_pfn.get((addr - self.page_offset) >> PAGE_SHIFT)
                 if head is None:
                     self._not_kmalloc(addr)
                     return None
@@ -318,13 +320,13 @@ class Kmalloc:
                 phys = slab.phys
                 if gfp & _GFP_ZERO and phys is not None:
                     if orig_size and orig_size < new_size:
-                        phys.fill(addr - PAGE_OFFSET + orig_size, new_size - orig_size, 0)
+                        phys.fill(addr - self.page_offset + orig_size, new_size - orig_size, 0)
                     else:
-                        phys.fill(addr - PAGE_OFFSET + new_size, ks - new_size, 0)
+                        phys.fill(addr - self.page_offset + new_size, ks - new_size, 0)
                 if s is not None and s.keeps_orig_size:
                     s.orig_size[addr] = new_size
                     if s.flags & g.SLAB_RED_ZONE and new_size < ks and phys is not None:
-                        phys.fill(addr - PAGE_OFFSET + new_size, ks - new_size, 0xCC)
+                        phys.fill(addr - self.page_offset + new_size, ks - new_size, 0xCC)
                 rec = slab.live.get(addr)
                 if rec is not None:
                     slab.live[addr] = (rec[0], new_size)
@@ -334,7 +336,7 @@ class Kmalloc:
             n = orig_size or ks
             phys = slab.phys
             if phys is not None:
-                phys.write(ret - PAGE_OFFSET, phys.read(addr - PAGE_OFFSET, n))
+                phys.write(ret - self.page_offset, phys.read(addr - self.page_offset, n))
             self.kfree(addr, caller)
         return ret
 
@@ -359,7 +361,7 @@ class Kmalloc:
             return " zero-size pointer"
         if 0xFFFFC90000000000 <= addr < 0xFFFFE90000000000:
             return " vmalloc memory"
-        if PAGE_OFFSET <= addr < PAGE_OFFSET + (1 << 46):
+        if self.page_offset <= addr < self.arch.direct_map_end:
             return " non-slab/vmalloc memory"
         return " non-paged memory"
 

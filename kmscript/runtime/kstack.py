@@ -61,6 +61,7 @@ from .gfp import GFP_KERNEL_ACCOUNT, __GFP_ACCOUNT, __GFP_ZERO
 from .vmap_area import VM_MAP, VmStruct
 from .vmalloc import Vmalloc
 from .vmstat import VmStat
+from .arch import Arch
 from .mm_types import PAGE_SHIFT, PAGE_SIZE, PageAllocator
 from .printk import KernelLog
 
@@ -68,10 +69,6 @@ from .printk import KernelLog
 GFP_ACCOUNT = __GFP_ACCOUNT
 GFP_ZERO = __GFP_ZERO
 
-THREAD_SIZE_ORDER = 2
-THREAD_SIZE = PAGE_SIZE << THREAD_SIZE_ORDER
-THREAD_ALIGN = THREAD_SIZE
-IRQ_STACK_SIZE = THREAD_SIZE
 NR_CACHED_STACKS = 2
 THREADINFO_GFP = GFP_KERNEL_ACCOUNT | GFP_ZERO
 
@@ -85,10 +82,13 @@ IRQ_STACK_CALLER = "irq_init_percpu_irqstack+0xca/0x100"
 class KernelStacks:
     """Task stacks and IRQ stacks of one machine.  See the module docstring."""
 
-    def __init__(self, *, vmap_stack: bool, vmalloc: Vmalloc, page_alloc: PageAllocator, ctx: ExecContext,
-                 vmstat: VmStat, nr_cpus: int, owner_kstack: int, page_offset: int,
+    def __init__(self, *, arch: Arch, vmap_stack: bool, vmalloc: Vmalloc, page_alloc: PageAllocator,
+                 ctx: ExecContext, vmstat: VmStat, nr_cpus: int, owner_kstack: int,
                  zero: Callable[[int, int], None] | None = None, log: KernelLog | None = None,
-                 thread_size: int = THREAD_SIZE, irq_stacks: bool = True) -> None:
+                 thread_size: int | None = None, irq_stacks: bool = True) -> None:
+        # THREAD_SIZE: the architecture's (THREAD_SIZE_ORDER) unless machine(thread_size=...)
+        if thread_size is None:
+            thread_size = arch.thread_size
         if thread_size not in (4096, 8192, 16384):
             raise KernelFault(f"thread_size={thread_size}: kernel stacks are 4K (i386 CONFIG_4KSTACKS), "
                               "8K (i386) or 16K (x86_64)")
@@ -104,7 +104,7 @@ class KernelStacks:
         self.vmstat = vmstat
         self.nr_cpus = nr_cpus
         self.owner = owner_kstack
-        self.page_offset = page_offset
+        self.page_offset = arch.page_offset
         self._zero = zero  # zero(vaddr, n): memset through the virtual address
         self.cached_stacks: list[list[VmStruct | None]] = [[None] * NR_CACHED_STACKS for _ in range(nr_cpus)]
         self.live: dict[int, VmStruct | int] = {}  # stack base -> vm_struct (vmap) or head pfn
@@ -289,4 +289,4 @@ class KernelStacks:
             self.ctx.panic("corrupted stack end detected inside scheduler")
 
 
-__all__ = ["KernelStacks", "THREAD_SIZE", "THREAD_ALIGN", "NR_CACHED_STACKS", "IRQ_STACK_SIZE"]
+__all__ = ["KernelStacks", "NR_CACHED_STACKS"]

@@ -24,6 +24,7 @@ import zlib
 from typing import Any
 
 from .compaction import Compaction
+from .arch import Arch, get_arch
 from .config import NR_CPUS_MAX, MachineConfig
 from .context import ExecContext
 from .errors import KernelFault
@@ -36,7 +37,7 @@ from .highmem import Highmem
 from .kstack import KernelStacks
 from .limits import MAX_PHYSMEM, PAGE_WORK, WorkMeter
 from .mm_types import (OWNER_FILE, OWNER_KERNEL, OWNER_KSTACK, OWNER_PAGETABLE, OWNER_PERCPU, OWNER_USER,
-                       OWNER_VMALLOC, PAGE_OFFSET, page_address, virt_to_pfn)
+                       OWNER_VMALLOC, PAGE_SHIFT, PAGE_SIZE)
 from .oom import OomKiller, show_mem
 from .page_alloc import PageAllocator
 from .pagecache import AllocSite, LruVec, PageCache, Rmap
@@ -72,7 +73,9 @@ class Machine:
         # the work meter the runtime charges per page of work (runtime/limits.py)
         self.meter = meter if meter is not None else WorkMeter(1 << 62)
         self.nr_cpus = self.config.cpus
-        self.long_size = 8  # sizeof(long) == sizeof(void *) on x86_64 (LP64)
+        # the architecture, selected by machine(arch=...): every address-space fact (arch/)
+        self.arch: Arch = get_arch(self.config.arch)
+        self.long_size = self.arch.pointer_size  # sizeof(long) == sizeof(void *)
         self.rng = random.Random(self.config.seed)
         self.clock = Clock()
         # the one event queue every piece of deferred work runs from (events.py)
@@ -105,7 +108,7 @@ class Machine:
     # -- page allocator ------------------------------------------------------------------------
     def _boot_page_alloc(self) -> None:
         """Zones, buddy allocator, pcp lists and the physical byte store (issue 3)."""
-        self.page_alloc = PageAllocator(self.config, ctx=self.ctx, log=self.log, tracer=self.tracer,
+        self.page_alloc = PageAllocator(self.config, arch=self.arch, ctx=self.ctx, log=self.log, tracer=self.tracer,
                                         faults=self.faults, vmstat=self.vmstat)
         self.phys: PhysMem = self.page_alloc.phys
         self.page_alloc.register_sysctls(self.sysctls.register)
@@ -121,7 +124,7 @@ class Machine:
         (Python mangles names starting with two underscores inside a class, so the facade
         drops the kernel's leading underscores: get_free_pages, free_pages_pfn.)"""
         pfn = self.page_alloc.alloc_pages(gfp, order, caller=caller)
-        return None if pfn is None else page_address(pfn)
+        return None if pfn is None else self.arch.page_address(pfn)
 
     def get_zeroed_page(self, gfp: int, caller: str | None = None) -> int | None:
         return self.get_free_pages(gfp | _GFP_ZERO, 0, caller)
@@ -134,15 +137,15 @@ class Machine:
         """free_pages(addr, order): free by direct-map address (addr 0 is ignored)."""
         if addr == 0:
             return
-        if addr < PAGE_OFFSET or addr >= PAGE_OFFSET + self.page_alloc.phys_max:
+        if addr < self.arch.page_offset or addr >= self.arch.page_offset + self.page_alloc.phys_max:
             raise KernelFault(f"free_pages({addr:#x}): not a direct-map address")
-        if addr & 0xFFF:
+        if addr & (PAGE_SIZE - 1):
             raise KernelFault(f"free_pages({addr:#x}): address is not page aligned")
-        self.page_alloc.free_pages(virt_to_pfn(addr), order)
+        self.page_alloc.free_pages(self.arch.virt_to_pfn(addr), order)
 
     def page_address(self, pfn: int) -> int:
         self.page_alloc.page(pfn)
-        return page_address(pfn)
+        return self.arch.page_address(pfn)
 
     def virt_to_page(self, addr: int) -> Any:
         return self.page_alloc.virt_to_page(addr)
@@ -196,7 +199,7 @@ class Machine:
             f"  private    {private}",
             f"  mapping    {mapped_by}",
             f"  index      {index:#x}",
-            f"  virtual    {page_address(pfn):#x} (direct map: page_address())",
+            f"  virtual    {self.arch.page_address(pfn):#x} (direct map: page_address())",
             f"  owner      {owner}" + (f" ({sl.cache.name})" if (sl := self.slab.slab_by_pfn.get(pfn)) else "")
             + (f", order-{order} block" if order else ""),
         ]
@@ -212,11 +215,11 @@ class Machine:
     def virt_to_phys(self, addr: int) -> int:
         """__pa(addr) of a direct-map address."""
         self.page_alloc.virt_to_page(addr)
-        return addr - PAGE_OFFSET
+        return addr - self.arch.page_offset
 
     def phys_to_virt(self, paddr: int) -> int:
         """__va(paddr): the direct-map address of a physical address."""
-        return PAGE_OFFSET + paddr
+        return self.arch.page_offset + paddr
 
     def show_page_view(self, name: str, zone: str | None = None) -> str:
         """/proc/buddyinfo, zoneinfo, pagetypeinfo, meminfo, or the memmap picture."""
@@ -249,7 +252,7 @@ class Machine:
         """SLUB and the kmalloc caches (kmscript/runtime/slab.py, kmalloc.py).
 
         Built once the page allocator exists (it is the layer below)."""
-        self.slab = SlabAllocator(page_alloc=self.page_alloc, phys=self.phys, ctx=self.ctx,
+        self.slab = SlabAllocator(arch=self.arch, page_alloc=self.page_alloc, phys=self.phys, ctx=self.ctx,
                                   log=self.log, rcu=self.rcu, tracer=self.tracer, vmstat=self.vmstat, faults=self.faults,
                                   clock=self.clock, nr_cpus=self.nr_cpus, slab_nomerge=self.config.slab_nomerge,
                                   slub_debug=self.config.slub_debug,
@@ -352,13 +355,13 @@ class Machine:
     # -- memory access -------------------------------------------------------------------------
     def _memory_paddr(self, addr: int, n: int) -> int:
         """Physical address of a kernel virtual range, or a KernelFault like the kernel's oops."""
-        if addr < 4096:
+        if addr < PAGE_SIZE:
             raise KernelFault(f"BUG: kernel NULL pointer dereference, address: {addr:016x}")
-        if 0xFFFF888000000000 <= addr < 0xFFFFC88000000000:
-            return addr - 0xFFFF888000000000
+        if self.arch.is_direct_map_addr(addr):
+            return addr - self.arch.page_offset
         pa = self.vmalloc.translate(addr)
         if pa is not None:
-            if (addr & 0xFFF) + n > 4096:
+            if (addr & (PAGE_SIZE - 1)) + n > PAGE_SIZE:
                 raise KernelFault(f"access of {n} bytes at 0x{addr:016x} crosses a vmalloc page; "
                                   "access it page by page")
             return int(pa)
@@ -509,7 +512,7 @@ class Machine:
         """[vmalloc] boot line: needs self.page_alloc and the kmalloc facade."""
         pa = self.page_alloc
         km = self.kmalloc_caches  # called directly: vmalloc's bookkeeping is on a hot path
-        self.vmalloc = Vmalloc(page_alloc=pa, kmalloc=lambda size, gfp, caller: km.kmalloc(size, gfp, caller or "vmalloc"),
+        self.vmalloc = Vmalloc(arch=self.arch, page_alloc=pa, kmalloc=lambda size, gfp, caller: km.kmalloc(size, gfp, caller or "vmalloc"),
                                kfree=lambda addr: km.kfree(addr, "vfree"), ctx=self.ctx, log=self.log,
                                tracer=self.tracer, vmstat=self.vmstat, nr_cpus=self.nr_cpus,
                                totalram_pages=lambda: int(pa.totalram_pages), owner_vmalloc=OWNER_VMALLOC,
@@ -550,8 +553,7 @@ class Machine:
         return self.pfn_to_page(pfn)
 
     def is_vmalloc_addr(self, addr: int) -> bool:
-        from .vmap_area import is_vmalloc_addr
-        return is_vmalloc_addr(addr)
+        return self.arch.is_vmalloc_addr(addr)
 
     def find_vm_area(self, addr: int) -> Any:
         return self.vmalloc.area_containing(addr)
@@ -585,19 +587,20 @@ class Machine:
     # kmscript/runtime/percpu.py.  Static variables by name; dynamic ones by __percpu pointer.
     def _boot_percpu(self) -> None:
         pa = self.page_alloc
-        self.percpu = PerCpu(page_alloc=pa, vmalloc=self.vmalloc,
+        self.percpu = PerCpu(arch=self.arch, page_alloc=pa, vmalloc=self.vmalloc,
                              kmalloc=lambda size, gfp, caller: self.kmalloc(size, gfp, caller=caller),
                              kfree=lambda addr: self.kfree(addr), ctx=self.ctx, log=self.log, tracer=self.tracer,
                              vmstat=self.vmstat, nr_cpus=self.nr_cpus, first_chunk_paddr=self._pcpu_fc_paddr,
-                             owner_percpu=OWNER_PERCPU, page_offset=PAGE_OFFSET, phys=self.phys)
+                             owner_percpu=OWNER_PERCPU, phys=self.phys)
         self._percpu_vars = self.percpu.vars  # this_cpu_add() hot path
 
     def _pcpu_fc_paddr(self, size: int) -> int:
         """Where memblock puts the embedded first chunk: top-down below the end of RAM,
-        aligned to the 2 MiB atom (pcpu_fc_alloc -> memblock_alloc_from)."""
+        aligned to the PMD_SIZE atom (pcpu_fc_alloc -> memblock_alloc_from)."""
         end = self.page_alloc.phys_max
-        memmap = (end >> 12) * 64  # the memmap (64-byte struct pages) was allocated first, at the top
-        return (end - memmap - size) & ~((2 << 20) - 1)
+        # the memmap (the struct pages) was allocated first, at the top
+        memmap = (end >> PAGE_SHIFT) * self.arch.struct_page_size
+        return (end - memmap - size) & ~((1 << self.arch.pmd_shift) - 1)
 
     def define_per_cpu(self, name: str, init: int = 0, ctype: str = "long") -> Any:
         """DEFINE_PER_CPU(ctype, name) = init (script: ``percpu name = init`` is ``long``).
@@ -692,9 +695,9 @@ class Machine:
     # kmscript/runtime/kstack.py; the task model calls self.kstacks.alloc_thread_stack/free_thread_stack.
     def _boot_kstacks(self) -> None:
         pa = self.page_alloc
-        self.kstacks = KernelStacks(vmap_stack=self.config.vmap_stack, vmalloc=self.vmalloc, page_alloc=pa,
+        self.kstacks = KernelStacks(arch=self.arch, vmap_stack=self.config.vmap_stack, vmalloc=self.vmalloc, page_alloc=pa,
                                     ctx=self.ctx, vmstat=self.vmstat, nr_cpus=self.nr_cpus,
-                                    owner_kstack=OWNER_KSTACK, page_offset=PAGE_OFFSET, zero=self._zero_virt,
+                                    owner_kstack=OWNER_KSTACK, zero=self._zero_virt,
                                     log=self.log, thread_size=self.config.thread_size,
                                     irq_stacks=self.config.irq_stacks)
         self.kstacks.init_irq_stacks()
@@ -705,7 +708,7 @@ class Machine:
         phys = self.phys
         end = vaddr + n
         while vaddr < end:
-            chunk = min(end - vaddr, 4096 - (vaddr & 0xFFF))
+            chunk = min(end - vaddr, PAGE_SIZE - (vaddr & (PAGE_SIZE - 1)))
             phys.fill(self._memory_paddr(vaddr, chunk), chunk, 0)
             vaddr += chunk
 
@@ -809,8 +812,8 @@ class Machine:
             return f"per-cpu first chunk  cpu {unit} unit  offset {off:#x}"
         slab_alloc = self.slab
         page_alloc = self.page_alloc
-        if PAGE_OFFSET <= addr < PAGE_OFFSET + (page_alloc.memmap.max_pfn << 12):
-            pfn = (addr - PAGE_OFFSET) >> 12
+        if self.arch.page_offset <= addr < self.arch.page_offset + (page_alloc.memmap.max_pfn << PAGE_SHIFT):
+            pfn = (addr - self.arch.page_offset) >> PAGE_SHIFT
             sl = slab_alloc.slab_of(addr)
             if sl is not None:
                 s = sl.cache
@@ -834,8 +837,7 @@ class Machine:
             inside = f"  in the order-{head[1]} block at pfn {head[0]:#x}" if head else ""
             return f"page pfn {pfn:#x}{inside}{where}  {kind}"
         vmalloc = self.vmalloc
-        from .vmap_area import is_vmalloc_addr
-        if is_vmalloc_addr(addr):
+        if self.arch.is_vmalloc_addr(addr):
             vm = vmalloc.area_containing(addr)
             if vm is None:
                 return "vmalloc space, no area"

@@ -29,33 +29,18 @@ from .context import ExecContext
 from .fault_inject import FaultInjector
 from .history import zone_name_of
 from .internal import SlowPathHooks
-from .limits import MAX_PHYSMEM_PFN
 from .physmem import PhysMem
 from .printk import KernelLog
 from .trace import Tracer
 from .vmstat import VmStat
-from .mm_types import PAGE_SHIFT, PAGE_SIZE, STRUCT_PAGE_SIZE, MAX_PAGE_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER
+from .arch import Arch
+from .mm_types import PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER
 from .events import HZ
 from .ratelimit import RatelimitState
 from .zone import Zone
 
 
-GiB = 1 << 30
 MiB = 1 << 20
-MAX_DMA_PFN = (16 * MiB) >> PAGE_SHIFT          # 4096
-MAX_DMA32_PFN = (4 * GiB) >> PAGE_SHIFT         # 1 << 20
-PCI_HOLE_START_PFN = (3 * GiB) >> PAGE_SHIFT    # RAM below 4 GiB ends at 3 GiB when mem > 3 GiB
-# Boot layout of the low zones, modelled on the verified machine (zoneinfo snapshot in
-# tests/runtime/data): DMA starts at pfn 1 (pfn 0 is the BIOS data area, never in a zone),
-# pfns 0x9f-0xff are the legacy VGA/BIOS hole (DMA present 3998 of 4095 spanned), and
-# pfns 1-0x9e are reserved by the BIOS/trampoline, leaving 3840 managed pages.
-DMA_START_PFN = 1
-LEGACY_HOLE = (0x9F, 0x100)
-DMA_RESERVED = (1, 0x9F)
-# Kernel image, bss, early page tables and initrd: reserved at 16 MiB (the x86_64 load
-# address).  9418 pages = present - managed of the machine's DMA32 zone.
-KERNEL_RESERVED_START_PFN = MAX_DMA_PFN
-KERNEL_RESERVED_PAGES = 9418
 
 
 
@@ -64,9 +49,10 @@ PB_ZONE_MIXED = 0xFF  # pageblock_zone: a pageblock not inside one zone
 class MmInit:
     """Zones, memmap and watermarks of one machine as boot leaves them (mm/mm_init.c)."""
 
-    def __init__(self, config: MachineConfig, *, ctx: ExecContext, log: KernelLog, tracer: Tracer,
+    def __init__(self, config: MachineConfig, *, arch: Arch, ctx: ExecContext, log: KernelLog, tracer: Tracer,
                  faults: FaultInjector, vmstat: VmStat) -> None:
         cfg = config
+        self.arch = arch
         self.ctx = ctx
         self.log = log
         self.tracer = tracer
@@ -108,6 +94,12 @@ class MmInit:
     # =====================================================================================
     def _layout(self, cfg: MachineConfig) -> list[tuple[int, int, int, list[tuple[int, int]], list[tuple[int, int]]]]:
         """(start_pfn, spanned, present, managed ranges, reserved ranges) per zone index."""
+        # The PC memory map of the architecture (arch/): the kernel's names, as locals.
+        arch = self.arch
+        MAX_DMA_PFN, MAX_DMA32_PFN = arch.max_dma_pfn, arch.max_dma32_pfn
+        PCI_HOLE_START_PFN, DMA_START_PFN = arch.pci_hole_start_pfn, arch.dma_start_pfn
+        LEGACY_HOLE, DMA_RESERVED = arch.legacy_hole, arch.dma_reserved
+        KERNEL_RESERVED_PAGES, STRUCT_PAGE_SIZE = arch.kernel_reserved_pages, arch.struct_page_size
         empty: tuple[int, int, int, list[tuple[int, int]], list[tuple[int, int]]] = (0, 0, 0, [], [])
         zones = [empty] * MAX_NR_ZONES
         exact = cfg.dma_pages is not None or cfg.dma32_pages is not None or cfg.normal_pages is not None
@@ -188,7 +180,7 @@ class MmInit:
     def _boot(self, cfg: MachineConfig) -> None:
         layout = self._layout(cfg)
         max_pfn = max((s + sp for s, sp, _, _, _ in layout), default=0) or 1
-        if max_pfn > MAX_PHYSMEM_PFN:
+        if max_pfn > self.arch.max_physmem_pfn:
             # arch/x86/include/asm/sparsemem.h: MAX_PHYSMEM_BITS 46; e820__end_of_ram_pfn
             # never goes beyond MAX_ARCH_PFN.  Refused rather than silently clipped.
             raise KernelFault(f"the memory map would end at {max_pfn << PAGE_SHIFT:#x}: x86_64 with 4-level "

@@ -2,8 +2,9 @@
 
 What it models: include/asm-generic/page.h, arch/x86/include/asm/page_64_types.h and
 include/linux/mmzone.h - the page size, the buddy orders, the pageblock order, the owner
-codes kept in the per-page state byte (buddy.py), and the direct-map / vmemmap address
-conversions (page_address, virt_to_pfn, the struct page address printed by %p).
+codes kept in the per-page state byte (buddy.py), and the Protocols shared between
+layers.  Address-space facts (PAGE_OFFSET, vmemmap, vmalloc range) are per
+architecture: arch/ (``Arch.page_address``, ``virt_to_pfn``, ``pfn_to_struct_page``).
 
 Invariants: the owner codes are the high nibble of a page's state byte, so they stay below
 16 and above the non-allocated kinds of buddy.py (K_NONE, K_RESERVED, K_PCP).
@@ -17,9 +18,6 @@ from typing import Protocol
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
-PAGE_OFFSET = 0xFFFF888000000000          # x86_64 direct map base (4-level paging, no KASLR)
-VMEMMAP_START = 0xFFFFEA0000000000        # struct page array; sizeof(struct page) == 64
-STRUCT_PAGE_SIZE = 64
 MAX_PAGE_ORDER = 10
 NR_PAGE_ORDERS = MAX_PAGE_ORDER + 1
 PAGE_ALLOC_COSTLY_ORDER = 3
@@ -42,20 +40,6 @@ OWNER_NAMES = {
 }
 OWNERS_MOVABLE = frozenset({OWNER_USER, OWNER_FILE})
 
-
-def page_address(pfn: int) -> int:
-    """Direct-map virtual address of a page frame (lowmem_page_address)."""
-    return PAGE_OFFSET + (pfn << PAGE_SHIFT)
-
-
-def virt_to_pfn(addr: int) -> int:
-    """Page frame of a direct-map address (__pa(addr) >> PAGE_SHIFT)."""
-    return (addr - PAGE_OFFSET) >> PAGE_SHIFT
-
-
-def pfn_to_struct_page(pfn: int) -> int:
-    """Address of the struct page of ``pfn`` in the vmemmap (what %p of a page shows)."""
-    return VMEMMAP_START + pfn * STRUCT_PAGE_SIZE
 
 
 # ---------------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ from .internal import (PCP_BLOCK_BYTES, ALLOC_WMARK_MIN, ALLOC_WMARK_LOW, ALLOC_
                        MAX_COMPACT_RETRIES, PF_MEMALLOC, SLOWPATH_LOOP_LIMIT, MAXORDER_LI, TAIL_BYTES,
                        order_to_pindex, should_try_claim_block, zone_watermark_ok, zone_watermark_fast)
 from .mm_types import (MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER,
-                       PAGEBLOCK_NR_PAGES, OWNER_KERNEL, OWNERS_MOVABLE, pfn_to_struct_page)
+                       PAGEBLOCK_NR_PAGES, OWNER_KERNEL, OWNERS_MOVABLE)
 from .zone import PCP_BATCH_SCALE_MAX, WMARK_HIGH, PerCpuPages, Zone
 from .migrate import Migrate
 
@@ -255,7 +255,7 @@ class PageAllocator(Migrate):
                 self.tracer.emit("mm_page_alloc", f"page=0000000000000000 pfn=0x0 order={order} "
                                  f"migratetype={mt} gfp_flags={format_gfp(gfp)}")
             else:
-                self.tracer.emit("mm_page_alloc", f"page={pfn_to_struct_page(pfn):016x} pfn={pfn:#x} "
+                self.tracer.emit("mm_page_alloc", f"page={self.arch.pfn_to_struct_page(pfn):016x} pfn={pfn:#x} "
                                  f"order={order} migratetype={mt} gfp_flags={format_gfp(gfp)}")
         return pfn
 
@@ -398,7 +398,7 @@ class PageAllocator(Migrate):
             refill = int((order <= PAGE_ALLOC_COSTLY_ORDER or (order == PAGEBLOCK_ORDER and self.thp_enabled))
                          and mt < MIGRATE_PCPTYPES)
             self.tracer.emit("mm_page_alloc_zone_locked",
-                             f"page={pfn_to_struct_page(r[0]):016x} pfn={r[0]:#x} order={order} "
+                             f"page={self.arch.pfn_to_struct_page(r[0]):016x} pfn={r[0]:#x} order={order} "
                              f"migratetype={mt} percpu_refill={refill}")
         return r[0]
 
@@ -468,7 +468,7 @@ class PageAllocator(Migrate):
         if self.tracer.enabled:
             change = int(self.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER] == start_mt)
             self.tracer.emit("mm_page_alloc_extfrag",
-                             f"page={pfn_to_struct_page(pfn):016x} pfn={pfn:#x} alloc_order={order} "
+                             f"page={self.arch.pfn_to_struct_page(pfn):016x} pfn={pfn:#x} alloc_order={order} "
                              f"fallback_order={current} pageblock_order={PAGEBLOCK_ORDER} "
                              f"alloc_migratetype={start_mt} fallback_migratetype={fmt} "
                              f"fragmenting={int(current < PAGEBLOCK_ORDER)} change_ownership={change}")

@@ -15,8 +15,7 @@ from .buddy import BUDDY_TAIL, K_BUDDY, K_PCP, SECTION_MASK, SECTION_SHIFT, TAIL
 from .errors import KernelFault
 from .gfp import MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, ZONE_MOVABLE
 from .internal import PCP_TAIL_BYTES, order_to_pindex, pindex_to_order, zone_watermark_ok
-from .mm_types import (MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER, OWNER_KERNEL,
-                       pfn_to_struct_page)
+from .mm_types import (MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER, OWNER_KERNEL)
 from .zone import PCP_BATCH_SCALE_MAX, PCPF_FREE_HIGH_BATCH, PCPF_PREV_FREE_HIGH_ORDER, PerCpuPages, Zone
 from .mm_init import PB_ZONE_MIXED
 from .show_mem import ShowMem
@@ -126,7 +125,7 @@ class PageFree(ShowMem):
 
     def _free_frozen_pages(self, pfn: int, order: int) -> None:
         if self.tracer.enabled:
-            self.tracer.emit("mm_page_free", f"page={pfn_to_struct_page(pfn):016x} pfn={pfn:#x} order={order}")
+            self.tracer.emit("mm_page_free", f"page={self.arch.pfn_to_struct_page(pfn):016x} pfn={pfn:#x} order={order}")
         if order:
             self.compound.discard(pfn)
         if self.mapcount:
@@ -242,7 +241,7 @@ class PageFree(ShowMem):
                 pcp.count -= nr
                 self._buddy_free(zone, pfn, order, mt)
                 if tracing:
-                    self.tracer.emit("mm_page_pcpu_drain", f"page={pfn_to_struct_page(pfn):016x} pfn={pfn:#x} "
+                    self.tracer.emit("mm_page_pcpu_drain", f"page={self.arch.pfn_to_struct_page(pfn):016x} pfn={pfn:#x} "
                                      f"order={order} migratetype={mt}")
                 if count <= 0 or not lst:
                     break

@@ -16,8 +16,8 @@ from .buddy import BUDDY_MIN, K_BUDDY, K_NONE, K_PCP, K_RESERVED, TAIL, migratet
 from .errors import KernelFault
 from .gfp import MIGRATE_MOVABLE, MIGRATE_TYPES, MIGRATETYPE_NAMES
 from .internal import pindex_to_order
-from .mm_types import (PAGE_SHIFT, PAGE_OFFSET, MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGEBLOCK_ORDER,
-                       OWNER_KERNEL, OWNER_NAMES, page_address, virt_to_pfn)
+from .mm_types import (PAGE_SHIFT, MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGEBLOCK_ORDER,
+                       OWNER_KERNEL, OWNER_NAMES)
 from .mm_init import MmInit
 
 
@@ -36,7 +36,7 @@ class Page:
 
     @property
     def address(self) -> int:
-        return page_address(self.pfn)
+        return self._pa.arch.page_address(self.pfn)
 
     @property
     def phys(self) -> int:
@@ -251,10 +251,11 @@ class PageState(MmInit):
         return self.page(pfn)
 
     def virt_to_page(self, addr: int) -> Page:
-        if addr < PAGE_OFFSET or addr >= PAGE_OFFSET + self.phys_max:
+        page_offset = self.arch.page_offset
+        if addr < page_offset or addr >= page_offset + self.phys_max:
             raise KernelFault(f"virt_to_page({addr:#x}): not a direct-map address "
-                              f"(0x{PAGE_OFFSET:x}..0x{PAGE_OFFSET + self.phys_max:x})")
-        return self.page(virt_to_pfn(addr))
+                              f"(0x{page_offset:x}..0x{page_offset + self.phys_max:x})")
+        return self.page(self.arch.virt_to_pfn(addr))
 
     def page_counts(self) -> dict[str, int]:
         """Managed pages by state over all zones: "free" (buddy), "pcp" and each owner name.

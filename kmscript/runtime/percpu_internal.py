@@ -19,7 +19,6 @@ from .vmap_area import VmStruct
 from .mm_types import PAGE_SHIFT, PAGE_SIZE
 
 
-PMD_SIZE = 1 << 21
 
 # include/linux/percpu.h
 PCPU_MIN_ALLOC_SHIFT = 2
@@ -116,7 +115,7 @@ class PcpuAllocInfo:
 
 def pcpu_build_alloc_info(nr_cpus: int, static_size: int = STATIC_SIZE_DEFAULT,
                           reserved_size: int = PERCPU_MODULE_RESERVE,
-                          dyn_size: int = PERCPU_DYNAMIC_RESERVE, atom_size: int = PMD_SIZE) -> PcpuAllocInfo:
+                          dyn_size: int = PERCPU_DYNAMIC_RESERVE, *, atom_size: int) -> PcpuAllocInfo:
     """mm/percpu.c: pcpu_build_alloc_info() for one group (no NUMA distances)."""
     size_sum = pfn_align(static_size + reserved_size + max(dyn_size, PERCPU_DYNAMIC_EARLY_SIZE))
     dyn_size = size_sum - static_size - reserved_size

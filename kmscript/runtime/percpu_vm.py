@@ -21,6 +21,7 @@ from .printk import KernelLog
 from .trace import Tracer
 from .vmalloc import Vmalloc
 from .vmstat import VmStat
+from .arch import Arch
 from .mm_types import PAGE_SHIFT, PAGE_SIZE, PageAllocator, PhysMemory
 from .percpu_internal import (PCPU_MIN_ALLOC_SHIFT, PCPU_MIN_ALLOC_SIZE, PCPU_BITMAP_BLOCK_SIZE,
                               PCPU_SLOT_BASE_SHIFT, PCPU_WARN_LIMIT, STATIC_SIZE_DEFAULT,
@@ -35,11 +36,13 @@ GFP_ZERO = __GFP_ZERO
 class PercpuVm:
     """Chunks, their slots and their pages (the lower layer of ``PerCpu``)."""
 
-    def __init__(self, *, page_alloc: PageAllocator, vmalloc: Vmalloc,
+    def __init__(self, *, arch: Arch, page_alloc: PageAllocator, vmalloc: Vmalloc,
                  kmalloc: Callable[[int, int, str | None], int | None], kfree: Callable[[int], None],
                  ctx: ExecContext, log: KernelLog, tracer: Tracer, vmstat: VmStat, nr_cpus: int,
-                 first_chunk_paddr: Callable[[int], int], owner_percpu: int, page_offset: int,
+                 first_chunk_paddr: Callable[[int], int], owner_percpu: int,
                  static_size: int = STATIC_SIZE_DEFAULT, phys: PhysMemory | None = None) -> None:
+        self.arch = arch
+        page_offset = arch.page_offset
         self.page_alloc = page_alloc
         self.vmalloc = vmalloc
         self._kmalloc = kmalloc
@@ -50,7 +53,8 @@ class PercpuVm:
         self.vmstat = vmstat
         self.nr_cpus = nr_cpus
         self.owner = owner_percpu
-        self.ai = ai = pcpu_build_alloc_info(nr_cpus, static_size)
+        # pcpu_embed_first_chunk: the atom is PMD_SIZE (a huge direct-map page)
+        self.ai = ai = pcpu_build_alloc_info(nr_cpus, static_size, atom_size=1 << arch.pmd_shift)
         self.unit_size = ai.unit_size
         self.nr_units = ai.nr_units
         self.unit_pages = ai.unit_size >> PAGE_SHIFT

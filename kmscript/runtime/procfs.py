@@ -210,7 +210,7 @@ def meminfo(pa: PageAllocator, swap_bytes: int = 0) -> str:
         ("KernelStack:", vs.nr_kernel_stack_kb),
         ("PageTables:", vs.nr_pagetable_pages * k),
         ("CommitLimit:", commit_limit * k),
-        ("VmallocTotal:", 34359738367),   # (VMALLOC_END - VMALLOC_START) >> 10: 32 TiB - 1 kB
+        ("VmallocTotal:", (pa.arch.vmalloc_end - pa.arch.vmalloc_start) >> 10),   # 32 TiB - 1 kB on x86_64
         ("VmallocUsed:", vs.nr_vmalloc_pages * k),
         ("VmallocChunk:", 0),
         ("Percpu:", vs.nr_percpu_pages * k),

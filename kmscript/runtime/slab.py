@@ -62,7 +62,7 @@ from . import slab_geometry as g
 from .errors import KernelFault
 from . import gfp as _gfp
 from .gfp import format_gfp
-from .mm_types import OWNER_SLAB, PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from .mm_types import OWNER_SLAB, PAGE_SHIFT, PAGE_SIZE
 from .slab_geometry import (SLAB_CONSISTENCY_CHECKS, SLAB_FLAGS, SLAB_RECLAIM_ACCOUNT, SLAB_STORE_USER,
                             SLAB_TYPESAFE_BY_RCU)
 from .slab_types import (SLUB_RED_INACTIVE, SLUB_RED_ACTIVE, SHRINK_PROMOTE_MAX, GFP_SLAB_BUG_MASK,
@@ -110,7 +110,7 @@ class SlabAllocator(SlubDebug):
             if pfn is None:
                 self._slab_out_of_memory(s, gfp)
                 return None
-        slab = Slab(s, pfn, order, objects)
+        slab = Slab(s, pfn, order, objects, self.arch.page_address(pfn))
         for p in range(pfn, pfn + (1 << order)):
             self.slab_by_pfn[p] = slab
         nbytes = PAGE_SIZE << order
@@ -222,7 +222,7 @@ class SlabAllocator(SlubDebug):
         self.live[obj] = (caller, req)
         if gfp & _GFP_ZERO and self.phys is not None:
             zero = req if (s.debug and s.keeps_orig_size) else s.object_size
-            self.phys.fill(obj - PAGE_OFFSET, zero, 0)
+            self.phys.fill(obj - self.page_offset, zero, 0)
         return obj
 
     def _slab_alloc_slow(self, s: KmemCache, c: KmemCacheCpu, gfp: int, req: int, caller: str) -> int | None:
@@ -289,7 +289,7 @@ class SlabAllocator(SlubDebug):
     # ============================================================================ free
     def slab_free(self, addr: int, caller: str, expect: KmemCache | None = None, api: str = "kfree") -> bool:
         """Free a slab object; False if *addr* is not in a slab (the caller handles that)."""
-        slab = self.slab_by_pfn.get((addr - PAGE_OFFSET) >> PAGE_SHIFT)
+        slab = self.slab_by_pfn.get((addr - self.page_offset) >> PAGE_SHIFT)
         if slab is None or slab.where == SLAB_RCU_FREE:
             return False
         s = slab.cache

@@ -23,7 +23,8 @@ from .fault_inject import FaultInjector
 from .printk import KernelLog
 from .trace import Tracer
 from .vmstat import VmStat
-from .mm_types import PAGE_OFFSET, PAGE_SHIFT, PageAllocator, PhysMemory
+from .arch import Arch
+from .mm_types import PAGE_SHIFT, PageAllocator, PhysMemory
 from .slab_geometry import (SLAB_CONSISTENCY_CHECKS, SLAB_MERGE_SAME, SLAB_NEVER_MERGE, SLAB_PANIC,
                             SLAB_POISON, SLAB_RED_ZONE, SLAB_STORE_USER, SLAB_TRACE, SLAB_TYPESAFE_BY_RCU,
                             DEBUG_DEFAULT_FLAGS)
@@ -85,10 +86,13 @@ def glob_match(pattern: str, name: str) -> bool:
 class SlabCommon:
     """The caches of one machine and the state every SLUB layer reads (mm/slab_common.c)."""
 
-    def __init__(self, *, page_alloc: PageAllocator, phys: PhysMemory | None, ctx: ExecContext, log: KernelLog,
+    def __init__(self, *, arch: Arch, page_alloc: PageAllocator, phys: PhysMemory | None, ctx: ExecContext,
+                 log: KernelLog,
                  rcu: Rcu, tracer: Tracer, vmstat: VmStat, faults: FaultInjector, clock: Clock, nr_cpus: int,
                  slab_nomerge: bool = False, slub_debug: str | None = None,
                  freelist_random: random.Random | None = None) -> None:
+        self.arch = arch
+        self.page_offset = arch.page_offset  # the direct map, read on every object address
         self.page_alloc = page_alloc
         self.phys = phys
         self.ctx = ctx
@@ -106,7 +110,7 @@ class SlabCommon:
         self.by_name: dict[str, KmemCache] = {}  # every name incl. aliases -> cache
         self.slab_by_pfn: dict[int, Slab] = {}
         # Live slab objects: addr -> (caller, requested size), kept per slab (slab_types.py)
-        self.live = LiveObjects(self.slab_by_pfn)
+        self.live = LiveObjects(self.slab_by_pfn, arch.page_offset)
         # RCU (events.Rcu): kfree_rcu objects (address, caller, the kmalloc layer's free
         # of a large object) and SLAB_TYPESAFE_BY_RCU slab pages wait for a grace period;
         # one batch callback per grace period frees them, objects first
@@ -146,14 +150,14 @@ class SlabCommon:
         self.ctx.add_taint("W")
 
     def paddr(self, addr: int) -> int:
-        return addr - PAGE_OFFSET
+        return addr - self.page_offset
 
     def live_count(self) -> int:
         """The number of allocated slab objects."""
         return len(self.live)
 
     def slab_of(self, addr: int) -> Slab | None:
-        return self.slab_by_pfn.get((addr - PAGE_OFFSET) >> PAGE_SHIFT)
+        return self.slab_by_pfn.get((addr - self.page_offset) >> PAGE_SHIFT)
 
     def cache_flags_for(self, name: str, flags: int) -> int:
         """mm/slub.c: kmem_cache_flags: add boot-time slab_debug flags."""

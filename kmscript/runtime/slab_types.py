@@ -19,7 +19,7 @@ from typing import Iterator
 
 from . import slab_geometry as g
 from . import gfp as _gfp
-from .mm_types import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from .mm_types import PAGE_SHIFT, PAGE_SIZE
 from .slab_geometry import (SLAB_CACHE_DMA, SLAB_CACHE_DMA32, SLAB_CONSISTENCY_CHECKS, SLAB_HWCACHE_ALIGN,
                             SLAB_KMALLOC, SLAB_POISON, SLAB_RECLAIM_ACCOUNT, SLAB_RED_ZONE, SLAB_STORE_USER,
                             SLAB_TYPESAFE_BY_RCU, Geometry)
@@ -68,8 +68,9 @@ class LiveObjects:
     Invariant: an object is live iff its slab's owners slot is non-zero.
     """
 
-    def __init__(self, slab_by_pfn: dict[int, Slab]) -> None:
+    def __init__(self, slab_by_pfn: dict[int, Slab], page_offset: int) -> None:
         self.slab_by_pfn = slab_by_pfn
+        self.page_offset = page_offset  # the direct map (Arch.page_offset): address -> pfn
         self.records: list[tuple[str, int]] = [("", 0)]  # id 0: a free slot
         self.ids: dict[tuple[str, int], int] = {}
 
@@ -82,7 +83,7 @@ class LiveObjects:
         return rid
 
     def _find(self, addr: int) -> tuple[Slab | None, int]:
-        slab = self.slab_by_pfn.get((addr - PAGE_OFFSET) >> PAGE_SHIFT)
+        slab = self.slab_by_pfn.get((addr - self.page_offset) >> PAGE_SHIFT)
         if slab is None:
             return None, -1
         return slab, slab.slot(addr)
@@ -149,11 +150,11 @@ class Slab:
     __slots__ = ("cache", "pfn", "order", "base", "first", "objects", "inuse", "freelist", "where", "cpu",
                  "owners")
 
-    def __init__(self, cache: "KmemCache", pfn: int, order: int, objects: int) -> None:
+    def __init__(self, cache: "KmemCache", pfn: int, order: int, objects: int, base: int) -> None:
         self.cache = cache
         self.pfn = pfn
         self.order = order
-        self.base = PAGE_OFFSET + (pfn << PAGE_SHIFT)
+        self.base = base  # page_address(pfn): the direct-map address of the first page
         self.first = self.base + cache.red_left_pad  # object i is at first + i * cache.size
         self.objects = objects
         # per object slot: the LiveObjects record id of its allocation, 0 while it is free.

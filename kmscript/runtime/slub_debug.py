@@ -13,7 +13,7 @@ counts an error; it never raises into the caller.
 from __future__ import annotations
 
 from . import slab_geometry as g
-from .mm_types import PAGE_OFFSET, PAGE_SIZE, pfn_to_struct_page
+from .mm_types import PAGE_SIZE
 from .slab_geometry import (SLAB_CONSISTENCY_CHECKS, SLAB_KMALLOC, SLAB_POISON, SLAB_RED_ZONE,
                             SLAB_STORE_USER, SLAB_TRACE, OBJECT_POISON)
 from .slab_types import (POISON_INUSE, POISON_FREE, POISON_END, SLUB_RED_INACTIVE, SLUB_RED_ACTIVE,
@@ -31,7 +31,7 @@ class SlubDebug(SlabCommon):
         if phys is None:
             return
         if s.flags & SLAB_POISON:
-            phys.fill(slab.base - PAGE_OFFSET, PAGE_SIZE << slab.order, POISON_INUSE)
+            phys.fill(slab.base - self.page_offset, PAGE_SIZE << slab.order, POISON_INUSE)
         if s.flags & (SLAB_STORE_USER | SLAB_RED_ZONE | OBJECT_POISON):
             for obj in slab.object_addrs():
                 self._init_object(s, obj, SLUB_RED_INACTIVE)
@@ -41,19 +41,19 @@ class SlubDebug(SlabCommon):
 
     def _set_freepointer(self, s: KmemCache, obj: int, nxt: int) -> None:
         if self.phys is not None:
-            self.phys.write(obj - PAGE_OFFSET + s.offset, nxt.to_bytes(8, "little"))
+            self.phys.write(obj - self.page_offset + s.offset, nxt.to_bytes(8, "little"))
 
     def _get_freepointer(self, s: KmemCache, obj: int) -> int:
         if self.phys is None:
             return 0
-        return int.from_bytes(self.phys.read(obj - PAGE_OFFSET + s.offset, 8), "little")
+        return int.from_bytes(self.phys.read(obj - self.page_offset + s.offset, 8), "little")
 
     def _init_object(self, s: KmemCache, obj: int, val: int) -> None:
         """mm/slub.c: init_object."""
         phys = self.phys
         if phys is None:
             return
-        p = obj - PAGE_OFFSET
+        p = obj - self.page_offset
         poison_size = s.object_size
         if s.flags & SLAB_RED_ZONE:
             phys.fill(p - s.red_left_pad, s.red_left_pad, val)
@@ -105,7 +105,7 @@ class SlubDebug(SlabCommon):
         else:
             fp = slab.freelist[-1] if slab.freelist else 0
             used = slab.inuse
-        return (f"Slab 0x{pfn_to_struct_page(slab.pfn):016x} objects={slab.objects} used={used} "
+        return (f"Slab 0x{self.arch.pfn_to_struct_page(slab.pfn):016x} objects={slab.objects} used={used} "
                 f"fp=0x{fp:016x} flags=0x{pflags:x}({names})")
 
     def _tracking_lines(self, s: KmemCache, obj: int) -> list[str]:
@@ -125,7 +125,7 @@ class SlubDebug(SlabCommon):
         """print_hex_dump(KERN_ERR, text, DUMP_PREFIX_ADDRESS, 16, 1, addr, length, 1)."""
         if length <= 0 or self.phys is None:
             return []
-        data = self.phys.read(addr - PAGE_OFFSET, length)
+        data = self.phys.read(addr - self.page_offset, length)
         out = []
         for i in range(0, length, 16):
             chunk = data[i:i + 16]
@@ -198,7 +198,7 @@ class SlubDebug(SlabCommon):
         """check_bytes_and_report: [what overwritten] line, object dump (first failure), FIX."""
         if n <= 0 or self.phys is None:
             return True
-        data = self.phys.read(start - PAGE_OFFSET, n)
+        data = self.phys.read(start - self.page_offset, n)
         pattern = bytes((value,)) * n
         if data == pattern:
             return True
@@ -211,7 +211,7 @@ class SlubDebug(SlabCommon):
         self.errors += 1
         if print_obj:
             lines += self._object_err_lines(s, slab, obj, "Object corrupt")
-        self.phys.fill(fault - PAGE_OFFSET, end - fault, value)
+        self.phys.fill(fault - self.page_offset, end - fault, value)
         lines.append(f"FIX {s.name}: Restoring {what} 0x{fault:016x}-0x{end - 1:016x}=0x{value:x}")
         self.errors += 1
         self.log.printk("\n".join(lines), "bug")
@@ -349,7 +349,7 @@ class SlubDebug(SlabCommon):
         if not remainder:
             return True
         pad = slab.base + length - remainder
-        data = self.phys.read(pad - PAGE_OFFSET, remainder)
+        data = self.phys.read(pad - self.page_offset, remainder)
         bad = [i for i in range(remainder) if data[i] != POISON_INUSE]
         if not bad:
             return True
@@ -358,7 +358,7 @@ class SlubDebug(SlabCommon):
         lines = self._slab_bug_lines(s, f"Padding overwritten. 0x{fault:016x}-0x{end - 1:016x} "
                                         f"@offset={fault - slab.base}")
         lines += self._hexdump("Padding ", pad, remainder)
-        self.phys.fill(fault - PAGE_OFFSET, end - fault, POISON_INUSE)
+        self.phys.fill(fault - self.page_offset, end - fault, POISON_INUSE)
         lines.append(f"FIX {s.name}: Restoring slab padding 0x{fault:016x}-0x{end - 1:016x}=0x{POISON_INUSE:x}")
         self.ctx.add_taint("B")
         self.errors += 2

@@ -2,7 +2,7 @@
 
 What it models (Linux 6.18, mm/vmalloc.c, x86_64 4-level paging):
 
-- **The vmalloc address space** ``[VMALLOC_START, VMALLOC_END]`` (32 TiB from
+- **The vmalloc address space** ``[self.vmalloc_start, self.vmalloc_end]`` (32 TiB from
   0xffffc90000000000, arch/x86/include/asm/pgtable_64_types.h; no KASLR, so the base is
   fixed).  Free space is a set of disjoint ``[start, end)`` ranges kept sorted by address
   (the kernel keeps them in an augmented rb-tree, ``free_vmap_area_root``).
@@ -87,10 +87,10 @@ from .errors import KernelFault, KernelPanic
 from .gfp import (GFP_DMA, GFP_DMA32, GFP_KERNEL, GFP_RECLAIM_MASK, __GFP_DIRECT_RECLAIM, __GFP_HIGHMEM,
                   __GFP_NOFAIL, __GFP_NOWARN, __GFP_RETRY_MAYFAIL, __GFP_ZERO)
 from .mm_types import PAGE_SHIFT, PAGE_SIZE
-from .vmap_area import (PMD_SHIFT, PMD_SIZE, VMALLOC_START, VMALLOC_END, VM_IOREMAP, VM_ALLOC, VM_MAP,
+from .vmap_area import (VM_IOREMAP, VM_ALLOC, VM_MAP,
                         VM_USERMAP, VM_DMA_COHERENT, VM_UNINITIALIZED, VM_NO_GUARD, VM_ALLOW_HUGE_VMAP,
-                        VM_SPARSE, SIZEOF_VM_STRUCT, SIZEOF_PAGE_PTR, GET_VM_AREA_NODE_BUG, IRQ_MASKS,
-                        is_vmalloc_addr, VmStruct, VmapArea, VmapAreaAllocator)
+                        VM_SPARSE, GET_VM_AREA_NODE_BUG, IRQ_MASKS,
+                        VmStruct, VmapArea, VmapAreaAllocator)
 
 # Module-level aliases: a name starting with two underscores would be mangled inside a class.
 GFP_DIRECT_RECLAIM = __GFP_DIRECT_RECLAIM
@@ -135,7 +135,7 @@ class Vmalloc(VmapAreaAllocator):
         if flags & VM_IOREMAP:
             order = max(PAGE_SHIFT, min((size - 1).bit_length(), 7 + PAGE_SHIFT))
             align = 1 << order
-        kaddr = self._kmalloc(SIZEOF_VM_STRUCT, (gfp & GFP_RECLAIM_MASK) | GFP_ZERO, "__get_vm_area_node")
+        kaddr = self._kmalloc(self.arch.sizeof_vm_struct, (gfp & GFP_RECLAIM_MASK) | GFP_ZERO, "__get_vm_area_node")
         if not kaddr:
             return None
         if not flags & VM_NO_GUARD:
@@ -163,10 +163,10 @@ class Vmalloc(VmapAreaAllocator):
             raise KernelFault(f"vmalloc: align {align} is not a power of two")
         real_align = align
         shift = PAGE_SHIFT
-        if vm_flags & VM_ALLOW_HUGE_VMAP and size >= PMD_SIZE:
+        if vm_flags & VM_ALLOW_HUGE_VMAP and size >= (1 << self.arch.pmd_shift):
             # x86_64 has HAVE_ARCH_HUGE_VMALLOC and PMD mappings: try order-9 pages
-            shift = PMD_SHIFT
-            align = max(real_align, PMD_SIZE)
+            shift = self.arch.pmd_shift
+            align = max(real_align, (1 << self.arch.pmd_shift))
         while True:
             vm = self.get_vm_area_node(size, align, VM_ALLOC | VM_UNINITIALIZED | vm_flags, vstart, vend,
                                        gfp, caller, shift)
@@ -187,12 +187,12 @@ class Vmalloc(VmapAreaAllocator):
         """__vmalloc_area_node(): the pages[] array, then the pages one by one (or order-9
         blocks for a huge mapping)."""
         nr_small_pages = vm.get_vm_area_size() >> PAGE_SHIFT
-        array_size = nr_small_pages * SIZEOF_PAGE_PTR
+        array_size = nr_small_pages * self.arch.pointer_size
         nested_gfp = (gfp & GFP_RECLAIM_MASK) | GFP_ZERO
         if not gfp & (GFP_DMA | GFP_DMA32):
             gfp |= GFP_HIGHMEM
         if array_size > PAGE_SIZE:
-            pages_addr = self.vmalloc_node_range(array_size, 1, VMALLOC_START, VMALLOC_END, nested_gfp,
+            pages_addr = self.vmalloc_node_range(array_size, 1, self.vmalloc_start, self.vmalloc_end, nested_gfp,
                                                  0, vm.caller)
             vm.pages_vmalloced = True
         else:
@@ -261,18 +261,18 @@ class Vmalloc(VmapAreaAllocator):
 
     # -- public entry points (kernel names) ---------------------------------------------------
     def vmalloc(self, size: int, caller: str | None = None) -> int | None:
-        return self.vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, GFP_KERNEL, 0, caller)
+        return self.vmalloc_node_range(size, 1, self.vmalloc_start, self.vmalloc_end, GFP_KERNEL, 0, caller)
 
     def vzalloc(self, size: int, caller: str | None = None) -> int | None:
-        return self.vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, GFP_KERNEL | GFP_ZERO, 0, caller)
+        return self.vmalloc_node_range(size, 1, self.vmalloc_start, self.vmalloc_end, GFP_KERNEL | GFP_ZERO, 0, caller)
 
     def vmalloc_32(self, size: int, caller: str | None = None) -> int | None:
         # GFP_VMALLOC32 = GFP_DMA32 | GFP_KERNEL on 64-bit
-        return self.vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, GFP_DMA32 | GFP_KERNEL, 0, caller)
+        return self.vmalloc_node_range(size, 1, self.vmalloc_start, self.vmalloc_end, GFP_DMA32 | GFP_KERNEL, 0, caller)
 
     def vmalloc_gfp(self, size: int, gfp: int, align: int = 1, caller: str | None = None) -> int | None:
         """__vmalloc_node(size, align, gfp): the general form."""
-        return self.vmalloc_node_range(size, align, VMALLOC_START, VMALLOC_END, gfp, 0, caller)
+        return self.vmalloc_node_range(size, align, self.vmalloc_start, self.vmalloc_end, gfp, 0, caller)
 
     def find_vm_area(self, addr: int) -> VmStruct | None:
         va = self.busy.get(addr)
@@ -317,7 +317,7 @@ class Vmalloc(VmapAreaAllocator):
     # -- vmap() of existing pages (IRQ stacks) and pcpu areas ----------------------------------
     def vmap_area(self, nr_pages: int, flags: int, caller: str | None, gfp: int = GFP_KERNEL) -> VmStruct | None:
         """vmap(): map pages that already exist; only the VA and the vm_struct are new."""
-        vm = self.get_vm_area_node(nr_pages * PAGE_SIZE, 1, flags, VMALLOC_START, VMALLOC_END, gfp, caller)
+        vm = self.get_vm_area_node(nr_pages * PAGE_SIZE, 1, flags, self.vmalloc_start, self.vmalloc_end, gfp, caller)
         return vm
 
     def vmap(self, pfns: list[int], flags: int = VM_MAP, caller: str | None = None) -> int | None:
@@ -326,7 +326,7 @@ class Vmalloc(VmapAreaAllocator):
         VM_MAP_PUT_PAGES), so vmallocinfo shows no pages= for the area."""
         if not pfns:
             return None
-        vm = self.get_vm_area_node(len(pfns) * PAGE_SIZE, 1, flags, VMALLOC_START, VMALLOC_END, GFP_KERNEL,
+        vm = self.get_vm_area_node(len(pfns) * PAGE_SIZE, 1, flags, self.vmalloc_start, self.vmalloc_end, GFP_KERNEL,
                                    caller)
         if vm is None:
             return None
@@ -351,8 +351,8 @@ class Vmalloc(VmapAreaAllocator):
 
     def pcpu_get_vm_areas(self, size: int, align: int, caller: str = "pcpu_get_vm_areas") -> VmStruct | None:
         """One congruent area for a per-cpu chunk, taken top-down (single group)."""
-        vm_end = VMALLOC_END & ~(align - 1)
-        vstart = (VMALLOC_START + align - 1) & ~(align - 1)
+        vm_end = self.vmalloc_end & ~(align - 1)
+        vstart = (self.vmalloc_start + align - 1) & ~(align - 1)
         fs, fe = self._free_start, self._free_end
         for purged in (False, True):
             for i in range(len(fs) - 1, -1, -1):
@@ -360,7 +360,7 @@ class Vmalloc(VmapAreaAllocator):
                 base = top - size
                 if base >= fs[i] and base >= vstart:
                     self._clip(i, base, size)
-                    kaddr = self._kmalloc(SIZEOF_VM_STRUCT, GFP_KERNEL | GFP_ZERO, "pcpu_get_vm_areas")
+                    kaddr = self._kmalloc(self.arch.sizeof_vm_struct, GFP_KERNEL | GFP_ZERO, "pcpu_get_vm_areas")
                     vm = VmStruct(base, size, VM_ALLOC | VM_NO_GUARD, caller, size)
                     vm.kaddr = kaddr or 0
                     self._insert_busy(VmapArea(base, base + size, vm))
@@ -457,9 +457,8 @@ class Vmalloc(VmapAreaAllocator):
     def vmalloc_used_kb(self) -> int:
         return int(self.vmstat.nr_vmalloc_pages) * (PAGE_SIZE // 1024)
 
-    @staticmethod
-    def vmalloc_total_kb() -> int:
-        return (VMALLOC_END - VMALLOC_START) >> 10
+    def vmalloc_total_kb(self) -> int:
+        return (self.vmalloc_end - self.vmalloc_start) >> 10
 
     # -- kvmalloc (mm/util.c: kvmalloc_node_align_noprof) ---------------------------------------
     def kvmalloc(self, size: int, gfp: int, caller: str | None = None) -> int | None:
@@ -480,14 +479,14 @@ class Vmalloc(VmapAreaAllocator):
                 self._warn_once("kvmalloc_node_align_noprof", "size > INT_MAX")
             return None
         # "kvmalloc() can always use VM_ALLOW_HUGE_VMAP" (mm/util.c)
-        return self.vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, gfp, VM_ALLOW_HUGE_VMAP, caller)
+        return self.vmalloc_node_range(size, 1, self.vmalloc_start, self.vmalloc_end, gfp, VM_ALLOW_HUGE_VMAP, caller)
 
     def vmalloc_huge(self, size: int, gfp: int, caller: str | None = None) -> int | None:
         """vmalloc_huge(): PMD-sized pages when size >= 2 MiB, else (or on failure) small ones."""
-        return self.vmalloc_node_range(size, 1, VMALLOC_START, VMALLOC_END, gfp, VM_ALLOW_HUGE_VMAP, caller)
+        return self.vmalloc_node_range(size, 1, self.vmalloc_start, self.vmalloc_end, gfp, VM_ALLOW_HUGE_VMAP, caller)
 
     def kvfree(self, addr: int) -> None:
-        if is_vmalloc_addr(addr):
+        if self.arch.is_vmalloc_addr(addr):
             self.vfree(addr)
         else:
             self._kfree(addr)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .context import HARDIRQ_MASK, NMI_MASK, SOFTIRQ_MASK, ExecContext
+from .arch import Arch
 from .events import URGENT, EventQueue
 from .gfp import GFP_RECLAIM_MASK, __GFP_NOWARN
 from .printk import KernelLog
@@ -31,13 +32,6 @@ from .mm_types import PAGE_SHIFT, PAGE_SIZE, PageAllocator
 GFP_NOWARN = __GFP_NOWARN
 
 
-PMD_SHIFT = 21
-PMD_SIZE = 1 << PMD_SHIFT
-
-# arch/x86/include/asm/pgtable_64_types.h (4-level paging, no KASLR)
-VMALLOC_START = 0xFFFFC90000000000
-VMALLOC_SIZE_TB = 32
-VMALLOC_END = VMALLOC_START + (VMALLOC_SIZE_TB << 40) - 1
 
 # include/linux/vmalloc.h
 VM_IOREMAP = 0x00000001
@@ -49,10 +43,6 @@ VM_UNINITIALIZED = 0x00000020
 VM_NO_GUARD = 0x00000040
 VM_ALLOW_HUGE_VMAP = 0x00000400
 VM_SPARSE = 0x00001000
-
-# sizeof(struct vm_struct) on x86_64 6.18 (see module docstring) and of a struct page *.
-SIZEOF_VM_STRUCT = 72
-SIZEOF_PAGE_PTR = 8
 
 # mm/vmalloc.c: vmap nodes and pools
 MAX_VA_SIZE_PAGES = 256
@@ -82,10 +72,6 @@ def fls(x: int) -> int:
 def lazy_max_pages(nr_online_cpus: int) -> int:
     """mm/vmalloc.c: lazy_max_pages(): fls(num_online_cpus()) * (32 MiB / PAGE_SIZE)."""
     return fls(nr_online_cpus) * ((32 << 20) // PAGE_SIZE)
-
-
-def is_vmalloc_addr(addr: int) -> bool:
-    return VMALLOC_START <= addr < VMALLOC_END
 
 
 KmallocFn = Callable[[int, int, "str | None"], "int | None"]
@@ -152,11 +138,15 @@ class VmapNode:
 class VmapAreaAllocator:
     """The vmap_area layer of one machine's vmalloc allocator (see vmalloc.py)."""
 
-    def __init__(self, *, page_alloc: PageAllocator, kmalloc: KmallocFn, kfree: KfreeFn,
+    def __init__(self, *, arch: Arch, page_alloc: PageAllocator, kmalloc: KmallocFn, kfree: KfreeFn,
                  ctx: ExecContext, log: KernelLog, tracer: Tracer, vmstat: VmStat, nr_cpus: int,
                  totalram_pages: Callable[[], int], owner_vmalloc: int, events: EventQueue,
                  warn_alloc: Callable[[int, str, tuple[str, ...]], None] | None = None,
                  va_cache: tuple[Callable[[int], int | None], Callable[[int], None]] | None = None) -> None:
+        self.arch = arch
+        # the vmalloc range of the architecture: [vmalloc_start, vmalloc_end]
+        self.vmalloc_start = arch.vmalloc_start
+        self.vmalloc_end = arch.vmalloc_end
         self.page_alloc = page_alloc
         self.events = events
         # the page allocator's warn_alloc (mm/page_alloc.c), which vmalloc's errors go
@@ -172,8 +162,8 @@ class VmapAreaAllocator:
         self.totalram_pages = totalram_pages
         self.owner = owner_vmalloc
         # free ranges, sorted; _free_end[i] belongs to _free_start[i]
-        self._free_start: list[int] = [VMALLOC_START]
-        self._free_end: list[int] = [VMALLOC_END]
+        self._free_start: list[int] = [arch.vmalloc_start]
+        self._free_end: list[int] = [arch.vmalloc_end]
         # busy areas by start address, plus the sorted starts for address lookups
         self.busy: dict[int, VmapArea] = {}
         self._busy_starts: list[int] = []
@@ -256,7 +246,7 @@ class VmapAreaAllocator:
 
     def _node_alloc(self, size: int, align: int, vstart: int, vend: int) -> tuple[VmapArea | None, int]:
         """node_alloc(): the current CPU's pool for this exact size, default range only."""
-        if vstart != VMALLOC_START or vend != VMALLOC_END or self.nr_vmap_nodes == 1:
+        if vstart != self.vmalloc_start or vend != self.vmalloc_end or self.nr_vmap_nodes == 1:
             return None, 0
         node_id = self.ctx.cpu % self.nr_vmap_nodes
         vn_id = node_id + 1

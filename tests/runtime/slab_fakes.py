@@ -54,6 +54,7 @@ class Rig:
         from kmscript.runtime.context import ExecContext
         from kmscript.runtime.fault_inject import FaultInjector
         from kmscript.runtime.kmalloc import Kmalloc
+        from kmscript.runtime.arch import X86_64
         from kmscript.runtime.events import Clock, EventQueue, Rcu
         from kmscript.runtime.printk import KernelLog
         from kmscript.runtime.slab import SlabAllocator
@@ -68,7 +69,7 @@ class Rig:
         self.tracer = Tracer()
         self.vmstat = VmStat()
         self.faults = FaultInjector()
-        self.sa = SlabAllocator(page_alloc=self.pa, phys=self.phys, ctx=self.ctx, log=self.log,
+        self.sa = SlabAllocator(arch=X86_64, page_alloc=self.pa, phys=self.phys, ctx=self.ctx, log=self.log,
                                 rcu=Rcu(EventQueue(self.clock)),
                                 tracer=self.tracer, vmstat=self.vmstat, faults=self.faults, clock=self.clock,
                                 nr_cpus=cpus, slab_nomerge=nomerge, slub_debug=slub_debug)

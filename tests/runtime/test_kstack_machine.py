@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from kmscript.runtime.kstack import THREAD_SIZE
-from kmscript.runtime.vmap_area import is_vmalloc_addr
+from kmscript.runtime.arch import X86_64
+
+THREAD_SIZE = X86_64.thread_size
+is_vmalloc_addr = X86_64.is_vmalloc_addr
 
 from test_vmalloc_machine import boot
 

@@ -6,16 +6,16 @@ from __future__ import annotations
 import pytest
 
 from kmscript.runtime.errors import KernelFault
-from kmscript.runtime.kstack import THREAD_SIZE, KernelStacks
-from kmscript.runtime.vmap_area import is_vmalloc_addr
+from kmscript.runtime.kstack import KernelStacks
 
-from test_vmalloc_unit import PAGE_OFFSET, make
+from test_vmalloc_unit import PAGE_OFFSET, THREAD_SIZE, is_vmalloc_addr, make
+from kmscript.runtime.arch import X86_64
 
 
 def make_kstacks(vmap: bool = True, nr_cpus: int = 2):
     vm, buddy, km, log, tracer, ctx, vmstat = make(nr_cpus)
-    ks = KernelStacks(vmap_stack=vmap, vmalloc=vm, page_alloc=buddy, ctx=ctx, vmstat=vmstat, nr_cpus=nr_cpus,
-                      owner_kstack=10, page_offset=PAGE_OFFSET)
+    ks = KernelStacks(arch=X86_64, vmap_stack=vmap, vmalloc=vm, page_alloc=buddy, ctx=ctx, vmstat=vmstat, nr_cpus=nr_cpus,
+                      owner_kstack=10)
     ks.init_irq_stacks()
     return ks, vm, buddy, vmstat
 

@@ -8,7 +8,11 @@ from kmscript.runtime.errors import KernelFault
 from kmscript.runtime.gfp import (GFP_ATOMIC, GFP_DMA, GFP_KERNEL, GFP_NOWAIT, __GFP_COMP, __GFP_NOFAIL, __GFP_NORETRY,
                                   __GFP_NOWARN, __GFP_ZERO)
 from kmscript.runtime.machine import Machine, MachineConfig
-from kmscript.runtime.mm_types import OWNER_SLAB, PAGE_OFFSET, page_address
+from kmscript.runtime.arch import X86_64
+from kmscript.runtime.mm_types import OWNER_SLAB
+
+PAGE_OFFSET = X86_64.page_offset
+page_address = X86_64.page_address
 
 
 def small() -> Machine:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 
 from kmscript.runtime.gfp import GFP_KERNEL
-from kmscript.runtime.vmap_area import is_vmalloc_addr
+from kmscript.runtime.arch import X86_64
+
+is_vmalloc_addr = X86_64.is_vmalloc_addr
 
 from test_vmalloc_machine import boot
 

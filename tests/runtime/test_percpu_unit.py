@@ -11,24 +11,24 @@ from kmscript.runtime.gfp import GFP_ATOMIC
 from kmscript.runtime.percpu import PerCpu
 from kmscript.runtime.percpu_internal import pcpu_build_alloc_info
 from kmscript.runtime.mm_types import PAGE_SIZE
-from kmscript.runtime.vmap_area import VMALLOC_END, is_vmalloc_addr
+from kmscript.runtime.arch import X86_64
 
-from test_vmalloc_unit import PAGE_OFFSET, make
+from test_vmalloc_unit import PAGE_OFFSET, VMALLOC_END, is_vmalloc_addr, make
 
 
 def test_percpu_first_chunk_layout_matches_boot_log() -> None:
-    ai = pcpu_build_alloc_info(2)
+    ai = pcpu_build_alloc_info(2, atom_size=2 << 20)
     assert ai.embedded_line() == "percpu: Embedded 53 pages/cpu s185496 r0 d31592 u1048576"
     assert ai.dump_alloc_info() == "pcpu-alloc: s185496 r0 d31592 u1048576 alloc=1*2097152\npcpu-alloc: [0] 0 1 "
-    assert pcpu_build_alloc_info(4).unit_size == 512 << 10
-    assert pcpu_build_alloc_info(3).nr_units == 4  # one wasted unit (<= 3/3)
+    assert pcpu_build_alloc_info(4, atom_size=2 << 20).unit_size == 512 << 10
+    assert pcpu_build_alloc_info(3, atom_size=2 << 20).nr_units == 4  # one wasted unit (<= 3/3)
 
 
 def make_percpu(nr_cpus: int = 2):
     vm, buddy, km, log, tracer, ctx, vmstat = make(nr_cpus)
-    pc = PerCpu(page_alloc=buddy, vmalloc=vm, kmalloc=km.kmalloc, kfree=km.kfree, ctx=ctx, log=log,
+    pc = PerCpu(arch=X86_64, page_alloc=buddy, vmalloc=vm, kmalloc=km.kmalloc, kfree=km.kfree, ctx=ctx, log=log,
                 tracer=tracer, vmstat=vmstat, nr_cpus=nr_cpus, first_chunk_paddr=lambda size: 0x7FC00000,
-                owner_percpu=11, page_offset=PAGE_OFFSET)
+                owner_percpu=11)
     return pc, vm, buddy, km, log, tracer, ctx, vmstat
 
 

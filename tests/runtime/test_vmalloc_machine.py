@@ -6,7 +6,10 @@ from hypothesis import given, settings, strategies as st
 
 from kmscript.runtime.gfp import GFP_KERNEL, __GFP_NORETRY, __GFP_ZERO
 from kmscript.runtime.machine import Machine, MachineConfig
-from kmscript.runtime.vmap_area import VMALLOC_START, is_vmalloc_addr
+from kmscript.runtime.arch import X86_64
+
+VMALLOC_START = X86_64.vmalloc_start
+is_vmalloc_addr = X86_64.is_vmalloc_addr
 
 GFP_ZERO = __GFP_ZERO
 

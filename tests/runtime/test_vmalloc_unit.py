@@ -12,16 +12,20 @@ import pytest
 from kmscript.runtime.context import ExecContext
 from kmscript.runtime.errors import KernelPanic
 from kmscript.runtime.gfp import GFP_ATOMIC, GFP_KERNEL, __GFP_NOWARN
-from kmscript.runtime.kstack import THREAD_SIZE
 from kmscript.runtime.events import Clock, EventQueue
 from kmscript.runtime.printk import KernelLog
 from kmscript.runtime.trace import Tracer
 from kmscript.runtime.mm_types import PAGE_SIZE
-from kmscript.runtime.vmap_area import VMALLOC_END, VMALLOC_START, is_vmalloc_addr, lazy_max_pages
+from kmscript.runtime.vmap_area import lazy_max_pages
+from kmscript.runtime.arch import X86_64
 from kmscript.runtime.vmalloc import Vmalloc
 from kmscript.runtime.vmstat import VmStat
 
-PAGE_OFFSET = 0xFFFF888000000000
+PAGE_OFFSET = X86_64.page_offset
+VMALLOC_START = X86_64.vmalloc_start
+VMALLOC_END = X86_64.vmalloc_end
+THREAD_SIZE = X86_64.thread_size
+is_vmalloc_addr = X86_64.is_vmalloc_addr
 
 
 class StubBuddy:
@@ -89,7 +93,7 @@ def make(nr_cpus: int = 2, nr_pages: int = 1 << 16):
     vmstat = VmStat()
     buddy = StubBuddy(nr_pages)
     km = StubKmalloc()
-    vm = Vmalloc(page_alloc=buddy, kmalloc=km.kmalloc, kfree=km.kfree, ctx=ctx, log=log, tracer=tracer,
+    vm = Vmalloc(arch=X86_64, page_alloc=buddy, kmalloc=km.kmalloc, kfree=km.kfree, ctx=ctx, log=log, tracer=tracer,
                  warn_alloc=buddy.warn_alloc,
                  vmstat=vmstat, nr_cpus=nr_cpus, totalram_pages=lambda: nr_pages, owner_vmalloc=6,
                  events=EventQueue(clock))
@@ -306,7 +310,7 @@ def test_vmap_area_objects_follow_the_range_nodes() -> None:
         objs.remove(a)
         km.kfree(a)
 
-    vm = Vmalloc(page_alloc=buddy, kmalloc=km.kmalloc, kfree=km.kfree, ctx=ctx, log=log, tracer=Tracer(),
+    vm = Vmalloc(arch=X86_64, page_alloc=buddy, kmalloc=km.kmalloc, kfree=km.kfree, ctx=ctx, log=log, tracer=Tracer(),
                  vmstat=VmStat(), nr_cpus=2, totalram_pages=lambda: 1 << 16, owner_vmalloc=6,
                  events=EventQueue(log.clock), va_cache=(va_alloc, va_free))
 

@@ -1,0 +1,24 @@
+"""Architectures as data: ``get_arch(name)`` returns the ``Arch`` description that
+``machine(arch=...)`` selects.  This release ships x86_64 only; a 32-bit profile with
+HighMem is a new module here plus its zone rules, with every allocator shared.
+"""
+
+from __future__ import annotations
+
+from ..errors import KernelFault
+from .model import Arch
+from .x86_64 import X86_64
+
+ARCHES: dict[str, Arch] = {X86_64.name: X86_64}
+DEFAULT_ARCH = X86_64.name
+
+
+def get_arch(name: str) -> Arch:
+    """The architecture called *name*, or a KernelFault naming the known ones."""
+    try:
+        return ARCHES[name]
+    except KeyError:
+        raise KernelFault(f"arch={name!r}: unknown architecture (known: {', '.join(sorted(ARCHES))})") from None
+
+
+__all__ = ["ARCHES", "DEFAULT_ARCH", "Arch", "X86_64", "get_arch"]

@@ -1,0 +1,78 @@
+"""What an architecture is to the memory-management model: one frozen description.
+
+Everything the allocators need that differs between architectures lives here - the
+direct map (PAGE_OFFSET) and its size, the vmemmap and the size of struct page, the
+vmalloc range, the zone layout rules of the PC memory map (DMA below 16 MiB, DMA32 below
+4 GiB with the PCI hole, the BIOS and kernel-image reservations), the pointer size,
+THREAD_SIZE, the cache line and the kmalloc minimum alignment, and the sizes of structs
+that feed slab and vmalloc bookkeeping.  Subsystems receive the ``Arch`` in their
+constructor and read these fields; nothing below the Machine hard-codes an address.
+
+Invariant: an ``Arch`` is immutable, and the address conversions below are pure
+functions of it (page_address(virt_to_pfn(a)) == a for a page-aligned direct-map a).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..mm_types import PAGE_SHIFT
+
+
+@dataclass(frozen=True, slots=True)
+class Arch:
+    """One architecture (see the module docstring)."""
+
+    name: str
+    pointer_size: int            # sizeof(void *) == sizeof(long)
+    page_offset: int             # __PAGE_OFFSET: the direct map of all RAM
+    max_physmem_bits: int        # MAX_PHYSMEM_BITS: the direct map spans 1 << this
+    vmemmap_start: int           # VMEMMAP_START: the struct page array
+    struct_page_size: int        # sizeof(struct page)
+    vmalloc_start: int           # VMALLOC_START
+    vmalloc_end: int             # VMALLOC_END (inclusive, as the kernel defines it)
+    thread_size_order: int       # THREAD_SIZE_ORDER (no KASAN)
+    cache_line_size: int         # cache_line_size() / L1_CACHE_BYTES
+    kmalloc_min_align: int       # ARCH_KMALLOC_MINALIGN
+    pmd_shift: int               # PMD_SHIFT: the huge-mapping and percpu atom size
+    sizeof_vm_struct: int        # sizeof(struct vm_struct) (vmalloc bookkeeping in kmalloc-96)
+    # The PC memory map (arch/x86/mm/init.c: zone_sizes_init; e820 on the verified machine)
+    max_dma_pfn: int             # MAX_DMA_PFN: ZONE_DMA ends here (16 MiB)
+    max_dma32_pfn: int           # MAX_DMA32_PFN: ZONE_DMA32 ends here (4 GiB)
+    pci_hole_start_pfn: int      # RAM below 4 GiB ends here when there is more (3 GiB)
+    dma_start_pfn: int           # pfn 0 is the BIOS data area, never in a zone
+    legacy_hole: tuple[int, int]        # the legacy VGA/BIOS hole [start, end)
+    dma_reserved: tuple[int, int]       # BIOS/trampoline reservations in ZONE_DMA
+    kernel_reserved_pages: int   # kernel image, bss, early page tables at 16 MiB
+
+    # -- derived facts ---------------------------------------------------------------------
+    @property
+    def thread_size(self) -> int:
+        return (1 << PAGE_SHIFT) << self.thread_size_order
+
+    @property
+    def direct_map_end(self) -> int:
+        return self.page_offset + (1 << self.max_physmem_bits)
+
+    @property
+    def max_physmem_pfn(self) -> int:
+        return (1 << self.max_physmem_bits) >> PAGE_SHIFT
+
+    # -- address conversions (include/asm-generic/memory_model.h, asm/page.h) ---------------
+    def page_address(self, pfn: int) -> int:
+        """Direct-map virtual address of a page frame (lowmem_page_address)."""
+        return self.page_offset + (pfn << PAGE_SHIFT)
+
+    def virt_to_pfn(self, addr: int) -> int:
+        """Page frame of a direct-map address (__pa(addr) >> PAGE_SHIFT)."""
+        return (addr - self.page_offset) >> PAGE_SHIFT
+
+    def pfn_to_struct_page(self, pfn: int) -> int:
+        """Address of the struct page of ``pfn`` in the vmemmap (what %p of a page shows)."""
+        return self.vmemmap_start + pfn * self.struct_page_size
+
+    def is_direct_map_addr(self, addr: int) -> bool:
+        return self.page_offset <= addr < self.direct_map_end
+
+    def is_vmalloc_addr(self, addr: int) -> bool:
+        return self.vmalloc_start <= addr < self.vmalloc_end
