@@ -701,7 +701,7 @@ class Machine:
                                     log=self.log, thread_size=self.config.thread_size,
                                     irq_stacks=self.config.irq_stacks)
         self.kstacks.init_irq_stacks()
-        self.highmem = Highmem(ctx=self.ctx, page_address=page_address)
+        self.highmem = Highmem(ctx=self.ctx, page_address=self.arch.page_address)
 
     def _zero_virt(self, vaddr: int, n: int) -> None:
         """memset(vaddr, 0, n) page by page (a vmalloc range is not physically contiguous)."""
