@@ -357,6 +357,7 @@ class BuddyZone:
         self.account_freepages(1 << order, mt)
         memmap = self.memmap
         sections = memmap.sections
+        nxt, prv, nr_list, nr_free = self._next, self._prev, self.nr_list, self._nr_free
         start = self.zone_start_pfn
         end = self.zone_end_pfn
         buddy_pfn = pfn ^ (1 << order)
@@ -374,7 +375,13 @@ class BuddyZone:
             if order >= PAGEBLOCK_ORDER:
                 if buddy_mt != mt and (not migratetype_is_mergeable(mt) or not migratetype_is_mergeable(buddy_mt)):
                     break
-            self.del_from_free_list(buddy_pfn, order, buddy_mt)
+            # del_from_free_list for an order below MAX_PAGE_ORDER (never lazy), inlined
+            n = nxt.pop(buddy_pfn)
+            p = prv.pop(buddy_pfn)
+            nxt[p] = n
+            prv[n] = p
+            nr_list[order * MIGRATE_TYPES + buddy_mt] -= 1
+            nr_free[order] -= 1
             sec[buddy_pfn & SECTION_MASK] = BUDDY_TAIL
             if buddy_mt != mt:
                 # account the buddy's pages under the merged block's type
