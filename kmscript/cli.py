@@ -21,7 +21,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 from . import __version__
 from .errors import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, KmsError
@@ -150,6 +151,25 @@ def limit_host_memory(limit: int) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
 
 
+@contextmanager
+def cpu_time_limit(meter: Any, seconds: float | None) -> Iterator[None]:
+    """A profiling timer (ITIMER_PROF: this process's CPU time) that expires *meter* after
+    *seconds*: the script stops at its next step or page of work.  Only in the main
+    thread, where signals are delivered; the meter's own periodic check is the fallback."""
+    import signal
+    import threading
+    if not seconds or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGPROF, lambda signum, frame: meter.expire())
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, old)
+
+
 def _reader_went_away() -> int:
     """The reader of stdout went away (``kmscript ... | head``): stop quietly, as Unix tools
     do; stdout goes to /dev/null so that the interpreter's final flush cannot fail again."""
@@ -203,7 +223,8 @@ def _run(ns: argparse.Namespace) -> int:
     session: Session | None = None
     for name, text in jobs:
         session = Session(out=out, **opts)
-        st = run_one(session, name, text, out, ns)
+        with cpu_time_limit(session.meter, opts["max_time"]):
+            st = run_one(session, name, text, out, ns)
         status = max(status, st)
         if ns.json:
             _print_json(session, name, st, captured)

@@ -303,3 +303,22 @@ def test_vmalloc_beyond_totalram_is_refused_without_work() -> None:
     out, err, s = run("print(vmalloc(32G)); print(vzalloc(1 << 62))", max_steps=10)
     assert err is None and out == ["NULL", "NULL"]
     assert any("exceeds total pages" in r.text for r in s.machine.log.records)
+
+
+def test_max_time_holds_for_expensive_steps() -> None:
+    # each step copies 8 MiB: the profiling timer stops the script at its next step,
+    # not a chunk of steps later
+    t0 = time.monotonic()
+    r = kms("--max-time", "1", "-c", 's = "x"; repeat 23 { s = s + s }; repeat 3000000 { t = s + "y" }')
+    assert r.returncode == 3 and "time limit exceeded" in r.stderr
+    assert time.monotonic() - t0 < 30
+
+
+def test_an_expired_meter_stops_at_the_next_step() -> None:
+    s = Session(quiet=True)
+    s.meter.expire()
+    with pytest.raises(KmsLimitError) as ei:
+        s.run_text("x = 1; while true { }")
+    assert "time limit exceeded" in ei.value.message
+    s.reset_budget()
+    s.run_text("y = 2")

@@ -23,7 +23,8 @@ Loops and calls of a script cost steps; so does the work a single runtime call d
 the script (a page faulted, read, written, mapped, populated or scanned costs
 ``PAGE_WORK`` steps).  The interpreter and the runtime draw from one :class:`WorkMeter`,
 so ``--max-steps`` bounds both, and the meter also checks a CPU-time limit every
-``CHUNK`` steps.  The runtime only charges between two pages, where every allocator
+``CHUNK`` steps (the command line also arms a profiling timer that calls
+:meth:`WorkMeter.expire`, so one expensive step after another cannot outrun it).  The runtime only charges between two pages, where every allocator
 invariant holds, so a script stopped by the meter leaves a consistent machine behind.
 
 The REPL's Ctrl-C uses the same safe points: :meth:`WorkMeter.interrupt` (from a signal
@@ -69,15 +70,16 @@ PAGE_WORK = 32
 class WorkMeter:
     """One budget of steps shared by the interpreter and the runtime; see the module docstring."""
 
-    CHUNK = 1 << 16
+    CHUNK = 1 << 12
 
-    __slots__ = ("limit", "reserve", "left", "max_time", "deadline", "stop_requested")
+    __slots__ = ("limit", "reserve", "left", "max_time", "deadline", "stop_requested", "time_up")
 
     def __init__(self, limit: int, max_time: float | None = None) -> None:
         self.limit = limit
         self.max_time = max_time
         self.deadline: float | None = None
         self.stop_requested = False
+        self.time_up = False
         self.reserve = limit
         self.left = 0
         self.reset()
@@ -87,6 +89,7 @@ class WorkMeter:
         self.reserve = self.limit
         self.left = 0
         self.stop_requested = False
+        self.time_up = False
         self.deadline = None if self.max_time is None else time.process_time() + self.max_time
         self._refill()
 
@@ -94,7 +97,7 @@ class WorkMeter:
         return self.limit - self.reserve - self.left
 
     def _refill(self) -> None:
-        if self.deadline is not None and time.process_time() > self.deadline:
+        if self.time_up or (self.deadline is not None and time.process_time() > self.deadline):
             self.reserve = 0
             self.left = min(self.left, 0)
             raise WorkLimitExceeded(f"time limit exceeded: the script used more than {self.max_time:g} s "
@@ -102,6 +105,13 @@ class WorkMeter:
         take = min(self.CHUNK, self.reserve)
         self.reserve -= take
         self.left += take
+
+    def expire(self) -> None:
+        """The CPU time is up (a profiling timer says so, from a signal handler): the next
+        charge stops the script, without waiting for the end of the current chunk."""
+        self.time_up = True
+        self.reserve += max(self.left, 0)
+        self.left = -1
 
     def interrupt(self) -> None:
         """Ask the script to stop at the next charge (safe to call from a signal handler or
@@ -116,6 +126,8 @@ class WorkMeter:
             self.stop_requested = False
             self.left = max(self.left, 0)
             raise KeyboardInterrupt
+        if self.time_up:
+            self._refill()  # raises the time limit error
         while self.left < 0 and self.reserve > 0:
             self._refill()
         if self.left < 0:
