@@ -205,8 +205,8 @@ class Session:
         outer = interp.source
         try:
             with collector_paused():
-                compiled = interp.compile_program(program, source)
-            interp.run_compiled(compiled, source, on_result)
+                interp.check_program(program, source)
+            interp.run_statements(program, source, on_result)
         finally:
             interp.source = outer
 

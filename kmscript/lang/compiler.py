@@ -15,7 +15,10 @@ The compiler is split by concern, one module each:
 
 This module puts the parts together as the :class:`Interpreter`.  A whole program is
 compiled before any of it runs, so a compile error (``break`` outside a loop, an unknown
-view) stops the script before its first statement, as a syntax error does.
+view) stops the script before its first statement, as a syntax error does; the closures
+of that check are not kept: each top-level statement is compiled again just before it
+runs (compiling costs a few percent of parsing, and a program's closures take more
+memory than its AST).
 """
 
 from __future__ import annotations
@@ -53,11 +56,32 @@ class Interpreter(StatementCompiler, CallCompiler, ExpressionCompiler):
         scope = Scope(None)
         return [(s, self.compile_statement(s, source, scope)) for s in prog.body]
 
+    def check_program(self, prog: ast.Program, source: Source) -> None:
+        """Compile every top-level statement for its compile errors, keeping nothing:
+        a program's closures take more memory than its AST, so they are made again,
+        one statement at a time, by run_statements()."""
+        scope = Scope(None)
+        for s in prog.body:
+            self.compile_statement(s, source, scope)
+
+    def run_statements(self, prog: ast.Program, source: Source,
+                       on_result: Callable[[ast.Stmt, Any], None] | None = None) -> None:
+        """Run a checked program: each top-level statement is compiled just before it
+        runs and dropped after, so a long script never holds all its closures at once."""
+        scope = Scope(None)
+        g = self.globals
+        for s in prog.body:
+            run = self.compile_statement(s, source, scope)
+            value = self.guard(run, g, s.span)
+            if on_result is not None:
+                on_result(s, value)
+
     def run_program(self, prog: ast.Program, source: Source,
                     on_result: Callable[[ast.Stmt, Any], None] | None = None) -> None:
-        """Compile the whole program, then run its top-level statements in order."""
-        compiled = self.compile_program(prog, source)
-        self.run_compiled(compiled, source, on_result)
+        """Check the whole program (a compile error stops it before anything runs), then
+        run it."""
+        self.check_program(prog, source)
+        self.run_statements(prog, source, on_result)
 
     def run_compiled(self, compiled: list[tuple[ast.Stmt, Run]], source: Source,
                      on_result: Callable[[ast.Stmt, Any], None] | None = None) -> None:

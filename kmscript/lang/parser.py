@@ -505,7 +505,7 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
     def name(self, items: list[Any]) -> ast.Name:
         t = items[0]
-        return ast.Name(str(t), _tok_span(t))
+        return ast.Name(sys.intern(str(t)), _tok_span(t))  # one string per distinct name
 
     def list(self, items: list[Any]) -> ast.ListLit:
         return ast.ListLit(tuple(i for i in items[:-1] if i is not None), _items_span(items))
