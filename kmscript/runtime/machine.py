@@ -153,16 +153,6 @@ class Machine:
     def pfn_to_page(self, pfn: int) -> Any:
         return self.page_alloc.page(pfn)
 
-    def get_page(self, pfn: int) -> None:
-        self.page_alloc.get_page(pfn)
-
-    def put_page(self, pfn: int) -> None:
-        self.page_alloc.put_page(pfn)
-
-    def zone(self, name: str) -> Any:
-        """The Zone handle named DMA / DMA32 / Normal / Movable / Device."""
-        return self.page_alloc.zone_by_name(name)
-
     def nr_free(self, zone: str, order: int) -> int:
         """free_area[order].nr_free of a zone (buddyinfo column)."""
         return self.page_alloc.zone_by_name(zone)._nr_free[order]
@@ -208,10 +198,6 @@ class Machine:
     def drain_all_pages(self) -> None:
         self.page_alloc.drain_all_pages()
 
-    def nr_free_pages(self) -> int:
-        """NR_FREE_PAGES of all zones (buddy lists only)."""
-        return self.page_alloc.nr_free_pages()
-
     def virt_to_phys(self, addr: int) -> int:
         """__pa(addr) of a direct-map address."""
         self.page_alloc.virt_to_page(addr)
@@ -235,9 +221,6 @@ class Machine:
         return views[name](pa)
 
     # -- sysctl ------------------------------------------------------------------------------
-    def register_sysctl(self, name: str, get: SysctlGet, set_: SysctlSet) -> None:
-        self.sysctls.register(name, get, set_)
-
     def sysctl_names(self) -> list[str]:
         return self.sysctls.names()
 
@@ -282,9 +265,6 @@ class Machine:
     def ksize(self, p: int) -> int:
         return self.kmalloc_caches.ksize(p)
 
-    def mem_dump_obj(self, p: int) -> str:
-        return self.kmalloc_caches.mem_dump_obj(p)
-
     def kmalloc_size_roundup(self, size: int) -> int:
         from .slab_geometry import kmalloc_size_roundup
         return kmalloc_size_roundup(size)
@@ -305,9 +285,6 @@ class Machine:
     def find_kmem_cache(self, name: str) -> Any:
         return self.slab.find_cache(name)
 
-    def kmem_caches(self) -> list[Any]:
-        return self.slab.caches_visible()
-
     def kmem_cache_alloc(self, cache: Any, gfp: int = GFP_KERNEL, caller: str | None = None) -> int | None:
         return self.kmalloc_caches.kmem_cache_alloc(cache, gfp, caller or "kmem_cache_alloc")
 
@@ -323,17 +300,8 @@ class Machine:
     def kmem_cache_shrink(self, cache: Any) -> int:
         return self.slab.kmem_cache_shrink(cache)
 
-    def validate_slab_cache(self, cache: Any) -> int:
-        return self.slab.validate_slab_cache(cache)
-
     def kfree_rcu(self, p: int, caller: str | None = None) -> None:
         self.kmalloc_caches.kfree_rcu(p, caller or "kfree_rcu")
-
-    def synchronize_rcu(self) -> None:
-        self.rcu.synchronize_rcu()
-
-    def rcu_barrier(self) -> None:
-        self.rcu.rcu_barrier()
 
     def slabinfo(self) -> str:
         from .kmalloc import slabinfo
@@ -439,9 +407,6 @@ class Machine:
         self.events.run_due()  # deferred work fork woke (kswapd)
         return t
 
-    def find_task_by_pid(self, pid: int) -> Any:
-        return self.tasks.by_pid(pid)
-
     def proc_pid_status(self, task: Any) -> str:
         from .task import proc_pid_status
         return proc_pid_status(task, self.oom.proc_oom_score(task) if task.alive else 0)
@@ -501,10 +466,6 @@ class Machine:
         """lib/vsprintf.c with this architecture's sizeof(long) for %ld/%lu/%lx/%zu and %p."""
         from .printk import vsprintf
         return vsprintf(fmt, args, 8 * self.long_size)
-
-    def vprintk(self, text: str) -> int:
-        """printk(): a formatted message with its optional KERN_* prefix into the log."""
-        return self.log.vprintk(text)
 
     # -- vmalloc -------------------------------------------------------------------------------
     # kmscript/runtime/vmalloc.py; addresses are ints, None means NULL.
@@ -685,12 +646,6 @@ class Machine:
         """put_cpu_ptr(p): preempt_enable()."""
         self.ctx.preempt_enable()
 
-    def show_percpu(self) -> str:
-        return self.percpu.show()
-
-    def percpu_stats(self) -> str:
-        return self.percpu.percpu_stats()
-
     # -- kernel stacks -------------------------------------------------------------------------
     # kmscript/runtime/kstack.py; the task model calls self.kstacks.alloc_thread_stack/free_thread_stack.
     def _boot_kstacks(self) -> None:
@@ -714,34 +669,6 @@ class Machine:
 
     # -- highmem ------------------------------------------------------------------------------
     # kmscript/runtime/highmem.py: the !CONFIG_HIGHMEM kmap family of a 64-bit kernel.
-    def kmap(self, pfn: int, location: str) -> int:
-        return self.highmem.kmap(pfn, location)
-
-    def kunmap(self, pfn: int) -> None:
-        self.highmem.kunmap(pfn)
-
-    def kmap_atomic(self, pfn: int) -> int:
-        return self.highmem.kmap_atomic(pfn)
-
-    def kunmap_atomic(self, addr: int) -> None:
-        self.highmem.kunmap_atomic(addr)
-
-    def kmap_local_page(self, pfn: int) -> int:
-        return self.highmem.kmap_local_page(pfn)
-
-    def kunmap_local(self, addr: int) -> None:
-        self.highmem.kunmap_local(addr)
-
-    def show_kstacks(self) -> str:
-        return self.kstacks.show()
-
-    def stack_use(self, nbytes: int) -> int:
-        """Spend nbytes of the current context's kernel stack (kstack.py: stack use and overflow)."""
-        return self.kstacks.stack_use(nbytes)
-
-    def stack_depth(self) -> int:
-        return self.kstacks.stack_depth()
-
     def schedule(self) -> None:
         """schedule() from process context: schedule_debug()'s stack-end check, the
         scheduling-while-atomic check, and no time passing."""
@@ -749,42 +676,6 @@ class Machine:
 
     # -- execution context ---------------------------------------------------------------------
     # kmscript/runtime/context.py (include/linux/preempt.h, irqflags.h, spinlock.h).
-    def preempt_disable(self) -> None:
-        self.ctx.preempt_disable()
-
-    def preempt_enable(self) -> None:
-        self.ctx.preempt_enable()
-
-    def spin_lock(self, name: str) -> None:
-        self.ctx.spin_lock(name)
-
-    def spin_unlock(self, name: str) -> None:
-        self.ctx.spin_unlock(name)
-
-    def local_irq_disable(self) -> None:
-        self.ctx.local_irq_disable()
-
-    def spin_lock_irqsave(self, name: str) -> None:
-        self.ctx.spin_lock_irqsave(name)
-
-    def spin_unlock_irqrestore(self, name: str) -> None:
-        self.ctx.spin_unlock_irqrestore(name)
-
-    def local_bh_disable(self) -> None:
-        self.ctx.local_bh_disable()
-
-    def local_bh_enable(self) -> None:
-        self.ctx.local_bh_enable()
-
-    def rcu_read_lock(self) -> None:
-        self.ctx.rcu_read_lock()
-
-    def rcu_read_unlock(self) -> None:
-        self.ctx.rcu_read_unlock()
-
-    def local_irq_enable(self) -> None:
-        self.ctx.local_irq_enable()
-
     def smp_processor_id(self) -> int:
         return self.ctx.cpu
 

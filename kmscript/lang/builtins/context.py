@@ -12,45 +12,45 @@ from .registry import INT, NAME, Call, builtin, value, view
 
 @builtin("preempt_disable", category="context", doc="preempt_disable(): preempt_count += 1")
 def _preempt_disable(call: Call) -> None:
-    call.machine.preempt_disable()
+    call.machine.ctx.preempt_disable()
 
 
 @builtin("preempt_enable", category="context",
          doc="preempt_enable(): preempt_count -= 1 (an error without a matching preempt_disable)")
 def _preempt_enable(call: Call) -> None:
-    call.machine.preempt_enable()
+    call.machine.ctx.preempt_enable()
 
 
 @builtin("get_cpu", category="context", doc="get_cpu(): preempt_disable() and return the current CPU")
 def _get_cpu(call: Call) -> int:
-    call.machine.preempt_disable()
+    call.machine.ctx.preempt_disable()
     return call.machine.smp_processor_id()
 
 
 @builtin("put_cpu", category="context", doc="put_cpu(): preempt_enable()")
 def _put_cpu(call: Call) -> None:
-    call.machine.preempt_enable()
+    call.machine.ctx.preempt_enable()
 
 
 @builtin("spin_lock", lock=NAME, category="context",
          doc="spin_lock(lock): take a spinlock (disables preemption); taking it twice is a deadlock")
 def _spin_lock(call: Call, lock: str) -> None:
-    call.machine.spin_lock(lock)
+    call.machine.ctx.spin_lock(lock)
 
 
 @builtin("spin_unlock", lock=NAME, category="context", doc="spin_unlock(lock): release a held spinlock")
 def _spin_unlock(call: Call, lock: str) -> None:
-    call.machine.spin_unlock(lock)
+    call.machine.ctx.spin_unlock(lock)
 
 
 @builtin("local_irq_disable", category="context", doc="local_irq_disable(): disable interrupts on this CPU")
 def _local_irq_disable(call: Call) -> None:
-    call.machine.local_irq_disable()
+    call.machine.ctx.local_irq_disable()
 
 
 @builtin("local_irq_enable", category="context", doc="local_irq_enable(): enable interrupts on this CPU")
 def _local_irq_enable(call: Call) -> None:
-    call.machine.local_irq_enable()
+    call.machine.ctx.local_irq_enable()
 
 
 @builtin("in_interrupt", category="context", doc="in_interrupt(): in hard/soft irq or NMI context")
@@ -108,7 +108,7 @@ def _show_context(call: Call) -> str:
 @view("kstacks", category="context",
       doc="show kstacks: kernel stacks (THREAD_SIZE, VMAP_STACK), per-CPU IRQ stacks and stack caches")
 def _show_kstacks(call: Call) -> str:
-    return call.machine.show_kstacks()
+    return call.machine.kstacks.show()
 
 
 @builtin("msleep", ms=INT, category="context",
@@ -121,24 +121,24 @@ def _msleep(call: Call, ms: int) -> None:
 @builtin("spin_lock_irqsave", lock=NAME, category="context",
          doc="spin_lock_irqsave(lock): save this CPU's interrupt state, disable interrupts, take the lock")
 def _spin_lock_irqsave(call: Call, lock: str) -> None:
-    call.machine.spin_lock_irqsave(lock)
+    call.machine.ctx.spin_lock_irqsave(lock)
 
 
 @builtin("spin_unlock_irqrestore", lock=NAME, category="context",
          doc="spin_unlock_irqrestore(lock): release the lock and restore the saved interrupt state")
 def _spin_unlock_irqrestore(call: Call, lock: str) -> None:
-    call.machine.spin_unlock_irqrestore(lock)
+    call.machine.ctx.spin_unlock_irqrestore(lock)
 
 
 @builtin("local_bh_disable", category="context",
          doc="local_bh_disable(): disable softirqs (preempt_count += 2 * SOFTIRQ_OFFSET); atomic")
 def _local_bh_disable(call: Call) -> None:
-    call.machine.local_bh_disable()
+    call.machine.ctx.local_bh_disable()
 
 
 @builtin("local_bh_enable", category="context", doc="local_bh_enable(): re-enable softirqs")
 def _local_bh_enable(call: Call) -> None:
-    call.machine.local_bh_enable()
+    call.machine.ctx.local_bh_enable()
 
 
 @builtin("in_softirq", category="context", doc="in_softirq(): serving a softirq or with bottom halves disabled")
@@ -149,12 +149,12 @@ def _in_softirq(call: Call) -> bool:
 @builtin("rcu_read_lock", category="context",
          doc="rcu_read_lock(): enter an RCU read-side critical section (PREEMPT_RCU: sleeping is still a bug)")
 def _rcu_read_lock(call: Call) -> None:
-    call.machine.rcu_read_lock()
+    call.machine.ctx.rcu_read_lock()
 
 
 @builtin("rcu_read_unlock", category="context", doc="rcu_read_unlock(): leave the RCU read-side section")
 def _rcu_read_unlock(call: Call) -> None:
-    call.machine.rcu_read_unlock()
+    call.machine.ctx.rcu_read_unlock()
 
 
 @value("THREAD_SIZE", category="context",
@@ -168,12 +168,12 @@ def _thread_size(call: Call) -> int:
              "task's stack, or in irq < > the CPU's IRQ stack - the task's without irq_stacks); past the "
              "bottom: the guard-page Oops with VMAP_STACK, else a broken end-of-stack canary; returns the depth")
 def _stack_use(call: Call, n: int) -> int:
-    return int(call.machine.stack_use(n))
+    return int(call.machine.kstacks.stack_use(n))
 
 
 @builtin("stack_depth", category="context", doc="stack_depth(): bytes of the current stack in use (see stack_use)")
 def _stack_depth(call: Call) -> int:
-    return int(call.machine.stack_depth())
+    return int(call.machine.kstacks.stack_depth())
 
 
 @builtin("schedule", category="context",

@@ -142,13 +142,13 @@ def _va(call: Call, paddr: int) -> Any:
 
 @builtin("get_page", page=PAGE, category="pages", doc="get_page(page): take a reference (refcount + 1)")
 def _get_page(call: Call, page: Any) -> None:
-    call.machine.get_page(page.pfn)
+    call.machine.page_alloc.get_page(page.pfn)
 
 
 @builtin("put_page", page=PAGE, category="pages",
          doc="put_page(page): drop a reference; the page goes back to the allocator when it reaches 0")
 def _put_page(call: Call, page: Any) -> None:
-    call.machine.put_page(page.pfn)
+    call.machine.page_alloc.put_page(page.pfn)
 
 
 @builtin("page_ref_count", page=PAGE, category="pages", doc="page_ref_count(page): the page's refcount")
@@ -159,7 +159,7 @@ def _page_ref_count(call: Call, page: Any) -> int:
 def _zone(call: Call, z: Any) -> Any:
     if isinstance(z, str):
         try:
-            return call.machine.zone(z)
+            return call.machine.page_alloc.zone_by_name(z)
         except Exception as e:
             raise ArgError(getattr(e, "message", str(e)), 0) from None
     return z
@@ -184,7 +184,7 @@ def _nr_free(call: Call, zone: Any, order: int) -> int:
 @builtin("nr_free_pages", category="pages",
          doc="nr_free_pages(): NR_FREE_PAGES of all zones (buddy lists only; pcp pages are not free)")
 def _nr_free_pages(call: Call) -> int:
-    return int(call.machine.nr_free_pages())
+    return int(call.machine.page_alloc.nr_free_pages())
 
 
 @builtin("drain_all_pages", category="pages",
@@ -243,37 +243,37 @@ def _show_page(call: Call, page: Any) -> str:
 @builtin("kmap", page=PAGE, category="highmem",
          doc="kmap(page): may sleep (might_sleep), then page_address(page) - every x86_64 page is mapped")
 def _kmap(call: Call, page: Any) -> Any:
-    return ptr(call.machine.kmap(page.pfn, call.caller))
+    return ptr(call.machine.highmem.kmap(page.pfn, call.caller))
 
 
 @builtin("kunmap", page=PAGE, category="highmem", doc="kunmap(page): nothing to undo on x86_64")
 def _kunmap(call: Call, page: Any) -> None:
-    call.machine.kunmap(page.pfn)
+    call.machine.highmem.kunmap(page.pfn)
 
 
 @builtin("kmap_atomic", page=PAGE, category="highmem",
          doc="kmap_atomic(page): preempt_disable(), pagefault_disable(), page_address(page); "
              "pair with kunmap_atomic(addr)")
 def _kmap_atomic(call: Call, page: Any) -> Any:
-    return ptr(call.machine.kmap_atomic(page.pfn))
+    return ptr(call.machine.highmem.kmap_atomic(page.pfn))
 
 
 @builtin("kunmap_atomic", addr=PTR, category="highmem",
          doc="kunmap_atomic(addr): pagefault_enable(), preempt_enable()")
 def _kunmap_atomic(call: Call, addr: int) -> None:
-    call.machine.kunmap_atomic(addr)
+    call.machine.highmem.kunmap_atomic(addr)
 
 
 @builtin("kmap_local_page", page=PAGE, category="highmem",
          doc="kmap_local_page(page): page_address(page) (no state without CONFIG_HIGHMEM); pair with "
              "kunmap_local(addr)")
 def _kmap_local_page(call: Call, page: Any) -> Any:
-    return ptr(call.machine.kmap_local_page(page.pfn))
+    return ptr(call.machine.highmem.kmap_local_page(page.pfn))
 
 
 @builtin("kunmap_local", addr=PTR, category="highmem", doc="kunmap_local(addr): nothing to undo on x86_64")
 def _kunmap_local(call: Call, addr: int) -> None:
-    call.machine.kunmap_local(addr)
+    call.machine.highmem.kunmap_local(addr)
 
 
 @builtin("pagefault_disabled", category="context",

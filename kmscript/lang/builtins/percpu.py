@@ -125,14 +125,14 @@ def _per_cpu_ptr(call: Call, p: int, cpu: int) -> Any:
       doc="show percpu_stats: /sys/kernel/debug/percpu_stats (allocation info, global stats, per-chunk "
           "fragmentation)")
 def _percpu_stats(call: Call) -> str:
-    return call.machine.percpu_stats()
+    return call.machine.percpu.percpu_stats()
 
 
 @view("percpu", category="percpu",
       doc="show percpu: the first-chunk boot lines, units, each chunk's populated pages and use, "
           "and every static per-cpu variable's copies")
 def _percpu_layout(call: Call) -> str:
-    return call.machine.show_percpu()
+    return call.machine.percpu.show()
 
 
 @builtin("this_cpu_ptr", p=PTR, category="percpu",

@@ -40,7 +40,7 @@ def _emit(call: Call, fmt: str, args: list[Any]) -> int:
         text = call.machine.vsprintf(fmt, _c_args(args))
     except ValueError as e:
         raise ArgError(f"printk: {e}", 0) from None
-    return int(call.machine.vprintk(text))
+    return int(call.machine.log.vprintk(text))
 
 
 @builtin("printk", fmt=STR, args=VARARGS, category="log",

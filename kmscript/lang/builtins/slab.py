@@ -100,7 +100,7 @@ def _kmem_cache_shrink(call: Call, cache: Any) -> int:
          doc="validate_slab_cache(cache): SLUB's validate (sysfs 'validate'): check every object's red zones, "
              "poison and free pointers; returns the number of errors (reports and fix-ups)")
 def _validate_slab_cache(call: Call, cache: Any) -> int:
-    return call.machine.validate_slab_cache(cache)
+    return call.machine.slab.validate_slab_cache(cache)
 
 
 @builtin("kmalloc_cache", size=SIZE, gfp=GFP_K, category="slab",
@@ -120,7 +120,7 @@ def _virt_to_cache(call: Call, p: int) -> Any:
          doc="mem_dump_obj(p): what p points into, as the kernel prints it: ' slab kmalloc-64 start ... "
              "pointer offset 8 size 64' (plus 'allocated at' with SLAB_STORE_USER), or the kind of memory")
 def _mem_dump_obj(call: Call, p: int) -> str:
-    return call.machine.mem_dump_obj(p)
+    return call.machine.kmalloc_caches.mem_dump_obj(p)
 
 
 # -- kmalloc -------------------------------------------------------------------------------------
@@ -189,12 +189,12 @@ def _kfree_rcu(call: Call, p: int) -> None:
          doc="synchronize_rcu(): wait for a grace period: pending kfree_rcu objects and SLAB_TYPESAFE_BY_RCU "
              "slab pages are freed")
 def _synchronize_rcu(call: Call) -> None:
-    call.machine.synchronize_rcu()
+    call.machine.rcu.synchronize_rcu()
 
 
 @builtin("rcu_barrier", category="slab", doc="rcu_barrier(): wait until every queued RCU callback has run")
 def _rcu_barrier(call: Call) -> None:
-    call.machine.rcu_barrier()
+    call.machine.rcu.rcu_barrier()
 
 
 # -- memory helpers (string.h in the kernel) -----------------------------------------------------
