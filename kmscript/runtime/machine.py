@@ -30,7 +30,7 @@ from .context import ExecContext
 from .errors import KernelFault
 from .events import Clock, EventQueue, Rcu
 from .fault_inject import FaultInjector
-from .gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, MAX_NR_ZONES, __GFP_ZERO
+from .gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, MAX_NR_ZONES, __GFP_HIGHMEM, __GFP_ZERO
 from .internal import MAX_RECLAIM_RETRIES
 from .kmalloc import Kmalloc
 from .highmem import Highmem
@@ -57,6 +57,9 @@ from .zone_access import ZoneAccess
 __all__ = ["Machine", "MachineConfig"]
 
 _GFP_ZERO = __GFP_ZERO  # (a __GFP_ name in a class body is name-mangled)
+
+
+GFP_HIGHMEM = __GFP_HIGHMEM  # (a name starting with two underscores would be mangled in the class)
 
 
 class Machine:
@@ -123,7 +126,9 @@ class Machine:
 
         (Python mangles names starting with two underscores inside a class, so the facade
         drops the kernel's leading underscores: get_free_pages, free_pages_pfn.)"""
-        pfn = self.page_alloc.alloc_pages(gfp, order, caller=caller)
+        # mm/page_alloc.c get_free_pages_noprof(): an address cannot represent a highmem
+        # page, so __GFP_HIGHMEM is cleared before allocating (it shows in the trace)
+        pfn = self.page_alloc.alloc_pages(gfp & ~GFP_HIGHMEM, order, caller=caller)
         return None if pfn is None else self.arch.page_address(pfn)
 
     def get_zeroed_page(self, gfp: int, caller: str | None = None) -> int | None:

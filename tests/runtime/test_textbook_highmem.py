@@ -30,3 +30,11 @@ def test_unbalanced_kunmap_atomic_is_an_error_at_the_call() -> None:
 def test_kmap_is_no_longer_a_did_you_mean_for_vmap() -> None:
     _, err, _ = run_script("x = kmap(1)")
     assert err is not None and "vmap" not in err.render()
+
+
+def test_get_free_pages_clears_gfp_highmem_as_the_kernel_does() -> None:
+    # mm/page_alloc.c get_free_pages_noprof(): alloc_pages(gfp_mask & ~__GFP_HIGHMEM, order)
+    out, err, _ = run_script("a = __get_free_pages(GFP_HIGHUSER, 0)\np = alloc_page(GFP_HIGHUSER)", trace=True)
+    assert err is None, err.render()
+    allocs = [ln for ln in out if "mm_page_alloc:" in ln]
+    assert allocs[0].endswith("gfp_flags=GFP_USER") and allocs[1].endswith("gfp_flags=GFP_HIGHUSER")
