@@ -44,6 +44,7 @@ _GFP_DMA = _gfp.__GFP_DMA
 _GFP_NOWARN = _gfp.__GFP_NOWARN
 _GFP_RECLAIMABLE = _gfp.__GFP_RECLAIMABLE
 _GFP_ZERO = _gfp.__GFP_ZERO
+_GFP_DIRECT_RECLAIM = _gfp.__GFP_DIRECT_RECLAIM
 
 
 ZERO_SIZE_PTR = g.ZERO_SIZE_PTR
@@ -115,7 +116,11 @@ class Kmalloc:
         fl = c.freelist
         if fl and not gfp & _GFP_ZERO and not slab.faults.active:
             # slab_alloc_node fast path, inlined: one object off this CPU's lockless freelist
-            slab.ctx.might_alloc(gfp, ("__kmalloc_noprof", caller))
+            ctx = slab.ctx
+            if gfp & _GFP_DIRECT_RECLAIM and (ctx.preempt_count or ctx.irqs_disabled_per_cpu[ctx.cpu]
+                                              or ctx.rcu_nesting):
+                # might_alloc's own test inlined: a caller that may sleep pays nothing more
+                ctx.might_alloc(gfp, ("__kmalloc_noprof", caller))
             o = fl.pop()
             # LiveObjects: the record id in the object's slot of the cpu slab it came from
             live = slab.live
