@@ -81,6 +81,7 @@ class TaskLike(Protocol):
     flags: int           # PF_* (PF_MEMALLOC gives reserve access)
     rt: bool             # rt_task(): realtime tasks get ALLOC_MIN_RESERVE
     oom_score_adj: int
+    stack: int           # kernel stack base (0: none yet)
 
     @property
     def oom_victim(self) -> bool: ...   # tsk_is_oom_victim
@@ -96,6 +97,7 @@ class _ScriptTask:
     rt: bool = False
     oom_score_adj: int = 0
     oom_victim: bool = False
+    stack: int = 0
 
 
 class ContextSnapshot(NamedTuple):

@@ -231,7 +231,7 @@ class KernelStacks:
             # without VMAP_STACK: the per-cpu backing store, no guard page
             return ("irq", cpu), "IRQ", 0, self.irq_stack_size, False
         task = ctx.current
-        base = int(getattr(task, "stack", 0) or 0)
+        base = task.stack
         if not base:
             base = self._script_stack()
         return ("task", task.pid), "TASK", base, self.thread_size, self.vmap_stack
