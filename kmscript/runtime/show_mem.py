@@ -113,68 +113,10 @@ class ShowMem(PageState):
             self.log.suppress(lines[0], "alloc_fail")
             return
         lines += self.ctx.dump_stack(("dump_stack_lvl", "warn_alloc") + frames)
-        lines += self.show_mem_lines(gfp_zone(gfp))
+        # warn_alloc_show_mem -> __show_mem: the same Mem-Info block as the OOM report,
+        # computed by the layer that keeps the LRU lists (oom.show_mem through the slow-path
+        # hooks); a page allocator used without those layers prints none
+        if self.reclaim is not None:
+            lines += self.reclaim.show_mem(gfp_zone(gfp))
         self.log.printk("\n".join(lines), "alloc_fail")
 
-    def show_mem_lines(self, max_zone_idx: int = MAX_NR_ZONES - 1) -> list[str]:
-        """mm/show_mem.c: __show_mem -> show_free_areas (the Mem-Info block)."""
-        vs = self.vmstat
-        # show_free_areas: the first free_pcp sums the zones up to max_zone_idx only
-        free_pcp = sum(z.pcp_count for z in self.populated if z.idx <= max_zone_idx)
-        slab_r = vs.nr_slab_reclaimable_b // PAGE_SIZE
-        slab_u = vs.nr_slab_unreclaimable_b // PAGE_SIZE
-
-        def k(pages: int) -> int:
-            return pages << (PAGE_SHIFT - 10)
-
-        lines = [
-            "Mem-Info:",
-            f"active_anon:{vs.nr_active_anon} inactive_anon:{vs.nr_inactive_anon} isolated_anon:0",
-            f" active_file:{vs.nr_active_file} inactive_file:{vs.nr_inactive_file} isolated_file:0",
-            f" unevictable:0 dirty:{vs.nr_dirty} writeback:{vs.nr_writeback}",
-            f" slab_reclaimable:{slab_r} slab_unreclaimable:{slab_u}",
-            f" mapped:0 shmem:{vs.nr_shmem_pages} pagetables:{vs.nr_pagetable_pages}",
-            " sec_pagetables:0 bounce:0",
-            f" kernel_misc_reclaimable:{vs.nr_kernel_misc_reclaimable}",
-            f" free:{self.nr_free_pages()} free_pcp:{free_pcp} free_cma:0",
-            f"Node 0 active_anon:{k(vs.nr_active_anon)}kB inactive_anon:{k(vs.nr_inactive_anon)}kB "
-            f"active_file:{k(vs.nr_active_file)}kB inactive_file:{k(vs.nr_inactive_file)}kB unevictable:0kB "
-            f"isolated(anon):0kB isolated(file):0kB mapped:0kB dirty:{k(vs.nr_dirty)}kB "
-            f"writeback:{k(vs.nr_writeback)}kB shmem:{k(vs.nr_shmem_pages)}kB shmem_thp:0kB "
-            f"shmem_pmdmapped:0kB anon_thp:0kB kernel_stack:{vs.nr_kernel_stack_kb}kB "
-            f"pagetables:{k(vs.nr_pagetable_pages)}kB sec_pagetables:0kB all_unreclaimable? no Balloon:0kB",
-        ]
-        for z in self.populated:
-            if z.idx > max_zone_idx:
-                continue
-            local = z.pcp[self.ctx.cpu].count
-            lines.append(
-                f"Node 0 {z.name} free:{k(z.free_pages)}kB boost:{k(z.watermark_boost)}kB min:{k(z.min)}kB "
-                f"low:{k(z.low)}kB high:{k(z.high)}kB reserved_highatomic:{k(z.nr_reserved_highatomic)}KB "
-                f"free_highatomic:{k(z.nr_free_highatomic)}KB active_anon:0kB inactive_anon:0kB "
-                f"active_file:0kB inactive_file:0kB unevictable:0kB writepending:0kB zspages:0kB "
-                f"present:{k(z.present_pages)}kB managed:{k(z.managed_pages)}kB mlocked:0kB bounce:0kB "
-                f"free_pcp:{k(z.pcp_count)}kB local_pcp:{k(local)}kB free_cma:0kB")
-            lines.append("lowmem_reserve[]: " + " ".join(str(r) for r in z.lowmem_reserve))
-        for z in self.populated:
-            if z.idx > max_zone_idx:
-                continue
-            parts = []
-            total = 0
-            for o in range(NR_PAGE_ORDERS):
-                n = z._nr_free[o]
-                total += n << o
-                types = "".join(c for mt, c in enumerate("UMEH") if z.nr_list[o * MIGRATE_TYPES + mt])
-                parts.append(f"{n}*{4 << o}kB " + (f"({types}) " if n else ""))
-            lines.append(f"Node 0 {z.name}: " + "".join(parts) + f"= {k(total)}kB")
-        pagecache = self.vmstat.nr_file_pages
-        lines += [
-            f"{pagecache} total pagecache pages",
-            "0 pages in swap cache",
-            "Free swap  = 0kB",
-            "Total swap = 0kB",
-            f"{sum(z.present_pages for z in self.zones)} pages RAM",
-            "0 pages HighMem/MovableOnly",
-            f"{self.reserved_pages} pages reserved",
-        ]
-        return lines
