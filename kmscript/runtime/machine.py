@@ -221,7 +221,9 @@ class Machine:
         if name == "zoneinfo":
             return procfs.zoneinfo(pa, self.reclaim.kswapd_failures >= MAX_RECLAIM_RETRIES)
         if name == "meminfo":
-            return procfs.meminfo(pa, self.config.swap)
+            # vm_memory_committed(): the tasks' accounted (private anonymous) mappings
+            committed = sum(len(t.mm.pte) for t in self.tasks if t.mm is not None)
+            return procfs.meminfo(pa, self.config.swap, committed)
         views = {"buddyinfo": procfs.buddyinfo, "pagetypeinfo": procfs.pagetypeinfo}
         return views[name](pa)
 

@@ -24,6 +24,7 @@ from typing import Any
 from .buddy import K_NONE, SECTION_SHIFT
 from .gfp import MIGRATE_TYPES, MIGRATETYPE_NAMES
 from .mm_types import MAX_PAGE_ORDER, NR_PAGE_ORDERS, OWNER_NAMES, PAGE_SHIFT, PAGE_SIZE, PAGEBLOCK_ORDER
+from .direct_map import direct_map_pages
 from .page_alloc import PageAllocator
 from .zone import Zone
 
@@ -173,7 +174,17 @@ def si_mem_available(pa: PageAllocator) -> int:
     return int(max(available, 0))
 
 
-def meminfo(pa: PageAllocator, swap_bytes: int = 0) -> str:
+def meminfo(pa: PageAllocator, swap_bytes: int = 0, committed_pages: int = 0) -> str:
+    """fs/proc/meminfo.c: meminfo_proc_show, every line of the 6.18 file in its order.
+
+    Computed from the simulation: the memory, LRU, slab, stack, page-table, vmalloc and
+    percpu lines, Mapped (NR_FILE_MAPPED), Committed_AS (``committed_pages``: the
+    accounted private anonymous mappings of the tasks, vm_memory_committed) and DirectMap*
+    (direct_map.py).  Printed as the kernel prints them on the reference configuration
+    because the simulation has nothing that changes them: Zswap/Zswapped (no zswap pool),
+    SecPageTables, NFS_Unstable and Bounce (always 0 in 6.18), WritebackTmp, the THP
+    lines (no transparent huge pages are modelled), Balloon, and hugetlb_report_meminfo's
+    lines with no huge pages reserved (Hugepagesize 2048 kB, the x86_64 default)."""
     vs = pa.vmstat
     k = PAGE_SIZE >> 10
     swap_total = swap_bytes >> PAGE_SHIFT
@@ -182,6 +193,19 @@ def meminfo(pa: PageAllocator, swap_bytes: int = 0) -> str:
     sreclaimable = vs.nr_slab_reclaimable_b >> 10
     sunreclaim = vs.nr_slab_unreclaimable_b >> 10
     commit_limit = pa.totalram_pages * 50 // 100 + swap_total   # overcommit_ratio 50
+    # e820 RAM: pfn 0 (BIOS data) and the zones' spans without the legacy VGA/BIOS hole
+    hole = pa.arch.legacy_hole
+    ram: list[tuple[int, int]] = [(0, 1)]
+    for z in pa.populated:
+        lo, hi = z.start_pfn, z.end_pfn
+        if lo < hole[0] < hi:
+            ram.append((lo, hole[0]))
+            lo = max(lo, hole[1])
+        if ram and ram[-1][1] == lo:
+            ram[-1] = (ram[-1][0], hi)
+        else:
+            ram.append((lo, hi))
+    dm4k, dm2m, dm1g = direct_map_pages(ram)
     rows: list[tuple[str, int]] = [
         ("MemTotal:", pa.totalram_pages * k),
         ("MemFree:", pa.nr_free_pages() * k),
@@ -199,9 +223,12 @@ def meminfo(pa: PageAllocator, swap_bytes: int = 0) -> str:
         ("Mlocked:", 0),
         ("SwapTotal:", swap_total * k),
         ("SwapFree:", max(swap_total - vs.nr_swap_used, 0) * k),
+        ("Zswap:", 0),
+        ("Zswapped:", 0),
         ("Dirty:", vs.nr_dirty * k),
         ("Writeback:", vs.nr_writeback * k),
         ("AnonPages:", vs.nr_anon_pages * k),
+        ("Mapped:", vs.nr_mapped * k),
         ("Shmem:", vs.nr_shmem_pages * k),
         ("KReclaimable:", sreclaimable + vs.nr_kernel_misc_reclaimable * k),
         ("Slab:", sreclaimable + sunreclaim),
@@ -209,13 +236,31 @@ def meminfo(pa: PageAllocator, swap_bytes: int = 0) -> str:
         ("SUnreclaim:", sunreclaim),
         ("KernelStack:", vs.nr_kernel_stack_kb),
         ("PageTables:", vs.nr_pagetable_pages * k),
+        ("SecPageTables:", 0),
+        ("NFS_Unstable:", 0),
+        ("Bounce:", 0),
+        ("WritebackTmp:", 0),
         ("CommitLimit:", commit_limit * k),
+        ("Committed_AS:", committed_pages * k),
         ("VmallocTotal:", (pa.arch.vmalloc_end - pa.arch.vmalloc_start) >> 10),   # 32 TiB - 1 kB on x86_64
         ("VmallocUsed:", vs.nr_vmalloc_pages * k),
         ("VmallocChunk:", 0),
         ("Percpu:", vs.nr_percpu_pages * k),
+        ("AnonHugePages:", 0),
+        ("ShmemHugePages:", 0),
+        ("ShmemPmdMapped:", 0),
+        ("FileHugePages:", 0),
+        ("FilePmdMapped:", 0),
+        ("Balloon:", 0),
     ]
-    return "".join(f"{name:<16}{value:8d} kB\n" for name, value in rows)
+    out = [f"{name:<16}{value:8d} kB\n" for name, value in rows]
+    # mm/hugetlb.c: hugetlb_report_meminfo
+    out += ["HugePages_Total:   %5d\n" % 0, "HugePages_Free:    %5d\n" % 0, "HugePages_Rsvd:    %5d\n" % 0,
+            "HugePages_Surp:    %5d\n" % 0, "Hugepagesize:   %8d kB\n" % 2048, "Hugetlb:        %8d kB\n" % 0]
+    # arch/x86/mm/pat/set_memory.c: arch_report_meminfo
+    out += [f"DirectMap4k:    {dm4k * k:8d} kB\n", f"DirectMap2M:    {dm2m * k:8d} kB\n",
+            f"DirectMap1G:    {dm1g * k:8d} kB\n"]
+    return "".join(out)
 
 
 # -- memmap ---------------------------------------------------------------------------------
