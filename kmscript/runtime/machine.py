@@ -407,6 +407,7 @@ class Machine:
                              events=self.events, sysctls=self.sysctls, alloc_site=site,
                              totalram_pages=totalram_pages, show_mem=mem_info)
         pa.install_slowpath_hooks(ReclaimHooks(self.reclaim, self.compaction, self.oom))
+        pa.install_show_mem(mem_info)
 
     def spawn(self, comm: str, oom_score_adj: int = 0) -> Any:
         """fork+exec: a Task with a pid, a kernel stack and an empty mm (None if fork fails)."""

@@ -61,6 +61,7 @@ class MmInit:
         self.nr_cpus: int = config.cpus
         # mm/page_alloc.c: DEFINE_RATELIMIT_STATE(nopage_rs, 10*HZ, 1), warn_alloc's limit
         self.nopage_rs = RatelimitState(self.log, 10 * HZ, 1)
+        self.show_mem: Callable[[int], list[str]] | None = None   # install_show_mem
         self.thp_enabled: bool = bool(cfg.thp)
         # The slow path's calls up into reclaim, compaction and the OOM killer: installed
         # once those layers exist (install_slowpath_hooks), as the kernel links vmscan.c.
@@ -84,6 +85,11 @@ class MmInit:
         self.phys_max = self.memmap.max_pfn << PAGE_SHIFT
         # The bytes of RAM (physmem.py): sized by the layout, so the allocator owns them.
         self.phys = PhysMem(self.phys_max)
+
+    def install_show_mem(self, show_mem: Callable[[int], list[str]]) -> None:
+        """Connect warn_alloc to mm/show_mem.c's __show_mem, which the layer keeping the LRU
+        lists computes (oom.show_mem): one Mem-Info block for every report."""
+        self.show_mem = show_mem
 
     def install_slowpath_hooks(self, hooks: SlowPathHooks) -> None:
         """Connect the slow path to kswapd, direct reclaim, compaction and the OOM killer."""

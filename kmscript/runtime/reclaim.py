@@ -410,10 +410,6 @@ class ReclaimHooks:
     def out_of_memory(self, gfp: int, order: int) -> bool:
         return self.oom.out_of_memory(gfp, order)
 
-    def show_mem(self, max_zone_idx: int) -> list[str]:
-        """mm/show_mem.c: __show_mem, the one Mem-Info block (the OOM killer's, oom.show_mem)."""
-        return self.oom.show_mem(max_zone_idx)
-
     def zone_reclaimable_pages(self, zone_idx: int) -> int:
         """mm/vmscan.c: zone_reclaimable_pages — file LRU pages, plus anon ones while swap has room
         (can_reclaim_anon_pages); should_reclaim_retry adds them to the free pages."""

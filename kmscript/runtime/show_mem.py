@@ -114,9 +114,9 @@ class ShowMem(PageState):
             return
         lines += self.ctx.dump_stack(("dump_stack_lvl", "warn_alloc") + frames)
         # warn_alloc_show_mem -> __show_mem: the same Mem-Info block as the OOM report,
-        # computed by the layer that keeps the LRU lists (oom.show_mem through the slow-path
-        # hooks); a page allocator used without those layers prints none
-        if self.reclaim is not None:
-            lines += self.reclaim.show_mem(gfp_zone(gfp))
+        # computed by the layer that keeps the LRU lists (oom.show_mem, connected with
+        # install_show_mem); a page allocator used without those layers prints none
+        if self.show_mem is not None:
+            lines += self.show_mem(gfp_zone(gfp))
         self.log.printk("\n".join(lines), "alloc_fail")
 
