@@ -19,7 +19,7 @@ from kmscript.runtime.kstack import KernelStacks
 from kmscript.runtime.limits import WorkMeter
 from kmscript.runtime.mm_types import (OWNER_FILE, OWNER_KSTACK, OWNER_PAGETABLE, OWNER_PERCPU, OWNER_USER,
                                        OWNER_VMALLOC)
-from kmscript.runtime.oom import OomKiller
+from kmscript.runtime.oom import OomKiller, show_mem
 from kmscript.runtime.page_alloc import PageAllocator
 from kmscript.runtime.pagecache import AllocSite, LruVec, PageCache, Rmap
 from kmscript.runtime.percpu import PerCpu
@@ -138,8 +138,11 @@ def test_subsystems_built_alone_bottom_up() -> None:
     reclaim = Reclaim(zones=za, lru=lru, rmap=rmap, tasks=tasks, pagecache=pc, compaction=comp, slab=slab,
                       vmstat=vmstat, tracer=tracer, clock=clock, events=events, sysctls=sysctls)
     assert reclaim.shrink_node(2, MAX_NR_ZONES - 1, may_swap=False, is_kswapd=False) == 2  # clean file pages
+    def mem_info(max_zone_idx: int) -> list[str]:
+        return show_mem(vmstat, ctx, za, lru, pc, tasks.nr_swap_pages, tasks.free_swap_pages, False, max_zone_idx)
+
     oom = OomKiller(tasks=tasks, ctx=ctx, log=log, vmstat=vmstat, kstacks=kstacks, events=events, sysctls=sysctls,
-                    alloc_site=site, totalram_pages=lambda: pa.totalram_pages, show_mem=pa.show_mem_lines)
+                    alloc_site=site, totalram_pages=lambda: pa.totalram_pages, show_mem=mem_info)
     victim, _points = oom.select_bad_process(oom.totalpages())
     assert victim is t
     pa.install_slowpath_hooks(ReclaimHooks(reclaim, comp, oom))
