@@ -51,11 +51,6 @@ class Interpreter(StatementCompiler, CallCompiler, ExpressionCompiler):
             raise self.err(KmsLimitError, "this statement is nested too deeply to compile "
                            "(split the expression or block)", s.span) from None
 
-    def compile_program(self, prog: ast.Program, source: Source) -> list[tuple[ast.Stmt, Run]]:
-        """Compile all top-level statements; each runner returns the statement's result."""
-        scope = Scope(None)
-        return [(s, self.compile_statement(s, source, scope)) for s in prog.body]
-
     def check_program(self, prog: ast.Program, source: Source) -> None:
         """Compile every top-level statement for its compile errors, keeping nothing:
         a program's closures take more memory than its AST, so they are made again,
@@ -82,15 +77,6 @@ class Interpreter(StatementCompiler, CallCompiler, ExpressionCompiler):
         run it."""
         self.check_program(prog, source)
         self.run_statements(prog, source, on_result)
-
-    def run_compiled(self, compiled: list[tuple[ast.Stmt, Run]], source: Source,
-                     on_result: Callable[[ast.Stmt, Any], None] | None = None) -> None:
-        self.source = source
-        g = self.globals
-        for node, run in compiled:
-            value = self.guard(run, g, node.span)
-            if on_result is not None:
-                on_result(node, value)
 
     def compile_test_body(self, block: ast.TestBlock, source: Source) -> Run:
         """A ``test`` block's body, compiled as the top level's continuation."""

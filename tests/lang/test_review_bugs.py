@@ -98,3 +98,12 @@ def test_a_huge_shift_reports_the_file_and_line() -> None:
     rendered = err.render()
     assert rendered.startswith("shift.kms:2:5: error: integer too large: 1 << 100000 has more than 8192 bits")
     assert "    x = 1 << 100000" in rendered
+
+
+# ---------------------------------------------------------------- compile errors come first
+def test_a_compile_error_stops_the_script_before_its_first_statement() -> None:
+    # Statements are compiled again one at a time as they run (to keep memory flat), but
+    # the whole program is checked first, as before.
+    for bad in ("break", "show no_such_view", "PAGE_SIZE = 1", "fn f() { continue }"):
+        out, err, _ = run_script(f'print("first")\n{bad}\n', "c.kms")
+        assert out == [] and err is not None and err.location().startswith("c.kms:2:"), bad
