@@ -27,7 +27,7 @@ import gc
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .errors import KmsUsageError
 from .lang import ast
@@ -35,11 +35,14 @@ from .lang.compiler import Interpreter
 from .lang.include import read_script
 from .lang.parser import parse_source
 from .runtime.limits import WorkMeter
-from .runtime.machine import Machine, MachineConfig
+from .runtime.config import MachineConfig
 from .runtime.printk import LogRecord
 from .runtime.reports import is_failure
 from .runtime.trace import format_line
 from .source import Source
+
+if TYPE_CHECKING:
+    from .runtime.machine import Machine
 
 DEFAULT_MAX_STEPS = 100_000_000
 DEFAULT_MAX_TIME = 60.0  # seconds of CPU time per script (per REPL entry)
@@ -108,6 +111,7 @@ class Session:
         """Boot a fresh machine (``machine(...)``); the old one is discarded."""
         self._detach()
         self._machine = None
+        from .runtime.machine import Machine  # the whole simulator: loaded when a script first needs it
         m = Machine(config, meter=self.meter)
         self._machine = m
         self._attach()
@@ -206,7 +210,8 @@ class Session:
         try:
             with collector_paused():
                 interp.check_program(program, source)
-            interp.run_statements(program, source, on_result)
+            with program_frozen():
+                interp.run_statements(program, source, on_result)
         finally:
             interp.source = outer
 
@@ -284,6 +289,31 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+_frozen_depth = 0
+
+
+@contextmanager
+def program_frozen() -> Iterator[None]:
+    """While a program runs, the objects that exist when it starts (its AST, the session,
+    the machine so far) are moved out of the collector's sight (``gc.freeze``), so that
+    the collections the running script triggers do not rescan them: a long script's
+    run costs the same per line as a short one's.  They are handed back to the collector
+    when the outermost program ends (``gc.unfreeze``), so nothing is kept from it for
+    good.  (An ``include`` runs inside its includer's freeze.)
+    """
+    global _frozen_depth
+    if _frozen_depth:
+        yield
+        return
+    _frozen_depth += 1
+    gc.freeze()
+    try:
+        yield
+    finally:
+        _frozen_depth -= 1
+        gc.unfreeze()
 
 
 def config_from_options(options: dict[str, Any]) -> MachineConfig:
