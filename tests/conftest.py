@@ -29,3 +29,18 @@ def run_script(text: str, name: str = "t.kms", **opts: Any) -> tuple[list[str], 
     except KmsError as e:
         return out, e, s
     return out, None, s
+
+
+@pytest.fixture(autouse=True)
+def _host_memory_limit_restored() -> Any:
+    """cli.main() run in-process sets RLIMIT_DATA (--max-memory) for the whole test
+    process; put it back so a later test in the same worker is not starved by it."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        yield
+        return
+    before = resource.getrlimit(resource.RLIMIT_DATA)
+    yield
+    if resource.getrlimit(resource.RLIMIT_DATA) != before:
+        resource.setrlimit(resource.RLIMIT_DATA, before)
