@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from .buddy import BUDDY_TAIL, Memmap
 from .errors import KernelFault
-from .gfp import (GFP_USER, MAX_NR_ZONES, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES,
+from .gfp import (GFP_USER, MAX_NR_ZONES, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES, MIGRATE_UNMOVABLE,
                   ZONE_DMA, ZONE_DMA32, ZONE_MOVABLE, ZONE_NAMES, ZONE_NORMAL, gfp_zone)
 from .config import MachineConfig
 from .context import ExecContext
@@ -206,6 +206,16 @@ class MmInit:
             if first < last:
                 pb_zone[first:last] = bytes([z.idx]) * (last - first)
         self.pageblock_zone = pb_zone
+        # mm/mm_init.c: memmap_init_range sets MIGRATE_MOVABLE only on pageblock-aligned pfns it
+        # initialises; a zone that starts inside a pageblock (DMA at pfn 1: pfn 0 is the BIOS
+        # page, in no zone) leaves that pageblock's flags at 0, MIGRATE_UNMOVABLE, and the free
+        # pages released into it later go onto the Unmovable lists (the reference machine's
+        # pagetypeinfo: one Unmovable block in DMA, with an order-8 free block on its list)
+        for z in self.populated:
+            start = z.zone_start_pfn
+            if start % PAGEBLOCK_NR_PAGES and not any(
+                    o.zone_start_pfn <= start - start % PAGEBLOCK_NR_PAGES < o.zone_end_pfn for o in self.populated):
+                self.memmap.pageblock_mt[start // PAGEBLOCK_NR_PAGES] = MIGRATE_UNMOVABLE
         self.totalram_pages = sum(z.managed_pages for z in self.zones)
         self.reserved_pages = sum(z.present_pages - z.managed_pages for z in self.zones)
         # mm/memblock.c: memblock_free_all -> __free_pages_memory: release every managed
@@ -243,7 +253,8 @@ class MmInit:
                 start = run_end
                 continue
             memmap.set_block(start, order, BUDDY_TAIL, BUDDY_TAIL)
-            zone.free_one_page(start, order, MIGRATE_MOVABLE, to_tail=True)
+            # __free_pages_ok -> free_one_page: the pageblock's migratetype
+            zone.free_one_page(start, order, memmap.pageblock_mt[start >> PAGEBLOCK_ORDER], to_tail=True)
             start += 1 << order
 
     # -- watermarks and reserves (mm/page_alloc.c) ---------------------------------------

@@ -104,3 +104,14 @@ def test_memmap_shows_allocations_and_legend() -> None:
     small = procfs.memmap(pa, "DMA")
     assert "1 char = 8 pages" in small
     assert pfn is not None
+
+
+def test_dma_first_pageblock_is_unmovable_as_on_the_machine() -> None:
+    """memmap_init_range leaves the pageblock of DMA's first pfn (1, not aligned) at
+    MIGRATE_UNMOVABLE; the reference machine's pagetypeinfo shows it."""
+    m = snapshot_machine()
+    ours = procfs.pagetypeinfo(m.page_alloc).splitlines()
+    real = (DATA / "pagetypeinfo-6.18.44.txt").read_text().splitlines()
+    for prefix in ("Node    0, zone      DMA, type    Unmovable", "Node    0, zone      DMA, type      Movable",
+                   "Node 0, zone      DMA "):
+        assert [l for l in ours if l.startswith(prefix)] == [l for l in real if l.startswith(prefix)], prefix
