@@ -8,6 +8,7 @@ from kmscript.runtime.gfp import (GFP_DMA, GFP_KERNEL, MIGRATE_MOVABLE, MIGRATE_
 from kmscript.runtime.machine import Machine, MachineConfig
 
 MOVABLE_DMA = GFP_DMA | __GFP_MOVABLE | 0xCC0   # gfp_zone(DMA|MOVABLE) == DMA, MIGRATE_MOVABLE
+UNMOVABLE_DMA = GFP_DMA | GFP_KERNEL             # DMA, MIGRATE_UNMOVABLE
 
 
 def small_zone(pages: int = 4096) -> BuddyZone:
@@ -63,22 +64,30 @@ def test_merge_stops_at_max_order() -> None:
 
 
 def test_dma_zone_split_order_through_the_allocator() -> None:
+    """DMA's first pageblock is Unmovable (memmap_init_range never marks it: the zone starts
+    at pfn 1), so its order-8 block is on the Unmovable list and serves GFP_KERNEL|GFP_DMA."""
     m = Machine(MachineConfig(mem=1 << 30, cpus=2))
     pa = m.page_alloc
     dma = pa.zone_by_name("DMA")
     assert dma.nr_free == [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 3]
-    assert dma.free_list(8, MIGRATE_MOVABLE) == [256]
-    pfn = pa.alloc_pages(MOVABLE_DMA, 4)
+    assert dma.free_list(8, MIGRATE_UNMOVABLE) == [256]
+    assert dma.free_list(8, MIGRATE_MOVABLE) == []
+    pfn = pa.alloc_pages(UNMOVABLE_DMA, 4)
     assert pfn == 256
-    assert [dma.free_list(o, MIGRATE_MOVABLE) for o in (4, 5, 6, 7)] == [[272], [288], [320], [384]]
-    # DMA's pcp batch is 1: an order-0 movable page comes straight from the smallest block
-    p0 = pa.alloc_pages(MOVABLE_DMA, 0)
+    assert [dma.free_list(o, MIGRATE_UNMOVABLE) for o in (4, 5, 6, 7)] == [[272], [288], [320], [384]]
+    # DMA's pcp batch is 1: an order-0 page comes straight from the smallest block
+    p0 = pa.alloc_pages(UNMOVABLE_DMA, 0)
     assert p0 == 272
-    assert [dma.free_list(o, MIGRATE_MOVABLE) for o in range(4)] == [[273], [274], [276], [280]]
+    assert [dma.free_list(o, MIGRATE_UNMOVABLE) for o in range(4)] == [[273], [274], [276], [280]]
     pa.free_pages(p0, 0)
     pa.drain_all_pages()
     pa.free_pages(pfn, 4)
     assert dma.nr_free == [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 3]
+    # a movable request uses the Movable lists: the order-9 block at 512
+    mv = pa.alloc_pages(MOVABLE_DMA, 4)
+    assert mv == 512
+    pa.free_pages(mv, 4)
+    pa.drain_all_pages()
     pa.check_invariants()
 
 
@@ -86,13 +95,12 @@ def test_unmovable_request_claims_a_whole_max_order_block() -> None:
     m = Machine(MachineConfig(mem=1 << 30, cpus=2))
     pa = m.page_alloc
     dma = pa.zone_by_name("DMA")
-    pfn = pa.alloc_pages(GFP_DMA | 0xCC0, 5)     # UNMOVABLE: no unmovable lists -> __rmqueue_claim
+    pfn = pa.alloc_pages(UNMOVABLE_DMA, 9)       # larger than the Unmovable order-8 block -> __rmqueue_claim
     assert pfn == 1024                          # largest fallback block first: the first order-10 block
     assert m.pfn_to_page(1024).migratetype == "Unmovable"
     assert m.pfn_to_page(1536).migratetype == "Unmovable"   # change_pageblock_range over both blocks
     assert dma.free_list(9, MIGRATE_UNMOVABLE) == [1536]
-    assert dma.free_list(5, MIGRATE_UNMOVABLE) == [1056]
-    pa.free_pages(pfn, 5)
+    pa.free_pages(pfn, 9)
     assert dma.free_list(10, MIGRATE_UNMOVABLE) == [1024]
     pa.check_invariants()
 
