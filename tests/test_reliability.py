@@ -18,9 +18,12 @@ import pytest
 
 from kmscript.errors import KmsError, KmsLimitError, KmsSyntaxError
 from kmscript.lang.include import MAX_SCRIPT_BYTES
-from kmscript.runtime.limits import FS_MAXBYTES, MAX_RW_COUNT, TASK_SIZE
+from kmscript.runtime.arch import X86_64
+from kmscript.runtime.limits import FS_MAXBYTES, MAX_RW_COUNT
 from kmscript.runtime.machine import Machine
 from kmscript.session import Session
+
+TASK_SIZE = X86_64.task_size  # TASK_SIZE_MAX of the default architecture
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -34,9 +34,10 @@ class MachineConfig:
     slab_nomerge: bool = False
     slub_debug: str | None = None
     vmap_stack: bool = True
-    # kernel stacks: 16K on x86_64; 8K (i386) and 4K (i386 CONFIG_4KSTACKS, 2.6.6-2.6.36) are
-    # the historical sizes; irq_stacks=false runs interrupts on the interrupted task's stack
-    thread_size: int = 16384
+    # kernel stacks: None is the arch's THREAD_SIZE (16K on x86_64); 8K (i386) and 4K (i386
+    # CONFIG_4KSTACKS, 2.6.6-2.6.36) are the historical sizes; irq_stacks=false runs
+    # interrupts on the interrupted task's stack
+    thread_size: int | None = None
     irq_stacks: bool = True
     swap: int = 0
     arch: str = "x86_64"  # the architecture (runtime/arch/): x86_64 only in this release

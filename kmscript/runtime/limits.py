@@ -1,15 +1,12 @@
 """The kernel's size limits, and the work meter that bounds what one script may cost.
 
-Size limits (x86_64, 4-level paging, 4 KiB pages), each the kernel's own constant:
+Size limits, each the kernel's own constant.  The architecture's two - MAX_PHYSMEM_BITS
+(arch/x86/include/asm/sparsemem.h: 46 with 4-level paging; RAM ends below 64 TiB, and
+e820__end_of_ram_pfn never goes beyond MAX_ARCH_PFN) and TASK_SIZE (TASK_SIZE_MAX =
+2^47 - PAGE_SIZE, arch/x86/include/asm/page_64_types.h; a mapping that does not fit fails
+with -ENOMEM, mm/mmap.c: __get_unmapped_area) - live in the ``Arch`` (runtime/arch/) and
+are read from the machine's; the filesystem and syscall limits here do not depend on it:
 
-- ``MAX_PHYSMEM_BITS`` 46 (arch/x86/include/asm/sparsemem.h): physical addresses have 46
-  bits, so RAM ends below 64 TiB.  The kernel ignores e820 RAM above it
-  (arch/x86/kernel/e820.c: e820__end_of_ram_pfn clamps to MAX_ARCH_PFN); a simulated
-  machine asking for more is refused with a clear error instead.
-- ``TASK_SIZE`` = ``TASK_SIZE_MAX`` = 2^47 - PAGE_SIZE (arch/x86/include/asm/page_64_types.h):
-  the user address space.  A mapping that does not fit fails with -ENOMEM
-  (mm/mmap.c: do_mmap -> get_unmapped_area; mm/mmap.c: __get_unmapped_area returns
-  -ENOMEM when ``len > TASK_SIZE``).
 - ``FS_MAXBYTES``: the simulated filesystem's ``s_maxbytes``.  Files are modelled on ext4
   with 4 KiB blocks and extents: fs/ext4/super.c: ext4_max_size gives
   (2^32 - 1) blocks, i.e. 16 TiB - 4 KiB.  A file page index therefore always fits in
@@ -42,13 +39,6 @@ import time
 from .errors import WorkLimitExceeded
 
 from .mm_types import PAGE_SHIFT, PAGE_SIZE
-
-MAX_PHYSMEM_BITS = 46
-MAX_PHYSMEM = 1 << MAX_PHYSMEM_BITS
-MAX_PHYSMEM_PFN = MAX_PHYSMEM >> PAGE_SHIFT
-
-TASK_SIZE = (1 << 47) - PAGE_SIZE
-TASK_SIZE_PAGES = TASK_SIZE >> PAGE_SHIFT
 
 MAX_LFS_FILESIZE = (1 << 63) - 1
 FS_MAXBYTES = min(((1 << 32) - 1) << PAGE_SHIFT, MAX_LFS_FILESIZE)

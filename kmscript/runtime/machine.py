@@ -24,7 +24,7 @@ import zlib
 from typing import Any
 
 from .compaction import Compaction
-from .arch import Arch, get_arch
+from .arch import Arch, get_arch, physmem_limit
 from .config import NR_CPUS_MAX, MachineConfig
 from .context import ExecContext
 from .errors import KernelFault
@@ -35,7 +35,7 @@ from .internal import MAX_RECLAIM_RETRIES
 from .kmalloc import Kmalloc
 from .highmem import Highmem
 from .kstack import KernelStacks
-from .limits import MAX_PHYSMEM, PAGE_WORK, WorkMeter
+from .limits import PAGE_WORK, WorkMeter
 from .mm_types import (OWNER_FILE, OWNER_KERNEL, OWNER_KSTACK, OWNER_PAGETABLE, OWNER_PERCPU, OWNER_USER,
                        OWNER_VMALLOC, PAGE_SHIFT, PAGE_SIZE)
 from .oom import OomKiller, show_mem
@@ -69,15 +69,16 @@ class Machine:
         self.config = config or MachineConfig()
         if self.config.cpus < 1 or self.config.cpus > NR_CPUS_MAX:
             raise KernelFault(f"cpus={self.config.cpus}: a machine has 1..{NR_CPUS_MAX} CPUs")
-        if self.config.mem > MAX_PHYSMEM:
-            # arch/x86/include/asm/sparsemem.h: MAX_PHYSMEM_BITS 46 (4-level paging)
-            raise KernelFault(f"mem={self.config.mem}: x86_64 with 4-level paging addresses at most "
-                              f"64T of physical memory (MAX_PHYSMEM_BITS 46)")
+        # the architecture, selected by machine(arch=...): every address-space fact (arch/)
+        self.arch: Arch = get_arch(self.config.arch)
+        if self.config.mem > self.arch.max_physmem:
+            # arch/x86/include/asm/sparsemem.h: MAX_PHYSMEM_BITS (46 with 4-level paging)
+            raise KernelFault(f"mem={self.config.mem}: {self.arch.description} addresses at most "
+                              f"{physmem_limit(self.arch)} of physical memory "
+                              f"(MAX_PHYSMEM_BITS {self.arch.max_physmem_bits})")
         # the work meter the runtime charges per page of work (runtime/limits.py)
         self.meter = meter if meter is not None else WorkMeter(1 << 62)
         self.nr_cpus = self.config.cpus
-        # the architecture, selected by machine(arch=...): every address-space fact (arch/)
-        self.arch: Arch = get_arch(self.config.arch)
         self.long_size = self.arch.pointer_size  # sizeof(long) == sizeof(void *)
         self.rng = random.Random(self.config.seed)
         self.clock = Clock()
@@ -384,7 +385,7 @@ class Machine:
         self.pagecache = PageCache(page_alloc=pa, vmstat=self.vmstat, clock=self.clock, ctx=self.ctx, log=self.log,
                                    events=self.events, lru=lru, rmap=rmap, alloc_site=site, meter=self.meter,
                                    mapping_gfp=GFP_HIGHUSER_MOVABLE, owner_file=OWNER_FILE)
-        self.tasks = TaskTable(page_alloc=pa, kstacks=self.kstacks, ctx=self.ctx, vmstat=self.vmstat,
+        self.tasks = TaskTable(arch=self.arch, page_alloc=pa, kstacks=self.kstacks, ctx=self.ctx, vmstat=self.vmstat,
                                clock=self.clock, events=self.events, pagecache=self.pagecache, lru=lru, rmap=rmap,
                                alloc_site=site, meter=self.meter, totalram_pages=pa.totalram_pages, swap_bytes=self.config.swap,
                                owner_user=OWNER_USER, owner_pagetable=OWNER_PAGETABLE)

@@ -33,7 +33,7 @@ from .physmem import PhysMem
 from .printk import KernelLog
 from .trace import Tracer
 from .vmstat import VmStat
-from .arch import Arch
+from .arch import Arch, physmem_limit
 from .mm_types import PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER
 from .events import HZ
 from .ratelimit import RatelimitState
@@ -187,10 +187,11 @@ class MmInit:
         layout = self._layout(cfg)
         max_pfn = max((s + sp for s, sp, _, _, _ in layout), default=0) or 1
         if max_pfn > self.arch.max_physmem_pfn:
-            # arch/x86/include/asm/sparsemem.h: MAX_PHYSMEM_BITS 46; e820__end_of_ram_pfn
+            # arch/x86/include/asm/sparsemem.h: MAX_PHYSMEM_BITS; e820__end_of_ram_pfn
             # never goes beyond MAX_ARCH_PFN.  Refused rather than silently clipped.
-            raise KernelFault(f"the memory map would end at {max_pfn << PAGE_SHIFT:#x}: x86_64 with 4-level "
-                              "paging addresses at most 64T of physical memory (MAX_PHYSMEM_BITS 46)")
+            raise KernelFault(f"the memory map would end at {max_pfn << PAGE_SHIFT:#x}: {self.arch.description} "
+                              f"addresses at most {physmem_limit(self.arch)} of physical memory "
+                              f"(MAX_PHYSMEM_BITS {self.arch.max_physmem_bits})")
         self.memmap = Memmap(max_pfn)
         self.zones: list[Zone] = []
         for idx, (start, spanned, present, managed, reserved) in enumerate(layout):

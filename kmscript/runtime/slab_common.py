@@ -176,8 +176,8 @@ class SlabCommon:
         flags = self.cache_flags_for(name, flags)
         if flags & SLAB_NEVER_MERGE:
             return None
-        size = g.align_up(size, 8)
-        align = g.calculate_alignment(flags, align, size)
+        size = g.align_up(size, self.arch.pointer_size)  # ALIGN(size, sizeof(void *))
+        align = g.calculate_alignment(flags, align, size, self.arch)
         size = g.align_up(size, align)
         for s in self.caches:  # the kernel walks slab_caches in reverse: oldest first
             if s.destroyed or s.boot or not self._mergeable(s):
@@ -186,7 +186,7 @@ class SlabCommon:
                 continue
             if (flags & SLAB_MERGE_SAME) != (s.flags & SLAB_MERGE_SAME):
                 continue
-            if s.size - size >= 8:
+            if s.size - size >= self.arch.pointer_size:  # sizeof(void *)
                 continue
             if s.size & (align - 1):
                 continue
@@ -223,15 +223,16 @@ class SlabCommon:
             if alias is not None:
                 alias.refcount += 1
                 alias.object_size = max(alias.object_size, size)
-                alias.inuse = max(alias.inuse, g.align_up(size, 8))
+                alias.inuse = max(alias.inuse, g.align_up(size, self.arch.pointer_size))  # __kmem_cache_alias
                 alias.alias_names.append(name)
                 self.by_name[name] = alias
                 return alias
         flags = self.cache_flags_for(name, flags)
-        calign = g.calculate_alignment(flags, align, size)
+        calign = g.calculate_alignment(flags, align, size, self.arch)
         try:
             geo = g.calculate_sizes(size, calign, flags, self.nr_cpus, has_ctor=ctor_name is not None,
-                                    freeptr_offset=freeptr_offset if flags & SLAB_TYPESAFE_BY_RCU else None)
+                                    freeptr_offset=freeptr_offset if flags & SLAB_TYPESAFE_BY_RCU else None,
+                                    arch=self.arch)
         except ValueError:
             self._create_failed(name, flags, -22, caller)
             return None

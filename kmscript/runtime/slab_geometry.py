@@ -20,24 +20,23 @@ Layout of one object slot of ``size`` bytes (debug parts only with the debug fla
 The object pointer handed out is ``slot + red_left_pad``; ``offset`` (free pointer) and all
 other offsets are relative to it, as in the kernel.
 
+The architecture's facts - cache_line_size(), ARCH_SLAB_MINALIGN, sizeof(void *) (the
+free pointer and the word every object is rounded to) and sizeof(struct track) - come from
+the ``Arch`` the SLUB allocator was built with (slab_common.py passes its own); the default
+is the verified x86_64 machine's, for the geometry checks against its /sys/kernel/slab.
+
 Invariants: ``size`` is a multiple of ``align``; ``objs_per_slab == (4096 << order) // size``;
-``align`` is a multiple of 8.
+``align`` is a multiple of the pointer size.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .arch import X86_64, Arch
 from .mm_types import MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGE_SHIFT, PAGE_SIZE
 
 MAX_OBJS_PER_PAGE = 32767
-CACHE_LINE_SIZE = 64  # cache_line_size() on x86_64 (cpuinfo cache_alignment)
-ARCH_SLAB_MINALIGN = 8
-ARCH_KMALLOC_MINALIGN = 8
-SIZEOF_PTR = 8
-# struct track with CONFIG_STACKDEPOT (which CONFIG_SLUB_DEBUG selects on x86_64):
-# addr(8) + handle(4) + cpu(4) + pid(4) + pad(4) + when(8)
-SIZEOF_TRACK = 32
 MIN_PARTIAL = 5
 MAX_PARTIAL = 10
 
@@ -120,15 +119,16 @@ def ilog2(x: int) -> int:
     return x.bit_length() - 1
 
 
-def calculate_alignment(flags: int, align: int, size: int) -> int:
-    """mm/slab_common.c: calculate_alignment."""
+def calculate_alignment(flags: int, align: int, size: int, arch: Arch = X86_64) -> int:
+    """mm/slab_common.c: calculate_alignment: SLAB_HWCACHE_ALIGN halves cache_line_size()
+    while the object fits twice; at least ARCH_SLAB_MINALIGN; ALIGN(align, sizeof(void *))."""
     if flags & SLAB_HWCACHE_ALIGN:
-        ralign = CACHE_LINE_SIZE
+        ralign = arch.cache_line_size
         while size <= ralign // 2:
             ralign //= 2
         align = max(align, ralign)
-    align = max(align, ARCH_SLAB_MINALIGN)
-    return align_up(align, SIZEOF_PTR)
+    align = max(align, arch.slab_min_align)
+    return align_up(align, arch.pointer_size)
 
 
 def order_objects(order: int, size: int) -> int:
@@ -210,42 +210,45 @@ def kmem_cache_debug(flags: int) -> bool:
 
 
 def calculate_sizes(object_size: int, align: int, flags: int, nr_cpus: int, *, has_ctor: bool = False,
-                    freeptr_offset: int | None = None) -> Geometry:
+                    freeptr_offset: int | None = None, arch: Arch = X86_64) -> Geometry:
     """mm/slub.c: calculate_sizes + kmem_cache_open tunables.
 
     *align* is the final alignment (``calculate_alignment`` already applied); *flags* are the
-    cache's flags after boot-time slab_debug was added.
+    cache's flags after boot-time slab_debug was added.  calculate_sizes rounds the object to
+    sizeof(void *), places the free pointer (a void *) and the right red zone word
+    (sizeof(void *)), and the two struct track of SLAB_STORE_USER: all sized by *arch*.
     """
+    ptr = arch.pointer_size
     if object_size <= 0:
         raise ValueError("object size must be positive")
     if (flags & SLAB_POISON) and not (flags & SLAB_TYPESAFE_BY_RCU) and not has_ctor:
         flags |= OBJECT_POISON
     else:
         flags &= ~OBJECT_POISON
-    size = align_up(object_size, SIZEOF_PTR)
+    size = align_up(object_size, ptr)
     if (flags & SLAB_RED_ZONE) and size == object_size:
-        size += SIZEOF_PTR
+        size += ptr
     inuse = size
     orig_size = bool((flags & SLAB_KMALLOC) and (flags & SLAB_STORE_USER))
     if (((flags & SLAB_TYPESAFE_BY_RCU) and freeptr_offset is None) or (flags & SLAB_POISON) or has_ctor
-            or ((flags & SLAB_RED_ZONE) and (object_size < SIZEOF_PTR or orig_size))):
+            or ((flags & SLAB_RED_ZONE) and (object_size < ptr or orig_size))):
         offset = size
-        size += SIZEOF_PTR
+        size += ptr
     elif (flags & SLAB_TYPESAFE_BY_RCU) and freeptr_offset is not None:
         offset = freeptr_offset
     else:
-        offset = (object_size // 2) // SIZEOF_PTR * SIZEOF_PTR
+        offset = (object_size // 2) // ptr * ptr
     track_offset = size
     orig_size_offset = -1
     if flags & SLAB_STORE_USER:
-        size += 2 * SIZEOF_TRACK
+        size += 2 * arch.sizeof_track
         if flags & SLAB_KMALLOC:
             orig_size_offset = size
             size += 4
     red_left_pad = 0
     if flags & SLAB_RED_ZONE:
-        size += SIZEOF_PTR
-        red_left_pad = align_up(SIZEOF_PTR, align)
+        size += ptr
+        red_left_pad = align_up(ptr, align)
         size += red_left_pad
     size = align_up(size, align)
     order = calculate_order(size, nr_cpus)

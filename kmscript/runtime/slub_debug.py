@@ -41,12 +41,12 @@ class SlubDebug(SlabCommon):
 
     def _set_freepointer(self, s: KmemCache, obj: int, nxt: int) -> None:
         if self.phys is not None:
-            self.phys.write(obj - self.page_offset + s.offset, nxt.to_bytes(8, "little"))
+            self.phys.write(obj - self.page_offset + s.offset, nxt.to_bytes(self.arch.pointer_size, "little"))
 
     def _get_freepointer(self, s: KmemCache, obj: int) -> int:
         if self.phys is None:
             return 0
-        return int.from_bytes(self.phys.read(obj - self.page_offset + s.offset, 8), "little")
+        return int.from_bytes(self.phys.read(obj - self.page_offset + s.offset, self.arch.pointer_size), "little")
 
     def _init_object(self, s: KmemCache, obj: int, val: int) -> None:
         """mm/slub.c: init_object."""
@@ -76,12 +76,13 @@ class SlubDebug(SlabCommon):
         return (obj - base - s.red_left_pad) % s.size == 0
 
     def _info_end(self, s: KmemCache) -> int:
-        return s.inuse + 8 if s.offset >= s.inuse else s.inuse
+        # mm/slub.c: get_info_end: a free pointer stored past the object adds sizeof(void *)
+        return s.inuse + self.arch.pointer_size if s.offset >= s.inuse else s.inuse
 
     def _pad_start(self, s: KmemCache) -> int:
         off = self._info_end(s)
         if s.flags & SLAB_STORE_USER:
-            off += 2 * g.SIZEOF_TRACK
+            off += 2 * self.arch.sizeof_track
             if s.flags & SLAB_KMALLOC:
                 off += 4
         return off

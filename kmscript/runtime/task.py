@@ -46,7 +46,7 @@ Simplifications relative to the kernel
   the kernel stack, the PGD, page tables and the data pages take memory.
 - A page swapped out stays swapped until munmap/exit (faults only touch new pages).
 
-Limits: the address space is TASK_SIZE (runtime/limits.py); a fault or mmap that would
+Limits: the address space is the arch's TASK_SIZE (runtime/arch/); a fault or mmap that would
 make ``total_vm`` exceed it returns -ENOMEM (mm/mmap.c: do_mmap, __get_unmapped_area),
 and mapping file pages beyond the filesystem's s_maxbytes returns -EOVERFLOW
 (simplified from mm/mmap.c: file_mmap_ok, which checks MAX_LFS_FILESIZE: here a touched
@@ -59,8 +59,9 @@ from __future__ import annotations
 from array import array
 from typing import Any, Callable, Iterator, Protocol
 
+from .arch import Arch
 from .errors import KernelFault
-from .limits import ENOMEM, EOVERFLOW, FS_MAXBYTES, PAGE_WORK, TASK_SIZE_PAGES, WorkMeter
+from .limits import ENOMEM, EOVERFLOW, FS_MAXBYTES, PAGE_WORK, WorkMeter
 from .gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL_ACCOUNT, __GFP_COMP, __GFP_ZERO
 from .buddy import SECTION_MASK, SECTION_SHIFT
 from .context import ExecContext
@@ -261,11 +262,13 @@ def proc_oom_score(t: Task, totalpages: int) -> int:
 class TaskTable:
     """All tasks of the machine (the kernel's task list, in creation order)."""
 
-    def __init__(self, *, page_alloc: PageAllocator, kstacks: KernelStacks, ctx: ExecContext, vmstat: VmStat,
+    def __init__(self, *, arch: Arch, page_alloc: PageAllocator, kstacks: KernelStacks, ctx: ExecContext, vmstat: VmStat,
                  clock: Clock, events: EventQueue, pagecache: PageCache, lru: LruVec, rmap: Rmap,
                  alloc_site: AllocSite, meter: WorkMeter, totalram_pages: int, swap_bytes: int, owner_user: int,
                  owner_pagetable: int) -> None:
         self.meter = meter
+        # TASK_SIZE in pages: mm/mmap.c: __get_unmapped_area refuses len > TASK_SIZE
+        self.task_size_pages = arch.task_size_pages
         self.totalram_pages = totalram_pages
         self.page_alloc = page_alloc
         self.kstacks = kstacks
@@ -380,7 +383,7 @@ class TaskTable:
         nr = (size + PAGE_SIZE - 1) >> PAGE_SHIFT
         if nr == 0:
             return 0
-        if mm.total_vm + nr > TASK_SIZE_PAGES:
+        if mm.total_vm + nr > self.task_size_pages:
             return -ENOMEM
         if nr << PAGE_SHIFT > FS_MAXBYTES:
             return -EOVERFLOW
@@ -450,7 +453,7 @@ class TaskTable:
         if not t.alive or t.mm is None:
             raise KernelFault(f"task {t.pid} ({t.comm}) is not running")
         nr = (size + PAGE_SIZE - 1) >> PAGE_SHIFT
-        if t.mm.total_vm + nr > TASK_SIZE_PAGES:
+        if t.mm.total_vm + nr > self.task_size_pages:
             return -ENOMEM
         ctx = self.ctx
         saved = ctx.current

@@ -126,7 +126,7 @@ def test_subsystems_built_alone_bottom_up() -> None:
                    alloc_site=site, meter=meter, mapping_gfp=GFP_HIGHUSER_MOVABLE, owner_file=OWNER_FILE)
     f = pc.open("/tmp/f")
     assert f.read(3 * 4096) == 3 * 4096 and vmstat.nr_file_pages == 3
-    tasks = TaskTable(page_alloc=pa, kstacks=kstacks, ctx=ctx, vmstat=vmstat, clock=clock, events=events,
+    tasks = TaskTable(arch=X86_64, page_alloc=pa, kstacks=kstacks, ctx=ctx, vmstat=vmstat, clock=clock, events=events,
                       pagecache=pc, lru=lru, rmap=rmap, alloc_site=site, meter=meter,
                       totalram_pages=pa.totalram_pages, swap_bytes=0, owner_user=OWNER_USER,
                       owner_pagetable=OWNER_PAGETABLE)

@@ -6,7 +6,7 @@ HighMem is a new module here plus its zone rules, with every allocator shared.
 from __future__ import annotations
 
 from ..errors import KernelFault
-from .model import Arch
+from .model import Arch, physmem_limit
 from .x86_64 import X86_64
 
 ARCHES: dict[str, Arch] = {X86_64.name: X86_64}
@@ -21,4 +21,4 @@ def get_arch(name: str) -> Arch:
         raise KernelFault(f"arch={name!r}: unknown architecture (known: {', '.join(sorted(ARCHES))})") from None
 
 
-__all__ = ["ARCHES", "DEFAULT_ARCH", "Arch", "X86_64", "get_arch"]
+__all__ = ["ARCHES", "DEFAULT_ARCH", "Arch", "X86_64", "get_arch", "physmem_limit"]

@@ -24,6 +24,7 @@ class Arch:
     """One architecture (see the module docstring)."""
 
     name: str
+    description: str             # how messages name it ("x86_64 with 4-level paging")
     pointer_size: int            # sizeof(void *) == sizeof(long)
     page_offset: int             # __PAGE_OFFSET: the direct map of all RAM
     max_physmem_bits: int        # MAX_PHYSMEM_BITS: the direct map spans 1 << this
@@ -34,6 +35,8 @@ class Arch:
     thread_size_order: int       # THREAD_SIZE_ORDER (no KASAN)
     cache_line_size: int         # cache_line_size() / L1_CACHE_BYTES
     kmalloc_min_align: int       # ARCH_KMALLOC_MINALIGN
+    slab_min_align: int          # ARCH_SLAB_MINALIGN (include/linux/slab.h: __alignof__(unsigned long long))
+    task_size: int               # TASK_SIZE_MAX: the user address space
     pmd_shift: int               # PMD_SHIFT: the huge-mapping and percpu atom size
     sizeof_vm_struct: int        # sizeof(struct vm_struct) (vmalloc bookkeeping in kmalloc-96)
     # The PC memory map (arch/x86/mm/init.c: zone_sizes_init; e820 on the verified machine)
@@ -51,8 +54,26 @@ class Arch:
         return (1 << PAGE_SHIFT) << self.thread_size_order
 
     @property
+    def sizeof_track(self) -> int:
+        """sizeof(struct track) (mm/slub.c, CONFIG_STACKDEPOT): unsigned long addr,
+        depot_stack_handle_t handle, int cpu, int pid, unsigned long when - C layout, the
+        longs aligned to the pointer size: 32 bytes on a 64-bit arch, 20 on a 32-bit one."""
+        p = self.pointer_size
+        off = p + 4 + 4 + 4             # addr, handle, cpu, pid
+        off = (off + p - 1) // p * p    # pad to align ``when``
+        return off + p
+
+    @property
+    def task_size_pages(self) -> int:
+        return self.task_size >> PAGE_SHIFT
+
+    @property
     def direct_map_end(self) -> int:
         return self.page_offset + (1 << self.max_physmem_bits)
+
+    @property
+    def max_physmem(self) -> int:
+        return 1 << self.max_physmem_bits
 
     @property
     def max_physmem_pfn(self) -> int:
@@ -76,3 +97,11 @@ class Arch:
 
     def is_vmalloc_addr(self, addr: int) -> bool:
         return self.vmalloc_start <= addr < self.vmalloc_end
+
+
+def physmem_limit(arch: Arch) -> str:
+    """1 << MAX_PHYSMEM_BITS as messages write it ("64T")."""
+    for shift, unit in ((40, "T"), (30, "G"), (20, "M")):
+        if arch.max_physmem >> shift and not arch.max_physmem & ((1 << shift) - 1):
+            return f"{arch.max_physmem >> shift}{unit}"
+    return str(arch.max_physmem)

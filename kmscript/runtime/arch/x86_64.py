@@ -1,6 +1,7 @@
 """x86_64 with 4-level paging and no KASLR: the architecture of the verified 6.18 machine.
 
-Sources: arch/x86/include/asm/page_64_types.h (__PAGE_OFFSET_BASE_L4, THREAD_SIZE_ORDER),
+Sources: arch/x86/include/asm/page_64_types.h (__PAGE_OFFSET_BASE_L4, THREAD_SIZE_ORDER,
+TASK_SIZE_MAX = (1 << 47) - PAGE_SIZE),
 arch/x86/include/asm/pgtable_64_types.h (VMALLOC_START, VMALLOC_SIZE_TB_L4, VMEMMAP_START),
 arch/x86/include/asm/sparsemem.h (MAX_PHYSMEM_BITS 46), arch/x86/include/asm/dma.h
 (MAX_DMA_PFN, MAX_DMA32_PFN), arch/x86/include/asm/cache.h (L1_CACHE_SHIFT 6); the zone
@@ -19,6 +20,7 @@ _VMALLOC_SIZE_TB = 32
 
 X86_64 = Arch(
     name="x86_64",
+    description="x86_64 with 4-level paging",
     pointer_size=8,
     page_offset=0xFFFF888000000000,
     max_physmem_bits=46,
@@ -29,6 +31,8 @@ X86_64 = Arch(
     thread_size_order=2,
     cache_line_size=64,
     kmalloc_min_align=8,
+    slab_min_align=8,
+    task_size=(1 << 47) - (1 << PAGE_SHIFT),    # page_64_types.h: TASK_SIZE_MAX (4-level paging)
     pmd_shift=21,
     sizeof_vm_struct=72,
     max_dma_pfn=(16 * _MiB) >> PAGE_SHIFT,
