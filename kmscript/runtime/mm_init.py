@@ -78,13 +78,16 @@ class MmInit:
         self._refcount: dict[int, int] = {}       # head pfn -> refcount when != 1 (allocated)
         self.mapcount: dict[int, int] = {}        # pfn -> mapcount when != 0
         self.compound: set[int] = set()           # heads of compound (_GFP_COMP) blocks
-        self._warned_order = False
         self._warned_keys: set[str] = set()   # WARN_ON_ONCE sites that fired
         self._ac_cache: dict[int, tuple[int, int, tuple[Zone, ...], int]] = {}
         self._boot(cfg)
-        self.phys_max = self.memmap.max_pfn << PAGE_SHIFT
         # The bytes of RAM (physmem.py): sized by the layout, so the allocator owns them.
         self.phys = PhysMem(self.phys_max)
+
+    @property
+    def phys_max(self) -> int:
+        """The end of physical memory in bytes (max_pfn << PAGE_SHIFT)."""
+        return self.memmap.max_pfn << PAGE_SHIFT
 
     def install_show_mem(self, show_mem: Callable[[int], list[str]]) -> None:
         """Connect warn_alloc to mm/show_mem.c's __show_mem, which the layer keeping the LRU
@@ -218,7 +221,6 @@ class MmInit:
                     o.zone_start_pfn <= start - start % PAGEBLOCK_NR_PAGES < o.zone_end_pfn for o in self.populated):
                 self.memmap.pageblock_mt[start // PAGEBLOCK_NR_PAGES] = MIGRATE_UNMOVABLE
         self.totalram_pages = sum(z.managed_pages for z in self.zones)
-        self.reserved_pages = sum(z.present_pages - z.managed_pages for z in self.zones)
         # mm/memblock.c: memblock_free_all -> __free_pages_memory: release every managed
         # range in max-order aligned chunks, each freed with FPI_TO_TAIL.
         for zone in self.populated:

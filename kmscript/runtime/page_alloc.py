@@ -232,10 +232,9 @@ class PageAllocator(Migrate):
 
     def _alloc_pages(self, gfp: int, order: int, owner: int, caller: str | None) -> int | None:
         if order > MAX_PAGE_ORDER or order < 0:
-            if order > MAX_PAGE_ORDER and not gfp & _GFP_NOWARN and not self._warned_order:
-                self._warned_order = True  # WARN_ON_ONCE
+            if order > MAX_PAGE_ORDER and not gfp & _GFP_NOWARN:
                 # WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER, gfp)
-                self._warn_on("__alloc_frozen_pages_noprof", caller)
+                self._warn_on("__alloc_frozen_pages_noprof", caller, once_key="order > MAX_PAGE_ORDER")
             if order < 0:
                 raise KernelFault(f"order {order}: an order is 0..{MAX_PAGE_ORDER}")
             return None

@@ -158,7 +158,6 @@ class VmapAreaAllocator:
         self.log = log
         self.tracer = tracer
         self.vmstat = vmstat
-        self.nr_cpus = nr_cpus
         self.totalram_pages = totalram_pages
         self.owner = owner_vmalloc
         # free ranges, sorted; _free_end[i] belongs to _free_start[i]
