@@ -88,6 +88,27 @@ _GFP_THISNODE = __GFP_THISNODE
 _GFP_ZERO = __GFP_ZERO
 
 
+# A module function rather than a staticmethod: it runs for every order-0 allocation, and
+# CPython 3.11 does not specialise loading a staticmethod through self.
+def _pcp_fast_zone(ac: tuple[int, int, tuple[Zone, ...], int]) -> Zone | None:
+    """The zone get_page_from_freelist would take an order-0 page from, if the walk is
+    the common one without side effects: the first zone of the zonelist that passes
+    zone_watermark_fast's order-0 test - at the high mark, or, once ZONE_BELOW_HIGH is
+    set, at the low mark of ALLOC_WMARK_LOW (the cached contexts' mark) - after zones
+    that are below the low mark with ZONE_BELOW_HIGH already set (skipped without a
+    trace).  None when the full path must decide: a zone that misses its high mark
+    for the first time (the full path sets ZONE_BELOW_HIGH), a boosted zone (rmqueue
+    clears the boost and wakes kswapd), or no zone passing."""
+    hz = ac[0]
+    for zone in ac[2]:
+        if (zone.free_pages - zone.nr_free_highatomic
+                > zone._watermark[1 + (not zone.below_high)] + zone.watermark_boost + zone.lowmem_reserve[hz]):
+            return None if zone.boosted_watermark else zone
+        if not zone.below_high:
+            return None
+    return None
+
+
 class PageAllocator(Migrate):
     """The zoned page allocator of one machine (mm/page_alloc.c): allocation fast and slow
     paths on top of the layers it inherits (see the module docstring)."""
@@ -122,7 +143,7 @@ class PageAllocator(Migrate):
         if order == 0 and not self.faults.active and not self.tracer.enabled:
             # The common case of get_page_from_freelist + rmqueue_pcplist, inlined.
             ac = self._ac_cache.get(gfp)
-            zone = self._pcp_fast_zone(ac) if ac is not None else None
+            zone = _pcp_fast_zone(ac) if ac is not None else None
             if zone is not None and ac is not None:
                 pcp = zone.pcp[ctx.cpu]
                 lst = pcp.lists[ac[1]]
@@ -171,25 +192,6 @@ class PageAllocator(Migrate):
                         return hpfn
         return self._alloc_pages(gfp, order, owner, caller)
 
-    @staticmethod
-    def _pcp_fast_zone(ac: tuple[int, int, tuple[Zone, ...], int]) -> Zone | None:
-        """The zone get_page_from_freelist would take an order-0 page from, if the walk is
-        the common one without side effects: the first zone of the zonelist that passes
-        zone_watermark_fast's order-0 test - at the high mark, or, once ZONE_BELOW_HIGH is
-        set, at the low mark of ALLOC_WMARK_LOW (the cached contexts' mark) - after zones
-        that are below the low mark with ZONE_BELOW_HIGH already set (skipped without a
-        trace).  None when the full path must decide: a zone that misses its high mark
-        for the first time (the full path sets ZONE_BELOW_HIGH), a boosted zone (rmqueue
-        clears the boost and wakes kswapd), or no zone passing."""
-        hz = ac[0]
-        for zone in ac[2]:
-            if (zone.free_pages - zone.nr_free_highatomic
-                    > zone._watermark[1 + (not zone.below_high)] + zone.watermark_boost + zone.lowmem_reserve[hz]):
-                return None if zone.boosted_watermark else zone
-            if not zone.below_high:
-                return None
-        return None
-
     def alloc_pages_pcp_run(self, gfp: int, nr: int, owner: int) -> list[int]:
         """The pages nr alloc_pages(gfp, 0) calls in a row would get while each is served by
         the order-0 fast path from this CPU's pcp list: up to nr pfns in allocation order,
@@ -205,7 +207,7 @@ class PageAllocator(Migrate):
                 or (gfp & _GFP_DIRECT_RECLAIM and self.ctx.sleep_forbidden())):
             return []
         ac = self._ac_cache.get(gfp)
-        zone = self._pcp_fast_zone(ac) if ac is not None else None
+        zone = _pcp_fast_zone(ac) if ac is not None else None
         if zone is None:
             return []
         assert ac is not None
