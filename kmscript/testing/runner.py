@@ -73,19 +73,18 @@ import os
 import re
 import signal
 import sys
-import threading
 import time
-import traceback
-import xml.etree.ElementTree as ET
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Generator, Iterable, Sequence
 
 from .filecheck import Check, CheckSyntaxError, match_checks, parse_checks, repair
+from .harness import (_crashed, _Deadline, _error_text, _fault_note_lines, _make_session_class,
+                      _report_messages, _Run, _run_session)
+from .results import (ERROR, FAIL, FAILING, PASS, SKIP, XFAIL, XPASS, CaseResult, FileResult,
+                      format_case, junit_xml, summary_line, tap_lines)
 
-PASS, FAIL, XFAIL, XPASS, SKIP, ERROR = "PASS", "FAIL", "XFAIL", "XPASS", "SKIP", "ERROR"
-FAILING = (FAIL, XPASS, ERROR)
 DEFAULT_TIMEOUT = 60.0  # seconds per file when neither --timeout nor # TIMEOUT: is given
 DIRECTIVE_RE = re.compile(r"^\s*#\s*(XFAIL|SKIP|ARGS|TIMEOUT|EXIT|ALLOW|GOLDEN)\s*:\s*(.*?)\s*$")
 
@@ -105,35 +104,6 @@ class RunOptions:
 
 
 @dataclass
-class CaseResult:
-    path: str
-    name: str | None  # None: the file's top level
-    status: str
-    message: str = ""
-    duration: float = 0.0
-    line: int = 1
-    output: list[str] = field(default_factory=list)
-    crashed: bool = False  # ended with a runtime/internal error (not an assertion/expectation)
-    fault: str = ""  # the fail_dump of the first injected failure, if any
-
-    @property
-    def id(self) -> str:
-        return self.path if self.name is None else f"{self.path}::{self.name}"
-
-
-@dataclass
-class FileResult:
-    path: str
-    cases: list[CaseResult]
-    stdout: list[str] = field(default_factory=list)
-    exit_status: int = 0
-    injected: int = 0
-    updated: list[str] = field(default_factory=list)
-    unreadable: bool = False  # the file could not be read: the run exits with status 2
-    duration: float = 0.0  # wall-clock seconds of the whole file
-
-
-@dataclass
 class Directives:
     xfail: str | None = None
     skip: str | None = None
@@ -145,11 +115,6 @@ class Directives:
     errors: list[str] = field(default_factory=list)
 
 
-class _Timeout(BaseException):
-    """Raised from the timer signal; a BaseException so no interpreter handler swallows it."""
-
-
-# ---------------------------------------------------------------------------- directives
 def _parse_duration(text: str) -> float:
     m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(ms|s|m|min)?", text.strip())
     if m is None:
@@ -313,198 +278,6 @@ def select(case_id: str, pattern: str | None) -> bool:
 
 
 # ---------------------------------------------------------------------------- running
-class _Deadline:
-    """A wall-clock limit via ITIMER_REAL when we are on the main thread of a Unix process."""
-
-    def __init__(self, seconds: float | None) -> None:
-        self.seconds = seconds if seconds and seconds > 0 else None
-        self.armed = False
-        self._old: Any = None
-        self._outer: tuple[float, float] = (0.0, 0.0)
-        self._armed_at = 0.0
-        self.start = time.monotonic()
-
-    def __enter__(self) -> "_Deadline":
-        if (self.seconds is not None and hasattr(signal, "setitimer")
-                and threading.current_thread() is threading.main_thread()):
-            def on_alarm(signum: int, frame: Any) -> None:
-                raise _Timeout()
-            self._old = signal.signal(signal.SIGALRM, on_alarm)
-            # The limit is for the whole file: each case gets what its predecessors left.
-            left = self.seconds - (time.monotonic() - self.start)
-            if left <= 0:
-                signal.signal(signal.SIGALRM, self._old)
-                raise _Timeout()
-            # Remember a timer someone else (pytest-timeout, a harness) had set, to give it back.
-            self._outer = signal.setitimer(signal.ITIMER_REAL, left)
-            self._armed_at = time.monotonic()
-            self.armed = True
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.armed:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self._old)
-            delay, interval = self._outer
-            if delay > 0:
-                left = delay - (time.monotonic() - self._armed_at)
-                signal.setitimer(signal.ITIMER_REAL, max(left, 0.001), interval)
-            self.armed = False
-
-    def expired(self) -> bool:
-        return self.seconds is not None and time.monotonic() - self.start > self.seconds
-
-
-def _make_session_class() -> type:
-    from ..session import Session
-
-    class RunnerSession(Session):
-        """A Session that arms fail-nth on its machine until an allocation has been asked."""
-
-        fail_nth = 0
-        armed: list[Any] = []
-        injections: list[str] = []
-        report_sites: dict[int, str] = {}
-
-        def _on_log(self, rec: Any) -> None:
-            n = len(self.reports)
-            super()._on_log(rec)
-            if len(self.reports) > n:  # a failure-class report: remember the script line
-                self.report_sites[id(rec)] = _script_location()
-
-        def boot(self, config: Any) -> Any:
-            m = super().boot(config)
-            injections: list[str] = self.injections
-            m.faults.on_inject = lambda attr, site: injections.append(
-                f"{attr}: {site}" + (f" at {loc}" if (loc := _script_location()) else ""))
-            if self.fail_nth and not any(fi.calls for fi in self.armed):
-                fi = m.faults
-                fi.failslab.ignore_gfp_wait = False
-                fi.fail_page_alloc.ignore_gfp_wait = False
-                fi.fail_page_alloc.ignore_gfp_highmem = False
-                fi.fail_page_alloc.min_order = 0
-                fi.failslab.verbose = fi.fail_page_alloc.verbose = 1
-                fi.set_task_fail_nth(self.fail_nth)
-                self.armed = [fi]
-            return m
-
-    return RunnerSession
-
-
-@dataclass
-class _Run:
-    output: list[str]
-    error: Any = None  # KmsError
-    internal: str | None = None
-    timed_out: bool = False
-    injected: int = 0
-    fault: str = ""
-    duration: float = 0.0
-    reports: list[Any] = field(default_factory=list)  # unexpected failure-class kernel reports
-    fault_notes: list[str] = field(default_factory=list)  # armed faults that never fired
-    report_sites: dict[int, str] = field(default_factory=dict)
-
-
-def _run_session(make: Callable[[list[str]], Any], body: Callable[[Any], None], deadline: _Deadline,
-                 setup_reports: bool = False) -> _Run:
-    from ..errors import KmsError
-    out: list[str] = []
-    t0 = time.perf_counter()
-    session = make(out)
-    run = _Run(out)
-    try:
-        with deadline:
-            body(session)
-    except _Timeout:
-        run.timed_out = True
-    except KmsError as e:
-        run.error = e
-    except RecursionError:
-        run.internal = "internal error: RecursionError (maximum recursion depth exceeded)"
-    except Exception as e:  # a bug in kmscript: report it as this case's failure, keep going
-        tb = traceback.format_exception(type(e), e, e.__traceback__)
-        run.internal = f"internal error: {type(e).__name__}: {e}\n" + "".join(tb[-6:]).rstrip()
-    run.duration = time.perf_counter() - t0
-    run.reports = session.unexpected_reports(0 if setup_reports else session.block_reports_start)
-    run.report_sites = dict(getattr(session, "report_sites", {}))
-    if session.has_machine:
-        fi = getattr(session.machine, "faults", None)
-        if fi is not None:
-            run.fault_notes = list(fi.unfired_notes())
-        run.injected = int(getattr(fi, "injected", 0))
-        injections = getattr(session, "injections", None) or getattr(fi, "sites", None)
-        if injections:
-            run.fault = str(injections[0])
-    return run
-
-
-def _script_location() -> str:
-    """The script line of the built-in call being executed ("file.kms:12"), if any.
-
-    Every built-in implementation receives the registry's ``Call`` as its ``call``
-    argument; the innermost such frame is the script's call site.  Used only when a fault
-    is injected, to say which allocation of the script failed.
-    """
-    from ..lang.builtins.registry import Call
-    f = sys._getframe(1)
-    while f is not None:
-        c = f.f_locals.get("call")
-        if isinstance(c, Call):
-            return str(c.caller)
-        f = f.f_back  # type: ignore[assignment]
-    return ""
-
-
-def _error_text(run: _Run, timeout: float | None) -> str | None:
-    if run.timed_out:
-        return f"error: timed out after {timeout:g}s (the file's # TIMEOUT:, or --timeout)"
-    if run.internal is not None:
-        return run.internal
-    if run.error is not None:
-        return str(run.error.render())
-    return None
-
-
-def _report_messages(run: _Run, allow: set[str], path: str, limit: int = 20) -> list[str]:
-    """One message per unexpected kernel report of a run (not those of ``# ALLOW:``).
-
-    A run that ended in an Oops or a panic is reported by that error alone.
-    """
-    from ..errors import KmsOops, KmsPanic
-    from ..runtime.reports import classify
-    if isinstance(run.error, (KmsOops, KmsPanic)):
-        return []
-    out = []
-    for rec in run.reports:
-        r = classify(rec)
-        if r.cls in allow:
-            continue
-        site = run.report_sites.get(id(rec), "")
-        # the call site is "base.kms:LINE"; in the file itself it is shown under its path
-        name, _sep, line = site.rpartition(":")
-        where = (f"{path}:{line}" if name == Path(path).name else site) if site else path
-        kind = "panic" if r.cls == "panic" else "warn" if r.cls == "warn" else "bug"
-        lines = rec.lines()
-        shown = lines[:limit] + ([f"... {len(lines) - limit} more lines"] if len(lines) > limit else [])
-        out.append(f"{where}: error: unexpected kernel report ({r.what}): {r.title}\n"
-                   + "\n".join("    " + ln for ln in shown)
-                   + f"\n  note: expected ones go inside `expect {kind} {{ ... }}`; "
-                     f"`# ALLOW: {r.cls}` accepts them in the whole file")
-    return out
-
-
-def _fault_note_lines(run: _Run) -> list[str]:
-    """For a failing case: the armed faults that never fired (often why it failed)."""
-    return [f"note: fault injection: {n}" for n in run.fault_notes]
-
-
-def _crashed(run: _Run) -> bool:
-    from ..errors import KmsAssertionError, KmsExpectationError
-    if run.internal is not None:
-        return True
-    return run.error is not None and not isinstance(run.error, (KmsAssertionError, KmsExpectationError))
-
-
 def run_file(path: str, opts: RunOptions | None = None, *, display: str | None = None) -> FileResult:
     """Run one scenario file: its top level and every test block, each in isolation.
 
@@ -810,95 +583,6 @@ def _render_as(error: Any, name: str) -> str:
     return str(e.render())
 
 
-# ---------------------------------------------------------------------------- reporting
-def summary_line(cases: Sequence[CaseResult]) -> str:
-    """pytest's words and order: passed, failed, then skipped/xfailed/xpassed/errors if any."""
-    n = {s: 0 for s in (PASS, FAIL, SKIP, XFAIL, XPASS, ERROR)}
-    for c in cases:
-        n[c.status] += 1
-    parts = [f"{n[PASS]} passed", f"{n[FAIL]} failed"]
-    for st, word in ((SKIP, "skipped"), (XFAIL, "xfailed"), (XPASS, "xpassed"), (ERROR, "error")):
-        if n[st]:
-            parts.append(f"{n[st]} {word}{'s' if st == ERROR and n[st] != 1 else ''}")
-    return ", ".join(parts)
-
-
-def format_case(c: CaseResult) -> list[str]:
-    head = f"{c.status} {c.id}"
-    if c.status in (SKIP, XFAIL) and c.message:
-        reason = c.message.split("\n", 1)[0]
-        head += f" ({reason})"
-    lines = [head]
-    if c.status in FAILING and c.message:
-        lines += ["    " + ln if ln else "" for ln in c.message.split("\n")]
-    return lines
-
-
-def _xml_safe(s: str) -> str:
-    return re.sub(r"[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]", "?", s)
-
-
-def junit_xml(files: Sequence[FileResult], cases: Sequence[CaseResult]) -> str:
-    """JUnit XML: one <testsuite> per file, one <testcase> per case."""
-    wanted = {id(c) for c in cases}
-    root = ET.Element("testsuites", name="kmscript")
-    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    total_time = 0.0
-    for fr in files:
-        fcases = [c for c in fr.cases if id(c) in wanted]
-        if not fcases:
-            continue
-        suite = ET.SubElement(root, "testsuite", name=fr.path)
-        errors = sum((c.status == FAIL and c.crashed) or c.status == ERROR for c in fcases)
-        counts = {"tests": len(fcases), "failures": sum(c.status in FAILING for c in fcases) - errors,
-                  "errors": errors, "skipped": sum(c.status in (SKIP, XFAIL) for c in fcases)}
-        t = sum(c.duration for c in fcases)
-        for k, v in counts.items():
-            suite.set(k, str(v))
-            totals[k] += v
-        suite.set("time", f"{t:.6f}")
-        total_time += t
-        classname = re.sub(r"\.kms$", "", fr.path).replace(os.sep, ".").replace("/", ".")
-        for c in fcases:
-            tc = ET.SubElement(suite, "testcase", classname=classname, name=c.name if c.name is not None else
-                               Path(fr.path).name, file=fr.path, line=str(c.line), time=f"{c.duration:.6f}")
-            if c.status in FAILING:
-                first = c.message.split("\n", 1)[0] if c.message else c.status
-                # A runtime or internal error is a JUnit <error>; a failed expectation a <failure>.
-                tag = "error" if (c.status == FAIL and c.crashed) or c.status == ERROR else "failure"
-                el = ET.SubElement(tc, tag, message=_xml_safe(first), type=c.status)
-                el.text = _xml_safe(c.message)
-            elif c.status in (SKIP, XFAIL):
-                el = ET.SubElement(tc, "skipped", message=_xml_safe(
-                    (("xfail: " if c.status == XFAIL else "") + c.message.split("\n", 1)[0])))
-            if c.output:
-                so = ET.SubElement(tc, "system-out")
-                so.text = _xml_safe("\n".join(c.output))
-    for k, v in totals.items():
-        root.set(k, str(v))
-    root.set("time", f"{total_time:.6f}")
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
-
-
-def tap_lines(c: CaseResult, n: int) -> list[str]:
-    """One TAP 13 test line (with a YAML diagnostic block for failures)."""
-    desc = c.id.replace("#", "\\#")
-    if c.status == PASS:
-        return [f"ok {n} - {desc}"]
-    if c.status == SKIP:
-        return [f"ok {n} - {desc} # SKIP {c.message.splitlines()[0] if c.message else ''}".rstrip()]
-    if c.status == XFAIL:
-        return [f"not ok {n} - {desc} # TODO {c.message.splitlines()[0] if c.message else 'xfail'}"]
-    severity = {XPASS: "xpass", ERROR: "error"}.get(c.status, "fail")
-    lines = [f"not ok {n} - {desc}", "  ---", f"  severity: {severity}",
-             "  message: |"]
-    lines += ["    " + ln for ln in (c.message or c.status).split("\n")]
-    lines.append("  ...")
-    return lines
-
-
-# ---------------------------------------------------------------------------- fail-nth
 def run_fail_nth(path: str, opts: RunOptions, out: Callable[[str], None], limit: int) -> int:
     """syzkaller's fail-nth loop over one file; returns the exit status."""
     base = run_file(path, RunOptions(seed=opts.seed, max_steps=opts.max_steps, timeout=opts.timeout))
