@@ -67,6 +67,11 @@ _SPEC = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\*|\d+)?(?:\.(?P<prec>\*|\d+)
                    r"(?P<len>hh|h|ll|l|z|t|j)?(?P<conv>[diouxXcsp%])(?P<ext>[xKaFfSsBbhRr])?")
 
 
+def _c_escaped(fmt: str) -> str:
+    """A format string as a C literal shows it (``\\n`` for a newline), so an error stays one line."""
+    return fmt.encode("unicode_escape").decode("ascii")
+
+
 def vsprintf(fmt: str, args: list[int | str], long_bits: int = 64) -> str:
     """lib/vsprintf.c: the C conversions kernel code uses, with the kernel's argument widths.
 
@@ -81,7 +86,7 @@ def vsprintf(fmt: str, args: list[int | str], long_bits: int = 64) -> str:
     def next_arg(what: str) -> int | str:
         nonlocal ai
         if ai >= len(args):
-            raise ValueError(f"format '{fmt}' needs more arguments than the {len(args)} given ({what})")
+            raise ValueError(f"format \"{_c_escaped(fmt)}\" needs more arguments than the {len(args)} given ({what})")
         a = args[ai]
         ai += 1
         return a
@@ -144,7 +149,7 @@ def vsprintf(fmt: str, args: list[int | str], long_bits: int = 64) -> str:
         out.append(text.ljust(width) if "-" in flags else text.rjust(width))
     out.append(fmt[pos:])
     if ai < len(args):
-        raise ValueError(f"format '{fmt}' uses {ai} argument{'s' if ai != 1 else ''}, {len(args)} given")
+        raise ValueError(f"format \"{_c_escaped(fmt)}\" uses {ai} argument{'s' if ai != 1 else ''}, {len(args)} given")
     return "".join(out)
 
 

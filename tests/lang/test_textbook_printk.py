@@ -82,6 +82,8 @@ def test_show_dmesg_level_view() -> None:
 def test_printk_format_errors_are_kms_errors() -> None:
     _, err, _ = run_script('printk(KERN_INFO "%d %d\\n", 1)')
     assert err is not None and "needs more arguments" in err.render() and ":1:" in err.render()
+    # the format is shown as a C literal: the error's first line is whole, not cut at "\n"
+    assert "needs more arguments" in err.render().splitlines()[0]
     _, err, _ = run_script('printk("%d\\n", "x")')
     assert err is not None and "needs an integer" in err.render()
 
