@@ -24,7 +24,7 @@ from typing import Any
 from .buddy import K_NONE, SECTION_SHIFT
 from .gfp import MIGRATE_TYPES, MIGRATETYPE_NAMES
 from .mm_types import MAX_PAGE_ORDER, NR_PAGE_ORDERS, OWNER_NAMES, PAGE_SHIFT, PAGE_SIZE, PAGEBLOCK_ORDER
-from .direct_map import direct_map_pages
+from .direct_map import init_mem_mapping
 from .page_alloc import PageAllocator
 from .zone import Zone
 
@@ -193,19 +193,15 @@ def meminfo(pa: PageAllocator, swap_bytes: int = 0, committed_pages: int = 0) ->
     sreclaimable = vs.nr_slab_reclaimable_b >> 10
     sunreclaim = vs.nr_slab_unreclaimable_b >> 10
     commit_limit = pa.totalram_pages * 50 // 100 + swap_total   # overcommit_ratio 50
-    # e820 RAM: pfn 0 (BIOS data) and the zones' spans without the legacy VGA/BIOS hole
-    hole = pa.arch.legacy_hole
-    ram: list[tuple[int, int]] = [(0, 1)]
-    for z in pa.populated:
-        lo, hi = z.start_pfn, z.end_pfn
-        if lo < hole[0] < hi:
-            ram.append((lo, hole[0]))
-            lo = max(lo, hole[1])
-        if ram and ram[-1][1] == lo:
-            ram[-1] = (ram[-1][0], hi)
+    # memblock.memory: the present pages of the zones (their managed and boot-reserved
+    # ranges), contiguous runs merged as memblock merges them
+    ram: list[tuple[int, int]] = []
+    for s, e in sorted(r for z in pa.populated for r in (*z.managed_ranges, *z.reserved_ranges)):
+        if ram and ram[-1][1] == s:
+            ram[-1] = (ram[-1][0], e)
         else:
-            ram.append((lo, hi))
-    dm4k, dm2m, dm1g = direct_map_pages(ram)
+            ram.append((s, e))
+    dm4k, dm2m, dm1g = init_mem_mapping(ram).meminfo_kb()
     rows: list[tuple[str, int]] = [
         ("MemTotal:", pa.totalram_pages * k),
         ("MemFree:", pa.nr_free_pages() * k),
@@ -258,8 +254,8 @@ def meminfo(pa: PageAllocator, swap_bytes: int = 0, committed_pages: int = 0) ->
     out += ["HugePages_Total:   %5d\n" % 0, "HugePages_Free:    %5d\n" % 0, "HugePages_Rsvd:    %5d\n" % 0,
             "HugePages_Surp:    %5d\n" % 0, "Hugepagesize:   %8d kB\n" % 2048, "Hugetlb:        %8d kB\n" % 0]
     # arch/x86/mm/pat/set_memory.c: arch_report_meminfo
-    out += [f"DirectMap4k:    {dm4k * k:8d} kB\n", f"DirectMap2M:    {dm2m * k:8d} kB\n",
-            f"DirectMap1G:    {dm1g * k:8d} kB\n"]
+    out += [f"DirectMap4k:    {dm4k:8d} kB\n", f"DirectMap2M:    {dm2m:8d} kB\n",
+            f"DirectMap1G:    {dm1g:8d} kB\n"]
     return "".join(out)
 
 
