@@ -32,9 +32,9 @@ def script_rate(n: int) -> float:
 def api_rate(n: int, holes: int = 0) -> float:
     from kmscript.runtime.machine import Machine, MachineConfig
     m = Machine(MachineConfig(cpus=4, mem=1 << 30))
-    small = [m.alloc_percpu(8) for _ in range(2 * holes)]
+    small = [m.percpu.alloc_percpu(8) for _ in range(2 * holes)]
     for p in small[::2]:  # 8-byte holes: too small for a 64-byte request
-        m.free_percpu(p)
+        m.percpu.free_percpu(p)
     alloc, free = m.alloc_percpu, m.free_percpu
     t0 = time.perf_counter()
     for _ in range(n):

@@ -45,7 +45,7 @@ RANK: dict[str, float] = {
     # vmalloc
     "vmap_area": 6.0, "vmalloc": 6.1,
     # percpu and kernel stacks
-    "percpu_internal": 7.0, "percpu_vm": 7.1, "percpu": 7.2, "kstack": 7.2, "highmem": 7.2,
+    "percpu_internal": 7.0, "percpu_vm": 7.1, "percpu": 7.2, "kstack": 7.2, "highmem": 7.2, "maccess": 7.3,
     # tasks, page cache, reclaim, compaction, OOM
     "pagecache": 8.0, "zone_access": 8.0, "task": 8.1, "compaction": 8.2, "oom": 8.2, "reclaim": 8.3,
     # views over everything, then the facade that wires the subsystems

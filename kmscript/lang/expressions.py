@@ -210,7 +210,7 @@ class ExpressionCompiler(CompilerCore):
                 raise self.err(KmsRuntimeError, f"dereferencing {'NULL' if o.addr == 0 else 'ZERO_SIZE_PTR'}: "
                                "BUG: kernel NULL pointer dereference", span)
             try:
-                return self.host.machine.memory_read(o.addr + i, 1)[0]
+                return self.host.machine.mem.read(o.addr + i, 1)[0]
             except KernelFault as ex:
                 raise self.err(KmsRuntimeError, ex.message, span) from None
         raise self.err(KmsTypeError, f"cannot index {type_name(o)}", span)
@@ -231,7 +231,7 @@ class ExpressionCompiler(CompilerCore):
                 raise self.err(KmsRuntimeError, f"writing through {'NULL' if o.addr == 0 else 'ZERO_SIZE_PTR'}: "
                                "BUG: kernel NULL pointer dereference", span)
             try:
-                self.host.machine.memory_write(o.addr + i, bytes([v]))
+                self.host.machine.mem.write(o.addr + i, bytes([v]))
             except KernelFault as ex:
                 raise self.err(KmsRuntimeError, ex.message, span) from None
             return

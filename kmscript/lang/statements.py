@@ -383,7 +383,7 @@ class StatementCompiler(CompilerCore):
             if type(v) is not int:
                 raise self.err(KmsTypeError, f"per-cpu variable '{name}' holds an integer, not {type_name(v)}",
                                s.init.span if s.init else s.span)
-            host.machine.define_per_cpu(name, v, ctype)
+            host.machine.percpu.define_per_cpu(name, v, ctype)
         return run
 
     def stmt_PercpuAdd(self, s: ast.PercpuAdd, scope: Scope) -> Run:
@@ -396,7 +396,7 @@ class StatementCompiler(CompilerCore):
             if type(n) is not int:
                 raise self.err(KmsTypeError, f"per-cpu arithmetic needs an integer, not {type_name(n)}", s.span)
             # DEFINE_PER_CPU(long, name) on first use: the design card's `cpu 2 < percpu ctx++ >`
-            return host.machine.this_cpu_add_define(name, sign * n)
+            return host.machine.percpu.this_cpu_add_define(name, sign * n)
         return run
 
     def stmt_Sysctl(self, s: ast.Sysctl, scope: Scope) -> Run:
@@ -406,10 +406,10 @@ class StatementCompiler(CompilerCore):
         def run(f: Frame) -> None:
             v = value(f)
             m = host.machine
-            if name not in m.sysctl_names():
-                raise self.err(KmsNameError, f"unknown sysctl '{name}'{did_you_mean(name, m.sysctl_names())}", s.span)
+            if name not in m.sysctls.names():
+                raise self.err(KmsNameError, f"unknown sysctl '{name}'{did_you_mean(name, m.sysctls.names())}", s.span)
             try:
-                m.sysctl_set(name, v)
+                m.sysctls.set(name, v)
             except (ValueError, TypeError) as e:
                 raise self.err(KmsRuntimeError, f"sysctl {name}: {e}", s.value.span) from None
         return run

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from .builtins import load_all
 from .builtins.registry import BUILTINS, CONSTANTS, METHODS, VALUES, VIEWS, Builtin
 from .compiler import EXPECT_KINDS
 from .grammar import grammar_text
+
+if TYPE_CHECKING:
+    from ..runtime.machine import Machine
 
 _QUOTED = re.compile(r'"([A-Za-z_][A-Za-z_0-9]*)"')
 
@@ -67,9 +71,9 @@ def expect_kinds() -> list[str]:
     return sorted(EXPECT_KINDS)
 
 
-def sysctls(machine: object | None = None) -> list[str]:
+def sysctls(machine: Machine | None = None) -> list[str]:
+    """The sysctl names a machine registered at boot (a small default machine's without one)."""
     if machine is None:
         from ..runtime.machine import Machine, MachineConfig
         machine = Machine(MachineConfig(mem=64 << 20, cpus=1))
-    names = getattr(machine, "sysctl_names", None)
-    return list(names()) if names else []
+    return list(machine.sysctls.names())

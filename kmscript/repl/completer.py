@@ -333,7 +333,7 @@ def _sysctl_value(machine: Any, name: str) -> str:
     if machine is None:
         return "sysctl"
     try:
-        return "sysctl = " + summary(machine.sysctl_get(name), 30)
+        return "sysctl = " + summary(machine.sysctls.get(name), 30)
     except Exception:
         return "sysctl"
 

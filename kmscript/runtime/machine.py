@@ -36,6 +36,7 @@ from .kmalloc import Kmalloc
 from .highmem import Highmem
 from .kstack import KernelStacks
 from .limits import PAGE_WORK, WorkMeter
+from .maccess import KernelMemory
 from .mm_types import (OWNER_FILE, OWNER_KERNEL, OWNER_KSTACK, OWNER_PAGETABLE, OWNER_PERCPU, OWNER_USER,
                        OWNER_VMALLOC, PAGE_SHIFT, PAGE_SIZE)
 from .oom import OomKiller, show_mem
@@ -228,16 +229,6 @@ class Machine:
         views = {"buddyinfo": procfs.buddyinfo, "pagetypeinfo": procfs.pagetypeinfo}
         return views[name](pa)
 
-    # -- sysctl ------------------------------------------------------------------------------
-    def sysctl_names(self) -> list[str]:
-        return self.sysctls.names()
-
-    def sysctl_get(self, name: str) -> Any:
-        return self.sysctls.get(name)
-
-    def sysctl_set(self, name: str, value: Any) -> None:
-        self.sysctls.set(name, value)
-
     # -- slab / kmalloc ------------------------------------------------------------------------
     def _boot_slab(self) -> None:
         """SLUB and the kmalloc caches (kmscript/runtime/slab.py, kmalloc.py).
@@ -327,49 +318,6 @@ class Machine:
         """Live kmalloc/kmem_cache objects grouped by allocating call site (kmemleak-like)."""
         from .kmalloc import leak_report
         return leak_report(self.slab, self.kmalloc_caches)
-
-    # -- memory access -------------------------------------------------------------------------
-    def _memory_paddr(self, addr: int, n: int) -> int:
-        """Physical address of a kernel virtual range, or a KernelFault like the kernel's oops."""
-        if addr < PAGE_SIZE:
-            raise KernelFault(f"BUG: kernel NULL pointer dereference, address: {addr:016x}")
-        if self.arch.is_direct_map_addr(addr):
-            return addr - self.arch.page_offset
-        pa = self.vmalloc.translate(addr)
-        if pa is not None:
-            if (addr & (PAGE_SIZE - 1)) + n > PAGE_SIZE:
-                raise KernelFault(f"access of {n} bytes at 0x{addr:016x} crosses a vmalloc page; "
-                                  "access it page by page")
-            return int(pa)
-        raise KernelFault(f"BUG: unable to handle page fault for address: {addr:016x}")
-
-    def memory_read(self, addr: int, n: int) -> bytes:
-        """Bytes at a kernel virtual address (direct map, slab objects, vmalloc)."""
-        percpu = self.percpu
-        if percpu.in_first_chunk(addr):  # memblock memory (percpu section)
-            return bytes(percpu.read(addr, n))
-        return bytes(self.phys.read(self._memory_paddr(addr, n), n))
-
-    def memory_write(self, addr: int, data: bytes) -> None:
-        percpu = self.percpu
-        if percpu.in_first_chunk(addr):  # memblock memory (percpu section)
-            percpu.write(addr, data)
-            return
-        self.phys.write(self._memory_paddr(addr, len(data)), data)
-
-    def memory_fill(self, addr: int, byte: int, n: int) -> None:
-        """memset(addr, byte, n): charged per page to the work meter first; a direct-map
-        range is filled in place (no n-byte buffer is built on the host)."""
-        self.meter.charge(((n + 4095) >> 12) * PAGE_WORK)
-        if self.percpu.in_first_chunk(addr):
-            self.percpu.write(addr, bytes((byte & 0xFF,)) * n)
-            return
-        self.phys.fill(self._memory_paddr(addr, n), n, byte)
-
-    def memory_copy(self, dst: int, src: int, n: int) -> None:
-        """memcpy(dst, src, n): charged per page to the work meter before any byte moves."""
-        self.meter.charge(((n + 4095) >> 12) * PAGE_WORK)
-        self.memory_write(dst, self.memory_read(src, n))
 
     # -- tasks ---------------------------------------------------------------------------------
     def _boot_tasks_reclaim(self) -> None:
@@ -464,18 +412,6 @@ class Machine:
         points: int | None = self.oom.oom_badness(task, self.oom.totalpages())
         return points
 
-    # -- kernel log ----------------------------------------------------------------------------
-    def printk(self, text: str, kind: str = "info") -> None:
-        self.log.printk(text, kind)
-
-    def dmesg(self, level: int | None = None) -> str:
-        return self.log.dmesg(level)
-
-    def vsprintf(self, fmt: str, args: list[int | str]) -> str:
-        """lib/vsprintf.c with this architecture's sizeof(long) for %ld/%lu/%lx/%zu and %p."""
-        from .printk import vsprintf
-        return vsprintf(fmt, args, 8 * self.long_size)
-
     # -- vmalloc -------------------------------------------------------------------------------
     # kmscript/runtime/vmalloc.py; addresses are ints, None means NULL.
     def _boot_vmalloc(self) -> None:
@@ -562,7 +498,9 @@ class Machine:
                              kfree=lambda addr: self.kfree(addr), ctx=self.ctx, log=self.log, tracer=self.tracer,
                              vmstat=self.vmstat, nr_cpus=self.nr_cpus, first_chunk_paddr=self._pcpu_fc_paddr,
                              owner_percpu=OWNER_PERCPU, phys=self.phys)
-        self._percpu_vars = self.percpu.vars  # this_cpu_add() hot path
+        # kernel memory access through virtual addresses (maccess.py)
+        self.mem = KernelMemory(arch=self.arch, phys=self.phys, vmalloc=self.vmalloc, percpu=self.percpu,
+                                meter=self.meter)
 
     def _pcpu_fc_paddr(self, size: int) -> int:
         """Where memblock puts the embedded first chunk: top-down below the end of RAM,
@@ -572,109 +510,17 @@ class Machine:
         memmap = (end >> PAGE_SHIFT) * self.arch.struct_page_size
         return (end - memmap - size) & ~((1 << self.arch.pmd_shift) - 1)
 
-    def define_per_cpu(self, name: str, init: int = 0, ctype: str = "long") -> Any:
-        """DEFINE_PER_CPU(ctype, name) = init (script: ``percpu name = init`` is ``long``).
-
-        sizeof(ctype) sets how many bytes of the unit the copy occupies (include/linux/percpu-defs.h:
-        DEFINE_PER_CPU places a ``__typeof__(type)`` object in .data..percpu)."""
-        from .percpu import c_type_names, c_type_size
-        size = c_type_size(ctype, self.long_size)
-        if size is None:
-            raise KernelFault(f"DEFINE_PER_CPU({ctype}, {name}): kmscript models scalar per-cpu types "
-                              f"only ({', '.join(c_type_names())})")
-        return self.percpu.define_per_cpu(name, init, size)
-
-    def this_cpu_add_define(self, name: str, delta: int) -> int:
-        """``percpu name += delta`` on a name never declared: DEFINE_PER_CPU(long, name) (zero on
-        every CPU) first, then this_cpu_add(); a declared name goes straight to this_cpu_add()."""
-        if name not in self._percpu_vars:
-            self.define_per_cpu(name, 0)
-        return self.this_cpu_add(name, delta)
-
-    def this_cpu_add(self, name: str, delta: int) -> int:
-        """this_cpu_add(name, delta) on the current CPU; returns the new value."""
-        var = self._percpu_vars.get(name)
-        if var is None:
-            var = self.percpu.var(name)  # raises the "no per-cpu variable" fault
-        vals = var.values
-        cpu = self.ctx.cpu
-        v = vals[cpu] = vals[cpu] + delta
-        return v
-
-    def this_cpu_read(self, name: str) -> int:
-        return self.percpu.var(name).values[self.ctx.cpu]
-
-    def this_cpu_write(self, name: str, value: int) -> None:
-        self.percpu.var(name).values[self.ctx.cpu] = value
-
-    def per_cpu(self, name: str, cpu: int) -> int:
-        """per_cpu(var, cpu): another CPU's copy, no preemption change."""
-        var = self.percpu.var(name)
-        return var.values[self.ctx.check_cpu(cpu)]
-
-    def set_per_cpu(self, name: str, cpu: int, value: int) -> None:
-        var = self.percpu.var(name)
-        var.values[self.ctx.check_cpu(cpu)] = value
-
-    def get_cpu_var(self, name: str) -> int:
-        """get_cpu_var(var): preempt_disable(), then this CPU's copy."""
-        var = self.percpu.var(name)
-        self.ctx.preempt_disable()
-        return var.values[self.ctx.cpu]
-
-    def put_cpu_var(self, name: str) -> None:
-        """put_cpu_var(var): preempt_enable()."""
-        self.percpu.var(name)
-        self.ctx.preempt_enable()
-
-    def percpu_sum(self, name: str) -> int:
-        """Sum over every CPU's copy (as percpu_counter_sum adds up the per-cpu deltas)."""
-        return sum(self.percpu.var(name).values)
-
-    def per_cpu_addr(self, name: str, cpu: int) -> int:
-        return self.percpu.var_addr(name, cpu)
-
-    def alloc_percpu(self, size: int, align: int = 4, gfp: int | None = None, caller: str | None = None) -> int | None:
-        return self.percpu.alloc_percpu(size, align, GFP_KERNEL if gfp is None else gfp, caller)
-
-    def free_percpu(self, ptr: int) -> None:
-        self.percpu.free_percpu(ptr)
-
-    def per_cpu_ptr(self, ptr: int, cpu: int) -> int:
-        return self.percpu.per_cpu_ptr(ptr, cpu)
-
-    def this_cpu_ptr(self, ptr: int) -> int:
-        return self.percpu.per_cpu_ptr(ptr, self.ctx.cpu)
-
-    def get_cpu_ptr(self, ptr: int) -> int:
-        """get_cpu_ptr(p): preempt_disable(), then this CPU's copy of p."""
-        self.ctx.preempt_disable()
-        return self.percpu.per_cpu_ptr(ptr, self.ctx.cpu)
-
-    def put_cpu_ptr(self, ptr: int) -> None:
-        """put_cpu_ptr(p): preempt_enable()."""
-        self.ctx.preempt_enable()
-
     # -- kernel stacks -------------------------------------------------------------------------
     # kmscript/runtime/kstack.py; the task model calls self.kstacks.alloc_thread_stack/free_thread_stack.
     def _boot_kstacks(self) -> None:
         pa = self.page_alloc
         self.kstacks = KernelStacks(arch=self.arch, vmap_stack=self.config.vmap_stack, vmalloc=self.vmalloc, page_alloc=pa,
                                     ctx=self.ctx, vmstat=self.vmstat, nr_cpus=self.nr_cpus,
-                                    owner_kstack=OWNER_KSTACK, zero=self._zero_virt,
+                                    owner_kstack=OWNER_KSTACK, zero=self.mem.zero,
                                     log=self.log, thread_size=self.config.thread_size,
                                     irq_stacks=self.config.irq_stacks)
         self.kstacks.init_irq_stacks()
         self.highmem = Highmem(ctx=self.ctx, page_address=self.arch.page_address)
-
-    def _zero_virt(self, vaddr: int, n: int) -> None:
-        """memset(vaddr, 0, n) page by page (a vmalloc range is not physically contiguous)."""
-        phys = self.phys
-        end = vaddr + n
-        while vaddr < end:
-            chunk = min(end - vaddr, PAGE_SIZE - (vaddr & (PAGE_SIZE - 1)))
-            phys.fill(self._memory_paddr(vaddr, chunk), chunk, 0)
-            vaddr += chunk
 
     # -- highmem ------------------------------------------------------------------------------
     # kmscript/runtime/highmem.py: the !CONFIG_HIGHMEM kmap family of a 64-bit kernel.
@@ -685,9 +531,6 @@ class Machine:
 
     # -- execution context ---------------------------------------------------------------------
     # kmscript/runtime/context.py (include/linux/preempt.h, irqflags.h, spinlock.h).
-    def smp_processor_id(self) -> int:
-        return self.ctx.cpu
-
     def msleep(self, ms: int) -> None:
         """msleep(ms): let simulated time pass; sleeping while atomic is the scheduler's BUG."""
         ctx = self.ctx

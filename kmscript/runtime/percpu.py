@@ -355,7 +355,18 @@ class PerCpu(PercpuVm):
             pos += chunk_n
 
     # -- static variables (DEFINE_PER_CPU) ----------------------------------------------------------
-    def define_per_cpu(self, name: str, init: int = 0, size: int = SCRIPT_VAR_SIZE) -> PerCpuVar:
+    def define_per_cpu(self, name: str, init: int = 0, ctype: str = "long") -> PerCpuVar:
+        """DEFINE_PER_CPU(ctype, name) = init (script: ``percpu name = init`` is ``long``).
+
+        sizeof(ctype) sets how many bytes of the unit the copy occupies (include/linux/percpu-defs.h:
+        DEFINE_PER_CPU places a ``__typeof__(type)`` object in .data..percpu)."""
+        size = c_type_size(ctype, self.arch.pointer_size)
+        if size is None:
+            raise KernelFault(f"DEFINE_PER_CPU({ctype}, {name}): kmscript models scalar per-cpu types "
+                              f"only ({', '.join(c_type_names())})")
+        return self.define_static(name, init, size)
+
+    def define_static(self, name: str, init: int = 0, size: int = SCRIPT_VAR_SIZE) -> PerCpuVar:
         """DEFINE_PER_CPU(type, name) = init, sizeof(type) == size: the linker places each
         variable in .data..percpu at its natural alignment (include/linux/percpu-defs.h)."""
         if name in self.vars:
@@ -383,6 +394,67 @@ class PerCpu(PercpuVm):
         var = self.var(name)
         self.ctx.check_cpu(cpu)
         return self.pcpu_base_addr + self.unit_off[cpu] + var.offset
+
+    # -- this_cpu / per_cpu accessors (include/linux/percpu-defs.h) ------------------------------------
+    # A static variable's copies are the Python ints of PerCpuVar.values (see the docstring).
+    def this_cpu_add(self, name: str, delta: int) -> int:
+        """this_cpu_add(name, delta) on the current CPU (one irq-safe instruction); the new value."""
+        var = self.vars.get(name)
+        if var is None:
+            var = self.var(name)  # raises the "no per-cpu variable" fault
+        vals = var.values
+        cpu = self.ctx.cpu
+        v = vals[cpu] = vals[cpu] + delta
+        return v
+
+    def this_cpu_add_define(self, name: str, delta: int) -> int:
+        """``percpu name += delta`` on a name never declared: DEFINE_PER_CPU(long, name) (zero on
+        every CPU) first, then this_cpu_add(); a declared name goes straight to this_cpu_add()."""
+        if name not in self.vars:
+            self.define_per_cpu(name, 0)
+        return self.this_cpu_add(name, delta)
+
+    def this_cpu_read(self, name: str) -> int:
+        return self.var(name).values[self.ctx.cpu]
+
+    def this_cpu_write(self, name: str, value: int) -> None:
+        self.var(name).values[self.ctx.cpu] = value
+
+    def per_cpu(self, name: str, cpu: int) -> int:
+        """per_cpu(var, cpu): another CPU's copy, no preemption change."""
+        var = self.var(name)
+        return var.values[self.ctx.check_cpu(cpu)]
+
+    def set_per_cpu(self, name: str, cpu: int, value: int) -> None:
+        var = self.var(name)
+        var.values[self.ctx.check_cpu(cpu)] = value
+
+    def get_cpu_var(self, name: str) -> int:
+        """get_cpu_var(var): preempt_disable(), then this CPU's copy."""
+        var = self.var(name)
+        self.ctx.preempt_disable()
+        return var.values[self.ctx.cpu]
+
+    def put_cpu_var(self, name: str) -> None:
+        """put_cpu_var(var): preempt_enable()."""
+        self.var(name)
+        self.ctx.preempt_enable()
+
+    def percpu_sum(self, name: str) -> int:
+        """Sum over every CPU's copy (as percpu_counter_sum adds up the per-cpu deltas)."""
+        return sum(self.var(name).values)
+
+    def this_cpu_ptr(self, ptr: int) -> int:
+        return self.per_cpu_ptr(ptr, self.ctx.cpu)
+
+    def get_cpu_ptr(self, ptr: int) -> int:
+        """get_cpu_ptr(p): preempt_disable(), then this CPU's copy of p."""
+        self.ctx.preempt_disable()
+        return self.per_cpu_ptr(ptr, self.ctx.cpu)
+
+    def put_cpu_ptr(self, ptr: int) -> None:
+        """put_cpu_ptr(p): preempt_enable()."""
+        self.ctx.preempt_enable()
 
     # -- views --------------------------------------------------------------------------------------
     def chunk_empty_pop_pages(self, chunk: PcpuChunk) -> int:

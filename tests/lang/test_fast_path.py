@@ -82,7 +82,7 @@ class Lockstep:
             result: tuple[Any, ...] = ("ok", type_name(value), repr_value(value))
         except KmsError as e:
             result = ("error", type(e).__name__, e.message, e.span, e.source.name if e.source else None)
-        state = s.machine.dmesg() if s.has_machine else ""
+        state = s.machine.log.dmesg() if s.has_machine else ""
         return result, tuple(out[before:]), state
 
     def check(self, b: Builtin, args: list[ast.Expr]) -> None:

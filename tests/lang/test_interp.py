@@ -147,7 +147,7 @@ def test_expect_sees_kernel_log_records() -> None:
     from kmscript.lang.builtins.registry import BUILTINS
     assert "print" in BUILTINS
     s = Session(out=[].append)
-    s.machine.printk("BUG: something odd", kind="bug")
+    s.machine.log.printk("BUG: something odd", kind="bug")
     s.run_text('assert dmesg contains "something odd"\n', "t.kms")
     src = 'expect bug "odd" { x = 1 }'
     with pytest.raises(KmsExpectationError):

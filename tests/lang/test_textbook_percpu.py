@@ -26,7 +26,7 @@ def test_design_card_line_runs_verbatim() -> None:
     out, err, s = run_script(DESIGN_CARD)
     assert err is None, err.render()
     m = s.machine
-    assert [m.per_cpu("ctx", c) for c in range(m.nr_cpus)] == [0, 0, 1, 0]
+    assert [m.percpu.per_cpu("ctx", c) for c in range(m.nr_cpus)] == [0, 0, 1, 0]
 
 
 def test_design_card_line_means_what_it_says() -> None:
@@ -74,10 +74,10 @@ def test_define_per_cpu_int_memory_is_four_bytes() -> None:
     _, err, s = run_script("DEFINE_PER_CPU(int, c) = 258")
     assert err is None
     m = s.machine
-    a = m.per_cpu_addr("c", 1)
-    assert m.memory_read(a, 4) == (258).to_bytes(4, "little")
-    m.memory_write(a, b"\xff\xff\xff\xff")
-    assert m.per_cpu("c", 1) == -1
+    a = m.percpu.var_addr("c", 1)
+    assert m.mem.read(a, 4) == (258).to_bytes(4, "little")
+    m.mem.write(a, b"\xff\xff\xff\xff")
+    assert m.percpu.per_cpu("c", 1) == -1
 
 
 def test_define_per_cpu_rejects_aggregates_and_redefinition() -> None:

@@ -63,12 +63,12 @@ pr_warn("warned %u\n", -1)
 pr_debug("never %d\n", 1)
 ''')
     m = s.machine  # type: ignore[attr-defined]
-    info = m.dmesg(6)
+    info = m.log.dmesg(6)
     assert "CPU 2's counter: 7" in info and "bad thing" not in info
-    assert m.dmesg(3).endswith("bad thing here")
-    warn = m.dmesg(4)  # MESSAGE_LOGLEVEL_DEFAULT is 4 (KERN_WARNING)
+    assert m.log.dmesg(3).endswith("bad thing here")
+    warn = m.log.dmesg(4)  # MESSAGE_LOGLEVEL_DEFAULT is 4 (KERN_WARNING)
     assert "no level ff" in warn and "warned 4294967295" in warn
-    assert "never" not in m.dmesg()
+    assert "never" not in m.log.dmesg()
 
 
 def test_show_dmesg_level_view() -> None:

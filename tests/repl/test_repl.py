@@ -174,8 +174,8 @@ def test_kernel_messages_are_coloured_by_kind() -> None:
     with create_pipe_input() as inp:
         repl = Repl(s, input=inp, output=DummyOutput(), history=InMemoryHistory(), sink=lambda t: None)
         repl.printer.frags = seen.append  # type: ignore[method-assign]
-        s.machine.printk("something odd", "warn")
-        s.machine.printk("BUG: bad page state", "bug")
+        s.machine.log.printk("something odd", "warn")
+        s.machine.log.printk("BUG: bad page state", "bug")
     kinds = [f[0][0] for f in seen]
     assert kinds == ["class:kernel.warn", "class:kernel.bug"]
 

@@ -46,12 +46,12 @@ def test_machine_takes_every_address_fact_from_its_arch() -> None:
             p = mach.kmalloc(64)
             assert p is not None and mach.arch.is_direct_map_addr(p)
             assert mach.find_kmem_cache("kmalloc-64").name == "kmalloc-64"
-            mach.memory_write(p, b"hello")
-            assert mach.memory_read(p, 5) == b"hello"
+            mach.mem.write(p, b"hello")
+            assert mach.mem.read(p, 5) == b"hello"
             v = mach.vmalloc_gfp(3 * 4096, 0xCC0)
             assert v is not None and mach.is_vmalloc_addr(v)
-            mach.memory_write(v, b"vm")
-            assert mach.memory_read(v, 2) == b"vm"
+            mach.mem.write(v, b"vm")
+            assert mach.mem.read(v, 2) == b"vm"
             mach.vfree(v)
             mach.kfree(p)
         # the same allocation lands at the same pfn, at the arch's own address

@@ -32,10 +32,10 @@ def test_might_sleep_builtin_reports_at_the_script_line() -> None:
     out, err, s = run_script("machine(cpus=2, mem=256M)\npreempt_disable()\nmight_sleep()\npreempt_enable()\n",
                              "ms.kms")
     assert err is None
-    assert "BUG: sleeping function called from invalid context at ms.kms:3" in s.machine.dmesg()
+    assert "BUG: sleeping function called from invalid context at ms.kms:3" in s.machine.log.dmesg()
 
 
 def test_msleep_in_atomic_is_scheduling_while_atomic() -> None:
     out, err, s = run_script("machine(cpus=2, mem=256M)\nspin_lock(l)\nmsleep(1)\nspin_unlock(l)\n")
     assert err is None
-    assert "BUG: scheduling while atomic: kmscript/1000/0x00000001" in s.machine.dmesg()
+    assert "BUG: scheduling while atomic: kmscript/1000/0x00000001" in s.machine.log.dmesg()

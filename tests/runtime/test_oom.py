@@ -127,7 +127,7 @@ def test_kill_messages_and_memory_freed() -> None:
     assert m.oom.out_of_memory(GFP_KERNEL, 0) is True
     assert not t.alive and t.oom_killed
     assert m.vmstat.oom_kill == 1
-    text = m.dmesg()
+    text = m.log.dmesg()
     assert "kmscript invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0" in text
     assert "Mem-Info:" in text
     assert "Tasks state (memory values in pages):" in text
@@ -158,7 +158,7 @@ def test_no_killable_process_panics() -> None:
         m.oom.out_of_memory(GFP_KERNEL, 0)
     kinds = [r.kind for r in m.log.records]
     assert "panic" in kinds
-    text = m.dmesg()
+    text = m.log.dmesg()
     assert "Out of memory and no killable processes..." in text
     assert "Kernel panic - not syncing: System is deadlocked on memory" in text
     assert t.alive
@@ -169,15 +169,15 @@ def test_panic_on_oom() -> None:
     t = m.spawn("x", 0)
     assert t is not None
     t.fault(MiB)
-    m.sysctl_set("vm.panic_on_oom", 1)
+    m.sysctls.set("vm.panic_on_oom", 1)
     with pytest.raises(KernelPanic):
         m.oom.out_of_memory(GFP_KERNEL, 0)
-    assert "Kernel panic - not syncing: Out of memory: system-wide panic_on_oom is enabled" in m.dmesg()
+    assert "Kernel panic - not syncing: Out of memory: system-wide panic_on_oom is enabled" in m.log.dmesg()
     m2 = boot()
-    m2.sysctl_set("vm.panic_on_oom", 2)
+    m2.sysctls.set("vm.panic_on_oom", 2)
     with pytest.raises(KernelPanic):
         m2.oom.out_of_memory(GFP_KERNEL, 0)
-    assert "compulsory panic_on_oom is enabled" in m2.dmesg()
+    assert "compulsory panic_on_oom is enabled" in m2.log.dmesg()
 
 
 def test_oom_kill_allocating_task() -> None:
@@ -187,7 +187,7 @@ def test_oom_kill_allocating_task() -> None:
     assert big and small
     big.fault(16 * MiB)
     small.fault(MiB)
-    m.sysctl_set("vm.oom_kill_allocating_task", 1)
+    m.sysctls.set("vm.oom_kill_allocating_task", 1)
     saved = m.ctx.current
     m.ctx.current = small
     try:
@@ -195,7 +195,7 @@ def test_oom_kill_allocating_task() -> None:
     finally:
         m.ctx.current = saved
     assert not small.alive and big.alive
-    assert "Out of memory (oom_kill_allocating_task): Killed process" in m.dmesg()
+    assert "Out of memory (oom_kill_allocating_task): Killed process" in m.log.dmesg()
 
 
 def test_fault_until_oom_kills_the_right_victim() -> None:
@@ -208,7 +208,7 @@ def test_fault_until_oom_kills_the_right_victim() -> None:
     assert got < 512 * MiB
     assert not leak.alive and leak.oom_killed
     assert db.alive
-    text = m.dmesg()
+    text = m.log.dmesg()
     assert re.search(r"leaky invoked oom-killer: gfp_mask=0x140cca\(GFP_HIGHUSER_MOVABLE\|__GFP_COMP\), "
                      r"order=0, oom_score_adj=0", text)
     assert f"Killed process {leak.pid} (leaky)" in text
@@ -219,5 +219,5 @@ def test_fault_until_oom_kills_the_right_victim() -> None:
 def test_sysctls_registered() -> None:
     m = boot()
     for name in ("vm.panic_on_oom", "vm.oom_kill_allocating_task", "vm.oom_dump_tasks"):
-        assert name in m.sysctl_names()
+        assert name in m.sysctls.names()
     assert isinstance(m.oom, OomKiller)

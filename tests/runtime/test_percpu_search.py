@@ -48,15 +48,15 @@ def test_hinted_search_matches_bitmap_scan(ops: list[tuple[bool, int, int, bool]
     live: list[int] = []
     for alloc, size, align, atomic in ops:
         if alloc or not live:
-            p = m.alloc_percpu(size, align, GFP_ATOMIC if atomic else GFP_KERNEL)
+            p = m.percpu.alloc_percpu(size, align, GFP_ATOMIC if atomic else GFP_KERNEL)
             if p is not None:
                 live.append(p)
         else:
-            m.free_percpu(live.pop(size % len(live)))
+            m.percpu.free_percpu(live.pop(size % len(live)))
         for chunk in pc.chunks:
             check_hints(pc, chunk)
     for p in live:
-        m.free_percpu(p)
+        m.percpu.free_percpu(p)
     for chunk in pc.chunks:
         check_hints(pc, chunk)
 
@@ -65,12 +65,12 @@ def test_many_small_holes_are_skipped_and_filled_first_fit() -> None:
     m = boot()
     pc = m.percpu
     fc = pc.first_chunk
-    ptrs = [m.alloc_percpu(8) for _ in range(400)]
+    ptrs = [m.percpu.alloc_percpu(8) for _ in range(400)]
     for p in ptrs[::2]:  # 200 holes of 8 bytes
-        m.free_percpu(p)
+        m.percpu.free_percpu(p)
     check_hints(pc, fc)
-    big = m.alloc_percpu(16)  # no hole fits: lands after the last small allocation
+    big = m.percpu.alloc_percpu(16)  # no hole fits: lands after the last small allocation
     assert pc.allocs[big][1] > pc.allocs[ptrs[-1]][1]
-    small = m.alloc_percpu(8)  # the lowest hole
+    small = m.percpu.alloc_percpu(8)  # the lowest hole
     assert small == ptrs[0]
     check_hints(pc, fc)

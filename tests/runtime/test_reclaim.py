@@ -33,7 +33,7 @@ def test_read_write_sync_drop_caches() -> None:
     assert m.vmstat.nr_active_file == 256 and m.vmstat.nr_inactive_file == 128
     assert m.drop_caches() == 256  # only the clean pages go
     assert m.vmstat.nr_file_pages == 128
-    assert "kmscript (1000): drop_caches: 1" in m.dmesg()
+    assert "kmscript (1000): drop_caches: 1" in m.log.dmesg()
     assert m.sync() == 128
     assert m.vmstat.nr_dirty == 0
     assert m.drop_caches() == 128
@@ -199,14 +199,14 @@ def test_drop_caches_sysctl() -> None:
     f = m.open_file("x")
     f.read(MiB)
     f.write(MiB // 4)   # the first 64 pages become dirty
-    m.sysctl_set("vm.drop_caches", 1)
-    assert f.nr_cached == 64 and m.sysctl_get("vm.drop_caches") == 1
-    assert "kmscript (1000): drop_caches: 1" in m.dmesg()
-    m.sysctl_set("vm.drop_caches", 4)   # stfu: later writes print nothing
+    m.sysctls.set("vm.drop_caches", 1)
+    assert f.nr_cached == 64 and m.sysctls.get("vm.drop_caches") == 1
+    assert "kmscript (1000): drop_caches: 1" in m.log.dmesg()
+    m.sysctls.set("vm.drop_caches", 4)   # stfu: later writes print nothing
     m.sync()
-    m.sysctl_set("vm.drop_caches", 3)
+    m.sysctls.set("vm.drop_caches", 3)
     assert f.nr_cached == 0
-    assert "drop_caches: 3" not in m.dmesg()
+    assert "drop_caches: 3" not in m.log.dmesg()
 
 
 def test_reclaim_shrinks_reclaimable_slab_caches() -> None:

@@ -53,7 +53,7 @@ def run(ops: list[Op], generic: bool) -> tuple[list[int | None], list[tuple[int,
     assert dict(items) == model
     for a, rec in list(model.items())[:50]:
         assert a in sa.live and sa.live.get(a) == rec and a + 1 not in sa.live
-    return got, items, m.slabinfo(), m.dmesg()
+    return got, items, m.slabinfo(), m.log.dmesg()
 
 
 @settings(max_examples=20, deadline=None)

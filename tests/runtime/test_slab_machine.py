@@ -46,13 +46,13 @@ def test_slab_pages_come_from_the_buddy_allocator() -> None:
 def test_memory_access_and_zeroing() -> None:
     m = machine()
     p = m.kmalloc(64, GFP_KERNEL, "t.kms:1")
-    m.memory_write(p, b"hello")
-    assert m.memory_read(p, 5) == b"hello"
+    m.mem.write(p, b"hello")
+    assert m.mem.read(p, 5) == b"hello"
     m.kfree(p)
     q = m.kzalloc(64, GFP_KERNEL, "t.kms:2")
-    assert q == p and m.memory_read(q, 64) == bytes(64)
+    assert q == p and m.mem.read(q, 64) == bytes(64)
     with pytest.raises(KernelFault):
-        m.memory_read(16, 1)
+        m.mem.read(16, 1)
 
 
 def test_failslab_fault_injection() -> None:

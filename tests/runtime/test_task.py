@@ -189,7 +189,7 @@ def test_fault_page_runs_match_the_page_by_page_path() -> None:
         assert c
         got = c.fault(256 * MiB)  # until the OOM killer stops it
         pa = m.page_alloc
-        return (got, list(a.mm.pte), procfs.zoneinfo(pa), procfs.buddyinfo(pa), m.dmesg(),
+        return (got, list(a.mm.pte), procfs.zoneinfo(pa), procfs.buddyinfo(pa), m.log.dmesg(),
                 [list(lst) for z in pa.populated for p in z.pcp for lst in p.lists])
 
     assert run(False) == run(True)

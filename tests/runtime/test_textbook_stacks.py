@@ -40,7 +40,7 @@ print(stack_depth(), x, y, z)
 def test_vmap_stack_guard_page_hit_is_the_kernels_oops() -> None:
     out, err, s = run("stack_use(16000)\nstack_use(500)")
     assert isinstance(err, KmsOops)  # the Oops killed the script's task
-    log = s.machine.dmesg()  # type: ignore[attr-defined]
+    log = s.machine.log.dmesg()  # type: ignore[attr-defined]
     lines = [ln.split("] ", 1)[1] for ln in log.split("\n") if "] " in ln]
     hit = next(ln for ln in lines if ln.startswith("BUG: TASK stack guard page was hit at "))
     base = s.machine.kstacks._script_base  # type: ignore[attr-defined]
@@ -52,14 +52,14 @@ def test_vmap_stack_guard_page_hit_is_the_kernels_oops() -> None:
 def test_irq_stack_overflow_in_interrupt_panics() -> None:
     _, err, s = run("irq < stack_use(20000) >")
     assert err is not None and "Fatal exception in interrupt" in err.render()  # type: ignore[union-attr]
-    assert "BUG: IRQ stack guard page was hit at" in s.machine.dmesg()  # type: ignore[attr-defined]
+    assert "BUG: IRQ stack guard page was hit at" in s.machine.log.dmesg()  # type: ignore[attr-defined]
 
 
 def test_without_vmap_stack_the_canary_is_found_by_the_next_schedule() -> None:
     out, err, s = run("machine(vmap_stack=false)\nstack_use(17000)\nprint(\"still running\")\nschedule()")
     assert "still running" in out  # nothing notices the overwritten canary until schedule()
     assert err is not None and "corrupted stack end detected inside scheduler" in err.render()  # type: ignore[union-attr]
-    assert "guard page" not in s.machine.dmesg()  # type: ignore[attr-defined]
+    assert "guard page" not in s.machine.log.dmesg()  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("irq_stacks, overflows", [(False, True), (True, False)])
@@ -75,6 +75,6 @@ print("survived", stack_depth())
     out, err, s = run(src)
     if overflows:
         assert err is not None and "Fatal exception in interrupt" in err.render()  # type: ignore[union-attr]
-        assert "BUG: TASK stack guard page was hit" in s.machine.dmesg()  # type: ignore[attr-defined]
+        assert "BUG: TASK stack guard page was hit" in s.machine.log.dmesg()  # type: ignore[attr-defined]
     else:
         assert err is None and out[-1] == "survived 3000"

@@ -25,7 +25,7 @@ def test_boot_maps_irq_stacks_and_prints_percpu_layout() -> None:
         "0xffffc90000000000-0xffffc90000005000   20480 irq_init_percpu_irqstack+0xca/0x100 vmap",
         "0xffffc90000005000-0xffffc9000000a000   20480 irq_init_percpu_irqstack+0xca/0x100 vmap",
     ]
-    assert "percpu: Embedded 53 pages/cpu s185496 r0 d31592 u1048576" in m.dmesg()
+    assert "percpu: Embedded 53 pages/cpu s185496 r0 d31592 u1048576" in m.log.dmesg()
     assert m.vmstat.nr_percpu_pages * 4 == 424  # meminfo Percpu: 53 pages x 2 units
 
 
@@ -61,14 +61,14 @@ def test_consecutive_virtual_pages_are_not_consecutive_frames_after_churn() -> N
 def test_memory_through_vmalloc_addresses_and_vzalloc() -> None:
     m = boot()
     p = m.vmalloc_gfp(3 * 4096, GFP_KERNEL, 1, "a")
-    m.memory_write(p + 4096 + 10, b"kmscript")
-    assert m.memory_read(p + 4096 + 10, 8) == b"kmscript"
+    m.mem.write(p + 4096 + 10, b"kmscript")
+    assert m.mem.read(p + 4096 + 10, 8) == b"kmscript"
     paddr = m.vmalloc.translate(p + 4096 + 10)
     assert m.phys.read(paddr, 8) == b"kmscript"
     m.vfree(p)
     m.purge_vmap_area_lazy()
     z = m.vmalloc_gfp(3 * 4096, GFP_KERNEL | GFP_ZERO, 1, "z")
-    assert m.memory_read(z + 4096 + 10, 8) == bytes(8)
+    assert m.mem.read(z + 4096 + 10, 8) == bytes(8)
 
 
 def test_guard_page_and_reuse_only_after_purge() -> None:
@@ -89,13 +89,13 @@ def test_out_of_memory_vmalloc_fails_with_the_kernel_warning() -> None:
     total = m.page_alloc.totalram_pages
     assert m.vmalloc_gfp((total + 1) * 4096, GFP_KERNEL, 1, "huge") is None
     assert f"kmscript: vmalloc error: size {(total + 1) * 4096}, exceeds total pages, mode:0xcc0(GFP_KERNEL), " \
-           "nodemask=(null),cpuset=/,mems_allowed=0" in m.dmesg()
+           "nodemask=(null),cpuset=/,mems_allowed=0" in m.log.dmesg()
     # warn_alloc's nopage_rs lets one report through per 10*HZ: wait that long
     m.clock.advance(10 * 1_000_000_000 + 4_000_000)
     # __GFP_NORETRY: fail instead of invoking the OOM killer (which would panic: no tasks)
     big = m.vmalloc_gfp((total - 10) * 4096, GFP_KERNEL | __GFP_NORETRY, 1, "big")
     assert big is None
-    assert "failed to allocate pages, mode:0x10cc2(GFP_KERNEL|__GFP_HIGHMEM|__GFP_NORETRY)" in m.dmesg()
+    assert "failed to allocate pages, mode:0x10cc2(GFP_KERNEL|__GFP_HIGHMEM|__GFP_NORETRY)" in m.log.dmesg()
     assert m.vmstat.nr_vmalloc_pages == 0  # everything given back
 
 
@@ -137,8 +137,8 @@ def test_trace_events_in_the_kernel_formats() -> None:
     a = m.vmalloc_gfp(8192, GFP_KERNEL, 1, "t")
     m.vfree(a)
     m.purge_vmap_area_lazy()
-    p = m.alloc_percpu(8)
-    m.free_percpu(p)
+    p = m.percpu.alloc_percpu(8)
+    m.percpu.free_percpu(p)
     ev = [(e, f) for e, f in m.tracer.events
           if e.startswith(("alloc_vmap_area", "free_vmap_area", "purge_vmap", "percpu_"))]
     assert ev[0] == ("alloc_vmap_area", f"va_start: {a} size=12288 align=1 vstart=0xffffc90000000000 "

@@ -114,8 +114,8 @@ def test_min_free_kbytes_without_thp_uses_sqrt_formula() -> None:
 def test_sysctl_min_free_kbytes_user_value_wins_and_recomputes() -> None:
     m = snapshot_machine()
     pa = m.page_alloc
-    m.sysctl_set("vm.min_free_kbytes", 16384)
-    assert m.sysctl_get("vm.min_free_kbytes") == 16384
+    m.sysctls.set("vm.min_free_kbytes", 16384)
+    assert m.sysctls.get("vm.min_free_kbytes") == 16384
     dma32 = pa.zone_by_name("DMA32")
     lowmem = 3840 + 772918 + 163840
     assert dma32.min == 4096 * 772918 // lowmem
@@ -128,32 +128,32 @@ def test_sysctl_min_free_kbytes_user_value_wins_and_recomputes() -> None:
 
 def test_sysctl_watermark_scale_factor() -> None:
     m = snapshot_machine()
-    m.sysctl_set("vm.watermark_scale_factor", 1000)   # 10%
+    m.sysctls.set("vm.watermark_scale_factor", 1000)   # 10%
     dma32 = m.page_alloc.zone_by_name("DMA32")
     delta = max(13883 // 4, 772918 * 1000 // 10000)
     assert (dma32.min, dma32.low, dma32.high, dma32.promo) == (13883, 13883 + delta, 13883 + 2 * delta, 13883 + 3 * delta)
     with pytest.raises(Exception):
-        m.sysctl_set("vm.watermark_scale_factor", 0)
+        m.sysctls.set("vm.watermark_scale_factor", 0)
 
 
 def test_sysctl_lowmem_reserve_ratio() -> None:
     m = snapshot_machine()
-    m.sysctl_set("vm.lowmem_reserve_ratio", "128 128 32 0 0")
+    m.sysctls.set("vm.lowmem_reserve_ratio", "128 128 32 0 0")
     assert m.page_alloc.zone_by_name("DMA").protection == [0, 772918 // 128, (772918 + 163840) // 128] + \
         [(772918 + 163840) // 128] * 2
-    m.sysctl_set("vm.lowmem_reserve_ratio", [0, 256, 32, 0, 0])
+    m.sysctls.set("vm.lowmem_reserve_ratio", [0, 256, 32, 0, 0])
     assert m.page_alloc.zone_by_name("DMA").protection == [0, 0, 0, 0, 0]
-    assert m.sysctl_get("vm.lowmem_reserve_ratio") == "0\t256\t32\t0\t0"
+    assert m.sysctls.get("vm.lowmem_reserve_ratio") == "0\t256\t32\t0\t0"
 
 
 def test_sysctl_percpu_pagelist_high_fraction() -> None:
     m = snapshot_machine()
-    m.sysctl_set("vm.percpu_pagelist_high_fraction", 8)
+    m.sysctls.set("vm.percpu_pagelist_high_fraction", 8)
     dma32 = m.page_alloc.zone_by_name("DMA32")
     assert dma32.high_min == dma32.high_max == 772918 // 8 // 2
     with pytest.raises(Exception):
-        m.sysctl_set("vm.percpu_pagelist_high_fraction", 4)
-    m.sysctl_set("vm.percpu_pagelist_high_fraction", 0)
+        m.sysctls.set("vm.percpu_pagelist_high_fraction", 4)
+    m.sysctls.set("vm.percpu_pagelist_high_fraction", 0)
     assert (dma32.high_min, dma32.high_max) == (8676, 48307)
 
 

@@ -184,8 +184,8 @@ def test_panic_on_warn() -> None:
 
 def test_panic_sysctls_take_0_or_1() -> None:
     m = Machine(MachineConfig(mem=64 << 20, cpus=1))
-    assert m.sysctl_get("kernel.panic_on_oops") == 0 and m.sysctl_get("kernel.panic_on_warn") == 0
-    m.sysctl_set("kernel.panic_on_warn", 1)
-    assert m.sysctl_get("kernel.panic_on_warn") == 1
+    assert m.sysctls.get("kernel.panic_on_oops") == 0 and m.sysctls.get("kernel.panic_on_warn") == 0
+    m.sysctls.set("kernel.panic_on_warn", 1)
+    assert m.sysctls.get("kernel.panic_on_warn") == 1
     out, err, s = run_script("sysctl kernel.panic_on_oops = 2\n")
     assert err is not None and "expected 0 or 1" in err.message

@@ -24,7 +24,7 @@ def _preempt_enable(call: Call) -> None:
 @builtin("get_cpu", category="context", doc="get_cpu(): preempt_disable() and return the current CPU")
 def _get_cpu(call: Call) -> int:
     call.machine.ctx.preempt_disable()
-    return call.machine.smp_processor_id()
+    return call.machine.ctx.cpu
 
 
 @builtin("put_cpu", category="context", doc="put_cpu(): preempt_enable()")
@@ -86,7 +86,7 @@ def _preempt_count(call: Call) -> int:
 
 @builtin("smp_processor_id", category="context", doc="smp_processor_id(): the current CPU")
 def _smp_processor_id(call: Call) -> int:
-    return call.machine.smp_processor_id()
+    return call.machine.ctx.cpu
 
 
 @builtin("num_online_cpus", category="context", doc="num_online_cpus(): the number of CPUs of the machine")

@@ -151,4 +151,4 @@ def _machine(call: Call, options: dict[str, Any]) -> None:
 
 @value("dmesg", category="machine", doc="dmesg: the kernel log so far, as one string")
 def _dmesg(call: Call) -> str:
-    return call.machine.dmesg()
+    return call.machine.log.dmesg()

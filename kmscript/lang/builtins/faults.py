@@ -69,9 +69,8 @@ def _bool(key: str, v: Any) -> bool:
 
 def _cache_name(call: Call, v: Any) -> str:
     if isinstance(v, str):
-        find = getattr(call.machine, "find_kmem_cache", None)
-        cache = find(v) if callable(find) else None
-        return str(getattr(cache, "name", v)) if cache is not None else v
+        cache = call.machine.slab.find_cache(v)
+        return cache.name if cache is not None else v
     name = getattr(v, "name", None)
     if isinstance(name, str):
         return name

@@ -226,7 +226,7 @@ def _memmap(call: Call, zone: Any) -> str:
          doc="min_free_kbytes(): the current vm.min_free_kbytes (sqrt rule, raised by THP's khugepaged "
              "recommendation, or the value last written with sysctl)")
 def _min_free_kbytes(call: Call) -> int:
-    return int(call.machine.sysctl_get("vm.min_free_kbytes"))
+    return int(call.machine.sysctls.get("vm.min_free_kbytes"))
 
 
 @view("page", page=one_of(PAGE, PTR), category="pages",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...runtime.printk import KERN_LEVELS, LOGLEVEL_NAMES
+from ...runtime.printk import KERN_LEVELS, LOGLEVEL_NAMES, vsprintf
 from ..values import Ptr
 from .registry import NAME, STR, VARARGS, ArgError, Call, builtin, constant, opt, view
 
@@ -35,9 +35,14 @@ def _c_args(args: list[Any]) -> list[int | str]:
     return out
 
 
+def _format(call: Call, fmt: str, args: list[Any]) -> str:
+    """lib/vsprintf.c with this architecture's sizeof(long) for %ld/%lu/%lx/%zu and %p."""
+    return vsprintf(fmt, _c_args(args), 8 * call.machine.arch.pointer_size)
+
+
 def _emit(call: Call, fmt: str, args: list[Any]) -> int:
     try:
-        text = call.machine.vsprintf(fmt, _c_args(args))
+        text = _format(call, fmt, args)
     except ValueError as e:
         raise ArgError(f"printk: {e}", 0) from None
     return int(call.machine.log.vprintk(text))
@@ -67,7 +72,7 @@ for _lvl in range(7):  # pr_emerg .. pr_info
          doc="pr_debug(fmt, ...): compiled out without DEBUG or dynamic debug (no_printk): prints nothing")
 def _pr_debug(call: Call, fmt: str, args: list[Any]) -> int:
     try:
-        call.machine.vsprintf(fmt, _c_args(args))  # no_printk still type-checks the format
+        _format(call, fmt, args)  # no_printk still type-checks the format
     except ValueError as e:
         raise ArgError(f"pr_debug: {e}", 0) from None
     return 0
@@ -78,10 +83,10 @@ def _pr_debug(call: Call, fmt: str, args: list[Any]) -> int:
           "notice info debug), only that level's records, as dmesg --level does")
 def _show_dmesg(call: Call, level: str | None) -> str:
     if level is None:
-        return str(call.machine.dmesg())
+        return str(call.machine.log.dmesg())
     if level not in LOGLEVEL_NAMES:
         raise ArgError(f"dmesg: unknown level '{level}' (levels: {', '.join(LOGLEVEL_NAMES)})", 0)
-    return str(call.machine.dmesg(LOGLEVEL_NAMES.index(level)))
+    return str(call.machine.log.dmesg(LOGLEVEL_NAMES.index(level)))
 
 
 @builtin("num_possible_cpus", category="context",

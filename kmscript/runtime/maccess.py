@@ -1,0 +1,90 @@
+"""Kernel memory access: reading and writing through kernel virtual addresses.
+
+What it models: the loads and stores kernel code does through a pointer (mm/maccess.c's
+copy_from_kernel_nofault family, memset/memcpy), reduced to the three kinds of kernel
+address the simulator hands out:
+
+- the direct map (``PAGE_OFFSET + phys``: page-allocator pages, slab objects, kmalloc);
+- the vmalloc space, translated page by page through the vmalloc page tables
+  (vmalloc_to_page), so an access may not cross a vmalloc page;
+- the embedded per-cpu first chunk, memblock memory whose bytes the per-cpu allocator keeps.
+
+Anything else faults the way the kernel reports it: an address in the first page is a NULL
+pointer dereference (arch/x86/mm/fault.c: show_fault_oops "kernel NULL pointer
+dereference"), any other unmapped address "unable to handle page fault".
+
+Invariant: bulk operations (memset, memcpy, zeroing a range) charge the work meter per page
+before any byte moves, so a stopped script leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+from .arch import Arch
+from .errors import KernelFault
+from .limits import PAGE_WORK, WorkMeter
+from .mm_types import PAGE_SHIFT, PAGE_SIZE
+from .percpu import PerCpu
+from .physmem import PhysMem
+from .vmalloc import Vmalloc
+
+
+class KernelMemory:
+    """Byte access through kernel virtual addresses.  See the module docstring."""
+
+    def __init__(self, *, arch: Arch, phys: PhysMem, vmalloc: Vmalloc, percpu: PerCpu, meter: WorkMeter) -> None:
+        self.arch = arch
+        self.phys = phys
+        self.vmalloc = vmalloc
+        self.percpu = percpu
+        self.meter = meter
+
+    def paddr(self, addr: int, n: int) -> int:
+        """Physical address of a kernel virtual range, or a KernelFault like the kernel's oops."""
+        if addr < PAGE_SIZE:
+            raise KernelFault(f"BUG: kernel NULL pointer dereference, address: {addr:016x}")
+        if self.arch.is_direct_map_addr(addr):
+            return addr - self.arch.page_offset
+        pa = self.vmalloc.translate(addr)
+        if pa is not None:
+            if (addr & (PAGE_SIZE - 1)) + n > PAGE_SIZE:
+                raise KernelFault(f"access of {n} bytes at 0x{addr:016x} crosses a vmalloc page; "
+                                  "access it page by page")
+            return int(pa)
+        raise KernelFault(f"BUG: unable to handle page fault for address: {addr:016x}")
+
+    def read(self, addr: int, n: int) -> bytes:
+        """Bytes at a kernel virtual address (direct map, slab objects, vmalloc, per-cpu)."""
+        percpu = self.percpu
+        if percpu.in_first_chunk(addr):  # memblock memory (percpu section)
+            return bytes(percpu.read(addr, n))
+        return bytes(self.phys.read(self.paddr(addr, n), n))
+
+    def write(self, addr: int, data: bytes) -> None:
+        percpu = self.percpu
+        if percpu.in_first_chunk(addr):  # memblock memory (percpu section)
+            percpu.write(addr, data)
+            return
+        self.phys.write(self.paddr(addr, len(data)), data)
+
+    def fill(self, addr: int, byte: int, n: int) -> None:
+        """memset(addr, byte, n): charged per page to the work meter first; a direct-map
+        range is filled in place (no n-byte buffer is built on the host)."""
+        self.meter.charge(((n + PAGE_SIZE - 1) >> PAGE_SHIFT) * PAGE_WORK)
+        if self.percpu.in_first_chunk(addr):
+            self.percpu.write(addr, bytes((byte & 0xFF,)) * n)
+            return
+        self.phys.fill(self.paddr(addr, n), n, byte)
+
+    def copy(self, dst: int, src: int, n: int) -> None:
+        """memcpy(dst, src, n): charged per page to the work meter before any byte moves."""
+        self.meter.charge(((n + PAGE_SIZE - 1) >> PAGE_SHIFT) * PAGE_WORK)
+        self.write(dst, self.read(src, n))
+
+    def zero(self, vaddr: int, n: int) -> None:
+        """memset(vaddr, 0, n) page by page (a vmalloc range is not physically contiguous)."""
+        phys = self.phys
+        end = vaddr + n
+        while vaddr < end:
+            chunk = min(end - vaddr, PAGE_SIZE - (vaddr & (PAGE_SIZE - 1)))
+            phys.fill(self.paddr(vaddr, chunk), chunk, 0)
+            vaddr += chunk
