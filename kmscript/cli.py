@@ -33,6 +33,7 @@ examples:
   kmscript -c 'x = kmalloc(50, GFP_ATOMIC); print(x)'
   kmscript --trace -c 'p = alloc_pages(GFP_KERNEL, 3); __free_pages(p, 3)'
   kmscript --json examples/oom.kms          results and final state as JSON
+  kmscript --explain -c 'x = kmalloc(50, GFP_ATOMIC)'   why each allocation took its path
   kmscript test tests/scenarios             run regression scenarios
   kmscript                                  interactive REPL (on a terminal)
 
@@ -53,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", action="store_true", help="print kernel tracepoint-style events as they happen")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print kernel log messages as they happen")
     p.add_argument("--json", action="store_true", help="print the run's results and final state as JSON")
+    p.add_argument("--explain", action="store_true",
+                   help="show why every allocation and free of each top-level statement took its path "
+                        "(as if each were written `explain STATEMENT`; with --json, in the JSON)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="seed for the runtime's randomness (default 0)")
     p.add_argument("--max-steps", type=int, default=None, metavar="N",
                    help="stop after N loop iterations and calls (default 100,000,000)")
@@ -184,7 +188,7 @@ def _session_options(ns: argparse.Namespace) -> dict[str, Any]:
     max_time = DEFAULT_MAX_TIME if ns.max_time is None else (ns.max_time or None)
     return {"quiet": ns.quiet, "trace": ns.trace, "seed": ns.seed,
             "max_steps": ns.max_steps if ns.max_steps is not None else DEFAULT_MAX_STEPS,
-            "max_time": max_time}
+            "max_time": max_time, "explain_all": ns.explain, "explain_print": not ns.json}
 
 
 def _run(ns: argparse.Namespace) -> int:
@@ -315,5 +319,8 @@ def _print_json(session: Any, name: str, status: int, captured: list[str]) -> No
     from .lang.values import format_value
     variables = {k: format_value(v) for k, v in session.interp.globals.items() if not isinstance(v, UserFunction)}
     import json  # only with --json
-    print(json.dumps({"script": name, "exit_status": status, "output": captured, "variables": variables,
-                      "state": state}, indent=2, default=str))
+    doc: dict[str, Any] = {"script": name, "exit_status": status, "output": captured, "variables": variables,
+                           "state": state}
+    if session.explanations:
+        doc["explain"] = [e.to_json() for e in session.explanations]
+    print(json.dumps(doc, indent=2, default=str))

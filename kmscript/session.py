@@ -15,6 +15,12 @@ Kernel reports: the session keeps every record that is a failure-class report
 they expected (``expect_reports``); ``unexpected_reports()`` is what ``kmscript test``
 fails a case on.
 
+Explain: ``explain STATEMENT`` (and, with ``explain_all``, every top-level statement, as
+``--explain`` and the REPL's ``:explain`` use) hands the session the statement's decision
+record (runtime/explain.py); the session keeps them in ``explanations`` and writes each
+as an indented tree (the ``explain`` view) unless ``explain_print`` is off (``--json``
+puts them in the JSON instead) or, for the implicit ones, ``explain_print_all`` is off.
+
 Work limits: the session owns one :class:`WorkMeter` (``max_steps``, ``max_time`` seconds
 of CPU) that its interpreter and every machine it boots draw from; ``reset_budget``
 starts a fresh budget (the REPL does so for each entry).
@@ -25,7 +31,7 @@ from __future__ import annotations
 import copy
 import gc
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -36,6 +42,7 @@ from .lang.include import read_script
 from .lang.parser import parse_source
 from .runtime.limits import WorkMeter
 from .runtime.config import MachineConfig
+from .runtime.explain import Recording, recording_to_json, render_tree
 from .runtime.printk import LogRecord
 from .runtime.reports import is_failure
 from .runtime.trace import format_line
@@ -50,11 +57,31 @@ DEFAULT_MAX_TIME = 60.0  # seconds of CPU time per script (per REPL entry)
 Out = Callable[[str], None]
 
 
+@dataclass
+class Explanation:
+    """The decision record of one explained statement."""
+    where: str        # file:line
+    statement: str    # its source text
+    recording: Recording
+
+    def render(self) -> str:
+        tree = render_tree(self.recording)
+        return f"explain {self.where}: {self.statement}\n" + "\n".join("  " + line for line in tree.split("\n"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"where": self.where, "statement": self.statement, **recording_to_json(self.recording)}
+
+
 class Session:
     def __init__(self, *, out: Out | None = None, quiet: bool = False, trace: bool = False, seed: int = 0,
                  max_steps: int = DEFAULT_MAX_STEPS, config: MachineConfig | None = None,
-                 max_time: float | None = DEFAULT_MAX_TIME) -> None:
+                 max_time: float | None = DEFAULT_MAX_TIME, explain_all: bool = False,
+                 explain_print: bool = True) -> None:
         self.out: Out = out if out is not None else print
+        self.explain_all = explain_all
+        self.explain_print = explain_print
+        self.explain_print_all = True
+        self.explanations: list[Explanation] = []
         self.quiet = quiet
         self.trace = trace
         self.seed = seed
@@ -179,6 +206,12 @@ class Session:
         else:
             self.write(text.rstrip("\n"))
 
+    def explained(self, where: str, text: str, recording: Recording, implicit: bool = False) -> None:
+        e = Explanation(where, " ".join(text.split()), recording)
+        self.explanations.append(e)
+        if self.explain_print and (self.explain_print_all or not implicit):
+            self.write_view("explain", e.render())
+
     # -- running -------------------------------------------------------------------------------
     def note(self, line: str, key: str | None = None) -> None:
         """Report a ``file:line:col: note: ...`` line once per session and key (not part of
@@ -225,7 +258,8 @@ class Session:
     def fork_fresh(self) -> "Session":
         """A new session with the same options and no state."""
         return Session(out=self.out, quiet=self.quiet, trace=self.trace, seed=self.seed,
-                       max_steps=self.max_steps, config=self.base_config, max_time=self.max_time)
+                       max_steps=self.max_steps, config=self.base_config, max_time=self.max_time,
+                       explain_all=self.explain_all, explain_print=self.explain_print)
 
     def run_test(self, program: ast.Program, source: Source, index: int) -> None:
         """Re-run the top level (without registering tests), then test block *index*."""

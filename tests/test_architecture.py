@@ -32,7 +32,7 @@ STDLIB = set(sys.stdlib_module_names)
 # page_alloc; slab_types -> slab_common -> slub_debug -> slab): their ranks keep that order.
 RANK: dict[str, float] = {
     # leaves: facts and plumbing that depend on no allocator
-    "errors": 0, "events": 0, "gfp": 0, "mm_types": 0, "config": 0, "sysctl": 0, "trace": 0,
+    "errors": 0, "events": 0, "gfp": 0, "mm_types": 0, "config": 0, "sysctl": 0, "trace": 0, "explain": 0,
     "vmstat": 0, "taint": 0, "arch": 0, "direct_map": 0, "limits": 0.5, "history": 0.5, "dumpstack": 0.5,
     "printk": 0.6, "ratelimit": 0.65, "reports": 0.7, "physmem": 0.7, "fault_inject": 0.7,
     "context": 1,
@@ -224,8 +224,9 @@ def test_lang_reaches_runtime_through_the_facade() -> None:
     # The facade, its exceptions, and the runtime's constant tables and handle types that
     # the vocabulary and the built-ins' signatures need (GFP/SLAB flags, kmalloc limits,
     # page size, fault-injection knob names, the table of historical names), and the type
-    # of the work meter the host shares with its machines (lang/host.py).
-    allowed = {"kmscript.runtime.machine", "kmscript.runtime.errors", "kmscript.runtime.gfp",
+    # of the work meter the host shares with its machines (lang/host.py), and the type of
+    # the decision records `explain` hands to the host (runtime/explain.py).
+    allowed = {"kmscript.runtime.explain", "kmscript.runtime.machine", "kmscript.runtime.errors", "kmscript.runtime.gfp",
                "kmscript.runtime.slab", "kmscript.runtime.slab_geometry", "kmscript.runtime.printk",
                "kmscript.runtime.reports", "kmscript.runtime.history", "kmscript.runtime.mm_types",
                "kmscript.runtime.trace", "kmscript.runtime.fault_inject", "kmscript.runtime.limits"}

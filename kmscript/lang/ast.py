@@ -393,6 +393,14 @@ class Expect(_Node):
 
 
 @_node
+class Explain(_Node):
+    """``explain STATEMENT``: the statement (as a one-statement block) run with the
+    allocators' decision records on."""
+    body: Block
+    span: Span = _span()
+
+
+@_node
 class CpuBlock(_Node):
     cpu: Expr
     body: Block
@@ -414,8 +422,8 @@ class TestBlock(_Node):
 
 
 Stmt = Union[Assign, AugAssign, IncDec, ExprStmt, Assert, Return, Break, Continue, Show, Include, Decl,
-             PercpuDef, PercpuAdd, Sysctl, Fail, If, Repeat, For, While, FnDef, Expect, CpuBlock, IrqBlock,
-             TestBlock]
+             PercpuDef, PercpuAdd, Sysctl, Fail, If, Repeat, For, While, FnDef, Expect, Explain, CpuBlock,
+             IrqBlock, TestBlock]
 
 
 @_node

@@ -65,8 +65,11 @@ class Interpreter(StatementCompiler, CallCompiler, ExpressionCompiler):
         runs and dropped after, so a long script never holds all its closures at once."""
         scope = Scope(None)
         g = self.globals
+        explain_all = self.host.explain_all
         for s in prog.body:
             run = self.compile_statement(s, source, scope)
+            if explain_all and not isinstance(s, (ast.Explain, ast.FnDef, ast.TestBlock)):
+                run = self.explained(run, s, implicit=True)   # --explain: every top-level statement
             value = self.guard(run, g, s.span)
             if on_result is not None:
                 on_result(s, value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
 if TYPE_CHECKING:
+    from ..runtime.explain import Recording
     from ..runtime.limits import WorkMeter
     from ..runtime.machine import Machine
     from ..runtime.printk import LogRecord
@@ -25,6 +26,8 @@ class Host(Protocol):
     assert_hook: Callable[[ast.Assert, bool, str, str], None] | None
     # Test blocks collected while a file's top level runs: (name, body, node, source).
     tests: list[tuple[str, Any, ast.TestBlock, Source]]
+    # --explain: every top-level statement runs as if written `explain STATEMENT`.
+    explain_all: bool
 
     @property
     def machine(self) -> Machine:
@@ -49,6 +52,11 @@ class Host(Protocol):
         ...
 
     def write_view(self, name: str, text: str) -> None: ...
+
+    def explained(self, where: str, text: str, recording: Recording, implicit: bool = False) -> None:
+        """The decision record of one explained statement (``file:line``, its source);
+        *implicit* for one that ``explain_all`` explained."""
+        ...
 
     def run_text(self, text: str, name: str = "<input>", *, nested: bool = False,
                  on_result: Callable[[ast.Stmt, Any], None] | None = None) -> None:

@@ -208,8 +208,8 @@ class _Clause:
 
 # Tokens that only mark where a statement or block starts and ends (named in the grammar
 # for that reason): they count for the span but the handlers skip them.
-_SPAN_ONLY = frozenset({"IF", "ELIF", "ELSE", "REPEAT", "FOR", "WHILE", "FN", "ASSERT", "EXPECT", "CPU", "IRQ",
-                        "TEST", "SHOW", "INCLUDE", "PERCPU", "DEFINE_PER_CPU", "SYSCTL", "FAIL", "LBRACE", "RBRACE", "RETURN",
+_SPAN_ONLY = frozenset({"IF", "ELIF", "ELSE", "REPEAT", "FOR", "WHILE", "FN", "ASSERT", "EXPECT", "EXPLAIN", "CPU",
+                        "IRQ", "TEST", "SHOW", "INCLUDE", "PERCPU", "DEFINE_PER_CPU", "SYSCTL", "FAIL", "LBRACE", "RBRACE", "RETURN",
                         "BREAK", "CONTINUE", "CPU_CLOSE"})
 _LOGIC = {"or": "or", "||": "or", "and": "and", "&&": "and"}
 
@@ -382,6 +382,10 @@ class _Builder(Transformer):  # type: ignore[type-arg]
         k = _kept(items)
         text = parse_string(k[1]) if len(k) == 3 and k[1] is not None else None
         return ast.Expect(str(k[0]), text, k[-1], _items_span(items))
+
+    def explain_stmt(self, items: list[Any]) -> ast.Explain:
+        k = _kept(items)
+        return ast.Explain(ast.Block((k[0],), k[0].span), _items_span(items))
 
     def cpu_block(self, items: list[Any]) -> ast.CpuBlock:
         k = _kept(items)

@@ -28,7 +28,7 @@ def assigned_names(body: tuple[ast.Stmt, ...], out: set[str]) -> set[str]:
                 assigned_names(b.body, out)
             if s.orelse:
                 assigned_names(s.orelse.body, out)
-        elif isinstance(s, (ast.Repeat, ast.While, ast.Expect, ast.CpuBlock, ast.IrqBlock)):
+        elif isinstance(s, (ast.Repeat, ast.While, ast.Expect, ast.Explain, ast.CpuBlock, ast.IrqBlock)):
             assigned_names(s.body.body, out)
     return out
 
@@ -43,7 +43,7 @@ def has_loop_control(body: tuple[ast.Stmt, ...]) -> bool:
                 return True
             if s.orelse and has_loop_control(s.orelse.body):
                 return True
-        elif isinstance(s, (ast.Expect, ast.CpuBlock, ast.IrqBlock)):
+        elif isinstance(s, (ast.Expect, ast.Explain, ast.CpuBlock, ast.IrqBlock)):
             if has_loop_control(s.body.body):
                 return True
     return False

@@ -574,6 +574,30 @@ class StatementCompiler(CompilerCore):
             host.expect_reports(r for r in records if panicked or r.kind in kinds)
         return run
 
+    def stmt_Explain(self, s: ast.Explain, scope: Scope) -> Run:
+        body = self.block(s.body, scope.nested())
+        return self.explained(body, s.body.body[0])
+
+    def explained(self, run: Run, stmt: ast.Stmt, implicit: bool = False) -> Run:
+        """*run* with the allocators' decision records on (runtime/explain.py); the
+        host gets the statement's record when it ends, even when it ends in an error."""
+        host = self.host
+        where = f"{self.source.name}:{stmt.span.line}"
+        text = self.source.snippet(stmt.span)
+
+        def run_explained(f: Frame) -> Any:
+            log = host.machine.tracer.explain
+            try:
+                value, rec = log.record(lambda: run(f))
+            except BaseException as e:
+                partial = getattr(e, "explain_recording", None)
+                if partial is not None:
+                    host.explained(where, text, partial, implicit)
+                raise
+            host.explained(where, text, rec, implicit)
+            return value
+        return run_explained
+
     def stmt_CpuBlock(self, s: ast.CpuBlock, scope: Scope) -> Run:
         cpu = self.expr(s.cpu, scope)
         body = self.block(s.body, scope.nested())

@@ -163,6 +163,8 @@ class Repl:
         self.recorded: list[list[str]] = [[src.text.strip()] for src in getattr(session, "sources", [])
                                           if src.text.strip()]
         self.undo_stack: list[tuple[Any, int]] = []
+        # the decision records of the last entry (:explain); None when it was not recorded
+        self.last_explained: list[Any] | None = []
         self.last_validation_error: KmsSyntaxError | None = None
         self._toolbar: Fragments = []
         self._gfp_by_addr: dict[int, str] = {}
@@ -336,10 +338,18 @@ class Repl:
         with self._interruptible() as guard:  # Ctrl-C is ignored while snapshots are copied
             snap = self._snapshot() if changing else None
             self.session.reset_budget()
+            session = self.session
+            recorded = False
             try:
                 guard.running(True)
                 tracer = self._watch_allocations(text)
-                self.session.run_text(text, name, on_result=lambda st, v: self._result(st, v, done, show_results))
+                # :explain shows the last entry's decision records: kept for every entry the
+                # REPL watches anyway (no loop at top level), without printing them
+                recorded = tracer is not None and not session.explain_all
+                if recorded:
+                    session.explain_all, session.explain_print_all = True, False
+                session.explanations.clear()
+                session.run_text(text, name, on_result=lambda st, v: self._result(st, v, done, show_results))
                 ok = True
             except KeyboardInterrupt:
                 interrupted = True
@@ -357,6 +367,10 @@ class Repl:
                 self.internal_error(e)
             finally:
                 guard.running(False)
+                if recorded:
+                    session.explain_all, session.explain_print_all = False, True
+                self.last_explained = list(session.explanations) if recorded or session.explain_all else None
+                session.explanations.clear()
                 if tracer is not None:
                     tracer.remove_listener(self._on_trace)
                 self._gfp_by_addr.clear()

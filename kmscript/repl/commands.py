@@ -26,6 +26,7 @@ class Repl(Protocol):
 
     session: Any
     printer: Printer
+    last_explained: list[Any] | None  # the last entry's decision records (:explain)
 
     def reset(self) -> None: ...
     def undo(self) -> None: ...
@@ -119,6 +120,19 @@ def _trace(repl: "Repl", arg: str) -> None:
     repl.printer.line(f"tracing {'on' if on else 'off'}", "note")
 
 
+@command("explain", doc="Why each allocation and free of the last entry took its path (the decision tree).")
+def _explain(repl: "Repl", arg: str) -> None:
+    records = repl.last_explained
+    if records is None:
+        repl.printer.line("the last entry was not recorded (it loops at top level, and recording every "
+                          "allocation of a loop is slow): run `explain STATEMENT` instead", "note")
+        return
+    if not records:
+        repl.printer.line("nothing to explain: no statement has run yet", "note")
+        return
+    repl.printer.long_text("\n".join(e.render() for e in records))
+
+
 @command("machine", doc="Summary of the current machine: configuration, zones, slab, vmalloc, tasks.")
 def _machine(repl: "Repl", arg: str) -> None:
     repl.printer.long_text(repl.machine_summary())
@@ -144,6 +158,7 @@ KEYWORD_HELP: dict[str, str] = {
     "fn": "fn name(a, b=1) { return a + b }",
     "return": "return [EXPR]              leave the function",
     "assert": 'assert COND[, "message"]   fail the script (exit 1) when COND is false',
+    "explain": "explain STATEMENT          run it and show why each allocation and free took its path",
     "expect": 'expect KIND ["text"] { ... }   the block must log an event of KIND (oom, bug, warn, '
               'alloc_fail, panic, fault), containing "text" if given',
     "show": "show VIEW [args]           print a /proc-style view (:help views lists them)",

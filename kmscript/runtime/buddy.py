@@ -283,30 +283,36 @@ class BuddyZone:
         self.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER] = mt
 
     # -- the buddy algorithms ---------------------------------------------------------------
-    def expand(self, pfn: int, low: int, high: int, mt: int) -> int:
-        """mm/page_alloc.c: expand — upper halves to the list heads; returns pages added."""
+    def expand(self, pfn: int, low: int, high: int, mt: int, halves: list[tuple[int, int]] | None = None) -> int:
+        """mm/page_alloc.c: expand — upper halves to the list heads; returns pages added.
+        *halves* (explain) receives each (pfn, order) put back on a free list."""
         added = 0
         while high > low:
             high -= 1
             size = 1 << high
             self.add_to_free_list(pfn + size, high, mt, False)
+            if halves is not None:
+                halves.append((pfn + size, high))
             added += size
         return added
 
-    def page_del_and_expand(self, pfn: int, low: int, high: int, mt: int) -> None:
+    def page_del_and_expand(self, pfn: int, low: int, high: int, mt: int,
+                            halves: list[tuple[int, int]] | None = None) -> None:
         self.del_from_free_list(pfn, high, mt)
-        nr_pages = (1 << high) - self.expand(pfn, low, high, mt)
+        nr_pages = (1 << high) - self.expand(pfn, low, high, mt, halves)
         self.account_freepages(-nr_pages, mt)
 
-    def rmqueue_smallest(self, order: int, mt: int) -> tuple[int, int] | None:
-        """__rmqueue_smallest: (pfn, order the block was taken from) or None."""
+    def rmqueue_smallest(self, order: int, mt: int,
+                         halves: list[tuple[int, int]] | None = None) -> tuple[int, int] | None:
+        """__rmqueue_smallest: (pfn, order the block was taken from) or None.  *halves*
+        (explain) receives the blocks expand() put back."""
         nr_list = self.nr_list
         li = order * MIGRATE_TYPES + mt
         for current in range(order, NR_PAGE_ORDERS):
             if nr_list[li]:
                 pfn = self.first_free(current, mt)
                 assert pfn is not None
-                self.page_del_and_expand(pfn, order, current, mt)
+                self.page_del_and_expand(pfn, order, current, mt, halves)
                 return pfn, current
             li += MIGRATE_TYPES
         return None

@@ -10,7 +10,7 @@ Invariant: a watermark test never changes state; it reads the zone's counters on
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from .buddy import K_PCP, TAIL
 from .gfp import (MIGRATE_HIGHATOMIC, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_TYPES,
@@ -35,6 +35,22 @@ ALLOC_HIGHATOMIC = 0x200
 ALLOC_TRYLOCK = 0x400
 ALLOC_KSWAPD = 0x800
 ALLOC_RESERVES = ALLOC_NON_BLOCK | ALLOC_MIN_RESERVE | ALLOC_HIGHATOMIC | ALLOC_OOM
+
+_ALLOC_FLAG_NAMES = ((ALLOC_NO_WATERMARKS, "ALLOC_NO_WATERMARKS"), (ALLOC_OOM, "ALLOC_OOM"),
+                     (ALLOC_NON_BLOCK, "ALLOC_NON_BLOCK"), (ALLOC_MIN_RESERVE, "ALLOC_MIN_RESERVE"),
+                     (ALLOC_CPUSET, "ALLOC_CPUSET"), (ALLOC_CMA, "ALLOC_CMA"),
+                     (ALLOC_NOFRAGMENT, "ALLOC_NOFRAGMENT"), (ALLOC_HIGHATOMIC, "ALLOC_HIGHATOMIC"),
+                     (ALLOC_TRYLOCK, "ALLOC_TRYLOCK"), (ALLOC_KSWAPD, "ALLOC_KSWAPD"))
+_WMARK_FLAG_NAMES = ("ALLOC_WMARK_MIN", "ALLOC_WMARK_LOW", "ALLOC_WMARK_HIGH", "ALLOC_WMARK_MASK")
+
+
+def format_alloc_flags(flags: int) -> str:
+    """``ALLOC_WMARK_LOW|ALLOC_KSWAPD|ALLOC_NOFRAGMENT``: the watermark selector, then the
+    other ALLOC_* bits of mm/internal.h in their numeric order."""
+    names = [] if flags & ALLOC_NO_WATERMARKS else [_WMARK_FLAG_NAMES[flags & ALLOC_WMARK_MASK]]
+    names += [n for bit, n in _ALLOC_FLAG_NAMES if flags & bit]
+    return "|".join(names)
+
 
 MAX_RECLAIM_RETRIES = 16
 MAX_COMPACT_RETRIES = 16
@@ -93,8 +109,9 @@ def should_try_claim_block(order: int, start_mt: int) -> bool:
 
 
 def zone_watermark_ok(z: Zone, order: int, mark: int, hz: int, alloc_flags: int,
-                      free_pages: int | None = None) -> bool:
-    """mm/page_alloc.c: __zone_watermark_ok (linux-mm-facts.md 3.2)."""
+                      free_pages: int | None = None, why: dict[str, Any] | None = None) -> bool:
+    """mm/page_alloc.c: __zone_watermark_ok (linux-mm-facts.md 3.2).  With *why* (explain),
+    the numbers the test compared are left in it as it makes them."""
     free = z.free_pages if free_pages is None else free_pages
     free -= (1 << order) - 1
     if not alloc_flags & ALLOC_RESERVES:
@@ -107,6 +124,9 @@ def zone_watermark_ok(z: Zone, order: int, mark: int, hz: int, alloc_flags: int,
                 mn -= mn // 4
         if alloc_flags & ALLOC_OOM:
             mn -= mn // 2
+    if why is not None:
+        why.update(free=free, min=mn, lowmem_reserve=z.lowmem_reserve[hz],
+                   test=f"{free} > {mn} + {z.lowmem_reserve[hz]}")
     if free <= mn + z.lowmem_reserve[hz]:
         return False
     if not order:
@@ -117,24 +137,36 @@ def zone_watermark_ok(z: Zone, order: int, mark: int, hz: int, alloc_flags: int,
             continue
         base = o * MIGRATE_TYPES
         if nr_list[base] or nr_list[base + 1] or nr_list[base + 2]:
+            if why is not None:
+                why["free_block_order"] = o
             return True
         if alloc_flags & (ALLOC_HIGHATOMIC | ALLOC_OOM) and nr_list[base + MIGRATE_HIGHATOMIC]:
+            if why is not None:
+                why["free_block_order"] = o
             return True
+    if why is not None:
+        why["free_block_order"] = "none"
     return False
 
 
-def zone_watermark_fast(z: Zone, order: int, mark: int, hz: int, alloc_flags: int) -> bool:
+def zone_watermark_fast(z: Zone, order: int, mark: int, hz: int, alloc_flags: int,
+                        why: dict[str, Any] | None = None) -> bool:
     """mm/page_alloc.c: zone_watermark_fast - the order-0 shortcut, then __zone_watermark_ok,
-    then the boosted-watermark retry at the min mark."""
+    then the boosted-watermark retry at the min mark.  *why* as for zone_watermark_ok."""
     free = z.free_pages
     if not order:
         reserved = 0 if alloc_flags & ALLOC_RESERVES else z.nr_free_highatomic
         usable = free - min(free, reserved)
         if usable > mark + z.lowmem_reserve[hz]:
+            if why is not None:
+                why.update(free=usable, min=mark, lowmem_reserve=z.lowmem_reserve[hz],
+                           test=f"{usable} > {mark} + {z.lowmem_reserve[hz]}")
             return True
-    if zone_watermark_ok(z, order, mark, hz, alloc_flags, free):
+    if zone_watermark_ok(z, order, mark, hz, alloc_flags, free, why):
         return True
     if (not order and alloc_flags & ALLOC_MIN_RESERVE and z.watermark_boost
             and alloc_flags & ALLOC_WMARK_MASK == ALLOC_WMARK_MIN):
-        return zone_watermark_ok(z, order, z._watermark[WMARK_MIN], hz, alloc_flags, free)
+        if why is not None:
+            why["boost_retry_at_min"] = z._watermark[WMARK_MIN]
+        return zone_watermark_ok(z, order, z._watermark[WMARK_MIN], hz, alloc_flags, free, why)
     return False

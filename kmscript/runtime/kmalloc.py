@@ -31,6 +31,7 @@ from typing import Any
 
 from . import slab_geometry as g
 from . import gfp as _gfp
+from .explain import DecisionLog
 from .gfp import format_gfp
 from .mm_types import MAX_PAGE_ORDER, OWNER_KERNEL, PAGE_SHIFT, PAGE_SIZE, PageAllocator
 from .slab import SlabAllocator
@@ -57,13 +58,29 @@ NUMA_NO_NODE = -1
 
 def kmalloc_type(gfp: int) -> int:
     """include/linux/slab.h: kmalloc_type (CONFIG_ZONE_DMA, CONFIG_MEMCG, no random caches)."""
+    return kmalloc_type_why(gfp)[0]
+
+
+def kmalloc_type_why(gfp: int) -> tuple[int, str]:
+    """kmalloc_type with the test that decided it, in the kernel's order (explain)."""
     if not gfp & KMALLOC_NOT_NORMAL_BITS:
-        return g.KMALLOC_NORMAL
+        return g.KMALLOC_NORMAL, "KMALLOC_NORMAL: none of __GFP_DMA, __GFP_RECLAIMABLE, __GFP_ACCOUNT"
     if gfp & _GFP_DMA:
-        return g.KMALLOC_DMA
+        return g.KMALLOC_DMA, "KMALLOC_DMA: __GFP_DMA"
     if gfp & _GFP_RECLAIMABLE:
-        return g.KMALLOC_RECLAIM
-    return g.KMALLOC_CGROUP
+        return g.KMALLOC_RECLAIM, "KMALLOC_RECLAIM: __GFP_RECLAIMABLE"
+    return g.KMALLOC_CGROUP, "KMALLOC_CGROUP: __GFP_ACCOUNT"
+
+
+_KMALLOC_TYPE_NAMES = {g.KMALLOC_NORMAL: "KMALLOC_NORMAL", g.KMALLOC_RECLAIM: "KMALLOC_RECLAIM",
+                       g.KMALLOC_DMA: "KMALLOC_DMA", g.KMALLOC_CGROUP: "KMALLOC_CGROUP"}
+
+
+def kmalloc_index_why(size: int) -> str:
+    """How kmalloc_index chose the size class of *size* (explain)."""
+    if size <= 192:
+        return f"size_index[({size} - 1) / 8] = {g.kmalloc_index(size)}"
+    return f"fls({size} - 1) = {g.kmalloc_index(size)}"
 
 
 class Kmalloc:
@@ -112,6 +129,9 @@ class Kmalloc:
         else:
             s = self.normal[size]
         slab = self.slab
+        ex = slab.tracer.explain
+        if ex.on:
+            return self._kmalloc_explained(ex, s, size, gfp, caller)
         c = s.cpu_slab[slab.ctx.cpu]
         fl = c.freelist
         if fl and not gfp & _GFP_ZERO and not slab.faults.active:
@@ -137,10 +157,34 @@ class Kmalloc:
                                         f"accounted={'true' if gfp & _GFP_ACCOUNT else 'false'}")
         return obj
 
+    def _kmalloc_explained(self, ex: DecisionLog, s: KmemCache, size: int, gfp: int, caller: str) -> int | None:
+        """kmalloc with its decisions recorded: the size class and type, then the generic
+        slab_alloc (whose inlined fast path above is the same cpu-freelist pop)."""
+        t, why_type = kmalloc_type_why(gfp)
+        step = ex.begin("kmalloc", size=size, gfp=format_gfp(gfp))
+        ex.note("kmalloc_slab", s.name, index=g.kmalloc_index(size), size_class=kmalloc_index_why(size),
+                kmalloc_type=_KMALLOC_TYPE_NAMES[t], why=why_type, object_size=s.object_size, slot_size=s.size)
+        obj = None
+        try:
+            obj = self.slab.slab_alloc(s, gfp, caller, size, True)
+        finally:
+            ex.end(step, "NULL" if obj is None else f"{obj:#x}")
+        slab = self.slab
+        slab.tracer.emit("kmalloc", f"call_site={caller} ptr={_p(obj)} bytes_req={size} "
+                                    f"bytes_alloc={s.size} gfp_flags={format_gfp(gfp)} node={NUMA_NO_NODE} "
+                                    f"accounted={'true' if gfp & _GFP_ACCOUNT else 'false'}")
+        return obj
+
     def kmalloc_large(self, size: int, gfp: int, caller: str) -> int | None:
         """___kmalloc_large_node: whole pages with _GFP_COMP, charged to SUnreclaim."""
         slab = self.slab
         order = g.get_order(size)
+        ex = slab.tracer.explain
+        step = None
+        if ex.on:
+            step = ex.begin("kmalloc", size=size, gfp=format_gfp(gfp))
+            ex.note("kmalloc_large", f"size > KMALLOC_MAX_CACHE_SIZE ({KMALLOC_MAX_CACHE_SIZE}): whole pages, "
+                    f"order {order} (get_order)", order=order)
         if gfp & GFP_SLAB_BUG_MASK:
             gfp = slab.kmalloc_fix_flags(gfp)
         ptr: int | None = None
@@ -160,6 +204,8 @@ class Kmalloc:
                 for p in range(pfn, pfn + (1 << order)):
                     self.large_pfn[p] = ptr
                 slab.vmstat.nr_slab_unreclaimable_b += PAGE_SIZE << order
+        if step is not None:
+            ex.end(step, "NULL" if ptr is None else f"{ptr:#x}")
         if slab.tracer.enabled:
             slab.tracer.emit("kmalloc", f"call_site={caller} ptr={_p(ptr)} bytes_req={size} "
                                         f"bytes_alloc={PAGE_SIZE << order} gfp_flags={format_gfp(gfp)} "
@@ -180,7 +226,16 @@ class Kmalloc:
 
     def kmem_cache_alloc(self, s: KmemCache, gfp: int, caller: str) -> int | None:
         slab = self.slab
-        obj = slab.slab_alloc(s, gfp, caller, s.object_size, False)
+        ex = slab.tracer.explain
+        if ex.on:
+            step = ex.begin("kmem_cache_alloc", cache=s.name, gfp=format_gfp(gfp))
+            obj = None
+            try:
+                obj = slab.slab_alloc(s, gfp, caller, s.object_size, False)
+            finally:
+                ex.end(step, "NULL" if obj is None else f"{obj:#x}")
+        else:
+            obj = slab.slab_alloc(s, gfp, caller, s.object_size, False)
         if slab.tracer.enabled:
             acc = bool(gfp & _GFP_ACCOUNT or s.flags & g.SLAB_ACCOUNT)
             slab.tracer.emit("kmem_cache_alloc",
@@ -194,7 +249,21 @@ class Kmalloc:
         slab = self.slab
         if slab.tracer.enabled:
             slab.tracer.emit("kfree", f"call_site={caller} ptr={_p(addr)}")
+            ex = slab.tracer.explain
+            if ex.on:
+                step = ex.begin("kfree", ptr=_p(addr))
+                try:
+                    self._kfree(addr, caller)
+                finally:
+                    ex.end(step)
+                return
+        self._kfree(addr, caller)
+
+    def _kfree(self, addr: int, caller: str) -> None:
+        slab = self.slab
         if addr <= ZERO_SIZE_PTR:
+            if slab.tracer.explain.on:
+                slab.tracer.explain.note("kfree", "NULL or ZERO_SIZE_PTR: nothing to free")
             return
         # fast path (do_slab_free): a live object in this CPU's cpu slab (debug caches have none)
         sl = slab.slab_by_pfn.get((addr - self.page_offset) >> PAGE_SHIFT)
@@ -211,6 +280,9 @@ class Kmalloc:
                 if i * size == off and owners[i]:
                     owners[i] = 0
                     c.freelist.append(addr)
+                    if slab.tracer.enabled and slab.tracer.explain.on:
+                        slab.tracer.explain.note("do_slab_free", "fast path: onto this CPU's cpu slab freelist",
+                                                 cache=s.name, cpu=slab.ctx.cpu, freelist=len(c.freelist))
                     return
         if slab.slab_free(addr, caller):
             return
@@ -228,6 +300,14 @@ class Kmalloc:
             return
         if slab.tracer.enabled:
             slab.tracer.emit("kmem_cache_free", f"call_site={caller} ptr={_p(addr)} name={real.cache.name}")
+            ex = slab.tracer.explain
+            if ex.on:
+                step = ex.begin("kmem_cache_free", cache=s.name, ptr=_p(addr))
+                try:
+                    slab.slab_free(addr, caller, expect=s, api="kmem_cache_free")
+                finally:
+                    ex.end(step)
+                return
         slab.slab_free(addr, caller, expect=s, api="kmem_cache_free")
 
     def kfree_rcu(self, addr: int, caller: str) -> None:
@@ -245,6 +325,9 @@ class Kmalloc:
         for p in range(hpfn, hpfn + (1 << order)):
             del self.large_pfn[p]
         self.slab.vmstat.nr_slab_unreclaimable_b -= PAGE_SIZE << order
+        if self.slab.tracer.explain.on:
+            self.slab.tracer.explain.note("free_large_kmalloc", f"a large kmalloc: its order-{order} pages go back",
+                                          order=order)
         self.page_alloc.free_pages(hpfn, order)
         return True
 

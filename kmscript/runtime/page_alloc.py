@@ -60,15 +60,24 @@ from .gfp import (__GFP_COMP, __GFP_DIRECT_RECLAIM, __GFP_HARDWALL, __GFP_HIGH, 
                   __GFP_KSWAPD_RECLAIM, __GFP_MEMALLOC, __GFP_NOFAIL, __GFP_NOMEMALLOC, __GFP_NORETRY,
                   __GFP_NOWARN, __GFP_RETRY_MAYFAIL, __GFP_THISNODE, __GFP_ZERO, MIGRATE_HIGHATOMIC,
                   MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_TYPES,
-                  MIGRATE_UNMOVABLE, ZONE_DEVICE, ZONE_NORMAL, format_gfp, gfp_migratetype, gfp_zone)
+                  MIGRATE_UNMOVABLE, MIGRATETYPE_NAMES, ZONE_DEVICE, ZONE_NAMES, ZONE_NORMAL, format_gfp,
+                  gfp_migratetype, gfp_zone)
+from .explain import DecisionLog
 from .internal import (PCP_BLOCK_BYTES, ALLOC_WMARK_MIN, ALLOC_WMARK_LOW, ALLOC_WMARK_HIGH, ALLOC_WMARK_MASK,
                        ALLOC_NO_WATERMARKS, ALLOC_OOM, ALLOC_NON_BLOCK, ALLOC_MIN_RESERVE, ALLOC_CPUSET,
                        ALLOC_NOFRAGMENT, ALLOC_HIGHATOMIC, ALLOC_KSWAPD, MAX_RECLAIM_RETRIES,
                        MAX_COMPACT_RETRIES, PF_MEMALLOC, SLOWPATH_LOOP_LIMIT, MAXORDER_LI, TAIL_BYTES,
-                       order_to_pindex, should_try_claim_block, zone_watermark_ok, zone_watermark_fast)
+                       format_alloc_flags, order_to_pindex, should_try_claim_block, zone_watermark_ok,
+                       zone_watermark_fast)
 from .mm_types import (MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER,
                        PAGEBLOCK_NR_PAGES, OWNER_KERNEL, OWNERS_MOVABLE)
 from .zone import PCP_BATCH_SCALE_MAX, WMARK_HIGH, PerCpuPages, Zone
+
+_WMARK_NAMES = ("min", "low", "high")
+
+
+def _pfn_or_null(pfn: int | None) -> str:
+    return "NULL" if pfn is None else f"pfn {pfn:#x}"
 from .migrate import Migrate
 
 # __GFP_* names are mangled inside a class body: module-level aliases
@@ -233,6 +242,19 @@ class PageAllocator(Migrate):
         return pfns
 
     def _alloc_pages(self, gfp: int, order: int, owner: int, caller: str | None) -> int | None:
+        ex = self.tracer.explain
+        if not ex.on:
+            return self._alloc_pages_nodelog(gfp, order, owner, caller)
+        # explain: the request's record (mm/page_alloc.c: __alloc_frozen_pages_noprof)
+        step = ex.begin("__alloc_pages", order=order, gfp=format_gfp(gfp))
+        pfn = None
+        try:
+            pfn = self._alloc_pages_nodelog(gfp, order, owner, caller)
+        finally:
+            ex.end(step, _pfn_or_null(pfn))
+        return pfn
+
+    def _alloc_pages_nodelog(self, gfp: int, order: int, owner: int, caller: str | None) -> int | None:
         if order > MAX_PAGE_ORDER or order < 0:
             if order > MAX_PAGE_ORDER and not gfp & _GFP_NOWARN:
                 # WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER, gfp)
@@ -241,8 +263,15 @@ class PageAllocator(Migrate):
                 raise KernelFault(f"order {order}: an order is 0..{MAX_PAGE_ORDER}")
             return None
         if self.faults.active and self.faults.should_fail_alloc_page(gfp, order):
+            if self.tracer.explain.on:
+                self.tracer.explain.note("should_fail_alloc_page", "fail_page_alloc injected a failure")
             return None
         hz, mt, zonelist, alloc_flags = self._alloc_context(gfp)
+        if self.tracer.explain.on:
+            self.tracer.explain.note(
+                "prepare_alloc_pages", highest_zoneidx=ZONE_NAMES[hz], migratetype=MIGRATETYPE_NAMES[mt],
+                zonelist=",".join(z.name for z in zonelist) or "empty",
+                preferred_zone=zonelist[0].name if zonelist else "none", alloc_flags=format_alloc_flags(alloc_flags))
         if not zonelist:
             pfn = None
         else:
@@ -277,10 +306,25 @@ class PageAllocator(Migrate):
 
     def get_page_from_freelist(self, gfp: int, order: int, alloc_flags: int, hz: int, mt: int,
                                zonelist: tuple[Zone, ...]) -> int | None:
+        ex = self.tracer.explain
+        if not ex.on:
+            return self._get_page_from_freelist(gfp, order, alloc_flags, hz, mt, zonelist, None)
+        step = ex.begin("get_page_from_freelist", order=order, alloc_flags=format_alloc_flags(alloc_flags))
+        pfn = None
+        try:
+            pfn = self._get_page_from_freelist(gfp, order, alloc_flags, hz, mt, zonelist, ex)
+        finally:
+            ex.end(step, _pfn_or_null(pfn))
+        return pfn
+
+    def _get_page_from_freelist(self, gfp: int, order: int, alloc_flags: int, hz: int, mt: int,
+                                zonelist: tuple[Zone, ...], ex: DecisionLog | None) -> int | None:
+        """The zonelist walk; *ex* (explain) records each zone's watermark test."""
         while True:
             for zone in zonelist:
                 if not zone.below_high:
-                    if zone_watermark_fast(zone, order, zone.high, hz, alloc_flags):
+                    if (zone_watermark_fast(zone, order, zone.high, hz, alloc_flags) if ex is None
+                            else self._watermark_step(ex, zone, order, WMARK_HIGH, hz, alloc_flags)):
                         pfn = self._rmqueue(zone, order, gfp, alloc_flags, mt)
                         if pfn is not None:
                             if alloc_flags & ALLOC_HIGHATOMIC:
@@ -288,10 +332,16 @@ class PageAllocator(Migrate):
                             return pfn
                         continue
                     zone.below_high = True
+                    if ex is not None:
+                        ex.note("get_page_from_freelist", f"{zone.name} below its high mark: ZONE_BELOW_HIGH set")
                 mark = zone.wmark_pages(alloc_flags & ALLOC_WMARK_MASK)
-                if not zone_watermark_fast(zone, order, mark, hz, alloc_flags):
+                if not (zone_watermark_fast(zone, order, mark, hz, alloc_flags) if ex is None
+                        else self._watermark_step(ex, zone, order, alloc_flags & ALLOC_WMARK_MASK, hz, alloc_flags)):
                     if not alloc_flags & ALLOC_NO_WATERMARKS:
                         continue
+                    if ex is not None:
+                        ex.note("get_page_from_freelist", "ALLOC_NO_WATERMARKS: the failed test is ignored",
+                                zone=zone.name)
                 pfn = self._rmqueue(zone, order, gfp, alloc_flags, mt)
                 if pfn is not None:
                     if alloc_flags & ALLOC_HIGHATOMIC:
@@ -299,8 +349,29 @@ class PageAllocator(Migrate):
                     return pfn
             if alloc_flags & ALLOC_NOFRAGMENT:
                 alloc_flags &= ~ALLOC_NOFRAGMENT
+                if ex is not None:
+                    ex.note("get_page_from_freelist", "no zone served without fragmenting: retry without "
+                            "ALLOC_NOFRAGMENT", alloc_flags=format_alloc_flags(alloc_flags))
                 continue
             return None
+
+    def _watermark_step(self, ex: DecisionLog, zone: Zone, order: int, wmark: int, hz: int,
+                        alloc_flags: int) -> bool:
+        """zone_watermark_fast at watermark *wmark* (WMARK_MIN/LOW/HIGH) with the numbers it
+        compared recorded (explain)."""
+        why: dict[str, Any] = {}
+        mark = zone.wmark_pages(wmark)
+        ok = zone_watermark_fast(zone, order, mark, hz, alloc_flags, why)
+        numbers: dict[str, Any] = {"zone": zone.name, "order": order, "mark": _WMARK_NAMES[wmark],
+                                   "mark_pages": mark, "nr_free_pages": zone.free_pages}
+        if zone.watermark_boost:
+            numbers["watermark_boost"] = zone.watermark_boost
+        if zone.nr_free_highatomic:
+            numbers["nr_free_highatomic"] = zone.nr_free_highatomic
+        numbers.update(why)
+        numbers["alloc_flags"] = format_alloc_flags(alloc_flags)
+        ex.note("zone_watermark_fast", "pass" if ok else "fail", **numbers)
+        return ok
 
     def _rmqueue(self, zone: Zone, order: int, gfp: int, alloc_flags: int, mt: int) -> int | None:
         pfn: int | None = None
@@ -314,6 +385,9 @@ class PageAllocator(Migrate):
         zone.pgalloc += 1 << order
         if alloc_flags & ALLOC_KSWAPD and zone.boosted_watermark:
             zone.boosted_watermark = False
+            if self.tracer.explain.on:
+                self.tracer.explain.note("rmqueue", "ZONE_BOOSTED_WATERMARK was set: wake kswapd",
+                                         zone=zone.name, watermark_boost=zone.watermark_boost)
             self._wakeup_kswapd(0, zone.idx)
         return pfn
 
@@ -321,14 +395,36 @@ class PageAllocator(Migrate):
         pcp = zone.pcp[self.ctx.cpu]
         pcp.free_count >>= 1
         lst = pcp.lists[order_to_pindex(mt, order) if order else mt]
+        ex = self.tracer.explain
         if not lst:
+            step = None
+            if ex.on:
+                step = ex.begin("rmqueue_pcplist", zone=zone.name, cpu=self.ctx.cpu, order=order,
+                                migratetype=MIGRATETYPE_NAMES[mt], list_pages=0, pcp_count=pcp.count,
+                                pcp_high=pcp.high, pcp_batch=pcp.batch)
             batch = self._nr_pcp_alloc(pcp, zone, order)
+            rstep = None
+            if ex.on:
+                rstep = ex.begin("rmqueue_bulk", batch=batch, alloc_factor=pcp.alloc_factor)
             n = self._rmqueue_bulk(zone, order, batch, lst, mt, alloc_flags)
             pcp.count += n << order
+            if rstep is not None:
+                ex.end(rstep, f"{n} block{'s' if n != 1 else ''} of order {order} moved to the pcp list",
+                       taken=n)
             if not lst:
+                if step is not None:
+                    ex.end(step, "empty: the buddy lists could not refill it")
                 return None
+            pfn: int = lst.popleft()
+            pcp.count -= 1 << order
+            if step is not None:
+                ex.end(step, f"refilled, took pfn {pfn:#x}", pcp_count=pcp.count)
+            return pfn
         pcp.count -= 1 << order
-        pfn: int = lst.popleft()
+        pfn = lst.popleft()
+        if ex.on:
+            ex.note("rmqueue_pcplist", f"hit: pfn {pfn:#x}", zone=zone.name, cpu=self.ctx.cpu, order=order,
+                    migratetype=MIGRATETYPE_NAMES[mt], list_pages=len(lst) + 1, pcp_count=pcp.count + (1 << order))
         return pfn
 
     def _nr_pcp_alloc(self, pcp: PerCpuPages, zone: Zone, order: int) -> int:
@@ -382,17 +478,36 @@ class PageAllocator(Migrate):
         return i
 
     def _rmqueue_buddy(self, zone: Zone, order: int, alloc_flags: int, mt: int) -> int | None:
+        ex = self.tracer.explain
+        step = ex.begin("rmqueue_buddy", zone=zone.name, order=order) if ex.on else None
         pfn = None
         if alloc_flags & ALLOC_HIGHATOMIC:
             pfn = self._rmqueue_smallest(zone, order, MIGRATE_HIGHATOMIC)
         if pfn is None:
             pfn = self._rmqueue_mode(zone, order, mt, alloc_flags, [0])
             if pfn is None and alloc_flags & (ALLOC_OOM | ALLOC_NON_BLOCK):
+                if step is not None:
+                    ex.note("rmqueue_buddy", "ALLOC_OOM/ALLOC_NON_BLOCK: try the HighAtomic reserve")
                 pfn = self._rmqueue_smallest(zone, order, MIGRATE_HIGHATOMIC)
+        if step is not None:
+            ex.end(step, _pfn_or_null(pfn))
         return pfn
 
     def _rmqueue_smallest(self, zone: Zone, order: int, mt: int) -> int | None:
-        r = zone.rmqueue_smallest(order, mt)
+        ex = self.tracer.explain
+        if ex.on:
+            halves: list[tuple[int, int]] = []
+            r = zone.rmqueue_smallest(order, mt, halves)
+            if r is None:
+                ex.note("__rmqueue_smallest", f"no free block of order >= {order}", order=order,
+                        migratetype=MIGRATETYPE_NAMES[mt])
+            elif r[1] > order:
+                # expand(): the order-k block is split, the upper halves go back to the lists
+                ex.note("__rmqueue_smallest", f"split order-{r[1]} block at pfn {r[0]:#x}: keeps order-{order} at "
+                        f"{r[0]:#x}, frees " + ", ".join(f"order-{o} at {p:#x}" for p, o in halves),
+                        order=order, migratetype=MIGRATETYPE_NAMES[mt], from_order=r[1])
+        else:
+            r = zone.rmqueue_smallest(order, mt)
         if r is None:
             return None
         if self.tracer.enabled:
@@ -446,6 +561,12 @@ class PageAllocator(Migrate):
             page = zone.first_free(current, fmt)
             assert page is not None
             pfn = self._try_to_claim_block(zone, page, current, order, start_mt, fmt, alloc_flags)
+            if self.tracer.explain.on:
+                self.tracer.explain.note(
+                    "__rmqueue_claim", f"claimed the pageblock of pfn {page:#x}" if pfn is not None
+                    else f"did not claim the pageblock of pfn {page:#x}", order=order,
+                    start_migratetype=MIGRATETYPE_NAMES[start_mt], fallback_migratetype=MIGRATETYPE_NAMES[fmt],
+                    fallback_order=current)
             if pfn is not None:
                 self._trace_extfrag(pfn, order, current, start_mt, fmt)
                 return pfn
@@ -461,6 +582,12 @@ class PageAllocator(Migrate):
             page = zone.first_free(current, fmt)
             assert page is not None
             zone.page_del_and_expand(page, order, current, fmt)
+            if self.tracer.explain.on:
+                self.tracer.explain.note(
+                    "__rmqueue_steal", f"stole order-{order} at pfn {page:#x} from a {MIGRATETYPE_NAMES[fmt]} "
+                    f"order-{current} block (the pageblock keeps its type)", order=order,
+                    start_migratetype=MIGRATETYPE_NAMES[start_mt], fallback_migratetype=MIGRATETYPE_NAMES[fmt],
+                    fallback_order=current)
             self._trace_extfrag(page, order, current, start_mt, fmt)
             return page
         return None
@@ -501,6 +628,11 @@ class PageAllocator(Migrate):
             alike = PAGEBLOCK_NR_PAGES - (free_pages + movable_pages)
         else:
             alike = 0
+        if self.tracer.explain.on:
+            self.tracer.explain.note(
+                "try_to_claim_block", "claim" if free_pages + alike >= (1 << (PAGEBLOCK_ORDER - 1)) else "no claim",
+                pageblock=f"{start_pfn:#x}", free_pages=free_pages, alike_pages=alike,
+                threshold=1 << (PAGEBLOCK_ORDER - 1))
         if free_pages + alike >= (1 << (PAGEBLOCK_ORDER - 1)):
             self._move_freepages_block_range(zone, start_pfn, block_mt, start_mt)
             return self._rmqueue_smallest(zone, order, start_mt)
@@ -657,6 +789,21 @@ class PageAllocator(Migrate):
 
     def _alloc_pages_slowpath(self, gfp: int, order: int, hz: int, mt: int, zonelist: tuple[Zone, ...],
                               caller: str | None) -> int | None:
+        ex = self.tracer.explain
+        if not ex.on:
+            return self._slowpath(gfp, order, hz, mt, zonelist, caller, None)
+        step = ex.begin("__alloc_pages_slowpath", order=order, gfp=format_gfp(gfp),
+                        alloc_flags=format_alloc_flags(self.gfp_to_alloc_flags(gfp, order)))
+        pfn = None
+        try:
+            pfn = self._slowpath(gfp, order, hz, mt, zonelist, caller, ex)
+        finally:
+            ex.end(step, _pfn_or_null(pfn))
+        return pfn
+
+    def _slowpath(self, gfp: int, order: int, hz: int, mt: int, zonelist: tuple[Zone, ...],
+                  caller: str | None, ex: DecisionLog | None) -> int | None:
+        """__alloc_pages_slowpath; *ex* (explain) records what each stage achieved."""
         can_direct_reclaim = bool(gfp & _GFP_DIRECT_RECLAIM)
         can_compact = bool(gfp & _GFP_IO)
         nofail = bool(gfp & _GFP_NOFAIL)
@@ -676,6 +823,8 @@ class PageAllocator(Migrate):
             return pfn
         if (can_direct_reclaim and can_compact and (costly or (order > 0 and mt != MIGRATE_MOVABLE))
                 and not self.gfp_pfmemalloc_flags(gfp) & ALLOC_NO_WATERMARKS):
+            if ex is not None:
+                ex.note("__alloc_pages_slowpath", "costly or non-movable high-order request: compact first")
             pfn, compact_result_skipped = self._direct_compact(gfp, order, alloc_flags, hz, mt, zonelist)
             if pfn is not None:
                 return pfn
@@ -691,17 +840,27 @@ class PageAllocator(Migrate):
             reserve_flags = self.gfp_pfmemalloc_flags(gfp)
             if reserve_flags:
                 alloc_flags = reserve_flags | (alloc_flags & ALLOC_KSWAPD)
+                if ex is not None:
+                    ex.note("__gfp_pfmemalloc_flags", "reserve access", alloc_flags=format_alloc_flags(alloc_flags))
             pfn = self.get_page_from_freelist(gfp, order, alloc_flags, hz, mt, zonelist)
             if pfn is not None:
                 return pfn
             if not can_direct_reclaim:
+                if ex is not None:
+                    ex.note("__alloc_pages_slowpath", "no __GFP_DIRECT_RECLAIM: cannot reclaim, give up")
                 break
             if self.ctx.current.flags & PF_MEMALLOC:
+                if ex is not None:
+                    ex.note("__alloc_pages_slowpath", "PF_MEMALLOC: no recursion into reclaim, give up")
                 break
             # __alloc_pages_direct_reclaim
             progress = 0
             if hooks is not None:
+                free_before = self.nr_free_pages()
                 progress = hooks.try_to_free_pages(gfp, order)
+                if ex is not None:
+                    ex.note("__alloc_pages_direct_reclaim", f"reclaimed {progress} pages", nr_reclaimed=progress,
+                            nr_free_before=free_before, nr_free_after=self.nr_free_pages())
                 if progress:
                     pfn = self.get_page_from_freelist(gfp, order, alloc_flags, hz, mt, zonelist)
                     if pfn is None:
@@ -719,6 +878,9 @@ class PageAllocator(Migrate):
                 break
             retry, no_progress_loops = self._should_reclaim_retry(gfp, order, zonelist, hz, alloc_flags,
                                                                   progress > 0, no_progress_loops, mt)
+            if ex is not None:
+                ex.note("should_reclaim_retry", "retry" if retry else "no retry", no_progress_loops=no_progress_loops,
+                        max_reclaim_retries=MAX_RECLAIM_RETRIES)
             if retry:
                 continue
             if progress > 0 and can_compact and not compact_result_skipped \
@@ -726,7 +888,16 @@ class PageAllocator(Migrate):
                 compaction_retries += 1
                 continue
             # __alloc_pages_may_oom
+            free_before = self.nr_free_pages()
+            kills_before = self.vmstat.oom_kill
             pfn, oom_progress = self._may_oom(gfp, order, hz, mt, zonelist)
+            if ex is not None:
+                kills = self.vmstat.oom_kill - kills_before
+                ex.note("__alloc_pages_may_oom", ("got a page at the high mark" if pfn is not None and not kills else
+                                                  f"killed {kills} task{'s' if kills != 1 else ''}" if kills else
+                                                  "progress without a kill" if oom_progress else
+                                                  "the OOM killer may not run for this request"),
+                        oom_kills=kills, nr_free_before=free_before, nr_free_after=self.nr_free_pages())
             if pfn is not None:
                 return pfn
             if self.ctx.current.oom_victim and (alloc_flags & ALLOC_OOM or gfp & _GFP_NOMEMALLOC):
@@ -750,6 +921,9 @@ class PageAllocator(Migrate):
             # never come, so it refuses the request instead of hanging the script.
             raise KernelFault(f"__GFP_NOFAIL allocation of order {order} ({format_gfp(gfp)}) cannot make "
                               f"progress: the kernel would loop in __alloc_pages_slowpath forever")
+        if self.tracer.explain.on:
+            self.tracer.explain.note("warn_alloc", "page allocation failure" +
+                                     (" (__GFP_NOWARN: not reported)" if gfp & _GFP_NOWARN else ""), order=order)
         self.warn_alloc(gfp, f"page allocation failure: order:{order}",
                         ("__alloc_pages_slowpath", "__alloc_frozen_pages_noprof", "alloc_pages_mpol",
                          caller or "kmscript"))
@@ -760,7 +934,11 @@ class PageAllocator(Migrate):
         """__alloc_pages_direct_compact: (page, compaction was skipped)."""
         if not order or self.reclaim is None:
             return None, True
-        if not self.reclaim.try_to_compact_pages(gfp, order):
+        compacted = self.reclaim.try_to_compact_pages(gfp, order)
+        if self.tracer.explain.on:
+            self.tracer.explain.note("__alloc_pages_direct_compact", "compacted" if compacted else "skipped",
+                                     order=order)
+        if not compacted:
             return None, True
         return self.get_page_from_freelist(gfp, order, alloc_flags, hz, mt, zonelist), False
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from .buddy import BUDDY_TAIL, K_BUDDY, K_PCP, SECTION_MASK, SECTION_SHIFT, TAIL
 from .errors import KernelFault
-from .gfp import MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, ZONE_MOVABLE
+from .gfp import MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATETYPE_NAMES, ZONE_MOVABLE
 from .internal import PCP_TAIL_BYTES, order_to_pindex, pindex_to_order, zone_watermark_ok
 from .mm_types import (MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER, OWNER_KERNEL)
 from .zone import PCP_BATCH_SCALE_MAX, PCPF_FREE_HIGH_BATCH, PCPF_PREV_FREE_HIGH_ORDER, PerCpuPages, Zone
@@ -126,6 +126,17 @@ class PageFree(ShowMem):
     def _free_frozen_pages(self, pfn: int, order: int) -> None:
         if self.tracer.enabled:
             self.tracer.emit("mm_page_free", f"page={self.arch.pfn_to_struct_page(pfn):016x} pfn={pfn:#x} order={order}")
+            ex = self.tracer.explain
+            if ex.on:
+                step = ex.begin("free_frozen_pages", pfn=f"{pfn:#x}", order=order)
+                try:
+                    self._free_frozen_pages_nodelog(pfn, order)
+                finally:
+                    ex.end(step)
+                return
+        self._free_frozen_pages_nodelog(pfn, order)
+
+    def _free_frozen_pages_nodelog(self, pfn: int, order: int) -> None:
         if order:
             self.compound.discard(pfn)
         if self.mapcount:
@@ -152,7 +163,12 @@ class PageFree(ShowMem):
             sec[i:i + (1 << order)] = bytes((BUDDY_TAIL,)) * (1 << order)
         else:
             sec[i] = BUDDY_TAIL
-        zone.free_one_page(pfn, order, mt)
+        final = zone.free_one_page(pfn, order, mt)
+        if self.tracer.enabled and self.tracer.explain.on:
+            self.tracer.explain.note(
+                "__free_one_page", (f"merged with its buddies into an order-{final} block" if final > order
+                                    else "no free buddy to merge with"),
+                zone=zone.name, pfn=f"{pfn:#x}", order=order, migratetype=MIGRATETYPE_NAMES[mt], final_order=final)
 
     def _free_frozen_page_commit(self, zone: Zone, pcp: PerCpuPages, pfn: int, mt: int, order: int) -> None:
         pcp.alloc_factor >>= 1
@@ -178,8 +194,20 @@ class PageFree(ShowMem):
         if pcp.free_count < (batch << PCP_BATCH_SCALE_MAX):
             pcp.free_count += nr
         high = self._nr_pcp_high(pcp, zone, batch, free_high)
+        ex = self.tracer.explain
+        if ex.on:
+            ex.note("free_frozen_page_commit", "onto the pcp list" + (": count reached high, free a batch to the buddy"
+                                                                      if pcp.count >= high else ""),
+                    zone=zone.name, cpu=self.ctx.cpu, migratetype=MIGRATETYPE_NAMES[mt], pcp_count=pcp.count,
+                    pcp_high=high, pcp_batch=batch)
         if pcp.count >= high:
-            self.free_pcppages_bulk(zone, self._nr_pcp_free(pcp, batch, high, free_high), pcp, pindex)
+            if ex.on:
+                nr = self._nr_pcp_free(pcp, batch, high, free_high)
+                step = ex.begin("free_pcppages_bulk", count=nr)
+                self.free_pcppages_bulk(zone, nr, pcp, pindex)
+                ex.end(step)
+            else:
+                self.free_pcppages_bulk(zone, self._nr_pcp_free(pcp, batch, high, free_high), pcp, pindex)
             if zone.below_high and zone_watermark_ok(zone, 0, zone.high, ZONE_MOVABLE, 0):
                 zone.below_high = False
 

@@ -104,6 +104,18 @@ class PerCpu(PercpuVm):
     # -- alloc / free ----------------------------------------------------------------------------
     def alloc_percpu(self, size: int, align: int = 4, gfp: int = GFP_KERNEL, caller: str | None = None) -> int | None:
         """pcpu_alloc(): a __percpu pointer (CPU 0's copy) or None."""
+        ex = self.tracer.explain
+        if not ex.on:
+            return self._pcpu_alloc(size, align, gfp, caller)
+        step = ex.begin("pcpu_alloc", size=size, align=align, gfp=format_gfp(gfp))
+        ptr = None
+        try:
+            ptr = self._pcpu_alloc(size, align, gfp, caller)
+        finally:
+            ex.end(step, "NULL" if ptr is None else f"{ptr:#x}")
+        return ptr
+
+    def _pcpu_alloc(self, size: int, align: int, gfp: int, caller: str | None) -> int | None:
         is_atomic = not gfp & GFP_DIRECT_RECLAIM
         pcpu_gfp = gfp & (GFP_KERNEL | GFP_NORETRY | GFP_NOWARN)
         do_warn = not gfp & GFP_NOWARN
@@ -131,6 +143,12 @@ class PerCpu(PercpuVm):
                     break
             if found:
                 break
+        ex = self.tracer.explain
+        if ex.on and found is not None:
+            ex.note("pcpu_find_block_fit", f"chunk {found[0].base_addr:#x} has room at offset "
+                    f"{found[1] * PCPU_MIN_ALLOC_SIZE}", size=size, align=align,
+                    first_slot=self.size_to_slot(size), slot=self.chunk_slot(found[0]),
+                    chunk_free_bytes=found[0].free_bytes)
         if found is None and not is_atomic:
             chunk_new = self.create_chunk(pcpu_gfp)
             if chunk_new is None:
@@ -139,6 +157,14 @@ class PerCpu(PercpuVm):
                 off = chunk_new.find_fit(bits, bit_align, False)
                 if off >= 0:
                     found = (chunk_new, off)
+            if ex.on:
+                ex.note("pcpu_create_chunk", "no chunk has room: " + ("a new chunk could not be created"
+                                                                      if chunk_new is None else
+                                                                      f"created chunk {chunk_new.base_addr:#x}"),
+                        size=size, align=align)
+        elif found is None and ex.on:
+            ex.note("pcpu_alloc", "atomic: no chunk has room, and an atomic allocation may not create one",
+                    size=size, align=align)
         if found is None:
             return self._fail(size, align, is_atomic, do_warn, err)
         chunk, off = found
@@ -148,6 +174,9 @@ class PerCpu(PercpuVm):
         if not is_atomic and not chunk.is_populated(off, bits):
             p0 = byte_off >> PAGE_SHIFT
             p1 = (byte_off + size + PAGE_SIZE - 1) >> PAGE_SHIFT
+            if ex.on:
+                ex.note("pcpu_populate_chunk", f"back pages {p0}..{p1 - 1} of the chunk on every CPU",
+                        pages=sum(1 for p in range(p0, p1) if not chunk.populated[p]))
             for page in range(p0, p1):
                 if not chunk.populated[page] and not self._populate_page(chunk, page, pcpu_gfp):
                     self._free_area(chunk, off)

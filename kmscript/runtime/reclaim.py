@@ -142,12 +142,21 @@ class Reclaim:
     def wakeup_kswapd(self, order: int, highest_zoneidx: int) -> None:
         self.kswapd_order = max(self.kswapd_order, order)
         self.kswapd_highest_zoneidx = max(self.kswapd_highest_zoneidx, highest_zoneidx)
+        ex = self.tracer.explain
         if self.kswapd_woken:
+            if ex.on:
+                ex.note("wakeup_kswapd", "kswapd0 is already awake")
             return
         if self.kswapd_failures >= MAX_RECLAIM_RETRIES:
+            if ex.on:
+                ex.note("wakeup_kswapd", "not woken: the node is hopeless", kswapd_failures=self.kswapd_failures)
             return  # hopeless node: only direct reclaim can reset this
         if self.pgdat_balanced(order, highest_zoneidx) and not self.pgdat_watermark_boosted(highest_zoneidx):
+            if ex.on:
+                ex.note("wakeup_kswapd", "not woken: pgdat_balanced (every zone above its high mark)")
             return
+        if ex.on:
+            ex.note("wakeup_kswapd", "kswapd0 woken: runs from the event queue", order=order)
         self.kswapd_woken = True
         # wake_up_interruptible(&pgdat->kswapd_wait): kswapd runs from the event queue at
         # the next point deferred work runs (events.py); a woken kthread is queued once
@@ -196,6 +205,9 @@ class Reclaim:
         elif not self.pgdat_balanced(order, zoneidx):
             self.kswapd_failures += 1
         self.zones.clear_boost()
+        if tracer.explain.on:
+            tracer.explain.note("balance_pgdat", f"kswapd0 reclaimed {total} pages", order=order,
+                                nr_reclaimed=total)
         if tracer.enabled:
             tracer.emit("mm_vmscan_kswapd_sleep", "nid=0")
         return total

@@ -100,12 +100,20 @@ class SlabAllocator(SlubDebug):
         order = s.order
         if (alloc_gfp & _GFP_DIRECT_RECLAIM) and order > s.geo.min_order:
             alloc_gfp = (alloc_gfp | _GFP_NOMEMALLOC) & ~_GFP_RECLAIM
+        ex = self.tracer.explain
+        if ex.on:
+            ex.note("allocate_slab", f"order {order} (oo: the cache's preferred order) with __GFP_NOWARN|__GFP_NORETRY",
+                    cache=s.name, order=order, objects=s.objs_per_slab, min_order=s.geo.min_order,
+                    gfp=format_gfp(alloc_gfp))
         pfn = self.page_alloc.alloc_pages(alloc_gfp, order, owner=OWNER_SLAB, caller=s.name)
         objects = s.objs_per_slab
         if pfn is None:
             # allocate_slab: retry at s->min with the caller's gfp (ORDER_FALLBACK)
             order = s.geo.min_order
             objects = s.geo.min_objects
+            if ex.on:
+                ex.note("allocate_slab", f"order {s.order} failed: fall back to min order {order} (ORDER_FALLBACK)",
+                        order=order, objects=objects, gfp=format_gfp(flags))
             pfn = self.page_alloc.alloc_pages(flags, order, owner=OWNER_SLAB, caller=s.name)
             if pfn is None:
                 self._slab_out_of_memory(s, gfp)
@@ -180,6 +188,11 @@ class SlabAllocator(SlubDebug):
         s.total_objects_count -= slab.objects
         s.slabs_set.discard(slab)
         slab.freelist = []
+        if self.tracer.explain.on:
+            self.tracer.explain.note("discard_slab", "after an RCU grace period (SLAB_TYPESAFE_BY_RCU)"
+                                     if s.flags & SLAB_TYPESAFE_BY_RCU else
+                                     f"order-{slab.order} pages back to the page allocator",
+                                     cache=s.name, slab=f"{slab.base:#x}", order=slab.order)
         if s.flags & SLAB_TYPESAFE_BY_RCU:
             slab.where = SLAB_RCU_FREE
             self.rcu_pending_slabs.append(slab)
@@ -215,8 +228,20 @@ class SlabAllocator(SlubDebug):
         obj: int | None
         if fl:
             obj = fl.pop()
+            if self.tracer.enabled and self.tracer.explain.on:
+                self.tracer.explain.note("slab_alloc_node", f"fast path: cpu freelist hit, object {obj:#x}",
+                                         cache=s.name, cpu=ctx.cpu, freelist_left=len(fl))
         else:
-            obj = self._slab_alloc_slow(s, c, gfp, req, caller)
+            ex = self.tracer.explain
+            if ex.on:
+                step = ex.begin("___slab_alloc", cache=s.name, cpu=ctx.cpu)
+                obj = None
+                try:
+                    obj = self._slab_alloc_slow(s, c, gfp, req, caller)
+                finally:
+                    ex.end(step, "NULL" if obj is None else f"object {obj:#x}")
+            else:
+                obj = self._slab_alloc_slow(s, c, gfp, req, caller)
             if obj is None:
                 return None
         self.live[obj] = (caller, req)
@@ -232,26 +257,54 @@ class SlabAllocator(SlubDebug):
             return self._alloc_debug(s, gfp, req, caller)
         cpu = self.ctx.cpu
         slab = c.slab
+        ex = self.tracer.explain
         if slab is not None:
             if slab.freelist:
                 # get_freelist: take the objects other CPUs freed into our cpu slab
+                if ex.on:
+                    ex.note("get_freelist", "the cpu slab's own freelist (objects freed by other CPUs)",
+                            slab=f"{slab.base:#x}", objects=len(slab.freelist))
                 c.freelist = slab.freelist
                 slab.freelist = []
                 slab.inuse = slab.objects
                 return c.freelist.pop()
             # full cpu slab: unfrozen, goes on no list
+            if ex.on:
+                ex.note("deactivate_slab", "the cpu slab is full: unfrozen, on no list", slab=f"{slab.base:#x}",
+                        objects=slab.objects)
             slab.where = SLAB_NOLIST
             slab.cpu = -1
             c.slab = None
         while c.partial:
             slab = c.partial.pop()
             if slab.freelist:
+                if ex.on:
+                    ex.note("slub_percpu_partial", "a slab from the cpu partial list becomes the cpu slab",
+                            slab=f"{slab.base:#x}", free_objects=len(slab.freelist), cpu_partial_left=len(c.partial))
                 self._activate(c, slab, cpu)
                 return c.freelist.pop()
             slab.where = SLAB_NOLIST  # cannot happen in the kernel's accounting; be safe
+        nr_partial = len(s.node_partial)
         if self.node_partial_to_cpu(s, c, cpu):
+            if ex.on:
+                assert c.slab is not None
+                ex.note("get_partial_node", "the first node partial slab becomes the cpu slab"
+                        + (f", {len(c.partial)} more go to the cpu partial list" if c.partial else ""),
+                        nr_partial=nr_partial, slab=f"{c.slab.base:#x}", free_objects=len(c.freelist),
+                        cpu_partial_slabs=s.cpu_partial_slabs)
             return c.freelist.pop()
-        slab = self._allocate_slab(s, gfp)
+        if ex.on:
+            step = ex.begin("new_slab", cache=s.name, nr_partial=0,
+                            why="no cpu slab, cpu partial or node partial slab with free objects")
+            slab = None
+            try:
+                slab = self._allocate_slab(s, gfp)
+            finally:
+                ex.end(step, "failed" if slab is None else
+                       f"slab at {slab.base:#x}, order {slab.order}, {slab.objects} objects",
+                       **({} if slab is None else {"order": slab.order, "objects": slab.objects}))
+        else:
+            slab = self._allocate_slab(s, gfp)
         if slab is None:
             return None
         self._activate(c, slab, cpu)
@@ -304,6 +357,16 @@ class SlabAllocator(SlubDebug):
         c = s.cpu_slab[self.ctx.cpu]
         if slab is c.slab:
             c.freelist.append(addr)
+            if self.tracer.enabled and self.tracer.explain.on:
+                self.tracer.explain.note("do_slab_free", "fast path: onto this CPU's cpu slab freelist",
+                                         cache=s.name, cpu=self.ctx.cpu, freelist=len(c.freelist))
+        elif self.tracer.explain.on:
+            step = self.tracer.explain.begin("__slab_free", cache=s.name, slab=f"{slab.base:#x}",
+                                             inuse=slab.inuse, objects=slab.objects)
+            try:
+                self._slab_free_slow(s, slab, addr)
+            finally:
+                self.tracer.explain.end(step)
         else:
             self._slab_free_slow(s, slab, addr)
         return True
@@ -314,18 +377,32 @@ class SlabAllocator(SlubDebug):
         prior = bool(slab.freelist)
         slab.freelist.append(addr)
         slab.inuse -= 1
+        ex = self.tracer.explain
         if where == SLAB_CPU:
+            if ex.on:
+                ex.note("__slab_free", f"the slab is CPU {slab.cpu}'s cpu slab: a remote free onto its freelist")
             return  # frozen by another CPU: a remote free onto slab->freelist
         if where == SLAB_CPU_PARTIAL:
+            if ex.on:
+                ex.note("__slab_free", "the slab is on a cpu partial list: no list change")
             return  # on some CPU's partial list: no list change
         if not prior and where == SLAB_NOLIST:
             # the slab was full: it goes to this CPU's partial list
+            if ex.on:
+                ex.note("__slab_free", "the slab was full: it goes to this CPU's partial list (put_cpu_partial)")
             self.put_cpu_partial(s, slab, drain=True)
             return
         # on the node partial list
         if slab.inuse == 0 and len(s.node_partial) >= s.min_partial:
+            if ex.on:
+                ex.note("__slab_free", "the slab is empty and the node keeps enough partial slabs: discard it",
+                        nr_partial=len(s.node_partial), min_partial=s.min_partial)
             s.node_partial.remove(slab)
             self.discard_slab(s, slab)
+        elif ex.on:
+            ex.note("__slab_free", "stays on the node partial list" +
+                    (" (empty, but nr_partial < min_partial)" if slab.inuse == 0 else ""),
+                    inuse=slab.inuse, nr_partial=len(s.node_partial), min_partial=s.min_partial)
 
     def put_cpu_partial(self, s: KmemCache, slab: Slab, drain: bool) -> None:
         if s.cpu_partial_slabs == 0:
@@ -336,6 +413,10 @@ class SlabAllocator(SlubDebug):
         cpu = self.ctx.cpu
         c = s.cpu_slab[cpu]
         if drain and c.partial and len(c.partial) >= s.cpu_partial_slabs:
+            if self.tracer.explain.on:
+                self.tracer.explain.note("put_cpu_partial", "the cpu partial list is full: move it to the node "
+                                         "(__put_partials)", cpu_partial=len(c.partial),
+                                         cpu_partial_slabs=s.cpu_partial_slabs)
             old = c.partial
             c.partial = []
             self._put_partials(s, old)
@@ -354,6 +435,10 @@ class SlabAllocator(SlubDebug):
                 slab.where = SLAB_NODE_PARTIAL
                 s.node_partial.append(slab)
         for slab in discard:
+            if self.tracer.explain.on:
+                self.tracer.explain.note("__put_partials", "an empty slab with enough node partial slabs: discard",
+                                         slab=f"{slab.base:#x}", nr_partial=len(s.node_partial),
+                                         min_partial=s.min_partial)
             self.discard_slab(s, slab)
 
     def deactivate_slab(self, s: KmemCache, c: KmemCacheCpu) -> None:

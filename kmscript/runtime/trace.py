@@ -6,12 +6,19 @@ event name exactly as the kernel's TP_printk formats it, e.g.
 
 Emitting is cheap when nobody listens: callers check ``tracer.enabled`` before building
 the field string, so a hot allocation loop pays one attribute test.
+
+The tracer also carries the decision log (explain.py), so every subsystem that gets the
+tracer in its constructor can record its decisions through ``tracer.explain``.  While a
+recording is on, ``enabled`` is true: the allocation fast paths, which are gated on it,
+step aside and every allocation takes the generic path where the decisions are recorded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable
+
+from .explain import DecisionLog
 
 TraceListener = Callable[[str, str], None]
 
@@ -22,6 +29,13 @@ class Tracer:
     _listeners: list[TraceListener] = field(default_factory=list)
     events: list[tuple[str, str]] = field(default_factory=list)
     keep: bool = False  # keep events in memory (tests, --json)
+    explain: DecisionLog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.explain = DecisionLog(self._explaining)
+
+    def _explaining(self, on: bool) -> None:
+        self.enabled = bool(self._listeners) or self.keep or on
 
     def emit(self, event: str, fields: str) -> None:
         if self.keep:
@@ -36,12 +50,12 @@ class Tracer:
     def remove_listener(self, listener: TraceListener) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
-        self.enabled = bool(self._listeners) or self.keep
+        self.enabled = bool(self._listeners) or self.keep or self.explain.on
 
     def record(self, on: bool = True) -> None:
         """Keep events in ``events`` (used by tests and ``--json``)."""
         self.keep = on
-        self.enabled = bool(self._listeners) or on
+        self.enabled = bool(self._listeners) or on or self.explain.on
 
 
 def format_line(event: str, fields: str, comm: str = "kmscript", pid: int = 1, cpu: int = 0,

@@ -84,8 +84,9 @@ from array import array
 from bisect import bisect_right
 
 from .errors import KernelFault, KernelPanic
+from .explain import pfn_runs as _pfn_runs
 from .gfp import (GFP_DMA, GFP_DMA32, GFP_KERNEL, GFP_RECLAIM_MASK, __GFP_DIRECT_RECLAIM, __GFP_HIGHMEM,
-                  __GFP_NOFAIL, __GFP_NOWARN, __GFP_RETRY_MAYFAIL, __GFP_ZERO)
+                  __GFP_NOFAIL, __GFP_NOWARN, __GFP_RETRY_MAYFAIL, __GFP_ZERO, format_gfp)
 from .mm_types import PAGE_SHIFT, PAGE_SIZE
 from .vmap_area import (VM_IOREMAP, VM_ALLOC, VM_MAP,
                         VM_USERMAP, VM_DMA_COHERENT, VM_UNINITIALIZED, VM_NO_GUARD, VM_ALLOW_HUGE_VMAP,
@@ -167,6 +168,20 @@ class Vmalloc(VmapAreaAllocator):
             # x86_64 has HAVE_ARCH_HUGE_VMALLOC and PMD mappings: try order-9 pages
             shift = self.arch.pmd_shift
             align = max(real_align, (1 << self.arch.pmd_shift))
+        ex = self.tracer.explain
+        step = ex.begin("__vmalloc_node_range", size=size, align=align, gfp=format_gfp(gfp),
+                        page_shift=shift) if ex.on else None
+        try:
+            addr = self._vmalloc_node_range(size, align, real_align, vstart, vend, gfp, vm_flags, caller, shift)
+        finally:
+            if step is not None:
+                ex.end(step)
+        if step is not None:
+            step.result = "NULL" if addr is None else f"{addr:#x}"
+        return addr
+
+    def _vmalloc_node_range(self, size: int, align: int, real_align: int, vstart: int, vend: int, gfp: int,
+                            vm_flags: int, caller: str | None, shift: int) -> int | None:
         while True:
             vm = self.get_vm_area_node(size, align, VM_ALLOC | VM_UNINITIALIZED | vm_flags, vstart, vend,
                                        gfp, caller, shift)
@@ -179,6 +194,8 @@ class Vmalloc(VmapAreaAllocator):
                 break
             if shift == PAGE_SHIFT:
                 return None
+            if self.tracer.explain.on:
+                self.tracer.explain.note("__vmalloc_node_range", "huge pages ran out: retry with order-0 pages")
             shift, align = PAGE_SHIFT, real_align  # fall back to small pages in a new area
         vm.flags &= ~VM_UNINITIALIZED  # clear_vm_uninitialized_flag()
         return vm.addr
@@ -211,11 +228,29 @@ class Vmalloc(VmapAreaAllocator):
         caller = vm.caller
         pages = vm.pages
         append = pages.append
-        for _ in range(nr_small_pages):
-            pfn = alloc(page_gfp, 0, owner=owner, caller=caller)
-            if pfn is None:
-                break
-            append(pfn)
+        ex = self.tracer.explain
+        if ex.on:
+            # explain: the decisions for the first page; the others are summarised
+            step = ex.begin("vm_area_alloc_pages", nr_pages=nr_small_pages, order=0, gfp=format_gfp(page_gfp))
+            try:
+                for i in range(nr_small_pages):
+                    if i == 1:
+                        ex.mute(True)
+                    pfn = alloc(page_gfp, 0, owner=owner, caller=caller)
+                    if pfn is None:
+                        break
+                    append(pfn)
+            finally:
+                if nr_small_pages > 1:
+                    ex.mute(False)
+                ex.end(step, f"{len(pages)} of {nr_small_pages} pages: {_pfn_runs(pages)}"
+                       + (" (decisions shown for the first page)" if nr_small_pages > 1 else ""))
+        else:
+            for _ in range(nr_small_pages):
+                pfn = alloc(page_gfp, 0, owner=owner, caller=caller)
+                if pfn is None:
+                    break
+                append(pfn)
         vm.nr_pages = len(pages)
         self.vmstat.nr_vmalloc_pages += vm.nr_pages
         if vm.nr_pages != nr_small_pages:
@@ -296,13 +331,25 @@ class Vmalloc(VmapAreaAllocator):
             self.ctx.warn("mm/vmalloc.c", "vfree", f"Trying to vfree() nonexistent vm area ({addr:016x})")
             return
         vm = va.vm
+        ex = self.tracer.explain
+        step = ex.begin("vfree", addr=f"{addr:#x}", nr_pages=vm.nr_pages) if ex.on else None
         self.free_vmap_area_noflush(va)
         free = self.page_alloc.free_pages
         order = vm.page_order
         # only pages vmalloc allocated (nr_pages); a vmap()ed area's frames are not ours
         pages = vm.pages if len(vm.pages) == vm.nr_pages else vm.pages[:vm.nr_pages]
-        for pfn in (pages if not order else pages[::1 << order]):
+        if step is not None:
+            ex.note("free_vmap_area_noflush", "the range is freed lazily (purged later, with a TLB flush)",
+                    va_start=f"{va.va_start:#x}", va_end=f"{va.va_end:#x}")
+        for i, pfn in enumerate(pages if not order else pages[::1 << order]):
+            if step is not None and i == 1:
+                ex.mute(True)
             free(pfn, order)
+        if step is not None:
+            if len(pages) > 1:
+                ex.mute(False)
+            ex.end(step, f"{vm.nr_pages} pages back to the page allocator"
+                   + (" (decisions shown for the first page)" if len(pages) > 1 else ""))
         self.vmstat.nr_vmalloc_pages -= vm.nr_pages
         if vm.pages_addr:
             if vm.pages_vmalloced:

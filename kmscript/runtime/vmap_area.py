@@ -289,6 +289,14 @@ class VmapAreaAllocator:
                 self.tracer.emit("alloc_vmap_area",
                                  f"va_start: {addr} size={size} align={align} vstart=0x{vstart:x} "
                                  f"vend=0x{vend:x} failed={int(failed)}")
+                if self.tracer.explain.on:
+                    self.tracer.explain.note(
+                        "alloc_vmap_area", "no free range fits" if failed else
+                        f"range {addr:#x}-{addr + size:#x}" + (f" from node {vn_id - 1}'s pool of {size // PAGE_SIZE}-page "
+                                                               "areas" if va is not None else
+                                                               " (the lowest free range that fits: find_vmap_lowest_match)"),
+                        size=size, align=align, vstart=f"{vstart:#x}", vend=f"{vend:#x}",
+                        **({"purged_first": True} if purged else {}))
             if not failed:
                 break
             if not purged:
