@@ -167,6 +167,8 @@ def zone_watermark_fast(z: Zone, order: int, mark: int, hz: int, alloc_flags: in
     if (not order and alloc_flags & ALLOC_MIN_RESERVE and z.watermark_boost
             and alloc_flags & ALLOC_WMARK_MASK == ALLOC_WMARK_MIN):
         if why is not None:
-            why["boost_retry_at_min"] = z._watermark[WMARK_MIN]
+            # the boosted test failed: keep its numbers, the retry's replace them
+            why["boosted_test"] = f"{why['free']} > {why['min']} + {why['lowmem_reserve']}: fail"
+            why["retry_at_unboosted_min"] = z._watermark[WMARK_MIN]
         return zone_watermark_ok(z, order, z._watermark[WMARK_MIN], hz, alloc_flags, free, why)
     return False

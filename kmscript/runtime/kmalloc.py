@@ -129,9 +129,6 @@ class Kmalloc:
         else:
             s = self.normal[size]
         slab = self.slab
-        ex = slab.tracer.explain
-        if ex.on:
-            return self._kmalloc_explained(ex, s, size, gfp, caller)
         c = s.cpu_slab[slab.ctx.cpu]
         fl = c.freelist
         if fl and not gfp & _GFP_ZERO and not slab.faults.active:
@@ -150,23 +147,35 @@ class Kmalloc:
             sl.owners[(o - sl.first) // s.size] = rid
             obj: int | None = o
         else:
+            if slab.tracer.explain.on:
+                return self._kmalloc_explained(slab.tracer.explain, s, size, gfp, caller, None)
             obj = slab.slab_alloc(s, gfp, caller, size, True)
         if slab.tracer.enabled:
+            if slab.tracer.explain.on:
+                # (only the inlined fast path gets here while explaining: the other branch
+                # returned) the fast path took the object: recorded as it decided
+                return self._kmalloc_explained(slab.tracer.explain, s, size, gfp, caller, obj)
             slab.tracer.emit("kmalloc", f"call_site={caller} ptr={_p(obj)} bytes_req={size} "
                                         f"bytes_alloc={s.size} gfp_flags={format_gfp(gfp)} node={NUMA_NO_NODE} "
                                         f"accounted={'true' if gfp & _GFP_ACCOUNT else 'false'}")
         return obj
 
-    def _kmalloc_explained(self, ex: DecisionLog, s: KmemCache, size: int, gfp: int, caller: str) -> int | None:
-        """kmalloc with its decisions recorded: the size class and type, then the generic
-        slab_alloc (whose inlined fast path above is the same cpu-freelist pop)."""
+    def _kmalloc_explained(self, ex: DecisionLog, s: KmemCache, size: int, gfp: int, caller: str,
+                           fast_obj: int | None) -> int | None:
+        """kmalloc's record: the size class and type, then either the object the inlined
+        fast path took (*fast_obj*: the cpu freelist hit) or the generic slab_alloc."""
         t, why_type = kmalloc_type_why(gfp)
         step = ex.begin("kmalloc", size=size, gfp=format_gfp(gfp))
         ex.note("kmalloc_slab", s.name, index=g.kmalloc_index(size), size_class=kmalloc_index_why(size),
                 kmalloc_type=_KMALLOC_TYPE_NAMES[t], why=why_type, object_size=s.object_size, slot_size=s.size)
-        obj = None
+        obj = fast_obj
         try:
-            obj = self.slab.slab_alloc(s, gfp, caller, size, True)
+            if fast_obj is not None:
+                c = s.cpu_slab[self.slab.ctx.cpu]
+                ex.note("slab_alloc_node", f"fast path: cpu freelist hit, object {fast_obj:#x}", cache=s.name,
+                        cpu=self.slab.ctx.cpu, freelist_left=len(c.freelist))
+            else:
+                obj = self.slab.slab_alloc(s, gfp, caller, size, True)
         finally:
             ex.end(step, "NULL" if obj is None else f"{obj:#x}")
         slab = self.slab
@@ -247,47 +256,42 @@ class Kmalloc:
     # ------------------------------------------------------------------ free
     def kfree(self, addr: int, caller: str) -> None:
         slab = self.slab
+        step = None
         if slab.tracer.enabled:
             slab.tracer.emit("kfree", f"call_site={caller} ptr={_p(addr)}")
-            ex = slab.tracer.explain
-            if ex.on:
-                step = ex.begin("kfree", ptr=_p(addr))
-                try:
-                    self._kfree(addr, caller)
-                finally:
-                    ex.end(step)
-                return
-        self._kfree(addr, caller)
-
-    def _kfree(self, addr: int, caller: str) -> None:
-        slab = self.slab
-        if addr <= ZERO_SIZE_PTR:
             if slab.tracer.explain.on:
-                slab.tracer.explain.note("kfree", "NULL or ZERO_SIZE_PTR: nothing to free")
-            return
-        # fast path (do_slab_free): a live object in this CPU's cpu slab (debug caches have none)
-        sl = slab.slab_by_pfn.get((addr - self.page_offset) >> PAGE_SHIFT)
-        if sl is not None:
-            s = sl.cache
-            c = s.cpu_slab[slab.ctx.cpu]
-            if sl is c.slab:
-                # LiveObjects.release, inlined: only non-debug caches have a cpu slab, so
-                # there is no left red zone (addr >= first) and every stride has a slot
-                off = addr - sl.first
-                size = s.size
-                i = off // size
-                owners = sl.owners
-                if i * size == off and owners[i]:
-                    owners[i] = 0
-                    c.freelist.append(addr)
-                    if slab.tracer.enabled and slab.tracer.explain.on:
-                        slab.tracer.explain.note("do_slab_free", "fast path: onto this CPU's cpu slab freelist",
-                                                 cache=s.name, cpu=slab.ctx.cpu, freelist=len(c.freelist))
-                    return
-        if slab.slab_free(addr, caller):
-            return
-        if not self._free_large(addr):
-            self._not_kmalloc(addr)
+                step = slab.tracer.explain.begin("kfree", ptr=_p(addr))
+        try:
+            if addr <= ZERO_SIZE_PTR:
+                if step is not None:
+                    slab.tracer.explain.note("kfree", "NULL or ZERO_SIZE_PTR: nothing to free")
+                return
+            # fast path (do_slab_free): a live object in this CPU's cpu slab (debug caches have none)
+            sl = slab.slab_by_pfn.get((addr - self.page_offset) >> PAGE_SHIFT)
+            if sl is not None:
+                s = sl.cache
+                c = s.cpu_slab[slab.ctx.cpu]
+                if sl is c.slab:
+                    # LiveObjects.release, inlined: only non-debug caches have a cpu slab, so
+                    # there is no left red zone (addr >= first) and every stride has a slot
+                    off = addr - sl.first
+                    size = s.size
+                    i = off // size
+                    owners = sl.owners
+                    if i * size == off and owners[i]:
+                        owners[i] = 0
+                        c.freelist.append(addr)
+                        if step is not None:
+                            slab.tracer.explain.note("do_slab_free", "fast path: onto this CPU's cpu slab freelist",
+                                                     cache=s.name, cpu=slab.ctx.cpu, freelist=len(c.freelist))
+                        return
+            if slab.slab_free(addr, caller):
+                return
+            if not self._free_large(addr):
+                self._not_kmalloc(addr)
+        finally:
+            if step is not None:
+                slab.tracer.explain.end(step)
 
     def kmem_cache_free(self, s: KmemCache, addr: int, caller: str) -> None:
         slab = self.slab

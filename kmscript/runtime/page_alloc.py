@@ -199,6 +199,8 @@ class PageAllocator(Migrate):
                         if gfp & _GFP_ZERO:
                             self.phys.clear_pages(hpfn, nr)
                         return hpfn
+        if self.tracer.enabled and self.tracer.explain.on:
+            return self._alloc_pages_explained(gfp, order, owner, caller)
         return self._alloc_pages(gfp, order, owner, caller)
 
     def alloc_pages_pcp_run(self, gfp: int, nr: int, owner: int) -> list[int]:
@@ -241,20 +243,18 @@ class PageAllocator(Migrate):
                 self.phys.clear_pages(pfn, 1)
         return pfns
 
-    def _alloc_pages(self, gfp: int, order: int, owner: int, caller: str | None) -> int | None:
+    def _alloc_pages_explained(self, gfp: int, order: int, owner: int, caller: str | None) -> int | None:
+        """_alloc_pages inside its record (mm/page_alloc.c: __alloc_frozen_pages_noprof)."""
         ex = self.tracer.explain
-        if not ex.on:
-            return self._alloc_pages_nodelog(gfp, order, owner, caller)
-        # explain: the request's record (mm/page_alloc.c: __alloc_frozen_pages_noprof)
         step = ex.begin("__alloc_pages", order=order, gfp=format_gfp(gfp))
         pfn = None
         try:
-            pfn = self._alloc_pages_nodelog(gfp, order, owner, caller)
+            pfn = self._alloc_pages(gfp, order, owner, caller)
         finally:
             ex.end(step, _pfn_or_null(pfn))
         return pfn
 
-    def _alloc_pages_nodelog(self, gfp: int, order: int, owner: int, caller: str | None) -> int | None:
+    def _alloc_pages(self, gfp: int, order: int, owner: int, caller: str | None) -> int | None:
         if order > MAX_PAGE_ORDER or order < 0:
             if order > MAX_PAGE_ORDER and not gfp & _GFP_NOWARN:
                 # WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER, gfp)
@@ -306,54 +306,54 @@ class PageAllocator(Migrate):
 
     def get_page_from_freelist(self, gfp: int, order: int, alloc_flags: int, hz: int, mt: int,
                                zonelist: tuple[Zone, ...]) -> int | None:
-        ex = self.tracer.explain
-        if not ex.on:
-            return self._get_page_from_freelist(gfp, order, alloc_flags, hz, mt, zonelist, None)
-        step = ex.begin("get_page_from_freelist", order=order, alloc_flags=format_alloc_flags(alloc_flags))
+        """The zonelist walk; while explaining, each zone's watermark test is recorded
+        (_watermark_step calls the same zone_watermark_fast)."""
+        ex: DecisionLog | None = None
+        step = None
         pfn = None
+        if self.tracer.enabled and self.tracer.explain.on:
+            ex = self.tracer.explain
+            step = ex.begin("get_page_from_freelist", order=order, alloc_flags=format_alloc_flags(alloc_flags))
         try:
-            pfn = self._get_page_from_freelist(gfp, order, alloc_flags, hz, mt, zonelist, ex)
+            while True:
+                for zone in zonelist:
+                    if not zone.below_high:
+                        if (zone_watermark_fast(zone, order, zone.high, hz, alloc_flags) if ex is None
+                                else self._watermark_step(ex, zone, order, WMARK_HIGH, hz, alloc_flags)):
+                            pfn = self._rmqueue(zone, order, gfp, alloc_flags, mt)
+                            if pfn is not None:
+                                if alloc_flags & ALLOC_HIGHATOMIC:
+                                    self._reserve_highatomic_pageblock(pfn, order, zone)
+                                return pfn
+                            continue
+                        zone.below_high = True
+                        if ex is not None:
+                            ex.note("get_page_from_freelist", f"{zone.name} below its high mark: ZONE_BELOW_HIGH set")
+                    mark = zone.wmark_pages(alloc_flags & ALLOC_WMARK_MASK)
+                    if not (zone_watermark_fast(zone, order, mark, hz, alloc_flags) if ex is None
+                            else self._watermark_step(ex, zone, order, alloc_flags & ALLOC_WMARK_MASK, hz,
+                                                      alloc_flags)):
+                        if not alloc_flags & ALLOC_NO_WATERMARKS:
+                            continue
+                        if ex is not None:
+                            ex.note("get_page_from_freelist", "ALLOC_NO_WATERMARKS: the failed test is ignored",
+                                    zone=zone.name)
+                    pfn = self._rmqueue(zone, order, gfp, alloc_flags, mt)
+                    if pfn is not None:
+                        if alloc_flags & ALLOC_HIGHATOMIC:
+                            self._reserve_highatomic_pageblock(pfn, order, zone)
+                        return pfn
+                if alloc_flags & ALLOC_NOFRAGMENT:
+                    alloc_flags &= ~ALLOC_NOFRAGMENT
+                    if ex is not None:
+                        ex.note("get_page_from_freelist", "no zone served without fragmenting: retry without "
+                                "ALLOC_NOFRAGMENT", alloc_flags=format_alloc_flags(alloc_flags))
+                    continue
+                return None
         finally:
-            ex.end(step, _pfn_or_null(pfn))
-        return pfn
-
-    def _get_page_from_freelist(self, gfp: int, order: int, alloc_flags: int, hz: int, mt: int,
-                                zonelist: tuple[Zone, ...], ex: DecisionLog | None) -> int | None:
-        """The zonelist walk; *ex* (explain) records each zone's watermark test."""
-        while True:
-            for zone in zonelist:
-                if not zone.below_high:
-                    if (zone_watermark_fast(zone, order, zone.high, hz, alloc_flags) if ex is None
-                            else self._watermark_step(ex, zone, order, WMARK_HIGH, hz, alloc_flags)):
-                        pfn = self._rmqueue(zone, order, gfp, alloc_flags, mt)
-                        if pfn is not None:
-                            if alloc_flags & ALLOC_HIGHATOMIC:
-                                self._reserve_highatomic_pageblock(pfn, order, zone)
-                            return pfn
-                        continue
-                    zone.below_high = True
-                    if ex is not None:
-                        ex.note("get_page_from_freelist", f"{zone.name} below its high mark: ZONE_BELOW_HIGH set")
-                mark = zone.wmark_pages(alloc_flags & ALLOC_WMARK_MASK)
-                if not (zone_watermark_fast(zone, order, mark, hz, alloc_flags) if ex is None
-                        else self._watermark_step(ex, zone, order, alloc_flags & ALLOC_WMARK_MASK, hz, alloc_flags)):
-                    if not alloc_flags & ALLOC_NO_WATERMARKS:
-                        continue
-                    if ex is not None:
-                        ex.note("get_page_from_freelist", "ALLOC_NO_WATERMARKS: the failed test is ignored",
-                                zone=zone.name)
-                pfn = self._rmqueue(zone, order, gfp, alloc_flags, mt)
-                if pfn is not None:
-                    if alloc_flags & ALLOC_HIGHATOMIC:
-                        self._reserve_highatomic_pageblock(pfn, order, zone)
-                    return pfn
-            if alloc_flags & ALLOC_NOFRAGMENT:
-                alloc_flags &= ~ALLOC_NOFRAGMENT
-                if ex is not None:
-                    ex.note("get_page_from_freelist", "no zone served without fragmenting: retry without "
-                            "ALLOC_NOFRAGMENT", alloc_flags=format_alloc_flags(alloc_flags))
-                continue
-            return None
+            # every return above returns the pfn just taken, or None
+            if ex is not None and step is not None:
+                ex.end(step, _pfn_or_null(pfn))
 
     def _watermark_step(self, ex: DecisionLog, zone: Zone, order: int, wmark: int, hz: int,
                         alloc_flags: int) -> bool:
@@ -401,11 +401,12 @@ class PageAllocator(Migrate):
             if ex.on:
                 step = ex.begin("rmqueue_pcplist", zone=zone.name, cpu=self.ctx.cpu, order=order,
                                 migratetype=MIGRATETYPE_NAMES[mt], list_pages=0, pcp_count=pcp.count,
-                                pcp_high=pcp.high, pcp_batch=pcp.batch)
+                                pcp_high=pcp.high, pcp_batch=pcp.batch, alloc_factor=pcp.alloc_factor)
             batch = self._nr_pcp_alloc(pcp, zone, order)
             rstep = None
             if ex.on:
-                rstep = ex.begin("rmqueue_bulk", batch=batch, alloc_factor=pcp.alloc_factor)
+                # nr_pcp_alloc: batch << alloc_factor (order 0), capped by high - count - batch
+                rstep = ex.begin("rmqueue_bulk", batch=batch)
             n = self._rmqueue_bulk(zone, order, batch, lst, mt, alloc_flags)
             pcp.count += n << order
             if rstep is not None:
@@ -829,6 +830,8 @@ class PageAllocator(Migrate):
             if pfn is not None:
                 return pfn
             if costly and gfp & _GFP_NORETRY and compact_result_skipped:
+                if ex is not None:
+                    ex.note("__alloc_pages_slowpath", "costly __GFP_NORETRY request and compaction was skipped: fail")
                 return self._nopage(gfp, order, caller, zonelist, hz, mt, can_direct_reclaim, nofail)
         loops = 0
         while True:
@@ -856,11 +859,14 @@ class PageAllocator(Migrate):
             # __alloc_pages_direct_reclaim
             progress = 0
             if hooks is not None:
-                free_before = self.nr_free_pages()
-                progress = hooks.try_to_free_pages(gfp, order)
                 if ex is not None:
-                    ex.note("__alloc_pages_direct_reclaim", f"reclaimed {progress} pages", nr_reclaimed=progress,
-                            nr_free_before=free_before, nr_free_after=self.nr_free_pages())
+                    free_before = self.nr_free_pages()
+                    rstep = ex.begin("__alloc_pages_direct_reclaim", nr_free_before=free_before)
+                    progress = hooks.try_to_free_pages(gfp, order)
+                    ex.end(rstep, f"reclaimed {progress} pages", nr_reclaimed=progress,
+                           nr_free_after=self.nr_free_pages())
+                else:
+                    progress = hooks.try_to_free_pages(gfp, order)
                 if progress:
                     pfn = self.get_page_from_freelist(gfp, order, alloc_flags, hz, mt, zonelist)
                     if pfn is None:
@@ -873,8 +879,12 @@ class PageAllocator(Migrate):
             if pfn is not None:
                 return pfn
             if gfp & _GFP_NORETRY:
+                if ex is not None:
+                    ex.note("__alloc_pages_slowpath", "__GFP_NORETRY: no retry, fail")
                 break
             if costly and (not can_compact or not gfp & _GFP_RETRY_MAYFAIL):
+                if ex is not None:
+                    ex.note("__alloc_pages_slowpath", "costly order without __GFP_RETRY_MAYFAIL: no retry, fail")
                 break
             retry, no_progress_loops = self._should_reclaim_retry(gfp, order, zonelist, hz, alloc_flags,
                                                                   progress > 0, no_progress_loops, mt)
@@ -888,16 +898,19 @@ class PageAllocator(Migrate):
                 compaction_retries += 1
                 continue
             # __alloc_pages_may_oom
-            free_before = self.nr_free_pages()
-            kills_before = self.vmstat.oom_kill
-            pfn, oom_progress = self._may_oom(gfp, order, hz, mt, zonelist)
             if ex is not None:
+                free_before = self.nr_free_pages()
+                kills_before = self.vmstat.oom_kill
+                ostep = ex.begin("__alloc_pages_may_oom")
+                pfn, oom_progress = self._may_oom(gfp, order, hz, mt, zonelist)
                 kills = self.vmstat.oom_kill - kills_before
-                ex.note("__alloc_pages_may_oom", ("got a page at the high mark" if pfn is not None and not kills else
+                ex.end(ostep, ("got a page at the high mark" if pfn is not None and not kills else
                                                   f"killed {kills} task{'s' if kills != 1 else ''}" if kills else
                                                   "progress without a kill" if oom_progress else
                                                   "the OOM killer may not run for this request"),
-                        oom_kills=kills, nr_free_before=free_before, nr_free_after=self.nr_free_pages())
+                       oom_kills=kills, nr_free_before=free_before, nr_free_after=self.nr_free_pages())
+            else:
+                pfn, oom_progress = self._may_oom(gfp, order, hz, mt, zonelist)
             if pfn is not None:
                 return pfn
             if self.ctx.current.oom_victim and (alloc_flags & ALLOC_OOM or gfp & _GFP_NOMEMALLOC):
@@ -974,7 +987,18 @@ class PageAllocator(Migrate):
             return None, False
         if self.reclaim is None:
             return None, False
-        if self.reclaim.out_of_memory(gfp, order) or gfp & _GFP_NOFAIL:
+        ex = self.tracer.explain
+        if ex.on:
+            # the victim's pages coming back are not decisions of this request: the
+            # caller's step records how many there were
+            ex.mute(True)
+            try:
+                killed = self.reclaim.out_of_memory(gfp, order)
+            finally:
+                ex.mute(False)
+        else:
+            killed = self.reclaim.out_of_memory(gfp, order)
+        if killed or gfp & _GFP_NOFAIL:
             if gfp & _GFP_NOFAIL:
                 pfn = self.get_page_from_freelist(gfp, order, ALLOC_NO_WATERMARKS, hz, mt, zonelist)
             return pfn, True

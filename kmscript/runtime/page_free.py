@@ -124,35 +124,31 @@ class PageFree(ShowMem):
         self._free_frozen_pages(pfn, order)
 
     def _free_frozen_pages(self, pfn: int, order: int) -> None:
+        step = None
         if self.tracer.enabled:
             self.tracer.emit("mm_page_free", f"page={self.arch.pfn_to_struct_page(pfn):016x} pfn={pfn:#x} order={order}")
-            ex = self.tracer.explain
-            if ex.on:
-                step = ex.begin("free_frozen_pages", pfn=f"{pfn:#x}", order=order)
-                try:
-                    self._free_frozen_pages_nodelog(pfn, order)
-                finally:
-                    ex.end(step)
-                return
-        self._free_frozen_pages_nodelog(pfn, order)
-
-    def _free_frozen_pages_nodelog(self, pfn: int, order: int) -> None:
-        if order:
-            self.compound.discard(pfn)
-        if self.mapcount:
-            self.mapcount.pop(pfn, None)
-        zone = self.zone_of(pfn)
-        assert zone is not None
-        mt = self.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
-        if order <= PAGE_ALLOC_COSTLY_ORDER or (order == PAGEBLOCK_ORDER and self.thp_enabled):
-            if mt >= MIGRATE_PCPTYPES:
-                if mt == MIGRATE_ISOLATE:
-                    self._buddy_free(zone, pfn, order, mt)
-                    return
-                mt = MIGRATE_MOVABLE
-            self._free_frozen_page_commit(zone, zone.pcp[self.ctx.cpu], pfn, mt, order)
-        else:
-            self._buddy_free(zone, pfn, order, mt)
+            if self.tracer.explain.on:
+                step = self.tracer.explain.begin("free_frozen_pages", pfn=f"{pfn:#x}", order=order)
+        try:
+            if order:
+                self.compound.discard(pfn)
+            if self.mapcount:
+                self.mapcount.pop(pfn, None)
+            zone = self.zone_of(pfn)
+            assert zone is not None
+            mt = self.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+            if order <= PAGE_ALLOC_COSTLY_ORDER or (order == PAGEBLOCK_ORDER and self.thp_enabled):
+                if mt >= MIGRATE_PCPTYPES:
+                    if mt == MIGRATE_ISOLATE:
+                        self._buddy_free(zone, pfn, order, mt)
+                        return
+                    mt = MIGRATE_MOVABLE
+                self._free_frozen_page_commit(zone, zone.pcp[self.ctx.cpu], pfn, mt, order)
+            else:
+                self._buddy_free(zone, pfn, order, mt)
+        finally:
+            if step is not None:
+                self.tracer.explain.end(step)
 
     def _buddy_free(self, zone: Zone, pfn: int, order: int, mt: int) -> None:
         """free_one_page: the block's bytes become free tails, then __free_one_page."""
