@@ -33,7 +33,8 @@ STDLIB = set(sys.stdlib_module_names)
 RANK: dict[str, float] = {
     # leaves: facts and plumbing that depend on no allocator
     "errors": 0, "events": 0, "gfp": 0, "mm_types": 0, "config": 0, "sysctl": 0, "trace": 0, "explain": 0,
-    "vmstat": 0, "taint": 0, "arch": 0, "direct_map": 0, "limits": 0.5, "history": 0.5, "dumpstack": 0.5,
+    "vmstat": 0, "taint": 0, "arch": 0, "direct_map": 0, "bug_sites": 0, "limits": 0.5, "history": 0.5,
+    "dumpstack": 0.5,
     "printk": 0.6, "ratelimit": 0.65, "reports": 0.7, "physmem": 0.7, "fault_inject": 0.7,
     "context": 1,
     # zones, buddy lists, pcp

@@ -46,6 +46,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator, NamedTuple, Protocol
 
 from .gfp import __GFP_DIRECT_RECLAIM
+from .bug_sites import MIGHT_ALLOC, Site
 from .dumpstack import dump_stack, dump_stack_print_info, show_stack
 from .errors import KernelFault, KernelOops, KernelPanic
 from .printk import KernelLog, LogRecord
@@ -65,9 +66,8 @@ SOFTIRQ_MASK = 0xFF << SOFTIRQ_SHIFT
 HARDIRQ_MASK = 0xF << HARDIRQ_SHIFT
 NMI_MASK = 0xF << NMI_SHIFT
 
-# include/linux/sched/mm.h: might_alloc() expands might_sleep_if() at this line in 6.18.2
-# (linux-mm-facts.md section 12).
-MIGHT_ALLOC_LOCATION = "include/linux/sched/mm.h:321"
+# include/linux/sched/mm.h: where might_alloc() expands might_sleep_if() (bug_sites.py)
+MIGHT_ALLOC_LOCATION = MIGHT_ALLOC.location
 # __GFP_DIRECT_RECLAIM from gfp.py (a leaf module: the context layer still depends on no
 # allocator); aliased because a __GFP_ name in a class body is name-mangled
 _GFP_DIRECT_RECLAIM = __GFP_DIRECT_RECLAIM
@@ -407,27 +407,28 @@ class ExecContext:
         task = self.current
         return dump_stack(self.cpu, task.pid, task.comm, self.taint, frames)
 
-    def warn(self, file: str, func: str, msg: str | None = None, frames: tuple[str, ...] = ()) -> None:
-        """kernel/panic.c: __warn() for WARN()/WARN_ON_ONCE(): the cut-here line, the
-        message, where it fired, the dump_stack header and trace, the end marker; then
-        TAINT_WARN.  ``frames``: the callers of ``func``, innermost first."""
+    def warn(self, site: Site, msg: str | None = None, frames: tuple[str, ...] = ()) -> None:
+        """kernel/panic.c: __warn() for WARN()/WARN_ON_ONCE() at ``site``: the cut-here
+        line, the message, where it fired, the dump_stack header and trace, the end marker;
+        then TAINT_WARN.  ``frames``: the callers of ``site.func``, innermost first."""
         lines = ["------------[ cut here ]------------"]
         if msg:
             lines.append(msg)
-        lines += self.warn_report(file, func, frames)
+        lines += self.warn_report(site, frames)
         self.log.printk("\n".join(lines), "warn")
         self.add_taint("W")
 
-    def warn_report(self, file: str, func: str, frames: tuple[str, ...] | list[str] = ()) -> list[str]:
-        """The part of __warn() after the message: ``WARNING: CPU: N PID: P at FILE FUNC``,
-        dump_stack (x86 reports a WARN through report_bug() with the trap's regs, so the
-        trace starts at the function's caller, after ``RIP: 0010:FUNC``) and the end marker.
-        The line number and ``+off/size`` of the kernel's line are a build's, not modelled:
-        the file and function are printed without them.  A report whose callers the
-        simulator does not know (no ``frames``) prints no Call Trace rather than an empty one."""
+    def warn_report(self, site: Site, frames: tuple[str, ...] | list[str] = ()) -> list[str]:
+        """The part of __warn() after the message: ``WARNING: CPU: N PID: P at FILE:LINE
+        FUNC`` (the check's place in the 6.18 sources, bug_sites.py), dump_stack (x86 reports
+        a WARN through report_bug() with the trap's regs, so the trace starts at the
+        function's caller, after ``RIP: 0010:FUNC``) and the end marker.  The ``+off/size``
+        the kernel adds to FUNC is one build's and not modelled: the function is printed
+        bare, as in the Call Trace.  A report whose callers the simulator does not know (no
+        ``frames``) prints no Call Trace rather than an empty one."""
         task = self.current
-        return ([f"WARNING: CPU: {self.cpu} PID: {task.pid} at {file} {func}"]
-                + dump_stack_print_info(self.cpu, task.pid, task.comm, self.taint) + [f"RIP: 0010:{func}"]
+        return ([f"WARNING: CPU: {self.cpu} PID: {task.pid} at {site.location} {site.func}"]
+                + dump_stack_print_info(self.cpu, task.pid, task.comm, self.taint) + [f"RIP: 0010:{site.func}"]
                 + (show_stack(frames) if frames else []) + ["---[ end trace 0000000000000000 ]---"])
 
     # -- taint (kernel/panic.c, see taint.py) -------------------------------------------------

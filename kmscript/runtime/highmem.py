@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from .bug_sites import KMAP_MIGHT_SLEEP
 from .context import ExecContext
 from .errors import KernelFault
 
@@ -39,8 +40,10 @@ class Highmem:
         self.ctx = ctx
         self.page_address = page_address
 
-    def kmap(self, pfn: int, location: str) -> int:
-        self.ctx.might_sleep(location, ("kmap",))
+    def kmap(self, pfn: int, caller: str | None = None) -> int:
+        """kmap(): might_sleep() where the header has it (``caller``: the script line, the
+        outermost frame of a report), then page_address()."""
+        self.ctx.might_sleep(KMAP_MIGHT_SLEEP.location, ("kmap", caller) if caller else ("kmap",))
         return self.page_address(pfn)
 
     def kunmap(self, pfn: int) -> None:

@@ -30,6 +30,8 @@ import re
 from typing import Any
 
 from . import slab_geometry as g
+from .bug_sites import (ALLOC_ORDER_TOO_LARGE, FREE_LARGE_KMALLOC_WARN, KSIZE_NOT_FOLIO_START, KSIZE_NOT_KMALLOC,
+                        VIRT_TO_CACHE_WARN)
 from . import gfp as _gfp
 from .explain import DecisionLog
 from .gfp import format_gfp
@@ -202,7 +204,7 @@ class Kmalloc:
             slab.ctx.might_alloc(gfp)
             if not gfp & _GFP_NOWARN and "order>MAX" not in slab.warned_once:
                 slab.warned_once.add("order>MAX")
-                lines = slab.warn_lines("__alloc_frozen_pages_noprof", file="mm/page_alloc.c")
+                lines = slab.warn_lines(ALLOC_ORDER_TOO_LARGE)
                 slab.add_warn_taint()
                 slab.log.printk("\n".join(lines), "warn")
         else:
@@ -298,7 +300,7 @@ class Kmalloc:
         real = slab.slab_of(addr)
         if real is None:
             # virt_to_cache: WARN_ONCE "Object is not a Slab page!"
-            lines = slab.warn_lines("kmem_cache_free", "virt_to_cache: Object is not a Slab page!")
+            lines = slab.warn_lines(VIRT_TO_CACHE_WARN, "virt_to_cache: Object is not a Slab page!")
             slab.add_warn_taint()
             slab.log.printk("\n".join(lines), "warn")
             return
@@ -355,7 +357,7 @@ class Kmalloc:
             return
         if "free_large_kmalloc" not in slab.warned_once:
             slab.warned_once.add("free_large_kmalloc")
-            lines += slab.warn_lines("free_large_kmalloc")
+            lines += slab.warn_lines(FREE_LARGE_KMALLOC_WARN)
             slab.add_warn_taint()
         pfn = (addr - self.page_offset) >> PAGE_SHIFT
         lines.append(f"page: refcount:1 mapcount:0 mapping:0000000000000000 index:0x0 pfn:0x{pfn:x}")
@@ -373,7 +375,8 @@ class Kmalloc:
         if slab is None:
             head = self.large_pfn.get((addr - self.page_offset) >> PAGE_SHIFT)
             if head is None or head != addr:
-                lines = self.slab.warn_lines("__ksize")
+                # not a large kmalloc: an order-0 page fails the folio size check first
+                lines = self.slab.warn_lines(KSIZE_NOT_KMALLOC if head is None else KSIZE_NOT_FOLIO_START)
                 self.slab.add_warn_taint()
                 self.slab.log.printk("\n".join(lines), "warn")
                 return 0

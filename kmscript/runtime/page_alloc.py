@@ -55,6 +55,7 @@ from typing import Any
 
 from .buddy import (BUDDY_MIN, FALLBACKS, K_BUDDY, K_PCP, SECTION_MASK, SECTION_SHIFT, TAIL,
                     migratetype_is_mergeable)
+from .bug_sites import ALLOC_ORDER_TOO_LARGE, SLOWPATH_NOFAIL_NOBLOCK, SLOWPATH_NOFAIL_ORDER
 from .errors import KernelFault
 from .gfp import (__GFP_COMP, __GFP_DIRECT_RECLAIM, __GFP_HARDWALL, __GFP_HIGH, __GFP_IO,
                   __GFP_KSWAPD_RECLAIM, __GFP_MEMALLOC, __GFP_NOFAIL, __GFP_NOMEMALLOC, __GFP_NORETRY,
@@ -258,7 +259,7 @@ class PageAllocator(Migrate):
         if order > MAX_PAGE_ORDER or order < 0:
             if order > MAX_PAGE_ORDER and not gfp & _GFP_NOWARN:
                 # WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER, gfp)
-                self._warn_on("__alloc_frozen_pages_noprof", caller, once_key="order > MAX_PAGE_ORDER")
+                self._warn_on(ALLOC_ORDER_TOO_LARGE, caller, once_key="order > MAX_PAGE_ORDER")
             if order < 0:
                 raise KernelFault(f"order {order}: an order is 0..{MAX_PAGE_ORDER}")
             return None
@@ -810,9 +811,14 @@ class PageAllocator(Migrate):
         nofail = bool(gfp & _GFP_NOFAIL)
         costly = order > PAGE_ALLOC_COSTLY_ORDER
         hooks = self.reclaim
-        if nofail and order > 1 and can_direct_reclaim:
-            # WARN_ON_ONCE(order > 1) for _GFP_NOFAIL (mm/page_alloc.c: __alloc_pages_slowpath)
-            self._warn_on("__alloc_pages_slowpath", caller, once_key="nofail")
+        if nofail:
+            # mm/page_alloc.c: __alloc_pages_slowpath checks a __GFP_NOFAIL request on entry:
+            # WARN_ON_ONCE(order > 1), then WARN_ON_ONCE(!can_direct_reclaim) (the request
+            # cannot be honoured without reclaim and fails in the nopage path)
+            if order > 1:
+                self._warn_on(SLOWPATH_NOFAIL_ORDER, caller, once_key="nofail")
+            if not can_direct_reclaim:
+                self._warn_on(SLOWPATH_NOFAIL_NOBLOCK, caller, once_key="nofail_noblock")
         compaction_retries = 0
         no_progress_loops = 0
         compact_result_skipped = True
@@ -923,9 +929,6 @@ class PageAllocator(Migrate):
 
     def _nopage(self, gfp: int, order: int, caller: str | None, zonelist: tuple[Zone, ...], hz: int, mt: int,
                 can_direct_reclaim: bool, nofail: bool) -> int | None:
-        if nofail and not can_direct_reclaim:
-            # WARN_ON_ONCE_GFP(!can_direct_reclaim): __GFP_NOFAIL must be able to block
-            self._warn_on("__alloc_pages_slowpath", caller, once_key="nofail_noblock")
         if nofail and can_direct_reclaim:
             pfn = self.get_page_from_freelist(gfp, order, ALLOC_MIN_RESERVE, hz, mt, zonelist)
             if pfn is not None:

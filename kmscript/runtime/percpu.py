@@ -56,6 +56,7 @@ Simplifications:
 
 from __future__ import annotations
 
+from .bug_sites import PCPU_ILLEGAL_SIZE
 from .errors import KernelFault
 from .gfp import GFP_KERNEL, __GFP_DIRECT_RECLAIM, __GFP_NORETRY, __GFP_NOWARN, format_gfp
 from .mm_types import PAGE_SHIFT, PAGE_SIZE
@@ -127,7 +128,7 @@ class PerCpu(PercpuVm):
         if size == 0 or size > PCPU_MIN_UNIT_SIZE or align > PAGE_SIZE or align & (align - 1):
             if not do_warn:
                 return None
-            self.ctx.warn("mm/percpu.c", "pcpu_alloc_noprof",
+            self.ctx.warn(PCPU_ILLEGAL_SIZE,
                           f"illegal size ({size}) or align ({align}) for percpu allocation")
             return None
         if not is_atomic:

@@ -10,6 +10,7 @@ Invariant: a report never changes allocator state except the taint flags it sets
 
 from __future__ import annotations
 
+from .bug_sites import Site
 from .buddy import K_BUDDY, K_NONE, K_PCP, K_RESERVED, TAIL
 from .errors import KernelFault
 from .gfp import __GFP_NOWARN, MAX_NR_ZONES, MIGRATE_TYPES, format_gfp_pGg, gfp_zone
@@ -86,14 +87,14 @@ class ShowMem(PageState):
         self.log.printk("\n".join(lines), "bug")
         self.ctx.add_taint("B")   # add_taint(TAINT_BAD_PAGE) after the dump
 
-    def _warn_on(self, function: str, caller: str | None, once_key: str | None = None) -> None:
-        """A WARN_ON report (kernel/panic.c: __warn) from ``function`` in mm/page_alloc.c."""
+    def _warn_on(self, site: Site, caller: str | None, once_key: str | None = None) -> None:
+        """A WARN_ON report (kernel/panic.c: __warn) at ``site`` of mm/page_alloc.c."""
         if once_key is not None:
             if once_key in self._warned_keys:
                 return
             self._warned_keys.add(once_key)
         lines = ["------------[ cut here ]------------"]
-        lines += self.ctx.warn_report("mm/page_alloc.c", function, ("alloc_pages_mpol", caller or "kmscript"))
+        lines += self.ctx.warn_report(site, ("alloc_pages_mpol", caller or "kmscript"))
         self.log.printk("\n".join(lines), "warn")
         self.ctx.add_taint("W")   # __warn: add_taint(TAINT_WARN)
 

@@ -59,6 +59,7 @@ from collections import deque
 from typing import Callable
 
 from . import slab_geometry as g
+from .bug_sites import CACHE_FROM_OBJ_WARN, KMEM_CACHE_DESTROY_BUSY, SET_FREEPOINTER_BUG
 from .errors import KernelFault
 from . import gfp as _gfp
 from .gfp import format_gfp
@@ -347,7 +348,7 @@ class SlabAllocator(SlubDebug):
             return False
         s = slab.cache
         if expect is not None and expect is not s:
-            self._wrong_cache(expect, s, addr)
+            self._wrong_cache(expect, s, addr, caller)
         if s.debug:
             self._free_debug(s, slab, addr, caller)
             return True
@@ -472,11 +473,13 @@ class SlabAllocator(SlubDebug):
                 c.partial = []
                 self._put_partials(s, old)
 
-    def _wrong_cache(self, expect: KmemCache, real: KmemCache, addr: int) -> None:
-        """cache_from_obj: WARN "Wrong slab cache"; the object is freed to its real cache."""
-        lines = self.warn_lines("cache_from_obj",
+    def _wrong_cache(self, expect: KmemCache, real: KmemCache, addr: int, caller: str) -> None:
+        """cache_from_obj: WARN "Wrong slab cache"; the object is freed to its real cache.
+        cache_from_obj is inlined into kmem_cache_free, the RIP's function, so the Call Trace
+        starts at kmem_cache_free's caller (the script line)."""
+        lines = self.warn_lines(CACHE_FROM_OBJ_WARN,
                                 f"cache_from_obj: Wrong slab cache. {expect.name} but object is from {real.name}",
-                                frames=("kmem_cache_free",))
+                                frames=(caller,))
         if real.flags & SLAB_STORE_USER:
             lines += self._tracking_lines(real, addr)
         self.add_warn_taint()
@@ -487,7 +490,7 @@ class SlabAllocator(SlubDebug):
         head = c.freelist[-1] if (slab is c.slab and c.freelist) else (slab.freelist[-1] if slab.freelist else 0)
         if addr == head:
             # CONFIG_SLAB_FREELIST_HARDENED: set_freepointer's BUG_ON(object == fp)
-            lines = ["kernel BUG at mm/slub.c: set_freepointer!",
+            lines = [f"kernel BUG at {SET_FREEPOINTER_BUG.location}!",
                      "Oops: invalid opcode: 0000 [#1] SMP NOPTI",
                      self.ctx.dump_stack_header(),
                      f"RIP: 0010:{api}"]
@@ -584,9 +587,9 @@ class SlabAllocator(SlubDebug):
             # non-debug cache are on no list, so the kernel cannot name their objects
             for slab in list(s.node_partial):
                 self._list_slab_objects(s, slab, caller)
-            lines = self.warn_lines("kmem_cache_destroy",
+            lines = self.warn_lines(KMEM_CACHE_DESTROY_BUSY,
                                     f"kmem_cache_destroy {s.name}: Slab cache still has objects when called from "
-                                    f"{caller or 'kmem_cache_destroy'}", file="mm/slab_common.c",
+                                    f"{caller or 'kmem_cache_destroy'}",
                                     frames=(caller or "kmem_cache_destroy",))
             self.add_warn_taint()
             self.log.printk("\n".join(lines), "warn")

@@ -16,6 +16,7 @@ import random
 from typing import Any, Callable, Iterable
 
 from . import slab_geometry as g
+from .bug_sites import Site
 from .errors import KernelFault, KernelPanic
 from .context import ExecContext
 from .events import Clock, Rcu
@@ -135,15 +136,14 @@ class SlabCommon:
     def _comm(self) -> str:
         return self.ctx.current.comm
 
-    def warn_lines(self, func: str, msg: str | None = None, file: str = "mm/slub.c",
-                   frames: tuple[str, ...] = ()) -> list[str]:
-        """A WARN()/WARN_ON() report (kernel/panic.c: __warn): the cut-here line, the
-        message, ``WARNING: ...``, dump_stack with ``frames`` (the callers of ``func``,
-        innermost first) and the end marker; the caller adds TAINT_WARN after it."""
+    def warn_lines(self, site: Site, msg: str | None = None, frames: tuple[str, ...] = ()) -> list[str]:
+        """A WARN()/WARN_ON() report at ``site`` (kernel/panic.c: __warn): the cut-here line,
+        the message, ``WARNING: ...``, dump_stack with ``frames`` (the callers of
+        ``site.func``, innermost first) and the end marker; the caller adds TAINT_WARN."""
         lines = ["------------[ cut here ]------------"]
         if msg:
             lines.append(msg)
-        lines += self.ctx.warn_report(file, func, frames)
+        lines += self.ctx.warn_report(site, frames)
         return lines
 
     def add_warn_taint(self) -> None:

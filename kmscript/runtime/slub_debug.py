@@ -13,6 +13,7 @@ counts an error; it never raises into the caller.
 from __future__ import annotations
 
 from . import slab_geometry as g
+from .bug_sites import OBJECT_ERR_WARN, SLAB_ERR_WARN
 from .mm_types import PAGE_SIZE
 from .slab_geometry import (SLAB_CONSISTENCY_CHECKS, SLAB_KMALLOC, SLAB_POISON, SLAB_RED_ZONE,
                             SLAB_STORE_USER, SLAB_TRACE, OBJECT_POISON)
@@ -163,7 +164,7 @@ class SlubDebug(SlabCommon):
         else:
             lines += self._trailer_lines(s, slab, obj)
         self.ctx.add_taint("B")
-        lines += self.warn_lines("object_err")
+        lines += self.warn_lines(OBJECT_ERR_WARN)
         self.ctx.add_taint("W")
         return lines
 
@@ -172,7 +173,7 @@ class SlubDebug(SlabCommon):
         (then TAINT_WARN).  ``frames``: the callers of __slab_err, innermost first."""
         lines = [self._slab_info_line(slab)]
         self.ctx.add_taint("B")
-        lines += self.warn_lines("__slab_err", frames=frames)
+        lines += self.warn_lines(SLAB_ERR_WARN, frames=frames)
         self.ctx.add_taint("W")
         return lines
 

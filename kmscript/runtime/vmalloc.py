@@ -69,11 +69,9 @@ Simplifications relative to the kernel:
   the order-9 blocks are kept and freed whole instead of being split_page()d into
   order-0 pages, so the page allocator shows them as order-9 blocks.
 - vfree() in interrupt context is deferred (vfree_atomic) to a work item that runs when
-  the CPU leaves interrupt context; vfree()'s own might_sleep() is not checked (its 6.18
-  line number could not be established).
-- WARN()/WARN_ON_ONCE() reports name the function but not the line
-  (``at mm/vmalloc.c __vmalloc_node_range_noprof``): line numbers of the 6.18 source
-  were only established for the two sites cited below.
+  the CPU leaves interrupt context; elsewhere vfree() and vunmap() might_sleep().
+- WARN()/WARN_ON_ONCE()/BUG_ON()/might_sleep() reports name the check's FILE:LINE in the
+  6.18 sources (bug_sites.py).
 - The kernel's bulk allocator (alloc_pages_bulk, up to 100 pages a call, pcp lists only)
   is replaced by single-page alloc_pages() calls, which take the same pcp pages.
 """
@@ -83,6 +81,9 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 
+from .bug_sites import (GET_VM_AREA_NODE_BUG, KVMALLOC_TOO_LARGE, REMOVE_VM_AREA_BAD_ADDR, VFREE_NONEXISTENT,
+                        VFREE_MIGHT_SLEEP, VMALLOC_ZERO_SIZE, VUNMAP_BUG, VUNMAP_MIGHT_SLEEP, VUNMAP_NONEXISTENT,
+                        Site)
 from .errors import KernelFault, KernelPanic
 from .explain import pfn_runs as _pfn_runs
 from .gfp import (GFP_DMA, GFP_DMA32, GFP_KERNEL, GFP_RECLAIM_MASK, __GFP_DIRECT_RECLAIM, __GFP_HIGHMEM,
@@ -90,7 +91,7 @@ from .gfp import (GFP_DMA, GFP_DMA32, GFP_KERNEL, GFP_RECLAIM_MASK, __GFP_DIRECT
 from .mm_types import PAGE_SHIFT, PAGE_SIZE
 from .vmap_area import (VM_IOREMAP, VM_ALLOC, VM_MAP,
                         VM_USERMAP, VM_DMA_COHERENT, VM_UNINITIALIZED, VM_NO_GUARD, VM_ALLOW_HUGE_VMAP,
-                        VM_SPARSE, GET_VM_AREA_NODE_BUG, IRQ_MASKS,
+                        VM_SPARSE, IRQ_MASKS,
                         VmStruct, VmapArea, VmapAreaAllocator)
 
 # Module-level aliases: a name starting with two underscores would be mangled inside a class.
@@ -115,20 +116,21 @@ class Vmalloc(VmapAreaAllocator):
             self.warn_alloc_fn(gfp, text, ("__vmalloc_node_range_noprof", "__vmalloc_node_noprof",
                                            caller or "vmalloc_noprof"))
 
-    def _bug_in_interrupt(self, func: str) -> None:
-        """BUG_ON(in_interrupt()): the Oops is in interrupt context, so oops_end() panics the
-        machine ("Fatal exception in interrupt"; see ExecContext._after_report)."""
-        self.log.printk(f"kernel BUG at {GET_VM_AREA_NODE_BUG}!\n"
+    def _bug_in_interrupt(self, site: Site) -> None:
+        """BUG_ON(in_interrupt()) at ``site``: the Oops is in interrupt context, so
+        oops_end() panics the machine ("Fatal exception in interrupt"; see
+        ExecContext._after_report)."""
+        self.log.printk(f"kernel BUG at {site.location}!\n"
                         "Oops: invalid opcode: 0000 [#1] SMP NOPTI\n"
                         + self.ctx.dump_stack_header() + "\n"
-                        f"RIP: 0010:{func}", "bug")
+                        f"RIP: 0010:{site.func}", "bug")
         raise KernelPanic("Fatal exception in interrupt")  # not reached: oops_end() panicked
 
     def get_vm_area_node(self, size: int, align: int, flags: int, vstart: int, vend: int,
                          gfp: int, caller: str | None, shift: int = PAGE_SHIFT) -> VmStruct | None:
         """__get_vm_area_node(): a vm_struct from kmalloc and an address range."""
         if self.ctx.preempt_count & IRQ_MASKS:  # in_interrupt()
-            self._bug_in_interrupt("__get_vm_area_node")
+            self._bug_in_interrupt(GET_VM_AREA_NODE_BUG)
         requested_size = size
         size = (size + (1 << shift) - 1) & ~((1 << shift) - 1)
         if size == 0:
@@ -155,7 +157,7 @@ class Vmalloc(VmapAreaAllocator):
         """__vmalloc_node_range_noprof(): reserve, back with pages, map; None on failure."""
         if size <= 0:
             if size == 0:
-                self._warn_once("__vmalloc_node_range_noprof", "size == 0")
+                self._warn_once(VMALLOC_ZERO_SIZE)
             return None
         if size >> PAGE_SHIFT > self.totalram_pages():
             self.warn_alloc(gfp, f"vmalloc error: size {size}, exceeds total pages", caller)
@@ -287,12 +289,12 @@ class Vmalloc(VmapAreaAllocator):
         if vm.kaddr:
             self._kfree(vm.kaddr)
 
-    def _warn_once(self, func: str, cond: str) -> None:
-        key = f"{func}:{cond}"
+    def _warn_once(self, site: Site) -> None:
+        key = site.location
         if key in self._warned:
             return
         self._warned.add(key)
-        self.ctx.warn("mm/vmalloc.c", func)  # WARN_ON_ONCE() prints no condition text
+        self.ctx.warn(site)  # WARN_ON_ONCE() prints no condition text
 
     # -- public entry points (kernel names) ---------------------------------------------------
     def vmalloc(self, size: int, caller: str | None = None) -> int | None:
@@ -315,20 +317,24 @@ class Vmalloc(VmapAreaAllocator):
 
     def vfree(self, addr: int) -> None:
         """vfree(): unmap, lazily free the range, free the pages and the bookkeeping."""
-        if not addr:
-            return
         if self.ctx.preempt_count & IRQ_MASKS:
             # vfree_atomic(): the free is queued and done by a work item after the interrupt
-            self.ctx.queue_work(lambda: self.vfree(addr))
+            if addr:
+                self.ctx.queue_work(lambda: self.vfree(addr))
             return
+        self.ctx.might_sleep(VFREE_MIGHT_SLEEP.location, ("vfree",))
+        if not addr:
+            return
+        # remove_vm_area(): WARN(!PAGE_ALIGNED(addr), ...) and NULL, which vfree reports
+        # as a nonexistent area too; find_unlink_vmap_area() finds the busy area
+        # *containing* addr
+        va = None
         if addr & (PAGE_SIZE - 1):
-            # remove_vm_area(): WARN(!PAGE_ALIGNED(addr), ...)
-            self.ctx.warn("mm/vmalloc.c", "remove_vm_area", f"Trying to vfree() bad address ({addr:016x})")
-            return
-        # find_unlink_vmap_area() finds the busy area *containing* addr
-        va = self.busy.get(addr) or self._area_of(addr)
+            self.ctx.warn(REMOVE_VM_AREA_BAD_ADDR, f"Trying to vfree() bad address ({addr:016x})")
+        else:
+            va = self.busy.get(addr) or self._area_of(addr)
         if va is None or va.vm is None:
-            self.ctx.warn("mm/vmalloc.c", "vfree", f"Trying to vfree() nonexistent vm area ({addr:016x})")
+            self.ctx.warn(VFREE_NONEXISTENT, f"Trying to vfree() nonexistent vm area ({addr:016x})")
             return
         vm = va.vm
         ex = self.tracer.explain
@@ -383,12 +389,13 @@ class Vmalloc(VmapAreaAllocator):
     def vunmap(self, addr: int) -> None:
         """vunmap(): remove the mapping (lazily, like vfree) but leave the pages alone."""
         if self.ctx.preempt_count & IRQ_MASKS:
-            self._bug_in_interrupt("vunmap")
+            self._bug_in_interrupt(VUNMAP_BUG)
+        self.ctx.might_sleep(VUNMAP_MIGHT_SLEEP.location, ("vunmap",))
         if not addr:
             return
         va = self.busy.get(addr)
         if va is None or va.vm is None:
-            self.ctx.warn("mm/vmalloc.c", "vunmap", f"Trying to vunmap() nonexistent vm area ({addr:016x})")
+            self.ctx.warn(VUNMAP_NONEXISTENT, f"Trying to vunmap() nonexistent vm area ({addr:016x})")
             return
         vm = va.vm
         self.free_vmap_area_noflush(va)
@@ -523,7 +530,7 @@ class Vmalloc(VmapAreaAllocator):
             return None  # non-sleeping allocations are not supported by vmalloc
         if size > 0x7FFFFFFF:
             if not gfp & GFP_NOWARN:
-                self._warn_once("kvmalloc_node_align_noprof", "size > INT_MAX")
+                self._warn_once(KVMALLOC_TOO_LARGE)
             return None
         # "kvmalloc() can always use VM_ALLOW_HUGE_VMAP" (mm/util.c)
         return self.vmalloc_node_range(size, 1, self.vmalloc_start, self.vmalloc_end, gfp, VM_ALLOW_HUGE_VMAP, caller)

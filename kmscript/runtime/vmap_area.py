@@ -19,6 +19,7 @@ from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .bug_sites import ALLOC_VMAP_AREA_MIGHT_SLEEP
 from .context import HARDIRQ_MASK, NMI_MASK, SOFTIRQ_MASK, ExecContext
 from .arch import Arch
 from .events import URGENT, EventQueue
@@ -49,13 +50,6 @@ MAX_VA_SIZE_PAGES = 256
 VMAP_ZONE_SIZE = (1 << 4) * PAGE_SIZE  # "Node partition is 16 pages."
 MAX_VMAP_NODES = 128
 
-# Where might_sleep()/BUG_ON() expand.  mm/vmalloc.c line numbers are taken from hunk
-# headers of patches against the 2025 mm tree (6.17/6.18 era): alloc_vmap_area's
-# might_sleep() at line 2029 ("mm/vmalloc: support non-blocking GFP flags to
-# alloc_vmap_area()", base blob 6dbcdceecae1), __get_vm_area_node's BUG_ON(in_interrupt())
-# at line 3118 (derived from "mm: vmalloc: support more granular vrealloc() sizing").
-ALLOC_VMAP_AREA_MIGHT_SLEEP = "mm/vmalloc.c:2029"
-GET_VM_AREA_NODE_BUG = "mm/vmalloc.c:3118"
 
 IRQ_MASKS = NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK
 
@@ -274,7 +268,7 @@ class VmapAreaAllocator:
             return None
         ctx = self.ctx
         if ctx.preempt_count or ctx.irqs_disabled_per_cpu[ctx.cpu] or ctx.rcu_nesting:  # might_sleep() fast check
-            ctx.might_sleep(ALLOC_VMAP_AREA_MIGHT_SLEEP, ("alloc_vmap_area", "__get_vm_area_node"))
+            ctx.might_sleep(ALLOC_VMAP_AREA_MIGHT_SLEEP.location, ("alloc_vmap_area", "__get_vm_area_node"))
         purged = False
         va: VmapArea | None = None
         vn_id = 0

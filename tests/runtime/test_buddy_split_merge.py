@@ -109,7 +109,7 @@ def test_order_above_max_warns_once_and_fails() -> None:
     m = Machine(MachineConfig(mem=1 << 30, cpus=2))
     assert m.page_alloc.alloc_pages(GFP_KERNEL, 11) is None
     assert m.page_alloc.alloc_pages(GFP_KERNEL, 11) is None
-    warns = [r for r in m.log.records if r.kind == "warn" and "at mm/page_alloc.c __alloc_frozen_pages_noprof" in r.text]
+    warns = [r for r in m.log.records if r.kind == "warn" and "at mm/page_alloc.c:5187 __alloc_frozen_pages_noprof" in r.text]
     assert len(warns) == 1
     assert m.page_alloc.alloc_pages(GFP_KERNEL | __GFP_NOWARN, 12) is None
 

@@ -73,7 +73,7 @@ def test_large_kmalloc_pages_and_sunreclaim() -> None:
 def test_too_large_kmalloc_warns_and_fails() -> None:
     r = Rig()
     assert r.km.kmalloc((4 << 20) + 1, GFP_KERNEL, C) is None
-    assert r.log.contains("WARNING: CPU: 0 PID: 1000 at mm/page_alloc.c __alloc_frozen_pages_noprof")
+    assert r.log.contains("WARNING: CPU: 0 PID: 1000 at mm/page_alloc.c:5187 __alloc_frozen_pages_noprof")
     n = len(r.log.records)
     assert r.km.kmalloc(8 << 20, GFP_KERNEL | __GFP_NOWARN, C) is None
     assert len(r.log.records) == n
@@ -137,7 +137,7 @@ def test_kfree_not_a_kmalloc_allocation() -> None:
     pfn = r.pa.alloc_pages(GFP_KERNEL, 0)
     r.km.kfree(0xFFFF888000000000 + pfn * 4096, C)
     assert r.log.contains("page dumped because: Not a kmalloc allocation")
-    assert r.log.contains("at mm/slub.c free_large_kmalloc")
+    assert r.log.contains("at mm/slub.c:6795 free_large_kmalloc")
 
 
 def test_tracepoints() -> None:

@@ -17,7 +17,7 @@ def test_shutdown_report_in_the_kernels_order() -> None:
     slab = next(i for i, l in enumerate(lines) if l.startswith("Slab 0x"))
     warn = lines.index("------------[ cut here ]------------")
     assert obj < slab < warn
-    assert lines[warn + 1] == "WARNING: CPU: 0 PID: 1000 at mm/slub.c __slab_err"
+    assert lines[warn + 1] == "WARNING: CPU: 0 PID: 1000 at mm/slub.c:1257 __slab_err"
     assert "Tainted: [B]=BAD_PAGE" in lines          # taint B before the WARN's dump_stack
     assert lines[-1] == "---[ end trace 0000000000000000 ]---"
     # the WARN_ON added taint W: kmem_cache_destroy's own WARN shows B and W

@@ -172,7 +172,7 @@ def test_purge_threshold_triggers_drain() -> None:
 def test_failures_print_the_kernel_texts() -> None:
     vm, buddy, km, log, *_ = make(nr_pages=100)
     assert vm.vmalloc(0) is None
-    assert log.contains("WARNING: CPU: 0 PID: 1000 at mm/vmalloc.c __vmalloc_node_range_noprof")
+    assert log.contains("WARNING: CPU: 0 PID: 1000 at mm/vmalloc.c:3830 __vmalloc_node_range_noprof")
     # the reports go through the page allocator's warn_alloc (its text, gfp and call path)
     assert vm.vmalloc(101 * PAGE_SIZE) is None
     assert buddy.warned[-1] == (0xCC0, "vmalloc error: size 413696, exceeds total pages",
@@ -221,7 +221,7 @@ def test_might_sleep_and_interrupt_bug() -> None:
     vm, _b, _k, log, _t, ctx, _ = make()
     ctx.spin_lock("lock")
     assert vm.vmalloc(4096) is not None
-    assert log.contains("BUG: sleeping function called from invalid context at mm/vmalloc.c:2029")
+    assert log.contains("BUG: sleeping function called from invalid context at mm/vmalloc.c:2031")
     ctx.spin_unlock("lock")
     snap = ctx.enter_hardirq(1)
     with pytest.raises(KernelPanic):
