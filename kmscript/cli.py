@@ -124,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 DEFAULT_MAX_MEMORY = 512 << 20
+SCRIPT_PROGRESS_DELAY = 1.0  # seconds a script runs before its progress line appears
 _SUFFIX = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
@@ -225,10 +226,20 @@ def _run(ns: argparse.Namespace) -> int:
 
     status = EXIT_OK
     session: Session | None = None
+    from .progress import ProgressLine
     for name, text in jobs:
-        session = Session(out=out, **opts)
-        with cpu_time_limit(session.meter, opts["max_time"]):
-            st = run_one(session, name, text, out, ns)
+        # a long script shows where it is on a terminal's stderr (after a second, so a
+        # short one never flickers); never with --json, never before the REPL
+        progress = ProgressLine(enabled=False if ns.json or want_repl else None, delay=SCRIPT_PROGRESS_DELAY)
+        session = Session(out=progress.wrap(out), **opts)
+        if progress.enabled:
+            session.note_hook = progress.wrap(_err)
+            session.meter.tick = _script_progress(progress, session)
+        try:
+            with cpu_time_limit(session.meter, opts["max_time"]):
+                st = run_one(session, name, text, progress.wrap(out), ns, progress)
+        finally:
+            progress.close()
         status = max(status, st)
         if ns.json:
             _print_json(session, name, st, captured)
@@ -244,7 +255,16 @@ def _run(ns: argparse.Namespace) -> int:
     return status
 
 
-def run_one(session: Any, name: str, text: str | None, out: Any, ns: argparse.Namespace) -> int:
+def _script_progress(progress: Any, session: Any) -> Any:
+    """The meter's tick (every few thousand steps): where the script is."""
+    def tick() -> None:
+        where, line = session.interp.current_where
+        progress.update(f"kmscript: {where}:{line}  {session.meter.used():,} steps  {progress.elapsed():.1f} s")
+    return tick
+
+
+def run_one(session: Any, name: str, text: str | None, out: Any, ns: argparse.Namespace,
+            progress: Any = None) -> int:
     """Run one script, its test blocks and the leak check; returns the exit status."""
     from .session import Session
     status = EXIT_OK
@@ -254,9 +274,13 @@ def run_one(session: Any, name: str, text: str | None, out: Any, ns: argparse.Na
         else:
             session.run_text(text, name)
     except KmsError as e:
+        if progress is not None:
+            progress.close()
         _report(e, ns)
         _fault_notes(session, name, ns)
         return e.exit_status
+    if progress is not None:
+        progress.close()
     _fault_notes(session, name, ns)
     if session.tests:
         status = max(status, run_test_blocks(session, out, ns))

@@ -81,6 +81,7 @@ class CompilerCore:
         self.meter = host.meter  # the step budget, shared with the machines the host boots
         self.depth = 0
         self.source: Source = Source("", "<input>")
+        self.current_where: tuple[str, int] = ("<input>", 0)  # the top-level statement running
         self.include_stack: list[str] = []
         self.register_tests = True
         self._file_names: dict[str, str] = {}  # source name -> its file name, for call sites

@@ -67,6 +67,7 @@ class Interpreter(StatementCompiler, CallCompiler, ExpressionCompiler):
         g = self.globals
         explain_all = self.host.explain_all
         for s in prog.body:
+            self.current_where = (source.name, s.span.line)  # for a front end's progress line
             run = self.compile_statement(s, source, scope)
             if explain_all and not isinstance(s, (ast.Explain, ast.FnDef, ast.TestBlock)):
                 run = self.explained(run, s, implicit=True)   # --explain: every top-level statement

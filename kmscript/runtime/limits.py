@@ -35,6 +35,7 @@ the rest; ``used() == limit - reserve - left`` (never negative).
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 from .errors import WorkLimitExceeded
 
@@ -62,7 +63,7 @@ class WorkMeter:
 
     CHUNK = 1 << 12
 
-    __slots__ = ("limit", "reserve", "left", "max_time", "deadline", "stop_requested", "time_up")
+    __slots__ = ("limit", "reserve", "left", "max_time", "deadline", "stop_requested", "time_up", "tick")
 
     def __init__(self, limit: int, max_time: float | None = None) -> None:
         self.limit = limit
@@ -70,6 +71,8 @@ class WorkMeter:
         self.deadline: float | None = None
         self.stop_requested = False
         self.time_up = False
+        # called at each refill (every CHUNK steps): a front end's progress line
+        self.tick: Callable[[], None] | None = None
         self.reserve = limit
         self.left = 0
         self.reset()
@@ -95,6 +98,8 @@ class WorkMeter:
         take = min(self.CHUNK, self.reserve)
         self.reserve -= take
         self.left += take
+        if self.tick is not None:
+            self.tick()
 
     def expire(self) -> None:
         """The CPU time is up (a profiling timer says so, from a signal handler): the next

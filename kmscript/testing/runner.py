@@ -79,6 +79,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Generator, Iterable, Sequence
 
+from ..progress import ProgressLine
 from .filecheck import Check, CheckSyntaxError, match_checks, parse_checks, repair
 from .harness import (_crashed, _Deadline, _error_text, _fault_note_lines, _make_session_class,
                       _report_messages, _Run, _run_session)
@@ -583,8 +584,12 @@ def _render_as(error: Any, name: str) -> str:
     return str(e.render())
 
 
-def run_fail_nth(path: str, opts: RunOptions, out: Callable[[str], None], limit: int) -> int:
-    """syzkaller's fail-nth loop over one file; returns the exit status."""
+def run_fail_nth(path: str, opts: RunOptions, out: Callable[[str], None], limit: int,
+                 progress: ProgressLine | None = None) -> int:
+    """syzkaller's fail-nth loop over one file; returns the exit status.  *progress*
+    shows the run under way on a terminal."""
+    if progress is not None:
+        progress.update(f"fail-nth {path}: baseline run", force=True)
     base = run_file(path, RunOptions(seed=opts.seed, max_steps=opts.max_steps, timeout=opts.timeout))
     bad = [c for c in base.cases if c.status in FAILING]
     baseline_bad = {c.id for c in bad}
@@ -594,6 +599,9 @@ def run_fail_nth(path: str, opts: RunOptions, out: Callable[[str], None], limit:
     runs_ok = runs_broken = crashed = 0
     n = 1
     while n <= limit:
+        if progress is not None:
+            progress.update(f"fail-nth {path}: nth={n} (of at most {limit}), {runs_ok} ok, {runs_broken} broken, "
+                            f"{progress.elapsed():.0f} s")
         r = run_file(path, RunOptions(seed=opts.seed, max_steps=opts.max_steps, timeout=opts.timeout, fail_nth=n))
         if r.injected == 0:
             out(f"nth={n}: no fault injected (the run reached fewer than {n} injection points); done")
@@ -786,7 +794,15 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] | None = 
 
 
 def _main(argv: Sequence[str] | None, out: Callable[[str], None] | None) -> int:
-    emit: Callable[[str], None] = out if out is not None else (lambda s: print(s, flush=True))
+    # the progress line: on stderr when it is a terminal, cleared around every result line
+    progress = ProgressLine(enabled=None if out is None else False)
+    try:
+        return _run(argv, progress, progress.wrap(out if out is not None else (lambda s: print(s, flush=True))))
+    finally:
+        progress.close()
+
+
+def _run(argv: Sequence[str] | None, progress: ProgressLine, emit: Callable[[str], None]) -> int:
     parser = build_parser()
     try:
         ns = parser.parse_args(list(argv) if argv is not None else None)
@@ -811,23 +827,31 @@ def _main(argv: Sequence[str] | None, out: Callable[[str], None] | None) -> int:
         if len(files) != 1:
             print("kmscript test --fail-nth: give exactly one scenario file", file=sys.stderr)
             return 2
-        return run_fail_nth(files[0], opts, emit, ns.fail_nth_limit)
+        return run_fail_nth(files[0], opts, emit, ns.fail_nth_limit, progress)
     if ns.tap:
         emit("TAP version 13")
     gen = iter_results(files, opts, ns.jobs)
     try:
-        return _report(ns, gen, emit)
+        return _report(ns, gen, emit, progress, len(files))
     finally:
         gen.close()  # stops the workers and saves the run times, also after an error
 
 
-def _report(ns: argparse.Namespace, gen: Generator[FileResult, None, None], emit: Callable[[str], None]) -> int:
+def _report(ns: argparse.Namespace, gen: Generator[FileResult, None, None], emit: Callable[[str], None],
+            progress: ProgressLine | None = None, total: int = 0) -> int:
     """Print each case as its file's result arrives, then the summary; the exit status."""
     shown: list[CaseResult] = []
     results: list[FileResult] = []
     stop = False
+    failed = 0
+    if progress is not None:
+        progress.update(f"kmscript test: 0/{total} files", force=True)
     for fr in gen:
         results.append(fr)
+        failed += sum(1 for c in fr.cases if c.status in FAILING)
+        if progress is not None:
+            progress.update(f"kmscript test: {len(results)}/{total} files, {failed} failed, "
+                            f"{progress.elapsed():.1f} s  {fr.path}")
         for c in fr.cases:
             if not select(c.id, ns.pattern):
                 continue
