@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..mm_types import PAGE_SHIFT
+from .paging import X86_64_4LEVEL, X86_64_5LEVEL, Paging
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,10 @@ class Arch:
     legacy_hole: tuple[int, int]        # the legacy VGA/BIOS hole [start, end)
     dma_reserved: tuple[int, int]       # BIOS/trampoline reservations in ZONE_DMA
     kernel_reserved_pages: int   # kernel image, bss, early page tables at 16 MiB
+    # the page-table shape (arch/paging.py) and, where the arch has one, the 5-level mode
+    # machine(la57=true) selects (CONFIG_X86_5LEVEL with the la57 CPU feature)
+    paging: Paging = X86_64_4LEVEL
+    paging_la57: Paging | None = X86_64_5LEVEL
 
     # -- derived facts ---------------------------------------------------------------------
     @property
