@@ -51,8 +51,11 @@ def check_machine(m: Machine) -> None:
     assert lru.nr == [vm.nr_inactive_anon, vm.nr_active_anon, vm.nr_inactive_file, vm.nr_active_file]
     tasks = [t for t in m.tasks if t.mm is not None and t.pid != 1]
     assert vm.nr_anon_pages == sum(t.mm.anon for t in tasks)
-    assert vm.nr_mapped == sum(t.mm.file for t in tasks) == sum(sum(fm.present) for t in tasks
-                                                                 for fm in t.mm.file_maps)
+    spaces = m.tasks.spaces
+    mapped = [(t, pfn) for t in tasks for _, pfn in spaces.mapped(t.mm)]
+    file_ptes = [(t, pfn) for t, pfn in mapped if pfn in spaces.pagecache_pfns()]
+    assert sum(t.mm.file for t in tasks) == len(file_ptes)
+    assert vm.nr_mapped == len({pfn for _, pfn in file_ptes})
 
 
 def kms(*args: str) -> subprocess.CompletedProcess[str]:

@@ -59,7 +59,8 @@ from .pagecache import File, LruVec, PageCache, Rmap
 from .physmem import PhysMem
 from .sysctl import SysctlTable
 from .limits import PAGE_WORK, WorkMeter
-from .task import Task, TaskTable
+from .task import TaskTable
+from .vma import AnonVma
 from .trace import Tracer
 from .vmstat import VmStat
 from .zone import Zone
@@ -288,9 +289,11 @@ class Compaction:
         if lru.young.get(src):
             lru.young.set(dst, 1)
             lru.young.set(src, 0)
-        if isinstance(owner, Task):
+        if isinstance(owner, AnonVma):
             self.tasks.migrate_page(owner, idx, src, dst)
         elif isinstance(owner, File):
+            if owner.maps:
+                self.tasks.spaces.migrate_file_ptes(owner, idx, src, dst)
             self.pagecache.migrate_page(owner, idx, src, dst)
         self.page_alloc.free_pages(src, 0)
         self.compact_migrated += 1

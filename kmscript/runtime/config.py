@@ -41,6 +41,7 @@ class MachineConfig:
     irq_stacks: bool = True
     swap: int = 0
     arch: str = "x86_64"  # the architecture (runtime/arch/): x86_64 only in this release
+    la57: bool = False  # 5-level paging (CONFIG_X86_5LEVEL on a CPU with la57): 57-bit user addresses
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -53,6 +53,9 @@ ENOMEM = 12
 EFBIG = 27
 EINVAL = 22
 EOVERFLOW = 75  # include/uapi/asm-generic/errno.h
+EACCES = 13
+EFAULT = 14
+EEXIST = 17
 
 # Steps one page of runtime work costs: about what 32 script loop iterations cost the host.
 PAGE_WORK = 32

@@ -50,6 +50,7 @@ from .slab import SlabAllocator
 from .slab_geometry import KMALLOC_MAX_CACHE_SIZE
 from .sysctl import SysctlGet, SysctlSet, SysctlTable
 from .task import TaskTable
+from .mmap import AddressSpaces, ObjectCachesOf, SwapSpace
 from .trace import Tracer
 from .vmalloc import Vmalloc
 from .vmstat import VmStat
@@ -224,7 +225,7 @@ class Machine:
             return procfs.zoneinfo(pa, self.reclaim.kswapd_failures >= MAX_RECLAIM_RETRIES)
         if name == "meminfo":
             # vm_memory_committed(): the tasks' accounted (private anonymous) mappings
-            committed = sum(len(t.mm.pte) for t in self.tasks if t.mm is not None)
+            committed = sum(self.tasks.spaces.committed_pages(t.mm) for t in self.tasks if t.mm is not None)
             return procfs.meminfo(pa, self.config.swap, committed)
         views = {"buddyinfo": procfs.buddyinfo, "pagetypeinfo": procfs.pagetypeinfo}
         return views[name](pa)
@@ -333,10 +334,19 @@ class Machine:
         self.pagecache = PageCache(page_alloc=pa, vmstat=self.vmstat, clock=self.clock, ctx=self.ctx, log=self.log,
                                    events=self.events, lru=lru, rmap=rmap, alloc_site=site, meter=self.meter,
                                    mapping_gfp=GFP_HIGHUSER_MOVABLE, owner_file=OWNER_FILE)
-        self.tasks = TaskTable(arch=self.arch, page_alloc=pa, kstacks=self.kstacks, ctx=self.ctx, vmstat=self.vmstat,
-                               clock=self.clock, events=self.events, pagecache=self.pagecache, lru=lru, rmap=rmap,
-                               alloc_site=site, meter=self.meter, totalram_pages=pa.totalram_pages, swap_bytes=self.config.swap,
-                               owner_user=OWNER_USER, owner_pagetable=OWNER_PAGETABLE)
+        paging = self.arch.paging
+        if self.config.la57:
+            if self.arch.paging_la57 is None:
+                raise KernelFault(f"la57=true: {self.arch.description} has no 5-level paging")
+            paging = self.arch.paging_la57
+        spaces = AddressSpaces(arch=self.arch, paging=paging, page_alloc=pa, caches=ObjectCachesOf(self.slab, self.kmalloc_caches),
+                               pagecache=self.pagecache, lru=lru, rmap=rmap, vmstat=self.vmstat, clock=self.clock,
+                               ctx=self.ctx, phys=self.phys, alloc_site=site, meter=self.meter,
+                               swap=SwapSpace(self.config.swap, self.vmstat), owner_user=OWNER_USER,
+                               owner_pagetable=OWNER_PAGETABLE)
+        self.sysctls.register("vm.max_map_count", lambda: spaces.max_map_count, spaces.set_max_map_count)
+        self.tasks = TaskTable(spaces=spaces, kstacks=self.kstacks, ctx=self.ctx, events=self.events,
+                               alloc_site=site, totalram_pages=pa.totalram_pages)
         self.compaction = Compaction(zones=za, lru=lru, rmap=rmap, tasks=self.tasks, pagecache=self.pagecache,
                                      page_alloc=pa, phys=self.phys, vmstat=self.vmstat, tracer=self.tracer,
                                      sysctls=self.sysctls, meter=self.meter)

@@ -48,20 +48,23 @@ Simplifications relative to the kernel
   and seeking beyond it returns -EINVAL (fs/read_write.c: vfs_setpos).  Every page read,
   written or mapped is charged PAGE_WORK steps to the machine's work meter.
   Readahead window sizes are not modelled: pages are read one at a time as needed.
-- A task maps page-cache pages with ``mmap`` (``FileMap``: private, read-only, the
-  file's first pages).  Reclaim unmaps a mapped page from every mapper before it frees
-  it (try_to_unmap); a mapped page whose pte is young gets one more round on the active
-  list first.  drop_caches leaves mapped pages alone.  Shmem is not modelled.
+- Address spaces map page-cache pages (mmap.py); a file's ``maps`` lists each mapping
+  mm (``FileMapping``, the i_mmap).  Reclaim unmaps a mapped page from every mapper before
+  it frees it (try_to_unmap); a mapped page whose pte is young gets one more round on the
+  active list first.  drop_caches leaves mapped pages alone.  A shmem file (the backing of
+  a shared anonymous mapping) is a page-cache file with ``shmem`` set, counted in Shmem.
 """
 
 from __future__ import annotations
 
+import heapq
 from array import array
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from .buddy import SECTION_MASK, SECTION_SHIFT
 from .context import ExecContext
+from .errors import KernelFault
 from .events import Clock, EventQueue
 from .gfp import __GFP_COMP, __GFP_NORETRY, __GFP_NOWARN, __GFP_WRITE
 from .mm_types import PAGE_SHIFT, PAGE_SIZE, PageAllocator
@@ -116,26 +119,40 @@ class PfnMap:
 
 
 class Rmap:
-    """pfn -> (owner, index in the owner) for every anonymous and page-cache page."""
+    """pfn -> (owner, index in the owner) for every anonymous and page-cache page.
+
+    The per-pfn value packs ``owner_id << INDEX_BITS | index``: the index is a file page
+    index or, for an anonymous page, its virtual page number (up to 45 bits with 5-level
+    paging).  Owner ids are reused once unregistered (lowest first), so at most
+    2^(63 - INDEX_BITS) owners live at once."""
 
     NONE = -1
+    INDEX_BITS = 45
+    MAX_OWNERS = 1 << (63 - INDEX_BITS)
 
     def __init__(self) -> None:
         self.map = PfnMap("q", -1)
         self.owners: dict[int, Any] = {}
         self._next_id = 1
+        self._free_ids: list[int] = []
 
     def register(self, owner: Any) -> int:
-        oid = self._next_id
-        self._next_id += 1
+        if self._free_ids:
+            oid = heapq.heappop(self._free_ids)
+        else:
+            oid = self._next_id
+            if oid >= self.MAX_OWNERS:
+                raise KernelFault(f"rmap: more than {self.MAX_OWNERS - 1} files and anon_vmas at once")
+            self._next_id += 1
         self.owners[oid] = owner
         return oid
 
     def unregister(self, oid: int) -> None:
-        self.owners.pop(oid, None)
+        if self.owners.pop(oid, None) is not None:
+            heapq.heappush(self._free_ids, oid)
 
     def set(self, pfn: int, oid: int, index: int) -> None:
-        self.map.set(pfn, (oid << 32) | index)
+        self.map.set(pfn, (oid << self.INDEX_BITS) | index)
 
     def clear(self, pfn: int) -> None:
         self.map.set(pfn, -1)
@@ -144,10 +161,10 @@ class Rmap:
         v = self.map.get(pfn)
         if v < 0:
             return None
-        owner = self.owners.get(v >> 32)
+        owner = self.owners.get(v >> self.INDEX_BITS)
         if owner is None:
             return None
-        return owner, v & 0xFFFFFFFF
+        return owner, v & ((1 << self.INDEX_BITS) - 1)
 
 
 class LruVec:
@@ -263,22 +280,13 @@ class LruVec:
             dq.extend(keep)
 
 
-class FileMap:
-    """A task's private read-only mapping of the first ``nr_pages`` pages of a file (one
-    file VMA).  ``present[idx]`` is the pte: 1 while page idx is mapped; it only covers the
-    pages touched so far (``len(present) <= nr_pages``), so a huge mapping costs host
-    memory only for what was faulted in.  ``mm`` is the
-    mapping task's address space (its MM_FILEPAGES counter ``file`` changes with the ptes);
-    ``pt_pfns`` are the VMA's own page-table pages (PTE tables and PMD pages)."""
+class FileMapping(Protocol):
+    """One address space's mappings of a file (its place in the file's i_mmap): whether a
+    page index is mapped there, and unmapping it (try_to_unmap).  mmap.py implements it."""
 
-    __slots__ = ("file", "mm", "nr_pages", "present", "pt_pfns")
+    def mapped(self, idx: int) -> bool: ...
 
-    def __init__(self, file: "File", mm: Any, nr_pages: int) -> None:
-        self.file = file
-        self.mm = mm
-        self.nr_pages = nr_pages
-        self.present = bytearray()
-        self.pt_pfns: list[int] = []
+    def unmap(self, idx: int) -> None: ...
 
 
 class File:
@@ -296,7 +304,8 @@ class File:
         self.nr_dirty = 0
         self.pos = 0  # byte offset of the next read/write
         self.size = 0  # i_size: the highest byte written or read
-        self.maps: list[FileMap] = []  # the file's mappings (i_mmap)
+        self.maps: list[FileMapping] = []  # the address spaces mapping the file (i_mmap)
+        self.shmem = False  # a shmem file (the backing of a shared anonymous mapping)
 
     @property
     def cached(self) -> int:
@@ -456,68 +465,40 @@ class PageCache:
 
     # -- mappings (filemap_fault, try_to_unmap) ---------------------------------------------
     def page_mapped(self, f: File, idx: int) -> bool:
-        for fm in f.maps:
-            if idx < len(fm.present) and fm.present[idx]:
-                return True
-        return False
+        return any(m.mapped(idx) for m in f.maps)
 
     def unmap_page(self, f: File, idx: int) -> None:
         """try_to_unmap: clear every pte mapping page idx of the file."""
-        vm = self.vmstat
-        for fm in f.maps:
-            if idx < len(fm.present) and fm.present[idx]:
-                fm.present[idx] = 0
-                fm.mm.file -= 1
-                vm.nr_mapped -= 1
+        for m in list(f.maps):
+            m.unmap(idx)
 
-    def map_pages(self, fm: FileMap, alive: Callable[[], bool]) -> int:
-        """filemap_fault for each page of the mapping, in order: the page comes from the page
-        cache (read in when missing, as a read does) and is mapped (MM_FILEPAGES,
-        NR_FILE_MAPPED, young pte).  Stops when a page cannot be allocated or the task
-        dies; returns the pages mapped."""
-        f = fm.file
-        pages = f.pages
-        vm = self.vmstat
-        lru = self.lru
-        clock = self.clock
-        meter = self.meter
-        present = fm.present
-        done = 0
-        for idx in range(fm.nr_pages):
-            meter.charge(PAGE_WORK)
-            pfn = pages.get(idx, -1)
-            if pfn < 0:
-                new = self._alloc(False)
-                if not alive():
-                    if new is not None:
-                        self.page_alloc.free_pages(new, 0)
-                    break
-                if new is None:
-                    break
-                pfn = new
-                pages[idx] = pfn
-                self.rmap.set(pfn, f.oid, idx)
-                lru.add(pfn, LRU_INACTIVE_FILE)
-                f.nr_cached += 1
-                vm.nr_file_pages += 1
-            present.append(1)
-            fm.mm.file += 1
-            vm.nr_mapped += 1
-            lru.young.set(pfn, 1)
-            clock.ns += RW_PAGE_NS
-            done += 1
-        f.size = max(f.size, fm.nr_pages * PAGE_SIZE)
-        return done
+    def get_page(self, f: File, idx: int) -> int | None:
+        """filemap_fault's page lookup: the cached page at idx, read in (as a read does) when
+        missing; None when it cannot be allocated."""
+        self.meter.charge(PAGE_WORK)
+        pfn = f.pages.get(idx, -1)
+        if pfn >= 0:
+            return pfn
+        new = self._alloc(False)
+        if new is None:
+            return None
+        f.pages[idx] = new
+        self.rmap.set(new, f.oid, idx)
+        self.lru.add(new, LRU_INACTIVE_FILE)
+        f.nr_cached += 1
+        self.vmstat.nr_file_pages += 1
+        if f.shmem:
+            self.vmstat.nr_shmem_pages += 1
+        # (the time is the fault's: the caller charges it)
+        f.size = max(f.size, (idx + 1) * PAGE_SIZE)
+        return new
 
-    def unmap_all(self, fm: FileMap) -> None:
-        """unmap_vmas for one file VMA: its ptes go; the pages stay in the page cache."""
-        vm = self.vmstat
-        n = sum(fm.present)
-        fm.mm.file -= n
-        vm.nr_mapped -= n
-        fm.present = bytearray()
-        if fm in fm.file.maps:
-            fm.file.maps.remove(fm)
+    def mark_dirty(self, f: File, pfn: int) -> None:
+        """folio_mark_dirty for a page written through a shared mapping."""
+        if not self.dirty.get(pfn):
+            self.dirty.set(pfn, 1)
+            f.nr_dirty += 1
+            self.vmstat.nr_dirty += 1
 
     def evict_page(self, f: File, idx: int, pfn: int) -> None:
         """__remove_mapping + free: drop a clean page from the cache (already off the LRU),

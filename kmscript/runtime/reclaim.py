@@ -76,7 +76,8 @@ from .pagecache import (LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU
                         File, LruVec, PageCache, Rmap)
 from .slab import SlabAllocator
 from .sysctl import SysctlTable
-from .task import Task, TaskTable
+from .task import TaskTable
+from .vma import AnonVma
 from .trace import Tracer
 from .vmstat import VmStat
 from .zone_access import ZoneAccess
@@ -367,15 +368,15 @@ class Reclaim:
                 kept.append(pfn)
                 continue
             found = self.rmap.lookup(pfn)
-            if found is None or not isinstance(found[0], Task):
+            if found is None or not isinstance(found[0], AnonVma):
                 continue
-            t, idx = found
+            av, vpn = found
             if referenced.get(pfn):
                 # young pte: FOLIOREF_ACTIVATE, the page gets a second round on the active list
                 referenced.set(pfn, 0)
                 lru.add(pfn, LRU_ACTIVE_ANON)
                 continue
-            if not tasks.swap_out(t, idx, pfn):
+            if not tasks.swap_out(av, vpn, pfn):
                 kept.append(pfn)
                 break
             got += 1

@@ -74,7 +74,7 @@ class AnonVma:
 class Vma:
     """struct vm_area_struct (see the module docstring)."""
 
-    __slots__ = ("vm_start", "vm_end", "vm_flags", "vm_pgoff", "vm_file", "anon_vma", "avc", "addr", "name")
+    __slots__ = ("vm_start", "vm_end", "vm_flags", "vm_pgoff", "vm_file", "anon_vma", "avc", "addr", "name", "vm_mm")
 
     def __init__(self, start: int, end: int, flags: int, pgoff: int = 0, file: Any = None,
                  name: str = "") -> None:
@@ -87,6 +87,7 @@ class Vma:
         self.avc: list[AnonVma] = []   # anon_vma_chain: every anon_vma this VMA is linked to
         self.addr = 0                  # the vm_area_struct object (slab address)
         self.name = name               # "[heap]", "[stack]" as /proc/PID/maps names them
+        self.vm_mm: Any = None         # the mm the VMA belongs to
 
     @property
     def pages(self) -> int:
@@ -197,12 +198,14 @@ class VmaSet:
     reads vm.max_map_count at the time of the check."""
 
     def __init__(self, alloc: Callable[[], int | None], free: Callable[[int], None],
-                 max_count: Callable[[], int]) -> None:
+                 max_count: Callable[[], int], put_anon_vma: Callable[[AnonVma], None] | None = None) -> None:
         self._starts: list[int] = []
         self._vmas: list[Vma] = []
         self.alloc = alloc
         self.free = free
         self.max_count = max_count
+        self.put_anon_vma = put_anon_vma  # an anon_vma lost its last VMA (anon_vma free)
+        self.mm: Any = None  # the owning mm: every VMA made here gets it as vm_mm
 
     # -- the tree -----------------------------------------------------------------------------
     @property
@@ -281,7 +284,12 @@ class VmaSet:
 
     def remove_vma(self, vma: Vma) -> None:
         """remove_vma / vm_area_free for a VMA leaving the tree."""
+        chain = list(vma.avc)
         unlink_anon_vmas(vma)
+        if self.put_anon_vma is not None:
+            for av in chain:
+                if not av.vmas:
+                    self.put_anon_vma(av)
         self.free(vma.addr)
 
     # -- allocation ----------------------------------------------------------------------------
@@ -292,6 +300,7 @@ class VmaSet:
             return None
         vma = Vma(start, end, flags, pgoff, file, name)
         vma.addr = addr
+        vma.vm_mm = self.mm
         return vma
 
     # -- merging -------------------------------------------------------------------------------

@@ -130,8 +130,9 @@ def test_limits_and_thread_size_come_from_the_arch() -> None:
     arch/x86/include/asm/page_64_types.h) and THREAD_SIZE (PAGE_SIZE << THREAD_SIZE_ORDER)
     are the machine's arch's."""
     assert X86_64.max_physmem == 1 << 46 and X86_64.task_size == (1 << 47) - 4096
+    # (the heap of a 2 MiB address space starts at mmap_min_addr: brk_start is arch data too)
     small = dataclasses.replace(X86_64, name="made-up-small", description="made-up-small",
-                                max_physmem_bits=32, task_size=2 << 20, thread_size_order=1)
+                                max_physmem_bits=32, task_size=2 << 20, thread_size_order=1, brk_start=0x10000)
     with pytest.raises(KernelFault, match=r"made-up-small addresses at most 4G of physical memory "
                                           r"\(MAX_PHYSMEM_BITS 32\)"):
         _with_arch(small, mem=8 << 30)

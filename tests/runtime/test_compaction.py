@@ -72,8 +72,9 @@ def test_order4_kernel_succeeds_after_compaction_atomic_fails() -> None:
     # the task's memory is intact: every pte points at a page it owns
     t = a
     assert t.rss == t.total_vm  # type: ignore[attr-defined]
-    for i, p in enumerate(t.mm.pte):  # type: ignore[attr-defined]
-        assert m.reclaim.rmap.lookup(p) == (t, i)
+    mm = t.mm  # type: ignore[attr-defined]
+    for addr, p in m.tasks.spaces.mapped(mm):
+        assert m.reclaim.rmap.lookup(p) == (mm.vmas.lookup(addr).anon_vma, addr >> 12)
         assert m.page_alloc.page(p).owner == "user"
     m.page_alloc.check_invariants()
 

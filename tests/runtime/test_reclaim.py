@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from kmscript.runtime.gfp import GFP_KERNEL, GFP_NOIO
 from kmscript.runtime.machine import Machine, MachineConfig
-from kmscript.runtime.pagecache import LRU_ACTIVE_FILE, LRU_INACTIVE_FILE
+from kmscript.runtime.pagecache import File, LRU_ACTIVE_FILE, LRU_INACTIVE_FILE
 
 MiB = 1 << 20
 
@@ -148,18 +148,24 @@ def check_counters(m: Machine) -> None:
     assert vm.nr_file_pages == sum(f.nr_cached for f in files) == lru.nr[2] + lru.nr[3]
     assert vm.nr_dirty == sum(f.nr_dirty for f in files)
     assert vm.nr_swap_used == sum(t.mm.swapents for t in tasks)  # type: ignore[union-attr]
-    assert vm.nr_mapped == sum(t.mm.file for t in tasks)  # type: ignore[union-attr]
-    for t in tasks:
-        assert t.mm.file == sum(sum(fm.present) for fm in t.mm.file_maps)  # type: ignore[union-attr]
-        for fm in t.mm.file_maps:  # type: ignore[union-attr]
-            for idx, here in enumerate(fm.present):
-                if here:
-                    assert fm.file.pages[idx] >= 0  # a mapped page is in the page cache
     assert m.tasks.free_swap_pages + vm.nr_swap_used == m.tasks.nr_swap_pages
+    spaces = m.tasks.spaces
+    mapped_file_pages: set[int] = set()
     for t in tasks:
-        for i, pfn in enumerate(t.mm.pte):  # type: ignore[union-attr]
-            if pfn >= 0:
-                assert m.reclaim.rmap.lookup(pfn) == (t, i)
+        assert t.mm is not None
+        nr_file = 0
+        for addr, pfn in spaces.mapped(t.mm):
+            owner = m.reclaim.rmap.lookup(pfn)
+            assert owner is not None  # every mapped page is in the rmap
+            if isinstance(owner[0], File):
+                nr_file += 1
+                mapped_file_pages.add(pfn)
+                assert owner[0].pages[owner[1]] == pfn  # a mapped page is in the page cache
+            else:
+                assert owner == (t.mm.vmas.lookup(addr).anon_vma, addr >> 12)  # type: ignore[union-attr]
+        assert nr_file == t.mm.file
+    # NR_FILE_MAPPED counts page-cache pages mapped at least once; MM_FILEPAGES counts ptes
+    assert vm.nr_mapped == len(mapped_file_pages)
     m.page_alloc.check_invariants()
 
 

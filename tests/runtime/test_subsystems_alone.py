@@ -17,6 +17,7 @@ from kmscript.runtime.gfp import GFP_ATOMIC, GFP_HIGHUSER_MOVABLE, GFP_KERNEL, M
 from kmscript.runtime.kmalloc import Kmalloc
 from kmscript.runtime.kstack import KernelStacks
 from kmscript.runtime.limits import WorkMeter
+from kmscript.runtime.mmap import AddressSpaces, ObjectCachesOf, SwapSpace
 from kmscript.runtime.mm_types import (OWNER_FILE, OWNER_KSTACK, OWNER_PAGETABLE, OWNER_PERCPU, OWNER_USER,
                                        OWNER_VMALLOC)
 from kmscript.runtime.oom import OomKiller, show_mem
@@ -126,10 +127,12 @@ def test_subsystems_built_alone_bottom_up() -> None:
                    alloc_site=site, meter=meter, mapping_gfp=GFP_HIGHUSER_MOVABLE, owner_file=OWNER_FILE)
     f = pc.open("/tmp/f")
     assert f.read(3 * 4096) == 3 * 4096 and vmstat.nr_file_pages == 3
-    tasks = TaskTable(arch=X86_64, page_alloc=pa, kstacks=kstacks, ctx=ctx, vmstat=vmstat, clock=clock, events=events,
-                      pagecache=pc, lru=lru, rmap=rmap, alloc_site=site, meter=meter,
-                      totalram_pages=pa.totalram_pages, swap_bytes=0, owner_user=OWNER_USER,
-                      owner_pagetable=OWNER_PAGETABLE)
+    spaces = AddressSpaces(arch=X86_64, paging=X86_64.paging, page_alloc=pa, caches=ObjectCachesOf(slab, km),
+                           pagecache=pc, lru=lru, rmap=rmap, vmstat=vmstat, clock=clock, ctx=ctx, phys=pa.phys,
+                           alloc_site=site, meter=meter, swap=SwapSpace(0, vmstat), owner_user=OWNER_USER,
+                           owner_pagetable=OWNER_PAGETABLE)
+    tasks = TaskTable(spaces=spaces, kstacks=kstacks, ctx=ctx, events=events, alloc_site=site,
+                      totalram_pages=pa.totalram_pages)
     t = tasks.spawn("alone")
     assert t is not None and tasks.fault(t, 8 * 4096) == 8 * 4096 and tasks.oom_score(t) > 0
     comp = Compaction(zones=za, lru=lru, rmap=rmap, tasks=tasks, pagecache=pc, page_alloc=pa, phys=pa.phys,

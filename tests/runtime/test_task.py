@@ -60,9 +60,11 @@ def test_fault_counters_and_page_tables() -> None:
 def test_exit_gives_everything_back() -> None:
     m = boot()
     # a first task leaves its kernel stack in the per-cpu stack cache (facts §9) and the
-    # vmalloc metadata slabs allocated: after it, a task's life must give back every page
+    # vmalloc metadata slabs allocated, and its mm_struct and VMA the slabs of their caches:
+    # after it, a task's life must give back every page
     w = m.spawn("warmup", 0)
     assert w is not None
+    w.fault(4096)
     w.exit()
     m.page_alloc.drain_all_pages()
     before = free_total(m)
@@ -118,6 +120,7 @@ def test_random_fault_munmap_conserves_pages(ops: list[tuple[int, int]]) -> None
     m = boot(128 * MiB)
     w = m.spawn("warmup", 0)
     assert w is not None
+    w.fault(4096)  # the mm_struct and vm_area_struct caches get their slabs
     w.exit()
     m.page_alloc.drain_all_pages()
     before = free_total(m)
@@ -136,7 +139,8 @@ def test_random_fault_munmap_conserves_pages(ops: list[tuple[int, int]]) -> None
         lru = m.reclaim.lru
         assert sum(lru.zone_nr[z][0] for z in range(5)) == lru.nr[0] == t.anon_rss // 4096
         for z in m.page_alloc.zones:  # per-zone LRU counts agree with the pages' zones
-            n = sum(1 for p in t.mm.pte if z.zone_start_pfn <= p < z.zone_end_pfn)  # type: ignore[union-attr]
+            assert t.mm is not None
+            n = sum(1 for _, p in m.tasks.spaces.mapped(t.mm) if z.zone_start_pfn <= p < z.zone_end_pfn)
             assert lru.zone_nr[z.idx][0] == n
     t.exit()
     m.page_alloc.drain_all_pages()
@@ -153,12 +157,13 @@ def test_mmap_file_counts_file_rss_and_page_tables() -> None:
     assert t.file_rss == 2 * MiB and t.anon_rss == 0 and t.rss == 2 * MiB
     assert t.total_vm == 2 * MiB
     assert lib.cached == 2 * MiB and m.vmstat.nr_mapped == 512
-    # the file VMA: 1 PTE table + 1 PMD page of its own, and the mm's PUD page
-    assert t.pgtables == 3 * 4096
-    t.fault(MiB)                     # the anonymous region adds its PMD and PTE table
-    assert t.pgtables == 5 * 4096
+    # the file VMA lies right below mmap_base (0x7ffff7fff000): [0x7ffff7dff000,
+    # 0x7ffff7fff000) straddles a 2 MiB boundary, so 2 PTE tables, 1 PMD and 1 PUD page
+    assert t.pgtables == 4 * 4096
+    t.fault(MiB)                     # the heap at 1 GiB adds a PUD, a PMD and a PTE table
+    assert t.pgtables == 7 * 4096
     points = m.oom.oom_badness(t, m.oom.totalpages())
-    assert points == 512 + 256 + 5  # file pages count in rss
+    assert points == 512 + 256 + 7  # file pages count in rss
     assert m.drop_caches() == 0     # mapped pages are not dropped
     t.exit()
     assert m.vmstat.nr_mapped == 0 and lib.cached == 2 * MiB
@@ -189,7 +194,8 @@ def test_fault_page_runs_match_the_page_by_page_path() -> None:
         assert c
         got = c.fault(256 * MiB)  # until the OOM killer stops it
         pa = m.page_alloc
-        return (got, list(a.mm.pte), procfs.zoneinfo(pa), procfs.buddyinfo(pa), m.log.dmesg(),
+        assert a.mm is not None
+        return (got, m.tasks.spaces.mapped(a.mm), procfs.zoneinfo(pa), procfs.buddyinfo(pa), m.log.dmesg(),
                 [list(lst) for z in pa.populated for p in z.pcp for lst in p.lists])
 
     assert run(False) == run(True)

@@ -52,6 +52,10 @@ class Arch:
     # machine(la57=true) selects (CONFIG_X86_5LEVEL with the la57 CPU feature)
     paging: Paging = X86_64_4LEVEL
     paging_la57: Paging | None = X86_64_5LEVEL
+    # where exec puts the heap (mm->start_brk).  The kernel puts it after the ELF image's
+    # bss (fs/binfmt_elf.c: load_elf_binary); the simulated program has no image, so the
+    # heap starts at a PUD-aligned 1 GiB and its page tables are plain arithmetic
+    brk_start: int = 1 << 30
 
     # -- derived facts ---------------------------------------------------------------------
     @property
