@@ -259,6 +259,12 @@ class PerCpu(PercpuVm):
         if self.tracer.enabled:
             self.tracer.emit("percpu_free_percpu",
                              f"base_addr={chunk.base_addr:016x} off={off * PCPU_MIN_ALLOC_SIZE} ptr={ptr:016x}")
+            if self.tracer.explain.on:
+                self.tracer.explain.note(
+                    "pcpu_free_area", f"offset {off * PCPU_MIN_ALLOC_SIZE} of chunk {chunk.base_addr:#x} is free again"
+                    + ("; the chunk is empty: pcpu_balance_workfn may destroy it"
+                       if chunk.free_bytes == self.unit_size else ""),
+                    chunk_free_bytes=chunk.free_bytes, unit_size=self.unit_size)
         if chunk.free_bytes == self.unit_size:
             self.balance(is_atomic_failed=False)
 

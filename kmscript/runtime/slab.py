@@ -255,6 +255,10 @@ class SlabAllocator(SlubDebug):
         if s.destroyed:
             raise KernelFault(f"kmem_cache_alloc: cache {s.name} was destroyed (use after kmem_cache_destroy)")
         if s.debug:
+            if self.tracer.explain.on:
+                self.tracer.explain.note("___slab_alloc", "a debug cache: no cpu slab, one object at a time from "
+                                         "the node lists (alloc_debug_processing)", cache=s.name,
+                                         nr_partial=len(s.node_partial))
             return self._alloc_debug(s, gfp, req, caller)
         cpu = self.ctx.cpu
         slab = c.slab

@@ -171,15 +171,14 @@ class Vmalloc(VmapAreaAllocator):
             shift = self.arch.pmd_shift
             align = max(real_align, (1 << self.arch.pmd_shift))
         ex = self.tracer.explain
-        step = ex.begin("__vmalloc_node_range", size=size, align=align, gfp=format_gfp(gfp),
-                        page_shift=shift) if ex.on else None
+        if not ex.on:
+            return self._vmalloc_node_range(size, align, real_align, vstart, vend, gfp, vm_flags, caller, shift)
+        step = ex.begin("__vmalloc_node_range", size=size, align=align, gfp=format_gfp(gfp), page_shift=shift)
+        addr = None
         try:
             addr = self._vmalloc_node_range(size, align, real_align, vstart, vend, gfp, vm_flags, caller, shift)
         finally:
-            if step is not None:
-                ex.end(step)
-        if step is not None:
-            step.result = "NULL" if addr is None else f"{addr:#x}"
+            ex.end(step, "NULL" if addr is None else f"{addr:#x}")
         return addr
 
     def _vmalloc_node_range(self, size: int, align: int, real_align: int, vstart: int, vend: int, gfp: int,
@@ -347,10 +346,14 @@ class Vmalloc(VmapAreaAllocator):
         if step is not None:
             ex.note("free_vmap_area_noflush", "the range is freed lazily (purged later, with a TLB flush)",
                     va_start=f"{va.va_start:#x}", va_end=f"{va.va_end:#x}")
-        for i, pfn in enumerate(pages if not order else pages[::1 << order]):
-            if step is not None and i == 1:
-                ex.mute(True)
-            free(pfn, order)
+        if step is None:
+            for pfn in (pages if not order else pages[::1 << order]):
+                free(pfn, order)
+        else:
+            for i, pfn in enumerate(pages if not order else pages[::1 << order]):
+                if i == 1:
+                    ex.mute(True)
+                free(pfn, order)
         if step is not None:
             if len(pages) > 1:
                 ex.mute(False)

@@ -326,6 +326,24 @@ def test_percpu_alloc_names_the_chunk() -> None:
     assert top.result == f"{ptr:#x}"
     fit = rec.find("pcpu_find_block_fit") or rec.find("pcpu_create_chunk")
     assert fit and fit[0].numbers["size"] == 64
+    _, rec = m.tracer.explain.record(lambda: m.percpu.free_percpu(ptr))
+    free = one(rec, "pcpu_free_area")
+    assert free.result is not None and free.result.startswith("offset ")
+
+
+def test_kmem_cache_alloc_of_a_debug_cache() -> None:
+    from kmscript.runtime.slab_geometry import SLAB_RED_ZONE
+    m = verified()
+    cache = m.slab.kmem_cache_create("dbg", 100, flags=SLAB_RED_ZONE)
+    assert cache is not None
+    obj, rec = m.tracer.explain.record(lambda: m.kmalloc_caches.kmem_cache_alloc(cache, GFP_KERNEL, "t"))
+    top = rec.steps[0]
+    assert (top.func, top.numbers, top.result) == ("kmem_cache_alloc", {"cache": "dbg", "gfp": "GFP_KERNEL"},
+                                                   f"{obj:#x}")
+    debug = [st for st in rec.find("___slab_alloc") if st.result and "debug cache" in st.result]
+    assert debug and debug[0].numbers["nr_partial"] == 0
+    _, rec = m.tracer.explain.record(lambda: m.kmalloc_caches.kmem_cache_free(cache, obj, "t"))
+    assert rec.steps[0].func == "kmem_cache_free"
 
 
 # -- the log itself ---------------------------------------------------------------------------
