@@ -244,6 +244,78 @@ class PageAllocator(Migrate):
                 self.phys.clear_pages(pfn, 1)
         return pfns
 
+    def alloc_pages_bulk(self, gfp: int, nr_pages: int, *, owner: int = OWNER_KERNEL,
+                         caller: str | None = None) -> list[int]:
+        """mm/page_alloc.c: alloc_pages_bulk_noprof - up to ``nr_pages`` order-0 pages, in
+        the order they were taken; fewer (possibly none) when the pcp list runs dry.
+
+        - One page is left to the single-page allocator ("Use the single page allocator
+          for one page"), and so is the whole request when no zone of the zonelist passes
+          zone_watermark_fast at its low mark plus ``nr_pages`` or the pcp list cannot
+          give even one page: then one page comes from __alloc_pages_noprof, with all its
+          fallbacks (reclaim, OOM, warn_alloc unless __GFP_NOWARN) and its mm_page_alloc
+          event.
+        - Otherwise the pages come from the chosen zone's pcp list for the migratetype,
+          under one pcp lock, refilled by rmqueue_bulk (nr_pcp_alloc pages at a time, each
+          traced as mm_page_alloc_zone_locked with percpu_refill=1) whenever it is empty.
+          The bulk path has no tracepoint of its own: its pages emit no mm_page_alloc.
+          alloc_flags are prepare_alloc_pages' ALLOC_WMARK_LOW alone (no
+          ALLOC_NOFRAGMENT, no ALLOC_KSWAPD: alloc_flags_nofragment is only called by
+          __alloc_frozen_pages_noprof), and pcp->free_count is left alone (only
+          rmqueue_pcplist halves it).
+        - prepare_alloc_pages' fault injection (should_fail_alloc_page) fails the whole
+          call: nothing is allocated and the caller falls back.
+
+        Not modelled: memcg accounting (with memcg kmem online a __GFP_ACCOUNT request goes
+        to the single-page allocator; the simulation has no memcg), page_owner, cpusets and
+        a pcp trylock that fails (the simulation has no concurrent drain)."""
+        if nr_pages <= 0:
+            return []
+        if nr_pages == 1:
+            pfn = self.alloc_pages(gfp, 0, owner=owner, caller=caller)
+            return [] if pfn is None else [pfn]
+        ctx = self.ctx
+        if gfp & _GFP_DIRECT_RECLAIM:
+            ctx.might_alloc(gfp, ("alloc_pages_bulk_noprof", caller or "alloc_pages_bulk_node_noprof"))
+        if self.faults.active and self.faults.should_fail_alloc_page(gfp, 0):
+            return []
+        hz, mt, zonelist, _ = self._alloc_context(gfp)
+        alloc_flags = ALLOC_WMARK_LOW
+        ex = self.tracer.explain
+        step = ex.begin("alloc_pages_bulk", nr_pages=nr_pages, gfp=format_gfp(gfp)) if ex.on else None
+        zone = None
+        for z in zonelist:
+            # the low mark plus the whole request (zone_watermark_fast at order 0)
+            if zone_watermark_fast(z, 0, z.wmark_pages(alloc_flags & ALLOC_WMARK_MASK) + nr_pages, hz, alloc_flags):
+                zone = z
+                break
+        got: list[int] = []
+        if zone is not None:
+            pcp = zone.pcp[ctx.cpu]
+            lst = pcp.lists[mt]
+            while len(got) < nr_pages:
+                if not lst:
+                    # __rmqueue_pcplist: refill the empty list
+                    n = self._rmqueue_bulk(zone, 0, self._nr_pcp_alloc(pcp, zone, 0), lst, mt, alloc_flags)
+                    pcp.count += n
+                    if not lst:
+                        break
+                got.append(lst.popleft())
+                pcp.count -= 1
+            for pfn in got:
+                self._prep_new_page(pfn, 0, gfp, owner)
+            zone.pgalloc += len(got)      # __count_zid_vm_events(PGALLOC, ...)
+            zone.numa_hit += len(got)     # zone_statistics
+        if step is not None:
+            ex.end(step, f"{len(got)} pages from the {zone.name} pcp list" if got and zone is not None else
+                   "no zone passes its low mark + nr_pages, or its pcp list is empty: one page from "
+                   "the single-page allocator")
+        if not got:
+            # failed / failed_irq: try the single-page allocator for one page
+            pfn = self.alloc_pages(gfp, 0, owner=owner, caller=caller)
+            return [] if pfn is None else [pfn]
+        return got
+
     def _alloc_pages_explained(self, gfp: int, order: int, owner: int, caller: str | None) -> int | None:
         """_alloc_pages inside its record (mm/page_alloc.c: __alloc_frozen_pages_noprof)."""
         ex = self.tracer.explain

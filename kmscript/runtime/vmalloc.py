@@ -20,7 +20,7 @@ What it models (Linux 6.18, mm/vmalloc.c, x86_64 4-level paging):
   requested_size; include/linux/vmalloc.h) is kzalloc'ed from kmalloc-96; the
   ``pages[]`` array (8 bytes a page) is kmalloc'ed when it is <= PAGE_SIZE and
   vmalloc'ed (recursively, same caller) otherwise, which marks the parent ``vpages``.
-- **Backing pages**: one order-0 page at a time from the buddy allocator with
+- **Backing pages**: order-0 pages from the bulk allocator (then one at a time) with
   ``gfp | __GFP_HIGHMEM | __GFP_NOWARN`` (vm_area_alloc_pages) owned OWNER_VMALLOC; they
   are wherever the page allocator puts them, so consecutive virtual pages are in general
   not consecutive frames.  ``nr_vmalloc_pages`` (meminfo VmallocUsed) counts them.
@@ -72,8 +72,9 @@ Simplifications relative to the kernel:
   the CPU leaves interrupt context; elsewhere vfree() and vunmap() might_sleep().
 - WARN()/WARN_ON_ONCE()/BUG_ON()/might_sleep() reports name the check's FILE:LINE in the
   6.18 sources (bug_sites.py).
-- The kernel's bulk allocator (alloc_pages_bulk, up to 100 pages a call, pcp lists only)
-  is replaced by single-page alloc_pages() calls, which take the same pcp pages.
+- Order-0 backing pages come from the bulk allocator as vm_area_alloc_pages takes them
+  (alloc_pages_bulk, at most 100 pages a call, from one pcp list; no mm_page_alloc events
+  for them), then from single-page alloc_pages() calls once a bulk call comes up short.
 """
 
 from __future__ import annotations
@@ -224,34 +225,16 @@ class Vmalloc(VmapAreaAllocator):
         if shift != PAGE_SHIFT:
             return self._vmalloc_huge_pages(vm, gfp, shift, nr_small_pages)
         page_gfp = gfp | GFP_NOWARN
-        alloc = self.page_alloc.alloc_pages
-        owner = self.owner
-        caller = vm.caller
         pages = vm.pages
-        append = pages.append
         ex = self.tracer.explain
         if ex.on:
-            # explain: the decisions for the first page; the others are summarised
             step = ex.begin("vm_area_alloc_pages", nr_pages=nr_small_pages, order=0, gfp=format_gfp(page_gfp))
             try:
-                for i in range(nr_small_pages):
-                    if i == 1:
-                        ex.mute(True)
-                    pfn = alloc(page_gfp, 0, owner=owner, caller=caller)
-                    if pfn is None:
-                        break
-                    append(pfn)
+                self._vm_area_alloc_pages(page_gfp, nr_small_pages, pages, vm.caller)
             finally:
-                if nr_small_pages > 1:
-                    ex.mute(False)
-                ex.end(step, f"{len(pages)} of {nr_small_pages} pages: {_pfn_runs(pages)}"
-                       + (" (decisions shown for the first page)" if nr_small_pages > 1 else ""))
+                ex.end(step, f"{len(pages)} of {nr_small_pages} pages: {_pfn_runs(pages)}")
         else:
-            for _ in range(nr_small_pages):
-                pfn = alloc(page_gfp, 0, owner=owner, caller=caller)
-                if pfn is None:
-                    break
-                append(pfn)
+            self._vm_area_alloc_pages(page_gfp, nr_small_pages, pages, vm.caller)
         vm.nr_pages = len(pages)
         self.vmstat.nr_vmalloc_pages += vm.nr_pages
         if vm.nr_pages != nr_small_pages:
@@ -260,6 +243,28 @@ class Vmalloc(VmapAreaAllocator):
             self.vfree(vm.addr)
             return False
         return True
+
+    def _vm_area_alloc_pages(self, gfp: int, nr_pages: int, pages: array[int], caller: str | None) -> None:
+        """mm/vmalloc.c: vm_area_alloc_pages for order-0 pages: the bulk allocator in
+        requests of at most 100 pages (``nr_pages_request = min(100U, nr_pages -
+        nr_allocated)``, to bound the time it runs with the pcp lock held) while each is
+        served whole, then the single-page allocator for the rest, page by page, until one
+        fails (fatal_signal_pending is never true for the script's task)."""
+        page_alloc = self.page_alloc
+        owner = self.owner
+        while len(pages) < nr_pages:
+            request = min(100, nr_pages - len(pages))
+            got = page_alloc.alloc_pages_bulk(gfp, request, owner=owner, caller=caller)
+            pages.extend(got)
+            if len(got) != request:
+                break
+        alloc = page_alloc.alloc_pages
+        append = pages.append
+        while len(pages) < nr_pages:
+            pfn = alloc(gfp, 0, owner=owner, caller=caller)
+            if pfn is None:
+                break
+            append(pfn)
 
     def _vmalloc_huge_pages(self, vm: VmStruct, gfp: int, shift: int, nr_small_pages: int) -> bool:
         """vm_area_alloc_pages() with order > 0: whole blocks, no warning when they run out

@@ -315,8 +315,12 @@ def test_vmalloc_shows_the_range_and_the_pages() -> None:
     pages = one(rec, "vm_area_alloc_pages")
     area = m.vmalloc.find_vm_area(addr)
     assert area is not None
-    assert pages.result == f"16 of 16 pages: {pfn_runs(area.pages)} (decisions shown for the first page)"
-    assert len([s for s in pages.children if s.func == "__alloc_pages"]) == 1
+    assert pages.result == f"16 of 16 pages: {pfn_runs(area.pages)}"
+    # one bulk request serves all 16 pages from a pcp list; the single-page allocator is not called
+    bulk = [s for s in pages.children if s.func == "alloc_pages_bulk"]
+    assert len(bulk) == 1 and bulk[0].numbers["nr_pages"] == 16
+    assert bulk[0].result is not None and bulk[0].result.startswith("16 pages from the ")
+    assert not [s for s in pages.children if s.func == "__alloc_pages"]
 
 
 def test_percpu_alloc_names_the_chunk() -> None:

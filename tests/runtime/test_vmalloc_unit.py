@@ -57,6 +57,16 @@ class StubBuddy:
         self.out[pfn] = order
         return pfn
 
+    def alloc_pages_bulk(self, gfp: int, nr_pages: int, *, owner: int = 0, caller: str | None = None) -> list[int]:
+        """The bulk allocator's contract: up to nr_pages order-0 pages, fewer when it runs out."""
+        got: list[int] = []
+        while len(got) < nr_pages:
+            pfn = self.alloc_pages(gfp, 0, owner=owner, caller=caller)
+            if pfn is None:
+                break
+            got.append(pfn)
+        return got
+
     def warn_alloc(self, gfp: int, text: str, frames: tuple[str, ...]) -> None:
         self.warned.append((gfp, text, frames))
 
