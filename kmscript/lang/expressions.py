@@ -206,14 +206,29 @@ class ExpressionCompiler(CompilerCore):
                                span)
             return o[i]
         if isinstance(o, Ptr):
+            m = self.host.machine
+            # under KASAN the access is checked at its script line (the report's last frame)
+            site = self.caller_of(span) if m.kasan is not None else ""
             if o.addr == 0 or o.addr <= 16:
+                if m.kasan is not None:
+                    self._kasan_wild(o.addr + i, False, site, span)
                 raise self.err(KmsRuntimeError, f"dereferencing {'NULL' if o.addr == 0 else 'ZERO_SIZE_PTR'}: "
                                "BUG: kernel NULL pointer dereference", span)
             try:
-                return self.host.machine.mem.read(o.addr + i, 1)[0]
+                return m.mem.read(o.addr + i, 1, site)[0]
             except KernelFault as ex:
                 raise self.err(KmsRuntimeError, ex.message, span) from None
         raise self.err(KmsTypeError, f"cannot index {type_name(o)}", span)
+
+    def _kasan_wild(self, addr: int, write: bool, site: str, span: Span) -> None:
+        """A NULL/ZERO_SIZE_PTR access under KASAN: the inline check reads a non-canonical
+        shadow address first (the general protection fault Oops, runtime/kasan.py)."""
+        kasan = self.host.machine.kasan
+        assert kasan is not None
+        try:
+            kasan.check_access(addr & ((1 << 64) - 1), 1, write, site)
+        except KernelFault as ex:
+            raise self.err(KmsRuntimeError, ex.message, span) from None
 
     def index_store(self, o: Any, i: Any, v: Any, span: Span) -> None:
         if type(i) is not int:
@@ -227,11 +242,15 @@ class ExpressionCompiler(CompilerCore):
             if type(v) is not int or not 0 <= v <= 255:
                 raise self.err(KmsTypeError, f"memory holds bytes: store an integer 0..255, not {repr_value(v)}",
                                span)
+            m = self.host.machine
+            site = self.caller_of(span) if m.kasan is not None else ""
             if o.addr <= 16:
+                if m.kasan is not None:
+                    self._kasan_wild(o.addr + i, True, site, span)
                 raise self.err(KmsRuntimeError, f"writing through {'NULL' if o.addr == 0 else 'ZERO_SIZE_PTR'}: "
                                "BUG: kernel NULL pointer dereference", span)
             try:
-                self.host.machine.mem.write(o.addr + i, bytes([v]))
+                m.mem.write(o.addr + i, bytes([v]), site)
             except KernelFault as ex:
                 raise self.err(KmsRuntimeError, ex.message, span) from None
             return

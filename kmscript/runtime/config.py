@@ -40,6 +40,9 @@ class MachineConfig:
     thread_size: int | None = None
     irq_stacks: bool = True
     swap: int = 0
+    # CONFIG_KASAN_GENERIC (runtime/kasan.py) and the kasan_multi_shot boot parameter
+    kasan: bool = False
+    kasan_multi_shot: bool = False
     arch: str = "x86_64"  # the architecture (runtime/arch/): x86_64 only in this release
     la57: bool = False  # 5-level paging (CONFIG_X86_5LEVEL on a CPU with la57): 57-bit user addresses
     extra: dict[str, Any] = field(default_factory=dict)

@@ -133,7 +133,7 @@ class Kmalloc:
         slab = self.slab
         c = s.cpu_slab[slab.ctx.cpu]
         fl = c.freelist
-        if fl and not gfp & _GFP_ZERO and not slab.faults.active:
+        if fl and not gfp & _GFP_ZERO and not slab.faults.active and slab.kasan is None:
             # slab_alloc_node fast path, inlined: one object off this CPU's lockless freelist
             ctx = slab.ctx
             if gfp & _GFP_DIRECT_RECLAIM and (ctx.preempt_count or ctx.irqs_disabled_per_cpu[ctx.cpu]
@@ -215,6 +215,8 @@ class Kmalloc:
                 for p in range(pfn, pfn + (1 << order)):
                     self.large_pfn[p] = ptr
                 slab.vmstat.nr_slab_unreclaimable_b += PAGE_SIZE << order
+                if slab.kasan is not None:
+                    slab.kasan.kmalloc_large(ptr, size, order, gfp, caller)  # __kasan_kmalloc_large
         if step is not None:
             ex.end(step, "NULL" if ptr is None else f"{ptr:#x}")
         if slab.tracer.enabled:
@@ -270,7 +272,7 @@ class Kmalloc:
                 return
             # fast path (do_slab_free): a live object in this CPU's cpu slab (debug caches have none)
             sl = slab.slab_by_pfn.get((addr - self.page_offset) >> PAGE_SHIFT)
-            if sl is not None:
+            if sl is not None and slab.kasan is None:
                 s = sl.cache
                 c = s.cpu_slab[slab.ctx.cpu]
                 if sl is c.slab:
@@ -289,7 +291,7 @@ class Kmalloc:
                         return
             if slab.slab_free(addr, caller):
                 return
-            if not self._free_large(addr):
+            if not self._free_large(addr, caller):
                 self._not_kmalloc(addr)
         finally:
             if step is not None:
@@ -320,12 +322,17 @@ class Kmalloc:
         """kvfree_rcu (mm/slab_common.c): slab objects and large kmallocs alike."""
         self.slab.kfree_rcu(addr, caller, self._free_large)
 
-    def _free_large(self, addr: int) -> bool:
-        """free_large_kmalloc: the whole folio goes back, whatever offset was passed."""
+    def _free_large(self, addr: int, caller: str = "kfree_rcu") -> bool:
+        """free_large_kmalloc: the whole folio goes back, whatever offset was passed
+        (under KASAN, __kasan_kfree_large reports a pointer that is not the folio's start
+        as an invalid free and the folio stays allocated)."""
         pfn = (addr - self.page_offset) >> PAGE_SHIFT
         head = self.large_pfn.get(pfn)
         if head is None:
             return False
+        kasan = self.slab.kasan
+        if kasan is not None and kasan.kfree_large(addr, head, self.large[head][0], caller):
+            return True
         order, _caller, _size = self.large.pop(head)
         hpfn = (head - self.page_offset) >> PAGE_SHIFT
         for p in range(hpfn, hpfn + (1 << order)):
@@ -384,11 +391,15 @@ class Kmalloc:
         s = slab.cache
         if s.keeps_orig_size:
             s.orig_size[addr] = s.object_size  # skip_orig_size_check: the caller may use it all
-        if s.flags & (g.SLAB_RED_ZONE | g.SLAB_POISON):
-            return s.object_size
-        if s.flags & (g.SLAB_TYPESAFE_BY_RCU | g.SLAB_STORE_USER):
-            return s.inuse
-        return s.size
+        if s.flags & (g.SLAB_RED_ZONE | g.SLAB_POISON | g.SLAB_KASAN):
+            size = s.object_size  # slab_ksize: SLAB_KASAN caches report object_size
+        elif s.flags & (g.SLAB_TYPESAFE_BY_RCU | g.SLAB_STORE_USER):
+            size = s.inuse
+        else:
+            size = s.size
+        if self.slab.kasan is not None:
+            self.slab.kasan.unpoison_range(addr, size)  # ksize: kasan_unpoison_range(objp, size)
+        return size
 
     def krealloc(self, addr: int, new_size: int, gfp: int, caller: str) -> int | None:
         """krealloc_node_align_noprof / __do_krealloc (6.18)."""
@@ -399,6 +410,10 @@ class Kmalloc:
         ks = 0
         orig_size = 0
         s: KmemCache | None = None
+        kasan = slab.kasan
+        # __do_krealloc: "Check for double-free before calling ksize" (kasan_check_byte)
+        if addr > ZERO_SIZE_PTR and kasan is not None and not kasan.check_byte(addr, caller, "krealloc_noprof"):
+            return None
         if addr > ZERO_SIZE_PTR:
             sl = slab.slab_of(addr)
             if sl is not None:
@@ -425,6 +440,8 @@ class Kmalloc:
                 rec = slab.live.get(addr)
                 if rec is not None:
                     slab.live[addr] = (rec[0], new_size)
+                if kasan is not None:
+                    kasan.krealloc(addr, new_size, s, ks)  # kasan_krealloc: re-poison the tail
                 return addr
         ret = self.kmalloc(new_size, gfp, caller)
         if ret and addr > ZERO_SIZE_PTR:
@@ -587,9 +604,12 @@ def leak_report(slab: SlabAllocator, kmalloc: Kmalloc) -> str:
     which kmemleak's scan would find, so they are not leaks.
     """
     groups: dict[str, list[tuple[int, int, str]]] = {}
+    kasan = slab.kasan
     for addr, (caller, size) in slab.live.items():
         if not _SCRIPT_SITE.match(caller):
             continue
+        if kasan is not None and kasan.is_quarantined(addr):
+            continue  # freed (kmemleak_free ran in slab_free_hook), waiting in KASAN's quarantine
         sl = slab.slab_of(addr)
         name = sl.cache.name if sl is not None else "?"
         groups.setdefault(caller, []).append((addr, size, name))

@@ -89,11 +89,12 @@ class KernelStacks:
         # THREAD_SIZE: the architecture's (THREAD_SIZE_ORDER) unless machine(thread_size=...)
         if thread_size is None:
             thread_size = arch.thread_size
-        if thread_size not in (4096, 8192, 16384):
+        if thread_size not in (4096, 8192, 16384, 32768):
             raise KernelFault(f"thread_size={thread_size}: kernel stacks are 4K (i386 CONFIG_4KSTACKS), "
-                              "8K (i386) or 16K (x86_64)")
+                              "8K (i386), 16K (x86_64) or 32K (x86_64 with KASAN)")
         self.thread_size = thread_size
-        self.thread_size_order = {4096: 0, 8192: 1, 16384: 2}[thread_size]
+        # 32K: THREAD_SIZE_ORDER = 2 + KASAN_STACK_ORDER (arch/x86/include/asm/page_64_types.h)
+        self.thread_size_order = {4096: 0, 8192: 1, 16384: 2, 32768: 3}[thread_size]
         self.irq_stack_size = thread_size  # IRQ_STACK_SIZE == THREAD_SIZE on both x86 flavours
         self.separate_irq_stacks = irq_stacks
         self.log = log

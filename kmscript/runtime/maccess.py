@@ -13,6 +13,11 @@ Anything else faults the way the kernel reports it: an address in the first page
 pointer dereference (arch/x86/mm/fault.c: show_fault_oops "kernel NULL pointer
 dereference"), any other unmapped address "unable to handle page fault".
 
+With KASAN (``kasan``, runtime/kasan.py) every access is checked first, at the script line
+*site* that makes it: a load or store (inline instrumentation) goes ahead after a report;
+memset and memcpy are __asan_memset/__asan_memcpy (mm/kasan/shadow.c), which do nothing
+when kasan_check_range fails.  zero() is the allocators' own clearing: not instrumented.
+
 Invariant: bulk operations (memset, memcpy, zeroing a range) charge the work meter per page
 before any byte moves, so a stopped script leaves nothing half-written.
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 from .arch import Arch
 from .errors import KernelFault
+from .kasan import Kasan
 from .limits import PAGE_WORK, WorkMeter
 from .mm_types import PAGE_SHIFT, PAGE_SIZE
 from .percpu import PerCpu
@@ -31,8 +37,10 @@ from .vmalloc import Vmalloc
 class KernelMemory:
     """Byte access through kernel virtual addresses.  See the module docstring."""
 
-    def __init__(self, *, arch: Arch, phys: PhysMem, vmalloc: Vmalloc, percpu: PerCpu, meter: WorkMeter) -> None:
+    def __init__(self, *, arch: Arch, phys: PhysMem, vmalloc: Vmalloc, percpu: PerCpu, meter: WorkMeter,
+                 kasan: Kasan | None = None) -> None:
         self.arch = arch
+        self.kasan = kasan
         self.phys = phys
         self.vmalloc = vmalloc
         self.percpu = percpu
@@ -52,33 +60,49 @@ class KernelMemory:
             return int(pa)
         raise KernelFault(f"BUG: unable to handle page fault for address: {addr:016x}")
 
-    def read(self, addr: int, n: int) -> bytes:
+    def read(self, addr: int, n: int, site: str = "") -> bytes:
         """Bytes at a kernel virtual address (direct map, slab objects, vmalloc, per-cpu)."""
+        if self.kasan is not None:
+            self.kasan.check_access(addr, n, False, site)
+        return self._read(addr, n)
+
+    def _read(self, addr: int, n: int) -> bytes:
         percpu = self.percpu
         if percpu.in_first_chunk(addr):  # memblock memory (percpu section)
             return bytes(percpu.read(addr, n))
         return bytes(self.phys.read(self.paddr(addr, n), n))
 
-    def write(self, addr: int, data: bytes) -> None:
+    def write(self, addr: int, data: bytes, site: str = "") -> None:
+        if self.kasan is not None:
+            self.kasan.check_access(addr, len(data), True, site)
+        self._write(addr, data)
+
+    def _write(self, addr: int, data: bytes) -> None:
         percpu = self.percpu
         if percpu.in_first_chunk(addr):  # memblock memory (percpu section)
             percpu.write(addr, data)
             return
         self.phys.write(self.paddr(addr, len(data)), data)
 
-    def fill(self, addr: int, byte: int, n: int) -> None:
+    def fill(self, addr: int, byte: int, n: int, site: str = "") -> None:
         """memset(addr, byte, n): charged per page to the work meter first; a direct-map
         range is filled in place (no n-byte buffer is built on the host)."""
         self.meter.charge(((n + PAGE_SIZE - 1) >> PAGE_SHIFT) * PAGE_WORK)
+        if self.kasan is not None and not self.kasan.check_access(addr, n, True, site, "memset"):
+            return
         if self.percpu.in_first_chunk(addr):
             self.percpu.write(addr, bytes((byte & 0xFF,)) * n)
             return
         self.phys.fill(self.paddr(addr, n), n, byte)
 
-    def copy(self, dst: int, src: int, n: int) -> None:
+    def copy(self, dst: int, src: int, n: int, site: str = "") -> None:
         """memcpy(dst, src, n): charged per page to the work meter before any byte moves."""
         self.meter.charge(((n + PAGE_SIZE - 1) >> PAGE_SHIFT) * PAGE_WORK)
-        self.write(dst, self.read(src, n))
+        kasan = self.kasan
+        if kasan is not None and not (kasan.check_access(src, n, False, site, "memcpy")
+                                      and kasan.check_access(dst, n, True, site, "memcpy")):
+            return
+        self._write(dst, self._read(src, n))
 
     def zero(self, vaddr: int, n: int) -> None:
         """memset(vaddr, 0, n) page by page (a vmalloc range is not physically contiguous)."""

@@ -32,6 +32,7 @@ from .events import Clock, EventQueue, Rcu
 from .fault_inject import FaultInjector
 from .gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, MAX_NR_ZONES, __GFP_HIGHMEM, __GFP_ZERO
 from .internal import MAX_RECLAIM_RETRIES
+from .kasan import Kasan, check_supported, kasan_thread_size
 from .kmalloc import Kmalloc
 from .highmem import Highmem
 from .kstack import KernelStacks
@@ -81,7 +82,6 @@ class Machine:
         # the work meter the runtime charges per page of work (runtime/limits.py)
         self.meter = meter if meter is not None else WorkMeter(1 << 62)
         self.nr_cpus = self.config.cpus
-        self.long_size = self.arch.pointer_size  # sizeof(long) == sizeof(void *)
         self.rng = random.Random(self.config.seed)
         self.clock = Clock()
         # the one event queue every piece of deferred work runs from (events.py)
@@ -234,13 +234,24 @@ class Machine:
     def _boot_slab(self) -> None:
         """SLUB and the kmalloc caches (kmscript/runtime/slab.py, kmalloc.py).
 
-        Built once the page allocator exists (it is the layer below)."""
+        Built once the page allocator exists (it is the layer below).  With kasan=true the
+        caches get KASAN's metadata and the KASAN runtime (kasan.py) hooks into SLUB before
+        the first cache is created."""
+        kasan = self.config.kasan
+        if kasan:
+            check_supported(self.arch)
         self.slab = SlabAllocator(arch=self.arch, page_alloc=self.page_alloc, phys=self.phys, ctx=self.ctx,
                                   log=self.log, rcu=self.rcu, tracer=self.tracer, vmstat=self.vmstat, faults=self.faults,
                                   clock=self.clock, nr_cpus=self.nr_cpus, slab_nomerge=self.config.slab_nomerge,
                                   slub_debug=self.config.slub_debug,
                                   freelist_random=(self.rng if self.config.extra.get("slab_freelist_random")
-                                                   else None))
+                                                   else None), kasan=kasan)
+        # the KASAN handle: None on a machine booted without kasan=true
+        self.kasan: Kasan | None = None
+        if kasan:
+            self.kasan = Kasan(arch=self.arch, page_alloc=self.page_alloc, slab=self.slab, ctx=self.ctx,
+                               log=self.log, nr_cpus=self.nr_cpus, multi_shot=self.config.kasan_multi_shot)
+            self.slab.install_kasan(self.kasan)
         self.kmalloc_caches = Kmalloc(self.slab, self.page_alloc)
 
     def kmalloc(self, size: int, gfp: int = GFP_KERNEL, caller: str | None = None) -> int | None:
@@ -433,6 +444,8 @@ class Machine:
                                tracer=self.tracer, vmstat=self.vmstat, nr_cpus=self.nr_cpus,
                                totalram_pages=lambda: int(pa.totalram_pages), owner_vmalloc=OWNER_VMALLOC,
                                events=self.events, warn_alloc=pa.warn_alloc)
+        if self.kasan is not None:
+            self.kasan.install_vmalloc(self.vmalloc)  # KASAN_VMALLOC: the areas' shadow
 
     def _charge_area(self, size: int) -> None:
         """Pay the work meter for populating a vmalloc area of *size* bytes, before any of
@@ -510,7 +523,7 @@ class Machine:
                              owner_percpu=OWNER_PERCPU, phys=self.phys)
         # kernel memory access through virtual addresses (maccess.py)
         self.mem = KernelMemory(arch=self.arch, phys=self.phys, vmalloc=self.vmalloc, percpu=self.percpu,
-                                meter=self.meter)
+                                meter=self.meter, kasan=self.kasan)
 
     def _pcpu_fc_paddr(self, size: int) -> int:
         """Where memblock puts the embedded first chunk: top-down below the end of RAM,
@@ -527,7 +540,9 @@ class Machine:
         self.kstacks = KernelStacks(arch=self.arch, vmap_stack=self.config.vmap_stack, vmalloc=self.vmalloc, page_alloc=pa,
                                     ctx=self.ctx, vmstat=self.vmstat, nr_cpus=self.nr_cpus,
                                     owner_kstack=OWNER_KSTACK, zero=self.mem.zero,
-                                    log=self.log, thread_size=self.config.thread_size,
+                                    log=self.log, thread_size=(kasan_thread_size(self.arch)
+                                                               if self.config.kasan and self.config.thread_size is None
+                                                               else self.config.thread_size),
                                     irq_stacks=self.config.irq_stacks)
         self.kstacks.init_irq_stacks()
         self.highmem = Highmem(ctx=self.ctx, page_address=self.arch.page_address)

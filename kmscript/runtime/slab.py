@@ -139,6 +139,8 @@ class SlabAllocator(SlubDebug):
         s.slabs_set.add(slab)
         if s.debug:
             self._setup_slab_debug(s, slab)
+        if self.kasan is not None:
+            self.kasan.poison_slab(slab)  # allocate_slab -> kasan_poison_slab
         return slab
 
     def _shuffle_freelist(self, s: KmemCache, first: int, objects: int) -> list[int]:
@@ -203,6 +205,8 @@ class SlabAllocator(SlubDebug):
 
     def _free_slab_pages(self, slab: Slab) -> None:
         s = slab.cache
+        if self.kasan is not None:
+            self.kasan.release_slab(slab)
         for p in range(slab.pfn, slab.pfn + (1 << slab.order)):
             del self.slab_by_pfn[p]
         nbytes = PAGE_SIZE << slab.order
@@ -249,6 +253,9 @@ class SlabAllocator(SlubDebug):
         if gfp & _GFP_ZERO and self.phys is not None:
             zero = req if (s.debug and s.keeps_orig_size) else s.object_size
             self.phys.fill(obj - self.page_offset, zero, 0)
+        if self.kasan is not None:
+            # slab_post_alloc_hook -> kasan_slab_alloc; kmalloc -> kasan_kmalloc
+            self.kasan.slab_alloc(s, obj, req, gfp, caller, is_kmalloc)
         return obj
 
     def _slab_alloc_slow(self, s: KmemCache, c: KmemCacheCpu, gfp: int, req: int, caller: str) -> int | None:
@@ -353,6 +360,15 @@ class SlabAllocator(SlubDebug):
         s = slab.cache
         if expect is not None and expect is not s:
             self._wrong_cache(expect, s, addr, caller)
+        # slab_free_hook -> kasan_slab_pre_free / kasan_slab_free: a bad free is reported
+        # and skipped, a good one poisons the object and parks it in the quarantine
+        if self.kasan is not None and self.kasan.slab_free(s, slab, addr, caller, api):
+            return True
+        return self.cache_free(s, slab, addr, caller, api)
+
+    def cache_free(self, s: KmemCache, slab: Slab, addr: int, caller: str, api: str = "kfree") -> bool:
+        """___cache_free: the object goes back to SLUB (also where KASAN's quarantine
+        releases an object to, mm/kasan/quarantine.c: qlink_free)."""
         if s.debug:
             self._free_debug(s, slab, addr, caller)
             return True
@@ -546,6 +562,8 @@ class SlabAllocator(SlubDebug):
     # ============================================================================ shrink / destroy
     def kmem_cache_shrink(self, s: KmemCache) -> int:
         """__kmem_cache_do_shrink: flush cpus, free empty partial slabs, sort the rest."""
+        if self.kasan is not None:
+            self.kasan.remove_cache(s)  # kmem_cache_shrink -> kasan_cache_shrink
         self.flush_all(s)
         freed = 0
         promote: list[list[Slab]] = [[] for _ in range(SHRINK_PROMOTE_MAX)]
@@ -574,6 +592,8 @@ class SlabAllocator(SlubDebug):
         if s.refcount > 0:
             # an alias goes away; the cache stays for the other users
             return True
+        if self.kasan is not None:
+            self.kasan.remove_cache(s)  # kasan_cache_shutdown -> kasan_quarantine_remove_cache
         self.flush_all(s)
         for slab in list(s.node_partial):
             if slab.inuse == 0:

@@ -29,7 +29,7 @@ from .mm_types import PAGE_SHIFT, PageAllocator, PhysMemory
 from .slab_geometry import (SLAB_CONSISTENCY_CHECKS, SLAB_MERGE_SAME, SLAB_NEVER_MERGE, SLAB_PANIC,
                             SLAB_POISON, SLAB_RED_ZONE, SLAB_STORE_USER, SLAB_TRACE, SLAB_TYPESAFE_BY_RCU,
                             DEBUG_DEFAULT_FLAGS)
-from .slab_types import SLAB_CPU, LiveObjects, Slab, KmemCache
+from .slab_types import SLAB_CPU, KasanSlabHooks, LiveObjects, Slab, KmemCache
 
 
 def parse_slub_debug(spec: str | None) -> list[tuple[int, list[str] | None]]:
@@ -91,7 +91,7 @@ class SlabCommon:
                  log: KernelLog,
                  rcu: Rcu, tracer: Tracer, vmstat: VmStat, faults: FaultInjector, clock: Clock, nr_cpus: int,
                  slab_nomerge: bool = False, slub_debug: str | None = None,
-                 freelist_random: random.Random | None = None) -> None:
+                 freelist_random: random.Random | None = None, kasan: bool = False) -> None:
         self.arch = arch
         self.page_offset = arch.page_offset  # the direct map, read on every object address
         self.page_alloc = page_alloc
@@ -105,6 +105,10 @@ class SlabCommon:
         self.nr_cpus = nr_cpus
         self.slab_nomerge = slab_nomerge
         self.debug_blocks = parse_slub_debug(slub_debug)
+        # CONFIG_KASAN_GENERIC: every cache gets KASAN's metadata (kasan_cache_create); the
+        # KASAN runtime (kasan.py) hooks into the alloc/free paths once installed
+        self.kasan_meta = kasan
+        self.kasan: KasanSlabHooks | None = None
         # CONFIG_SLAB_FREELIST_RANDOM: a random.Random (the machine's seeded rng) or None
         self.freelist_random = freelist_random
         self.caches: list[KmemCache] = []  # creation order; /proc/slabinfo shows it reversed
@@ -121,6 +125,11 @@ class SlabCommon:
         self._rcu_batch_queued = False
         self.warned_once: set[str] = set()
         self.errors = 0  # the slab error counter (every report and every fix-up)
+
+    def install_kasan(self, kasan: KasanSlabHooks) -> None:
+        """Connect the KASAN runtime (kasan.py, built on top of this layer) to the slab
+        hooks mm/slub.c calls: kasan_poison_slab, kasan_slab_alloc/kmalloc, kasan_slab_free."""
+        self.kasan = kasan
 
     # ============================================================================ helpers
     def tainted(self) -> str:
@@ -232,7 +241,8 @@ class SlabCommon:
         try:
             geo = g.calculate_sizes(size, calign, flags, self.nr_cpus, has_ctor=ctor_name is not None,
                                     freeptr_offset=freeptr_offset if flags & SLAB_TYPESAFE_BY_RCU else None,
-                                    arch=self.arch)
+                                    arch=self.arch, kasan=self.kasan_meta,
+                                    slub_debug_enabled=any(f for f, _ in self.debug_blocks))
         except ValueError:
             self._create_failed(name, flags, -22, caller)
             return None

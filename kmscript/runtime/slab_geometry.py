@@ -73,6 +73,9 @@ SLAB_SKIP_KFENCE = _BIT["SLAB_SKIP_KFENCE"]
 SLAB_RECLAIM_ACCOUNT = _BIT["SLAB_RECLAIM_ACCOUNT"]
 OBJECT_POISON = _BIT["__OBJECT_POISON"]
 SLAB_NO_OBJ_EXT = _BIT["SLAB_NO_OBJ_EXT"]
+# _SLAB_KASAN (include/linux/slab.h, only with CONFIG_KASAN_GENERIC): kept out of the enum
+# above so that the other bits keep the reference machine's values; a bit no other flag uses.
+SLAB_KASAN = 1 << 40
 
 #: Flags a script may pass to kmem_cache_create (the language vocabulary reads this).
 SLAB_FLAGS: dict[str, int] = {
@@ -191,6 +194,9 @@ class Geometry:
     flags: int  # final s->flags (incl. __OBJECT_POISON)
     track_offset: int  # get_info_end(): where struct track lives (STORE_USER)
     orig_size_offset: int  # offset of the kmalloc orig_size word, -1 if none
+    # struct kasan_cache (CONFIG_KASAN_GENERIC): where KASAN keeps its metadata
+    kasan_alloc_meta_offset: int = 0  # 0: none
+    kasan_free_meta_offset: int = (1 << 31) - 1  # KASAN_NO_FREE_META: none; 0: inside the object
 
     @property
     def freeptr_outside_object(self) -> bool:
@@ -209,8 +215,66 @@ def kmem_cache_debug(flags: int) -> bool:
     return bool(flags & SLAB_DEBUG_FLAGS)
 
 
+# mm/kasan/kasan.h: sizeof(struct kasan_alloc_meta) (struct kasan_track {u32 pid;
+# depot_stack_handle_t stack;} + depot_stack_handle_t aux_stack[2]) and
+# sizeof(struct kasan_free_meta) (struct qlist_node + struct kasan_track), without
+# CONFIG_KASAN_EXTRA_INFO.
+KASAN_ALLOC_META_SIZE = 16
+KASAN_FREE_META_SIZE = 16
+KASAN_NO_FREE_META = (1 << 31) - 1  # INT_MAX
+
+
+def optimal_redzone(object_size: int) -> int:
+    """mm/kasan/generic.c: optimal_redzone (the userspace ASan adaptive redzone policy)."""
+    for limit, rz in ((64 - 16, 16), (128 - 32, 32), (512 - 64, 64), (4096 - 128, 128),
+                      ((1 << 14) - 256, 256), ((1 << 15) - 512, 512), ((1 << 16) - 1024, 1024)):
+        if object_size <= limit:
+            return rz
+    return 2048
+
+
+def kasan_cache_create(object_size: int, size: int, flags: int, has_ctor: bool,
+                       slub_debug_enabled: bool) -> tuple[int, int, int, int]:
+    """mm/kasan/generic.c: kasan_cache_create for the size calculate_sizes reached before
+    the red zone: returns (size, flags | SLAB_KASAN | SLAB_NO_MERGE, alloc_meta_offset,
+    free_meta_offset).  Alloc meta goes after the object (in the redzone); free meta inside
+    the object when it fits and the object may be overwritten once freed, else after alloc
+    meta; then the size grows to object_size + optimal_redzone(object_size)."""
+    flags |= SLAB_KASAN | SLAB_NO_MERGE
+    ok_size = size
+    alloc_meta_offset = size
+    size += KASAN_ALLOC_META_SIZE
+    if size > KMALLOC_MAX_SIZE:
+        alloc_meta_offset = 0
+        size = ok_size
+    ok_size = size
+    orig_alloc_meta_offset = alloc_meta_offset
+    free_meta_offset = 0
+    slub_debug_orig_size = bool((flags & SLAB_KMALLOC) and (flags & SLAB_STORE_USER))
+    if (flags & SLAB_TYPESAFE_BY_RCU) or has_ctor or slub_debug_orig_size:
+        free_meta_offset = size
+        size += KASAN_FREE_META_SIZE
+    elif KASAN_FREE_META_SIZE <= object_size:
+        pass  # free meta inside the object (offset 0)
+    elif not slub_debug_enabled:
+        rem = KASAN_FREE_META_SIZE - object_size
+        size += rem
+        if alloc_meta_offset:
+            alloc_meta_offset += rem
+    else:
+        free_meta_offset = size
+        size += KASAN_FREE_META_SIZE
+    if size > KMALLOC_MAX_SIZE:
+        free_meta_offset = KASAN_NO_FREE_META
+        alloc_meta_offset = orig_alloc_meta_offset
+        size = ok_size
+    optimal_size = min(object_size + optimal_redzone(object_size), KMALLOC_MAX_SIZE)
+    return max(size, optimal_size), flags, alloc_meta_offset, free_meta_offset
+
+
 def calculate_sizes(object_size: int, align: int, flags: int, nr_cpus: int, *, has_ctor: bool = False,
-                    freeptr_offset: int | None = None, arch: Arch = X86_64) -> Geometry:
+                    freeptr_offset: int | None = None, arch: Arch = X86_64, kasan: bool = False,
+                    slub_debug_enabled: bool = False) -> Geometry:
     """mm/slub.c: calculate_sizes + kmem_cache_open tunables.
 
     *align* is the final alignment (``calculate_alignment`` already applied); *flags* are the
@@ -245,6 +309,12 @@ def calculate_sizes(object_size: int, align: int, flags: int, nr_cpus: int, *, h
         if flags & SLAB_KMALLOC:
             orig_size_offset = size
             size += 4
+    alloc_meta_offset, free_meta_offset = 0, KASAN_NO_FREE_META
+    if kasan:
+        # mm/slub.c calculate_sizes: kasan_cache_create(s, &size, &s->flags) comes after the
+        # tracks and before the red zone words
+        size, flags, alloc_meta_offset, free_meta_offset = kasan_cache_create(
+            object_size, size, flags, has_ctor, slub_debug_enabled)
     red_left_pad = 0
     if flags & SLAB_RED_ZONE:
         size += ptr
@@ -270,7 +340,7 @@ def calculate_sizes(object_size: int, align: int, flags: int, nr_cpus: int, *, h
     cpu_partial_slabs = -(-(cpu_partial * 2) // objs) if cpu_partial else 0
     return Geometry(object_size, size, align, inuse, offset, red_left_pad, order, objs, min_order,
                     order_objects(min_order, size), min_partial, cpu_partial, cpu_partial_slabs, flags,
-                    track_offset, orig_size_offset)
+                    track_offset, orig_size_offset, alloc_meta_offset, free_meta_offset)
 
 
 def create_unique_id(flags: int, size: int) -> str:

@@ -210,7 +210,7 @@ if "memset" not in BUILTINS:
              doc="memset(p, c, n): fill n bytes at p with the byte c")
     def _memset(call: Call, p: int, c: int, n: int) -> Any:
         _check_span("memset", call, n)
-        call.machine.mem.fill(p, c, n)
+        call.machine.mem.fill(p, c, n, call.caller)
         return ptr(p)
 
 if "memcpy" not in BUILTINS:
@@ -218,7 +218,7 @@ if "memcpy" not in BUILTINS:
              doc="memcpy(dst, src, n): copy n bytes from src to dst")
     def _memcpy(call: Call, dst: int, src: int, n: int) -> Any:
         _check_span("memcpy", call, n)
-        call.machine.mem.copy(dst, src, n)
+        call.machine.mem.copy(dst, src, n, call.caller)
         return ptr(dst)
 
 
