@@ -58,17 +58,17 @@ def test_out_of_bounds_and_use_after_free_are_reported_once_unless_multi_shot() 
     m = kasan_machine()
     p = m.kmalloc(64, GFP_KERNEL)
     assert p is not None
-    m.memory_write(p + 64, b"\x01", "t.kms:3")
+    m.mem.write(p + 64, b"\x01", "t.kms:3")
     m.kfree(p)
-    m.memory_read(p, 1, "t.kms:5")
+    m.mem.read(p, 1, "t.kms:5")
     assert kasan_reports(m) == ["BUG: KASAN: slab-out-of-bounds in t.kms:3"]  # kasan_multi_shot off
     assert "B" in m.ctx.print_tainted()
     m2 = kasan_machine(kasan_multi_shot=True)
     p = m2.kmalloc(64, GFP_KERNEL)
     assert p is not None
-    m2.memory_write(p + 64, b"\x01", "t.kms:3")
+    m2.mem.write(p + 64, b"\x01", "t.kms:3")
     m2.kfree(p)
-    m2.memory_read(p, 1, "t.kms:5")
+    m2.mem.read(p, 1, "t.kms:5")
     m2.kfree(p)
     assert kasan_reports(m2) == ["BUG: KASAN: slab-out-of-bounds in t.kms:3",
                                  "BUG: KASAN: slab-use-after-free in t.kms:5", "BUG: KASAN: double-free in kfree"]
@@ -78,7 +78,7 @@ def test_report_layout_follows_report_c() -> None:
     m = kasan_machine()
     p = m.kmalloc(123, GFP_KERNEL)
     assert p is not None
-    m.memory_write(p + 123, b"\x01", "t.kms:9")
+    m.mem.write(p + 123, b"\x01", "t.kms:9")
     text = [r for r in m.log.records if "KASAN" in r.text][0].text.split("\n")
     assert text[0] == "=" * 66 and text[-1] == "=" * 66
     assert text[2] == f"Write of size 1 at addr {p + 123:016x} by task kmscript/{m.ctx.current.pid}"
