@@ -42,6 +42,7 @@ RANK: dict[str, float] = {
     "mm_init": 3.0, "page_state": 3.1, "show_mem": 3.2, "page_free": 3.3, "migrate": 3.4, "page_alloc": 3.5,
     # SLUB and kmalloc
     "slab_geometry": 4.0, "slab_types": 4.1, "slab_common": 4.2, "slub_debug": 4.3, "slab": 4.4,
+    "kasan": 4.5,  # generic KASAN: hooks into SLUB (slab_types.KasanSlabHooks); vmalloc installed later
     "kmalloc": 5,
     # vmalloc
     "vmap_area": 6.0, "vmalloc": 6.1,
