@@ -100,7 +100,6 @@ KASAN_STACK_ORDER = 1
 KASAN_SHADOW_OFFSET = 0xDFFFFC0000000000
 KASAN_SHADOW_START = 0xFFFFEC0000000000
 KASAN_SHADOW_END = 0xFFFFFC0000000000
-_MEM_WITH_METADATA = ((KASAN_SHADOW_START - KASAN_SHADOW_OFFSET) << 3) & ((1 << 64) - 1)
 # mm/kasan/quarantine.c
 QUARANTINE_PERCPU_SIZE = 1 << 20
 QUARANTINE_FRACTION = 32
@@ -163,6 +162,9 @@ class Kasan:
                  log: KernelLog, nr_cpus: int, multi_shot: bool = False) -> None:
         self.arch = arch
         self.page_offset = arch.page_offset
+        # addr_has_metadata: kasan_shadow_to_mem(KASAN_SHADOW_START) = -1UL << __VIRTUAL_MASK_SHIFT
+        # (47 with 4-level paging, 56 with 5-level: the direct map is below 0xffff800000000000)
+        self.mem_with_metadata = 0xFFFF800000000000 if arch.page_offset >= 0xFFFF800000000000 else 0xFF00000000000000
         self.page_alloc = page_alloc
         self.slab = slab
         self.ctx = ctx
@@ -329,7 +331,7 @@ class Kasan:
                     return True
         if addr + size - 1 > _U64:
             return not self.report_access(addr, size, write, site, op)  # get_bug_type: "out-of-bounds"
-        if addr < _MEM_WITH_METADATA:
+        if addr < self.mem_with_metadata:
             if inline:
                 self._non_canonical_gpf(addr, site)
             return not self.report_access(addr, size, write, site, op)
@@ -343,7 +345,7 @@ class Kasan:
 
     def check_byte(self, addr: int, caller: str, func: str) -> bool:
         """__kasan_check_byte: a one-byte read check whose report names *func*."""
-        if addr < _MEM_WITH_METADATA or not self._has_shadow(addr) or not self._poisoned(addr, 1):
+        if addr < self.mem_with_metadata or not self._has_shadow(addr) or not self._poisoned(addr, 1):
             return True
         return not self.report_access(addr, 1, False, caller, "check_byte", frames=(func,), banner=func)
 
@@ -598,7 +600,7 @@ class Kasan:
         """report_generic.c: get_bug_type / get_shadow_bug_type / get_wild_bug_type."""
         if addr + size - 1 > _U64:
             return "out-of-bounds"
-        if addr < _MEM_WITH_METADATA:
+        if addr < self.mem_with_metadata:
             if addr < PAGE_SIZE:
                 return "null-ptr-deref"
             if addr < self.arch.task_size:
@@ -649,7 +651,7 @@ class Kasan:
     def _finish(self, lines: list[str], addr: int, first_bad: int, bug: str, frames: tuple[str, ...]) -> None:
         """print_report's body and end_report."""
         ctx = self.ctx
-        if addr < _MEM_WITH_METADATA:
+        if addr < self.mem_with_metadata:
             lines += ctx.dump_stack(("dump_stack_lvl",) + frames)
         else:
             lines += ctx.dump_stack(("dump_stack_lvl", "print_address_description.constprop.0",
