@@ -55,6 +55,7 @@ DEFAULT_MAX_STEPS = 100_000_000
 DEFAULT_MAX_TIME = 60.0  # seconds of CPU time per script (per REPL entry)
 
 Out = Callable[[str], None]
+MAX_KEPT_EXPLANATIONS = 1000
 
 
 @dataclass
@@ -211,6 +212,10 @@ class Session:
         self.explanations.append(e)
         if self.explain_print and (self.explain_print_all or not implicit):
             self.write_view("explain", e.render())
+            # printed ones are kept only for a while (the REPL's :explain reads the last
+            # entry's); --json prints none and keeps them all for the JSON
+            if len(self.explanations) > MAX_KEPT_EXPLANATIONS:
+                del self.explanations[:-MAX_KEPT_EXPLANATIONS // 2]
 
     # -- running -------------------------------------------------------------------------------
     def note(self, line: str, key: str | None = None) -> None:
