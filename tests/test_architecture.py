@@ -49,7 +49,7 @@ RANK: dict[str, float] = {
     # percpu and kernel stacks
     "percpu_internal": 7.0, "percpu_vm": 7.1, "percpu": 7.2, "kstack": 7.2, "highmem": 7.2, "maccess": 7.3,
     # tasks, page cache, reclaim, compaction, OOM
-    "pagecache": 8.0, "zone_access": 8.0, "vma": 8.0, "mmap": 8.05, "task": 8.1, "compaction": 8.2, "oom": 8.2, "reclaim": 8.3,
+    "pagecache": 8.0, "zone_access": 8.0, "vma": 8.0, "mmap": 8.05, "task_mmu": 8.06, "task": 8.1, "compaction": 8.2, "oom": 8.2, "reclaim": 8.3,
     # views over everything, then the facade that wires the subsystems
     "procfs": 9, "machine": 10,
 }

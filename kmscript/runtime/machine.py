@@ -24,7 +24,7 @@ import zlib
 from typing import Any
 
 from .compaction import Compaction
-from .arch import Arch, get_arch, physmem_limit
+from .arch import Arch, get_arch, physmem_limit, with_la57
 from .config import NR_CPUS_MAX, MachineConfig
 from .context import ExecContext
 from .errors import KernelFault
@@ -74,6 +74,8 @@ class Machine:
             raise KernelFault(f"cpus={self.config.cpus}: a machine has 1..{NR_CPUS_MAX} CPUs")
         # the architecture, selected by machine(arch=...): every address-space fact (arch/)
         self.arch: Arch = get_arch(self.config.arch)
+        if self.config.la57:
+            self.arch = with_la57(self.arch)
         if self.config.mem > self.arch.max_physmem:
             # arch/x86/include/asm/sparsemem.h: MAX_PHYSMEM_BITS (46 with 4-level paging)
             raise KernelFault(f"mem={self.config.mem}: {self.arch.description} addresses at most "
@@ -345,18 +347,13 @@ class Machine:
         self.pagecache = PageCache(page_alloc=pa, vmstat=self.vmstat, clock=self.clock, ctx=self.ctx, log=self.log,
                                    events=self.events, lru=lru, rmap=rmap, alloc_site=site, meter=self.meter,
                                    mapping_gfp=GFP_HIGHUSER_MOVABLE, owner_file=OWNER_FILE)
-        paging = self.arch.paging
-        if self.config.la57:
-            if self.arch.paging_la57 is None:
-                raise KernelFault(f"la57=true: {self.arch.description} has no 5-level paging")
-            paging = self.arch.paging_la57
-        spaces = AddressSpaces(arch=self.arch, paging=paging, page_alloc=pa, caches=ObjectCachesOf(self.slab, self.kmalloc_caches),
+        spaces = AddressSpaces(arch=self.arch, paging=self.arch.paging, page_alloc=pa, caches=ObjectCachesOf(self.slab, self.kmalloc_caches),
                                pagecache=self.pagecache, lru=lru, rmap=rmap, vmstat=self.vmstat, clock=self.clock,
                                ctx=self.ctx, phys=self.phys, alloc_site=site, meter=self.meter,
                                swap=SwapSpace(self.config.swap, self.vmstat), owner_user=OWNER_USER,
                                owner_pagetable=OWNER_PAGETABLE)
         self.sysctls.register("vm.max_map_count", lambda: spaces.max_map_count, spaces.set_max_map_count)
-        self.tasks = TaskTable(spaces=spaces, kstacks=self.kstacks, ctx=self.ctx, events=self.events,
+        self.tasks = TaskTable(spaces=spaces, kstacks=self.kstacks, ctx=self.ctx, events=self.events, log=self.log,
                                alloc_site=site, totalram_pages=pa.totalram_pages)
         self.compaction = Compaction(zones=za, lru=lru, rmap=rmap, tasks=self.tasks, pagecache=self.pagecache,
                                      page_alloc=pa, phys=self.phys, vmstat=self.vmstat, tracer=self.tracer,
@@ -386,7 +383,7 @@ class Machine:
         return t
 
     def proc_pid_status(self, task: Any) -> str:
-        from .task import proc_pid_status
+        from .task_mmu import proc_pid_status
         return proc_pid_status(task, self.oom.proc_oom_score(task) if task.alive else 0)
 
     def ps(self) -> str:
@@ -421,11 +418,13 @@ class Machine:
         return str(self.reclaim.stats())
 
     def vm_event(self, name: str) -> int:
-        """One /proc/vmstat counter of reclaim, compaction or the OOM killer by its kernel name."""
-        for key, value in self.reclaim.counters():
+        """One /proc/vmstat counter of reclaim, compaction, the OOM killer or the fault path
+        (pgfault, pgmajfault) by its kernel name."""
+        rows = self.reclaim.counters() + self.tasks.spaces.counters()
+        for key, value in rows:
             if key == name:
                 return int(value)
-        names = ", ".join(k for k, _ in self.reclaim.counters())
+        names = ", ".join(k for k, _ in rows)
         raise KernelFault(f"unknown vmstat counter {name!r} (known: {names})")
 
     def oom_badness(self, task: Any) -> int | None:

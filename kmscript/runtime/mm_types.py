@@ -34,6 +34,25 @@ OWNER_FILE = 8         # page cache pages (on the LRU, movable)
 OWNER_PAGETABLE = 9    # page-table pages
 OWNER_KSTACK = 10      # kernel stacks without VMAP_STACK
 OWNER_PERCPU = 11      # per-cpu allocator chunks
+# include/uapi/asm-generic/mman-common.h, mman.h: mmap, mprotect and mremap flags, and the
+# names scripts use for them (the language's constants come from this one table)
+PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC = 0x0, 0x1, 0x2, 0x4
+MAP_SHARED, MAP_PRIVATE = 0x01, 0x02
+MAP_TYPE = 0x0F
+MAP_FIXED = 0x10
+MAP_ANONYMOUS = 0x20
+MAP_GROWSDOWN = 0x100
+MAP_NORESERVE = 0x4000
+MAP_POPULATE = 0x8000
+MAP_FIXED_NOREPLACE = 0x100000
+MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
+MMAP_NAMES: dict[str, int] = {
+    "PROT_NONE": PROT_NONE, "PROT_READ": PROT_READ, "PROT_WRITE": PROT_WRITE, "PROT_EXEC": PROT_EXEC,
+    "MAP_SHARED": MAP_SHARED, "MAP_PRIVATE": MAP_PRIVATE, "MAP_FIXED": MAP_FIXED, "MAP_ANONYMOUS": MAP_ANONYMOUS,
+    "MAP_GROWSDOWN": MAP_GROWSDOWN, "MAP_NORESERVE": MAP_NORESERVE, "MAP_POPULATE": MAP_POPULATE,
+    "MAP_FIXED_NOREPLACE": MAP_FIXED_NOREPLACE, "MREMAP_MAYMOVE": MREMAP_MAYMOVE, "MREMAP_FIXED": MREMAP_FIXED,
+}
+
 OWNER_NAMES = {
     OWNER_KERNEL: "kernel", OWNER_SLAB: "slab", OWNER_VMALLOC: "vmalloc", OWNER_USER: "user",
     OWNER_FILE: "file", OWNER_PAGETABLE: "pagetable", OWNER_KSTACK: "kstack", OWNER_PERCPU: "percpu",

@@ -87,13 +87,15 @@ from .gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, GFP_KERNEL_ACCOUNT, __GFP_COM
 from .kmalloc import Kmalloc
 from .slab import SlabAllocator
 from .limits import EACCES, EEXIST, EFAULT, EINVAL, ENOMEM, EOVERFLOW, FS_MAXBYTES, PAGE_WORK, WorkMeter
-from .mm_types import PAGE_SHIFT, PAGE_SIZE
+from .mm_types import (MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_POPULATE, MAP_PRIVATE,
+                       MAP_SHARED, MAP_TYPE, MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE, PAGE_SHIFT, PAGE_SIZE,
+                       PROT_EXEC, PROT_READ, PROT_WRITE)
 from .mm_types import PageAllocator as _PageAllocator
 from .pagecache import LRU_INACTIVE_ANON, AllocSite, File, LruVec, PageCache, PfnMap, Rmap
 from .physmem import PhysMem
 from .slab_geometry import SLAB_ACCOUNT, SLAB_HWCACHE_ALIGN, SLAB_PANIC, SLAB_TYPESAFE_BY_RCU
 from .vma import (VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_READ,
-                  VM_SHARED, VM_WRITE, AnonVma, MergeRequest, Vma, VmaSet, link_anon_vma)
+                  VM_SHARED, VM_SOFTDIRTY, VM_WRITE, AnonVma, MergeRequest, Vma, VmaSet, link_anon_vma)
 from .vmstat import VmStat
 
 
@@ -133,20 +135,9 @@ class ObjectCachesOf:
         self._kmalloc.kmem_cache_free(cache, addr, "vm_area_free" if cache.name == "vm_area_struct" else "__mmdrop")
 
 
-# include/uapi/asm-generic/mman-common.h, mman.h
-PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC = 0x0, 0x1, 0x2, 0x4
-MAP_SHARED, MAP_PRIVATE = 0x01, 0x02
-MAP_FIXED = 0x10
-MAP_ANONYMOUS = 0x20
-MAP_GROWSDOWN = 0x100
-MAP_NORESERVE = 0x4000
-MAP_POPULATE = 0x8000
-MAP_FIXED_NOREPLACE = 0x100000
-MAP_TYPE = 0x0F
-MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
-
 # include/linux/mm.h: DEFAULT_MAX_MAP_COUNT = USHRT_MAX - MAPCOUNT_ELF_CORE_MARGIN
 DEFAULT_MAX_MAP_COUNT = 65535 - 5
+DEFAULT_MAP_WINDOW = (1 << 47) - PAGE_SIZE
 MMAP_MIN_ADDR = 65536          # CONFIG_DEFAULT_MMAP_MIN_ADDR on x86
 STACK_GUARD_GAP = 256 << PAGE_SHIFT  # mm/mmap.c: stack_guard_gap
 RLIMIT_STACK_DEFAULT = 8 << 20  # _STK_LIM
@@ -356,8 +347,10 @@ class AddressSpaces:
         self.mapcount = PfnMap("i", 0)   # ptes mapping each pfn (_mapcount + 1)
         self.pgfault = 0
         self.pgmajfault = 0
-        self.task_size = (1 << 47) - PAGE_SIZE if paging.va_bits > 48 else arch.task_size
-        self.task_size = min(self.task_size, arch.task_size)
+        self.task_size = arch.task_size
+        # DEFAULT_MAP_WINDOW: mmap without a hint above it stays in 47 bits even with 5-level
+        # paging (arch/x86/include/asm/page_64_types.h)
+        self.map_window = min(arch.task_size, DEFAULT_MAP_WINDOW)
         # the zero page: in the kernel image at CONFIG_PHYSICAL_START (16 MiB on x86)
         self.zero_pfn = arch.max_dma_pfn
         self._mm_cache: Any = None
@@ -393,7 +386,7 @@ class AddressSpaces:
     # -- mm lifetime ---------------------------------------------------------------------------
     def mmap_base(self) -> int:
         """arch/x86/mm/mmap.c: mmap_base with no randomisation."""
-        task_size = self.task_size
+        task_size = self.map_window
         gap = RLIMIT_STACK_DEFAULT + STACK_GUARD_GAP
         gap = max(gap, MIN_GAP)
         gap = min(gap, task_size // 6 * 5)
@@ -563,6 +556,7 @@ class AddressSpaces:
             mm.vmas.insert(vma)
             if file is not None:
                 self._link_file(mm, file)
+        vma.vm_flags |= VM_SOFTDIRTY  # __mmap_complete: a new mapping is soft-dirty
         self._account_vm(mm, vm_flags, length >> PAGE_SHIFT)
         if populate:
             self.populate(mm, addr, end, bool(vm_flags & VM_WRITE))
@@ -572,6 +566,11 @@ class AddressSpaces:
         """vm_stat_account."""
         mm.total_vm += npages
         mm.hiwater_vm = max(mm.hiwater_vm, mm.total_vm)
+        self._account_kind(mm, flags, npages)
+
+    @staticmethod
+    def _account_kind(mm: MM, flags: int, npages: int) -> None:
+        """The exec_vm / stack_vm / data_vm part of vm_stat_account."""
         if _is_exec(flags):
             mm.exec_vm += npages
         elif flags & VM_GROWSDOWN:
@@ -641,7 +640,7 @@ class AddressSpaces:
         if vma.vm_start > start:
             return -ENOMEM
         prev = vma if start > vma.vm_start else mm.vmas.prev_of(vma.vm_start)
-        tmp = start
+        tmp = vma.vm_start
         while True:
             if vma.vm_start != tmp:
                 return -ENOMEM
@@ -671,10 +670,9 @@ class AddressSpaces:
         if isinstance(got, int):
             return got
         npages = (end - start) >> PAGE_SHIFT
-        self._account_vm(mm, old, -npages)
-        mm.total_vm += npages  # vm_stat_account(old, -n) then (new, +n): total unchanged
-        self._account_vm(mm, newflags, npages)
-        mm.total_vm -= npages
+        # vm_stat_account(old, -n) then (new, +n): total_vm is unchanged
+        self._account_kind(mm, old, -npages)
+        self._account_kind(mm, newflags, npages)
         self._change_protection(mm, got, start, end)
         return got
 
@@ -743,10 +741,12 @@ class AddressSpaces:
         prev, nxt = mm.vmas.neighbours(addr, addr + length)
         if prev is not None and prev.vm_end == addr:
             vmg = MergeRequest(addr, addr + length, flags, addr >> PAGE_SHIFT, None, prev=prev, next=nxt)
-            if mm.vmas.merge_new_range(vmg) is not None:
+            merged = mm.vmas.merge_new_range(vmg)
+            if merged is not None:
+                merged.vm_flags |= VM_SOFTDIRTY
                 self._account_vm(mm, flags, length >> PAGE_SHIFT)
                 return 0
-        vma = mm.vmas.new_vma(addr, addr + length, flags, addr >> PAGE_SHIFT, None)
+        vma = mm.vmas.new_vma(addr, addr + length, flags | VM_SOFTDIRTY, addr >> PAGE_SHIFT, None)
         if vma is None:
             return -ENOMEM
         mm.vmas.insert(vma)
@@ -929,6 +929,14 @@ class AddressSpaces:
         mask = self._pfn_mask
         return [(a, (t.entries[i] >> PAGE_SHIFT) & mask)
                 for a, t, i in self._present_ptes(mm, start, end or 1 << self.paging.va_bits)]
+
+    def ptes(self, mm: MM, start: int, end: int) -> list[tuple[int, int]]:
+        """(address, raw entry) of every non-empty pte in [start, end): present pages and
+        swap entries."""
+        return [(a, t.entries[i]) for a, t, i in self._all_ptes(mm, start, end)]
+
+    def pte_to_pfn(self, pte: int) -> int:
+        return (pte >> PAGE_SHIFT) & self._pfn_mask
 
     def _all_ptes(self, mm: MM, start: int, end: int) -> list[tuple[int, Table, int]]:
         """(address, table, index) of every non-empty pte in [start, end), in address order."""

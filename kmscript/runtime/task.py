@@ -36,16 +36,19 @@ image, so a new task's address space is empty until the script maps something.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .context import ExecContext
 from .errors import KernelFault
 from .events import EventQueue
 from .kstack import KernelStacks
-from .limits import ENOMEM
+from .limits import EFAULT, ENOMEM
 from .mm_types import PAGE_SHIFT, PAGE_SIZE
-from .mmap import MAP_PRIVATE, MM, PROT_READ, AddressSpaces, page_align
+from .mm_types import MAP_PRIVATE, PROT_READ
+from . import task_mmu
+from .mmap import MM, X86_PF_PROT, X86_PF_USER, X86_PF_WRITE, AddressSpaces, page_align
 from .pagecache import AllocSite
+from .printk import KernelLog
 from .vma import AnonVma
 
 OOM_SCORE_ADJ_MIN = -1000
@@ -61,7 +64,8 @@ class Task:
     KMS_TYPE = "task"
     KMS_ATTRS = frozenset({"pid", "comm", "rss", "anon_rss", "file_rss", "shmem_rss", "swapents",
                            "total_vm", "pgtables", "oom_score_adj", "oom_score", "alive", "oom_killed",
-                           "stack"})
+                           "stack", "ppid", "brk", "mmap_base", "map_count", "min_flt", "maj_flt",
+                           "signal"})
 
     def __init__(self, table: "TaskTable", pid: int, comm: str, oom_score_adj: int) -> None:
         self._table = table
@@ -77,6 +81,8 @@ class Task:
         self.stack: int = 0  # kernel stack base address
         self.stack_cpu = 0
         self.mm: MM | None = None
+        self.ppid = 1000      # the script's own task forks every spawned task
+        self.signal = ""      # the fatal signal that ended the task ("SIGSEGV")
 
     # -- attributes scripts read (bytes, as /proc/PID/status shows kB) -------------------------
     @property
@@ -102,6 +108,26 @@ class Task:
     @property
     def total_vm(self) -> int:
         return self.mm.total_vm * PAGE_SIZE if self.mm else 0
+
+    @property
+    def brk(self) -> int:
+        return self.mm.brk if self.mm else 0
+
+    @property
+    def mmap_base(self) -> int:
+        return self.mm.mmap_base if self.mm else 0
+
+    @property
+    def map_count(self) -> int:
+        return self.mm.map_count if self.mm else 0
+
+    @property
+    def min_flt(self) -> int:
+        return self.mm.min_flt if self.mm else 0
+
+    @property
+    def maj_flt(self) -> int:
+        return self.mm.maj_flt if self.mm else 0
 
     @property
     def pgtables(self) -> int:
@@ -184,8 +210,9 @@ class TaskTable:
     """All tasks of the machine (the kernel's task list, in creation order)."""
 
     def __init__(self, *, spaces: AddressSpaces, kstacks: KernelStacks, ctx: ExecContext, events: EventQueue,
-                 alloc_site: AllocSite, totalram_pages: int) -> None:
+                 log: KernelLog, alloc_site: AllocSite, totalram_pages: int) -> None:
         self.spaces = spaces
+        self.log = log
         self.totalram_pages = totalram_pages
         self.kstacks = kstacks
         self.ctx = ctx
@@ -265,6 +292,7 @@ class TaskTable:
         t.mm = mm
         if parent is not None:
             assert parent.mm is not None
+            t.ppid = parent.pid
             saved = self.ctx.current
             self.ctx.current = parent
             try:
@@ -305,6 +333,86 @@ class TaskTable:
         """exit_mmap: free every page, swap entry, page table and VMA of the task."""
         if t.mm is not None:
             self.spaces.exit_mmap(t.mm)
+
+    def run_as(self, t: Task, site: str, fn: Callable[[MM], int]) -> int:
+        """Run a memory system call fn(mm) as task t: ctx.current is t (the OOM killer names
+        it), the allocation site is *site*, deferred work runs after."""
+        mm = self._running(t)
+        saved = self._as_current(t, site)
+        try:
+            return fn(mm)
+        finally:
+            self._restore(saved)
+
+    # -- /proc views of a task's address space (task_mmu.py) ----------------------------------
+    def proc_maps(self, t: Task) -> str:
+        return task_mmu.proc_maps(self.spaces, self._running(t))
+
+    def proc_smaps(self, t: Task) -> str:
+        return task_mmu.proc_smaps(self.spaces, self._running(t))
+
+    def proc_smaps_rollup(self, t: Task) -> str:
+        return task_mmu.proc_smaps_rollup(self.spaces, self._running(t))
+
+    def show_pagetable(self, t: Task, addr: int) -> str:
+        return task_mmu.show_pagetable(self.spaces, self._running(t), addr, f"{t.pid} ({t.comm})")
+
+    def show_layout(self) -> str:
+        return task_mmu.show_layout(self.spaces.arch, self.spaces)
+
+    def exec(self, t: Task) -> bool:
+        """execve: the old address space goes (exec_mmap -> mmput), a new empty one comes
+        (bprm_mm_init -> mm_alloc); False (the task keeps the old one) when it cannot be
+        allocated."""
+        old = self._running(t)
+        new = self.spaces.mm_alloc(t)
+        if new is None:
+            return False
+        t.mm = new
+        self.spaces.exit_mmap(old)
+        return True
+
+    def touch(self, t: Task, addr: int, length: int, write: bool) -> int:
+        """The task accesses [addr, addr + length) page by page (a read or a write of each
+        page); returns the pages touched, or -EFAULT when an access faults fatally: the
+        task gets SIGSEGV and dies (arch/x86/mm/fault.c: bad_area -> force_sig_fault,
+        show_signal_msg prints the segfault line)."""
+        mm = self._running(t)
+        if length <= 0:
+            return 0
+        start = addr & ~(PAGE_SIZE - 1)
+        end = page_align(addr + length)
+        spaces = self.spaces
+        saved = self._as_current(t, "fault")
+        done = 0
+        try:
+            a = start
+            while a < end:
+                vma = mm.vmas.lookup(a)
+                if vma is None or spaces.access_error(vma, write):
+                    self._segfault(t, a if a > addr else addr, write)
+                    return -EFAULT
+                stop = min(end, vma.vm_end)
+                n = spaces.populate(mm, a, stop, write)
+                done += n
+                if not t.alive or a + (n << PAGE_SHIFT) < stop:
+                    break  # killed meanwhile (OOM) or out of memory
+                a = stop
+        finally:
+            self._restore(saved)
+        return done
+
+    def _segfault(self, t: Task, addr: int, write: bool) -> None:
+        """force_sig_fault(SIGSEGV) and the default action: the task dies.  The simulated
+        program has no registers, so ip and sp print as 0."""
+        assert t.mm is not None
+        present = self.spaces.pte_pfn(t.mm, addr) >= 0
+        code = X86_PF_USER | (X86_PF_WRITE if write else 0) | (X86_PF_PROT if present else 0)
+        cpu = self.ctx.cpu
+        self.log.printk(f"{t.comm}[{t.pid}]: segfault at {addr:x} ip {0:016x} sp {0:016x} error {code:x}"
+                        f" likely on CPU {cpu} (core {cpu}, socket 0)", "info")
+        t.signal = "SIGSEGV"
+        self.exit(t)
 
     # -- the task handle's memory operations -------------------------------------------------
     def _as_current(self, t: Task, site: str) -> tuple[Any, str]:
@@ -374,22 +482,6 @@ class TaskTable:
 
     def migrate_page(self, av: AnonVma, vpn: int, old: int, new: int) -> None:
         self.spaces.migrate_anon(av, vpn, old, new)
-
-
-def proc_pid_status(t: Task, oom_score: int) -> str:
-    """The memory lines of /proc/PID/status (fs/proc/task_mmu.c: task_mem) plus the oom files."""
-    mm = t.mm
-    state = "R (running)" if t.alive else "X (dead)"
-    lines = [f"Name:\t{t.comm}", f"State:\t{state}", f"Tgid:\t{t.tgid}", f"Pid:\t{t.pid}",
-             f"Uid:\t{t.uid}\t{t.uid}\t{t.uid}\t{t.uid}"]
-    if mm is not None and t.alive:
-        def kb(label: str, pages: int) -> str:
-            return f"{label}:\t{pages * 4:8d} kB"
-        lines += [kb("VmSize", mm.total_vm), kb("VmRSS", mm.rss), kb("RssAnon", mm.anon),
-                  kb("RssFile", mm.file), kb("RssShmem", mm.shmem),
-                  f"VmPTE:\t{mm.pgtables_bytes >> 10:8d} kB", kb("VmSwap", mm.swapents)]
-    lines += [f"oom_score:\t{oom_score}", f"oom_score_adj:\t{t.oom_score_adj}"]
-    return "\n".join(lines)
 
 
 def ps_table(tasks: "TaskTable", oom_score: "Any") -> str:

@@ -131,7 +131,7 @@ def test_subsystems_built_alone_bottom_up() -> None:
                            pagecache=pc, lru=lru, rmap=rmap, vmstat=vmstat, clock=clock, ctx=ctx, phys=pa.phys,
                            alloc_site=site, meter=meter, swap=SwapSpace(0, vmstat), owner_user=OWNER_USER,
                            owner_pagetable=OWNER_PAGETABLE)
-    tasks = TaskTable(spaces=spaces, kstacks=kstacks, ctx=ctx, events=events, alloc_site=site,
+    tasks = TaskTable(spaces=spaces, kstacks=kstacks, ctx=ctx, events=events, log=log, alloc_site=site,
                       totalram_pages=pa.totalram_pages)
     t = tasks.spawn("alone")
     assert t is not None and tasks.fault(t, 8 * 4096) == 8 * 4096 and tasks.oom_score(t) > 0

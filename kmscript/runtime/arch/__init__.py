@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..errors import KernelFault
 from .model import Arch, physmem_limit
-from .x86_64 import X86_64
+from .x86_64 import X86_64, X86_64_LA57
 
 ARCHES: dict[str, Arch] = {X86_64.name: X86_64}
 DEFAULT_ARCH = X86_64.name
@@ -21,4 +21,16 @@ def get_arch(name: str) -> Arch:
         raise KernelFault(f"arch={name!r}: unknown architecture (known: {', '.join(sorted(ARCHES))})") from None
 
 
-__all__ = ["ARCHES", "DEFAULT_ARCH", "Arch", "X86_64", "get_arch", "physmem_limit"]
+# machine(la57=true): the 5-level paging variant of an architecture that has one
+LA57_VARIANTS: dict[str, Arch] = {X86_64.name: X86_64_LA57}
+
+
+def with_la57(arch: Arch) -> Arch:
+    """The 5-level paging variant of *arch*, or a KernelFault when it has none."""
+    try:
+        return LA57_VARIANTS[arch.name]
+    except KeyError:
+        raise KernelFault(f"la57=true: {arch.description} has no 5-level paging") from None
+
+
+__all__ = ["ARCHES", "DEFAULT_ARCH", "Arch", "X86_64", "get_arch", "physmem_limit", "with_la57"]

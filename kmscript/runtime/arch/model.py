@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..mm_types import PAGE_SHIFT
-from .paging import X86_64_4LEVEL, X86_64_5LEVEL, Paging
+from .paging import X86_64_4LEVEL, Paging
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,14 +48,15 @@ class Arch:
     legacy_hole: tuple[int, int]        # the legacy VGA/BIOS hole [start, end)
     dma_reserved: tuple[int, int]       # BIOS/trampoline reservations in ZONE_DMA
     kernel_reserved_pages: int   # kernel image, bss, early page tables at 16 MiB
-    # the page-table shape (arch/paging.py) and, where the arch has one, the 5-level mode
-    # machine(la57=true) selects (CONFIG_X86_5LEVEL with the la57 CPU feature)
+    # the page-table shape (arch/paging.py)
     paging: Paging = X86_64_4LEVEL
-    paging_la57: Paging | None = X86_64_5LEVEL
     # where exec puts the heap (mm->start_brk).  The kernel puts it after the ELF image's
     # bss (fs/binfmt_elf.c: load_elf_binary); the simulated program has no image, so the
     # heap starts at a PUD-aligned 1 GiB and its page tables are plain arithmetic
     brk_start: int = 1 << 30
+    # kernel regions beyond the direct map, vmalloc and vmemmap, for ``show layout``:
+    # (start, end inclusive, what)
+    layout_regions: tuple[tuple[int, int, str], ...] = ()
 
     # -- derived facts ---------------------------------------------------------------------
     @property
