@@ -204,7 +204,8 @@ class Kmalloc:
             slab.ctx.might_alloc(gfp)
             if not gfp & _GFP_NOWARN and "order>MAX" not in slab.warned_once:
                 slab.warned_once.add("order>MAX")
-                lines = slab.warn_lines(ALLOC_ORDER_TOO_LARGE)
+                lines = slab.warn_lines(ALLOC_ORDER_TOO_LARGE,
+                                         frames=("alloc_pages_mpol", "___kmalloc_large_node", caller))
                 slab.add_warn_taint()
                 slab.log.printk("\n".join(lines), "warn")
         else:
@@ -302,7 +303,7 @@ class Kmalloc:
         real = slab.slab_of(addr)
         if real is None:
             # virt_to_cache: WARN_ONCE "Object is not a Slab page!"
-            lines = slab.warn_lines(VIRT_TO_CACHE_WARN, "virt_to_cache: Object is not a Slab page!")
+            lines = slab.warn_lines(VIRT_TO_CACHE_WARN, "virt_to_cache: Object is not a Slab page!", frames=(caller,))
             slab.add_warn_taint()
             slab.log.printk("\n".join(lines), "warn")
             return

@@ -129,7 +129,8 @@ class PerCpu(PercpuVm):
             if not do_warn:
                 return None
             self.ctx.warn(PCPU_ILLEGAL_SIZE,
-                          f"illegal size ({size}) or align ({align}) for percpu allocation")
+                          f"illegal size ({size}) or align ({align}) for percpu allocation",
+                          frames=(caller,) if caller else ())
             return None
         if not is_atomic:
             self.ctx.might_alloc(gfp, ("pcpu_alloc_noprof",))

@@ -158,7 +158,7 @@ class Vmalloc(VmapAreaAllocator):
         """__vmalloc_node_range_noprof(): reserve, back with pages, map; None on failure."""
         if size <= 0:
             if size == 0:
-                self._warn_once(VMALLOC_ZERO_SIZE)
+                self._warn_once(VMALLOC_ZERO_SIZE, ("__vmalloc_node_noprof", caller or "vmalloc_noprof"))
             return None
         if size >> PAGE_SHIFT > self.totalram_pages():
             self.warn_alloc(gfp, f"vmalloc error: size {size}, exceeds total pages", caller)
@@ -293,12 +293,13 @@ class Vmalloc(VmapAreaAllocator):
         if vm.kaddr:
             self._kfree(vm.kaddr)
 
-    def _warn_once(self, site: Site) -> None:
+    def _warn_once(self, site: Site, frames: tuple[str, ...] = ()) -> None:
+        """WARN_ON_ONCE() at ``site``; ``frames``: its callers, innermost first."""
         key = site.location
         if key in self._warned:
             return
         self._warned.add(key)
-        self.ctx.warn(site)  # WARN_ON_ONCE() prints no condition text
+        self.ctx.warn(site, frames=frames)  # WARN_ON_ONCE() prints no condition text
 
     # -- public entry points (kernel names) ---------------------------------------------------
     def vmalloc(self, size: int, caller: str | None = None) -> int | None:
@@ -538,7 +539,7 @@ class Vmalloc(VmapAreaAllocator):
             return None  # non-sleeping allocations are not supported by vmalloc
         if size > 0x7FFFFFFF:
             if not gfp & GFP_NOWARN:
-                self._warn_once(KVMALLOC_TOO_LARGE)
+                self._warn_once(KVMALLOC_TOO_LARGE, (caller,) if caller else ())
             return None
         # "kvmalloc() can always use VM_ALLOW_HUGE_VMAP" (mm/util.c)
         return self.vmalloc_node_range(size, 1, self.vmalloc_start, self.vmalloc_end, gfp, VM_ALLOW_HUGE_VMAP, caller)
