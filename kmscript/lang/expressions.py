@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import KmsError, KmsNameError, KmsRuntimeError, KmsTypeError, did_you_mean
-from ..runtime.errors import KernelFault
+from ..runtime.errors import KernelCrash, KernelFault
 from ..runtime.history import HISTORICAL, historical
 from ..source import Span
 from . import ast
@@ -216,6 +216,8 @@ class ExpressionCompiler(CompilerCore):
                                "BUG: kernel NULL pointer dereference", span)
             try:
                 return m.mem.read(o.addr + i, 1, site)[0]
+            except KernelCrash:
+                raise  # an Oops (KASAN's #GP on a wild address) ends the task, as any Oops
             except KernelFault as ex:
                 raise self.err(KmsRuntimeError, ex.message, span) from None
         raise self.err(KmsTypeError, f"cannot index {type_name(o)}", span)
@@ -225,10 +227,7 @@ class ExpressionCompiler(CompilerCore):
         shadow address first (the general protection fault Oops, runtime/kasan.py)."""
         kasan = self.host.machine.kasan
         assert kasan is not None
-        try:
-            kasan.check_access(addr & ((1 << 64) - 1), 1, write, site)
-        except KernelFault as ex:
-            raise self.err(KmsRuntimeError, ex.message, span) from None
+        kasan.check_access(addr & ((1 << 64) - 1), 1, write, site)  # the Oops ends the task
 
     def index_store(self, o: Any, i: Any, v: Any, span: Span) -> None:
         if type(i) is not int:
@@ -251,6 +250,8 @@ class ExpressionCompiler(CompilerCore):
                                "BUG: kernel NULL pointer dereference", span)
             try:
                 m.mem.write(o.addr + i, bytes([v]), site)
+            except KernelCrash:
+                raise
             except KernelFault as ex:
                 raise self.err(KmsRuntimeError, ex.message, span) from None
             return

@@ -42,11 +42,18 @@ EXPECT_KINDS = {
     "allocation_failure": ("alloc_fail",),
     "panic": ("panic",),
     "fault": ("fault",),
+    "kasan": ("bug",),  # BUG-kind records that are KASAN reports (_is_kasan_report)
 }
-_KIND_WORDS = {"oom": "an OOM kill", "bug": "a BUG report", "warn": "a warning", "warning": "a warning",
+_KIND_WORDS = {"kasan": "a KASAN report", "oom": "an OOM kill", "bug": "a BUG report", "warn": "a warning", "warning": "a warning",
                "alloc_fail": "an allocation failure", "allocation_failure": "an allocation failure",
                "panic": "a kernel panic", "fault": "an injected fault"}
 DECL_TYPES = {"cache": "cache", "task": "task", "file": "file"}
+
+
+def _is_kasan_report(rec: Any) -> bool:
+    """A KASAN report (``BUG: KASAN: ...``, mm/kasan/report.c) or the general protection
+    fault of an inline check whose kasan_non_canonical_hook line says ``KASAN: ...``."""
+    return classify(rec).cls == "kasan" or any(ln.startswith("KASAN: ") for ln in rec.text.split("\n"))
 
 
 def _what_happened(records: list[Any], limit: int = 3) -> str:
@@ -543,12 +550,21 @@ class StatementCompiler(CompilerCore):
                       f"(kinds: {', '.join(sorted(EXPECT_KINDS))})", s.span)
         body = self.block(s.body, scope.nested())
         host, text = self.host, s.text
+        kasan_only = s.kind == "kasan"
+
+        def expected(r: Any) -> bool:
+            return r.kind in kinds and (not kasan_only or _is_kasan_report(r))
 
         def run(f: Frame) -> None:
-            log = host.machine.log
+            machine = host.machine
+            log = machine.log
             before = len(log.records)
             before_suppressed = len(log.suppressed)
             panicked = False
+            # like KUnit's KUNIT_EXPECT_KASAN_FAIL, the block runs with kasan_multi_shot on
+            # (kasan_save_enable_multi_shot), so each expected bug is reported
+            kasan = machine.kasan if kasan_only else None
+            multi_shot = kasan.save_enable_multi_shot() if kasan is not None else False
             try:
                 body(f)
             except KernelPanic:
@@ -559,19 +575,24 @@ class StatementCompiler(CompilerCore):
                 # The Oops killed the task inside the block: the block ends here.
                 if "bug" not in kinds:
                     raise
+            finally:
+                if kasan is not None:
+                    kasan.restore_multi_shot(multi_shot)
             records = log.records[before:]
             # a report a rate limit kept out of the log still happened (printk.KernelLog.suppressed)
             found = [r for r in records + log.suppressed[before_suppressed:]
-                     if r.kind in kinds and (text is None or text in r.text)]
+                     if expected(r) and (text is None or text in r.text)]
             if panicked:
                 host.reboot_after_panic()
             if not found:
                 what = _KIND_WORDS[s.kind] + (f' mentioning "{text}"' if text is not None else "")
-                raise self.err(KmsExpectationError, f"expected {what} in this block; {_what_happened(records)}",
-                               s.span)
+                hint = (" (the machine was booted without kasan=true)"
+                        if kasan_only and machine.kasan is None else "")
+                raise self.err(KmsExpectationError, f"expected {what} in this block; {_what_happened(records)}"
+                               f"{hint}", s.span)
             # Every report of the expected kinds in the block is expected (a SLUB error comes
             # as several records); a panic is expected with all that led to it.
-            host.expect_reports(r for r in records if panicked or r.kind in kinds)
+            host.expect_reports(r for r in records if panicked or expected(r))
         return run
 
     def stmt_Explain(self, s: ast.Explain, scope: Scope) -> Run:

@@ -16,7 +16,8 @@ dereference"), any other unmapped address "unable to handle page fault".
 With KASAN (``kasan``, runtime/kasan.py) every access is checked first, at the script line
 *site* that makes it: a load or store (inline instrumentation) goes ahead after a report;
 memset and memcpy are __asan_memset/__asan_memcpy (mm/kasan/shadow.c), which do nothing
-when kasan_check_range fails.  zero() is the allocators' own clearing: not instrumented.
+when kasan_check_range fails.  The per-cpu first chunk is memblock memory, never poisoned:
+not checked.  zero() is the allocators' own clearing: not instrumented.
 
 Invariant: bulk operations (memset, memcpy, zeroing a range) charge the work meter per page
 before any byte moves, so a stopped script leaves nothing half-written.
@@ -62,7 +63,7 @@ class KernelMemory:
 
     def read(self, addr: int, n: int, site: str = "") -> bytes:
         """Bytes at a kernel virtual address (direct map, slab objects, vmalloc, per-cpu)."""
-        if self.kasan is not None:
+        if self.kasan is not None and not self.percpu.in_first_chunk(addr):
             self.kasan.check_access(addr, n, False, site)
         return self._read(addr, n)
 
@@ -73,7 +74,7 @@ class KernelMemory:
         return bytes(self.phys.read(self.paddr(addr, n), n))
 
     def write(self, addr: int, data: bytes, site: str = "") -> None:
-        if self.kasan is not None:
+        if self.kasan is not None and not self.percpu.in_first_chunk(addr):
             self.kasan.check_access(addr, len(data), True, site)
         self._write(addr, data)
 
@@ -88,7 +89,8 @@ class KernelMemory:
         """memset(addr, byte, n): charged per page to the work meter first; a direct-map
         range is filled in place (no n-byte buffer is built on the host)."""
         self.meter.charge(((n + PAGE_SIZE - 1) >> PAGE_SHIFT) * PAGE_WORK)
-        if self.kasan is not None and not self.kasan.check_access(addr, n, True, site, "memset"):
+        if (self.kasan is not None and not self.percpu.in_first_chunk(addr)
+                and not self.kasan.check_access(addr, n, True, site, "memset")):
             return
         if self.percpu.in_first_chunk(addr):
             self.percpu.write(addr, bytes((byte & 0xFF,)) * n)
@@ -99,8 +101,9 @@ class KernelMemory:
         """memcpy(dst, src, n): charged per page to the work meter before any byte moves."""
         self.meter.charge(((n + PAGE_SIZE - 1) >> PAGE_SHIFT) * PAGE_WORK)
         kasan = self.kasan
-        if kasan is not None and not (kasan.check_access(src, n, False, site, "memcpy")
-                                      and kasan.check_access(dst, n, True, site, "memcpy")):
+        first_chunk = self.percpu.in_first_chunk
+        if kasan is not None and not ((first_chunk(src) or kasan.check_access(src, n, False, site, "memcpy"))
+                                      and (first_chunk(dst) or kasan.check_access(dst, n, True, site, "memcpy"))):
             return
         self._write(dst, self._read(src, n))
 

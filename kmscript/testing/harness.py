@@ -9,12 +9,13 @@ limit is ITIMER_REAL, and a timer that someone else had set is given back afterw
 
 from __future__ import annotations
 
+
 import signal
 import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -73,6 +74,7 @@ def _make_session_class() -> type:
         """A Session that arms fail-nth on its machine until an allocation has been asked."""
 
         fail_nth = 0
+        force_kasan = False  # kmscript test --kasan
         armed: list[Any] = []
         injections: list[str] = []
         report_sites: dict[int, str] = {}
@@ -84,6 +86,8 @@ def _make_session_class() -> type:
                 self.report_sites[id(rec)] = _script_location()
 
         def boot(self, config: Any) -> Any:
+            if self.force_kasan and not config.kasan:
+                config = replace(config, kasan=True)
             m = super().boot(config)
             injections: list[str] = self.injections
             m.faults.on_inject = lambda attr, site: injections.append(
@@ -194,7 +198,7 @@ def _report_messages(run: _Run, allow: set[str], path: str, limit: int = 20) -> 
         # the call site is "base.kms:LINE"; in the file itself it is shown under its path
         name, _sep, line = site.rpartition(":")
         where = (f"{path}:{line}" if name == Path(path).name else site) if site else path
-        kind = "panic" if r.cls == "panic" else "warn" if r.cls == "warn" else "bug"
+        kind = "panic" if r.cls == "panic" else "warn" if r.cls == "warn" else "kasan" if r.cls == "kasan" else "bug"
         lines = rec.lines()
         shown = lines[:limit] + ([f"... {len(lines) - limit} more lines"] if len(lines) > limit else [])
         out.append(f"{where}: error: unexpected kernel report ({r.what}): {r.title}\n"

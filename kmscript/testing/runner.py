@@ -102,6 +102,7 @@ class RunOptions:
     update: bool = False
     pattern: str | None = None  # -k: with update, only the selected cases are repaired
     fail_nth: int = 0  # arm /proc/self/fail-nth = N on each case's machine (0: off)
+    kasan: bool = False  # --kasan: every machine of every case boots with kasan=true
 
 
 @dataclass
@@ -334,6 +335,7 @@ def run_file(path: str, opts: RunOptions | None = None, *, display: str | None =
     def make(out: list[str]) -> Any:
         s = session_cls(out=out.append, quiet=a.quiet, trace=a.trace, seed=seed, max_steps=max_steps)
         s.fail_nth = opts.fail_nth
+        s.force_kasan = opts.kasan
         s.armed = []
         s.injections = []
         return s
@@ -602,7 +604,8 @@ def run_fail_nth(path: str, opts: RunOptions, out: Callable[[str], None], limit:
         if progress is not None:
             progress.update(f"fail-nth {path}: nth={n} (of at most {limit}), {runs_ok} ok, {runs_broken} broken, "
                             f"{progress.elapsed():.0f} s")
-        r = run_file(path, RunOptions(seed=opts.seed, max_steps=opts.max_steps, timeout=opts.timeout, fail_nth=n))
+        r = run_file(path, RunOptions(seed=opts.seed, max_steps=opts.max_steps, timeout=opts.timeout, fail_nth=n,
+                                      kasan=opts.kasan))
         if r.injected == 0:
             out(f"nth={n}: no fault injected (the run reached fewer than {n} injection points); done")
             # Arming fail-nth can change a run even before it fires (it takes precedence
@@ -662,6 +665,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-nth", action="store_true", help="fail the 1st, 2nd, ... allocation in turn "
                    "(syzkaller's fail-nth loop) and report what breaks")
     p.add_argument("--fail-nth-limit", type=int, default=1000, metavar="N", help="at most N fail-nth runs")
+    p.add_argument("--kasan", action="store_true", help="boot every machine with kasan=true (generic KASAN): "
+                   "an unexpected KASAN report fails the case")
     p.add_argument("-v", "--verbose", action="store_true", help="print each case's output")
     return p
 
@@ -822,7 +827,7 @@ def _run(argv: Sequence[str] | None, progress: ProgressLine, emit: Callable[[str
         files = [f for f in files
                  if any(select(f if name is None else f"{f}::{name}", ns.pattern) for name, _ in list_cases(f))]
     opts = RunOptions(seed=ns.seed, max_steps=ns.max_steps, timeout=ns.timeout or None, update=ns.update,
-                      pattern=ns.pattern)
+                      pattern=ns.pattern, kasan=ns.kasan)
     if ns.fail_nth:
         if len(files) != 1:
             print("kmscript test --fail-nth: give exactly one scenario file", file=sys.stderr)
