@@ -286,7 +286,15 @@ class PageAllocator(Migrate):
         zone = None
         for z in zonelist:
             # the low mark plus the whole request (zone_watermark_fast at order 0)
-            if zone_watermark_fast(z, 0, z.wmark_pages(alloc_flags & ALLOC_WMARK_MASK) + nr_pages, hz, alloc_flags):
+            mark = z.wmark_pages(alloc_flags & ALLOC_WMARK_MASK) + nr_pages
+            if step is None:
+                ok = zone_watermark_fast(z, 0, mark, hz, alloc_flags)
+            else:
+                why: dict[str, Any] = {}
+                ok = zone_watermark_fast(z, 0, mark, hz, alloc_flags, why)
+                ex.note("zone_watermark_fast", "pass" if ok else "fail", zone=z.name, order=0, mark="low + nr_pages",
+                        mark_pages=mark, nr_free_pages=z.free_pages, **why)
+            if ok:
                 zone = z
                 break
         got: list[int] = []

@@ -321,6 +321,9 @@ def test_vmalloc_shows_the_range_and_the_pages() -> None:
     assert len(bulk) == 1 and bulk[0].numbers["nr_pages"] == 16
     assert bulk[0].result is not None and bulk[0].result.startswith("16 pages from the ")
     assert not [s for s in pages.children if s.func == "__alloc_pages"]
+    # its watermark test: the low mark (7841 on Normal) plus the 16 pages requested
+    wm = [s for s in bulk[0].children if s.func == "zone_watermark_fast"]
+    assert len(wm) == 1 and wm[0].numbers["mark_pages"] == 7841 + 16 and wm[0].result == "pass"
 
 
 def test_percpu_alloc_names_the_chunk() -> None:
