@@ -181,7 +181,9 @@ def meminfo(pa: PageAllocator, swap_bytes: int = 0, committed_pages: int = 0) ->
     percpu lines, Mapped (NR_FILE_MAPPED), Committed_AS (``committed_pages``: the
     accounted private anonymous mappings of the tasks, vm_memory_committed) and DirectMap*
     (direct_map.py).  Printed as the kernel prints them on the reference configuration
-    because the simulation has nothing that changes them: Zswap/Zswapped (no zswap pool),
+    because the simulation has nothing that changes them: Buffers (no block-device page
+    cache), SwapCached (swap-ins are not kept in the swap cache), Unevictable and Mlocked
+    (no mlock, no unevictable LRU), VmallocChunk (0 since 5.3), Zswap/Zswapped (no zswap pool),
     SecPageTables, NFS_Unstable and Bounce (always 0 in 6.18), WritebackTmp, the THP
     lines (no transparent huge pages are modelled), Balloon, and hugetlb_report_meminfo's
     lines with no huge pages reserved (Hugepagesize 2048 kB, the x86_64 default)."""
