@@ -40,6 +40,7 @@ from .lang import ast
 from .lang.compiler import Interpreter
 from .lang.include import read_script
 from .lang.parser import parse_source
+from .lang.values import set_pointer_digits
 from .runtime.limits import WorkMeter
 from .runtime.config import MachineConfig
 from .runtime.explain import Recording, recording_to_json, render_tree
@@ -116,6 +117,8 @@ class Session:
     @_machine.setter
     def _machine(self, m: Machine | None) -> None:
         self._current = m
+        if m is not None:
+            set_pointer_digits(m.arch.ptr_digits)
 
     # -- the machine -------------------------------------------------------------------------
     @property
@@ -245,6 +248,8 @@ class Session:
                     on_result: Callable[[ast.Stmt, Any], None] | None = None) -> None:
         interp = self.interp
         outer = interp.source
+        if self._current is not None:
+            set_pointer_digits(self._current.arch.ptr_digits)   # this session's pointer width
         try:
             with collector_paused():
                 interp.check_program(program, source)

@@ -19,6 +19,15 @@ from .limits import MAX_STR_LEN
 
 _ADDR_MASK = 0xFFFFFFFFFFFFFFFF
 
+# How many hex digits a pointer prints with: 2 * sizeof(void *) of the machine the session
+# runs (16 on x86_64, 8 on i386), as %px prints it.  The session sets it whenever its
+# machine changes or it runs code (``set_pointer_digits``); values keep only their address.
+_ptr_digits = [16]
+
+
+def set_pointer_digits(digits: int) -> None:
+    _ptr_digits[0] = digits
+
 
 class Ptr:
     """A kernel virtual address (``void *``)."""
@@ -42,7 +51,7 @@ class Ptr:
         return self.addr != 0
 
     def __repr__(self) -> str:
-        return "NULL" if self.addr == 0 else f"0x{self.addr:016x}"
+        return "NULL" if self.addr == 0 else f"0x{self.addr:0{_ptr_digits[0]}x}"
 
     __str__ = __repr__
 

@@ -105,3 +105,23 @@ PCPU_ILLEGAL_SIZE = Site("mm/percpu.c", 1766, "pcpu_alloc_noprof")
 MIGHT_ALLOC = Site("include/linux/sched/mm.h", 321, "might_alloc")
 # kmap() without CONFIG_HIGHMEM: might_sleep() (include/linux/highmem-internal.h)
 KMAP_MIGHT_SLEEP = Site("include/linux/highmem-internal.h", 172, "kmap")
+
+# -- CONFIG_HIGHMEM (i386): include/linux/highmem-internal.h and mm/highmem.c ---------------
+# These lines were read in a 6.16-era tree (a torvalds/linux mirror); its
+# highmem-internal.h has the !CONFIG_HIGHMEM kmap() might_sleep at line 172 as 6.18.15 has
+# (KMAP_MIGHT_SLEEP above); mm/highmem.c was not compared with 6.18.15.
+# kmap() with CONFIG_HIGHMEM: might_sleep(); kunmap(): might_sleep()
+KMAP_HIGHMEM_MIGHT_SLEEP = Site("include/linux/highmem-internal.h", 44, "kmap")
+KUNMAP_HIGHMEM_MIGHT_SLEEP = Site("include/linux/highmem-internal.h", 55, "kunmap")
+# kunmap_high: BUG_ON(!vaddr) (the page is not kmapped), then BUG() when --pkmap_count[nr]
+# reaches 0 ("A count must never go down to zero without a TLB flush!")
+KUNMAP_HIGH_NOT_MAPPED = Site("mm/highmem.c", 370, "kunmap_high")
+KUNMAP_HIGH_COUNT_ZERO = Site("mm/highmem.c", 380, "kunmap_high")
+# kmap_local_idx_push: BUG_ON(current->kmap_ctrl.idx >= KM_MAX_IDX), inlined into
+# __kmap_local_pfn_prot; kmap_local_idx_pop: BUG_ON(idx < 0), inlined into kunmap_local_indexed
+KMAP_LOCAL_PUSH_OVERFLOW = Site("mm/highmem.c", 479, "__kmap_local_pfn_prot")
+KMAP_LOCAL_POP_UNDERFLOW = Site("mm/highmem.c", 491, "kunmap_local_indexed")
+# kunmap_local_indexed: WARN_ON_ONCE(addr < PAGE_OFFSET) for an address outside the kmap_local
+# slots, WARN_ON_ONCE(addr != __fix_to_virt(FIX_KMAP_BEGIN + idx)) - not the top slot (LIFO)
+KUNMAP_LOCAL_USER_ADDR = Site("mm/highmem.c", 616, "kunmap_local_indexed")
+KUNMAP_LOCAL_NOT_TOP = Site("mm/highmem.c", 622, "kunmap_local_indexed")

@@ -51,7 +51,7 @@ from __future__ import annotations
 from typing import Any
 
 from .buddy import FALLBACKS
-from .gfp import MIGRATE_MOVABLE, __GFP_DIRECT_RECLAIM, gfp_compaction_allowed, gfp_migratetype, gfp_zone
+from .gfp import MIGRATE_MOVABLE, __GFP_DIRECT_RECLAIM, gfp_compaction_allowed, gfp_migratetype
 from .internal import ALLOC_CMA, should_try_claim_block
 from .mm_types import MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER
 from .page_alloc import PageAllocator
@@ -145,7 +145,7 @@ class Compaction:
         if order == 0 or not gfp_compaction_allowed(gfp) or not gfp & _GFP_DIRECT_RECLAIM:
             return False
         za = self.zones
-        highest = gfp_zone(gfp)
+        highest = za.gfp_zone(gfp)
         mt = gfp_migratetype(gfp)
         vm = self.vmstat
         tried = False

@@ -43,7 +43,7 @@ class MachineConfig:
     # CONFIG_KASAN_GENERIC (runtime/kasan.py) and the kasan_multi_shot boot parameter
     kasan: bool = False
     kasan_multi_shot: bool = False
-    arch: str = "x86_64"  # the architecture (runtime/arch/): x86_64 only in this release
+    arch: str = "x86_64"  # the architecture (runtime/arch/): "x86_64" or "i386" (CONFIG_HIGHMEM4G)
     la57: bool = False  # 5-level paging (CONFIG_X86_5LEVEL on a CPU with la57): 57-bit user addresses
     extra: dict[str, Any] = field(default_factory=dict)
 

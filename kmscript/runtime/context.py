@@ -116,8 +116,9 @@ class ContextSnapshot(NamedTuple):
 class ExecContext:
     """Where the simulated kernel code is running right now."""
 
-    def __init__(self, nr_cpus: int, log: KernelLog) -> None:
+    def __init__(self, nr_cpus: int, log: KernelLog, ip_line: str = "RIP: 0010:") -> None:
         self.nr_cpus = nr_cpus
+        self.ip_line = ip_line   # show_ip() of the arch: "RIP: 0010:" (x86_64) or "EIP: " (i386)
         self.log = log
         self.cpu = 0
         self.preempt_count = 0
@@ -428,7 +429,7 @@ class ExecContext:
         ``frames``) prints no Call Trace rather than an empty one."""
         task = self.current
         return ([f"WARNING: CPU: {self.cpu} PID: {task.pid} at {site.location} {site.func}"]
-                + dump_stack_print_info(self.cpu, task.pid, task.comm, self.taint) + [f"RIP: 0010:{site.func}"]
+                + dump_stack_print_info(self.cpu, task.pid, task.comm, self.taint) + [f"{self.ip_line}{site.func}"]
                 + (show_stack(frames) if frames else []) + ["---[ end trace 0000000000000000 ]---"])
 
     # -- taint (kernel/panic.c, see taint.py) -------------------------------------------------

@@ -241,3 +241,33 @@ def init_mem_mapping(memory: Sequence[tuple[int, int]], gbpages: bool = True) ->
     dm.init_memory_mapping(0, ISA_END_PFN)   # the ISA range is always mapped regardless of memory holes
     dm.memory_map_top_down(ISA_END_PFN, max_pfn)
     return DirectPagesCount(*dm.count)
+
+
+PMD_PAGES_32 = 1024      # 4 MiB / 4 KiB: the large page of 2-level (non-PAE) i386 paging
+
+
+def direct_map_pages_32(ram: Sequence[tuple[int, int]], max_low_pfn: int) -> tuple[int, int]:
+    """(4K, 4M) counts, in 4 KiB pages, of a 32-bit kernel's direct map: only lowmem is mapped
+    (the memblock memory below max_low_pfn).  arch/x86/mm/init.c: split_mem_range under
+    CONFIG_X86_32 - no large page in the first PMD ("there are often fixed size MTRRs in
+    there"), otherwise a 4 KiB head up to the next 4 MiB boundary, 4 MiB pages, a 4 KiB tail;
+    no 1 GiB pages.  memory_map_top_down's steps start on PMD boundaries, so they split
+    nothing further; kernel_physical_mapping_init counts each page it maps once."""
+    k4 = m4 = 0
+    for start, end in sorted(ram):
+        end = min(end, max_low_pfn)
+        if start >= end:
+            continue
+        if start < ISA_END_PFN:   # init_memory_mapping(0, ISA_END_ADDRESS): 4K, RAM pages only
+            k4 += min(end, ISA_END_PFN) - start
+            start = ISA_END_PFN
+        if start >= end:
+            continue
+        head_end = min(_round_up(start, PMD_PAGES_32), end)
+        k4 += head_end - start
+        big_end = _round_down(end, PMD_PAGES_32)
+        if head_end < big_end:
+            m4 += big_end - head_end
+            head_end = big_end
+        k4 += end - head_end
+    return k4, m4

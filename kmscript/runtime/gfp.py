@@ -190,33 +190,90 @@ ZONE_DEVICE = 4
 MAX_NR_ZONES = 5
 ZONE_NAMES = ("DMA", "DMA32", "Normal", "Movable", "Device")
 
-# include/linux/gfp.h: GFP_ZONE_TABLE for x86_64 (no HIGHMEM: ZONE_HIGHMEM == ZONE_NORMAL),
-# indexed by the low four bits; None marks GFP_ZONE_BAD combinations.
-_GFP_ZONE_TABLE: tuple[int | None, ...] = (
-    ZONE_NORMAL,   # 0
-    ZONE_DMA,      # DMA
-    ZONE_NORMAL,   # HIGHMEM
-    None,          # DMA|HIGHMEM
-    ZONE_DMA32,    # DMA32
-    None,          # DMA|DMA32
-    None,          # HIGHMEM|DMA32
-    None,          # DMA|HIGHMEM|DMA32
-    ZONE_NORMAL,   # MOVABLE
-    ZONE_DMA,      # MOVABLE|DMA
-    ZONE_MOVABLE,  # MOVABLE|HIGHMEM
-    None,          # MOVABLE|DMA|HIGHMEM
-    ZONE_DMA32,    # MOVABLE|DMA32
-    None, None, None,
-)
+
+# the zone-modifier bits without leading underscores: a class body mangles ``__NAME``
+_ZM_DMA, _ZM_HIGHMEM, _ZM_DMA32, _ZM_MOVABLE = ___GFP_DMA, ___GFP_HIGHMEM, ___GFP_DMA32, ___GFP_MOVABLE
+
+
+class ZoneTypes:
+    """``enum zone_type`` as one kernel configuration builds it (include/linux/mmzone.h),
+    with the GFP_ZONE_TABLE that configuration compiles (include/linux/gfp.h).
+
+    The enum lists only the configured zones: x86_64 has DMA, DMA32, Normal, Movable and
+    Device (CONFIG_ZONE_DEVICE); i386 with CONFIG_HIGHMEM has DMA, Normal, HighMem and
+    Movable, so ZONE_NORMAL is 1 there and 2 on x86_64.  An absent zone's index is -1.
+
+    GFP_ZONE_TABLE (include/linux/gfp.h), indexed by the four zone-modifier bits::
+
+        ZONE_NORMAL << 0 | OPT_ZONE_DMA << ___GFP_DMA | OPT_ZONE_HIGHMEM << ___GFP_HIGHMEM
+        | OPT_ZONE_DMA32 << ___GFP_DMA32 | ZONE_NORMAL << ___GFP_MOVABLE
+        | OPT_ZONE_DMA << (___GFP_MOVABLE | ___GFP_DMA)
+        | ZONE_MOVABLE << (___GFP_MOVABLE | ___GFP_HIGHMEM)
+        | OPT_ZONE_DMA32 << (___GFP_MOVABLE | ___GFP_DMA32)
+
+    where OPT_ZONE_HIGHMEM is ZONE_NORMAL without CONFIG_HIGHMEM and OPT_ZONE_DMA32 is
+    ZONE_NORMAL without CONFIG_ZONE_DMA32; GFP_ZONE_BAD lists the combinations of two of
+    DMA/DMA32/HIGHMEM.
+    """
+
+    __slots__ = ("names", "DMA", "DMA32", "NORMAL", "HIGHMEM", "MOVABLE", "DEVICE", "MAX_NR_ZONES",
+                 "_table", "lowmem_reserve_ratio")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        idx = {n: i for i, n in enumerate(names)}
+        self.DMA = idx.get("DMA", -1)
+        self.DMA32 = idx.get("DMA32", -1)
+        self.NORMAL = idx["Normal"]
+        self.HIGHMEM = idx.get("HighMem", -1)
+        self.MOVABLE = idx["Movable"]
+        self.DEVICE = idx.get("Device", -1)
+        self.MAX_NR_ZONES = len(names)
+        opt_dma = self.DMA if self.DMA >= 0 else self.NORMAL
+        opt_dma32 = self.DMA32 if self.DMA32 >= 0 else self.NORMAL
+        opt_highmem = self.HIGHMEM if self.HIGHMEM >= 0 else self.NORMAL
+        table: list[int | None] = [None] * 16
+        table[0] = self.NORMAL
+        table[_ZM_DMA] = opt_dma
+        table[_ZM_HIGHMEM] = opt_highmem
+        table[_ZM_DMA32] = opt_dma32
+        table[_ZM_MOVABLE] = self.NORMAL
+        table[_ZM_MOVABLE | _ZM_DMA] = opt_dma
+        table[_ZM_MOVABLE | _ZM_HIGHMEM] = self.MOVABLE
+        table[_ZM_MOVABLE | _ZM_DMA32] = opt_dma32
+        self._table: tuple[int | None, ...] = tuple(table)
+        # mm/page_alloc.c: sysctl_lowmem_reserve_ratio[MAX_NR_ZONES] = {[ZONE_DMA] = 256,
+        # [ZONE_DMA32] = 256, [ZONE_NORMAL] = 32, [ZONE_HIGHMEM] = 0, [ZONE_MOVABLE] = 0}
+        ratio = {"DMA": 256, "DMA32": 256, "Normal": 32, "HighMem": 0, "Movable": 0}
+        self.lowmem_reserve_ratio = tuple(ratio.get(n, 0) for n in names)
+
+    def gfp_zone(self, mask: int) -> int:
+        """Highest zone index the mask allows (include/linux/gfp.h: gfp_zone).
+
+        A GFP_ZONE_BAD combination (two of DMA/DMA32/HIGHMEM) is a VM_BUG_ON in the kernel;
+        the caller decides how to report it (``gfp_zone_bad``); here it maps to the lowest
+        named zone."""
+        z = self._table[mask & GFP_ZONEMASK]
+        if z is None:
+            return self.DMA if mask & _ZM_DMA else (self.DMA32 if self.DMA32 >= 0 else self.NORMAL)
+        return z
+
+    def gfp_zone_bad(self, mask: int) -> bool:
+        return self._table[mask & GFP_ZONEMASK] is None
+
+    def is_highmem_idx(self, idx: int) -> bool:
+        """include/linux/mmzone.h: is_highmem_idx - ZONE_HIGHMEM, or ZONE_MOVABLE when it
+        takes its pages from highmem (zone_movable_is_highmem: i386 kernelcore= puts
+        ZONE_MOVABLE above max_low_pfn)."""
+        return self.HIGHMEM >= 0 and idx in (self.HIGHMEM, self.MOVABLE)
+
+
+X86_64_ZONES = ZoneTypes(ZONE_NAMES)
+_GFP_ZONE_TABLE = X86_64_ZONES._table
 
 
 def gfp_zone(mask: int) -> int:
-    """Highest zone index the mask allows (include/linux/gfp.h: gfp_zone).
-
-    A GFP_ZONE_BAD combination (two of DMA/DMA32/HIGHMEM) is a VM_BUG_ON in the kernel;
-    the caller decides how to report it (``gfp_zone_bad``); here it maps like the table's
-    zero entry would on a non-debug kernel, i.e. to the lowest named zone.
-    """
+    """gfp_zone() of x86_64 (see ``ZoneTypes.gfp_zone``; other arches use their Arch's)."""
     z = _GFP_ZONE_TABLE[mask & GFP_ZONEMASK]
     if z is None:
         return ZONE_DMA if mask & __GFP_DMA else ZONE_DMA32

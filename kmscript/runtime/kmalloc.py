@@ -157,7 +157,7 @@ class Kmalloc:
                 # (only the inlined fast path gets here while explaining: the other branch
                 # returned) the fast path took the object: recorded as it decided
                 return self._kmalloc_explained(slab.tracer.explain, s, size, gfp, caller, obj)
-            slab.tracer.emit("kmalloc", f"call_site={caller} ptr={_p(obj)} bytes_req={size} "
+            slab.tracer.emit("kmalloc", f"call_site={caller} ptr={_p(obj, slab.arch.ptr_digits)} bytes_req={size} "
                                         f"bytes_alloc={s.size} gfp_flags={format_gfp(gfp)} node={NUMA_NO_NODE} "
                                         f"accounted={'true' if gfp & _GFP_ACCOUNT else 'false'}")
         return obj
@@ -181,7 +181,7 @@ class Kmalloc:
         finally:
             ex.end(step, "NULL" if obj is None else f"{obj:#x}")
         slab = self.slab
-        slab.tracer.emit("kmalloc", f"call_site={caller} ptr={_p(obj)} bytes_req={size} "
+        slab.tracer.emit("kmalloc", f"call_site={caller} ptr={_p(obj, slab.arch.ptr_digits)} bytes_req={size} "
                                     f"bytes_alloc={s.size} gfp_flags={format_gfp(gfp)} node={NUMA_NO_NODE} "
                                     f"accounted={'true' if gfp & _GFP_ACCOUNT else 'false'}")
         return obj
@@ -221,7 +221,7 @@ class Kmalloc:
         if step is not None:
             ex.end(step, "NULL" if ptr is None else f"{ptr:#x}")
         if slab.tracer.enabled:
-            slab.tracer.emit("kmalloc", f"call_site={caller} ptr={_p(ptr)} bytes_req={size} "
+            slab.tracer.emit("kmalloc", f"call_site={caller} ptr={_p(ptr, slab.arch.ptr_digits)} bytes_req={size} "
                                         f"bytes_alloc={PAGE_SIZE << order} gfp_flags={format_gfp(gfp)} "
                                         f"node={NUMA_NO_NODE} accounted={'true' if gfp & _GFP_ACCOUNT else 'false'}")
         return ptr
@@ -253,7 +253,7 @@ class Kmalloc:
         if slab.tracer.enabled:
             acc = bool(gfp & _GFP_ACCOUNT or s.flags & g.SLAB_ACCOUNT)
             slab.tracer.emit("kmem_cache_alloc",
-                             f"call_site={caller} ptr={_p(obj)} name={s.name} bytes_req={s.object_size} "
+                             f"call_site={caller} ptr={_p(obj, slab.arch.ptr_digits)} name={s.name} bytes_req={s.object_size} "
                              f"bytes_alloc={s.size} gfp_flags={format_gfp(gfp)} node={NUMA_NO_NODE} "
                              f"accounted={'true' if acc else 'false'}")
         return obj
@@ -263,9 +263,9 @@ class Kmalloc:
         slab = self.slab
         step = None
         if slab.tracer.enabled:
-            slab.tracer.emit("kfree", f"call_site={caller} ptr={_p(addr)}")
+            slab.tracer.emit("kfree", f"call_site={caller} ptr={_p(addr, slab.arch.ptr_digits)}")
             if slab.tracer.explain.on:
-                step = slab.tracer.explain.begin("kfree", ptr=_p(addr))
+                step = slab.tracer.explain.begin("kfree", ptr=_p(addr, slab.arch.ptr_digits))
         try:
             if addr <= ZERO_SIZE_PTR:
                 if step is not None:
@@ -308,10 +308,10 @@ class Kmalloc:
             slab.log.printk("\n".join(lines), "warn")
             return
         if slab.tracer.enabled:
-            slab.tracer.emit("kmem_cache_free", f"call_site={caller} ptr={_p(addr)} name={real.cache.name}")
+            slab.tracer.emit("kmem_cache_free", f"call_site={caller} ptr={_p(addr, slab.arch.ptr_digits)} name={real.cache.name}")
             ex = slab.tracer.explain
             if ex.on:
-                step = ex.begin("kmem_cache_free", cache=s.name, ptr=_p(addr))
+                step = ex.begin("kmem_cache_free", cache=s.name, ptr=_p(addr, slab.arch.ptr_digits))
                 try:
                     slab.slab_free(addr, caller, expect=s, api="kmem_cache_free")
                 finally:
@@ -354,12 +354,12 @@ class Kmalloc:
             # computes a struct page address in unmapped vmemmap: reading page->compound_head
             # (offset 8) oopses.
             bogus = (self.arch.pfn_to_struct_page(((addr - self.page_offset) & ((1 << 64) - 1)) >> PAGE_SHIFT) + 8) & ((1 << 64) - 1)
-            lines = [f"BUG: unable to handle page fault for address: {bogus:016x}",
+            lines = [f"BUG: unable to handle page fault for address: {bogus:0{slab.arch.ptr_digits}x}",
                      "#PF: supervisor read access in kernel mode",
                      "#PF: error_code(0x0000) - not-present page",
-                     "Oops: Oops: 0000 [#1] SMP NOPTI",
+                     f"Oops: Oops: 0000 [#1]{self.arch.oops_flags}",
                      slab.ctx.dump_stack_header(),
-                     "RIP: 0010:kfree"]
+                     f"{self.arch.ip_line}kfree"]
             slab.ctx.add_taint("D")  # oops_end taints after the report
             slab.log.printk("\n".join(lines), "bug")
             return
@@ -368,9 +368,9 @@ class Kmalloc:
             lines += slab.warn_lines(FREE_LARGE_KMALLOC_WARN)
             slab.add_warn_taint()
         pfn = (addr - self.page_offset) >> PAGE_SHIFT
-        lines.append(f"page: refcount:1 mapcount:0 mapping:0000000000000000 index:0x0 pfn:0x{pfn:x}")
+        lines.append(f"page: refcount:1 mapcount:0 mapping:{0:0{self.arch.ptr_digits}x} index:0x0 pfn:0x{pfn:x}")
         lines.append(f"flags: 0x0(node=0|zone={0 if pfn < 4096 else 1 if pfn < (1 << 20) else 2})")
-        lines.append(f"raw: {self.arch.pfn_to_struct_page(pfn):016x}")
+        lines.append(f"raw: {self.arch.pfn_to_struct_page(pfn):0{self.arch.ptr_digits}x}")
         lines.append("page dumped because: Not a kmalloc allocation")
         slab.log.printk("\n".join(lines), "warn")
 
@@ -463,7 +463,7 @@ class Kmalloc:
             off = addr - sl.base
             idx = max(0, off - s.red_left_pad) // s.size if off >= s.red_left_pad else 0
             objp = sl.base + s.red_left_pad + min(idx, sl.objects - 1) * s.size
-            text = f" slab {s.name} start {objp:016x} pointer offset {addr - objp} size {s.object_size}"
+            text = f" slab {s.name} start {objp:0{slab.arch.ptr_digits}x} pointer offset {addr - objp} size {s.object_size}"
             tr = s.tracks.get(objp) if s.flags & g.SLAB_STORE_USER else None
             if tr and tr[0] is not None:
                 text += f" allocated at {tr[0][0]}"
@@ -479,10 +479,10 @@ class Kmalloc:
         return " non-paged memory"
 
 
-def _p(addr: int | None) -> str:
-    """``%p`` as the trace prints it unhashed (lib/vsprintf.c: pointer_string: 16 zero-padded
-    hex digits, no ``0x``; NULL prints as zeros, ptr_to_id)."""
-    return f"{addr or 0:016x}"
+def _p(addr: int | None, digits: int) -> str:
+    """``%p`` as the trace prints it unhashed (lib/vsprintf.c: pointer_string: 2 * sizeof(void *)
+    zero-padded hex digits, no ``0x``; NULL prints as zeros, ptr_to_id)."""
+    return f"{addr or 0:0{digits}x}"
 
 
 # ====================================================================== views
@@ -538,7 +538,7 @@ def slab_detail(slab: SlabAllocator, s: KmemCache) -> str:
         for a in sl.object_addrs():
             st = slab.object_state(s, sl, a)
             states.append("A" if st == "allocated" else "c" if st == "free(cpu)" else "." if st == "free" else "?")
-        groups[kind] += [f"    slab pfn 0x{sl.pfn:x} @0x{sl.base:016x}  inuse {inuse}/{sl.objects}  on {on}",
+        groups[kind] += [f"    slab pfn 0x{sl.pfn:x} @0x{sl.base:0{slab.arch.ptr_digits}x}  inuse {inuse}/{sl.objects}  on {on}",
                          "      [" + "".join(states) + "]"]
     for kind in ("full", "partial", "empty"):
         n = len(groups[kind]) // 2
@@ -630,6 +630,6 @@ def leak_report(slab: SlabAllocator, kmalloc: Kmalloc) -> str:
         out.append(f"{caller}: {len(objs)} object{'s' if len(objs) != 1 else ''}, {total} bytes "
                    f"({', '.join(caches)})")
         for addr, size, _nm in objs:
-            out.append(f"  unreferenced object 0x{addr:016x} (size {size}):")
+            out.append(f"  unreferenced object 0x{addr:0{slab.arch.ptr_digits}x} (size {size}):")
             out.append(f"    backtrace: {caller}")
     return "\n".join(out)

@@ -105,6 +105,7 @@ class KernelStacks:
         self.vmstat = vmstat
         self.nr_cpus = nr_cpus
         self.owner = owner_kstack
+        self.arch = arch
         self.page_offset = arch.page_offset
         self._zero = zero  # zero(vaddr, n): memset through the virtual address
         self.cached_stacks: list[list[VmStruct | None]] = [[None] * NR_CACHED_STACKS for _ in range(nr_cpus)]
@@ -206,17 +207,17 @@ class KernelStacks:
                  f"VMAP_STACK={'y' if self.vmap_stack else 'n'} live={len(self.live)} "
                  f"KernelStack: {self.vmstat.nr_kernel_stack_kb} kB"]
         for cpu in range(self.nr_cpus):
-            cached = ", ".join(f"0x{s.addr:016x}" for s in self.cached_stacks[cpu] if s is not None) or "-"
-            irq = (f"0x{self.irq_stacks[cpu].addr:016x}" if cpu < len(self.irq_stacks)
+            cached = ", ".join(f"0x{s.addr:0{self.arch.ptr_digits}x}" for s in self.cached_stacks[cpu] if s is not None) or "-"
+            irq = (f"0x{self.irq_stacks[cpu].addr:0{self.arch.ptr_digits}x}" if cpu < len(self.irq_stacks)
                    else "in the per-cpu irq_stack_backing_store (not vmapped)" if self.separate_irq_stacks
                    else "none: interrupts run on the interrupted task's stack")
             lines.append(f"cpu {cpu}: irq stack {irq} cached stacks: {cached}")
         for base, entry in sorted(self.live.items()):
             if isinstance(entry, int):
-                lines.append(f"stack 0x{base:016x} pfn {entry}-{entry + (1 << self.thread_size_order) - 1} "
+                lines.append(f"stack 0x{base:0{self.arch.ptr_digits}x} pfn {entry}-{entry + (1 << self.thread_size_order) - 1} "
                              f"(order-{self.thread_size_order} block)")
             else:
-                lines.append(f"stack 0x{base:016x} pfns {' '.join(str(p) for p in entry.pages)} (vmalloc)")
+                lines.append(f"stack 0x{base:0{self.arch.ptr_digits}x} pfns {' '.join(str(p) for p in entry.pages)} (vmalloc)")
         return "\n".join(lines)
 
 
@@ -274,10 +275,10 @@ class KernelStacks:
     def _guard_page_hit(self, name: str, base: int, size: int, depth: int) -> None:
         """arch/x86/kernel/traps.c: handle_stack_overflow() from the #DF handler, then die()."""
         fault = base - 8 if depth - size <= PAGE_SIZE else base - PAGE_SIZE
-        lines = [f"BUG: {name} stack guard page was hit at {fault:016x} (stack is {base:016x}..{base + size:016x})",
-                 "Oops: stack guard page: 0000 [#1] SMP NOPTI",
+        lines = [f"BUG: {name} stack guard page was hit at {fault:0{self.arch.ptr_digits}x} (stack is {base:0{self.arch.ptr_digits}x}..{base + size:0{self.arch.ptr_digits}x})",
+                 f"Oops: stack guard page: 0000 [#1]{self.arch.oops_flags}",
                  self.ctx.dump_stack_header(),
-                 "RIP: 0010:kmscript"]
+                 f"{self.arch.ip_line}kmscript"]
         if self.log is None:
             raise KernelFault(lines[0])
         self.log.printk("\n".join(lines), "bug")  # the Oops kills the task, or panics in an interrupt

@@ -7,7 +7,9 @@ address the simulator hands out:
 - the direct map (``PAGE_OFFSET + phys``: page-allocator pages, slab objects, kmalloc);
 - the vmalloc space, translated page by page through the vmalloc page tables
   (vmalloc_to_page), so an access may not cross a vmalloc page;
-- the embedded per-cpu first chunk, memblock memory whose bytes the per-cpu allocator keeps.
+- the embedded per-cpu first chunk, memblock memory whose bytes the per-cpu allocator keeps;
+- on a highmem kernel (i386) the pkmap and kmap_local addresses kmap() and
+  kmap_local_page() hand out while they are mapped (highmem.py).
 
 Anything else faults the way the kernel reports it: an address in the first page is a NULL
 pointer dereference (arch/x86/mm/fault.c: show_fault_oops "kernel NULL pointer
@@ -28,6 +30,7 @@ from __future__ import annotations
 from .arch import Arch
 from .errors import KernelFault
 from .kasan import Kasan
+from .highmem import Highmem
 from .limits import PAGE_WORK, WorkMeter
 from .mm_types import PAGE_SHIFT, PAGE_SIZE
 from .percpu import PerCpu
@@ -39,9 +42,10 @@ class KernelMemory:
     """Byte access through kernel virtual addresses.  See the module docstring."""
 
     def __init__(self, *, arch: Arch, phys: PhysMem, vmalloc: Vmalloc, percpu: PerCpu, meter: WorkMeter,
-                 kasan: Kasan | None = None) -> None:
+                 kasan: Kasan | None = None, highmem: Highmem | None = None) -> None:
         self.arch = arch
         self.kasan = kasan
+        self.highmem = highmem
         self.phys = phys
         self.vmalloc = vmalloc
         self.percpu = percpu
@@ -50,16 +54,18 @@ class KernelMemory:
     def paddr(self, addr: int, n: int) -> int:
         """Physical address of a kernel virtual range, or a KernelFault like the kernel's oops."""
         if addr < PAGE_SIZE:
-            raise KernelFault(f"BUG: kernel NULL pointer dereference, address: {addr:016x}")
+            raise KernelFault(f"BUG: kernel NULL pointer dereference, address: {addr:0{self.arch.ptr_digits}x}")
         if self.arch.is_direct_map_addr(addr):
             return addr - self.arch.page_offset
         pa = self.vmalloc.translate(addr)
+        if pa is None and self.highmem is not None:
+            pa = self.highmem.virt_to_phys(addr)   # a kmap or kmap_local address (i386)
         if pa is not None:
             if (addr & (PAGE_SIZE - 1)) + n > PAGE_SIZE:
-                raise KernelFault(f"access of {n} bytes at 0x{addr:016x} crosses a vmalloc page; "
+                raise KernelFault(f"access of {n} bytes at 0x{addr:0{self.arch.ptr_digits}x} crosses a vmalloc page; "
                                   "access it page by page")
             return int(pa)
-        raise KernelFault(f"BUG: unable to handle page fault for address: {addr:016x}")
+        raise KernelFault(f"BUG: unable to handle page fault for address: {addr:0{self.arch.ptr_digits}x}")
 
     def read(self, addr: int, n: int, site: str = "") -> bytes:
         """Bytes at a kernel virtual address (direct map, slab objects, vmalloc, per-cpu)."""

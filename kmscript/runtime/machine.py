@@ -1,4 +1,4 @@
-"""The Machine facade: one simulated x86_64 Linux machine.
+"""The Machine facade: one simulated Linux machine (x86_64 or i386, runtime/arch/).
 
 The language layer reaches the runtime only through this class and the handle objects
 its methods return (pages, caches, tasks, zones).  Methods carry kernel names
@@ -30,7 +30,7 @@ from .context import ExecContext
 from .errors import KernelFault
 from .events import Clock, EventQueue, Rcu
 from .fault_inject import FaultInjector
-from .gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, MAX_NR_ZONES, __GFP_HIGHMEM, __GFP_ZERO
+from .gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, __GFP_HIGHMEM, __GFP_ZERO
 from .internal import MAX_RECLAIM_RETRIES
 from .kasan import Kasan, check_supported, kasan_thread_size
 from .kmalloc import Kmalloc
@@ -76,6 +76,10 @@ class Machine:
         self.arch: Arch = get_arch(self.config.arch)
         if self.config.la57:
             self.arch = with_la57(self.arch)
+        if self.arch.nr_cpus_config and self.config.cpus > self.arch.nr_cpus_config:
+            # the fixmap reserves kmap_local slots for CONFIG_NR_CPUS CPUs (runtime/arch/i386.py)
+            raise KernelFault(f"cpus={self.config.cpus}: this {self.arch.name} kernel is built with "
+                              f"CONFIG_NR_CPUS={self.arch.nr_cpus_config}")
         if self.config.mem > self.arch.max_physmem:
             # arch/x86/include/asm/sparsemem.h: MAX_PHYSMEM_BITS (46 with 4-level paging)
             raise KernelFault(f"mem={self.config.mem}: {self.arch.description} addresses at most "
@@ -93,7 +97,7 @@ class Machine:
         self.log = KernelLog(self.clock)
         self.tracer = Tracer()
         self.vmstat = VmStat()
-        self.ctx = ExecContext(self.nr_cpus, self.log)
+        self.ctx = ExecContext(self.nr_cpus, self.log, self.arch.ip_line)
         self.ctx.register_sysctls(self.sysctls.register)
         self._boot_subsystems()
 
@@ -118,6 +122,8 @@ class Machine:
         """Zones, buddy allocator, pcp lists and the physical byte store (issue 3)."""
         self.page_alloc = PageAllocator(self.config, arch=self.arch, ctx=self.ctx, log=self.log, tracer=self.tracer,
                                         faults=self.faults, vmstat=self.vmstat)
+        # the booted description: on a highmem kernel VMALLOC_START and mem_map depend on RAM
+        self.arch = self.page_alloc.arch
         self.phys: PhysMem = self.page_alloc.phys
         self.page_alloc.register_sysctls(self.sysctls.register)
 
@@ -154,8 +160,9 @@ class Machine:
         self.page_alloc.free_pages(self.arch.virt_to_pfn(addr), order)
 
     def page_address(self, pfn: int) -> int:
+        """page_address(page): 0 (NULL) for a highmem page that kmap() has not mapped."""
         self.page_alloc.page(pfn)
-        return self.arch.page_address(pfn)
+        return self.highmem.page_address(pfn)
 
     def virt_to_page(self, addr: int) -> Any:
         return self.page_alloc.virt_to_page(addr)
@@ -199,7 +206,10 @@ class Machine:
             f"  private    {private}",
             f"  mapping    {mapped_by}",
             f"  index      {index:#x}",
-            f"  virtual    {self.arch.page_address(pfn):#x} (direct map: page_address())",
+            (f"  virtual    {self.arch.page_address(pfn):#x} (direct map: page_address())"
+             if not self.highmem.is_highmem_pfn(pfn) else
+             f"  virtual    {self.highmem.page_address(pfn):#x} (highmem: kmap()'s pkmap address)"
+             if self.highmem.page_address(pfn) else "  virtual    NULL (highmem, not kmapped)"),
             f"  owner      {owner}" + (f" ({sl.cache.name})" if (sl := self.slab.slab_by_pfn.get(pfn)) else "")
             + (f", order-{order} block" if order else ""),
         ]
@@ -340,7 +350,7 @@ class Machine:
         allocator's slow path is connected to them (install_slowpath_hooks)."""
         pa = self.page_alloc
         za = ZoneAccess(pa)
-        lru = LruVec(self.vmstat, za.pfn_zone_idx, MAX_NR_ZONES, za.range_zone_idx)
+        lru = LruVec(self.vmstat, za.pfn_zone_idx, self.arch.zones.MAX_NR_ZONES, za.range_zone_idx)
         rmap = Rmap()
         site = AllocSite()
         # mapping_gfp_mask of a regular file: GFP_HIGHUSER_MOVABLE (inode_init_always)
@@ -372,7 +382,7 @@ class Machine:
 
         self.oom = OomKiller(tasks=self.tasks, ctx=self.ctx, log=self.log, vmstat=self.vmstat, kstacks=self.kstacks,
                              events=self.events, sysctls=self.sysctls, alloc_site=site,
-                             totalram_pages=totalram_pages, show_mem=mem_info)
+                             totalram_pages=totalram_pages, show_mem=mem_info, zone_types=self.arch.zones)
         pa.install_slowpath_hooks(ReclaimHooks(self.reclaim, self.compaction, self.oom))
         pa.install_show_mem(mem_info)
 
@@ -520,17 +530,24 @@ class Machine:
                              kfree=lambda addr: self.kfree(addr), ctx=self.ctx, log=self.log, tracer=self.tracer,
                              vmstat=self.vmstat, nr_cpus=self.nr_cpus, first_chunk_paddr=self._pcpu_fc_paddr,
                              owner_percpu=OWNER_PERCPU, phys=self.phys)
+        # kmap and friends (highmem.py): on i386 the pkmap and fixmap addresses they hand out
+        self.highmem = Highmem(arch=self.arch, ctx=self.ctx, log=self.log, max_low_pfn=pa.max_low_pfn)
         # kernel memory access through virtual addresses (maccess.py)
         self.mem = KernelMemory(arch=self.arch, phys=self.phys, vmalloc=self.vmalloc, percpu=self.percpu,
-                                meter=self.meter, kasan=self.kasan)
+                                meter=self.meter, kasan=self.kasan,
+                                highmem=self.highmem)
 
     def _pcpu_fc_paddr(self, size: int) -> int:
         """Where memblock puts the embedded first chunk: top-down below the end of RAM,
-        aligned to the PMD_SIZE atom (pcpu_fc_alloc -> memblock_alloc_from)."""
+        aligned to the atom (pcpu_fc_alloc -> memblock_alloc_from).  On a highmem kernel
+        memblock allocates below the end of lowmem, under the FLATMEM mem_map."""
+        arch = self.arch
+        if arch.has_highmem:
+            return (arch.vmemmap_start - arch.page_offset - size) & ~(arch.pcpu_atom_size - 1)
         end = self.page_alloc.phys_max
         # the memmap (the struct pages) was allocated first, at the top
-        memmap = (end >> PAGE_SHIFT) * self.arch.struct_page_size
-        return (end - memmap - size) & ~((1 << self.arch.pmd_shift) - 1)
+        memmap = (end >> PAGE_SHIFT) * arch.struct_page_size
+        return (end - memmap - size) & ~(arch.pcpu_atom_size - 1)
 
     # -- kernel stacks -------------------------------------------------------------------------
     # kmscript/runtime/kstack.py; the task model calls self.kstacks.alloc_thread_stack/free_thread_stack.
@@ -544,10 +561,9 @@ class Machine:
                                                                else self.config.thread_size),
                                     irq_stacks=self.config.irq_stacks)
         self.kstacks.init_irq_stacks()
-        self.highmem = Highmem(ctx=self.ctx, page_address=self.arch.page_address)
 
     # -- highmem ------------------------------------------------------------------------------
-    # kmscript/runtime/highmem.py: the !CONFIG_HIGHMEM kmap family of a 64-bit kernel.
+    # kmscript/runtime/highmem.py: kmap and friends (pkmap pool and fixmap slots on i386).
     def schedule(self) -> None:
         """schedule() from process context: schedule_debug()'s stack-end check, the
         scheduling-while-atomic check, and no time passing."""

@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 from .buddy import BUDDY_TAIL, Memmap
 from .errors import KernelFault
-from .gfp import (GFP_USER, MAX_NR_ZONES, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES, MIGRATE_UNMOVABLE,
-                  ZONE_DMA, ZONE_DMA32, ZONE_MOVABLE, ZONE_NAMES, ZONE_NORMAL, gfp_zone)
+from .gfp import (ZoneTypes, GFP_USER, MAX_NR_ZONES, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_TYPES, MIGRATE_UNMOVABLE,
+                  ZONE_DMA, ZONE_DMA32, ZONE_MOVABLE, ZONE_NORMAL)
 from .config import MachineConfig
 from .context import ExecContext
 from .fault_inject import FaultInjector
@@ -52,7 +52,7 @@ class MmInit:
     def __init__(self, config: MachineConfig, *, arch: Arch, ctx: ExecContext, log: KernelLog, tracer: Tracer,
                  faults: FaultInjector, vmstat: VmStat) -> None:
         cfg = config
-        self.arch = arch
+        self.arch = arch                   # replaced by arch.booted(...) once the layout is known
         self.ctx = ctx
         self.log = log
         self.tracer = tracer
@@ -71,7 +71,7 @@ class MmInit:
         self.user_min_free_kbytes = -1
         self.watermark_scale_factor = 10
         self.watermark_boost_factor = 15000
-        self.lowmem_reserve_ratio = [256, 256, 32, 0, 0]
+        self.lowmem_reserve_ratio = list(arch.zones.lowmem_reserve_ratio)
         self.percpu_pagelist_high_fraction = 0
         self.totalreserve_pages = 0
         # struct page fields that are rarely not the default, kept sparse:
@@ -83,6 +83,16 @@ class MmInit:
         self._boot(cfg)
         # The bytes of RAM (physmem.py): sized by the layout, so the allocator owns them.
         self.phys = PhysMem(self.phys_max)
+
+    @property
+    def zt(self) -> ZoneTypes:
+        """enum zone_type of this kernel and its gfp_zone() (the arch's)."""
+        return self.arch.zones
+
+    @property
+    def max_low_pfn(self) -> int:
+        """The end of the direct map (lowmem): max_pfn on a 64-bit kernel."""
+        return min(self.memmap.max_pfn, self.arch.direct_map_size >> PAGE_SHIFT)
 
     @property
     def phys_max(self) -> int:
@@ -103,6 +113,11 @@ class MmInit:
     # =====================================================================================
     def _layout(self, cfg: MachineConfig) -> list[tuple[int, int, int, list[tuple[int, int]], list[tuple[int, int]]]]:
         """(start_pfn, spanned, present, managed ranges, reserved ranges) per zone index."""
+        if self.arch.has_highmem:
+            zones, max_low_pfn, mem_map_phys = self._layout_highmem(cfg)
+            # the booted description: VMALLOC_START after high_memory, the FLATMEM mem_map
+            self.arch = self.arch.booted(max_low_pfn, mem_map_phys)
+            return zones
         # The PC memory map of the architecture (arch/): the kernel's names, as locals.
         arch = self.arch
         MAX_DMA_PFN, MAX_DMA32_PFN = arch.max_dma_pfn, arch.max_dma32_pfn
@@ -186,6 +201,67 @@ class MmInit:
             zones[ZONE_MOVABLE] = (mstart, movable, movable, [(mstart, mstart + movable)], [])
         return zones
 
+    def _layout_highmem(self, cfg: MachineConfig) -> tuple[
+            list[tuple[int, int, int, list[tuple[int, int]], list[tuple[int, int]]]], int, int]:
+        """The zones of a 32-bit CONFIG_HIGHMEM kernel on the same PC memory map.
+
+        arch/x86/mm/init_32.c: find_low_pfn_range - all of RAM is lowmem when it fits below
+        MAXMEM (lowmem_pfn_init: max_low_pfn = max_pfn), else max_low_pfn = MAXMEM_PFN and
+        the rest is highmem (highmem_pfn_init), max_pfn capped at MAX_NONPAE_PFN (4 GiB:
+        RAM the BIOS remaps above 4 GiB is lost, with the kernel's warning).
+        arch/x86/mm/init.c: zone_sizes_init - ZONE_DMA to min(MAX_DMA_PFN, max_low_pfn),
+        ZONE_NORMAL to max_low_pfn, ZONE_HIGHMEM to max_pfn.  FLATMEM's mem_map covers pfn 0
+        to max_pfn rounded up to MAX_ORDER_NR_PAGES (mm/mm_init.c: alloc_node_mem_map), and
+        memblock takes it top-down below its current limit, the end of lowmem."""
+        arch, zt = self.arch, self.zt
+        if cfg.dma_pages is not None or cfg.dma32_pages is not None or cfg.normal_pages is not None:
+            raise KernelFault(f"dma_pages=/dma32_pages=/normal_pages= size the x86_64 zones; an {arch.name} "
+                              "machine is sized by mem= (ZONE_NORMAL ends at max_low_pfn, HighMem above)")
+        if cfg.mem < 64 * MiB:
+            raise KernelFault(f"mem={cfg.mem}: a machine needs at least 64M")
+        MAX_DMA_PFN, DMA_START_PFN = arch.max_dma_pfn, arch.dma_start_pfn
+        LEGACY_HOLE, DMA_RESERVED = arch.legacy_hole, arch.dma_reserved
+        mem_pages = cfg.mem >> PAGE_SHIFT
+        # e820: RAM below the PCI hole, the rest remapped above 4 GiB
+        low_ram_end = min(mem_pages, arch.pci_hole_start_pfn)
+        max_pfn = mem_pages if mem_pages <= arch.pci_hole_start_pfn else arch.max_dma32_pfn + (mem_pages - low_ram_end)
+        maxmem_pfn = arch.direct_map_size >> PAGE_SHIFT   # MAXMEM_PFN (the unbooted arch's MAXMEM)
+        if max_pfn <= maxmem_pfn:
+            max_low_pfn = max_pfn                       # lowmem_pfn_init
+        else:
+            max_low_pfn = maxmem_pfn                    # highmem_pfn_init
+            if max_pfn > arch.max_physmem_pfn:
+                max_pfn = arch.max_physmem_pfn
+                self.log.printk("Warning: only 4GB will be used. Support for CONFIG_HIGHMEM64G was removed!", "warn")
+        empty: tuple[int, int, int, list[tuple[int, int]], list[tuple[int, int]]] = (0, 0, 0, [], [])
+        zones = [empty] * zt.MAX_NR_ZONES
+        present_dma = (MAX_DMA_PFN - DMA_START_PFN) - (LEGACY_HOLE[1] - LEGACY_HOLE[0])
+        zones[zt.DMA] = (DMA_START_PFN, MAX_DMA_PFN - DMA_START_PFN, present_dma,
+                         [(LEGACY_HOLE[1], MAX_DMA_PFN)], [DMA_RESERVED])
+        max_order_nr_pages = 1 << MAX_PAGE_ORDER
+        mem_map_size = -(-max_pfn // max_order_nr_pages) * max_order_nr_pages * arch.struct_page_size
+        top = max_low_pfn << PAGE_SHIFT
+        mem_map_phys = (top - mem_map_size) & ~(arch.cache_line_size - 1)  # SMP_CACHE_BYTES
+        memmap_start = mem_map_phys >> PAGE_SHIFT
+        kres_end = MAX_DMA_PFN + arch.kernel_reserved_pages
+        normal_pages = max_low_pfn - MAX_DMA_PFN
+        zones[zt.NORMAL] = (MAX_DMA_PFN, normal_pages, normal_pages, [(kres_end, memmap_start)],
+                            [(MAX_DMA_PFN, kres_end), (memmap_start, max_low_pfn)])
+        high_ram_end = min(low_ram_end, max_pfn)
+        high_present = max(0, high_ram_end - max_low_pfn)
+        movable = cfg.movable_pages or 0
+        if movable > high_present:
+            raise KernelFault(f"movable_pages={movable}: only {high_present} pages of highmem can be ZONE_MOVABLE")
+        if max_pfn > max_low_pfn:
+            hend = high_ram_end - movable
+            zones[zt.HIGHMEM] = (max_low_pfn, (max_pfn if not movable else hend) - max_low_pfn,
+                                 high_present - movable, [(max_low_pfn, hend)], [])
+            if movable:
+                # kernelcore=/movablecore= on a highmem kernel: ZONE_MOVABLE takes the top of
+                # highmem (mm/mm_init.c: find_zone_movable_pfns_for_nodes, movable_zone HighMem)
+                zones[zt.MOVABLE] = (hend, max_pfn - hend, movable, [(hend, high_ram_end)], [])
+        return zones, max_low_pfn, mem_map_phys
+
     def _boot(self, cfg: MachineConfig) -> None:
         layout = self._layout(cfg)
         max_pfn = max((s + sp for s, sp, _, _, _ in layout), default=0) or 1
@@ -198,7 +274,8 @@ class MmInit:
         self.memmap = Memmap(max_pfn)
         self.zones: list[Zone] = []
         for idx, (start, spanned, present, managed, reserved) in enumerate(layout):
-            self.zones.append(Zone(idx, self.memmap, start, spanned, present, managed, reserved, self.nr_cpus))
+            self.zones.append(Zone(idx, self.memmap, start, spanned, present, managed, reserved, self.nr_cpus,
+                                   self.zt))
         self.populated = [z for z in self.zones if z.present_pages]
         # page_zone() in O(1): the kernel keeps the zone id in page->flags; here one byte per
         # pageblock (like pageblock_mt) holds the index of the zone spanning the whole
@@ -262,8 +339,9 @@ class MmInit:
 
     # -- watermarks and reserves (mm/page_alloc.c) ---------------------------------------
     def nr_free_buffer_pages(self) -> int:
-        """nr_free_zone_pages(gfp_zone(GFP_USER)): managed - high over DMA..Normal."""
-        hz = gfp_zone(GFP_USER)
+        """nr_free_zone_pages(gfp_zone(GFP_USER)): managed - high over DMA..Normal (never
+        HighMem: GFP_USER has no __GFP_HIGHMEM)."""
+        hz = self.zt.gfp_zone(GFP_USER)
         total = 0
         for z in self.zones:
             if z.idx <= hz and z.populated:
@@ -287,7 +365,7 @@ class MmInit:
             self.calculate_min_free_kbytes()
             self.setup_per_zone_wmarks()
             return
-        nr_zones = sum(1 for z in self.populated if z.idx <= gfp_zone(GFP_USER))
+        nr_zones = sum(1 for z in self.populated if z.idx <= self.zt.gfp_zone(GFP_USER))
         rec = PAGEBLOCK_NR_PAGES * nr_zones * 2
         rec += PAGEBLOCK_NR_PAGES * nr_zones * MIGRATE_PCPTYPES * MIGRATE_PCPTYPES
         rec = min(rec, self.nr_free_buffer_pages() // 20)
@@ -301,7 +379,9 @@ class MmInit:
 
     def setup_per_zone_wmarks(self) -> None:
         pages_min = self.min_free_kbytes >> (PAGE_SHIFT - 10)
-        lowmem = sum(z.managed_pages for z in self.zones if z.idx not in (ZONE_MOVABLE,))
+        # mm/page_alloc.c: __setup_per_zone_wmarks - lowmem_pages counts the zones that are
+        # neither highmem nor ZONE_MOVABLE; those get a clamped min of their own (zone.py)
+        lowmem = sum(z.managed_pages for z in self.zones if not z.clamped_min)
         for z in self.zones:
             z.set_watermarks(pages_min, lowmem, self.watermark_scale_factor)
         self.calculate_totalreserve_pages()
@@ -309,12 +389,13 @@ class MmInit:
             z.set_pageset_high_and_batch(self.nr_cpus, self.percpu_pagelist_high_fraction)
 
     def setup_per_zone_lowmem_reserve(self) -> None:
-        for i in range(MAX_NR_ZONES - 1):
+        nr_zones = self.zt.MAX_NR_ZONES
+        for i in range(nr_zones - 1):
             zone = self.zones[i]
             ratio = self.lowmem_reserve_ratio[i]
             clear = not ratio or not zone.managed_pages
             managed = 0
-            for j in range(i + 1, MAX_NR_ZONES):
+            for j in range(i + 1, nr_zones):
                 managed += self.zones[j].managed_pages
                 zone.lowmem_reserve[j] = 0 if clear else managed // ratio
         self.calculate_totalreserve_pages()
@@ -352,7 +433,7 @@ class MmInit:
         else:
             parts = [value]
         vals = list(self.lowmem_reserve_ratio)
-        for i, p in enumerate(parts[:MAX_NR_ZONES]):
+        for i, p in enumerate(parts[:self.zt.MAX_NR_ZONES]):
             try:
                 v = int(p)
             except (TypeError, ValueError):
@@ -418,12 +499,12 @@ class MmInit:
         for z in self.zones:
             if z.name.lower() == name.lower():
                 return z
-        if name == "HighMem":
+        if name == "HighMem" and not self.arch.has_highmem:
             # include/linux/mmzone.h: ZONE_HIGHMEM exists only with CONFIG_HIGHMEM, which
             # arch/x86/Kconfig offers on X86_32 only: a 64-bit kernel direct-maps all of RAM.
             raise KernelFault("this machine has no ZONE_HIGHMEM: x86_64 direct-maps all RAM, so CONFIG_HIGHMEM "
                               "exists only on 32-bit kernels (boot machine(arch=\"i386\") for one)")
-        raise KernelFault(f"no zone named {name!r}: zones are {', '.join(ZONE_NAMES)}")
+        raise KernelFault(f"no zone named {name!r}: zones are {', '.join(self.zt.names)}")
 
     def nr_free_pages(self) -> int:
         """global NR_FREE_PAGES (buddy lists only; pcp pages are not free)."""

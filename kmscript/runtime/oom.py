@@ -44,7 +44,7 @@ from typing import Any, Callable
 from .context import ExecContext
 from .errors import KernelFault, KernelPanic
 from .events import URGENT, EventQueue
-from .gfp import (ZONE_NORMAL, __GFP_FS, __GFP_NORETRY, __GFP_RETRY_MAYFAIL, __GFP_THISNODE,
+from .gfp import (X86_64_ZONES, ZoneTypes, __GFP_FS, __GFP_NORETRY, __GFP_RETRY_MAYFAIL, __GFP_THISNODE,
                   format_gfp_pGg, gfp_zone)
 from .kstack import KernelStacks
 from .mm_types import PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE
@@ -62,7 +62,9 @@ _GFP_FS = __GFP_FS
 class OomKiller:
     def __init__(self, *, tasks: TaskTable, ctx: ExecContext, log: KernelLog, vmstat: VmStat,
                  kstacks: KernelStacks, events: EventQueue, sysctls: SysctlTable, alloc_site: AllocSite,
-                 totalram_pages: Callable[[], int], show_mem: Callable[[int], list[str]]) -> None:
+                 totalram_pages: Callable[[], int], show_mem: Callable[[int], list[str]],
+                 zone_types: ZoneTypes = X86_64_ZONES) -> None:
+        self.zt = zone_types   # enum zone_type and gfp_zone() of this kernel (arch/)
         self.tasks = tasks
         self.ctx = ctx
         self.log = log
@@ -132,14 +134,13 @@ class OomKiller:
         return chosen, chosen_points
 
     # -- the slow path's entry --------------------------------------------------------------
-    @staticmethod
-    def may_oom(gfp: int, order: int) -> bool:
+    def may_oom(self, gfp: int, order: int) -> bool:
         """__alloc_pages_may_oom: False when the OOM killer must not run for this request."""
         if order > PAGE_ALLOC_COSTLY_ORDER:
             return False  # the OOM killer does not help higher order allocations
         if gfp & _NO_OOM_FLAGS:
             return False
-        if gfp_zone(gfp) < ZONE_NORMAL:
+        if self.zt.gfp_zone(gfp) < self.zt.NORMAL:
             return False  # lowmem is reserved for lowmem users; OOM would not help
         return True
 
@@ -178,7 +179,7 @@ class OomKiller:
         lines = [f"{cur.comm} invoked oom-killer: gfp_mask={gfp:#x}({format_gfp_pGg(gfp)}), "
                  f"order={order}, oom_score_adj={adj}"]
         lines += self._dump_stack()
-        lines += self.show_mem(gfp_zone(gfp))
+        lines += self.show_mem(self.zt.gfp_zone(gfp))
         if self.oom_dump_tasks:
             lines += self.dump_tasks()
         return lines

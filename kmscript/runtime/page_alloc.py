@@ -61,8 +61,8 @@ from .gfp import (__GFP_COMP, __GFP_DIRECT_RECLAIM, __GFP_HARDWALL, __GFP_HIGH, 
                   __GFP_KSWAPD_RECLAIM, __GFP_MEMALLOC, __GFP_NOFAIL, __GFP_NOMEMALLOC, __GFP_NORETRY,
                   __GFP_NOWARN, __GFP_RETRY_MAYFAIL, __GFP_THISNODE, __GFP_ZERO, MIGRATE_HIGHATOMIC,
                   MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_TYPES,
-                  MIGRATE_UNMOVABLE, MIGRATETYPE_NAMES, ZONE_DEVICE, ZONE_NAMES, ZONE_NORMAL, format_gfp,
-                  gfp_migratetype, gfp_zone)
+                  MIGRATE_UNMOVABLE, MIGRATETYPE_NAMES, format_gfp,
+                  gfp_migratetype)
 from .explain import DecisionLog
 from .internal import (PCP_BLOCK_BYTES, ALLOC_WMARK_MIN, ALLOC_WMARK_LOW, ALLOC_WMARK_HIGH, ALLOC_WMARK_MASK,
                        ALLOC_NO_WATERMARKS, ALLOC_OOM, ALLOC_NON_BLOCK, ALLOC_MIN_RESERVE, ALLOC_CPUSET,
@@ -130,11 +130,13 @@ class PageAllocator(Migrate):
         """prepare_alloc_pages + alloc_flags_nofragment, cached per gfp mask."""
         ac = self._ac_cache.get(gfp)
         if ac is None:
-            hz = gfp_zone(gfp)
+            zt = self.zt
+            hz = zt.gfp_zone(gfp)
             mt = gfp_migratetype(gfp)
-            zonelist = tuple(z for z in reversed(self.populated) if z.idx <= hz and z.idx != ZONE_DEVICE)
+            zonelist = tuple(z for z in reversed(self.populated) if z.idx <= hz and z.idx != zt.DEVICE)
             flags = ALLOC_WMARK_LOW | (gfp & _GFP_KSWAPD_RECLAIM)  # == ALLOC_KSWAPD
-            if zonelist and zonelist[0].idx == ZONE_NORMAL:
+            # alloc_flags_nofragment: only under CONFIG_ZONE_DMA32, for a Normal preferred zone
+            if zt.DMA32 >= 0 and zonelist and zonelist[0].idx == zt.NORMAL:
                 flags |= ALLOC_NOFRAGMENT
             ac = (hz, mt, zonelist, flags)
             if len(self._ac_cache) < 1024:
@@ -350,7 +352,7 @@ class PageAllocator(Migrate):
         hz, mt, zonelist, alloc_flags = self._alloc_context(gfp)
         if self.tracer.explain.on:
             self.tracer.explain.note(
-                "prepare_alloc_pages", highest_zoneidx=ZONE_NAMES[hz], migratetype=MIGRATETYPE_NAMES[mt],
+                "prepare_alloc_pages", highest_zoneidx=self.zt.names[hz], migratetype=MIGRATETYPE_NAMES[mt],
                 zonelist=",".join(z.name for z in zonelist) or "empty",
                 preferred_zone=zonelist[0].name if zonelist else "none", alloc_flags=format_alloc_flags(alloc_flags))
         if not zonelist:
@@ -363,10 +365,10 @@ class PageAllocator(Migrate):
             self._prep_new_page(pfn, order, gfp, owner)
         if self.tracer.enabled:
             if pfn is None:
-                self.tracer.emit("mm_page_alloc", f"page=0000000000000000 pfn=0x0 order={order} "
+                self.tracer.emit("mm_page_alloc", f"page={0:0{self.arch.ptr_digits}x} pfn=0x0 order={order} "
                                  f"migratetype={mt} gfp_flags={format_gfp(gfp)}")
             else:
-                self.tracer.emit("mm_page_alloc", f"page={self.arch.pfn_to_struct_page(pfn):016x} pfn={pfn:#x} "
+                self.tracer.emit("mm_page_alloc", f"page={self.arch.pfn_to_struct_page(pfn):0{self.arch.ptr_digits}x} pfn={pfn:#x} "
                                  f"order={order} migratetype={mt} gfp_flags={format_gfp(gfp)}")
         return pfn
 
@@ -596,7 +598,7 @@ class PageAllocator(Migrate):
             refill = int((order <= PAGE_ALLOC_COSTLY_ORDER or (order == PAGEBLOCK_ORDER and self.thp_enabled))
                          and mt < MIGRATE_PCPTYPES)
             self.tracer.emit("mm_page_alloc_zone_locked",
-                             f"page={self.arch.pfn_to_struct_page(r[0]):016x} pfn={r[0]:#x} order={order} "
+                             f"page={self.arch.pfn_to_struct_page(r[0]):0{self.arch.ptr_digits}x} pfn={r[0]:#x} order={order} "
                              f"migratetype={mt} percpu_refill={refill}")
         return r[0]
 
@@ -678,7 +680,7 @@ class PageAllocator(Migrate):
         if self.tracer.enabled:
             change = int(self.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER] == start_mt)
             self.tracer.emit("mm_page_alloc_extfrag",
-                             f"page={self.arch.pfn_to_struct_page(pfn):016x} pfn={pfn:#x} alloc_order={order} "
+                             f"page={self.arch.pfn_to_struct_page(pfn):0{self.arch.ptr_digits}x} pfn={pfn:#x} alloc_order={order} "
                              f"fallback_order={current} pageblock_order={PAGEBLOCK_ORDER} "
                              f"alloc_migratetype={start_mt} fallback_migratetype={fmt} "
                              f"fragmenting={int(current < PAGEBLOCK_ORDER)} change_ownership={change}")
@@ -1066,7 +1068,7 @@ class PageAllocator(Migrate):
             return None, False
         if gfp & (_GFP_RETRY_MAYFAIL | _GFP_THISNODE):
             return None, False
-        if hz < ZONE_NORMAL:
+        if hz < self.zt.NORMAL:
             return None, False
         if self.reclaim is None:
             return None, False

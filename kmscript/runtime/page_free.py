@@ -126,7 +126,7 @@ class PageFree(ShowMem):
     def _free_frozen_pages(self, pfn: int, order: int) -> None:
         step = None
         if self.tracer.enabled:
-            self.tracer.emit("mm_page_free", f"page={self.arch.pfn_to_struct_page(pfn):016x} pfn={pfn:#x} order={order}")
+            self.tracer.emit("mm_page_free", f"page={self.arch.pfn_to_struct_page(pfn):0{self.arch.ptr_digits}x} pfn={pfn:#x} order={order}")
             if self.tracer.explain.on:
                 step = self.tracer.explain.begin("free_frozen_pages", pfn=f"{pfn:#x}", order=order)
         try:
@@ -265,7 +265,7 @@ class PageFree(ShowMem):
                 pcp.count -= nr
                 self._buddy_free(zone, pfn, order, mt)
                 if tracing:
-                    self.tracer.emit("mm_page_pcpu_drain", f"page={self.arch.pfn_to_struct_page(pfn):016x} pfn={pfn:#x} "
+                    self.tracer.emit("mm_page_pcpu_drain", f"page={self.arch.pfn_to_struct_page(pfn):0{self.arch.ptr_digits}x} pfn={pfn:#x} "
                                      f"order={order} migratetype={mt}")
                 if count <= 0 or not lst:
                     break

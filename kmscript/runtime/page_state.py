@@ -36,7 +36,12 @@ class Page:
 
     @property
     def address(self) -> int:
-        return self._pa.arch.page_address(self.pfn)
+        """lowmem_page_address(): the direct-map address; 0 (NULL) for a highmem page, which
+        has no permanent one (page_address() also sees a kmap() mapping: highmem.py)."""
+        pa = self._pa
+        if self.pfn >= pa.max_low_pfn:
+            return 0
+        return pa.arch.page_address(self.pfn)
 
     @property
     def phys(self) -> int:
@@ -237,7 +242,7 @@ class PageState(MmInit):
         zone = self.zone_of(pfn)
         zidx = zone.idx if zone is not None else 0
         ref_pfn = head[0] if large and head is not None else pfn
-        lines = [f"page: refcount:{self.page_ref_count(ref_pfn)} mapcount:{mapcount} mapping:{mapping:016x} "
+        lines = [f"page: refcount:{self.page_ref_count(ref_pfn)} mapcount:{mapcount} mapping:{mapping:0{self.arch.ptr_digits}x} "
                  f"index:{index:#x} pfn:{pfn:#x}"]
         if large and head is not None:
             lines.append(f"head: order:{head[1]} mapcount:0 entire_mapcount:0 nr_pages_mapped:0 pincount:0")

@@ -201,8 +201,8 @@ class PerCpu(PercpuVm):
         if self.tracer.enabled:
             self.tracer.emit("percpu_alloc_percpu",
                              f"call_site={caller or 'pcpu_alloc_noprof'} reserved=0 is_atomic={int(is_atomic)} "
-                             f"size={size} align={align} base_addr={chunk.base_addr:016x} off={byte_off} "
-                             f"ptr={ptr:016x} bytes_alloc={self.obj_full_size(size)} gfp_flags={format_gfp(gfp)}")
+                             f"size={size} align={align} base_addr={chunk.base_addr:0{self.arch.ptr_digits}x} off={byte_off} "
+                             f"ptr={ptr:0{self.arch.ptr_digits}x} bytes_alloc={self.obj_full_size(size)} gfp_flags={format_gfp(gfp)}")
         if chunk.nr_empty_pop_pages < PCPU_EMPTY_POP_PAGES_LOW and \
                 self.nr_empty_pop_pages() < PCPU_EMPTY_POP_PAGES_LOW:
             self.balance(is_atomic_failed=False)
@@ -259,7 +259,7 @@ class PerCpu(PercpuVm):
         chunk.nr_alloc -= 1
         if self.tracer.enabled:
             self.tracer.emit("percpu_free_percpu",
-                             f"base_addr={chunk.base_addr:016x} off={off * PCPU_MIN_ALLOC_SIZE} ptr={ptr:016x}")
+                             f"base_addr={chunk.base_addr:0{self.arch.ptr_digits}x} off={off * PCPU_MIN_ALLOC_SIZE} ptr={ptr:0{self.arch.ptr_digits}x}")
             if self.tracer.explain.on:
                 self.tracer.explain.note(
                     "pcpu_free_area", f"offset {off * PCPU_MIN_ALLOC_SIZE} of chunk {chunk.base_addr:#x} is free again"
@@ -354,7 +354,7 @@ class PerCpu(PercpuVm):
                 paddr = self.vmalloc.translate(a)
                 phys = self.phys
                 if paddr is None or phys is None:
-                    raise KernelFault(f"BUG: unable to handle page fault for address: {a:016x} "
+                    raise KernelFault(f"BUG: unable to handle page fault for address: {a:0{self.arch.ptr_digits}x} "
                                       "(per-cpu page not populated)")
                 out += phys.read(paddr, chunk_n)
             pos += chunk_n
@@ -386,7 +386,7 @@ class PerCpu(PercpuVm):
                     if missing_ok:
                         pos += chunk_n
                         continue
-                    raise KernelFault(f"BUG: unable to handle page fault for address: {a:016x} "
+                    raise KernelFault(f"BUG: unable to handle page fault for address: {a:0{self.arch.ptr_digits}x} "
                                       "(per-cpu page not populated)")
                 phys.write(paddr, data[pos:pos + chunk_n])
             pos += chunk_n
@@ -561,12 +561,12 @@ class PerCpu(PercpuVm):
         ai = self.ai
         lines = [ai.embedded_line(), ai.dump_alloc_info(),
                  f"units: {self.nr_units} x {self.unit_size} bytes, possible cpus: {self.nr_cpus}, "
-                 f"first chunk base 0x{self.pcpu_base_addr:016x}",
+                 f"first chunk base 0x{self.pcpu_base_addr:0{self.arch.ptr_digits}x}",
                  f"Percpu: {self.vmstat.nr_percpu_pages * 4} kB ({self.nr_populated} populated pages x {self.nr_units} units)"]
         for i, c in enumerate(self.chunks):
             kind = "first" if c.immutable else "vmalloc"
             used = sum(b for b in c.bound.values()) * PCPU_MIN_ALLOC_SIZE
-            lines.append(f"chunk {i} ({kind}) base_addr=0x{c.base_addr:016x} pages={c.nr_pages} "
+            lines.append(f"chunk {i} ({kind}) base_addr=0x{c.base_addr:0{self.arch.ptr_digits}x} pages={c.nr_pages} "
                          f"populated={c.nr_populated} allocs={len(c.bound)} used={used} free={c.free_bytes} "
                          f"contig={c.contig_bits() * PCPU_MIN_ALLOC_SIZE} slot={c.slot}")
         if self.vars:

@@ -54,7 +54,7 @@ class PercpuVm:
         self.nr_cpus = nr_cpus
         self.owner = owner_percpu
         # pcpu_embed_first_chunk: the atom is PMD_SIZE (a huge direct-map page)
-        self.ai = ai = pcpu_build_alloc_info(nr_cpus, static_size, atom_size=1 << arch.pmd_shift)
+        self.ai = ai = pcpu_build_alloc_info(nr_cpus, static_size, atom_size=arch.pcpu_atom_size)
         self.unit_size = ai.unit_size
         self.nr_units = ai.nr_units
         self.unit_pages = ai.unit_size >> PAGE_SHIFT
@@ -207,7 +207,7 @@ class PercpuVm:
         self.stats["nr_max_chunks"] = max(self.stats["nr_max_chunks"], self.stats["nr_chunks"])
         self._relocate(chunk)
         if self.tracer.enabled:
-            self.tracer.emit("percpu_create_chunk", f"base_addr={chunk.base_addr:016x}")
+            self.tracer.emit("percpu_create_chunk", f"base_addr={chunk.base_addr:0{self.arch.ptr_digits}x}")
         return chunk
 
     def _free_chunk_meta(self, chunk: PcpuChunk) -> None:
@@ -223,7 +223,7 @@ class PercpuVm:
         for page in sorted(chunk.page_pfns):
             self._depopulate_page(chunk, page)
         if self.tracer.enabled:
-            self.tracer.emit("percpu_destroy_chunk", f"base_addr={chunk.base_addr:016x}")
+            self.tracer.emit("percpu_destroy_chunk", f"base_addr={chunk.base_addr:0{self.arch.ptr_digits}x}")
         self.slots[chunk.slot].remove(chunk)
         self.chunks.remove(chunk)
         self.stats["nr_chunks"] -= 1

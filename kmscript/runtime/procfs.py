@@ -24,7 +24,7 @@ from typing import Any
 from .buddy import K_NONE, SECTION_SHIFT
 from .gfp import MIGRATE_TYPES, MIGRATETYPE_NAMES
 from .mm_types import MAX_PAGE_ORDER, NR_PAGE_ORDERS, OWNER_NAMES, PAGE_SHIFT, PAGE_SIZE, PAGEBLOCK_ORDER
-from .direct_map import init_mem_mapping
+from .direct_map import direct_map_pages_32, init_mem_mapping
 from .page_alloc import PageAllocator
 from .zone import Zone
 
@@ -203,7 +203,16 @@ def meminfo(pa: PageAllocator, swap_bytes: int = 0, committed_pages: int = 0) ->
             ram[-1] = (ram[-1][0], e)
         else:
             ram.append((s, e))
-    dm4k, dm2m, dm1g = init_mem_mapping(ram).meminfo_kb()
+    highmem = pa.arch.has_highmem
+    if highmem:
+        k4, m4 = direct_map_pages_32(ram, pa.max_low_pfn)
+        dm4k, dm2m, dm1g = k4 * k, m4 * k, 0
+    else:
+        dm4k, dm2m, dm1g = init_mem_mapping(ram).meminfo_kb()
+    # mm/highmem.c: __totalhigh_pages, __nr_free_highpages - the zones above max_low_pfn
+    high_zones = [z for z in pa.populated if pa.zt.is_highmem_idx(z.idx)]
+    totalhigh = sum(z.managed_pages for z in high_zones)
+    freehigh = sum(z.free_pages for z in high_zones)
     rows: list[tuple[str, int]] = [
         ("MemTotal:", pa.totalram_pages * k),
         ("MemFree:", pa.nr_free_pages() * k),
@@ -219,6 +228,13 @@ def meminfo(pa: PageAllocator, swap_bytes: int = 0, committed_pages: int = 0) ->
         ("Inactive(file):", vs.nr_inactive_file * k),
         ("Unevictable:", 0),
         ("Mlocked:", 0),
+    ]
+    if highmem:
+        # fs/proc/meminfo.c, CONFIG_HIGHMEM: si_meminfo's totalhigh/freehigh
+        rows += [("HighTotal:", totalhigh * k), ("HighFree:", freehigh * k),
+                 ("LowTotal:", (pa.totalram_pages - totalhigh) * k),
+                 ("LowFree:", (pa.nr_free_pages() - freehigh) * k)]
+    rows += [
         ("SwapTotal:", swap_total * k),
         ("SwapFree:", max(swap_total - vs.nr_swap_used, 0) * k),
         ("Zswap:", 0),
@@ -254,10 +270,16 @@ def meminfo(pa: PageAllocator, swap_bytes: int = 0, committed_pages: int = 0) ->
     out = [f"{name:<16}{value:8d} kB\n" for name, value in rows]
     # mm/hugetlb.c: hugetlb_report_meminfo
     out += ["HugePages_Total:   %5d\n" % 0, "HugePages_Free:    %5d\n" % 0, "HugePages_Rsvd:    %5d\n" % 0,
-            "HugePages_Surp:    %5d\n" % 0, "Hugepagesize:   %8d kB\n" % 2048, "Hugetlb:        %8d kB\n" % 0]
-    # arch/x86/mm/pat/set_memory.c: arch_report_meminfo
-    out += [f"DirectMap4k:    {dm4k:8d} kB\n", f"DirectMap2M:    {dm2m:8d} kB\n",
-            f"DirectMap1G:    {dm1g:8d} kB\n"]
+            "HugePages_Surp:    %5d\n" % 0,
+            # HPAGE_SHIFT = PMD_SHIFT: 2 MiB on x86_64, 4 MiB with i386's 2-level paging
+            "Hugepagesize:   %8d kB\n" % ((1 << pa.arch.pmd_shift) >> 10), "Hugetlb:        %8d kB\n" % 0]
+    # arch/x86/mm/pat/set_memory.c: arch_report_meminfo (32-bit without PAE: DirectMap4M,
+    # no 1G line)
+    if highmem:
+        out += [f"DirectMap4k:    {dm4k:8d} kB\n", f"DirectMap4M:    {dm2m:8d} kB\n"]
+    else:
+        out += [f"DirectMap4k:    {dm4k:8d} kB\n", f"DirectMap2M:    {dm2m:8d} kB\n",
+                f"DirectMap1G:    {dm1g:8d} kB\n"]
     return "".join(out)
 
 

@@ -68,7 +68,7 @@ from typing import Any
 
 from .compaction import Compaction
 from .events import NORMAL, Clock, EventQueue
-from .gfp import MAX_NR_ZONES, ZONE_NAMES, __GFP_IO, format_gfp, gfp_zone
+from .gfp import MAX_NR_ZONES, ZONE_NAMES, __GFP_IO, format_gfp
 from .internal import MAX_RECLAIM_RETRIES
 from .mm_types import PAGE_SIZE
 from .oom import OomKiller
@@ -257,7 +257,7 @@ class Reclaim:
         tracer = self.tracer
         if tracer.enabled:
             tracer.emit("mm_vmscan_direct_reclaim_begin", f"order={order} gfp_flags={format_gfp(gfp)}")
-        got = self.shrink_node(SWAP_CLUSTER_MAX, gfp_zone(gfp), may_swap=bool(gfp & _GFP_IO),
+        got = self.shrink_node(SWAP_CLUSTER_MAX, self.zones.gfp_zone(gfp), may_swap=bool(gfp & _GFP_IO),
                                is_kswapd=False)
         if tracer.enabled:
             tracer.emit("mm_vmscan_direct_reclaim_end", f"nr_reclaimed={got}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from .bug_sites import Site
 from .buddy import K_BUDDY, K_NONE, K_PCP, K_RESERVED, TAIL
 from .errors import KernelFault
-from .gfp import __GFP_NOWARN, MAX_NR_ZONES, MIGRATE_TYPES, format_gfp_pGg, gfp_zone
+from .gfp import __GFP_NOWARN, MIGRATE_TYPES, format_gfp_pGg
 from .mm_types import PAGE_SHIFT, PAGE_SIZE, NR_PAGE_ORDERS
 from .page_state import PageState
 
@@ -68,7 +68,7 @@ class ShowMem(PageState):
         fl = flags if flags is not None else self.page_flags(pfn)
         lines = [
             f"BUG: Bad page state in process {task.comm}  pfn:{pfn:05x}",
-            f"page: refcount:{rc} mapcount:{mapcount} mapping:0000000000000000 index:0x0 pfn:{pfn:#x}",
+            f"page: refcount:{rc} mapcount:{mapcount} mapping:{0:0{self.arch.ptr_digits}x} index:0x0 pfn:{pfn:#x}",
         ]
         if order is not None and order > 0:
             lines.append(f"head: order:{order} mapcount:0 entire_mapcount:0 nr_pages_mapped:0 pincount:0")
@@ -118,6 +118,6 @@ class ShowMem(PageState):
         # computed by the layer that keeps the LRU lists (oom.show_mem, connected with
         # install_show_mem); a page allocator used without those layers prints none
         if self.show_mem is not None:
-            lines += self.show_mem(gfp_zone(gfp))
+            lines += self.show_mem(self.zt.gfp_zone(gfp))
         self.log.printk("\n".join(lines), "alloc_fail")
 

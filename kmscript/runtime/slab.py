@@ -511,15 +511,15 @@ class SlabAllocator(SlubDebug):
         if addr == head:
             # CONFIG_SLAB_FREELIST_HARDENED: set_freepointer's BUG_ON(object == fp)
             lines = [f"kernel BUG at {SET_FREEPOINTER_BUG.location}!",
-                     "Oops: invalid opcode: 0000 [#1] SMP NOPTI",
+                     f"Oops: invalid opcode: 0000 [#1]{self.arch.oops_flags}",
                      self.ctx.dump_stack_header(),
-                     f"RIP: 0010:{api}"]
+                     f"{self.arch.ip_line}{api}"]
             self.ctx.add_taint("D")
             self.log.printk("\n".join(lines), "bug")
             return
         what = "double free" if self._is_object_start(s, slab, addr) else "invalid pointer"
         self.log.printk(
-            f"kmscript: {api}(0x{addr:016x}): {what} in {s.name}; SLUB without slab_debug does not detect "
+            f"kmscript: {api}(0x{addr:0{self.arch.ptr_digits}x}): {what} in {s.name}; SLUB without slab_debug does not detect "
             f"this (a real kernel corrupts the freelist); boot with slub_debug=F for the kernel's report. "
             f"The free was ignored.", "bug")
 
@@ -550,7 +550,7 @@ class SlabAllocator(SlubDebug):
         for addr, caller, free_large in objs:
             if not self.slab_free(addr, caller, api="kfree_rcu"):
                 if free_large is None or not free_large(addr):
-                    self.log.printk(f"kfree_rcu: 0x{addr:016x} is not a slab object", "warn")
+                    self.log.printk(f"kfree_rcu: 0x{addr:0{self.arch.ptr_digits}x} is not a slab object", "warn")
         slabs, self.rcu_pending_slabs = self.rcu_pending_slabs, []
         for slab in slabs:
             self._free_slab_pages(slab)
@@ -631,7 +631,7 @@ class SlabAllocator(SlubDebug):
         for addr in slab.object_addrs():
             if addr in free or addr not in self.live:
                 continue
-            lines.append(f"Object 0x{addr:016x} @offset={addr - slab.base}")
+            lines.append(f"Object 0x{addr:0{self.arch.ptr_digits}x} @offset={addr - slab.base}")
             if s.flags & SLAB_STORE_USER:
                 lines += self._tracking_lines(s, addr)
         lines += self._slab_err_lines(slab, ("__kmem_cache_shutdown", "kmem_cache_destroy",
@@ -683,7 +683,7 @@ class SlabAllocator(SlubDebug):
         ok = True
         if s.flags & SLAB_CONSISTENCY_CHECKS:
             if not self._check_valid_pointer(s, slab, addr):
-                self._slab_err(s, slab, f"Invalid object pointer 0x{addr:016x}")
+                self._slab_err(s, slab, f"Invalid object pointer 0x{addr:0{self.arch.ptr_digits}x}")
                 ok = False
             elif addr in slab.freelist or addr not in self.live:
                 self._object_err(s, slab, addr, "Object already free")
@@ -695,7 +695,7 @@ class SlabAllocator(SlubDebug):
             self._bad_free_nodebug(s, slab, addr, "kfree")
             return
         if not ok:
-            self._slab_fix(s, f"Object at 0x{addr:016x} not freed")
+            self._slab_fix(s, f"Object at 0x{addr:0{self.arch.ptr_digits}x} not freed")
             return
         self.live.pop(addr, None)
         if s.flags & SLAB_STORE_USER:

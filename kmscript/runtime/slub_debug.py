@@ -107,8 +107,8 @@ class SlubDebug(SlabCommon):
         else:
             fp = slab.freelist[-1] if slab.freelist else 0
             used = slab.inuse
-        return (f"Slab 0x{self.arch.pfn_to_struct_page(slab.pfn):016x} objects={slab.objects} used={used} "
-                f"fp=0x{fp:016x} flags=0x{pflags:x}({names})")
+        return (f"Slab 0x{self.arch.pfn_to_struct_page(slab.pfn):0{self.arch.ptr_digits}x} objects={slab.objects} used={used} "
+                f"fp=0x{fp:0{self.arch.ptr_digits}x} flags=0x{pflags:x}({names})")
 
     def _tracking_lines(self, s: KmemCache, obj: int) -> list[str]:
         out: list[str] = []
@@ -133,14 +133,14 @@ class SlubDebug(SlabCommon):
             chunk = data[i:i + 16]
             hexpart = " ".join(f"{b:02x}" for b in chunk)
             asc = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
-            out.append(f"{text}{addr + i:016x}: {hexpart:<49}{asc}")
+            out.append(f"{text}{addr + i:0{self.arch.ptr_digits}x}: {hexpart:<49}{asc}")
         return out
 
     def _trailer_lines(self, s: KmemCache, slab: Slab, p: int) -> list[str]:
         """print_trailer."""
         lines = self._tracking_lines(s, p) if s.flags & SLAB_STORE_USER else []
         lines.append(self._slab_info_line(slab))
-        lines.append(f"Object 0x{p:016x} @offset={p - slab.base} fp=0x{self._get_freepointer(s, p):016x}")
+        lines.append(f"Object 0x{p:0{self.arch.ptr_digits}x} @offset={p - slab.base} fp=0x{self._get_freepointer(s, p):0{self.arch.ptr_digits}x}")
         lines.append("")
         if s.flags & SLAB_RED_ZONE:
             lines += self._hexdump("Redzone  ", p - s.red_left_pad, s.red_left_pad)
@@ -160,7 +160,7 @@ class SlubDebug(SlabCommon):
         lines = self._slab_bug_lines(s, reason)
         if not self._check_valid_pointer(s, slab, obj):
             lines.append(self._slab_info_line(slab))
-            lines.append(f"Invalid pointer 0x{obj:016x}")
+            lines.append(f"Invalid pointer 0x{obj:0{self.arch.ptr_digits}x}")
         else:
             lines += self._trailer_lines(s, slab, obj)
         self.ctx.add_taint("B")
@@ -208,13 +208,13 @@ class SlubDebug(SlabCommon):
         last = max(i for i in range(n) if data[i] != value)
         fault = start + first
         end = start + last + 1
-        lines = [f"[{what} overwritten] 0x{fault:016x}-0x{end - 1:016x} @offset={fault - slab.base}. "
+        lines = [f"[{what} overwritten] 0x{fault:0{self.arch.ptr_digits}x}-0x{end - 1:0{self.arch.ptr_digits}x} @offset={fault - slab.base}. "
                  f"First byte 0x{data[first]:x} instead of 0x{value:x}"]
         self.errors += 1
         if print_obj:
             lines += self._object_err_lines(s, slab, obj, "Object corrupt")
         self.phys.fill(fault - self.page_offset, end - fault, value)
-        lines.append(f"FIX {s.name}: Restoring {what} 0x{fault:016x}-0x{end - 1:016x}=0x{value:x}")
+        lines.append(f"FIX {s.name}: Restoring {what} 0x{fault:0{self.arch.ptr_digits}x}-0x{end - 1:0{self.arch.ptr_digits}x}=0x{value:x}")
         self.errors += 1
         self.log.printk("\n".join(lines), "bug")
         return False
@@ -293,7 +293,7 @@ class SlubDebug(SlabCommon):
         if not s.flags & SLAB_TRACE:
             return
         fp = slab.freelist[-1] if slab.freelist else 0
-        lines = [f"TRACE {s.name} {'alloc' if alloc else 'free'} 0x{obj:016x} inuse={slab.inuse} fp=0x{fp:016x}"]
+        lines = [f"TRACE {s.name} {'alloc' if alloc else 'free'} 0x{obj:0{self.arch.ptr_digits}x} inuse={slab.inuse} fp=0x{fp:0{self.arch.ptr_digits}x}"]
         if not alloc:
             lines += self._hexdump("Object ", obj, s.object_size)
         self.log.printk("\n".join(lines), "info")
@@ -357,11 +357,11 @@ class SlubDebug(SlabCommon):
             return True
         fault = pad + bad[0]
         end = pad + bad[-1] + 1
-        lines = self._slab_bug_lines(s, f"Padding overwritten. 0x{fault:016x}-0x{end - 1:016x} "
+        lines = self._slab_bug_lines(s, f"Padding overwritten. 0x{fault:0{self.arch.ptr_digits}x}-0x{end - 1:0{self.arch.ptr_digits}x} "
                                         f"@offset={fault - slab.base}")
         lines += self._hexdump("Padding ", pad, remainder)
         self.phys.fill(fault - self.page_offset, end - fault, POISON_INUSE)
-        lines.append(f"FIX {s.name}: Restoring slab padding 0x{fault:016x}-0x{end - 1:016x}=0x{POISON_INUSE:x}")
+        lines.append(f"FIX {s.name}: Restoring slab padding 0x{fault:0{self.arch.ptr_digits}x}-0x{end - 1:0{self.arch.ptr_digits}x}=0x{POISON_INUSE:x}")
         self.ctx.add_taint("B")
         self.errors += 2
         self.log.printk("\n".join(lines), "bug")

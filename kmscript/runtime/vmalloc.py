@@ -122,9 +122,9 @@ class Vmalloc(VmapAreaAllocator):
         oops_end() panics the machine ("Fatal exception in interrupt"; see
         ExecContext._after_report)."""
         self.log.printk(f"kernel BUG at {site.location}!\n"
-                        "Oops: invalid opcode: 0000 [#1] SMP NOPTI\n"
+                        f"Oops: invalid opcode: 0000 [#1]{self.arch.oops_flags}\n"
                         + self.ctx.dump_stack_header() + "\n"
-                        f"RIP: 0010:{site.func}", "bug")
+                        f"{self.arch.ip_line}{site.func}", "bug")
         raise KernelPanic("Fatal exception in interrupt")  # not reached: oops_end() panicked
 
     def get_vm_area_node(self, size: int, align: int, flags: int, vstart: int, vend: int,
@@ -335,11 +335,11 @@ class Vmalloc(VmapAreaAllocator):
         # *containing* addr
         va = None
         if addr & (PAGE_SIZE - 1):
-            self.ctx.warn(REMOVE_VM_AREA_BAD_ADDR, f"Trying to vfree() bad address ({addr:016x})")
+            self.ctx.warn(REMOVE_VM_AREA_BAD_ADDR, f"Trying to vfree() bad address ({addr:0{self.arch.ptr_digits}x})")
         else:
             va = self.busy.get(addr) or self._area_of(addr)
         if va is None or va.vm is None:
-            self.ctx.warn(VFREE_NONEXISTENT, f"Trying to vfree() nonexistent vm area ({addr:016x})")
+            self.ctx.warn(VFREE_NONEXISTENT, f"Trying to vfree() nonexistent vm area ({addr:0{self.arch.ptr_digits}x})")
             return
         vm = va.vm
         ex = self.tracer.explain
@@ -404,7 +404,7 @@ class Vmalloc(VmapAreaAllocator):
             return
         va = self.busy.get(addr)
         if va is None or va.vm is None:
-            self.ctx.warn(VUNMAP_NONEXISTENT, f"Trying to vunmap() nonexistent vm area ({addr:016x})")
+            self.ctx.warn(VUNMAP_NONEXISTENT, f"Trying to vunmap() nonexistent vm area ({addr:0{self.arch.ptr_digits}x})")
             return
         vm = va.vm
         self.free_vmap_area_noflush(va)
@@ -488,13 +488,13 @@ class Vmalloc(VmapAreaAllocator):
                 vm = va.vm
                 if vm is None:
                     continue
-                s = f"0x{vm.addr:016x}-0x{vm.addr + vm.size:016x} {vm.size:7d}"
+                s = f"0x{vm.addr:0{self.arch.ptr_digits}x}-0x{vm.addr + vm.size:0{self.arch.ptr_digits}x} {vm.size:7d}"
                 if vm.caller:
                     s += f" {vm.caller}"
                 if vm.nr_pages:
                     s += f" pages={vm.nr_pages}"
                 if vm.phys_addr:
-                    s += f" phys=0x{vm.phys_addr:016x}"
+                    s += f" phys=0x{vm.phys_addr:0{self.arch.ptr_digits}x}"
                 if vm.flags & VM_IOREMAP:
                     s += " ioremap"
                 if vm.flags & VM_SPARSE:
@@ -514,7 +514,7 @@ class Vmalloc(VmapAreaAllocator):
                 lines.append(s)
         for node in self.nodes:
             for va in sorted(node.lazy, key=lambda v: v.va_start):
-                lines.append(f"0x{va.va_start:016x}-0x{va.va_end:016x} {va.size:7d} unpurged vm_area")
+                lines.append(f"0x{va.va_start:0{self.arch.ptr_digits}x}-0x{va.va_end:0{self.arch.ptr_digits}x} {va.size:7d} unpurged vm_area")
         return "\n".join(lines) + ("\n" if lines else "")
 
     def vmalloc_used_kb(self) -> int:

@@ -2,16 +2,17 @@
 
 What it models
 --------------
-``struct zone`` of x86_64 Linux 6.18 on one node: ZONE_DMA, ZONE_DMA32, ZONE_NORMAL,
+``struct zone`` of Linux 6.18 on one node: on x86_64 ZONE_DMA, ZONE_DMA32, ZONE_NORMAL,
 ZONE_MOVABLE and the always-empty ZONE_DEVICE (it exists on the verified machine, so
-``protection:`` has five entries).  Each zone has ``spanned``/``present``/``managed``
+``protection:`` has five entries); on i386 ZONE_DMA, ZONE_NORMAL, ZONE_HIGHMEM and
+ZONE_MOVABLE (the arch's ``ZoneTypes``).  Each zone has ``spanned``/``present``/``managed``
 page counts, ``_watermark[min, low, high, promo]`` + ``watermark_boost``,
 ``lowmem_reserve[]`` and the per-cpu pageset parameters ``batch``/``high_min``/``high_max``.
 
 Formulas (linux-mm-facts.md section 2, all VERIFIED against the machine; the code cites
 the kernel function each follows):
-- __setup_per_zone_wmarks: min = pages_min * managed / lowmem_pages (Movable: clamp(
-  managed/1024, 32, 128)); delta = max(tmp/4, managed * wsf / 10000); low = min + delta,
+- __setup_per_zone_wmarks: min = pages_min * managed / lowmem_pages (HighMem and Movable:
+  clamp(managed/1024, 32, 128)); delta = max(tmp/4, managed * wsf / 10000); low = min + delta,
   high = low + delta, promo = high + delta.
 - setup_per_zone_lowmem_reserve: lowmem_reserve[j] = sum(managed[i+1..j]) / ratio[i].
 - zone_batchsize / zone_highsize: pcp batch, high_min, high_max.
@@ -27,7 +28,7 @@ from collections import deque
 from typing import Any
 
 from .buddy import BuddyZone, Memmap
-from .gfp import MAX_NR_ZONES, ZONE_MOVABLE, ZONE_NAMES
+from .gfp import X86_64_ZONES, ZoneTypes
 
 WMARK_MIN = 0
 WMARK_LOW = 1
@@ -88,9 +89,13 @@ class Zone(BuddyZone):
 
     def __init__(self, idx: int, memmap: Memmap, start_pfn: int, spanned: int, present: int,
                  managed_ranges: list[tuple[int, int]], reserved_ranges: list[tuple[int, int]],
-                 nr_cpus: int) -> None:
+                 nr_cpus: int, zones: ZoneTypes = X86_64_ZONES) -> None:
         super().__init__(idx, memmap, start_pfn, start_pfn + spanned)
-        self.name = ZONE_NAMES[idx]
+        self.name = zones.names[idx]
+        # is_highmem(zone) || zone_idx(zone) == ZONE_MOVABLE: the zones whose min watermark
+        # is clamped instead of proportional (__setup_per_zone_wmarks)
+        self.is_highmem = zones.is_highmem_idx(idx) and zones.names[idx] == "HighMem"
+        self.clamped_min = self.is_highmem or idx == zones.MOVABLE
         self.spanned = spanned
         self.present_pages = present
         self.managed_pages = sum(e - s for s, e in managed_ranges)
@@ -98,7 +103,7 @@ class Zone(BuddyZone):
         self.reserved_ranges = reserved_ranges
         self._watermark = [0, 0, 0, 0]
         self.watermark_boost = 0
-        self.lowmem_reserve = [0] * MAX_NR_ZONES
+        self.lowmem_reserve = [0] * zones.MAX_NR_ZONES
         self.nr_reserved_highatomic = 0
         # zone->flags bits
         self.below_high = False
@@ -193,7 +198,8 @@ class Zone(BuddyZone):
         """mm/page_alloc.c: __setup_per_zone_wmarks for this zone."""
         managed = self.managed_pages
         tmp = pages_min * managed // lowmem_pages if lowmem_pages else 0
-        if self.idx == ZONE_MOVABLE:
+        if self.clamped_min:
+            # is_highmem(zone) || ZONE_MOVABLE: clamp(managed / 1024, SWAP_CLUSTER_MAX, 128)
             wmin = min(max(managed // 1024, SWAP_CLUSTER_MAX), 128)
         else:
             wmin = tmp

@@ -39,6 +39,8 @@ class ZoneAccess:
 
     def __init__(self, page_alloc: PageAllocator) -> None:
         self.pa = page_alloc
+        # include/linux/gfp.h: gfp_zone() as this kernel's GFP_ZONE_TABLE maps it (arch/)
+        self.gfp_zone = page_alloc.zt.gfp_zone
         self._bounds: list[tuple[int, int, int]] | None = None
 
     def all_zones(self) -> list[Zone]:

@@ -7,14 +7,14 @@ import dataclasses
 import pytest
 
 from kmscript.runtime import slab_geometry as g
-from kmscript.runtime.arch import ARCHES, X86_64, Arch, get_arch
+from kmscript.runtime.arch import ARCHES, I386, X86_64, Arch, get_arch
 from kmscript.runtime.errors import KernelFault
 from kmscript.runtime.machine import Machine, MachineConfig
 
 
 def test_x86_64_facts() -> None:
     a = get_arch("x86_64")
-    assert a is X86_64 and ARCHES == {"x86_64": X86_64}
+    assert a is X86_64 and ARCHES == {"x86_64": X86_64, "i386": I386}
     assert a.page_offset == 0xFFFF888000000000 and a.vmalloc_start == 0xFFFFC90000000000
     assert a.vmalloc_end == 0xFFFFC90000000000 + (32 << 40) - 1
     assert a.direct_map_end == 0xFFFFC88000000000          # PAGE_OFFSET + 64 TiB
@@ -26,8 +26,8 @@ def test_x86_64_facts() -> None:
 
 
 def test_unknown_arch_is_refused_with_the_known_ones() -> None:
-    with pytest.raises(KernelFault, match=r"arch='i386': unknown architecture \(known: x86_64\)"):
-        get_arch("i386")
+    with pytest.raises(KernelFault, match=r"arch='arm': unknown architecture \(known: i386, x86_64\)"):
+        get_arch("arm")
     with pytest.raises(KernelFault, match="unknown architecture"):
         Machine(MachineConfig(mem=64 << 20, cpus=1, arch="sparc"))
 

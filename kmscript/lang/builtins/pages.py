@@ -248,7 +248,7 @@ def _kmap(call: Call, page: Any) -> Any:
 
 @builtin("kunmap", page=PAGE, category="highmem", doc="kunmap(page): nothing to undo on x86_64")
 def _kunmap(call: Call, page: Any) -> None:
-    call.machine.highmem.kunmap(page.pfn)
+    call.machine.highmem.kunmap(page.pfn, call.caller)
 
 
 @builtin("kmap_atomic", page=PAGE, category="highmem",

@@ -1,15 +1,16 @@
 """Architectures as data: ``get_arch(name)`` returns the ``Arch`` description that
-``machine(arch=...)`` selects.  This release ships x86_64 only; a 32-bit profile with
-HighMem is a new module here plus its zone rules, with every allocator shared.
+``machine(arch=...)`` selects: x86_64 (the verified machine) and i386 with
+CONFIG_HIGHMEM4G (the textbook's), every allocator shared.
 """
 
 from __future__ import annotations
 
 from ..errors import KernelFault
 from .model import Arch, physmem_limit
+from .i386 import I386
 from .x86_64 import X86_64, X86_64_LA57
 
-ARCHES: dict[str, Arch] = {X86_64.name: X86_64}
+ARCHES: dict[str, Arch] = {X86_64.name: X86_64, I386.name: I386}
 DEFAULT_ARCH = X86_64.name
 
 
@@ -33,4 +34,4 @@ def with_la57(arch: Arch) -> Arch:
         raise KernelFault(f"la57=true: {arch.description} has no 5-level paging") from None
 
 
-__all__ = ["ARCHES", "DEFAULT_ARCH", "Arch", "X86_64", "get_arch", "physmem_limit", "with_la57"]
+__all__ = ["ARCHES", "DEFAULT_ARCH", "Arch", "I386", "X86_64", "get_arch", "physmem_limit", "with_la57"]

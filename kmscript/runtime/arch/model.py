@@ -14,8 +14,9 @@ functions of it (page_address(virt_to_pfn(a)) == a for a page-aligned direct-map
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from ..gfp import ZoneTypes
 from ..mm_types import PAGE_SHIFT
 from .paging import X86_64_4LEVEL, Paging
 
@@ -48,6 +49,12 @@ class Arch:
     legacy_hole: tuple[int, int]        # the legacy VGA/BIOS hole [start, end)
     dma_reserved: tuple[int, int]       # BIOS/trampoline reservations in ZONE_DMA
     kernel_reserved_pages: int   # kernel image, bss, early page tables at 16 MiB
+    zones: ZoneTypes             # enum zone_type of this configuration, its GFP_ZONE_TABLE
+    # The direct map's reach: 1 << MAX_PHYSMEM_BITS on x86_64; on a highmem kernel MAXMEM
+    # (the lowmem limit) before boot and max_low_pfn << PAGE_SHIFT after (``booted``).
+    direct_map_size: int
+    ip_line: str                 # show_ip(): "RIP: 0010:" on x86_64, "EIP: " on i386
+    oops_flags: str              # __die_header(): " SMP NOPTI" / " SMP" (no PTI without PAE)
     # the page-table shape (arch/paging.py)
     paging: Paging = X86_64_4LEVEL
     # where exec puts the heap (mm->start_brk).  The kernel puts it after the ELF image's
@@ -57,6 +64,16 @@ class Arch:
     # kernel regions beyond the direct map, vmalloc and vmemmap, for ``show layout``:
     # (start, end inclusive, what)
     layout_regions: tuple[tuple[int, int, str], ...] = ()
+    # CONFIG_HIGHMEM only (arch/x86/include/asm/pgtable_32_areas.h, fixmap.h): 0 elsewhere
+    last_pkmap: int = 0          # LAST_PKMAP: entries of the permanent kmap pool
+    pkmap_base: int = 0          # PKMAP_BASE
+    fix_kmap_begin_addr: int = 0  # __fix_to_virt(FIX_KMAP_BEGIN): the first kmap_local slot
+    km_max_idx: int = 0          # KM_MAX_IDX (include/asm-generic/kmap_size.h)
+    nr_cpus_config: int = 0      # CONFIG_NR_CPUS: the fixmap reserves KM_MAX_IDX slots for each
+    vmalloc_offset: int = 0      # VMALLOC_OFFSET: the hole between high_memory and VMALLOC_START
+    # arch/x86/kernel/setup_percpu.c: the embedded first chunk's atom_size - PMD_SIZE on
+    # 64-bit, PAGE_SIZE on 32-bit ("vmalloc space is highly contended"); 0 means PMD_SIZE
+    pcpu_atom_shift: int = 0
 
     # -- derived facts ---------------------------------------------------------------------
     @property
@@ -79,7 +96,46 @@ class Arch:
 
     @property
     def direct_map_end(self) -> int:
-        return self.page_offset + (1 << self.max_physmem_bits)
+        return self.page_offset + self.direct_map_size
+
+    @property
+    def pcpu_atom_size(self) -> int:
+        return 1 << (self.pcpu_atom_shift or self.pmd_shift)
+
+    @property
+    def has_highmem(self) -> bool:
+        return self.zones.HIGHMEM >= 0
+
+    @property
+    def ptr_digits(self) -> int:
+        """How many hex digits %px and the kernel's views print for a pointer."""
+        return 2 * self.pointer_size
+
+    def fmt_ptr(self, addr: int) -> str:
+        """A pointer as the kernel prints it with %px / %016lx (8 hex digits on 32-bit)."""
+        return f"{addr:0{2 * self.pointer_size}x}"
+
+    def booted(self, max_low_pfn: int, mem_map_phys: int) -> "Arch":
+        """The description as a booted highmem kernel sees it: the direct map ends at
+        high_memory = __va(max_low_pfn << PAGE_SHIFT) (arch/x86/mm/init_32.c: initmem_init),
+        VMALLOC_START = high_memory + VMALLOC_OFFSET (pgtable_32_areas.h), and the FLATMEM
+        mem_map sits where memblock put it in lowmem.  An arch without highmem has nothing
+        that depends on the RAM size: it is returned as it is."""
+        if not self.has_highmem:
+            return self
+        return replace(self, direct_map_size=max_low_pfn << PAGE_SHIFT,
+                       vmalloc_start=self.page_offset + (max_low_pfn << PAGE_SHIFT) + self.vmalloc_offset,
+                       vmemmap_start=self.page_offset + mem_map_phys)
+
+    # -- the highmem mapping areas (mm/highmem.c, arch/x86/include/asm/fixmap.h) ----------
+    def pkmap_addr(self, nr: int) -> int:
+        """PKMAP_ADDR(nr): the virtual address of pkmap entry ``nr``."""
+        return self.pkmap_base + (nr << PAGE_SHIFT)
+
+    def kmap_local_addr(self, cpu: int, idx: int) -> int:
+        """__fix_to_virt(FIX_KMAP_BEGIN + idx + KM_MAX_IDX * cpu): fixmap slots grow downwards
+        (include/asm-generic/fixmap.h: __fix_to_virt(x) = FIXADDR_TOP - (x << PAGE_SHIFT))."""
+        return self.fix_kmap_begin_addr - ((idx + self.km_max_idx * cpu) << PAGE_SHIFT)
 
     @property
     def max_physmem(self) -> int:

@@ -10,6 +10,7 @@ layout numbers are those of the verified machine's zoneinfo (tests/runtime/data)
 
 from __future__ import annotations
 
+from ..gfp import X86_64_ZONES
 from ..mm_types import PAGE_SHIFT
 from dataclasses import replace
 
@@ -45,6 +46,10 @@ X86_64 = Arch(
     legacy_hole=(0x9F, 0x100),
     dma_reserved=(1, 0x9F),
     kernel_reserved_pages=9418,
+    zones=X86_64_ZONES,          # DMA, DMA32, Normal, Movable, Device
+    direct_map_size=1 << 46,     # 1 << MAX_PHYSMEM_BITS
+    ip_line="RIP: 0010:",        # arch/x86/kernel/dumpstack.c: show_ip (64-bit)
+    oops_flags=" SMP NOPTI",
     # Documentation/arch/x86/x86_64/mm.rst (4-level, no KASAN); MODULES_END 0xffffffffff000000,
     # FIXADDR_TOP 0xffffffffff7ff000 (arch/x86/include/asm/fixmap.h), the fixmap growing down
     layout_regions=(
@@ -76,6 +81,7 @@ X86_64_LA57 = replace(
     vmalloc_start=_L5_VMALLOC_START,
     vmalloc_end=_L5_VMALLOC_START + (_VMALLOC_SIZE_TB_L5 << 40) - 1,
     task_size=(1 << 56) - (1 << PAGE_SHIFT),
+    direct_map_size=1 << 52,     # 1 << MAX_PHYSMEM_BITS (5-level)
     paging=X86_64_5LEVEL,
     layout_regions=(
         (0xFF00000000000000, 0xFF0FFFFFFFFFFFFF, "guard hole, also reserved for hypervisor"),
