@@ -104,10 +104,10 @@ class CompilerCore:
     def name_reader(self, e: ast.Name, scope: Scope) -> Ev:  # expressions.py
         raise NotImplementedError
 
-    def index_load(self, o: Any, i: Any, span: Span) -> Any:  # expressions.py
+    def index_load(self, o: Any, i: Any, span: Span, site: str = "") -> Any:  # expressions.py
         raise NotImplementedError
 
-    def index_store(self, o: Any, i: Any, v: Any, span: Span) -> None:  # expressions.py
+    def index_store(self, o: Any, i: Any, v: Any, span: Span, site: str = "") -> None:  # expressions.py
         raise NotImplementedError
 
     def bare_or_expr(self, e: ast.Expr, scope: Scope) -> Ev:  # calls.py

@@ -195,9 +195,11 @@ class ExpressionCompiler(CompilerCore):
 
     def expr_Index(self, e: ast.Index, scope: Scope) -> Ev:
         obj, idx = self.expr(e.obj, scope), self.expr(e.index, scope)
-        return lambda f: self.index_load(obj(f), idx(f), e.span)
+        site = self.caller_of(e.span)
+        return lambda f: self.index_load(obj(f), idx(f), e.span, site)
 
-    def index_load(self, o: Any, i: Any, span: Span) -> Any:
+    def index_load(self, o: Any, i: Any, span: Span, site: str = "") -> Any:
+        """``o[i]``; *site* is the script line ("file.kms:LINE") a KASAN report names."""
         if type(i) is not int:
             raise self.err(KmsTypeError, f"an index must be an integer, not {type_name(i)}", span)
         if isinstance(o, (list, str)):
@@ -207,8 +209,6 @@ class ExpressionCompiler(CompilerCore):
             return o[i]
         if isinstance(o, Ptr):
             m = self.host.machine
-            # under KASAN the access is checked at its script line (the report's last frame)
-            site = self.caller_of(span) if m.kasan is not None else ""
             if o.addr == 0 or o.addr <= 16:
                 if m.kasan is not None:
                     self._kasan_wild(o.addr + i, False, site, span)
@@ -229,7 +229,7 @@ class ExpressionCompiler(CompilerCore):
         assert kasan is not None
         kasan.check_access(addr & ((1 << 64) - 1), 1, write, site)  # the Oops ends the task
 
-    def index_store(self, o: Any, i: Any, v: Any, span: Span) -> None:
+    def index_store(self, o: Any, i: Any, v: Any, span: Span, site: str = "") -> None:
         if type(i) is not int:
             raise self.err(KmsTypeError, f"an index must be an integer, not {type_name(i)}", span)
         if isinstance(o, list):
@@ -242,7 +242,6 @@ class ExpressionCompiler(CompilerCore):
                 raise self.err(KmsTypeError, f"memory holds bytes: store an integer 0..255, not {repr_value(v)}",
                                span)
             m = self.host.machine
-            site = self.caller_of(span) if m.kasan is not None else ""
             if o.addr <= 16:
                 if m.kasan is not None:
                     self._kasan_wild(o.addr + i, True, site, span)

@@ -142,12 +142,13 @@ class StatementCompiler(CompilerCore):
             return set_global
         if isinstance(target, ast.Index):
             obj, idx, span = self.expr(target.obj, scope), self.expr(target.index, scope), target.span
+            site = self.caller_of(span)
 
             def set_index(f: Frame) -> Any:
                 o = obj(f)
                 i = idx(f)
                 v = value(f)
-                self.index_store(o, i, v, span)
+                self.index_store(o, i, v, span, site)
                 return v
             return set_index
         if isinstance(target, ast.Attr):
@@ -245,11 +246,12 @@ class StatementCompiler(CompilerCore):
             return upd
         if isinstance(target, ast.Index):
             obj, idx = self.expr(target.obj, scope), self.expr(target.index, scope)
+            site = self.caller_of(target.span)
 
             def upd_index(f: Frame) -> Any:
                 o, i = obj(f), idx(f)
-                v = binop(op, self.index_load(o, i, target.span), rhs(f), span)
-                self.index_store(o, i, v, target.span)
+                v = binop(op, self.index_load(o, i, target.span, site), rhs(f), span)
+                self.index_store(o, i, v, target.span, site)
                 return v
             return upd_index
         if isinstance(target, ast.Call):

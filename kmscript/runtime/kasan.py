@@ -178,6 +178,11 @@ class Kasan:
         self.free_track: dict[int, tuple[int, int]] = {}
         self._stacks: list[tuple[str, ...]] = [()]
         self._stack_ids: dict[tuple[str, ...], int] = {}
+        self._alloc_sids: dict[tuple[str, bool], int] = {}
+        self._free_sids: dict[tuple[str, str], int] = {}
+        # shadow patterns of an allocated / freed object, by (size, object_size) / (object_size, free meta)
+        self._alloc_pats: dict[tuple[int, int], bytes] = {}
+        self._free_pats: dict[tuple[int, bool], bytes] = {}
         # report.c: KASAN_BIT_REPORTED / KASAN_BIT_MULTI_SHOT
         self.multi_shot = multi_shot
         self.reported = False
@@ -391,61 +396,91 @@ class Kasan:
                 at.pop(obj, None)
                 ft.pop(obj, None)
 
-    def _slab_shadow(self, slab: Slab) -> None:
-        if slab.pfn not in self.shadow:
-            self.poison_slab(slab)  # a slab allocated before KASAN was installed (boot)
+    def _alloc_pattern(self, size: int, object_size: int) -> bytes:
+        """The shadow of an object of *object_size* allocated with *size* usable bytes:
+        0 per full granule, the partial granule, KASAN_SLAB_REDZONE up to round_up(object_size)."""
+        full, part = divmod(size, KASAN_GRANULE_SIZE)
+        n = (object_size + _GRANULE_MASK) >> 3
+        pat = bytes(full) + (bytes((part,)) if part else b"")
+        return pat + bytes((KASAN_SLAB_REDZONE,)) * (n - len(pat))
+
+    def _set_shadow(self, addr: int, pat: bytes) -> None:
+        """Write shadow bytes *pat* from the granule of *addr* on (a slab's pages are contiguous)."""
+        off = addr - self.page_offset
+        sh = self.shadow.get(off >> PAGE_SHIFT)
+        g0 = (off & (PAGE_SIZE - 1)) >> 3
+        if sh is not None and g0 + len(pat) <= _PAGES_PER_SHADOW_ROW:
+            sh[g0:g0 + len(pat)] = pat  # the object's granules are in one page
+            return
+        pos = 0
+        while pos < len(pat):
+            sh = self.shadow.get(off >> PAGE_SHIFT)
+            g0 = (off & (PAGE_SIZE - 1)) >> 3
+            n = min(len(pat) - pos, _PAGES_PER_SHADOW_ROW - g0)
+            if sh is not None:
+                sh[g0:g0 + n] = pat[pos:pos + n]
+            pos += n
+            off += n * KASAN_GRANULE_SIZE
 
     def slab_alloc(self, s: KmemCache, obj: int, req: int, gfp: int, caller: str, is_kmalloc: bool) -> None:
         """kasan_slab_alloc (unpoison the object) and, for kmalloc, kasan_kmalloc
         (poison_kmalloc_redzone: KASAN_SLAB_REDZONE from round_up(size) to the object
         size, the partial granule); the alloc track is saved."""
-        if gfp & _GFP_DIRECT_RECLAIM:
+        if gfp & _GFP_DIRECT_RECLAIM and self.quarantine_size > self.quarantine_max_size:
             self.quarantine_reduce()  # __kasan_slab_alloc: gfpflags_allow_blocking
-        pfn = (obj - self.page_offset) >> PAGE_SHIFT
-        if pfn not in self.shadow:
-            sl = self.slab.slab_by_pfn.get(pfn)
-            if sl is not None:
-                self._slab_shadow(sl)
         size = req if is_kmalloc else s.object_size
-        self._unpoison(obj, size)
-        rz = (size + _GRANULE_MASK) & ~_GRANULE_MASK
-        end = (s.object_size + _GRANULE_MASK) & ~_GRANULE_MASK
-        if end > rz:
-            self._poison(obj + rz, end - rz, KASAN_SLAB_REDZONE)
+        key = (size, s.object_size)
+        pat = self._alloc_pats.get(key)
+        if pat is None:
+            pat = self._alloc_pats[key] = self._alloc_pattern(size, s.object_size)
+        self._set_shadow(obj, pat)
         if s.geo.kasan_alloc_meta_offset:
-            api = ("__kmalloc_cache_noprof" if is_kmalloc else "kmem_cache_alloc_noprof")
-            self.alloc_track[obj] = (self.ctx.current.pid,
-                                     self._stack(("kasan_save_stack", "kasan_save_track",
-                                                  "__kasan_kmalloc" if is_kmalloc else "__kasan_slab_alloc",
-                                                  api, caller)))
-        self.free_track.pop(obj, None)
+            skey = (caller, is_kmalloc)
+            sid = self._alloc_sids.get(skey)
+            if sid is None:
+                sid = self._alloc_sids[skey] = self._stack((
+                    "kasan_save_stack", "kasan_save_track", "__kasan_kmalloc" if is_kmalloc else "__kasan_slab_alloc",
+                    "__kmalloc_cache_noprof" if is_kmalloc else "kmem_cache_alloc_noprof", caller))
+            self.alloc_track[obj] = (self.ctx.current.pid, sid)
+        if self.free_track:
+            self.free_track.pop(obj, None)
 
     def slab_free(self, s: KmemCache, slab: Slab, addr: int, caller: str, api: str) -> bool:
         """slab_free_hook under KASAN: True when KASAN keeps the object (quarantined, or a
         bad free that was reported and is not done)."""
-        first = slab.first
-        size = s.size
-        off = addr - first
-        if off < 0 or off % size or off // size >= slab.objects:
+        off = addr - slab.first
+        i, rem = divmod(off, s.size)
+        if off < 0 or rem or i >= slab.objects:
             # check_slab_allocation: nearest_obj(cache, slab, object) != object
             self.report_free(addr, "invalid-free", caller, api)
             return True
-        self._slab_shadow(slab)
-        if self.shadow_byte(addr) >= 0x80:
+        poff = addr - self.page_offset
+        sh = self.shadow.get(poff >> PAGE_SHIFT)
+        v = sh[(poff & (PAGE_SIZE - 1)) >> 3] if sh is not None else self.shadow_byte(addr)
+        if v >= 0x80:
             # !kasan_byte_accessible(object): freed before (or never allocated)
             self.report_free(addr, "double-free", caller, api)
             return True
         if s.flags & SLAB_TYPESAFE_BY_RCU:
             return False  # __kasan_slab_free: still_accessible, no poisoning, no quarantine
-        # poison_slab_object: KASAN_SLAB_FREE over round_up(object_size)
-        self._poison(addr, (s.object_size + _GRANULE_MASK) & ~_GRANULE_MASK, KASAN_SLAB_FREE)
-        if s.geo.kasan_free_meta_offset == KASAN_NO_FREE_META:
+        # poison_slab_object: KASAN_SLAB_FREE over round_up(object_size); kasan_save_free_info
+        # marks the free meta valid with KASAN_SLAB_FREE_META on the first granule
+        has_free_meta = s.geo.kasan_free_meta_offset != KASAN_NO_FREE_META
+        pkey = (s.object_size, has_free_meta)
+        pat = self._free_pats.get(pkey)
+        if pat is None:
+            n = (s.object_size + _GRANULE_MASK) >> 3
+            pat = self._free_pats[pkey] = ((bytes((KASAN_SLAB_FREE_META,)) if has_free_meta else bytes((KASAN_SLAB_FREE,)))
+                                           + bytes((KASAN_SLAB_FREE,)) * (n - 1))
+        self._set_shadow(addr, pat)
+        if not has_free_meta:
             return False  # no free meta: no quarantine (kasan_quarantine_put returns false)
-        # kasan_save_free_info: the free track, and the first granule marks it valid
-        self.free_track[addr] = (self.ctx.current.pid,
-                                 self._stack(("kasan_save_stack", "kasan_save_track", "kasan_save_free_info",
-                                              "__kasan_slab_free", api, caller)))
-        self._poison(addr, KASAN_GRANULE_SIZE, KASAN_SLAB_FREE_META)
+        skey = (caller, api)
+        sid = self._free_sids.get(skey)
+        if sid is None:
+            sid = self._free_sids[skey] = self._stack(("kasan_save_stack", "kasan_save_track", "kasan_save_free_info",
+                                                       "__kasan_slab_free", api, caller))
+        self.free_track[addr] = (self.ctx.current.pid, sid)
         self.quarantine_put(s, addr)
         return True
 

@@ -133,7 +133,7 @@ class Kmalloc:
         slab = self.slab
         c = s.cpu_slab[slab.ctx.cpu]
         fl = c.freelist
-        if fl and not gfp & _GFP_ZERO and not slab.faults.active and slab.kasan is None:
+        if fl and not gfp & _GFP_ZERO and not slab.faults.active:
             # slab_alloc_node fast path, inlined: one object off this CPU's lockless freelist
             ctx = slab.ctx
             if gfp & _GFP_DIRECT_RECLAIM and (ctx.preempt_count or ctx.irqs_disabled_per_cpu[ctx.cpu]
@@ -147,6 +147,8 @@ class Kmalloc:
             sl = c.slab
             assert sl is not None
             sl.owners[(o - sl.first) // s.size] = rid
+            if slab.kasan is not None:
+                slab.kasan.slab_alloc(s, o, size, gfp, caller, True)  # slab_post_alloc_hook -> kasan_kmalloc
             obj: int | None = o
         else:
             if slab.tracer.explain.on:
