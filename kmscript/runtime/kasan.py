@@ -17,7 +17,7 @@ report_generic.c; include/linux/kasan.h; Documentation/dev-tools/kasan.rst):
   0xFB, 0xFA on the first granule, free track, quarantine; a pointer that is not an object
   start is an invalid-free, one whose first byte is already poisoned a double-free, and
   neither is freed), __kasan_kmalloc_large (0xFE after the requested size up to the end of
-  the pages), kasan_krealloc, ksize's kasan_unpoison_range and krealloc's kasan_check_byte.
+  the pages), kasan_krealloc, and the kasan_check_byte of ksize and krealloc.
   The metadata KASAN adds to each cache (kasan_cache_create) is in slab_geometry.py.
 - **The quarantine** (mm/kasan/quarantine.c): a freed object is not given back to SLUB;
   it goes to this CPU's queue, which moves to the global FIFO of batches once it holds more
@@ -526,11 +526,6 @@ class Kasan:
         for i in range(1 << order):
             self.shadow.pop(pfn + i, None)
         self.kmalloc_large(addr, new_size, order, 0, "")
-
-    def unpoison_range(self, addr: int, size: int) -> None:
-        """kasan_unpoison_range (ksize hands the whole slab_ksize to the caller)."""
-        if ((addr - self.page_offset) >> PAGE_SHIFT) in self.shadow:
-            self._unpoison(addr, size)
 
     def is_quarantined(self, addr: int) -> bool:
         return addr in self._quarantined

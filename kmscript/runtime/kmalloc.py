@@ -377,9 +377,14 @@ class Kmalloc:
         slab.log.printk("\n".join(lines), "warn")
 
     # ------------------------------------------------------------------ queries
-    def ksize(self, addr: int) -> int:
-        """ksize/__ksize/slab_ksize (6.18)."""
+    def ksize(self, addr: int, caller: str = "ksize") -> int:
+        """ksize/__ksize/slab_ksize (6.18).  Under KASAN, ksize first checks the pointer with
+        kasan_check_byte (a use-after-free is reported and ksize returns 0); it does not
+        unpoison anything (the caller may only use what it asked for)."""
         if addr <= ZERO_SIZE_PTR:
+            return 0
+        kasan = self.slab.kasan
+        if kasan is not None and not kasan.check_byte(addr, caller, "ksize"):
             return 0
         slab = self.slab.slab_of(addr)
         if slab is None:
@@ -395,14 +400,10 @@ class Kmalloc:
         if s.keeps_orig_size:
             s.orig_size[addr] = s.object_size  # skip_orig_size_check: the caller may use it all
         if s.flags & (g.SLAB_RED_ZONE | g.SLAB_POISON | g.SLAB_KASAN):
-            size = s.object_size  # slab_ksize: SLAB_KASAN caches report object_size
-        elif s.flags & (g.SLAB_TYPESAFE_BY_RCU | g.SLAB_STORE_USER):
-            size = s.inuse
-        else:
-            size = s.size
-        if self.slab.kasan is not None:
-            self.slab.kasan.unpoison_range(addr, size)  # ksize: kasan_unpoison_range(objp, size)
-        return size
+            return s.object_size  # slab_ksize: SLAB_KASAN caches report object_size
+        if s.flags & (g.SLAB_TYPESAFE_BY_RCU | g.SLAB_STORE_USER):
+            return s.inuse
+        return s.size
 
     def krealloc(self, addr: int, new_size: int, gfp: int, caller: str) -> int | None:
         """krealloc_node_align_noprof / __do_krealloc (6.18)."""

@@ -285,8 +285,8 @@ class Machine:
     def kfree(self, p: int, caller: str | None = None) -> None:
         self.kmalloc_caches.kfree(p, caller or "kfree")
 
-    def ksize(self, p: int) -> int:
-        return self.kmalloc_caches.ksize(p)
+    def ksize(self, p: int, caller: str | None = None) -> int:
+        return self.kmalloc_caches.ksize(p, caller or "ksize")
 
     def kmalloc_size_roundup(self, size: int) -> int:
         from .slab_geometry import kmalloc_size_roundup

@@ -170,7 +170,7 @@ def _kfree(call: Call, p: int) -> None:
 @builtin("ksize", p=PTR, category="slab",
          doc="ksize(p): usable bytes of the object (the class size, or object_size with red zones/poison)")
 def _ksize(call: Call, p: int) -> int:
-    return call.machine.ksize(p)
+    return call.machine.ksize(p, call.caller)
 
 
 @builtin("kmalloc_size_roundup", size=SIZE, category="slab",
