@@ -50,8 +50,10 @@ child's VMAs are chained to the parent's anon_vma and get their own (anon_vma_fo
 page's ``mapcount`` is the number of ptes mapping it (_mapcount + 1); ``refcount`` is the
 mapcount, plus one for a page-cache page (the page cache's reference).
 
-Reverse map: an anonymous page points at (anon_vma, virtual page number), a page-cache page
-at (file, index) (pagecache.Rmap).  Reclaim swaps an anonymous page out by clearing every pte
+Reverse map: an anonymous page points at (anon_vma, linear_page_index) -- folio->mapping
+and folio->index; a VMA's vm_pgoff is its start's page number when it is created and
+stays with the pages when mremap moves it, so vma_address finds the page in every VMA
+chained to the anon_vma -- and a page-cache page at (file, index) (pagecache.Rmap).  Reclaim swaps an anonymous page out by clearing every pte
 that maps it (try_to_unmap through the anon_vma's VMAs) and leaving swap entries behind;
 compaction moves it by rewriting those ptes.
 
@@ -68,6 +70,10 @@ Simplifications relative to the kernel
 - A swapped-out page has no swap cache: reclaim frees it at once and a fault reads it back
   into a new page.  Swap slots are counted, not numbered (the swap pte holds the
   page-table entry's offset only for display).
+- Page tables are allocated on demand at every level: i386 PAE's preallocated user PMDs
+  (pgd_alloc -> preallocate_pmds) are not modelled.  No TLB (flushes have no cost).
+- A swapped-out page shared by several ptes (after fork) comes back as a private copy in
+  each address space that touches it (there is no swap cache to share it from).
 - The zero page is the pfn of the kernel image's first page (CONFIG_PHYSICAL_START, 16 MiB
   on x86_64): it is never allocated or freed.
 """
@@ -825,23 +831,27 @@ class AddressSpaces:
             link_anon_vma(new, av)
         mm.vmas.insert(new)
         self._account_vm(mm, vma.vm_flags, new_len >> PAGE_SHIFT)
-        moves = [(a, t, i) for a, t, i in self._all_ptes(mm, addr, addr + min(old_len, new_len))]
-        for a, table, i in moves:
+        moved: list[tuple[Table, int, Table, int]] = []
+        for a, table, i in self._all_ptes(mm, addr, addr + min(old_len, new_len)):
             dst = target + (a - addr)
             dtable = self._walk_alloc(mm, dst)
             if dtable is None:
-                break
+                # move_vma: a page table could not be allocated: move the ptes back and
+                # drop the new VMA (-ENOMEM, the old mapping unchanged)
+                for table_, i_, dtable_, di_ in reversed(moved):
+                    table_.entries[i_] = dtable_.entries[di_]
+                    table_.used += 1
+                    dtable_.entries[di_] = 0
+                    dtable_.used -= 1
+                self.do_munmap(mm, target, new_len)
+                return -ENOMEM
             entry = table.entries[i]
             table.entries[i] = 0
             table.used -= 1
             di = (dst >> PAGE_SHIFT) & (len(dtable.entries) - 1)
             dtable.entries[di] = entry
             dtable.used += 1
-            if entry & _PAGE_PRESENT:
-                pfn = (entry >> PAGE_SHIFT) & self._pfn_mask
-                found = self.rmap.lookup(pfn)
-                if found is not None and isinstance(found[0], AnonVma) and self.mapcount.get(pfn) == 1:
-                    self.rmap.set(pfn, found[0].oid, dst >> PAGE_SHIFT)  # folio_move_anon_rmap
+            moved.append((table, i, dtable, di))
         self.do_munmap(mm, addr, old_len)
         return target
 
@@ -1121,7 +1131,7 @@ class AddressSpaces:
     def _new_anon_page(self, mm: MM, vma: Vma, table: Table, i: int, addr: int, pfn: int, writable: bool) -> None:
         """folio_add_new_anon_rmap + folio_add_lru_vma + set_pte_at."""
         av = self._anon_vma_prepare(vma)
-        self.rmap.set(pfn, av.oid, addr >> PAGE_SHIFT)
+        self.rmap.set(pfn, av.oid, vma.pgoff_of(addr))  # folio->index = linear_page_index
         self.lru.add(pfn, LRU_INACTIVE_ANON)
         self.lru.young.set(pfn, 1)
         self.mapcount.set(pfn, 1)
@@ -1310,11 +1320,14 @@ class AddressSpaces:
     def _populate_anon_write(self, mm: MM, vma: Vma, start: int, end: int) -> int:
         """The write-fault loop over a private anonymous range, with the per-page work of
         do_anonymous_page inlined for the runs of empty ptes (the common case: a region
-        touched for the first time).  A pte that is not empty goes through the generic
-        handle_pte_fault.  Pages of a run are taken ahead from the pcp list
-        (alloc_pages_pcp_run: what the next alloc_pages calls would return), at most to the
-        end of the current PTE table (whose successor's tables come first) and within the
-        work meter, so the allocator sees the same calls as one page at a time."""
+        touched for the first time).  It goes one PTE table at a time: the walk (which
+        allocates the missing tables) once per table, then the table's entries in order.
+        A pte that is not empty goes through the generic handle_pte_fault.  Pages are
+        taken ahead from the pcp list (alloc_pages_pcp_run: what the next alloc_pages
+        calls would return), at most to the end of the current PTE table (whose
+        successor's tables come first) and within the work meter, so the allocator sees
+        the same calls as one page at a time.  The task can only be killed inside an
+        allocation, so that is where its death is checked."""
         alloc = self.page_alloc.alloc_pages
         alloc_run = self.page_alloc.alloc_pages_pcp_run
         free = self.page_alloc.free_pages
@@ -1330,7 +1343,6 @@ class AddressSpaces:
         young_map = lru.young
         mc_map = self.mapcount
         av = self._anon_vma_prepare(vma)
-        oid_shifted = av.oid << self.rmap.INDEX_BITS
         vm = self.vmstat
         clock = self.clock
         meter = self.meter
@@ -1340,86 +1352,90 @@ class AddressSpaces:
         cur_key = -1
         rsec = ssec = ysec = msec = rmap_map.section(0)
         zcount: list[int] | None = None
-        ahead: list[int] = []
-        table: Table | None = None
-        entries: list[int] = []
         done = 0
-        addr = start
         nr_total = (end - start) >> PAGE_SHIFT
-        while addr < end:
-            meter.left -= PAGE_WORK  # meter.charge, inlined on this hot path
-            if meter.left < 0:
-                meter.exhausted()
-            vpn = addr >> PAGE_SHIFT
-            i = vpn & (ptrs - 1)
-            if table is None or i == 0:
-                table = self._walk_alloc(mm, addr)
-                if table is None:
-                    break
-                entries = table.entries
-            if mm.dead:
+        # rmap value of the first page: anon_vma id and linear_page_index (folio->index)
+        rmap_val = (av.oid << self.rmap.INDEX_BITS) | vma.pgoff_of(start)
+        addr = start
+        stop = False
+        while addr < end and not stop:
+            table = self._walk_alloc(mm, addr)
+            if table is None or mm.dead:
                 break
-            if entries[i]:
-                if self._fault_in_vma(mm, vma, addr, True) != FAULT_OK:
-                    break
-                done += 1
-                addr += PAGE_SIZE
-                continue
-            if ahead:
-                pfn: int | None = ahead.pop()
-            else:
-                want = min(nr_total - done, ptrs - i, 1 + meter.left // PAGE_WORK)
-                ahead = alloc_run(GFP_ANON_FAULT, want, owner) if want > 1 else []
+            entries = table.entries
+            first = (addr >> PAGE_SHIFT) & (ptrs - 1)
+            last = min(ptrs, first + ((end - addr) >> PAGE_SHIFT))
+            ahead: list[int] = []
+            for i in range(first, last):
+                meter.left -= PAGE_WORK  # meter.charge, inlined on this hot path
+                if meter.left < 0:
+                    meter.exhausted()
+                if entries[i]:
+                    if self._fault_in_vma(mm, vma, addr, True) != FAULT_OK:
+                        stop = True
+                        break
+                    done += 1
+                    addr += PAGE_SIZE
+                    rmap_val += 1
+                    continue
                 if ahead:
-                    ahead.reverse()
-                    pfn = ahead.pop()
+                    pfn: int | None = ahead.pop()
                 else:
-                    pfn = alloc(GFP_ANON_FAULT, 0, owner=owner)
-            if mm.dead:
-                # killed while allocating: the OOM reaper already tore the mm down
-                if pfn is not None:
-                    free(pfn, 0)
-                for p in ahead:
-                    free(p, 0)
-                ahead = []
-                break
-            if pfn is None:
-                break
-            key = pfn >> SECTION_SHIFT
-            if key != cur_key:
-                cur_key = key
-                rsec = rmap_map.section(pfn)
-                ssec = state_map.section(pfn)
-                ysec = young_map.section(pfn)
-                msec = mc_map.section(pfn)
-                first = key << SECTION_SHIFT
-                z0 = range_zone(first, first + SECTION_MASK + 1)
-                zcount = zone_nr[z0] if z0 >= 0 else None
-            off = pfn & SECTION_MASK
-            entries[i] = (pfn << PAGE_SHIFT) | pte_bits
-            table.used += 1
-            rsec[off] = oid_shifted | vpn
-            msec[off] = 1
-            # lruvec_add_folio, inlined; counters stay exact at every step because a
-            # later allocation in this loop may print them (OOM report, Mem-Info)
-            ssec[off] = state
-            ysec[off] = 1
-            lru_list.append(pfn)
-            lru_nr[LRU_INACTIVE_ANON] += 1
-            if zcount is not None:
-                zcount[LRU_INACTIVE_ANON] += 1
-            else:
-                zone_nr[zone_of(pfn)][LRU_INACTIVE_ANON] += 1
-            vm.nr_inactive_anon += 1
-            vm.nr_anon_pages += 1
-            mm.anon += 1
-            mm.min_flt += 1
-            done += 1
-            clock.ns += FAULT_NS
-            addr += PAGE_SIZE
+                    want = min(nr_total - done, last - i, 1 + meter.left // PAGE_WORK)
+                    ahead = alloc_run(GFP_ANON_FAULT, want, owner) if want > 1 else []
+                    if ahead:
+                        ahead.reverse()
+                        pfn = ahead.pop()
+                    else:
+                        pfn = alloc(GFP_ANON_FAULT, 0, owner=owner)
+                    if mm.dead:
+                        # killed while allocating: the OOM reaper already tore the mm down
+                        if pfn is not None:
+                            free(pfn, 0)
+                        for p in ahead:
+                            free(p, 0)
+                        ahead = []
+                        stop = True
+                        break
+                if pfn is None:
+                    stop = True
+                    break
+                key = pfn >> SECTION_SHIFT
+                if key != cur_key:
+                    cur_key = key
+                    rsec = rmap_map.section(pfn)
+                    ssec = state_map.section(pfn)
+                    ysec = young_map.section(pfn)
+                    msec = mc_map.section(pfn)
+                    sec_first = key << SECTION_SHIFT
+                    z0 = range_zone(sec_first, sec_first + SECTION_MASK + 1)
+                    zcount = zone_nr[z0] if z0 >= 0 else None
+                off = pfn & SECTION_MASK
+                entries[i] = (pfn << PAGE_SHIFT) | pte_bits
+                table.used += 1
+                rsec[off] = rmap_val
+                msec[off] = 1
+                # lruvec_add_folio, inlined; counters stay exact at every step because a
+                # later allocation in this loop may print them (OOM report, Mem-Info)
+                ssec[off] = state
+                ysec[off] = 1
+                lru_list.append(pfn)
+                lru_nr[LRU_INACTIVE_ANON] += 1
+                if zcount is not None:
+                    zcount[LRU_INACTIVE_ANON] += 1
+                else:
+                    zone_nr[zone_of(pfn)][LRU_INACTIVE_ANON] += 1
+                vm.nr_inactive_anon += 1
+                vm.nr_anon_pages += 1
+                mm.anon += 1
+                mm.min_flt += 1
+                done += 1
+                clock.ns += FAULT_NS
+                addr += PAGE_SIZE
+                rmap_val += 1
+            assert not ahead  # the loop stops only where no page was taken ahead
         self.pgfault += done
         mm.hiwater_rss = max(mm.hiwater_rss, mm.rss)
-        assert not ahead  # the loop stops only where no page was taken ahead
         return done
 
     # -- fork -------------------------------------------------------------------------------------
@@ -1485,34 +1501,33 @@ class AddressSpaces:
         return 0
 
     # -- reverse map: reclaim and compaction -----------------------------------------------------
-    def _anon_mappers(self, av: AnonVma, vpn: int, pfn: int) -> list[tuple[MM, Vma, Table, int]]:
-        """rmap_walk_anon: every pte mapping pfn at vpn, through the VMAs chained to the
-        anon_vma (a child's own anon_vma chains to nothing of its parent's pages, but the
-        parent's anon_vma reaches the child VMAs that still share them)."""
-        addr = vpn << PAGE_SHIFT
+    def _anon_mappers(self, av: AnonVma, index: int, pfn: int) -> list[tuple[MM, Vma, Table, int]]:
+        """rmap_walk_anon: every pte mapping pfn, through the VMAs chained to the anon_vma.
+        *index* is the page's linear_page_index (folio->index): in each VMA the page sits
+        at vm_start + (index - vm_pgoff) pages (vma_address), which stays right when
+        mremap moves the VMA (the moved VMA keeps its vm_pgoff)."""
         out = []
-        seen: set[int] = set()
         for vma in list(av.vmas):
-            if not vma.vm_start <= addr < vma.vm_end:
+            if not vma.vm_pgoff <= index < vma.vm_pgoff + vma.pages:
                 continue
             owner = vma.vm_mm
-            if owner is None or owner.dead or id(owner) in seen:
+            if owner is None or owner.dead:
                 continue
+            addr = vma.vm_start + ((index - vma.vm_pgoff) << PAGE_SHIFT)
             t = self._walk(owner, addr)
             if t is None:
                 continue
             i = (addr >> PAGE_SHIFT) & (len(t.entries) - 1)
             pte = t.entries[i]
             if pte & _PAGE_PRESENT and (pte >> PAGE_SHIFT) & self._pfn_mask == pfn:
-                seen.add(id(owner))
                 out.append((owner, vma, t, i))
         return out
 
-    def try_to_unmap_anon(self, av: AnonVma, vpn: int, pfn: int) -> bool:
+    def try_to_unmap_anon(self, av: AnonVma, index: int, pfn: int) -> bool:
         """add_to_swap + try_to_unmap for an anonymous page reclaim isolated: every pte that
         maps it becomes a swap entry for one slot, then the page is freed.  False (the
         page stays) when swap is full."""
-        mappers = self._anon_mappers(av, vpn, pfn)
+        mappers = self._anon_mappers(av, index, pfn)
         slot = self.swap.alloc()
         if slot is None:
             return False
@@ -1529,14 +1544,14 @@ class AddressSpaces:
         self.page_alloc.free_pages(pfn, 0)
         return True
 
-    def migrate_anon(self, av: AnonVma, vpn: int, old: int, new: int) -> None:
+    def migrate_anon(self, av: AnonVma, index: int, old: int, new: int) -> None:
         """remove_migration_ptes: every pte that mapped old maps new (the caller copied it)."""
-        for _mm, _vma, table, i in self._anon_mappers(av, vpn, old):
+        for _mm, _vma, table, i in self._anon_mappers(av, index, old):
             table.entries[i] = (new << PAGE_SHIFT) | (table.entries[i] & ~(self._pfn_mask << PAGE_SHIFT))
         self.mapcount.set(new, self.mapcount.get(old))
         self.mapcount.set(old, 0)
         self.rmap.clear(old)
-        self.rmap.set(new, av.oid, vpn)
+        self.rmap.set(new, av.oid, index)
 
     def migrate_file_ptes(self, f: File, idx: int, old: int, new: int) -> None:
         """remove_migration_ptes for a mapped page-cache page."""

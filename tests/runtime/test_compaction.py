@@ -74,7 +74,7 @@ def test_order4_kernel_succeeds_after_compaction_atomic_fails() -> None:
     assert t.rss == t.total_vm  # type: ignore[attr-defined]
     mm = t.mm  # type: ignore[attr-defined]
     for addr, p in m.tasks.spaces.mapped(mm):
-        assert m.reclaim.rmap.lookup(p) == (mm.vmas.lookup(addr).anon_vma, addr >> 12)
+        assert m.reclaim.rmap.lookup(p) == (mm.vmas.lookup(addr).anon_vma, mm.vmas.lookup(addr).pgoff_of(addr))
         assert m.page_alloc.page(p).owner == "user"
     m.page_alloc.check_invariants()
 

@@ -289,7 +289,7 @@ def check_mappings(m: Machine) -> None:
                 assert owner[0].pages[owner[1]] == pfn
             else:
                 anon += 1
-                assert isinstance(owner[0], AnonVma) and owner[1] == addr >> 12
+                assert isinstance(owner[0], AnonVma) and owner[1] == vma.pgoff_of(addr)
                 assert vma in owner[0].vmas         # the anon_vma reaches this mapping
         assert (mm.anon, mm.file + mm.shmem) == (anon, file)
         tables = sum(mm.nr_tables[1:])
@@ -301,7 +301,7 @@ def check_mappings(m: Machine) -> None:
     m.page_alloc.check_invariants()
 
 
-OPS = st.lists(st.tuples(st.integers(0, 7), st.integers(0, 1), st.integers(0, 15), st.integers(1, 6)),
+OPS = st.lists(st.tuples(st.integers(0, 8), st.integers(0, 1), st.integers(0, 15), st.integers(1, 6)),
                max_size=30)
 
 
@@ -342,6 +342,8 @@ def test_page_tables_rmap_and_mapcounts_agree(ops: list[tuple[int, int, int, int
                 tasks.append(c)
         elif op == 7:
             m.reclaim.shrink_node(32, 4, may_swap=True, is_kswapd=False)
+        elif op == 8:
+            sp.do_mremap(mm, addr, n * 4096, (n + 1) * 4096, MREMAP_MAYMOVE)
         check_mappings(m)
     for t in tasks:
         if t.alive:
@@ -372,3 +374,39 @@ def test_fast_populate_matches_fault_by_fault() -> None:
                 list(m.reclaim.lru.lists[0]), [list(lst) for z in pa.populated for p in z.pcp for lst in p.lists])
 
     assert run(True) == run(False)
+
+
+def test_moved_shared_pages_stay_reachable_through_the_rmap() -> None:
+    """mremap keeps the moved VMA's vm_pgoff, so the rmap (anon_vma + page index) still
+    finds pages that a fork shares and the parent then moved; reclaim swaps them out of
+    both address spaces and each faults them back."""
+    m = Machine(MachineConfig(cpus=1, dma_pages=0, dma32_pages=8192, swap=64 * MiB))
+    sp = m.tasks.spaces
+    t, mm = spawn(m)
+    a = sp.do_mmap(mm, 0, 16 * 4096, RW, ANON | MAP_POPULATE)
+    c = m.tasks.fork(t)
+    assert c is not None and c.mm is not None
+    moved = sp.do_mremap(mm, a, 16 * 4096, 32 * 4096, MREMAP_MAYMOVE | 2, 0x300000000)
+    assert moved == 0x300000000
+    shared = sp.pte_pfn(mm, moved)
+    assert shared == sp.pte_pfn(c.mm, a) and sp.page_mapcount(shared) == 2
+    check_mappings(m)
+    u, _ = spawn(m, "hog")
+    u.fault(30 * MiB)                  # pressure: the shared pages go to swap from both mms
+    check_mappings(m)
+    assert t.swapents > 0 and c.swapents > 0
+    assert m.tasks.touch(t, moved, 16 * 4096, False) == 16
+    assert m.tasks.touch(c, a, 16 * 4096, False) == 16
+    check_mappings(m)
+
+
+def test_exec_replaces_the_address_space() -> None:
+    m = boot()
+    sp = m.tasks.spaces
+    t, mm = spawn(m)
+    sp.do_mmap(mm, 0, 1 * MiB, RW, ANON | MAP_POPULATE)
+    assert t.rss == MiB and m.vmstat.nr_pagetable_pages == 2 + 3
+    assert m.tasks.exec(t)
+    assert t.mm is not mm and mm.dead and t.rss == 0 and t.map_count == 0 and t.total_vm == 0
+    assert m.vmstat.nr_pagetable_pages == 2 and m.vmstat.nr_anon_pages == 0   # only the new PGD
+    assert t.alive and t.brk == t.mm.start_brk

@@ -162,7 +162,8 @@ def check_counters(m: Machine) -> None:
                 mapped_file_pages.add(pfn)
                 assert owner[0].pages[owner[1]] == pfn  # a mapped page is in the page cache
             else:
-                assert owner == (t.mm.vmas.lookup(addr).anon_vma, addr >> 12)  # type: ignore[union-attr]
+                vma = t.mm.vmas.lookup(addr)
+                assert vma is not None and owner == (vma.anon_vma, vma.pgoff_of(addr))
         assert nr_file == t.mm.file
     # NR_FILE_MAPPED counts page-cache pages mapped at least once; MM_FILEPAGES counts ptes
     assert vm.nr_mapped == len(mapped_file_pages)
