@@ -15,6 +15,8 @@ Sections (all by default; name some to run only those):
            live object (target <= 100), share of time in the garbage collector
   oom16g   benchmarks/bench_oom_16g.kms (target <= 10 s)
   oomkms   `kmscript examples/oom.kms` wall time (target <= 0.5 s)
+  timeline the timeline sampler's cost: a fault-only run and a reclaim + OOM run, each with
+           the sampler on vs stopped at boot (target: within 1.03x)
 
 Run: python benchmarks/bench_scale.py [section ...] [--quick]
 """
@@ -286,9 +288,44 @@ def section_oomkms() -> None:
           f"CPU {verdict(cpu <= 0.5)})")
 
 
+_TIMELINE_RUNS = {
+    "fault (fast path)": ("machine(mem=8G, cpus=4)",
+                             'task t = spawn("bench")\nt.fault({big})\nt.exit()'),
+    "reclaim + OOM (slow path)": ("machine(mem=1G, cpus=2)",
+                                  'task db = spawn("db")\ndb.fault(512M)\nfile f = open("f")\n'
+                                  'f.read({big})\ntask w = spawn("w")\n'
+                                  'expect oom "w" { w.fault(2G) }'),
+}
+
+
+def section_timeline() -> None:
+    print("== the timeline sampler: the same run with it on and stopped at boot (best of 3, interleaved)")
+    from kmscript.session import Session
+
+    for label, (boot, body) in _TIMELINE_RUNS.items():
+        text = body.replace("{big}", ("256M" if QUICK else "1G") if "8G" in boot else ("384M" if QUICK else "768M"))
+        best = {"on": float("inf"), "off": float("inf")}
+        samples = 0
+        for _ in range(3):
+            for side in ("on", "off"):
+                s = Session(out=lambda line: None, quiet=True, max_steps=1 << 40, max_time=None)
+                s.run_text(boot)
+                if side == "off":
+                    s.machine.timeline.set_enabled(False)
+                t = time.perf_counter()
+                s.run_text(text)
+                best[side] = min(best[side], time.perf_counter() - t)
+                if side == "on":
+                    samples = len(s.machine.timeline.samples())
+                del s
+        r = best["on"] / best["off"]
+        print(f"  {label:26s} on {best['on'] * 1e3:7.1f} ms, off {best['off'] * 1e3:7.1f} ms: {r:.3f}x "
+              f"({samples} samples kept) (target <= 1.03x: {verdict(r <= 1.03)})")
+
+
 SECTIONS = {"pages": section_pages, "script": section_script, "fault": section_fault,
             "percpu": section_percpu, "kmalloc": section_kmalloc, "oom16g": section_oom16g,
-            "oomkms": section_oomkms}
+            "oomkms": section_oomkms, "timeline": section_timeline}
 
 
 def main() -> None:

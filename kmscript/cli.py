@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop a script after SECONDS of CPU time (default 60; 0: no limit)")
     p.add_argument("--max-memory", default=None, metavar="SIZE",
                    help="host memory a script may use, like 512M or 2G (default 512M; 0: no limit)")
+    p.add_argument("--plot", metavar="FILE", default=None,
+                   help="write the run's timeline as a chart (.svg, .png; needs the plot extra) where the "
+                        "script says `plot`, or at its end")
     p.add_argument("--leak-check", action="store_true", help="list objects still allocated at the end")
     p.add_argument("--vi", action="store_true", help="vi key bindings in the REPL")
     p.add_argument("--debug", action="store_true", help="show Python tracebacks for internal errors")
@@ -232,6 +235,7 @@ def _run(ns: argparse.Namespace) -> int:
         # short one never flickers); never with --json, never before the REPL
         progress = ProgressLine(enabled=False if ns.json or want_repl else None, delay=SCRIPT_PROGRESS_DELAY)
         session = Session(out=progress.wrap(out), **opts)
+        session.plot_file = ns.plot
         if progress.enabled:
             session.note_hook = progress.wrap(_err)
             session.meter.tick = _script_progress(progress, session)
@@ -284,6 +288,11 @@ def run_one(session: Any, name: str, text: str | None, out: Any, ns: argparse.Na
     _fault_notes(session, name, ns)
     if session.tests:
         status = max(status, run_test_blocks(session, out, ns))
+    if ns.plot is not None and session.plots_requested == 0 and session.has_machine:
+        problem = session.plot(None)   # the script had no `plot`: the chart of the whole run
+        if problem is not None:
+            _err(f"kmscript: {problem}")
+            status = max(status, EXIT_USAGE)
     if ns.leak_check:
         report = getattr(session.machine, "leak_report", None)
         if report is None:

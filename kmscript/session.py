@@ -108,6 +108,9 @@ class Session:
         self._expected_reports: dict[int, LogRecord] = {}
         self.block_reports_start = 0  # reports[:n] came from a test block's re-run top level
         self._current: Machine | None = None
+        # `--plot FILE`: where a bare `plot` (or the end of the run) writes the timeline chart
+        self.plot_file: str | None = None
+        self.plots_requested = 0   # `plot` statements that wrote (or tried to write) a chart file
         self.interp = Interpreter(self)
 
     @property
@@ -219,6 +222,35 @@ class Session:
             # entry's); --json prints none and keeps them all for the JSON
             if len(self.explanations) > MAX_KEPT_EXPLANATIONS:
                 del self.explanations[:-MAX_KEPT_EXPLANATIONS // 2]
+
+    def plot(self, path: str | None) -> str | None:
+        """``plot [FILE]``: the timeline chart to FILE, or to ``--plot FILE``, or (neither
+        given) the timeline in the terminal.  Without matplotlib the chart is skipped with
+        a one-line message on stderr and the run goes on.  Returns an error message when
+        the file cannot be written (the statement reports it at its position)."""
+        timeline = self.machine.timeline
+        timeline.sample()     # the chart ends now
+        target = path if path is not None else self.plot_file
+        if target is None:
+            self.write_view("timeline", timeline.render_text())
+            return None
+        from .plot import PlotUnavailable, write  # matplotlib only there, only now
+        self.plots_requested += 1
+        try:
+            done = write(timeline, target)
+        except PlotUnavailable as e:
+            line = f"kmscript: note: plot {target!r} skipped: {e}"
+            self.notes.append(line)
+            if self.note_hook is not None:
+                self.note_hook(line)
+            else:  # (also with --quiet: the file the user asked for is not there)
+                import sys
+                print(line, file=sys.stderr)
+            return None
+        except (OSError, ValueError) as e:
+            return f"plot: cannot write {target!r}: {e}"
+        self.write(done)
+        return None
 
     # -- running -------------------------------------------------------------------------------
     def note(self, line: str, key: str | None = None) -> None:

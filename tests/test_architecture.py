@@ -50,6 +50,8 @@ RANK: dict[str, float] = {
     "percpu_internal": 7.0, "percpu_vm": 7.1, "percpu": 7.2, "kstack": 7.2, "highmem": 7.2, "maccess": 7.3,
     # tasks, page cache, reclaim, compaction, OOM
     "pagecache": 8.0, "zone_access": 8.0, "vma": 8.0, "mmap": 8.05, "task_mmu": 8.06, "task": 8.1, "compaction": 8.2, "oom": 8.2, "reclaim": 8.3,
+    # the sampler over all of them (show timeline, plot)
+    "timeline": 8.5,
     # views over everything, then the facade that wires the subsystems
     "procfs": 9, "machine": 10,
 }
@@ -292,3 +294,16 @@ def test_lang_does_not_import_the_session() -> None:
     for path in sorted((PKG / "lang").rglob("*.py")):
         for mod in imports(path):
             assert mod != "kmscript.session", f"lang/{path.relative_to(PKG / 'lang')} imports the session"
+
+
+def test_optional_extras_are_imported_in_one_module_each() -> None:
+    """matplotlib (the plot extra) only in kmscript/plot.py; IPython and the Jupyter
+    machinery (the jupyter extra) only in kmscript/jupyter.py."""
+    owners = {"matplotlib": "plot.py", "IPython": "jupyter.py", "ipykernel": "jupyter.py",
+              "nbclient": "jupyter.py", "nbformat": "jupyter.py"}
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG).as_posix()
+        for mod in imports(path):
+            top = mod.split(".")[0]
+            if top in owners:
+                assert rel == owners[top], f"{rel} imports {mod}"

@@ -21,8 +21,10 @@ def test_readme_commands_name_real_files() -> None:
     assert "kmscript examples/oom.kms" in readme
     assert (ROOT / "examples" / "oom.kms").is_file()
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'" in ci
-    assert "python3 -m pytest -q -n 2" in ci and "python3 -m pytest -q -n 2" in readme
+    install = "-e '.[test,plot,jupyter]'"
+    assert f"python3 -m pip install --quiet --disable-pip-version-check {install}" in ci
+    assert f"python3 -m pip install {install} && python3 -m pytest -q -n 2" in readme
+    assert "python3 -m pytest -q -n 2" in ci
 
 
 def test_readme_scenario_paths_exist() -> None:

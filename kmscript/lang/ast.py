@@ -286,6 +286,12 @@ class Show(_Node):
 
 
 @_node
+class Plot(_Node):
+    target: Expr | None  # the file to write; None: where --plot says
+    span: Span = _span()
+
+
+@_node
 class Include(_Node):
     path: str
     span: Span = _span()
@@ -421,7 +427,7 @@ class TestBlock(_Node):
     span: Span = _span()
 
 
-Stmt = Union[Assign, AugAssign, IncDec, ExprStmt, Assert, Return, Break, Continue, Show, Include, Decl,
+Stmt = Union[Assign, AugAssign, IncDec, ExprStmt, Assert, Return, Break, Continue, Show, Plot, Include, Decl,
              PercpuDef, PercpuAdd, Sysctl, Fail, If, Repeat, For, While, FnDef, Expect, Explain, CpuBlock,
              IrqBlock, TestBlock]
 

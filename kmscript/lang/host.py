@@ -58,6 +58,12 @@ class Host(Protocol):
         *implicit* for one that ``explain_all`` explained."""
         ...
 
+    def plot(self, path: str | None) -> str | None:
+        """``plot``: write the timeline chart to *path* (None: the host's --plot file, or
+        the terminal view when there is none).  A missing plotting library is a note;
+        returns an error message when the file cannot be written."""
+        ...
+
     def run_text(self, text: str, name: str = "<input>", *, nested: bool = False,
                  on_result: Callable[[ast.Stmt, Any], None] | None = None) -> None:
         """Parse, compile and run more text in the same state (``include``)."""

@@ -20,6 +20,14 @@ allows a path only when
 
 Anything else is an error at the ``include`` statement that quotes only the path the
 script wrote.
+
+Pictures and charts (``plot "out.svg"``, ``show memmap "map.png"``) are the only files a
+script writes.  :func:`resolve_output` allows a path only when it ends in one of the
+picture suffixes (``.svg``, ``.png``, ``.pdf``; a symlink must point to one too), it lies
+inside the same allowed roots as includes (not under ``/proc``, ``/sys``, ``/dev``), and
+what is there already, if anything, is a regular file: a script cannot overwrite a
+script, a dotfile or a device.  (``--plot FILE`` on the command line is the user's own
+choice and is not restricted.)
 """
 
 from __future__ import annotations
@@ -114,6 +122,31 @@ def allowed_roots(top_level: str | None) -> list[Path]:
     if top_level is not None:
         roots.insert(0, Path(top_level).resolve().parent)
     return roots
+
+
+PICTURE_SUFFIXES = (".svg", ".png", ".pdf")
+
+
+def resolve_output(target: str, including: str | None, roots: list[Path],
+                   suffixes: tuple[str, ...] = PICTURE_SUFFIXES) -> Path:
+    """The file a picture statement in the file *including* (None: not a file) may write;
+    KmsUsageError otherwise (see the module docstring)."""
+    wanted = " or ".join(suffixes)
+    if not target.lower().endswith(suffixes):
+        raise KmsUsageError(f"cannot write {target!r}: a picture file name ends in {wanted}")
+    base = Path(including).parent if including is not None else Path.cwd()
+    path = (base / target).resolve()
+    if not path.name.lower().endswith(suffixes):
+        raise KmsUsageError(f"cannot write {target!r}: it is a link to a file that does not end in {wanted}")
+    if any(path.is_relative_to(f) for f in _FORBIDDEN):
+        raise KmsUsageError(f"cannot write {target!r}: {path.parts[1]} is not a place for pictures")
+    if not any(path.is_relative_to(r) for r in roots):
+        where = " and ".join(str(r) for r in roots)
+        raise KmsUsageError(f"cannot write {target!r}: pictures are written only below {where} "
+                            "(the script's own directory and the working directory)")
+    if path.exists() and not path.is_file():
+        raise KmsUsageError(f"cannot write {target!r}: it exists and is not a regular file")
+    return path
 
 
 def resolve_include(target: str, including: str | None, roots: list[Path], stack: list[str]) -> Path:

@@ -209,7 +209,7 @@ class _Clause:
 # Tokens that only mark where a statement or block starts and ends (named in the grammar
 # for that reason): they count for the span but the handlers skip them.
 _SPAN_ONLY = frozenset({"IF", "ELIF", "ELSE", "REPEAT", "FOR", "WHILE", "FN", "ASSERT", "EXPECT", "EXPLAIN", "CPU",
-                        "IRQ", "TEST", "SHOW", "INCLUDE", "PERCPU", "DEFINE_PER_CPU", "SYSCTL", "FAIL", "LBRACE", "RBRACE", "RETURN",
+                        "IRQ", "TEST", "SHOW", "PLOT", "INCLUDE", "PERCPU", "DEFINE_PER_CPU", "SYSCTL", "FAIL", "LBRACE", "RBRACE", "RETURN",
                         "BREAK", "CONTINUE", "CPU_CLOSE"})
 _LOGIC = {"or": "or", "||": "or", "and": "and", "&&": "and"}
 
@@ -278,6 +278,10 @@ class _Builder(Transformer):  # type: ignore[type-arg]
 
     def view_name(self, items: list[Any]) -> Token:
         return items[0].update(type="NAME")  # type: ignore[no-any-return]  # a keyword as a name (`show task`)
+
+    def plot_stmt(self, items: list[Any]) -> ast.Plot:
+        k = _kept(items)
+        return ast.Plot(k[0] if k else None, _items_span(items))
 
     def include_stmt(self, items: list[Any]) -> ast.Include:
         return ast.Include(parse_string(_kept(items)[0]), _items_span(items))

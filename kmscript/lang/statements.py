@@ -17,6 +17,7 @@ same configuration.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, NoReturn
 
 from ..errors import (KmsAssertionError, KmsError, KmsExpectationError, KmsNameError, KmsRuntimeError, KmsSyntaxError,
@@ -26,7 +27,7 @@ from ..runtime.reports import classify
 from ..source import Span
 from . import ast
 from .builtins.registry import BUILTINS, CONSTANTS, VALUES, VIEWS
-from .include import allowed_roots, read_script, resolve_include
+from .include import allowed_roots, read_script, resolve_include, resolve_output
 from .limits import INT_LIMIT, int_too_large
 from .compile_core import BreakLoop, CompilerCore, ContinueLoop, Ev, Frame, ReturnValue, Run, UserFunction
 from .operators import binop, compare, truthy
@@ -337,6 +338,33 @@ class StatementCompiler(CompilerCore):
             if text is not None:
                 host.write_view(s.view, str(text))
         return run
+
+    def stmt_Plot(self, s: ast.Plot, scope: Scope) -> Run:
+        target = s.target
+        path = self.expr(target, scope) if target is not None else None
+        host = self.host
+
+        def run(f: Frame) -> None:
+            name = None
+            if path is not None and target is not None:
+                value = path(f)
+                if not isinstance(value, str) or not value:
+                    raise self.err(KmsTypeError, f"plot needs a file name (a string), got {type_name(value)}",
+                                   target.span)
+                name = str(self.output_path(value, target.span))
+            problem = host.plot(name)
+            if problem is not None:
+                raise self.err(KmsRuntimeError, problem, s.span)
+        return run
+
+    def output_path(self, target: str, span: Span) -> Path:
+        """Where a picture statement may write *target* (lang/include.py: resolve_output)."""
+        stack = self.include_stack
+        including = None if self.source.name in ("<input>", "<stdin>", "<string>") else self.source.name
+        try:
+            return resolve_output(target, including, allowed_roots(stack[0] if stack else None))
+        except KmsError as e:
+            raise e.with_location(span, self.source)
 
     def stmt_Include(self, s: ast.Include, scope: Scope) -> Run:
         if not scope.top:

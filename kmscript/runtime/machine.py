@@ -52,6 +52,7 @@ from .slab_geometry import KMALLOC_MAX_CACHE_SIZE
 from .sysctl import SysctlGet, SysctlSet, SysctlTable
 from .task import TaskTable
 from .mmap import AddressSpaces, ObjectCachesOf, SwapSpace
+from .timeline import SampledHooks, Timeline
 from .trace import Tracer
 from .vmalloc import Vmalloc
 from .vmstat import VmStat
@@ -124,8 +125,13 @@ class Machine:
                                         faults=self.faults, vmstat=self.vmstat)
         # the booted description: on a highmem kernel VMALLOC_START and mem_map depend on RAM
         self.arch = self.page_alloc.arch
-        self.phys: PhysMem = self.page_alloc.phys
         self.page_alloc.register_sysctls(self.sysctls.register)
+
+    @property
+    def phys(self) -> PhysMem:
+        """The physical byte store (the page allocator's; a property, not an attribute, so
+        the facade stays within CPython 3.11's 29 inline attributes)."""
+        return self.page_alloc.phys
 
     def alloc_pages(self, gfp: int, order: int, owner: int | None = None, caller: str | None = None) -> int | None:
         """alloc_pages(gfp, order): head pfn of 2^order contiguous pages, or None."""
@@ -383,7 +389,12 @@ class Machine:
         self.oom = OomKiller(tasks=self.tasks, ctx=self.ctx, log=self.log, vmstat=self.vmstat, kstacks=self.kstacks,
                              events=self.events, sysctls=self.sysctls, alloc_site=site,
                              totalram_pages=totalram_pages, show_mem=mem_info, zone_types=self.arch.zones)
-        pa.install_slowpath_hooks(ReclaimHooks(self.reclaim, self.compaction, self.oom))
+        # the sampler of `show timeline` / `plot` (timeline.py): work on the event queue,
+        # polled by the slow path on its way to reclaim, compaction and the OOM killer
+        self.timeline = Timeline(zones=list(pa.populated), vmstat=self.vmstat, tasks=self.tasks,
+                                 reclaim=self.reclaim, compaction=self.compaction, clock=self.clock,
+                                 events=self.events, log=self.log)
+        pa.install_slowpath_hooks(SampledHooks(ReclaimHooks(self.reclaim, self.compaction, self.oom), self.timeline))
         pa.install_show_mem(mem_info)
 
     def spawn(self, comm: str, oom_score_adj: int = 0) -> Any:
@@ -579,7 +590,9 @@ class Machine:
             # kernel/sched/core.c: __schedule_bug()
             self.log.printk(f"BUG: scheduling while atomic: {ctx.current.comm}/{ctx.current.pid}/"
                             f"0x{ctx.preempt_count:08x}", "bug")
+        self.timeline.poll()      # the state before the sleep, then after it: a flat stretch
         self.clock.advance(ms * 1_000_000)
+        self.timeline.poll()
 
     # -- REPL: where an address lives (issue 7) ------------------------------------------------
     # Read-only queries over the allocators' public state, for the REPL's result line

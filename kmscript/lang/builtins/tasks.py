@@ -143,3 +143,13 @@ def _show_reclaim(call: Call) -> str:
     return str(call.machine.reclaim_stats())
 
 
+
+
+@view("timeline", category="reclaim",
+      doc="show timeline: free pages per zone against min/low/high, page cache, anon, slab, vmalloc and the "
+          "largest tasks' RSS as sparklines over simulated time, with kswapd / direct reclaim / compaction / "
+          "allocation failure / OOM kill events (plot \"out.svg\" draws it as a chart)")
+def _show_timeline(call: Call) -> str:
+    timeline = call.machine.timeline
+    timeline.sample()  # the view ends now
+    return str(timeline.render_text())
