@@ -98,7 +98,8 @@ class KernelStacks:
         self.irq_stack_size = thread_size  # IRQ_STACK_SIZE == THREAD_SIZE on both x86 flavours
         self.separate_irq_stacks = irq_stacks
         self.log = log
-        self.vmap_stack = vmap_stack
+        # CONFIG_VMAP_STACK needs HAVE_ARCH_VMAP_STACK (x86_64 only): off on i386
+        self.vmap_stack = vmap_stack and arch.have_vmap_stack
         self.vmalloc = vmalloc
         self.page_alloc = page_alloc
         self.ctx = ctx
@@ -111,13 +112,27 @@ class KernelStacks:
         self.cached_stacks: list[list[VmStruct | None]] = [[None] * NR_CACHED_STACKS for _ in range(nr_cpus)]
         self.live: dict[int, VmStruct | int] = {}  # stack base -> vm_struct (vmap) or head pfn
         self.irq_stacks: list[VmStruct] = []
+        # i386: (hardirq, softirq) stack addresses per CPU, page blocks in the direct map
+        self.irq_stack_pages: list[tuple[int, int]] = []
         self._script_base: int | None = None  # the script task's stack, made on first use
         self._canary_broken: set[int] = set()  # pids whose STACK_END_MAGIC was overwritten
 
     def init_irq_stacks(self) -> None:
         """irq_init_percpu_irqstack() for each CPU at bring-up: with VMAP_STACK a vmap of
         the backing store with guard pages; without it the per-cpu backing store is used
-        as it is (arch/x86/kernel/irq_64.c: map_irq_stack), so nothing is mapped."""
+        as it is (arch/x86/kernel/irq_64.c: map_irq_stack), so nothing is mapped.  On i386
+        (arch/x86/kernel/irq_32.c) two THREAD_SIZE blocks per CPU come from the page
+        allocator, the hardirq and the softirq stack."""
+        if self.arch.irq_stacks_from_pages and self.separate_irq_stacks:
+            for _cpu in range(self.nr_cpus):
+                hard = self.page_alloc.alloc_pages(THREADINFO_GFP, self.thread_size_order, owner=self.owner,
+                                                   caller="irq_init_percpu_irqstack")
+                soft = self.page_alloc.alloc_pages(THREADINFO_GFP, self.thread_size_order, owner=self.owner,
+                                                   caller="irq_init_percpu_irqstack")
+                if hard is None or soft is None:
+                    raise KernelFault("cannot allocate the IRQ stacks at boot: out of memory")
+                self.irq_stack_pages.append((self.arch.page_address(hard), self.arch.page_address(soft)))
+            return
         if not self.vmap_stack or not self.separate_irq_stacks:
             return
         for _cpu in range(self.nr_cpus):
@@ -208,7 +223,10 @@ class KernelStacks:
                  f"KernelStack: {self.vmstat.nr_kernel_stack_kb} kB"]
         for cpu in range(self.nr_cpus):
             cached = ", ".join(f"0x{s.addr:0{self.arch.ptr_digits}x}" for s in self.cached_stacks[cpu] if s is not None) or "-"
-            irq = (f"0x{self.irq_stacks[cpu].addr:0{self.arch.ptr_digits}x}" if cpu < len(self.irq_stacks)
+            w = self.arch.ptr_digits
+            irq = (f"0x{self.irq_stacks[cpu].addr:0{w}x}" if cpu < len(self.irq_stacks)
+                   else f"0x{self.irq_stack_pages[cpu][0]:0{w}x}, softirq stack 0x{self.irq_stack_pages[cpu][1]:0{w}x} "
+                        f"(order-{self.thread_size_order} blocks)" if cpu < len(self.irq_stack_pages)
                    else "in the per-cpu irq_stack_backing_store (not vmapped)" if self.separate_irq_stacks
                    else "none: interrupts run on the interrupted task's stack")
             lines.append(f"cpu {cpu}: irq stack {irq} cached stacks: {cached}")
@@ -230,6 +248,8 @@ class KernelStacks:
             cpu = ctx.cpu
             if cpu < len(self.irq_stacks):
                 return ("irq", cpu), "IRQ", self.irq_stacks[cpu].addr, self.irq_stack_size, True
+            if cpu < len(self.irq_stack_pages):   # i386: the hardirq stack, a page block
+                return ("irq", cpu), "IRQ", self.irq_stack_pages[cpu][0], self.irq_stack_size, False
             # without VMAP_STACK: the per-cpu backing store, no guard page
             return ("irq", cpu), "IRQ", 0, self.irq_stack_size, False
         task = ctx.current
@@ -267,8 +287,9 @@ class KernelStacks:
         elif key[0] == "task":
             self._canary_broken.add(key[1])  # STACK_END_MAGIC overwritten; schedule() finds it
         elif self.log is not None:
-            self.log.printk(f"kmscript: CPU {key[1]}'s IRQ stack overflowed by {depth - size} bytes into the per-cpu "
-                            "data below it: without VMAP_STACK it has no guard page and no canary, so the "
+            below = ("the page below its block" if self.irq_stack_pages else "the per-cpu data below it")
+            self.log.printk(f"kmscript: CPU {key[1]}'s IRQ stack overflowed by {depth - size} bytes into {below}: "
+                            "without VMAP_STACK it has no guard page and no canary, so the "
                             "kernel does not notice", "bug")
         return depth
 

@@ -114,9 +114,9 @@ class MmInit:
     def _layout(self, cfg: MachineConfig) -> list[tuple[int, int, int, list[tuple[int, int]], list[tuple[int, int]]]]:
         """(start_pfn, spanned, present, managed ranges, reserved ranges) per zone index."""
         if self.arch.has_highmem:
-            zones, max_low_pfn, mem_map_phys = self._layout_highmem(cfg)
+            zones, max_low_pfn, mem_map_phys, mem_map_size = self._layout_highmem(cfg)
             # the booted description: VMALLOC_START after high_memory, the FLATMEM mem_map
-            self.arch = self.arch.booted(max_low_pfn, mem_map_phys)
+            self.arch = self.arch.booted(max_low_pfn, mem_map_phys, mem_map_size)
             return zones
         # The PC memory map of the architecture (arch/): the kernel's names, as locals.
         arch = self.arch
@@ -202,7 +202,7 @@ class MmInit:
         return zones
 
     def _layout_highmem(self, cfg: MachineConfig) -> tuple[
-            list[tuple[int, int, int, list[tuple[int, int]], list[tuple[int, int]]]], int, int]:
+            list[tuple[int, int, int, list[tuple[int, int]], list[tuple[int, int]]]], int, int, int]:
         """The zones of a 32-bit CONFIG_HIGHMEM kernel on the same PC memory map.
 
         arch/x86/mm/init_32.c: find_low_pfn_range - all of RAM is lowmem when it fits below
@@ -260,7 +260,7 @@ class MmInit:
                 # kernelcore=/movablecore= on a highmem kernel: ZONE_MOVABLE takes the top of
                 # highmem (mm/mm_init.c: find_zone_movable_pfns_for_nodes, movable_zone HighMem)
                 zones[zt.MOVABLE] = (hend, max_pfn - hend, movable, [(hend, high_ram_end)], [])
-        return zones, max_low_pfn, mem_map_phys
+        return zones, max_low_pfn, mem_map_phys, mem_map_size
 
     def _boot(self, cfg: MachineConfig) -> None:
         layout = self._layout(cfg)

@@ -294,9 +294,14 @@ def show_layout(arch: Arch, spaces: AddressSpaces, mm: Any = None) -> str:
     task_size = spaces.task_size
     regions: list[tuple[int, int, str]] = []
     kernel = [(arch.page_offset, arch.direct_map_end - 1, "direct mapping of all physical memory (page_offset_base)"),
-              (arch.vmalloc_start, arch.vmalloc_end, "vmalloc/ioremap space (vmalloc_base)"),
-              (arch.vmemmap_start, arch.vmemmap_start + arch.max_physmem_pfn * arch.struct_page_size - 1,
-               "virtual memory map (vmemmap_base)")]
+              (arch.vmalloc_start, arch.vmalloc_last, "vmalloc/ioremap space (vmalloc_base)")]
+    if arch.mem_map_size:
+        # FLATMEM (i386): mem_map is memblock memory inside the direct map, not a region of its own
+        kernel.append((arch.vmemmap_start, arch.vmemmap_start + arch.mem_map_size - 1,
+                       "  mem_map: the struct page array (FLATMEM, in lowmem)"))
+    else:
+        kernel.append((arch.vmemmap_start, arch.vmemmap_start + arch.max_physmem_pfn * arch.struct_page_size - 1,
+                       "virtual memory map (vmemmap_base)"))
     kernel += list(arch.layout_regions)
     kernel.sort()
     first_kernel = kernel[0][0]

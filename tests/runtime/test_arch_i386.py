@@ -274,3 +274,44 @@ def test_addresses_print_with_eight_digits() -> None:
     vm = m.vmalloc_gfp(8192, G.GFP_KERNEL)
     assert vm is not None and m.arch.is_vmalloc_addr(vm)
     assert "0x%08x-0x%08x" % (vm, vm + 3 * 4096) in m.vmallocinfo()
+
+
+def _run(text: str) -> str:
+    from kmscript.session import Session
+    out: list[str] = []
+    s = Session(out=out.append, quiet=True)
+    s.run_text(text)
+    return "\n".join(out)
+
+
+def test_stacks_are_page_blocks_with_hard_and_soft_irq_stacks() -> None:
+    """THREAD_SIZE 8 KiB (THREAD_SIZE_ORDER 1); no VMAP_STACK on 32-bit (HAVE_ARCH_VMAP_STACK
+    if X86_64); arch/x86/kernel/irq_32.c: irq_init_percpu_irqstack takes a hardirq and a
+    softirq stack of THREAD_SIZE per CPU from the page allocator."""
+    m = boot(256 * MiB)
+    ks = m.kstacks
+    assert ks.thread_size == 8192 and not ks.vmap_stack
+    assert len(ks.irq_stack_pages) == m.nr_cpus
+    for hard, soft in ks.irq_stack_pages:
+        assert m.arch.is_direct_map_addr(hard) and m.arch.is_direct_map_addr(soft)
+        assert hard % 8192 == 0 and soft % 8192 == 0 and hard != soft
+    base = ks.alloc_thread_stack(0)
+    assert base is not None and m.arch.is_direct_map_addr(base) and base % 8192 == 0
+    assert "VMAP_STACK=n" in ks.show() and "softirq stack 0x" in ks.show()
+
+
+def test_show_layout_draws_the_32_bit_kernel_half() -> None:
+    text = _run('machine(cpus=2, mem=1G, arch="i386")\nshow layout')
+    assert "00000000 - bfffffff       3 GB  user-space" in text
+    assert "c0000000 - f73fdfff" in text                   # lowmem: MAXMEM below 1 GiB of RAM
+    assert "f7bfe000 - ff3fdfff     120 MB  vmalloc" in text
+    assert "ff400000 - ff7fffff       4 MB  pkmap" in text
+    assert "ff800000 - ffbfffff       4 MB  LDT remap" in text
+    assert "kmap_local slots fff3c000-fffbbfff" in text
+
+
+def test_script_pointers_print_with_eight_digits() -> None:
+    text = _run('machine(cpus=1, mem=256M, arch="i386")\nprint(kmalloc(50, GFP_KERNEL))')
+    assert text.strip().startswith("0xc") and len(text.strip()) == 10
+    text64 = _run('machine(cpus=1, mem=256M)\nprint(kmalloc(50, GFP_KERNEL))')
+    assert text64.strip().startswith("0xffff888") and len(text64.strip()) == 18

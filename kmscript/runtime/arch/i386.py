@@ -158,4 +158,17 @@ I386 = Arch(
     vmalloc_offset=VMALLOC_OFFSET,
     pcpu_atom_shift=PAGE_SHIFT,          # setup_percpu.c: atom_size = PAGE_SIZE on 32-bit
     paging=I386_2LEVEL,                  # pgtable-2level_types.h (arch/paging.py)
+    # the kernel half above the vmalloc area (pgtable_32_areas.h, fixmap.h); the
+    # cpu_entry_area's own size is not derived (see the module docstring)
+    layout_regions=(
+        (PKMAP_BASE, PKMAP_BASE + LAST_PKMAP * PAGE_SIZE - 1, "pkmap: kmap()'s LAST_PKMAP entries (PKMAP_BASE)"),
+        (LDT_BASE_ADDR, LDT_END_ADDR - 1, "LDT remap (LDT_BASE_ADDR)"),
+        (CPU_ENTRY_AREA_BASE, FIXADDR_TOT_START - 1, "cpu_entry_area from CPU_ENTRY_AREA_BASE, up to the fixmap"),
+        (FIXADDR_TOT_START, FIXADDR_START - 1, "fixmap: boot-time mappings (FIX_BTMAP_*), FIX_WP_TEST"),
+        (FIXADDR_START, FIXADDR_TOP + PAGE_SIZE - 1,
+         "fixmap: permanent entries (FIXADDR_START); kmap_local slots "
+         f"{fix_to_virt(FIXED_ADDRESSES['FIX_KMAP_END']):08x}-{fix_to_virt(FIXED_ADDRESSES['FIX_KMAP_BEGIN']) + PAGE_SIZE - 1:08x}"),
+    ),
+    have_vmap_stack=False,               # HAVE_ARCH_VMAP_STACK is selected for X86_64 only
+    irq_stacks_from_pages=True,          # irq_32.c: hardirq + softirq stacks per CPU
 )

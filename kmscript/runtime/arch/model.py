@@ -74,6 +74,14 @@ class Arch:
     # arch/x86/kernel/setup_percpu.c: the embedded first chunk's atom_size - PMD_SIZE on
     # 64-bit, PAGE_SIZE on 32-bit ("vmalloc space is highly contended"); 0 means PMD_SIZE
     pcpu_atom_shift: int = 0
+    # arch/x86/Kconfig: HAVE_ARCH_VMAP_STACK if X86_64 - 32-bit stacks are page blocks
+    have_vmap_stack: bool = True
+    # arch/x86/kernel/irq_32.c: irq_init_percpu_irqstack allocates a hard- and a soft-irq
+    # stack per CPU from the page allocator (THREADINFO_GFP, THREAD_SIZE_ORDER); x86_64 maps
+    # one IRQ stack from the per-cpu area (irq_64.c: map_irq_stack)
+    irq_stacks_from_pages: bool = False
+    # FLATMEM (i386): the size of mem_map, set by ``booted`` (0: a vmemmap of MAX_PHYSMEM)
+    mem_map_size: int = 0
 
     # -- derived facts ---------------------------------------------------------------------
     @property
@@ -115,7 +123,13 @@ class Arch:
         """A pointer as the kernel prints it with %px / %016lx (8 hex digits on 32-bit)."""
         return f"{addr:0{2 * self.pointer_size}x}"
 
-    def booted(self, max_low_pfn: int, mem_map_phys: int) -> "Arch":
+    @property
+    def vmalloc_last(self) -> int:
+        """The last byte of the vmalloc area: x86_64 defines VMALLOC_END inclusive (…ffff),
+        i386 exclusive (PKMAP_BASE - 2 * PAGE_SIZE, page aligned)."""
+        return self.vmalloc_end - 1 if self.vmalloc_end % (1 << PAGE_SHIFT) == 0 else self.vmalloc_end
+
+    def booted(self, max_low_pfn: int, mem_map_phys: int, mem_map_size: int = 0) -> "Arch":
         """The description as a booted highmem kernel sees it: the direct map ends at
         high_memory = __va(max_low_pfn << PAGE_SHIFT) (arch/x86/mm/init_32.c: initmem_init),
         VMALLOC_START = high_memory + VMALLOC_OFFSET (pgtable_32_areas.h), and the FLATMEM
@@ -125,7 +139,7 @@ class Arch:
             return self
         return replace(self, direct_map_size=max_low_pfn << PAGE_SHIFT,
                        vmalloc_start=self.page_offset + (max_low_pfn << PAGE_SHIFT) + self.vmalloc_offset,
-                       vmemmap_start=self.page_offset + mem_map_phys)
+                       vmemmap_start=self.page_offset + mem_map_phys, mem_map_size=mem_map_size)
 
     # -- the highmem mapping areas (mm/highmem.c, arch/x86/include/asm/fixmap.h) ----------
     def pkmap_addr(self, nr: int) -> int:
