@@ -55,6 +55,8 @@ SLOWPATH_NOFAIL_NOBLOCK = Site("mm/page_alloc.c", 4687, "__alloc_pages_slowpath"
 # set_freepointer (CONFIG_SLAB_FREELIST_HARDENED): BUG_ON(object == fp); inlined into the
 # free path, so the RIP names the freeing function (kfree / kmem_cache_free)
 SET_FREEPOINTER_BUG = Site("mm/slub.c", 634, "set_freepointer")
+# new_slab: WARN_ON_ONCE(s->ctor && (flags & __GFP_ZERO))
+NEW_SLAB_CTOR_ZERO = Site("mm/slub.c", 3284, "new_slab")
 # object_err and __slab_err: WARN_ON(1) after a SLUB debug report
 OBJECT_ERR_WARN = Site("mm/slub.c", 1232, "object_err")
 SLAB_ERR_WARN = Site("mm/slub.c", 1257, "__slab_err")

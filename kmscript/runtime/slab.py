@@ -59,7 +59,7 @@ from collections import deque
 from typing import Callable
 
 from . import slab_geometry as g
-from .bug_sites import CACHE_FROM_OBJ_WARN, KMEM_CACHE_DESTROY_BUSY, SET_FREEPOINTER_BUG
+from .bug_sites import CACHE_FROM_OBJ_WARN, KMEM_CACHE_DESTROY_BUSY, NEW_SLAB_CTOR_ZERO, SET_FREEPOINTER_BUG
 from .errors import KernelFault
 from . import gfp as _gfp
 from .gfp import format_gfp
@@ -96,6 +96,13 @@ class SlabAllocator(SlubDebug):
         slab pages are Unmovable pages of the normal zonelist whatever the object's gfp)."""
         if gfp & GFP_SLAB_BUG_MASK:
             gfp = self.kmalloc_fix_flags(gfp)
+        if s.ctor and gfp & _GFP_ZERO and "new_slab:ctor" not in self.warned_once:
+            # new_slab: WARN_ON_ONCE(s->ctor && (flags & __GFP_ZERO)): a constructed object
+            # must not be zeroed (the allocation goes on)
+            self.warned_once.add("new_slab:ctor")
+            lines = self.warn_lines(NEW_SLAB_CTOR_ZERO, frames=("___slab_alloc", "kmem_cache_alloc_noprof"))
+            self.add_warn_taint()
+            self.log.printk("\n".join(lines), "warn")
         flags = (gfp & _SLAB_PAGE_GFP_MASK) | s.allocflags
         alloc_gfp = (flags | _GFP_NOWARN | _GFP_NORETRY) & ~_GFP_NOFAIL
         order = s.order

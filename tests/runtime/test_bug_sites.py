@@ -90,3 +90,14 @@ def test_vfree_might_sleep_and_a_misaligned_vfree_warns_twice() -> None:
     warned = [r.text for r in m.log.records[n:] if "WARNING: CPU:" in r.text]
     assert len(warned) == 2
     assert " at mm/vmalloc.c:3287 remove_vm_area" in warned[0] and " at mm/vmalloc.c:3422 vfree" in warned[1]
+
+
+def test_a_zeroed_allocation_from_a_constructed_cache_warns_once_in_new_slab() -> None:
+    """mm/slub.c: new_slab: WARN_ON_ONCE(s->ctor && (flags & __GFP_ZERO))."""
+    from kmscript.runtime.gfp import __GFP_ZERO
+    m = _machine()
+    s = m.slab.kmem_cache_create("ctor_cache", 96, ctor="ctor_fn")
+    for _ in range(100):   # several new slabs, one WARN
+        assert m.kmalloc_caches.kmem_cache_alloc(s, GFP_KERNEL | __GFP_ZERO, "t.kms:1") is not None
+    warns = [r.text for r in m.log.records if "WARNING: CPU:" in r.text]
+    assert len(warns) == 1 and " at mm/slub.c:3284 new_slab" in warns[0]
