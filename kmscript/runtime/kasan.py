@@ -182,7 +182,7 @@ class Kasan:
         self._free_sids: dict[tuple[str, str], int] = {}
         # shadow patterns of an allocated / freed object, by (size, object_size) / (object_size, free meta)
         self._alloc_pats: dict[tuple[int, int], bytes] = {}
-        self._free_pats: dict[tuple[int, bool], bytes] = {}
+        self._free_pats: dict[KmemCache, tuple[bytes, bool]] = {}
         # report.c: KASAN_BIT_REPORTED / KASAN_BIT_MULTI_SHOT
         self.multi_shot = multi_shot
         self.reported = False
@@ -433,7 +433,13 @@ class Kasan:
         pat = self._alloc_pats.get(key)
         if pat is None:
             pat = self._alloc_pats[key] = self._alloc_pattern(size, s.object_size)
-        self._set_shadow(obj, pat)
+        off = obj - self.page_offset
+        sh = self.shadow.get(off >> PAGE_SHIFT)
+        g0 = (off & (PAGE_SIZE - 1)) >> 3
+        if sh is not None and g0 + len(pat) <= _PAGES_PER_SHADOW_ROW:
+            sh[g0:g0 + len(pat)] = pat  # the object's granules are in one page
+        else:
+            self._set_shadow(obj, pat)
         if s.geo.kasan_alloc_meta_offset:
             skey = (caller, is_kmalloc)
             sid = self._alloc_sids.get(skey)
@@ -445,34 +451,42 @@ class Kasan:
         if self.free_track:
             self.free_track.pop(obj, None)
 
+    def _free_info(self, s: KmemCache) -> tuple[bytes, bool]:
+        """The shadow of a freed object of *s* (poison_slab_object: KASAN_SLAB_FREE over
+        round_up(object_size); kasan_save_free_info puts KASAN_SLAB_FREE_META on the first
+        granule when the cache has free meta) and whether it has free meta (and so goes to
+        the quarantine)."""
+        has_free_meta = s.geo.kasan_free_meta_offset != KASAN_NO_FREE_META
+        n = (s.object_size + _GRANULE_MASK) >> 3
+        first = KASAN_SLAB_FREE_META if has_free_meta else KASAN_SLAB_FREE
+        return bytes((first,)) + bytes((KASAN_SLAB_FREE,)) * (n - 1), has_free_meta
+
     def slab_free(self, s: KmemCache, slab: Slab, addr: int, caller: str, api: str) -> bool:
         """slab_free_hook under KASAN: True when KASAN keeps the object (quarantined, or a
         bad free that was reported and is not done)."""
         off = addr - slab.first
-        i, rem = divmod(off, s.size)
-        if off < 0 or rem or i >= slab.objects:
+        size = s.size
+        if off < 0 or off % size or off >= slab.objects * size:
             # check_slab_allocation: nearest_obj(cache, slab, object) != object
             self.report_free(addr, "invalid-free", caller, api)
             return True
         poff = addr - self.page_offset
         sh = self.shadow.get(poff >> PAGE_SHIFT)
-        v = sh[(poff & (PAGE_SIZE - 1)) >> 3] if sh is not None else self.shadow_byte(addr)
-        if v >= 0x80:
+        g0 = (poff & (PAGE_SIZE - 1)) >> 3
+        if (sh[g0] if sh is not None else self.shadow_byte(addr)) >= 0x80:
             # !kasan_byte_accessible(object): freed before (or never allocated)
             self.report_free(addr, "double-free", caller, api)
             return True
         if s.flags & SLAB_TYPESAFE_BY_RCU:
             return False  # __kasan_slab_free: still_accessible, no poisoning, no quarantine
-        # poison_slab_object: KASAN_SLAB_FREE over round_up(object_size); kasan_save_free_info
-        # marks the free meta valid with KASAN_SLAB_FREE_META on the first granule
-        has_free_meta = s.geo.kasan_free_meta_offset != KASAN_NO_FREE_META
-        pkey = (s.object_size, has_free_meta)
-        pat = self._free_pats.get(pkey)
-        if pat is None:
-            n = (s.object_size + _GRANULE_MASK) >> 3
-            pat = self._free_pats[pkey] = ((bytes((KASAN_SLAB_FREE_META,)) if has_free_meta else bytes((KASAN_SLAB_FREE,)))
-                                           + bytes((KASAN_SLAB_FREE,)) * (n - 1))
-        self._set_shadow(addr, pat)
+        info = self._free_pats.get(s)
+        if info is None:
+            info = self._free_pats[s] = self._free_info(s)
+        pat, has_free_meta = info
+        if sh is not None and g0 + len(pat) <= _PAGES_PER_SHADOW_ROW:
+            sh[g0:g0 + len(pat)] = pat
+        else:
+            self._set_shadow(addr, pat)
         if not has_free_meta:
             return False  # no free meta: no quarantine (kasan_quarantine_put returns false)
         skey = (caller, api)
@@ -481,7 +495,13 @@ class Kasan:
             sid = self._free_sids[skey] = self._stack(("kasan_save_stack", "kasan_save_track", "kasan_save_free_info",
                                                        "__kasan_slab_free", api, caller))
         self.free_track[addr] = (self.ctx.current.pid, sid)
-        self.quarantine_put(s, addr)
+        # kasan_quarantine_put
+        q = self.cpu_quarantine[self.ctx.cpu]
+        q.objs.append((s, addr))
+        q.bytes += size
+        self._quarantined.add(addr)
+        if q.bytes > QUARANTINE_PERCPU_SIZE:
+            self._quarantine_move(q)
         return True
 
     def kmalloc_large(self, ptr: int, size: int, order: int, gfp: int, caller: str) -> None:
@@ -532,24 +552,29 @@ class Kasan:
 
     # ================================================================ quarantine
     def quarantine_put(self, s: KmemCache, obj: int) -> None:
-        """kasan_quarantine_put."""
+        """kasan_quarantine_put (slab_free does the same inline)."""
         q = self.cpu_quarantine[self.ctx.cpu]
         q.objs.append((s, obj))
         q.bytes += s.size
         self._quarantined.add(obj)
         if q.bytes > QUARANTINE_PERCPU_SIZE:
-            batch = self.global_quarantine.get(self.quarantine_tail)
-            if batch is None:
-                batch = self.global_quarantine[self.quarantine_tail] = _QList()
-            self.quarantine_size += q.bytes
-            batch.objs.extend(q.objs)
-            batch.bytes += q.bytes
-            q.objs = deque()
-            q.bytes = 0
-            if batch.bytes >= self.quarantine_batch_size:
-                new_tail = (self.quarantine_tail + 1) % QUARANTINE_BATCHES
-                if new_tail != self.quarantine_head:
-                    self.quarantine_tail = new_tail
+            self._quarantine_move(q)
+
+    def _quarantine_move(self, q: _QList) -> None:
+        """A CPU's queue past QUARANTINE_PERCPU_SIZE joins the tail batch of the global FIFO;
+        the tail moves on once its batch holds quarantine_batch_size bytes."""
+        batch = self.global_quarantine.get(self.quarantine_tail)
+        if batch is None:
+            batch = self.global_quarantine[self.quarantine_tail] = _QList()
+        self.quarantine_size += q.bytes
+        batch.objs.extend(q.objs)
+        batch.bytes += q.bytes
+        q.objs = deque()
+        q.bytes = 0
+        if batch.bytes >= self.quarantine_batch_size:
+            new_tail = (self.quarantine_tail + 1) % QUARANTINE_BATCHES
+            if new_tail != self.quarantine_head:
+                self.quarantine_tail = new_tail
 
     def quarantine_reduce(self) -> None:
         """kasan_quarantine_reduce: free the oldest batch when the global queue is over its

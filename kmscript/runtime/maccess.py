@@ -69,24 +69,32 @@ class KernelMemory:
 
     def read(self, addr: int, n: int, site: str = "") -> bytes:
         """Bytes at a kernel virtual address (direct map, slab objects, vmalloc, per-cpu)."""
-        if self.kasan is not None and not self.percpu.in_first_chunk(addr):
-            self.kasan.check_access(addr, n, False, site)
-        return self._read(addr, n)
-
-    def _read(self, addr: int, n: int) -> bytes:
         percpu = self.percpu
         if percpu.in_first_chunk(addr):  # memblock memory (percpu section)
             return bytes(percpu.read(addr, n))
+        if self.kasan is not None:
+            self.kasan.check_access(addr, n, False, site)
         return bytes(self.phys.read(self.paddr(addr, n), n))
 
     def write(self, addr: int, data: bytes, site: str = "") -> None:
-        if self.kasan is not None and not self.percpu.in_first_chunk(addr):
+        percpu = self.percpu
+        if percpu.in_first_chunk(addr):  # memblock memory (percpu section)
+            percpu.write(addr, data)
+            return
+        if self.kasan is not None:
             self.kasan.check_access(addr, len(data), True, site)
-        self._write(addr, data)
+        self.phys.write(self.paddr(addr, len(data)), data)
+
+    def _read(self, addr: int, n: int) -> bytes:
+        """An access that is not instrumented (__memcpy's own loads)."""
+        percpu = self.percpu
+        if percpu.in_first_chunk(addr):
+            return bytes(percpu.read(addr, n))
+        return bytes(self.phys.read(self.paddr(addr, n), n))
 
     def _write(self, addr: int, data: bytes) -> None:
         percpu = self.percpu
-        if percpu.in_first_chunk(addr):  # memblock memory (percpu section)
+        if percpu.in_first_chunk(addr):
             percpu.write(addr, data)
             return
         self.phys.write(self.paddr(addr, len(data)), data)
