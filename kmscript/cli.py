@@ -282,10 +282,12 @@ def run_one(session: Any, name: str, text: str | None, out: Any, ns: argparse.Na
             progress.close()
         _report(e, ns)
         _fault_notes(session, name, ns)
+        _kasan_hint(session, name, ns)
         return e.exit_status
     if progress is not None:
         progress.close()
     _fault_notes(session, name, ns)
+    _kasan_hint(session, name, ns)
     if session.tests:
         status = max(status, run_test_blocks(session, out, ns))
     if ns.plot is not None and session.plots_requested == 0 and session.has_machine:
@@ -304,6 +306,17 @@ def run_one(session: Any, name: str, text: str | None, out: Any, ns: argparse.Na
                     out(line)
     del Session
     return status
+
+
+def _kasan_hint(session: Any, name: str, ns: argparse.Namespace) -> None:
+    """At the end of a run without KASAN: the first access KASAN would have reported, once."""
+    if ns.json or not session.has_machine:
+        return
+    m = session.machine
+    found = m.mem.unchecked_access if m.kasan is None else None
+    if found:
+        _err(f"{name}: note: {found}; without KASAN nothing reports this (as in the kernel): "
+             "machine(kasan=true) or `kmscript test --kasan` would")
 
 
 def _fault_notes(session: Any, name: str, ns: argparse.Namespace) -> None:

@@ -788,6 +788,49 @@ class Kasan:
         return lines
 
 
+class UncheckedAccessHint:
+    """Without KASAN nothing reports a bad access (faithful).  This notices the first
+    access a script makes past a live slab object's requested size, into a free slab
+    object or into a free page, so that the end of the run can say once that
+    ``kasan=true`` would have reported it (the REPL's result line already says "free").
+    It only reads the allocators' state; after the first find it is not consulted again."""
+
+    def __init__(self, *, arch: Arch, page_alloc: PageStates, slab: SlabAllocator) -> None:
+        self.page_offset = arch.page_offset
+        self.direct_map_end = arch.direct_map_end
+        self.page_alloc = page_alloc
+        self.slab = slab
+        self.slab_by_pfn = slab.slab_by_pfn
+
+    def check(self, addr: int, n: int, write: bool, site: str) -> str | None:
+        """A description of the access if generic KASAN would report it, else None."""
+        po = self.page_offset
+        if not po <= addr < self.direct_map_end:
+            return None
+        sl = self.slab_by_pfn.get((addr - po) >> PAGE_SHIFT)
+        if sl is not None:
+            s = sl.cache
+            off = addr - sl.first
+            i = off // s.size
+            if off >= 0 and i < sl.objects:
+                rid = sl.owners[i]
+                if rid:
+                    req = self.slab.live.records[rid][1]
+                    within = off - i * s.size
+                    if within + n <= req:
+                        return None  # the common case: inside a live object
+                    what = f"{max(0, within - req)} bytes past a {req}-byte {s.name} object"
+                else:
+                    what = f"inside a free {s.name} object"
+            else:
+                what = f"outside every {s.name} object"
+        elif self.page_alloc.page_state((addr - po) >> PAGE_SHIFT)[0] in _FREE_KINDS:
+            what = "in a free page"
+        else:
+            return None
+        return f"{site or 'a script access'}: {'wrote' if write else 'read'} {n} byte{'s' if n != 1 else ''} at {addr:#x}, {what}"
+
+
 def kasan_thread_size(arch: Arch) -> int:
     """THREAD_SIZE of a KASAN kernel: PAGE_SIZE << (THREAD_SIZE_ORDER + KASAN_STACK_ORDER)."""
     return int(arch.thread_size) << KASAN_STACK_ORDER

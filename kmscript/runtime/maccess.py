@@ -15,6 +15,8 @@ Anything else faults the way the kernel reports it: an address in the first page
 pointer dereference (arch/x86/mm/fault.c: show_fault_oops "kernel NULL pointer
 dereference"), any other unmapped address "unable to handle page fault".
 
+Without KASAN the first access KASAN would have reported is remembered
+(``unchecked_access``) for the end-of-run note; nothing is reported (faithful).
 With KASAN (``kasan``, runtime/kasan.py) every access is checked first, at the script line
 *site* that makes it: a load or store (inline instrumentation) goes ahead after a report;
 memset and memcpy are __asan_memset/__asan_memcpy (mm/kasan/shadow.c), which do nothing
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 from .arch import Arch
 from .errors import KernelFault
-from .kasan import Kasan
+from .kasan import Kasan, UncheckedAccessHint
 from .highmem import Highmem
 from .limits import PAGE_WORK, WorkMeter
 from .mm_types import PAGE_SHIFT, PAGE_SIZE
@@ -42,9 +44,12 @@ class KernelMemory:
     """Byte access through kernel virtual addresses.  See the module docstring."""
 
     def __init__(self, *, arch: Arch, phys: PhysMem, vmalloc: Vmalloc, percpu: PerCpu, meter: WorkMeter,
-                 kasan: Kasan | None = None, highmem: Highmem | None = None) -> None:
+                 kasan: Kasan | None = None, hint: UncheckedAccessHint | None = None, highmem: Highmem | None = None) -> None:
         self.arch = arch
         self.kasan = kasan
+        # without KASAN: the first access KASAN would have reported (UncheckedAccessHint)
+        self.hint = hint
+        self.unchecked_access: str | None = None
         self.highmem = highmem
         self.phys = phys
         self.vmalloc = vmalloc
@@ -74,7 +79,15 @@ class KernelMemory:
             return bytes(percpu.read(addr, n))
         if self.kasan is not None:
             self.kasan.check_access(addr, n, False, site)
+        elif self.hint is not None and self.hint.check(addr, n, False, site) is not None:
+            self._note_unchecked(addr, n, False, site)
         return bytes(self.phys.read(self.paddr(addr, n), n))
+
+    def _note_unchecked(self, addr: int, n: int, write: bool, site: str) -> None:
+        found = self.hint.check(addr, n, write, site) if self.hint is not None else None
+        if found is not None:
+            self.unchecked_access = found
+            self.hint = None  # once per run
 
     def write(self, addr: int, data: bytes, site: str = "") -> None:
         percpu = self.percpu
@@ -83,6 +96,8 @@ class KernelMemory:
             return
         if self.kasan is not None:
             self.kasan.check_access(addr, len(data), True, site)
+        elif self.hint is not None and self.hint.check(addr, len(data), True, site) is not None:
+            self._note_unchecked(addr, len(data), True, site)
         self.phys.write(self.paddr(addr, len(data)), data)
 
     def _read(self, addr: int, n: int) -> bytes:

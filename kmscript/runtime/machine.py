@@ -32,7 +32,7 @@ from .events import Clock, EventQueue, Rcu
 from .fault_inject import FaultInjector
 from .gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, __GFP_HIGHMEM, __GFP_ZERO
 from .internal import MAX_RECLAIM_RETRIES
-from .kasan import Kasan, check_supported, kasan_thread_size
+from .kasan import Kasan, UncheckedAccessHint, check_supported, kasan_thread_size
 from .kmalloc import Kmalloc
 from .highmem import Highmem
 from .kstack import KernelStacks
@@ -546,6 +546,8 @@ class Machine:
         # kernel memory access through virtual addresses (maccess.py)
         self.mem = KernelMemory(arch=self.arch, phys=self.phys, vmalloc=self.vmalloc, percpu=self.percpu,
                                 meter=self.meter, kasan=self.kasan,
+                                hint=(None if self.kasan is not None else
+                                      UncheckedAccessHint(arch=self.arch, page_alloc=self.page_alloc, slab=self.slab)),
                                 highmem=self.highmem)
 
     def _pcpu_fc_paddr(self, size: int) -> int:

@@ -3,6 +3,8 @@ unexpected KASAN report failing a case."""
 
 from __future__ import annotations
 
+import pytest
+
 import sys
 from pathlib import Path
 
@@ -60,3 +62,19 @@ def test_kasan_flag_boots_every_machine_with_kasan_and_fails_on_reports(tmp_path
     f.write_text(UAF.replace("x[0] = 1", 'expect kasan "slab-use-after-free" { x[0] = 1 }'))
     rc, lines = run("--kasan", str(f))
     assert rc == 0, lines
+
+
+def test_without_kasan_the_end_of_the_run_says_once_that_kasan_would_report(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from kmscript import cli
+    script = ("x = kmalloc(50, GFP_KERNEL)\nx[10] = 1\nx[50] = 1\nkfree(x)\nx[0] = 1\nprint(x[0])\n")
+    assert cli.main(["-c", script]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "1\n"  # nothing reported: faithful to a kernel without KASAN
+    notes = [ln for ln in captured.err.splitlines() if "kasan=true" in ln]
+    assert notes == ["<string>: note: <string>:3: wrote 1 byte at " + notes[0].split(" at ")[1].split(",")[0]
+                     + ", 0 bytes past a 50-byte kmalloc-64 object; without KASAN nothing reports this (as in "
+                     "the kernel): machine(kasan=true) or `kmscript test --kasan` would"]
+    assert cli.main(["-c", "machine(kasan=true)\n" + script.replace("x[50] = 1\n", "").replace("x[0] = 1\n", "")
+                     .replace("print(x[0])\n", "")]) == 0
+    assert "kasan=true" not in capsys.readouterr().err
