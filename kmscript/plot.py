@@ -146,4 +146,24 @@ def svg_text(tl: TimelineSource, title: str = "kmscript timeline") -> str:
     return buf.getvalue()
 
 
-__all__ = ["PlotUnavailable", "figure", "write", "svg_text", "EVENT_STYLE", "INSTALL_HINT", "EVENT_KINDS"]
+def picture_to_file(picture: Any, path: str) -> None:
+    """A pictures.Picture (coloured rectangles and text in pixels) as PNG/PDF: the same
+    picture the SVG writer draws, rasterised by matplotlib at 100 dpi."""
+    matplotlib, Figure = _matplotlib()
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Rectangle
+    dpi = 100
+    fig = Figure(figsize=(picture.width / dpi, picture.height / dpi), dpi=dpi)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, picture.width)
+    ax.set_ylim(picture.height, 0)
+    ax.axis("off")
+    rects = [Rectangle((r.x, r.y), r.w, r.h) for r in picture.rects]
+    ax.add_collection(PatchCollection(rects, facecolors=[r.fill for r in picture.rects], edgecolors="none"))
+    for t in picture.texts:
+        ax.text(t.x, t.y, t.text, fontsize=t.size * 72 / dpi, fontweight="bold" if t.bold else "normal",
+                va="baseline", ha="left")
+    fig.savefig(path, dpi=dpi, metadata={"Date": None} if path.lower().endswith(".svg") else None)
+
+
+__all__ = ["picture_to_file", "PlotUnavailable", "figure", "write", "svg_text", "EVENT_STYLE", "INSTALL_HINT", "EVENT_KINDS"]

@@ -43,3 +43,16 @@ def test_plot_without_matplotlib_is_one_line_and_the_run_goes_on(tmp_path: Path)
     r = kms_without_extras(str(script))
     assert r.returncode == 0 and r.stdout == "after\n" and r.stderr.count("\n") == 1
     assert "matplotlib is not installed" in r.stderr
+
+
+def test_pictures_without_matplotlib(tmp_path: Path) -> None:
+    """SVG pictures are written with the standard library; PNG needs matplotlib: a note."""
+    script = tmp_path / "s.kms"
+    script.write_text('show memmap DMA, "m.svg"\nshow slab "kmalloc-64", "s.png"\nprint("after")\n')
+    r = kms_without_extras(str(script))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "m.svg").stat().st_size > 0 and not (tmp_path / "s.png").exists()
+    assert r.stdout.endswith("after\n")
+    assert r.stderr.strip().split("\n") == [
+        "kmscript: note: picture 's.png' skipped: matplotlib is not installed (pip install 'kmscript[plot]'): "
+        "import of matplotlib halted; None in sys.modules"]

@@ -28,6 +28,7 @@ from ..source import Source, Span
 from . import ast
 from .builtins import load_all
 from .builtins.registry import ArgError, Builtin, Call
+from .include import allowed_roots, resolve_output
 from .scope import Scope
 
 if TYPE_CHECKING:
@@ -165,7 +166,14 @@ class CompilerCore:
         return f"{base}:{span.line}"
 
     def make_call(self, span: Span) -> Call:
-        return Call(self.host, span, self.caller_of(span))
+        return Call(self.host, span, self.caller_of(span), self.picture_path)
+
+    def picture_path(self, target: str) -> Path:
+        """Where a picture statement of the script being compiled may write *target*
+        (lang/include.py: resolve_output); KmsUsageError, without a location, otherwise."""
+        stack = self.include_stack
+        including = None if self.source.name in ("<input>", "<stdin>", "<string>") else self.source.name
+        return resolve_output(target, including, allowed_roots(stack[0] if stack else None))
 
     def bind(self, b: Builtin, args: list[Any], kwargs: dict[str, Any], span: Span,
              arg_spans: tuple[Span, ...] = ()) -> list[Any]:

@@ -27,7 +27,7 @@ from ..runtime.reports import classify
 from ..source import Span
 from . import ast
 from .builtins.registry import BUILTINS, CONSTANTS, VALUES, VIEWS
-from .include import allowed_roots, read_script, resolve_include, resolve_output
+from .include import allowed_roots, read_script, resolve_include
 from .limits import INT_LIMIT, int_too_large
 from .compile_core import BreakLoop, CompilerCore, ContinueLoop, Ev, Frame, ReturnValue, Run, UserFunction
 from .operators import binop, compare, truthy
@@ -358,11 +358,9 @@ class StatementCompiler(CompilerCore):
         return run
 
     def output_path(self, target: str, span: Span) -> Path:
-        """Where a picture statement may write *target* (lang/include.py: resolve_output)."""
-        stack = self.include_stack
-        including = None if self.source.name in ("<input>", "<stdin>", "<string>") else self.source.name
+        """Where a picture statement may write *target*, or its error at *span*."""
         try:
-            return resolve_output(target, including, allowed_roots(stack[0] if stack else None))
+            return self.picture_path(target)
         except KmsError as e:
             raise e.with_location(span, self.source)
 

@@ -513,6 +513,25 @@ def slab_detail(slab: SlabAllocator, s: KmemCache) -> str:
            f"  slabs {s.nr_slabs}  objects {s.objects}  total_objects {s.total_objects}  partial {s.partial}  "
            f"cpu_slabs {s.cpu_slabs}  live {s.live_objects()}"]
 
+    groups: dict[str, list[str]] = {"full": [], "partial": [], "empty": []}
+    code = {"allocated": "A", "free(cpu)": "c", "free": "."}
+    for sl, on, states in slab_rows(slab, s):
+        inuse = sum(1 for st in states if st not in ("free", "free(cpu)"))
+        kind = "full" if inuse == sl.objects else "empty" if inuse == 0 else "partial"
+        groups[kind] += [f"    slab pfn 0x{sl.pfn:x} @0x{sl.base:0{slab.arch.ptr_digits}x}  inuse {inuse}/{sl.objects}  on {on}",
+                         "      [" + "".join(code.get(st, "?") for st in states) + "]"]
+    for kind in ("full", "partial", "empty"):
+        n = len(groups[kind]) // 2
+        out.append(f"  {kind} slabs: {n}")
+        out += groups[kind]
+    out.append("  legend: A allocated, c free on the cpu freelist, . free, ? lost")
+    return "\n".join(out)
+
+
+def slab_rows(slab: SlabAllocator, s: KmemCache) -> list[tuple[Any, str, list[str]]]:
+    """Every slab of a cache with the list it is on and each object's state (allocated,
+    free(cpu), free, lost): cpu slabs and cpu partial lists by CPU, the node partial list,
+    then the slabs on no list.  (`show slab` draws these as text or as a picture.)"""
     # The textbook draws a cache as three lists of slabs - full, partial, empty - by how
     # many objects are in use.  SLUB keeps no such lists (mm/slub.c, "Slab lists"): a slab
     # is the cpu slab of one CPU (frozen), on a cpu partial list, on the node partial
@@ -533,22 +552,7 @@ def slab_detail(slab: SlabAllocator, s: KmemCache) -> str:
         if sl.where not in (SLAB_CPU, SLAB_CPU_PARTIAL, SLAB_NODE_PARTIAL):
             entries.append((sl, 0, where_names.get(sl.where, "no list (SLUB does not track full slabs)")))
 
-    groups: dict[str, list[str]] = {"full": [], "partial": [], "empty": []}
-    for sl, cpu_free, on in entries:
-        inuse = sl.objects - len(sl.freelist) - cpu_free
-        kind = "full" if inuse == sl.objects else "empty" if inuse == 0 else "partial"
-        states = []
-        for a in sl.object_addrs():
-            st = slab.object_state(s, sl, a)
-            states.append("A" if st == "allocated" else "c" if st == "free(cpu)" else "." if st == "free" else "?")
-        groups[kind] += [f"    slab pfn 0x{sl.pfn:x} @0x{sl.base:0{slab.arch.ptr_digits}x}  inuse {inuse}/{sl.objects}  on {on}",
-                         "      [" + "".join(states) + "]"]
-    for kind in ("full", "partial", "empty"):
-        n = len(groups[kind]) // 2
-        out.append(f"  {kind} slabs: {n}")
-        out += groups[kind]
-    out.append("  legend: A allocated, c free on the cpu freelist, . free, ? lost")
-    return "\n".join(out)
+    return [(sl, on, [slab.object_state(s, sl, a) for a in sl.object_addrs()]) for sl, _cpu_free, on in entries]
 
 
 def slabtop(slab: SlabAllocator, kmalloc: Kmalloc | None = None, limit: int = 20) -> str:

@@ -334,6 +334,20 @@ def _cell_counts(pa: PageAllocator, z: Zone, lo: int, hi: int) -> dict[str, int]
     return counts
 
 
+def cell_owner(counts: dict[str, int]) -> str:
+    """The kind a run of frames is drawn as: the allocated kind holding most of its pages
+    (ties: legend order); with nothing allocated pcp, else reserved, else free, else hole."""
+    used = [k for k in _PRIORITY[:8] if counts.get(k)]
+    if used:
+        return max(used, key=lambda k: (counts[k], -_PRIORITY.index(k)))
+    return next((k for k in _PRIORITY[8:] if counts.get(k)), "hole")
+
+
+def cell_counts(pa: PageAllocator, z: Zone, lo: int, hi: int) -> dict[str, int]:
+    """Pages of [lo, hi) by kind (free, pcp, reserved, hole and the owners)."""
+    return _cell_counts(pa, z, lo, hi)
+
+
 def memmap(pa: PageAllocator, zone_name: str | None = None, width: int = 64, max_lines: int = 8) -> str:
     """Each character is a run of page frames: the allocated kind with most pages in it; a run
     with nothing allocated shows pcp, else reserved, else free; it is a hole only if all hole."""
@@ -355,14 +369,7 @@ def memmap(pa: PageAllocator, zone_name: str | None = None, width: int = 64, max
         addr = p
         while p < z.zone_end_pfn:
             q = min(p + per, z.zone_end_pfn)
-            counts = _cell_counts(pa, z, p, q)
-            used = [k for k in _PRIORITY[:8] if counts.get(k)]
-            if used:
-                # the allocated kind holding most pages of the run (ties: legend order)
-                kind = max(used, key=lambda k: (counts[k], -_PRIORITY.index(k)))
-            else:
-                kind = next((k for k in _PRIORITY[8:] if counts.get(k)), "hole")
-            line += _CHAR[kind]
+            line += _CHAR[cell_owner(_cell_counts(pa, z, p, q))]
             p = q
             if len(line) == width:
                 out.append(f"  {addr:#010x} {line}\n")

@@ -11,10 +11,12 @@ Failure is NULL plus the kernel's "page allocation failure" report in the log.
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 from ...runtime.gfp import GFP_KERNEL
 from ...runtime.gfp import __GFP_ZERO as GFP_ZERO_FLAG
+from ..include import PICTURE_SUFFIXES
 from ..values import NULL, Ptr, ptr
 from .registry import GFP, INT, NAME, PTR, STR, ArgError, Call, builtin, handle, one_of, opt, view
 
@@ -215,11 +217,32 @@ def _meminfo(call: Call) -> str:
     return str(call.machine.show_page_view("meminfo")).rstrip("\n")
 
 
-@view("memmap", zone=opt(ZONE_ARG, None, "all zones"), category="pages",
-      doc="show memmap [zone]: a picture of the page frames (free, pcp, slab, vmalloc, user, reserved ...)")
-def _memmap(call: Call, zone: Any) -> str:
+@view("memmap", zone=opt(ZONE_ARG, None, "all zones"), image=opt(STR, None, "the text view"), category="pages",
+      doc="show memmap [zone] [, \"map.svg\"]: a picture of the page frames (free, pcp, slab, vmalloc, user, "
+          "reserved ...); with a file name (.svg, .png, .pdf) an image coloured by owner (free by buddy order, "
+          "slab by cache) and pageblock migratetype, with a legend")
+def _memmap(call: Call, zone: Any, image: str | None) -> str | None:
+    if image is None and isinstance(zone, str) and zone.lower().endswith(PICTURE_SUFFIXES):
+        zone, image = None, zone          # show memmap "map.svg"
     name = None if zone is None else _zone(call, zone).name
+    if image is not None:
+        from ...pictures import memmap_file
+        return _picture(call, image, lambda path: memmap_file(call.machine.page_alloc, call.machine.slab, name, path))
     return str(call.machine.show_page_view("memmap", name)).rstrip("\n")
+
+
+def _picture(call: Call, target: str, write: Callable[[Path], str]) -> str | None:
+    """Write a picture where the script may (lang/include.py); without matplotlib a PNG
+    or PDF is skipped with a one-line note."""
+    from ...plot import PlotUnavailable
+    path = call.output_path(target)
+    try:
+        return write(path)
+    except PlotUnavailable as e:
+        call.host.note(f"kmscript: note: picture {target!r} skipped: {e}", key="picture-unavailable")
+        return None
+    except OSError as e:
+        raise ArgError(f"cannot write {target!r}: {e.strerror or e}") from None
 
 
 @builtin("min_free_kbytes", category="pages",

@@ -30,10 +30,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from ...errors import KmsTypeError
+from ...errors import KmsTypeError, KmsUsageError
 from ..values import Ptr, type_name
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ...runtime.machine import Machine
     from ..host import Host
 
@@ -232,12 +234,21 @@ class Call:
     use boots the default machine.
     """
 
-    __slots__ = ("host", "span", "caller")
+    __slots__ = ("host", "span", "caller", "_output_path")
 
-    def __init__(self, host: "Host", span: Any, caller: str) -> None:
+    def __init__(self, host: "Host", span: Any, caller: str,
+                 output_path: "Callable[[str], Path] | None" = None) -> None:
         self.host = host
         self.span = span
         self.caller = caller
+        self._output_path = output_path
+
+    def output_path(self, target: str) -> "Path":
+        """Where a picture may be written (lang/include.py: resolve_output, relative to the
+        calling script); a KmsUsageError otherwise."""
+        if self._output_path is None:
+            raise KmsUsageError(f"cannot write {target!r}: no picture files here")
+        return self._output_path(target)
 
     @property
     def machine(self) -> "Machine":

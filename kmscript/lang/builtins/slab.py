@@ -241,13 +241,17 @@ def _slabinfo(call: Call) -> str:
     return call.machine.slabinfo()
 
 
-@view("slab", cache=one_of(CACHE, STR, NAME), category="slab",
-      doc="show slab CACHE: the cache's sysfs attributes, cpu slabs, cpu and node partial lists and "
-          "each object's state")
-def _slab(call: Call, cache: Any) -> str:
+@view("slab", cache=one_of(CACHE, STR, NAME), image=opt(STR, None, "the text view"), category="slab",
+      doc="show slab CACHE [, \"slab.svg\"]: the cache's sysfs attributes, cpu slabs, cpu and node partial "
+          "lists and each object's state; with a file name (.svg, .png, .pdf) a picture of its slabs and objects")
+def _slab(call: Call, cache: Any, image: str | None) -> str | None:
     c = cache if not isinstance(cache, str) else call.machine.find_kmem_cache(cache)
     if c is None:
         raise ArgError(f"show slab: no slab cache named '{cache}'", 0)
+    if image is not None:
+        from ...pictures import slab_file
+        from .pages import _picture
+        return _picture(call, image, lambda path: slab_file(call.machine.slab, c, path))
     return call.machine.slab_cache_info(c)
 
 
