@@ -252,15 +252,15 @@ def direct_map_pages_32(ram: Sequence[tuple[int, int]], max_low_pfn: int) -> tup
     CONFIG_X86_32 - no large page in the first PMD ("there are often fixed size MTRRs in
     there"), otherwise a 4 KiB head up to the next 4 MiB boundary, 4 MiB pages, a 4 KiB tail;
     no 1 GiB pages.  memory_map_top_down's steps start on PMD boundaries, so they split
-    nothing further; kernel_physical_mapping_init counts each page it maps once."""
-    k4 = m4 = 0
+    nothing further; kernel_physical_mapping_init (init_32.c) counts each page it maps once,
+    in its first pass.  The ISA range is mapped whole with 4 KiB pages, RAM or not
+    (init_mem_mapping: "the ISA range is always mapped regardless of memory holes";
+    kernel_physical_mapping_init consults no e820 table)."""
+    k4 = min(ISA_END_PFN, max_low_pfn)
+    m4 = 0
     for start, end in sorted(ram):
         end = min(end, max_low_pfn)
-        if start >= end:
-            continue
-        if start < ISA_END_PFN:   # init_memory_mapping(0, ISA_END_ADDRESS): 4K, RAM pages only
-            k4 += min(end, ISA_END_PFN) - start
-            start = ISA_END_PFN
+        start = max(start, ISA_END_PFN)
         if start >= end:
             continue
         head_end = min(_round_up(start, PMD_PAGES_32), end)

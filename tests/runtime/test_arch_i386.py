@@ -221,9 +221,11 @@ def test_meminfo_high_and_low() -> None:
     assert vals["LowFree"] + vals["HighFree"] == vals["MemFree"]
     assert vals["VmallocTotal"] == (0xFF3FE000 - 0xF7BFE000) >> 10 == 122880
     assert vals["Hugepagesize"] == 4096 and "DirectMap4M" in vals and "DirectMap1G" not in vals
-    # the direct map covers lowmem only: 4K for the first PMD's RAM and the tail, 4M between
-    # (memblock.memory starts at pfn 1: trim_bios_range reserves the BIOS page)
-    assert vals["DirectMap4k"] + vals["DirectMap4M"] == (226302 - 0x100 + 0x9F - 1) * 4
+    # the direct map covers lowmem only: 4K for the first PMD and the tail, 4M between; the
+    # ISA range [0, 1 MiB) is mapped whole, RAM or not (init_mem_mapping), so the counts
+    # cover every pfn below max_low_pfn
+    assert vals["DirectMap4k"] + vals["DirectMap4M"] == 226302 * 4
+    assert vals["DirectMap4k"] == (256 + 768 + 226302 % 1024) * 4
     assert vals["DirectMap4M"] == ((226302 // 1024) - 1) * 4096   # 4 MiB pages from 4 MiB on
 
 
