@@ -317,3 +317,44 @@ def test_script_pointers_print_with_eight_digits() -> None:
     assert text.strip().startswith("0xc") and len(text.strip()) == 10
     text64 = _run('machine(cpus=1, mem=256M)\nprint(kmalloc(50, GFP_KERNEL))')
     assert text64.strip().startswith("0xffff888") and len(text64.strip()) == 18
+
+
+def test_an_exhausted_pkmap_pool_is_reported_as_the_hang_it_would_be() -> None:
+    """mm/highmem.c: map_new_virtual sleeps in TASK_UNINTERRUPTIBLE when LAST_PKMAP entries
+    were checked without a free one; with no other task to kunmap, the script stops there."""
+    m = boot(1 << 30, cpus=1)
+    pfns = [m.alloc_pages(G.GFP_HIGHUSER, 0) for _ in range(1025)]
+    assert all(p is not None and p >= m.page_alloc.max_low_pfn for p in pfns)
+    addrs = [m.highmem.kmap(p) for p in pfns[:1024] if p is not None]
+    assert sorted(addrs) == [0xFF400000 + i * PAGE_SIZE for i in range(1024)]   # entry 0 after the wrap
+    assert m.highmem.pkmap_in_use() == 1024
+    last = pfns[1024]
+    assert last is not None
+    with pytest.raises(KernelFault, match=r"all 1024 pkmap entries \(LAST_PKMAP\) are in use.*would hang forever"):
+        m.highmem.kmap(last)
+    # one kunmap frees an entry only at the next flush: the scan wraps, flushes, and finds it
+    m.highmem.kunmap(pfns[7])
+    assert m.highmem.kmap(last) == 0xFF400000 + 8 * PAGE_SIZE
+
+
+def test_kmap_local_slots_follow_the_cpu_and_the_task_stack() -> None:
+    m = boot(1 << 30, cpus=2)
+    hm = m.highmem
+    p = m.alloc_pages(G.GFP_HIGHUSER, 0)
+    assert p is not None
+    a = hm.kmap_local_page(p)
+    m.mem.write(a, b"abc")                           # through the fixmap slot: the page's bytes
+    b = hm.kmap_local_page(p)                       # nested: the next slot, same page
+    assert b == a - PAGE_SIZE
+    assert m.mem.read(b, 3) == b"abc"
+    hm.kunmap_local(b)
+    hm.kunmap_local(a)
+    assert m.ctx.preempt_count == 0 and m.ctx.pagefault_disabled == 0
+    snap = m.ctx.enter_cpu(1)
+    try:
+        assert hm.kmap_atomic(p) == I386.kmap_local_addr(1, 0) == 0xFFFBB000 - 16 * PAGE_SIZE
+        assert m.ctx.preempt_count == 2 and m.ctx.pagefault_disabled == 1
+        hm.kunmap_atomic(I386.kmap_local_addr(1, 0))
+    finally:
+        m.ctx.restore(snap)
+    assert hm.page_address(p) == 0                  # kmap_local never sets page_address
