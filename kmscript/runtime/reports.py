@@ -25,8 +25,8 @@ slub          ``BUG <cache> (<taint>): <reason>`` and ``FIX <cache>:   yes
               ...`` (mm/slub.c: slab_bug, slab_fix)
 bug           any other BUG-kind record (kmscript's own notes on a    yes
               misuse the kernel would not detect)
-warn          ``WARNING: CPU: N PID: P at FILE FUNC`` (kernel/panic.c: yes
-              __warn)
+warn          ``WARNING: CPU: N PID: P at FILE:LINE FUNC``            yes
+              (kernel/panic.c: __warn)
 alloc_fail    ``...: page allocation failure: order:N, mode:...``      no: allocation failure is a
               (mm/page_alloc.c: warn_alloc)                           value scenarios test for
 oom           the OOM killer's report (mm/oom_kill.c)                 no
