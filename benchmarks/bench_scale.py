@@ -189,7 +189,7 @@ def section_percpu() -> None:
     n = 20_000
 
     def pairs(k: int) -> None:
-        alloc, free = m.alloc_percpu, m.free_percpu
+        alloc, free = m.percpu.alloc_percpu, m.percpu.free_percpu
         for _ in range(k):
             free(alloc(64))
     best = interleaved({"percpu": pairs, "floor": floor_pcp}, n, 5)

@@ -7,7 +7,8 @@ The fast path: a call with positional arguments only, none of them a bare-name (
 parameter -- ``kmalloc(64, GFP_KERNEL)``, ``kfree(p)``, most calls in loops.  Its
 argument conversions are known at compile time, so the site converts each value with its
 parameter's converter directly and calls the implementation with a fixed number of
-arguments (constants converted once, at compile time).  It keeps the generic path's
+arguments (constants converted once, at compile time, also when only the second of two
+arguments is one: ``__free_pages(p, 0)``).  It keeps the generic path's
 semantics exactly: the same evaluation order (all arguments, then all conversions); when
 a conversion fails it hands the values to :meth:`CompilerCore.bind`, which makes the
 error the generic path makes; and every exception from the implementation goes through
@@ -143,7 +144,34 @@ class CallCompiler(CompilerCore):
             return self._constant_site(impl, call, tuple(constant) + tail, span)
         evs = [self.expr(a, scope) for a in e.args]
         convs: list[Convert] = [p.type.convert for p in params[:len(e.args)]]  # type: ignore[union-attr]
+        if len(evs) == 2 and not tail and literals[0] is _UNSET and literals[1] is not _UNSET:
+            # __free_pages(p, 0), kmem_cache_alloc(c, GFP_KERNEL): the constant converted now
+            try:
+                k1 = convs[1](literals[1])
+            except (TypeError, ValueError):
+                pass  # converted (and reported) at run time, after the first argument
+            else:
+                return self._site_var_const(impl, call, evs[0], convs[0], literals[1], k1, span, generic)
         return self._site(impl, call, evs, convs, tail, span, generic)
+
+    def _site_var_const(self, impl: Callable[..., Any], call: Call, e0: Ev, c0: Convert, lit1: Any, k1: Any,
+                        span: Span, generic: Callable[[list[Any]], Any]) -> Ev:
+        """Two arguments, the second a constant converted at compile time to ``k1``: the
+        first is evaluated and converted at run time.  A failed conversion hands the
+        generic path the values it would have seen (the constant as written, ``lit1``)."""
+        fail = self.call_error
+
+        def site_vk(f: Frame) -> Any:
+            v0 = e0(f)
+            try:
+                a0 = c0(v0)
+            except (TypeError, ValueError):
+                return generic([v0, lit1])
+            try:
+                return impl(call, a0, k1)
+            except (KmsError, KernelFault) as ex:
+                raise fail(ex, span) from None
+        return site_vk
 
     def _constant_site(self, impl: Callable[..., Any], call: Call, args: tuple[Any, ...], span: Span) -> Ev:
         """Every argument is a constant, converted at compile time."""

@@ -18,7 +18,7 @@ from .gfp import MIGRATE_MOVABLE, MIGRATE_TYPES, MIGRATETYPE_NAMES
 from .internal import pindex_to_order
 from .mm_types import (PAGE_SHIFT, MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGEBLOCK_ORDER,
                        OWNER_KERNEL, OWNER_NAMES)
-from .mm_init import MmInit
+from .mm_init import PB_ZONE_MIXED, MmInit
 
 
 class Page:
@@ -127,10 +127,15 @@ class PageState(MmInit):
     """Per-page state queries (include/linux/mm.h, include/linux/page-flags.h)."""
 
     def page(self, pfn: int) -> Page:
-        """pfn_to_page."""
-        if not self.pfn_valid(pfn) or self.zone_of(pfn) is None:
-            raise KernelFault(f"pfn {pfn:#x} has no struct page (outside RAM or in a hole)")
-        return Page(self, pfn)
+        """pfn_to_page.  The checks of pfn_valid() and zone_of() inlined (this runs for every
+        page a script allocates): the pageblock's zone byte answers unless the pageblock is
+        PB_ZONE_MIXED, where the scan of the zones' spans decides."""
+        if 0 <= pfn < self.memmap.max_pfn:
+            pb_zone = self.pageblock_zone
+            pb = pfn >> PAGEBLOCK_ORDER
+            if (pb < len(pb_zone) and pb_zone[pb] != PB_ZONE_MIXED) or self.zone_of_scan(pfn) is not None:
+                return Page(self, pfn)
+        raise KernelFault(f"pfn {pfn:#x} has no struct page (outside RAM or in a hole)")
 
     # =====================================================================================
     # Page state, struct page fields, owners

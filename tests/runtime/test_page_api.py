@@ -328,3 +328,23 @@ def test_highatomic_reserve_for_atomic_high_order() -> None:
     assert normal.nr_reserved_highatomic == 512
     assert m.pfn_to_page(p).migratetype == "HighAtomic"
     pa.check_invariants()
+
+
+@pytest.mark.parametrize("cfg", [MachineConfig(mem=64 << 20, cpus=1), MachineConfig(mem=1 << 30, cpus=1),
+                                 MachineConfig(cpus=1, dma_pages=3840, dma32_pages=6000, normal_pages=9000),
+                                 MachineConfig(mem=1 << 30, cpus=1, arch="i386")],
+                         ids=["64M", "1G", "custom", "i386-1G"])
+def test_pfn_to_page_agrees_with_the_zone_scan(cfg: MachineConfig) -> None:
+    """page()'s inlined checks (the pageblock's zone byte) against the generic ones it
+    shortcuts: a struct page exists iff pfn_valid() and a zone's span holds the pfn."""
+    pa = Machine(cfg).page_alloc
+    max_pfn = pa.memmap.max_pfn
+    for pfn in [-1, *range(0, max_pfn, 7), *range(0, 2048), *range(max_pfn - 600, max_pfn + 600),
+                *(b for z in pa.zones for e in (z.zone_start_pfn, z.zone_end_pfn) for b in range(e - 3, e + 3))]:
+        expect = pa.pfn_valid(pfn) and pa.zone_of_scan(pfn) is not None
+        try:
+            page = pa.page(pfn)
+        except KernelFault:
+            assert not expect, pfn
+        else:
+            assert expect and page.pfn == pfn, pfn

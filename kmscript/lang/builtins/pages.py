@@ -17,6 +17,8 @@ from typing import Any, Callable
 from ...runtime.gfp import GFP_KERNEL
 from ...runtime.gfp import __GFP_ZERO as GFP_ZERO_FLAG
 from ..include import PICTURE_SUFFIXES
+from ...runtime.mm_types import OWNER_KERNEL
+from ...runtime.page_state import Page
 from ..values import NULL, Ptr, ptr
 from .registry import GFP, INT, NAME, PTR, STR, ArgError, Call, builtin, handle, one_of, opt, view
 
@@ -25,11 +27,13 @@ ZONE_ARG = one_of(handle("zone"), NAME, STR)
 
 
 def _page_or_null(call: Call, pfn: int | None) -> Any:
-    return NULL if pfn is None else call.machine.pfn_to_page(pfn)
+    return NULL if pfn is None else call.machine.page_alloc.page(pfn)
 
 
 def _pfn_of(call: Call, page: Any) -> int:
     """A page handle's pfn, or the pfn of an address (PTR arguments arrive as ints)."""
+    if type(page) is Page:  # the common case first: a handle from alloc_pages
+        return page.pfn
     if isinstance(page, Ptr):
         page = page.addr
     if isinstance(page, int):
@@ -49,7 +53,13 @@ def _order(order: int) -> int:
          doc="alloc_pages(gfp, order): 2^order physically contiguous pages from the buddy allocator; "
              "returns the first struct page, or NULL after the kernel's failure report")
 def _alloc_pages(call: Call, gfp: int, order: int) -> Any:
-    return _page_or_null(call, call.machine.alloc_pages(gfp, _order(order), caller=call.caller))
+    # the page allocator's handle directly (what Machine.alloc_pages forwards to): this
+    # runs once per page a script allocates
+    pa = call.machine.page_alloc
+    if order < 0:
+        _order(order)
+    pfn = pa.alloc_pages(gfp, order, owner=OWNER_KERNEL, caller=call.caller)
+    return NULL if pfn is None else pa.page(pfn)
 
 
 @builtin("alloc_page", gfp=opt(GFP, GFP_KERNEL, "GFP_KERNEL"), category="pages",
@@ -86,7 +96,10 @@ def _get_zeroed_page(call: Call, gfp: int) -> Any:
          doc="__free_pages(page, order): drop a reference on 2^order pages from alloc_pages; at zero "
              "they go back (orders 0-3 via the per-cpu lists); misuse prints 'BUG: Bad page state'")
 def _free_pages_page(call: Call, page: Any, order: int) -> None:
-    call.machine.free_pages_pfn(_pfn_of(call, page), _order(order))
+    pfn = _pfn_of(call, page)
+    if order < 0:
+        _order(order)
+    call.machine.page_alloc.free_pages(pfn, order)
 
 
 @builtin("__free_page", page=one_of(PAGE, PTR), category="pages", doc="__free_page(page): __free_pages(page, 0)")
