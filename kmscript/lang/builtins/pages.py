@@ -18,7 +18,6 @@ from ...runtime.gfp import GFP_KERNEL
 from ...runtime.gfp import __GFP_ZERO as GFP_ZERO_FLAG
 from ..include import PICTURE_SUFFIXES
 from ...runtime.mm_types import OWNER_KERNEL
-from ...runtime.page_state import Page
 from ..values import NULL, Ptr, ptr
 from .registry import GFP, INT, NAME, PTR, STR, ArgError, Call, builtin, handle, one_of, opt, view
 
@@ -32,8 +31,6 @@ def _page_or_null(call: Call, pfn: int | None) -> Any:
 
 def _pfn_of(call: Call, page: Any) -> int:
     """A page handle's pfn, or the pfn of an address (PTR arguments arrive as ints)."""
-    if type(page) is Page:  # the common case first: a handle from alloc_pages
-        return page.pfn
     if isinstance(page, Ptr):
         page = page.addr
     if isinstance(page, int):
