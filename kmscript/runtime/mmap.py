@@ -1051,8 +1051,8 @@ class AddressSpaces:
                 mm.file -= 1
             if n == 0:
                 vm.nr_mapped -= 1
-            if pte & _PAGE_DIRTY and vma.vm_flags & VM_SHARED:
-                self.pagecache.mark_dirty(f, pfn)
+            # (no dirty transfer here: a write through a shared mapping marked the page
+            # dirty when it faulted, do_shared_fault -> fault_dirty_shared_page)
             return
         mm.anon -= 1
         if n == 0:

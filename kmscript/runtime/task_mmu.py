@@ -259,7 +259,7 @@ def show_pagetable(spaces: AddressSpaces, mm: MM, addr: int, who: str) -> str:
             continue
         i, entry, table = levels[name]
         where = f"table pfn {table:#x}" if table is not None else ""
-        head = f"{name}  {where} index {i:>4}  entry {entry:#018x}"
+        head = f"{name}  {where} index {i:>4}  entry {entry:#0{2 + 2 * paging.entry_size}x}"
         if not entry:
             lines.append(head + "  none")
         elif not entry & _PAGE_PRESENT:

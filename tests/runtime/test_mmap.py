@@ -298,14 +298,19 @@ def check_mappings(m: Machine) -> None:
         assert sp.page_mapcount(pfn) == len(where), (pfn, where)
     assert m.vmstat.nr_anon_pages == sum(1 for p in mappers
                                          if isinstance((m.reclaim.rmap.lookup(p) or (None,))[0], AnonVma))
+    files = list(m.pagecache.files.values())
+    assert m.vmstat.nr_dirty == sum(f.nr_dirty for f in files)
+    assert m.vmstat.nr_file_pages == sum(f.nr_cached for f in files)
+    assert m.vmstat.nr_mapped == sum(1 for p in mappers
+                                     if isinstance((m.reclaim.rmap.lookup(p) or (None,))[0], File))
     m.page_alloc.check_invariants()
 
 
-OPS = st.lists(st.tuples(st.integers(0, 8), st.integers(0, 1), st.integers(0, 15), st.integers(1, 6)),
+OPS = st.lists(st.tuples(st.integers(0, 9), st.integers(0, 1), st.integers(0, 15), st.integers(1, 6)),
                max_size=30)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(OPS)
 def test_page_tables_rmap_and_mapcounts_agree(ops: list[tuple[int, int, int, int]]) -> None:
     m = Machine(MachineConfig(cpus=1, dma_pages=0, dma32_pages=16384, swap=4 * MiB))
@@ -326,7 +331,8 @@ def test_page_tables_rmap_and_mapcounts_agree(ops: list[tuple[int, int, int, int
         if op == 0:
             sp.do_mmap(mm, addr, n * 4096, RW, ANON | MAP_FIXED)
         elif op == 1:
-            sp.do_mmap(mm, addr, n * 4096, RW if n % 2 else PROT_READ, MAP_PRIVATE | MAP_FIXED, f, slot * 4096)
+            kind = MAP_SHARED if n % 3 == 0 else MAP_PRIVATE
+            sp.do_mmap(mm, addr, n * 4096, RW if n % 2 else PROT_READ, kind | MAP_FIXED, f, slot * 4096)
         elif op == 2:
             sp.do_munmap(mm, addr, n * 4096)
         elif op == 3:
@@ -344,6 +350,9 @@ def test_page_tables_rmap_and_mapcounts_agree(ops: list[tuple[int, int, int, int
             m.reclaim.shrink_node(32, 4, may_swap=True, is_kswapd=False)
         elif op == 8:
             sp.do_mremap(mm, addr, n * 4096, (n + 1) * 4096, MREMAP_MAYMOVE)
+        elif op == 9:
+            m.pagecache.sync()
+            m.drop_caches()
         check_mappings(m)
     for t in tasks:
         if t.alive:
@@ -410,3 +419,21 @@ def test_exec_replaces_the_address_space() -> None:
     assert t.mm is not mm and mm.dead and t.rss == 0 and t.map_count == 0 and t.total_vm == 0
     assert m.vmstat.nr_pagetable_pages == 2 and m.vmstat.nr_anon_pages == 0   # only the new PGD
     assert t.alive and t.brk == t.mm.start_brk
+
+
+def test_i386_machine_walks_two_levels() -> None:
+    """machine(arch="i386"): the heap and mmap below mmap_base (TASK_SIZE 3 GiB - 128 MiB)
+    are mapped through the PGD and 1024-entry PTE tables of 4-byte entries, without NX."""
+    m = Machine(MachineConfig(arch="i386", mem=512 * MiB, cpus=1))
+    sp = m.tasks.spaces
+    t, mm = spawn(m)
+    assert mm.mmap_base == 0xB8000000
+    a = sp.do_mmap(mm, 0, 8 * MiB, RW, ANON | MAP_POPULATE)
+    assert a == 0xB7800000 and t.rss == 8 * MiB
+    assert mm.pgtables_bytes == 2 * 4096          # two PTE tables of 1024 entries, 4 MiB each
+    walk = sp.walk_levels(mm, a)
+    assert [w[0] for w in walk] == ["pgd", "pte"] and walk[0][1] == a >> 22
+    assert not walk[-1][2] & (1 << 63)            # no NX bit without PAE
+    text = m.tasks.show_pagetable(t, a)
+    assert "(2-level paging)" in text and "pmd  (folded into the level above)" in text
+    assert f"entry 0x{walk[-1][2]:08x}" in text   # 4-byte entries print as 8 hex digits
