@@ -620,6 +620,8 @@ class Machine:
                 if 0 <= idx < sl.objects:
                     obj = sl.base + s.red_left_pad + idx * s.size
                     state = slab_alloc.object_state(s, sl, obj)
+                    if self.kasan is not None and self.kasan.is_quarantined(obj):
+                        state = "free (KASAN quarantine)"  # freed; SLUB gets it back when the quarantine drains
                     return (f"{s.name}  slab pfn {sl.pfn:#x}  obj {idx}/{sl.objects}"
                             + (f"  +{rem}" if rem else "")
                             + ("" if state == "allocated" else "  free (cpu freelist)" if state == "free(cpu)"
