@@ -86,8 +86,9 @@ class Picture:
                f'viewBox="0 0 {self.width} {self.height}" font-family="DejaVu Sans, sans-serif">',
                f"<title>{escape(self.title)}</title>",
                f'<rect x="0" y="0" width="{self.width}" height="{self.height}" fill="#ffffff"/>']
-        starts = {g[1]: g for g in self.groups}
-        ends = {g[2] for g in self.groups}
+        groups = [g for g in self.groups if g[2] > g[1]]     # (an empty group is left out)
+        starts = {g[1]: g for g in groups}
+        ends = {g[2] for g in groups}
         for i, r in enumerate(self.rects):
             if i in ends:
                 out.append("</g>")

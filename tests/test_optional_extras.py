@@ -56,3 +56,20 @@ def test_pictures_without_matplotlib(tmp_path: Path) -> None:
     assert r.stderr.strip().split("\n") == [
         "kmscript: note: picture 's.png' skipped: matplotlib is not installed (pip install 'kmscript[plot]'): "
         "import of matplotlib halted; None in sys.modules"]
+
+
+def test_jupyter_without_ipython_says_what_to_install() -> None:
+    code = ("import sys\n"
+            f"for name in {BLOCKED!r}: sys.modules[name] = None\n"
+            "import kmscript\n"
+            "try:\n"
+            "    kmscript.load_ipython_extension(None)\n"
+            "except ImportError as e:\n"
+            "    print(e)\n"
+            "from kmscript.cli import main\n"
+            "sys.exit(main(['-c', 'print(1 + 1)']))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    first, second = r.stdout.split("\n")[:2]
+    assert first.startswith("kmscript's Jupyter support needs IPython (pip install 'kmscript[jupyter]'): ")
+    assert "IPython" in first[len("kmscript's Jupyter support needs IPython"):] and second == "2"

@@ -111,3 +111,11 @@ def test_picture_files_are_checked(tmp_path: Path) -> None:
     assert "s.kms:1:1" in err.render()
     _out, err, _s = run_file(tmp_path, 'show memmap DMA, "/etc/m.svg"')
     assert err is not None and "pictures are written only below" in err.render()
+
+
+def test_a_cache_without_slabs_is_a_valid_picture(tmp_path: Path) -> None:
+    _out, err, _s = run_file(tmp_path, 'cache c = create(size=100)\nshow slab c, "empty.svg"\n')
+    assert err is None, err
+    root = ET.parse(tmp_path / "empty.svg").getroot()
+    assert "(no slabs)" in ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+    assert not [r for r in root.iter(f"{SVG}rect") if r.get("data-state")]
