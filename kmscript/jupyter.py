@@ -16,7 +16,8 @@ What a cell shows, in the order the script produced it:
   terminal timeline without it; a picture written as SVG (``plot "x.svg"``,
   ``show memmap "m.svg"``) is shown inline as well;
 - errors as kmscript renders them (file:line:col, the line, a caret), never a Python
-  traceback; ``%kmscript reset`` boots a fresh machine.
+  traceback; ``%kmscript reset`` boots a fresh machine; ``%kmscript run FILE.kms`` shows
+  a script file (folded open) and runs it in the notebook's machine.
 
 The cell's code runs through the same Session as ``kmscript FILE`` (session.py): the
 same machine, variables and rules.
@@ -41,6 +42,7 @@ SVG: Any = _rich.SVG
 display: Any = _functions.display
 
 from .errors import KmsError
+from .lang.include import read_script
 from .runtime.printk import LogRecord
 from .session import Session
 
@@ -197,11 +199,19 @@ class NotebookSession(Session):
         return super().plot(path)
 
     # -- running a cell -------------------------------------------------------------------------
-    def run_cell(self, code: str, name: str) -> bool:
-        """Run a cell's code in this session; False (and the error shown) when it failed."""
+    def run_cell(self, code: str, name: str, *, path: str | None = None) -> bool:
+        """Run a cell's code (or, with *path*, the script file: its source is shown first,
+        folded open) in this session; False (and the error shown) when it failed."""
         try:
             self.reset_budget()      # each cell its own step and time budget, as a REPL entry
-            self.run_text(code, name)
+            if path is not None:
+                text = read_script(path)
+                body = (f'<details open class="kms-source"><summary><code>{html.escape(path)}</code></summary>'
+                        f"<pre>{html.escape(text)}</pre></details>")
+                self._show("source", HTML(body), text)
+                self.run_file(path)
+            else:
+                self.run_text(code, name)
         except KmsError as e:
             self.flush()
             text = e.render()
@@ -225,9 +235,15 @@ class KmscriptMagics:
         self.session.run_cell(cell, f"<cell {self.cells}>")
 
     def line(self, line: str) -> None:
-        """``%kmscript CODE`` runs one line; ``%kmscript reset`` boots a fresh machine."""
+        """``%kmscript CODE`` runs one line; ``%kmscript reset`` boots a fresh machine;
+        ``%kmscript run FILE.kms`` shows a script and runs it in the notebook's machine."""
         if line.strip() == "reset":
             self.session = NotebookSession()
+            return
+        words = line.split(None, 1)
+        if len(words) == 2 and words[0] == "run":
+            self.cells += 1
+            self.session.run_cell("", f"<cell {self.cells}>", path=words[1].strip())
             return
         self.cells += 1
         self.session.run_cell(line, f"<cell {self.cells}>")
