@@ -159,7 +159,8 @@ class Machine:
         """free_pages(addr, order): free by direct-map address (addr 0 is ignored)."""
         if addr == 0:
             return
-        if addr < self.arch.page_offset or addr >= self.arch.page_offset + self.page_alloc.phys_max:
+        if addr < self.arch.page_offset or addr >= self.arch.page_offset + min(self.page_alloc.phys_max,
+                                                                               self.arch.direct_map_size):
             raise KernelFault(f"free_pages({addr:#x}): not a direct-map address")
         if addr & (PAGE_SIZE - 1):
             raise KernelFault(f"free_pages({addr:#x}): address is not page aligned")
@@ -610,7 +611,8 @@ class Machine:
             return f"per-cpu first chunk  cpu {unit} unit  offset {off:#x}"
         slab_alloc = self.slab
         page_alloc = self.page_alloc
-        if self.arch.page_offset <= addr < self.arch.page_offset + (page_alloc.memmap.max_pfn << PAGE_SHIFT):
+        if self.arch.page_offset <= addr < self.arch.page_offset + min(page_alloc.memmap.max_pfn << PAGE_SHIFT,
+                                                                      self.arch.direct_map_size):
             pfn = (addr - self.arch.page_offset) >> PAGE_SHIFT
             sl = slab_alloc.slab_of(addr)
             if sl is not None:

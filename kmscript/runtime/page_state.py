@@ -262,9 +262,11 @@ class PageState(MmInit):
 
     def virt_to_page(self, addr: int) -> Page:
         page_offset = self.arch.page_offset
-        if addr < page_offset or addr >= page_offset + self.phys_max:
+        # the direct map ends at the end of RAM, or of lowmem on a highmem kernel
+        end = page_offset + min(self.phys_max, self.arch.direct_map_size)
+        if addr < page_offset or addr >= end:
             raise KernelFault(f"virt_to_page({addr:#x}): not a direct-map address "
-                              f"(0x{page_offset:x}..0x{page_offset + self.phys_max:x})")
+                              f"(0x{page_offset:x}..0x{end:x})")
         return self.page(self.arch.virt_to_pfn(addr))
 
     def page_counts(self) -> dict[str, int]:
