@@ -133,7 +133,9 @@ class PerCpu(PercpuVm):
                           frames=(caller,) if caller else ())
             return None
         if not is_atomic:
-            self.ctx.might_alloc(gfp, ("pcpu_alloc_noprof",))
+            ctx = self.ctx  # might_alloc(): its own test inlined, the report only when it fails
+            if ctx.preempt_count or ctx.irqs_disabled_per_cpu[ctx.cpu] or ctx.rcu_nesting:
+                ctx.might_alloc(gfp, ("pcpu_alloc_noprof",))
         err = "atomic alloc failed, no space left" if is_atomic else ""
         found: tuple[PcpuChunk, int] | None = None
         slots = self.slots
@@ -171,7 +173,8 @@ class PerCpu(PercpuVm):
             return self._fail(size, align, is_atomic, do_warn, err)
         chunk, off = found
         chunk.alloc_area(off, bits)
-        self._relocate(chunk)
+        if self.chunk_slot(chunk) != chunk.slot:
+            self._relocate(chunk)
         byte_off = off * PCPU_MIN_ALLOC_SIZE
         if not is_atomic and not chunk.is_populated(off, bits):
             p0 = byte_off >> PAGE_SHIFT
@@ -253,7 +256,9 @@ class PerCpu(PercpuVm):
         if entry is None:
             raise KernelFault(f"free_percpu(0x{ptr:x}): not a per-cpu pointer from alloc_percpu")
         chunk, off, _bits = entry
-        self._free_area(chunk, off)
+        chunk.free_area(off)  # _free_area(), inlined
+        if self.chunk_slot(chunk) != chunk.slot:
+            self._relocate(chunk)
         self.stats["nr_dealloc"] += 1  # pcpu_stats_area_dealloc()
         self.stats["nr_cur_alloc"] -= 1
         chunk.nr_alloc -= 1

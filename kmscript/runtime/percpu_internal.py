@@ -219,7 +219,7 @@ class PcpuChunk:
         self.block_max = [0] * nr_blocks
         for r in _ZERO_RUN.finditer(m):
             self._add_run(r.start(), r.end())
-        self.contig = max(self.run_lens, default=0)
+        self.contig = max(self.run_lens) if self.run_lens else 0
         self.first_free = m.find(0)
         self.block_used = [m.count(1, lo, lo + BLOCK_BITS) for lo in range(0, len(m), BLOCK_BITS)]
         self.nr_empty_pop_pages = sum(1 for p, used in enumerate(self.block_used)
@@ -250,7 +250,8 @@ class PcpuChunk:
         else:
             del lens[n]
             if n == self.contig:  # pcpu_chunk_refresh_hint(): the largest run went away
-                self.contig = max(lens, default=0)
+                # (max() without its keyword argument: CPython parses keywords slowly)
+                self.contig = max(lens) if lens else 0
         b = start >> BLOCK_SHIFT
         lens = self.block_lens[b]
         c = lens[n] - 1
@@ -259,7 +260,7 @@ class PcpuChunk:
         else:
             del lens[n]
             if n == self.block_max[b]:  # pcpu_block_refresh_hint()
-                self.block_max[b] = max(lens, default=0)
+                self.block_max[b] = max(lens) if lens else 0
         return end
 
     def _account_blocks(self, off: int, bits: int, sign: int) -> None:

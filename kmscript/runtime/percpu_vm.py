@@ -107,7 +107,8 @@ class PercpuVm:
         """pcpu_size_to_slot(): a fully free chunk goes to pcpu_free_slot."""
         if size == self.unit_size:
             return self.free_slot
-        return max(fls(size) - PCPU_SLOT_BASE_SHIFT + 2, 1)
+        slot = size.bit_length() - PCPU_SLOT_BASE_SHIFT + 2  # max(fls(size) - ..., 1)
+        return slot if slot > 1 else 1
 
     def chunk_slot(self, chunk: PcpuChunk) -> int:
         """pcpu_chunk_slot(): by the chunk's contig_hint."""
