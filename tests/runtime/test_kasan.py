@@ -120,3 +120,27 @@ def test_no_kasan_machine_has_no_handle_and_is_unchanged() -> None:
     assert m.kasan is None
     assert m.kmalloc_cache_for(64).slab_size == 64
     assert m.kstacks.thread_size == 16384
+
+
+def test_random_kmalloc_traffic_has_exact_shadow_and_no_false_report() -> None:
+    """Every byte below the requested size is accessible and the first byte past it is not,
+    for every kmalloc class (objects of 96/192/... straddle pages under KASAN's sizes)."""
+    import random
+    rng = random.Random(19)
+    m = Machine(MachineConfig(cpus=2, mem=128 << 20, kasan=True))
+    k = m.kasan
+    assert k is not None
+    live: list[tuple[int, int]] = []
+    for step in range(3000):
+        if live and rng.random() < 0.45:
+            p, size = live.pop(rng.randrange(len(live)))
+            m.kfree(p)
+            assert k.shadow_byte(p) == (0xFF if size > 8192 else 0xFA)  # a large kmalloc frees its pages
+            continue
+        size = rng.choice((1, 7, 8, 13, 50, 64, 95, 96, 100, 129, 191, 250, 700, 1000, 3000, 8000, 9000, 20000))
+        p = m.kmalloc(size, GFP_KERNEL)
+        assert p is not None
+        assert not k._poisoned(p, size), (step, size)
+        assert k._poisoned(p + size, 1), (step, size)
+        live.append((p, size))
+    assert not kasan_reports(m)
