@@ -81,8 +81,11 @@ class Machine:
             # the fixmap reserves kmap_local slots for CONFIG_NR_CPUS CPUs (runtime/arch/i386.py)
             raise KernelFault(f"cpus={self.config.cpus}: this {self.arch.name} kernel is built with "
                               f"CONFIG_NR_CPUS={self.arch.nr_cpus_config}")
-        if self.config.mem > self.arch.max_physmem:
-            # arch/x86/include/asm/sparsemem.h: MAX_PHYSMEM_BITS (46 with 4-level paging)
+        if self.config.mem > self.arch.max_physmem and not self.arch.has_highmem:
+            # arch/x86/include/asm/sparsemem.h: MAX_PHYSMEM_BITS (46 with 4-level paging).  A
+            # highmem kernel boots instead and trims max_pfn to MAX_NONPAE_PFN with a warning
+            # (arch/x86/mm/init_32.c: highmem_pfn_init; mm_init.py), so machine(arch="i386")
+            # on the default 8 GiB machine is what a non-PAE kernel makes of an 8 GiB PC.
             raise KernelFault(f"mem={self.config.mem}: {self.arch.description} addresses at most "
                               f"{physmem_limit(self.arch)} of physical memory "
                               f"(MAX_PHYSMEM_BITS {self.arch.max_physmem_bits})")
