@@ -35,7 +35,7 @@ def bare_order0(n: int) -> float:
 def fault_region(populate: bool, size: int) -> float:
     """Seconds to fault an anonymous region of size bytes by writes."""
     m = Machine(MachineConfig(mem=4 * GiB, cpus=2))
-    t = m.spawn("bench")
+    t = m.tasks.spawn("bench")
     assert t is not None and t.mm is not None
     sp = m.tasks.spaces
     a = sp.do_mmap(t.mm, 0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)

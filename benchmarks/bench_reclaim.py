@@ -29,7 +29,7 @@ def timed(fn: object) -> float:
 
 def main() -> None:
     m = Machine(MachineConfig(mem=512 * MiB, cpus=2))
-    db = m.spawn("postgres", 0)
+    db = m.tasks.spawn("postgres", 0)
     assert db is not None
     dt = timed(lambda: db.fault(64 * MiB))
     print(f"fault 64M (16384 pages):     {dt * 1000:7.1f} ms  {16384 / dt:9.0f} pages/s")
@@ -37,7 +37,7 @@ def main() -> None:
     print(f"exit of a 64M task:          {dt * 1000:7.1f} ms  {16384 / dt:9.0f} pages/s")
 
     m = Machine(MachineConfig(mem=512 * MiB, cpus=2))
-    f = m.open_file("big")
+    f = m.pagecache.open("big")
     dt = timed(lambda: f.read(128 * MiB))
     print(f"read 128M into page cache:   {dt * 1000:7.1f} ms  {32768 / dt:9.0f} pages/s")
     r = m.reclaim
@@ -45,7 +45,7 @@ def main() -> None:
     print(f"reclaim 16384 clean pages:   {dt * 1000:7.1f} ms  {16384 / dt:9.0f} pages/s")
 
     m = Machine(MachineConfig(mem=128 * MiB, cpus=2))
-    hog = m.spawn("hog", 0)
+    hog = m.tasks.spawn("hog", 0)
     assert hog is not None
     hog.fault(64 * MiB)
     dt = timed(lambda: hog.fault(256 * MiB))
@@ -53,8 +53,8 @@ def main() -> None:
 
     m = Machine(MachineConfig(cpus=1, dma_pages=0, dma32_pages=16384))
     z = next(z for z in m.page_alloc.zones if z.managed_pages)
-    a = m.spawn("a", 0)
-    b = m.spawn("b", 0)
+    a = m.tasks.spawn("a", 0)
+    b = m.tasks.spawn("b", 0)
     assert a and b
     while z.free_pages >= z.low:
         a.fault(4096)

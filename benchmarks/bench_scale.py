@@ -165,7 +165,7 @@ def section_fault() -> None:
     fault_ns = exit_ns = floor_ns = float("inf")
     for _ in range(3):
         m = Machine(MachineConfig(mem=8 * GiB, cpus=4))
-        t = m.spawn("bench", 0)
+        t = m.tasks.spawn("bench", 0)
         t0 = time.perf_counter()
         t.fault(size)
         t1 = time.perf_counter()

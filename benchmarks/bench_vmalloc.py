@@ -25,7 +25,7 @@ def machine_api() -> tuple[object, object]:
         raise SystemExit("the machine has no vmalloc yet (page allocator not wired); run with --stub")
 
     def alloc() -> int | None:
-        return m.vmalloc_gfp(64 << 10, GFP_KERNEL, 1, "bench")
+        return m.vmalloc.vmalloc_gfp(64 << 10, GFP_KERNEL, 1, "bench")
     return alloc, m.vfree
 
 

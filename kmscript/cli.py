@@ -357,9 +357,7 @@ def _print_json(session: Any, name: str, status: int, captured: list[str]) -> No
     state: dict[str, Any] = {}
     if session.has_machine:
         m = session.machine
-        summary = getattr(m, "summary", None)
-        if callable(summary):
-            state = summary()
+        state = m.views.summary()
         state["dmesg"] = [line for rec in m.log.records for line in rec.lines()]
     from .lang.compiler import UserFunction
     from .lang.values import format_value

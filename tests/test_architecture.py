@@ -53,7 +53,7 @@ RANK: dict[str, float] = {
     # the sampler over all of them (show timeline, plot)
     "timeline": 8.5,
     # views over everything, then the facade that wires the subsystems
-    "procfs": 9, "frames": 9.1, "machine": 10,
+    "procfs": 9, "views": 9, "frames": 9.1, "machine": 10,
 }
 
 # Import cycles that exist today and are being removed by other work (named, so that a

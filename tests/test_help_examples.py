@@ -106,4 +106,4 @@ def test_readme_repl_result_line_shape() -> None:
     s.run_text("x = kmalloc(50, GFP_ATOMIC)")
     addr = int(s.interp.globals["x"].addr)
     assert f"{addr:#x}" == quoted.group(1)
-    assert s.machine.describe_address(addr) == quoted.group(2)
+    assert s.machine.views.describe_address(addr) == quoted.group(2)

@@ -73,7 +73,7 @@ def test_memmap_svg(tmp_path: Path) -> None:
     assert owners["free"] and owners["user"] and owners["slab"] and owners["reserved"]
     # every slab page of the inode cache is drawn as a slab cell of that cache (DMA32: 4 pages a cell,
     # an order-1 inode slab fills half a cell, so the cell's majority may be another owner's)
-    inode = s.machine.find_kmem_cache("inode")
+    inode = s.machine.slab.find_cache("inode")
     assert any(r.get("data-detail") == "inode" for r in cells)
     assert inode is not None
     # the boot's untouched memory is free in order-10 blocks
@@ -93,13 +93,13 @@ def test_slab_svg_counts_the_objects(tmp_path: Path) -> None:
     assert err is None, err
     root = ET.parse(tmp_path / "slab.svg").getroot()
     objs = [r for r in root.iter(f"{SVG}rect") if r.get("data-state")]
-    inode = s.machine.find_kmem_cache("inode")
+    inode = s.machine.slab.find_cache("inode")
     assert inode is not None
     per_slab = Counter(r.get("data-slab") for r in objs)
     assert set(per_slab.values()) == {inode.objs_per_slab} and len(per_slab) == inode.nr_slabs
     states = Counter(r.get("data-state") for r in objs)
     assert states["allocated"] == inode.live_objects() == 100 - 34
-    text = s.machine.slab_cache_info(inode)
+    text = s.machine.views.slab_cache_info(inode)
     assert states["free(cpu)"] == sum(line.count("c") for line in text.split("\n") if line.strip().startswith("["))
     labels = ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
     assert "slab cache inode" in labels and any("cpu0 slab (c->slab, frozen)" in t for t in labels)

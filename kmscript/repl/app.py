@@ -10,7 +10,7 @@ run it in the Session, show each statement's result.  Decisions:
   caught by the validator before running: it is shown under the input and the cursor is
   moved to it; Esc Enter submits as is.
 - Results: every top-level statement's value is shown (``x = 0xffff888003a1c040
-  kmalloc-64 ...``); pointers say where they live through ``Machine.describe_address``.
+  kmalloc-64 ...``); pointers say where they live through ``Machine.views.describe_address``.
   Kernel messages are coloured by kind; long views go through a pager only when they do
   not fit the screen.
 - Robustness: a KmsError is rendered; any other exception from the interpreter, the
@@ -574,14 +574,8 @@ class Repl:
         cfg = m.config
         lines = [f"machine: {human_bytes(cfg.mem)} RAM, {cfg.cpus} CPUs, seed {cfg.seed}"
                  + ("" if cfg.thp else ", THP off") + (f", slub_debug={cfg.slub_debug}" if cfg.slub_debug else "")]
-        summary = getattr(m, "summary", None)
-        if callable(summary):
-            try:
-                d = summary()
-                for k, v in d.items():
-                    lines.append(f"  {k}: {v}")
-            except Exception:
-                pass
+        for k, v in m.views.summary().items():
+            lines.append(f"  {k}: {v}")
         zones = getattr(getattr(m, "page_alloc", None), "zones", None) or []
         for z in zones:
             try:

@@ -164,14 +164,11 @@ def human_bytes(n: int) -> str:
 
 
 def describe_pointer(session: Any, p: Ptr) -> str | None:
-    """Where an address lives, from the machine's ``describe_address`` if it has one."""
+    """Where an address lives, from the machine's ``views.describe_address``."""
     if not p.addr or not session.has_machine:
         return None
-    describe = getattr(session.machine, "describe_address", None)
-    if describe is None:
-        return None
     try:
-        where = describe(p.addr)
+        where = session.machine.views.describe_address(p.addr)
     except Exception:
         return None
     return where if isinstance(where, str) and where else None

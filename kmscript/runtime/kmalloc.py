@@ -34,7 +34,7 @@ from .bug_sites import (ALLOC_ORDER_TOO_LARGE, FREE_LARGE_KMALLOC_WARN, KSIZE_NO
                         VIRT_TO_CACHE_WARN)
 from . import gfp as _gfp
 from .explain import DecisionLog
-from .gfp import format_gfp
+from .gfp import GFP_KERNEL, format_gfp
 from .mm_types import MAX_PAGE_ORDER, OWNER_KERNEL, PAGE_SHIFT, PAGE_SIZE, PageAllocator
 from .slab import SlabAllocator
 from .slab_types import (GFP_SLAB_BUG_MASK, SLAB_CPU, SLAB_CPU_PARTIAL, SLAB_DEAD, SLAB_FULL, SLAB_NODE_PARTIAL,
@@ -120,7 +120,21 @@ class Kmalloc:
     def kmalloc_slab(self, size: int, gfp: int) -> KmemCache:
         return self.by_size[kmalloc_type(gfp)][size]
 
-    def kmalloc(self, size: int, gfp: int, caller: str) -> int | None:
+    def kmalloc_cache_for(self, size: int, gfp: int = GFP_KERNEL) -> KmemCache | None:
+        """The cache kmalloc(size, gfp) would use (None above KMALLOC_MAX_CACHE_SIZE or for 0)."""
+        if size == 0 or size > KMALLOC_MAX_CACHE_SIZE:
+            return None
+        return self.kmalloc_slab(size, gfp)
+
+    def kzalloc(self, size: int, gfp: int = GFP_KERNEL, caller: str = "kzalloc") -> int | None:
+        """kzalloc(): kmalloc with __GFP_ZERO (include/linux/slab.h)."""
+        return self.kmalloc(size, gfp | _GFP_ZERO, caller)
+
+    def kmem_cache_zalloc(self, s: KmemCache, gfp: int = GFP_KERNEL, caller: str = "kmem_cache_zalloc") -> int | None:
+        """kmem_cache_zalloc(): kmem_cache_alloc with __GFP_ZERO (include/linux/slab.h)."""
+        return self.kmem_cache_alloc(s, gfp | _GFP_ZERO, caller)
+
+    def kmalloc(self, size: int, gfp: int = GFP_KERNEL, caller: str = "kmalloc") -> int | None:
         """__do_kmalloc_node."""
         if size > KMALLOC_MAX_CACHE_SIZE:
             return self.kmalloc_large(size, gfp, caller)
@@ -228,7 +242,7 @@ class Kmalloc:
                                         f"node={NUMA_NO_NODE} accounted={'true' if gfp & _GFP_ACCOUNT else 'false'}")
         return ptr
 
-    def kmalloc_array(self, n: int, size: int, gfp: int, caller: str) -> int | None:
+    def kmalloc_array(self, n: int, size: int, gfp: int = GFP_KERNEL, caller: str = "kmalloc_array") -> int | None:
         """include/linux/slab.h: kmalloc_array: check_mul_overflow -> NULL."""
         if n < 0 or size < 0:
             return None
@@ -237,10 +251,10 @@ class Kmalloc:
             return None
         return self.kmalloc(nbytes, gfp, caller)
 
-    def kcalloc(self, n: int, size: int, gfp: int, caller: str) -> int | None:
+    def kcalloc(self, n: int, size: int, gfp: int = GFP_KERNEL, caller: str = "kcalloc") -> int | None:
         return self.kmalloc_array(n, size, gfp | _GFP_ZERO, caller)
 
-    def kmem_cache_alloc(self, s: KmemCache, gfp: int, caller: str) -> int | None:
+    def kmem_cache_alloc(self, s: KmemCache, gfp: int = GFP_KERNEL, caller: str = "kmem_cache_alloc") -> int | None:
         slab = self.slab
         ex = slab.tracer.explain
         if ex.on:
@@ -261,7 +275,7 @@ class Kmalloc:
         return obj
 
     # ------------------------------------------------------------------ free
-    def kfree(self, addr: int, caller: str) -> None:
+    def kfree(self, addr: int, caller: str = "kfree") -> None:
         slab = self.slab
         step = None
         if slab.tracer.enabled:
@@ -300,7 +314,7 @@ class Kmalloc:
             if step is not None:
                 slab.tracer.explain.end(step)
 
-    def kmem_cache_free(self, s: KmemCache, addr: int, caller: str) -> None:
+    def kmem_cache_free(self, s: KmemCache, addr: int, caller: str = "kmem_cache_free") -> None:
         slab = self.slab
         real = slab.slab_of(addr)
         if real is None:
@@ -321,7 +335,7 @@ class Kmalloc:
                 return
         slab.slab_free(addr, caller, expect=s, api="kmem_cache_free")
 
-    def kfree_rcu(self, addr: int, caller: str) -> None:
+    def kfree_rcu(self, addr: int, caller: str = "kfree_rcu") -> None:
         """kvfree_rcu (mm/slab_common.c): slab objects and large kmallocs alike."""
         self.slab.kfree_rcu(addr, caller, self._free_large)
 
@@ -405,7 +419,7 @@ class Kmalloc:
             return s.inuse
         return s.size
 
-    def krealloc(self, addr: int, new_size: int, gfp: int, caller: str) -> int | None:
+    def krealloc(self, addr: int, new_size: int, gfp: int = GFP_KERNEL, caller: str = "krealloc") -> int | None:
         """krealloc_node_align_noprof / __do_krealloc (6.18)."""
         slab = self.slab
         if new_size == 0:

@@ -57,7 +57,7 @@ from .buddy import (BUDDY_MIN, FALLBACKS, K_BUDDY, K_PCP, SECTION_MASK, SECTION_
                     migratetype_is_mergeable)
 from .bug_sites import ALLOC_ORDER_TOO_LARGE, SLOWPATH_NOFAIL_NOBLOCK, SLOWPATH_NOFAIL_ORDER
 from .errors import KernelFault
-from .gfp import (__GFP_COMP, __GFP_DIRECT_RECLAIM, __GFP_HARDWALL, __GFP_HIGH, __GFP_IO,
+from .gfp import (__GFP_COMP, __GFP_DIRECT_RECLAIM, __GFP_HARDWALL, __GFP_HIGH, __GFP_HIGHMEM, __GFP_IO,
                   __GFP_KSWAPD_RECLAIM, __GFP_MEMALLOC, __GFP_NOFAIL, __GFP_NOMEMALLOC, __GFP_NORETRY,
                   __GFP_NOWARN, __GFP_RETRY_MAYFAIL, __GFP_THISNODE, __GFP_ZERO, MIGRATE_HIGHATOMIC,
                   MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_TYPES,
@@ -85,6 +85,7 @@ from .migrate import Migrate
 _GFP_COMP = __GFP_COMP
 _GFP_DIRECT_RECLAIM = __GFP_DIRECT_RECLAIM
 _GFP_HARDWALL = __GFP_HARDWALL
+_GFP_HIGHMEM = __GFP_HIGHMEM
 _GFP_HIGH = __GFP_HIGH
 _GFP_IO = __GFP_IO
 _GFP_KSWAPD_RECLAIM = __GFP_KSWAPD_RECLAIM
@@ -205,6 +206,18 @@ class PageAllocator(Migrate):
         if self.tracer.enabled and self.tracer.explain.on:
             return self._alloc_pages_explained(gfp, order, owner, caller)
         return self._alloc_pages(gfp, order, owner, caller)
+
+    def get_free_pages(self, gfp: int, order: int, caller: str | None = None) -> int | None:
+        """__get_free_pages(gfp, order): the direct-map address of the block, or None.
+
+        mm/page_alloc.c get_free_pages_noprof(): an address cannot represent a highmem page,
+        so __GFP_HIGHMEM is cleared before allocating (it shows in the trace)."""
+        pfn = self.alloc_pages(gfp & ~_GFP_HIGHMEM, order, caller=caller)
+        return None if pfn is None else self.arch.page_address(pfn)
+
+    def get_zeroed_page(self, gfp: int, caller: str | None = None) -> int | None:
+        """get_zeroed_page(gfp): __get_free_page(gfp | __GFP_ZERO)."""
+        return self.get_free_pages(gfp | _GFP_ZERO, 0, caller)
 
     def alloc_pages_pcp_run(self, gfp: int, nr: int, owner: int) -> list[int]:
         """The pages nr alloc_pages(gfp, 0) calls in a row would get while each is served by

@@ -15,7 +15,7 @@ from .buddy import BUDDY_TAIL, K_BUDDY, K_PCP, SECTION_MASK, SECTION_SHIFT, TAIL
 from .errors import KernelFault
 from .gfp import MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATETYPE_NAMES, ZONE_MOVABLE
 from .internal import PCP_TAIL_BYTES, order_to_pindex, pindex_to_order, zone_watermark_ok
-from .mm_types import (MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER, OWNER_KERNEL)
+from .mm_types import (MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE, PAGEBLOCK_ORDER, OWNER_KERNEL)
 from .zone import PCP_BATCH_SCALE_MAX, PCPF_FREE_HIGH_BATCH, PCPF_PREV_FREE_HIGH_ORDER, PerCpuPages, Zone
 from .mm_init import PB_ZONE_MIXED
 from .show_mem import ShowMem
@@ -27,6 +27,19 @@ class PageFree(ShowMem):
     # =====================================================================================
     # Freeing (mm/page_alloc.c: __free_pages, free_frozen_pages, free_pcppages_bulk)
     # =====================================================================================
+    def free_pages_addr(self, addr: int, order: int) -> None:
+        """free_pages(addr, order): free by direct-map address (addr 0 is ignored, as
+        mm/page_alloc.c free_pages() does)."""
+        if addr == 0:
+            return
+        page_offset = self.arch.page_offset
+        # the direct map ends at the end of RAM, or of lowmem on a highmem kernel (high_memory)
+        if addr < page_offset or addr >= page_offset + min(self.phys_max, self.arch.direct_map_size):
+            raise KernelFault(f"free_pages({addr:#x}): not a direct-map address")
+        if addr & (PAGE_SIZE - 1):
+            raise KernelFault(f"free_pages({addr:#x}): address is not page aligned")
+        self.free_pages(self.arch.virt_to_pfn(addr), order)
+
     def free_pages(self, pfn: int, order: int) -> None:
         """__free_pages(page, order): drop a reference; the block returns to the allocator at 0."""
         if order == 0 and pfn >= 0 and not self.tracer.enabled:

@@ -269,6 +269,15 @@ class PageState(MmInit):
                               f"(0x{page_offset:x}..0x{end:x})")
         return self.page(self.arch.virt_to_pfn(addr))
 
+    def virt_to_phys(self, addr: int) -> int:
+        """__pa(addr) of a direct-map address."""
+        self.virt_to_page(addr)
+        return addr - self.arch.page_offset
+
+    def phys_to_virt(self, paddr: int) -> int:
+        """__va(paddr): the direct-map address of a physical address."""
+        return self.arch.page_offset + paddr
+
     def page_counts(self) -> dict[str, int]:
         """Managed pages by state over all zones: "free" (buddy), "pcp" and each owner name.
 

@@ -2,7 +2,7 @@
 
 What it models: the bytes of RAM.  Allocators and scripts read and write memory through
 physical addresses (``paddr = pfn * PAGE_SIZE + offset``); the direct-map virtual address
-of a byte is ``PAGE_OFFSET + paddr`` (see ``page_alloc.page_address``).
+of a byte is ``PAGE_OFFSET + paddr`` (see ``arch.page_address``).
 
 Invariants:
 - Only pages that were written hold storage: a ``bytearray`` of PAGE_SIZE per touched

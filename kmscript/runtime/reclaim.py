@@ -66,6 +66,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import KernelFault
 from .compaction import Compaction
 from .events import NORMAL, Clock, EventQueue
 from .gfp import MAX_NR_ZONES, ZONE_NAMES, __GFP_IO, format_gfp
@@ -118,10 +119,15 @@ class Reclaim:
 
     def _sysctl_drop_caches(self, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4:
-            from .errors import KernelFault
             raise KernelFault(f"vm.drop_caches: {value!r} is out of range 1..4 (-EINVAL)")
-        self.pagecache.drop_caches(value, self.shrink_slab)
+        self.drop_caches(value)
+
+    def drop_caches(self, value: int = 1) -> int:
+        """``echo VALUE > /proc/sys/vm/drop_caches`` (fs/drop_caches.c: 1 page cache, 2 slab,
+        3 both); the deferred work it woke runs before it returns.  Returns the pages freed."""
+        n = self.pagecache.drop_caches(value, self.shrink_slab)
         self.events.run_due()
+        return n
 
     # -- kswapd --------------------------------------------------------------------------------
     def pgdat_balanced(self, order: int, highest_zoneidx: int) -> bool:

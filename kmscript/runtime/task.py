@@ -270,11 +270,14 @@ class TaskTable:
         """fork + exec: a task with a kernel stack and an empty address space.
 
         Returns None when the kernel stack, the mm_struct or the PGD cannot be allocated
-        (fork fails with -ENOMEM after the allocator's own failure report).
+        (fork fails with -ENOMEM after the allocator's own failure report).  The deferred
+        work fork woke (kswapd) runs before it returns, failed or not.
         """
         if not OOM_SCORE_ADJ_MIN <= oom_score_adj <= OOM_SCORE_ADJ_MAX:
             raise KernelFault(f"oom_score_adj {oom_score_adj}: must be in -1000..1000 (-EINVAL)")
-        return self._new_task(comm, oom_score_adj, None)
+        t = self._new_task(comm, oom_score_adj, None)
+        self.events.run_due()
+        return t
 
     def _new_task(self, comm: str, oom_score_adj: int, parent: Task | None) -> Task | None:
         cpu = self.ctx.cpu

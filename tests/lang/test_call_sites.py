@@ -18,7 +18,7 @@ def test_call_sites_follow_a_machine_rebooted_mid_loop() -> None:
     assert err is None, err.render()
     assert out[0] != out[1] and out[2] == out[0]
     p = s.interp.globals["p"]
-    assert isinstance(p, Ptr) and s.machine.ksize(p.addr) == 64 and s.interp.globals["k"] == 64
+    assert isinstance(p, Ptr) and s.machine.kmalloc.ksize(p.addr) == 64 and s.interp.globals["k"] == 64
 
 
 def test_first_built_in_call_boots_the_default_machine() -> None:
@@ -26,7 +26,7 @@ def test_first_built_in_call_boots_the_default_machine() -> None:
     s.run_text("fn f() { return kmalloc(32) }\n", "t.kms")
     assert not s.has_machine
     s.run_text("p = f()\nkfree(p)\nq = kmalloc(8)\n", "t.kms")
-    assert s.has_machine and s.machine.ksize(s.interp.globals["q"].addr) == 8
+    assert s.has_machine and s.machine.kmalloc.ksize(s.interp.globals["q"].addr) == 8
 
 
 def test_assigned_calls_store_globals_and_locals() -> None:

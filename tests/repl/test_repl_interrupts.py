@@ -61,7 +61,7 @@ def repl() -> Iterator[tuple[Repl, list[str]]]:
 def state(s: Session) -> tuple[Any, ...]:
     m = s.machine
     files = {name: (f.nr_cached, f.nr_dirty, f.pos) for name, f in m.pagecache.files.items()}
-    return (m.summary(), files, sorted((k, format_value(v)) for k, v in s.interp.globals.items()))
+    return (m.views.summary(), files, sorted((k, format_value(v)) for k, v in s.interp.globals.items()))
 
 
 def check_invariants(s: Session) -> None:

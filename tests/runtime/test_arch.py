@@ -43,21 +43,21 @@ def test_machine_takes_every_address_fact_from_its_arch() -> None:
         ref = Machine(MachineConfig(mem=256 << 20, cpus=2))
         assert m.arch is other and isinstance(m.arch, Arch)
         for mach in (m, ref):
-            p = mach.kmalloc(64)
+            p = mach.kmalloc.kmalloc(64)
             assert p is not None and mach.arch.is_direct_map_addr(p)
-            assert mach.find_kmem_cache("kmalloc-64").name == "kmalloc-64"
+            assert mach.slab.find_cache("kmalloc-64").name == "kmalloc-64"
             mach.mem.write(p, b"hello")
             assert mach.mem.read(p, 5) == b"hello"
-            v = mach.vmalloc_gfp(3 * 4096, 0xCC0)
-            assert v is not None and mach.is_vmalloc_addr(v)
+            v = mach.vmalloc.vmalloc_gfp(3 * 4096, 0xCC0)
+            assert v is not None and mach.arch.is_vmalloc_addr(v)
             mach.mem.write(v, b"vm")
             assert mach.mem.read(v, 2) == b"vm"
-            mach.vfree(v)
-            mach.kfree(p)
+            mach.vmalloc.vfree(v)
+            mach.kmalloc.kfree(p)
         # the same allocation lands at the same pfn, at the arch's own address
-        assert m.kmalloc(64) - other.page_offset == ref.kmalloc(64) - X86_64.page_offset
-        assert m.vmalloc_gfp(4096, 0xCC0) - other.vmalloc_start == ref.vmalloc_gfp(4096, 0xCC0) - X86_64.vmalloc_start
-        assert m.page_address(5) == other.page_offset + 5 * 4096
+        assert m.kmalloc.kmalloc(64) - other.page_offset == ref.kmalloc.kmalloc(64) - X86_64.page_offset
+        assert m.vmalloc.vmalloc_gfp(4096, 0xCC0) - other.vmalloc_start == ref.vmalloc.vmalloc_gfp(4096, 0xCC0) - X86_64.vmalloc_start
+        assert m.highmem.page_address(5) == other.page_offset + 5 * 4096
     finally:
         del ARCHES[other.name]
 
@@ -116,10 +116,10 @@ def test_the_slub_allocator_takes_its_geometry_from_the_machines_arch() -> None:
     m, ref = _with_arch(wide), Machine(MachineConfig(mem=256 << 20, cpus=2))
     got = {}
     for mach in (m, ref):
-        hw = mach.kmem_cache_create("hw_obj", 100, 0, g.SLAB_HWCACHE_ALIGN)
-        small = mach.kmem_cache_create("small_obj", 20, 0, g.SLAB_NO_MERGE)
+        hw = mach.slab.kmem_cache_create("hw_obj", 100, 0, g.SLAB_HWCACHE_ALIGN)
+        small = mach.slab.kmem_cache_create("small_obj", 20, 0, g.SLAB_NO_MERGE)
         got[mach.arch.name] = (hw.align, hw.size, small.align, small.size)
-        p = mach.kmem_cache_alloc(hw)
+        p = mach.kmalloc.kmem_cache_alloc(hw)
         assert p is not None and (p - mach.arch.page_offset) % hw.align == 0
     assert got["x86_64"] == (64, 128, 8, 24)
     assert got["made-up-wide-lines"] == (128, 128, 16, 32)
@@ -143,6 +143,6 @@ def test_limits_and_thread_size_come_from_the_arch() -> None:
     assert m.kstacks.thread_size == 8192 and ref.kstacks.thread_size == 16384
     assert m.config.thread_size is None and ref.config.thread_size is None
     for mach, want in ((m, -12), (ref, 4 << 20)):
-        t = mach.spawn("a")
+        t = mach.tasks.spawn("a")
         assert mach.tasks.fault(t, 4 << 20) == want      # -ENOMEM past TASK_SIZE
         assert mach.tasks.fault(t, 4096) == 4096         # what fits still faults in

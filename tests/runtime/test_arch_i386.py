@@ -202,14 +202,14 @@ def test_gfp_zone_table() -> None:
 
 def test_highuser_lands_in_highmem_and_has_no_address() -> None:
     m = boot(1 << 30)
-    pfn = m.alloc_pages(G.GFP_HIGHUSER, 0)
+    pfn = m.page_alloc.alloc_pages(G.GFP_HIGHUSER, 0)
     assert pfn is not None and pfn >= m.page_alloc.max_low_pfn
-    assert m.page_address(pfn) == 0
+    assert m.highmem.page_address(pfn) == 0
     # __get_free_pages clears __GFP_HIGHMEM (mm/page_alloc.c: get_free_pages_noprof)
-    addr = m.get_free_pages(G.GFP_HIGHUSER, 0)
+    addr = m.page_alloc.get_free_pages(G.GFP_HIGHUSER, 0)
     assert addr is not None and m.arch.is_direct_map_addr(addr)
     # GFP_KERNEL never leaves lowmem
-    low = m.alloc_pages(G.GFP_KERNEL, 0)
+    low = m.page_alloc.alloc_pages(G.GFP_KERNEL, 0)
     assert low is not None and low < m.page_alloc.max_low_pfn
 
 
@@ -256,11 +256,11 @@ def test_slab_geometry_with_four_byte_pointers() -> None:
     # padding word, red_left_pad ALIGN(4, 8) = 8: 72
     assert (d.inuse, d.offset, d.track_offset, d.red_left_pad, d.size) == (16, 16, 20, 8, 72)
     m = boot(256 * MiB)
-    c = m.find_kmem_cache("kmalloc-8")                 # KMALLOC_MIN_SIZE 8
+    c = m.slab.find_cache("kmalloc-8")                 # KMALLOC_MIN_SIZE 8
     assert c is not None and c.object_size == 8 and c.size == 8
-    small = m.kmem_cache_create("small_obj", 20, 0, g.SLAB_NO_MERGE)
+    small = m.slab.kmem_cache_create("small_obj", 20, 0, g.SLAB_NO_MERGE)
     assert (small.align, small.size) == (8, 24)
-    p = m.kmalloc(50)
+    p = m.kmalloc.kmalloc(50)
     assert p is not None and 0xC0000000 <= p < m.arch.direct_map_end
 
 
@@ -269,16 +269,16 @@ def test_addresses_print_with_eight_digits() -> None:
     m.tracer.enabled = True
     seen: list[str] = []
     m.tracer.add_listener(lambda ev, f: seen.append(f))
-    m.kmalloc(50)
+    m.kmalloc.kmalloc(50)
     line = next(f for f in seen if "bytes_req=50" in f)
     ptr = line.split("ptr=")[1].split()[0]
     assert len(ptr) == 8 and int(ptr, 16) >= 0xC0000000
-    m.alloc_pages(G.GFP_KERNEL, 0)
+    m.page_alloc.alloc_pages(G.GFP_KERNEL, 0)
     page = next(f for f in seen if f.startswith("page="))
     assert len(page.split()[0]) == len("page=") + 8
-    vm = m.vmalloc_gfp(8192, G.GFP_KERNEL)
+    vm = m.vmalloc.vmalloc_gfp(8192, G.GFP_KERNEL)
     assert vm is not None and m.arch.is_vmalloc_addr(vm)
-    assert "0x%08x-0x%08x" % (vm, vm + 3 * 4096) in m.vmallocinfo()
+    assert "0x%08x-0x%08x" % (vm, vm + 3 * 4096) in m.vmalloc.vmallocinfo()
 
 
 def _run(text: str) -> str:
@@ -326,7 +326,7 @@ def test_an_exhausted_pkmap_pool_is_reported_as_the_hang_it_would_be() -> None:
     """mm/highmem.c: map_new_virtual sleeps in TASK_UNINTERRUPTIBLE when LAST_PKMAP entries
     were checked without a free one; with no other task to kunmap, the script stops there."""
     m = boot(1 << 30, cpus=1)
-    pfns = [m.alloc_pages(G.GFP_HIGHUSER, 0) for _ in range(1025)]
+    pfns = [m.page_alloc.alloc_pages(G.GFP_HIGHUSER, 0) for _ in range(1025)]
     assert all(p is not None and p >= m.page_alloc.max_low_pfn for p in pfns)
     addrs = [m.highmem.kmap(p) for p in pfns[:1024] if p is not None]
     assert sorted(addrs) == [0xFF400000 + i * PAGE_SIZE for i in range(1024)]   # entry 0 after the wrap
@@ -343,7 +343,7 @@ def test_an_exhausted_pkmap_pool_is_reported_as_the_hang_it_would_be() -> None:
 def test_kmap_local_slots_follow_the_cpu_and_the_task_stack() -> None:
     m = boot(1 << 30, cpus=2)
     hm = m.highmem
-    p = m.alloc_pages(G.GFP_HIGHUSER, 0)
+    p = m.page_alloc.alloc_pages(G.GFP_HIGHUSER, 0)
     assert p is not None
     a = hm.kmap_local_page(p)
     m.mem.write(a, b"abc")                           # through the fixmap slot: the page's bytes

@@ -97,8 +97,8 @@ def test_unmovable_request_claims_a_whole_max_order_block() -> None:
     dma = pa.zone_by_name("DMA")
     pfn = pa.alloc_pages(UNMOVABLE_DMA, 9)       # larger than the Unmovable order-8 block -> __rmqueue_claim
     assert pfn == 1024                          # largest fallback block first: the first order-10 block
-    assert m.pfn_to_page(1024).migratetype == "Unmovable"
-    assert m.pfn_to_page(1536).migratetype == "Unmovable"   # change_pageblock_range over both blocks
+    assert m.page_alloc.pfn_to_page(1024).migratetype == "Unmovable"
+    assert m.page_alloc.pfn_to_page(1536).migratetype == "Unmovable"   # change_pageblock_range over both blocks
     assert dma.free_list(9, MIGRATE_UNMOVABLE) == [1536]
     pa.free_pages(pfn, 9)
     assert dma.free_list(10, MIGRATE_UNMOVABLE) == [1024]
@@ -174,7 +174,7 @@ def test_without_a_lower_zone_the_second_pass_steals() -> None:
     pa.reclaim = Kswapd()  # type: ignore[assignment]
     q = pa.alloc_pages(GFP_KERNEL | __GFP_RECLAIMABLE, 0)
     assert q is not None and pa.zone_of(q) is normal
-    assert m.pfn_to_page(q).migratetype == "Movable"
+    assert m.page_alloc.pfn_to_page(q).migratetype == "Movable"
     extfrag = [f for e, f in m.tracer.events if e == "mm_page_alloc_extfrag"]
     assert extfrag and "fallback_migratetype=1" in extfrag[-1] and "change_ownership=0" in extfrag[-1]
     # the failed claim boosted the watermark (boost_watermark) and rmqueue woke kswapd for it

@@ -98,6 +98,6 @@ def test_a_zeroed_allocation_from_a_constructed_cache_warns_once_in_new_slab() -
     m = _machine()
     s = m.slab.kmem_cache_create("ctor_cache", 96, ctor="ctor_fn")
     for _ in range(100):   # several new slabs, one WARN
-        assert m.kmalloc_caches.kmem_cache_alloc(s, GFP_KERNEL | __GFP_ZERO, "t.kms:1") is not None
+        assert m.kmalloc.kmem_cache_alloc(s, GFP_KERNEL | __GFP_ZERO, "t.kms:1") is not None
     warns = [r.text for r in m.log.records if "WARNING: CPU:" in r.text]
     assert len(warns) == 1 and " at mm/slub.c:3284 new_slab" in warns[0]

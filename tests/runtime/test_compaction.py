@@ -44,8 +44,8 @@ def fragment(m: Machine) -> tuple[object, object]:
     """Two tasks faulting alternately fill memory down to the low watermark; one exits and
     leaves order-0 holes between the other's pages; atomic order-4 allocations then take
     every free block of order >= 4 that is left."""
-    a = m.spawn("a", 0)
-    b = m.spawn("b", 0)
+    a = m.tasks.spawn("a", 0)
+    b = m.tasks.spawn("b", 0)
     assert a and b
     z = next(z for z in m.page_alloc.zones if z.managed_pages)
     while z.free_pages >= z.low:
@@ -82,7 +82,7 @@ def test_order4_kernel_succeeds_after_compaction_atomic_fails() -> None:
 def test_unmovable_pages_block_compaction() -> None:
     m = one_zone()
     z = next(z for z in m.page_alloc.zones if z.managed_pages)
-    a = m.spawn("a", 0)
+    a = m.tasks.spawn("a", 0)
     assert a is not None
     pinned = []
     # every other page is a kernel page in a MOVABLE pageblock (as a long-term pinned page

@@ -193,7 +193,7 @@ def test_failing_allocation_goes_through_the_slow_path() -> None:
 
 def test_oom_kill_is_recorded_with_what_it_freed() -> None:
     m = Machine(MachineConfig(mem=64 << 20, cpus=1))
-    hog = m.spawn("hog", 0)
+    hog = m.tasks.spawn("hog", 0)
     assert hog is not None
     hog.fault(20 << 20)
     pa = m.page_alloc
@@ -221,7 +221,7 @@ def test_oom_kill_is_recorded_with_what_it_freed() -> None:
 def test_explaining_changes_no_decision() -> None:
     """The same work with and without the records leaves the same machine."""
     def work(m: Machine) -> None:
-        pa, km = m.page_alloc, m.kmalloc_caches
+        pa, km = m.page_alloc, m.kmalloc
         pages = [pa.alloc_pages(GFP_KERNEL, o % 4) for o in range(40)]
         objs = [km.kmalloc(s, GFP_KERNEL, "t") for s in (8, 50, 200, 3000, 9000) * 20]
         v = m.vmalloc.vmalloc(64 << 10)
@@ -243,7 +243,7 @@ def test_explaining_changes_no_decision() -> None:
 # -- SLUB and kmalloc ----------------------------------------------------------------------------
 def test_kmalloc_that_creates_a_new_slab() -> None:
     m = verified()
-    km = m.kmalloc_caches
+    km = m.kmalloc
     obj, rec = m.tracer.explain.record(lambda: km.kmalloc(3000, GFP_KERNEL, "t"))
     slab_step = one(rec, "kmalloc_slab")
     # 3000 > 192: kmalloc_index = fls(2999) = 12, kmalloc-4k; no type bit set: KMALLOC_NORMAL
@@ -268,7 +268,7 @@ def test_kmalloc_that_creates_a_new_slab() -> None:
 
 def test_kmalloc_type_follows_the_gfp_bits() -> None:
     m = verified()
-    _, rec = m.tracer.explain.record(lambda: m.kmalloc_caches.kmalloc(50, GFP_KERNEL | RECLAIMABLE, "t"))
+    _, rec = m.tracer.explain.record(lambda: m.kmalloc.kmalloc(50, GFP_KERNEL | RECLAIMABLE, "t"))
     s = one(rec, "kmalloc_slab")
     assert s.result == "kmalloc-rcl-64" and s.numbers["kmalloc_type"] == "KMALLOC_RECLAIM"
     assert s.numbers["size_class"] == "size_index[(50 - 1) / 8] = 6"
@@ -281,7 +281,7 @@ def test_kfree_that_discards_slabs() -> None:
     going back to a full cpu partial list pushes the list to the node, and the empty
     slabs there are discarded."""
     m = Machine(MachineConfig(mem=1 << 30, cpus=1))
-    km = m.kmalloc_caches
+    km = m.kmalloc
     objs = [km.kmalloc(4096, GFP_KERNEL, "t") for _ in range(8 * 12)]
     cache = km.kmalloc_slab(4096, GFP_KERNEL)
     assert (cache.min_partial, cache.cpu_partial_slabs) == (6, 2)
@@ -343,13 +343,13 @@ def test_kmem_cache_alloc_of_a_debug_cache() -> None:
     m = verified()
     cache = m.slab.kmem_cache_create("dbg", 100, flags=SLAB_RED_ZONE)
     assert cache is not None
-    obj, rec = m.tracer.explain.record(lambda: m.kmalloc_caches.kmem_cache_alloc(cache, GFP_KERNEL, "t"))
+    obj, rec = m.tracer.explain.record(lambda: m.kmalloc.kmem_cache_alloc(cache, GFP_KERNEL, "t"))
     top = rec.steps[0]
     assert (top.func, top.numbers, top.result) == ("kmem_cache_alloc", {"cache": "dbg", "gfp": "GFP_KERNEL"},
                                                    f"{obj:#x}")
     debug = [st for st in rec.find("___slab_alloc") if st.result and "debug cache" in st.result]
     assert debug and debug[0].numbers["nr_partial"] == 0
-    _, rec = m.tracer.explain.record(lambda: m.kmalloc_caches.kmem_cache_free(cache, obj, "t"))
+    _, rec = m.tracer.explain.record(lambda: m.kmalloc.kmem_cache_free(cache, obj, "t"))
     assert rec.steps[0].func == "kmem_cache_free"
 
 

@@ -14,7 +14,7 @@ INLINE_ATTRS_MAX = 29
 
 def test_hot_objects_keep_their_attributes_inline() -> None:
     m = Machine(MachineConfig(cpus=2, mem=8 << 30))
-    m.vfree(m.vmalloc_gfp(64 << 10, GFP_KERNEL, 1, "test"))   # attributes set lazily count too
+    m.vmalloc.vfree(m.vmalloc.vmalloc_gfp(64 << 10, GFP_KERNEL, 1, "test"))   # attributes set lazily count too
     for name, obj in (("Machine", m), ("PageAllocator", m.page_alloc), ("Vmalloc", m.vmalloc)):
         n = len(vars(obj))
         assert n <= INLINE_ATTRS_MAX, f"{name} has {n} instance attributes (at most {INLINE_ATTRS_MAX} stay inline)"

@@ -26,7 +26,7 @@ def test_kasan_cache_create_grows_the_object_slot() -> None:
     small = calculate_sizes(8, 8, SLAB_KMALLOC, 2, kasan=True)
     assert small.kasan_alloc_meta_offset == 16 and small.size == 32
     m = kasan_machine()
-    assert m.kmalloc_cache_for(64).slab_size == 128
+    assert m.kmalloc.kmalloc_cache_for(64).slab_size == 128
     assert m.kstacks.thread_size == 32768  # THREAD_SIZE_ORDER 2 + KASAN_STACK_ORDER 1
 
 
@@ -34,49 +34,49 @@ def test_shadow_of_a_kmalloc_object_and_its_life() -> None:
     m = kasan_machine()
     k = m.kasan
     assert k is not None
-    p = m.kmalloc(50, GFP_KERNEL)
+    p = m.kmalloc.kmalloc(50, GFP_KERNEL)
     assert p is not None
     assert [k.shadow_byte(p + 8 * i) for i in range(9)] == [0] * 6 + [2, KASAN_SLAB_REDZONE, KASAN_SLAB_REDZONE]
-    m.kfree(p)
+    m.kmalloc.kfree(p)
     assert k.shadow_byte(p) == KASAN_SLAB_FREE_META and k.shadow_byte(p + 8) == KASAN_SLAB_FREE
     assert k.is_quarantined(p)
-    q = m.alloc_pages(GFP_KERNEL, 0)
+    q = m.page_alloc.alloc_pages(GFP_KERNEL, 0)
     assert q is not None
-    a = m.page_address(q)
+    a = m.highmem.page_address(q)
     assert k.shadow_byte(a) == 0
-    m.free_pages_pfn(q, 0)
+    m.page_alloc.free_pages(q, 0)
     assert k.shadow_byte(a) == KASAN_PAGE_FREE
-    big = m.kmalloc(10000, GFP_KERNEL)
+    big = m.kmalloc.kmalloc(10000, GFP_KERNEL)
     assert big is not None
     assert k.shadow_byte(big + 9992) == 0 and k.shadow_byte(big + 10000) == KASAN_PAGE_REDZONE
-    v = m.vmalloc_gfp(100, GFP_KERNEL, 1, "t")
+    v = m.vmalloc.vmalloc_gfp(100, GFP_KERNEL, 1, "t")
     assert v is not None
     assert k.shadow_byte(v + 96) == 4 and k.shadow_byte(v + 104) == KASAN_VMALLOC_INVALID
 
 
 def test_out_of_bounds_and_use_after_free_are_reported_once_unless_multi_shot() -> None:
     m = kasan_machine()
-    p = m.kmalloc(64, GFP_KERNEL)
+    p = m.kmalloc.kmalloc(64, GFP_KERNEL)
     assert p is not None
     m.mem.write(p + 64, b"\x01", "t.kms:3")
-    m.kfree(p)
+    m.kmalloc.kfree(p)
     m.mem.read(p, 1, "t.kms:5")
     assert kasan_reports(m) == ["BUG: KASAN: slab-out-of-bounds in t.kms:3"]  # kasan_multi_shot off
     assert "B" in m.ctx.print_tainted()
     m2 = kasan_machine(kasan_multi_shot=True)
-    p = m2.kmalloc(64, GFP_KERNEL)
+    p = m2.kmalloc.kmalloc(64, GFP_KERNEL)
     assert p is not None
     m2.mem.write(p + 64, b"\x01", "t.kms:3")
-    m2.kfree(p)
+    m2.kmalloc.kfree(p)
     m2.mem.read(p, 1, "t.kms:5")
-    m2.kfree(p)
+    m2.kmalloc.kfree(p)
     assert kasan_reports(m2) == ["BUG: KASAN: slab-out-of-bounds in t.kms:3",
                                  "BUG: KASAN: slab-use-after-free in t.kms:5", "BUG: KASAN: double-free in kfree"]
 
 
 def test_report_layout_follows_report_c() -> None:
     m = kasan_machine()
-    p = m.kmalloc(123, GFP_KERNEL)
+    p = m.kmalloc.kmalloc(123, GFP_KERNEL)
     assert p is not None
     m.mem.write(p + 123, b"\x01", "t.kms:9")
     text = [r for r in m.log.records if "KASAN" in r.text][0].text.split("\n")
@@ -96,29 +96,29 @@ def test_quarantine_delays_reuse_and_drains_when_over_its_size() -> None:
     m = Machine(MachineConfig(cpus=2, mem=64 << 20, kasan=True))
     k = m.kasan
     assert k is not None
-    p = m.kmalloc(64, GFP_KERNEL)
-    m.kfree(p)
+    p = m.kmalloc.kmalloc(64, GFP_KERNEL)
+    m.kmalloc.kfree(p)
     seen = set()
     per_cpu = QUARANTINE_PERCPU_SIZE // 128  # kmalloc-64 objects take 128 bytes with KASAN
     for _ in range(per_cpu - 10):  # still in this CPU's queue: never handed out again
-        q = m.kmalloc(64, GFP_KERNEL)
+        q = m.kmalloc.kmalloc(64, GFP_KERNEL)
         seen.add(q)
-        m.kfree(q)
+        m.kmalloc.kfree(q)
     assert p not in seen and k.is_quarantined(p)
     for _ in range(20):  # the queue passes 1 MiB, moves to the global FIFO, the next reduce frees it
-        q = m.kmalloc(64, GFP_KERNEL)
+        q = m.kmalloc.kmalloc(64, GFP_KERNEL)
         seen.add(q)
-        m.kfree(q)
+        m.kmalloc.kfree(q)
     assert not k.is_quarantined(p) and k.quarantine_max_size == 0
     # the batch went back to SLUB: its objects, p among them, are handed out again
-    assert p in {m.kmalloc(64, GFP_KERNEL) for _ in range(per_cpu)}
+    assert p in {m.kmalloc.kmalloc(64, GFP_KERNEL) for _ in range(per_cpu)}
     assert not kasan_reports(m)
 
 
 def test_no_kasan_machine_has_no_handle_and_is_unchanged() -> None:
     m = Machine(MachineConfig(cpus=2, mem=256 << 20))
     assert m.kasan is None
-    assert m.kmalloc_cache_for(64).slab_size == 64
+    assert m.kmalloc.kmalloc_cache_for(64).slab_size == 64
     assert m.kstacks.thread_size == 16384
 
 

@@ -14,7 +14,7 @@ def test_kernel_stacks_vmap_and_not() -> None:
     m = boot()
     s = m.kstacks.alloc_thread_stack(1, "kernel_clone")
     assert s is not None and is_vmalloc_addr(s) and s % THREAD_SIZE == 0
-    assert "   20480 kernel_clone+0x94/0x3e0 pages=4 vmalloc N0=4" in m.vmallocinfo()
+    assert "   20480 kernel_clone+0x94/0x3e0 pages=4 vmalloc N0=4" in m.vmalloc.vmallocinfo()
     assert m.vmstat.nr_kernel_stack_kb == 16
     m.kstacks.free_thread_stack(s, 1)
     assert m.kstacks.nr_cached(1) == 1 and m.vmstat.nr_kernel_stack_kb == 0

@@ -19,7 +19,7 @@ def _names(text: str) -> list[str]:
 def test_same_lines_same_order_same_widths() -> None:
     s = Session(out=lambda line: None, quiet=True)
     s.run_text("machine(mem=8G, cpus=2)\n")
-    ours = s.machine.show_page_view("meminfo")
+    ours = s.machine.views.page_view("meminfo")
     assert _names(ours) == _names(REAL)
     for mine, real in zip(ours.splitlines(), REAL.splitlines()):
         # the value column ends at the same position; kB where the kernel prints kB
@@ -30,7 +30,7 @@ def test_same_lines_same_order_same_widths() -> None:
 def test_mapped_and_committed_follow_the_tasks() -> None:
     s = Session(out=lambda line: None, quiet=True)
     s.run_text('machine(mem=1G, cpus=2)\ntask t = spawn("t")\nt.fault(8M)\n')
-    text = s.machine.show_page_view("meminfo")
+    text = s.machine.views.page_view("meminfo")
     committed = re.search(r"^Committed_AS:\s+(\d+) kB$", text, re.M)
     assert committed is not None and int(committed.group(1)) == 8 * 1024
 
@@ -71,7 +71,7 @@ def test_the_reference_machine_is_the_boot_map_after_whole_splits() -> None:
     the boot total."""
     s = Session(out=lambda line: None, quiet=True)
     s.run_text("machine(mem=24G, cpus=2)\n")
-    boot4k, boot2m, boot1g = _direct_map_kb(s.machine.show_page_view("meminfo"))
+    boot4k, boot2m, boot1g = _direct_map_kb(s.machine.views.page_view("meminfo"))
     assert (boot4k, boot2m, boot1g) == (2048, 1046528, 26214400)
     for path, splits in ((Path(__file__).parent / "data" / "meminfo-6.18.44.txt", (1, 13)),
                          (Path(__file__).parent / "data" / "meminfo-6.18-2cpu.txt", (1, 9))):
@@ -88,4 +88,4 @@ def test_the_reference_machine_is_the_boot_map_after_whole_splits() -> None:
 def test_a_small_machine_has_no_gigabyte_page() -> None:
     s = Session(out=lambda line: None, quiet=True)
     s.run_text("machine(mem=1G, cpus=2)\n")
-    assert _direct_map_kb(s.machine.show_page_view("meminfo")) == (2048, 1046528, 0)
+    assert _direct_map_kb(s.machine.views.page_view("meminfo")) == (2048, 1046528, 0)

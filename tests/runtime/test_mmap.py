@@ -30,7 +30,7 @@ def boot(mem: int = 256 * MiB, **kw: object) -> Machine:
 
 
 def spawn(m: Machine, comm: str = "t") -> tuple[Task, MM]:
-    t = m.spawn(comm)
+    t = m.tasks.spawn(comm)
     assert t is not None and t.mm is not None
     return t, t.mm
 
@@ -213,7 +213,7 @@ def test_file_mappings_private_and_shared() -> None:
     m = boot()
     sp = m.tasks.spaces
     t, mm = spawn(m)
-    f = m.open_file("data")
+    f = m.pagecache.open("data")
     p = sp.do_mmap(mm, 0, 4 * 4096, RW, MAP_PRIVATE, f)
     s = sp.do_mmap(mm, 0, 4 * 4096, RW, MAP_SHARED, f)
     assert m.tasks.touch(t, p, 4 * 4096, False) == 4
@@ -315,8 +315,8 @@ OPS = st.lists(st.tuples(st.integers(0, 9), st.integers(0, 1), st.integers(0, 15
 def test_page_tables_rmap_and_mapcounts_agree(ops: list[tuple[int, int, int, int]]) -> None:
     m = Machine(MachineConfig(cpus=1, dma_pages=0, dma32_pages=16384, swap=4 * MiB))
     sp = m.tasks.spaces
-    f = m.open_file("lib")
-    t0 = m.spawn("a")
+    f = m.pagecache.open("lib")
+    t0 = m.tasks.spawn("a")
     assert t0 is not None
     tasks: list[Task] = [t0]
     base = 0x100000000

@@ -48,7 +48,7 @@ def test_oom_score_matches_the_verified_machine() -> None:
 
 def test_badness_hand_worked() -> None:
     m = boot()
-    t = m.spawn("worker", 0)
+    t = m.tasks.spawn("worker", 0)
     assert t is not None
     assert t.fault(1000 * 4096) == 1000 * 4096
     # 1000 pages need 2 PTE tables, 1 PMD page and 1 PUD page: 4 pages of page tables
@@ -73,9 +73,9 @@ def test_init_is_unkillable() -> None:
 
 def test_victim_is_the_biggest_and_ties_go_to_the_later_task() -> None:
     m = boot()
-    a = m.spawn("a", 0)
-    b = m.spawn("b", 0)
-    c = m.spawn("c", 0)
+    a = m.tasks.spawn("a", 0)
+    b = m.tasks.spawn("b", 0)
+    c = m.tasks.spawn("c", 0)
     assert a and b and c
     a.fault(10 * MiB)
     b.fault(10 * MiB)
@@ -100,7 +100,7 @@ def test_victim_is_the_biggest_and_ties_go_to_the_later_task() -> None:
 ])
 def test_do_not_invoke(gfp: int, order: int) -> None:
     m = boot()
-    t = m.spawn("victim", 0)
+    t = m.tasks.spawn("victim", 0)
     assert t is not None
     t.fault(MiB)
     assert m.oom.out_of_memory(gfp, order) is False
@@ -111,7 +111,7 @@ def test_do_not_invoke(gfp: int, order: int) -> None:
 @pytest.mark.parametrize("gfp", [GFP_NOFS, GFP_NOIO])
 def test_nofs_reports_progress_without_killing(gfp: int) -> None:
     m = boot()
-    t = m.spawn("victim", 0)
+    t = m.tasks.spawn("victim", 0)
     assert t is not None
     t.fault(MiB)
     assert m.oom.out_of_memory(gfp, 0) is True
@@ -120,7 +120,7 @@ def test_nofs_reports_progress_without_killing(gfp: int) -> None:
 
 def test_kill_messages_and_memory_freed() -> None:
     m = boot()
-    t = m.spawn("hog", 0)
+    t = m.tasks.spawn("hog", 0)
     assert t is not None
     t.fault(8 * MiB)
     free_before = sum(z.free_pages + z.pcp_count for z in m.page_alloc.zones)
@@ -151,7 +151,7 @@ def test_kill_messages_and_memory_freed() -> None:
 
 def test_no_killable_process_panics() -> None:
     m = boot()
-    t = m.spawn("sshd", -1000)
+    t = m.tasks.spawn("sshd", -1000)
     assert t is not None
     t.fault(MiB)
     with pytest.raises(KernelPanic):
@@ -166,7 +166,7 @@ def test_no_killable_process_panics() -> None:
 
 def test_panic_on_oom() -> None:
     m = boot()
-    t = m.spawn("x", 0)
+    t = m.tasks.spawn("x", 0)
     assert t is not None
     t.fault(MiB)
     m.sysctls.set("vm.panic_on_oom", 1)
@@ -182,8 +182,8 @@ def test_panic_on_oom() -> None:
 
 def test_oom_kill_allocating_task() -> None:
     m = boot()
-    big = m.spawn("big", 0)
-    small = m.spawn("small", 0)
+    big = m.tasks.spawn("big", 0)
+    small = m.tasks.spawn("small", 0)
     assert big and small
     big.fault(16 * MiB)
     small.fault(MiB)
@@ -200,8 +200,8 @@ def test_oom_kill_allocating_task() -> None:
 
 def test_fault_until_oom_kills_the_right_victim() -> None:
     m = boot(128 * MiB)
-    db = m.spawn("postgres", -800)
-    leak = m.spawn("leaky", 0)
+    db = m.tasks.spawn("postgres", -800)
+    leak = m.tasks.spawn("leaky", 0)
     assert db and leak
     assert db.fault(48 * MiB) == 48 * MiB
     got = leak.fault(512 * MiB)

@@ -24,38 +24,38 @@ def small() -> Machine:
 
 def test_address_conversions_and_page_handle() -> None:
     m = small()
-    pfn = m.alloc_pages(GFP_KERNEL, 2)
+    pfn = m.page_alloc.alloc_pages(GFP_KERNEL, 2)
     assert pfn is not None
-    addr = m.page_address(pfn)
+    addr = m.highmem.page_address(pfn)
     assert addr == PAGE_OFFSET + pfn * 4096 == page_address(pfn)
-    page = m.virt_to_page(addr + 100)
-    assert page.pfn == pfn and page == m.pfn_to_page(pfn)
+    page = m.page_alloc.virt_to_page(addr + 100)
+    assert page.pfn == pfn and page == m.page_alloc.pfn_to_page(pfn)
     assert page.order == 2 and page.refcount == 1 and page.owner == "kernel" and page.zone in ("Normal", "DMA32")
     assert page.address == addr and not page.free and not page.buddy
     assert "page pfn:" in str(page)
-    assert m.pfn_to_page(pfn + 1).refcount == 0          # tail pages carry no reference
+    assert m.page_alloc.pfn_to_page(pfn + 1).refcount == 0          # tail pages carry no reference
     with pytest.raises(KernelFault):
-        m.virt_to_page(0x1000)
+        m.page_alloc.virt_to_page(0x1000)
 
 
 def test_get_free_pages_and_free_pages_by_address() -> None:
     m = small()
-    addr = m.get_free_pages(GFP_KERNEL, 1)
+    addr = m.page_alloc.get_free_pages(GFP_KERNEL, 1)
     assert addr is not None and addr >= PAGE_OFFSET
-    m.free_pages(addr, 1)
-    assert m.virt_to_page(addr).pcp or m.virt_to_page(addr).free
-    m.free_pages(0, 0)                                    # free_pages(0) is a no-op
+    m.page_alloc.free_pages_addr(addr, 1)
+    assert m.page_alloc.virt_to_page(addr).pcp or m.page_alloc.virt_to_page(addr).free
+    m.page_alloc.free_pages_addr(0, 0)                                    # free_pages(0) is a no-op
 
 
 def test_gfp_zero_clears_memory() -> None:
     m = small()
-    pfn = m.alloc_pages(GFP_KERNEL, 0)
+    pfn = m.page_alloc.alloc_pages(GFP_KERNEL, 0)
     m.phys.write(pfn * 4096, b"\xaa" * 4096)
     m.page_alloc.free_pages(pfn, 0)
-    again = m.alloc_pages(GFP_KERNEL, 0)
+    again = m.page_alloc.alloc_pages(GFP_KERNEL, 0)
     assert again == pfn and m.phys.read(pfn * 4096, 4) == b"\xaa" * 4   # not zeroed without __GFP_ZERO
     m.page_alloc.free_pages(again, 0)
-    z = m.get_zeroed_page(GFP_KERNEL)
+    z = m.page_alloc.get_zeroed_page(GFP_KERNEL)
     assert z == page_address(pfn) and m.phys.read(pfn * 4096, 4096) == bytes(4096)
 
 
@@ -63,8 +63,8 @@ def test_refcount_get_put() -> None:
     m = small()
     pa = m.page_alloc
     pfn = pa.alloc_pages(GFP_KERNEL | __GFP_COMP, 1)
-    page = m.pfn_to_page(pfn)
-    assert page.head and "head" in page.flags and m.pfn_to_page(pfn + 1).compound
+    page = m.page_alloc.pfn_to_page(pfn)
+    assert page.head and "head" in page.flags and m.page_alloc.pfn_to_page(pfn + 1).compound
     pa.get_page(pfn + 1)                      # a tail reference pins the compound head
     assert page.refcount == 2
     pa.free_pages(pfn, 1)
@@ -80,8 +80,8 @@ def test_non_compound_free_with_extra_reference_frees_the_tails() -> None:
     pfn = pa.alloc_pages(GFP_KERNEL, 2)
     pa.get_page(pfn)
     pa.free_pages(pfn, 2)                     # ___free_pages: tails go back, the head stays
-    assert m.pfn_to_page(pfn).owner == "kernel" and m.pfn_to_page(pfn).order == 0
-    assert all(m.pfn_to_page(pfn + i).owner in ("pcp", "buddy") for i in (1, 2, 3))
+    assert m.page_alloc.pfn_to_page(pfn).owner == "kernel" and m.page_alloc.pfn_to_page(pfn).order == 0
+    assert all(m.page_alloc.pfn_to_page(pfn + i).owner in ("pcp", "buddy") for i in (1, 2, 3))
     pa.put_page(pfn)
     pa.drain_all_pages()
     pa.check_invariants()
@@ -144,8 +144,8 @@ def test_set_owner_and_owner_of() -> None:
     pa = m.page_alloc
     pfn = pa.alloc_pages(GFP_KERNEL, 1)
     pa.set_owner(pfn, 2, OWNER_SLAB)
-    assert pa.owner_of(pfn) == OWNER_SLAB and m.pfn_to_page(pfn + 1).slab
-    assert "slab" in m.pfn_to_page(pfn).flags
+    assert pa.owner_of(pfn) == OWNER_SLAB and m.page_alloc.pfn_to_page(pfn + 1).slab
+    assert "slab" in m.page_alloc.pfn_to_page(pfn).flags
     pa.free_pages(pfn, 1)
     assert pa.owner_of(pfn) is None
 
@@ -278,7 +278,7 @@ def test_migrate_page_moves_contents_and_state_to_the_zone_top() -> None:
     new = pa.migrate_page(pfn)
     assert new is not None and new > pfn and pa.zone_of(new) is zone
     assert m.phys.read(new * 4096 + 8, 5) == b"hello"
-    assert pa.owner_of(new) == OWNER_USER and m.pfn_to_page(new).refcount == 2
+    assert pa.owner_of(new) == OWNER_USER and m.page_alloc.pfn_to_page(new).refcount == 2
     assert pa.owner_of(pfn) is None
     pa.put_page(new)
     pa.free_pages(new, 0)
@@ -326,7 +326,7 @@ def test_highatomic_reserve_for_atomic_high_order() -> None:
     assert p is not None and pa.zone_of(p) is normal
     # cap: ALIGN(managed / 100, pageblock_nr_pages) = 1024; one pageblock taken per event
     assert normal.nr_reserved_highatomic == 512
-    assert m.pfn_to_page(p).migratetype == "HighAtomic"
+    assert m.page_alloc.pfn_to_page(p).migratetype == "HighAtomic"
     pa.check_invariants()
 
 

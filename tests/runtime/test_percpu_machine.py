@@ -28,7 +28,7 @@ def test_percpu_static_and_dynamic_on_machine() -> None:
     # exhaust the first chunk: a new chunk appears at the top of the vmalloc space
     ptrs = [m.percpu.alloc_percpu(8192) for _ in range(4)]
     assert any(is_vmalloc_addr(x) for x in ptrs)
-    assert "pcpu_get_vm_areas" in m.vmallocinfo()
+    assert "pcpu_get_vm_areas" in m.vmalloc.vmallocinfo()
     assert m.vmstat.nr_percpu_pages > 106
     for x in ptrs:
         m.percpu.free_percpu(x)

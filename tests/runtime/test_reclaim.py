@@ -22,8 +22,8 @@ def node_free(m: Machine) -> int:
 
 def test_read_write_sync_drop_caches() -> None:
     m = boot()
-    f = m.open_file("app.log")
-    assert m.open_file("app.log") is f
+    f = m.pagecache.open("app.log")
+    assert m.pagecache.open("app.log") is f
     assert f.read(MiB) == MiB
     assert m.vmstat.nr_file_pages == 256 and m.vmstat.nr_inactive_file == 256
     assert f.write(MiB // 2) == MiB // 2
@@ -31,24 +31,24 @@ def test_read_write_sync_drop_caches() -> None:
     f.seek(0)
     f.read(MiB)  # second access: activated
     assert m.vmstat.nr_active_file == 256 and m.vmstat.nr_inactive_file == 128
-    assert m.drop_caches() == 256  # only the clean pages go
+    assert m.reclaim.drop_caches() == 256  # only the clean pages go
     assert m.vmstat.nr_file_pages == 128
     assert "kmscript (1000): drop_caches: 1" in m.log.dmesg()
-    assert m.sync() == 128
+    assert m.pagecache.sync() == 128
     assert m.vmstat.nr_dirty == 0
-    assert m.drop_caches() == 128
+    assert m.reclaim.drop_caches() == 128
     assert m.vmstat.nr_file_pages == 0 and f.cached == 0
 
 
 def test_shrink_order_clean_file_then_dirty_then_anon() -> None:
     m = boot(swap=64 * MiB)
-    clean = m.open_file("clean")
-    dirty = m.open_file("dirty")
+    clean = m.pagecache.open("clean")
+    dirty = m.pagecache.open("dirty")
     clean.read(MiB)           # 256 clean, inactive
     clean.seek(0)
     clean.read(MiB // 4)      # 64 of them active
     dirty.write(MiB // 2)     # 128 dirty, inactive
-    t = m.spawn("anon", 0)
+    t = m.tasks.spawn("anon", 0)
     assert t is not None
     t.fault(MiB)              # 256 anon
     r = m.reclaim
@@ -74,7 +74,7 @@ def test_shrink_order_clean_file_then_dirty_then_anon() -> None:
 
 def test_no_swap_means_anon_is_not_reclaimed() -> None:
     m = boot()
-    t = m.spawn("anon", 0)
+    t = m.tasks.spawn("anon", 0)
     assert t is not None
     t.fault(MiB)
     assert m.reclaim.shrink_node(32, 4, may_swap=True, is_kswapd=False) == 0
@@ -83,7 +83,7 @@ def test_no_swap_means_anon_is_not_reclaimed() -> None:
 
 def test_gfp_noio_does_not_swap() -> None:
     m = boot(swap=16 * MiB)
-    t = m.spawn("anon", 0)
+    t = m.tasks.spawn("anon", 0)
     assert t is not None
     t.fault(MiB)
     assert m.reclaim.try_to_free_pages(GFP_NOIO, 0) == 0
@@ -94,7 +94,7 @@ def test_gfp_noio_does_not_swap() -> None:
 def test_kswapd_wakes_below_low_and_balances_to_high() -> None:
     m = boot()
     z = max(m.page_alloc.zones, key=lambda z: z.managed_pages)
-    f = m.open_file("big")
+    f = m.pagecache.open("big")
     # read more than the free memory: the read goes below the low watermarks (the DMA zone
     # first absorbs the spill, as the zonelist fallback does), wakes kswapd in the slow
     # path, and kswapd runs when the read returns
@@ -108,11 +108,11 @@ def test_kswapd_wakes_below_low_and_balances_to_high() -> None:
 
 def test_direct_reclaim_in_a_large_fault() -> None:
     m = boot()
-    f = m.open_file("cache")
+    f = m.pagecache.open("cache")
     z = max(m.page_alloc.zones, key=lambda z: z.managed_pages)
     f.read((z.free_pages - z.high - 64) * 4096)   # fill to just above high: no kswapd yet
     steal_k = m.vmstat.pgsteal_kswapd
-    t = m.spawn("burst", 0)
+    t = m.tasks.spawn("burst", 0)
     assert t is not None
     t.fault(48 * MiB)
     assert t.anon_rss == 48 * MiB
@@ -125,11 +125,11 @@ def test_direct_reclaim_in_a_large_fault() -> None:
 
 def test_lru_lists_are_exact() -> None:
     m = boot()
-    f = m.open_file("x")
+    f = m.pagecache.open("x")
     f.read(64 * 4096)
     lru = m.reclaim.lru
     assert lru.nr[LRU_INACTIVE_FILE] == 64 and lru.nr[LRU_ACTIVE_FILE] == 0
-    assert m.drop_caches() == 64
+    assert m.reclaim.drop_caches() == 64
     assert lru.nr[LRU_INACTIVE_FILE] == 0
     assert lru.pop_tail(LRU_INACTIVE_FILE) is None
 
@@ -174,8 +174,8 @@ def check_counters(m: Machine) -> None:
 @given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 2), st.integers(1, 1200)), max_size=25))
 def test_random_workload_keeps_counters_exact(ops: list[tuple[int, int, int]]) -> None:
     m = Machine(MachineConfig(cpus=1, dma_pages=0, dma32_pages=8192, swap=8 * MiB))
-    tasks = [m.spawn(f"t{i}", 0) for i in range(3)]
-    files = [m.open_file(f"f{i}") for i in range(3)]
+    tasks = [m.tasks.spawn(f"t{i}", 0) for i in range(3)]
+    files = [m.pagecache.open(f"f{i}") for i in range(3)]
     for op, who, pages in ops:
         t, f = tasks[who], files[who]
         if op == 0 and t is not None and t.alive:
@@ -189,11 +189,11 @@ def test_random_workload_keeps_counters_exact(ops: list[tuple[int, int, int]]) -
         elif op == 4:
             f.seek(0)
         elif op == 5:
-            m.sync()
+            m.pagecache.sync()
         elif op == 6:
-            m.drop_caches()
+            m.reclaim.drop_caches()
         elif op == 7:
-            m.kswapd()
+            m.reclaim.kswapd()
         elif op == 8 and t is not None and t.alive:
             t.exit()
         elif op == 9 and t is not None and t.alive:
@@ -203,14 +203,14 @@ def test_random_workload_keeps_counters_exact(ops: list[tuple[int, int, int]]) -
 
 def test_drop_caches_sysctl() -> None:
     m = boot()
-    f = m.open_file("x")
+    f = m.pagecache.open("x")
     f.read(MiB)
     f.write(MiB // 4)   # the first 64 pages become dirty
     m.sysctls.set("vm.drop_caches", 1)
     assert f.nr_cached == 64 and m.sysctls.get("vm.drop_caches") == 1
     assert "kmscript (1000): drop_caches: 1" in m.log.dmesg()
     m.sysctls.set("vm.drop_caches", 4)   # stfu: later writes print nothing
-    m.sync()
+    m.pagecache.sync()
     m.sysctls.set("vm.drop_caches", 3)
     assert f.nr_cached == 0
     assert "drop_caches: 3" not in m.log.dmesg()
@@ -219,25 +219,25 @@ def test_drop_caches_sysctl() -> None:
 def test_reclaim_shrinks_reclaimable_slab_caches() -> None:
     from kmscript.runtime.slab_geometry import SLAB_RECLAIM_ACCOUNT
     m = boot()
-    c = m.kmem_cache_create("dentry_like", 192, 8, SLAB_RECLAIM_ACCOUNT)
-    objs = [m.kmem_cache_alloc(c) for _ in range(2000)]
+    c = m.slab.kmem_cache_create("dentry_like", 192, 8, SLAB_RECLAIM_ACCOUNT)
+    objs = [m.kmalloc.kmem_cache_alloc(c) for _ in range(2000)]
     for o in objs:
-        m.kmem_cache_free(c, o)
+        m.kmalloc.kmem_cache_free(c, o)
     empty = m.vmstat.nr_slab_reclaimable_b // 4096
     assert empty > 0  # SLUB keeps empty slabs on the partial list (min_partial)
     # no page cache and no swap: shrink_slab is all reclaim can do
     got = m.reclaim.shrink_node(32, 4, may_swap=True, is_kswapd=False)
     assert got == empty and m.vmstat.nr_slab_reclaimable_b == 0
-    assert m.vm_event("slab_reclaimed_pages") == empty
+    assert m.views.vm_event("slab_reclaimed_pages") == empty
 
 
 def test_reclaim_unmaps_mapped_file_pages_after_a_second_chance() -> None:
     m = boot()
-    t = m.spawn("app", 0)
+    t = m.tasks.spawn("app", 0)
     assert t is not None
-    lib = m.open_file("lib.so")
+    lib = m.pagecache.open("lib.so")
     t.mmap(lib, MiB)                 # 256 mapped pages, young ptes
-    cold = m.open_file("cold")
+    cold = m.pagecache.open("cold")
     cold.read(MiB)                   # 256 unmapped clean pages, read later
     got = m.reclaim.shrink_node(300, 4, may_swap=False, is_kswapd=True)
     assert got == 300

@@ -16,7 +16,7 @@ Op = tuple[int, int, int, int]  # (kind, size index, pick, caller)
 
 def run(ops: list[Op], generic: bool) -> tuple[list[int | None], list[tuple[int, tuple[str, int]]], str, str]:
     m = Machine(MachineConfig(mem=256 << 20, cpus=2))
-    sa, km = m.slab, m.kmalloc_caches
+    sa, km = m.slab, m.kmalloc
     model: dict[int, tuple[str, int]] = {a: rec for a, rec in sa.live.items()}
     got: list[int | None] = []
     ptrs: list[int] = []
@@ -53,7 +53,7 @@ def run(ops: list[Op], generic: bool) -> tuple[list[int | None], list[tuple[int,
     assert dict(items) == model
     for a, rec in list(model.items())[:50]:
         assert a in sa.live and sa.live.get(a) == rec and a + 1 not in sa.live
-    return got, items, m.slabinfo(), m.log.dmesg()
+    return got, items, m.views.slabinfo(), m.log.dmesg()
 
 
 @settings(max_examples=20, deadline=None)
@@ -67,10 +67,10 @@ def test_records_are_shared_per_call_site_and_size() -> None:
     m = Machine(MachineConfig(mem=256 << 20, cpus=1))
     live = m.slab.live
     before = len(live.records)
-    ptrs = [m.kmalloc(64, GFP_KERNEL, "leak.kms:3") for _ in range(1000)]
-    ptrs += [m.kmalloc(50, GFP_KERNEL, "leak.kms:4") for _ in range(1000)]
+    ptrs = [m.kmalloc.kmalloc(64, GFP_KERNEL, "leak.kms:3") for _ in range(1000)]
+    ptrs += [m.kmalloc.kmalloc(50, GFP_KERNEL, "leak.kms:4") for _ in range(1000)]
     assert len(live.records) == before + 2
     assert live.get(ptrs[0]) == ("leak.kms:3", 64) and live.get(ptrs[-1]) == ("leak.kms:4", 50)
-    report = m.leak_report()
+    report = m.views.leak_report()
     assert "kmemleak: 2000 new suspected memory leaks" in report
     assert "leak.kms:3: 1000 objects, 64000 bytes (kmalloc-64)" in report

@@ -24,20 +24,20 @@ def free_total(m: Machine) -> int:
 def test_spawn_gives_pid_stack_and_pgd() -> None:
     m = boot()
     stack_kb = m.vmstat.nr_kernel_stack_kb
-    a = m.spawn("postgres", 0)
-    b = m.spawn("nginx", 0)
+    a = m.tasks.spawn("postgres", 0)
+    b = m.tasks.spawn("nginx", 0)
     assert a and b
     assert (a.pid, b.pid) == (1001, 1002)
     assert a.comm == "postgres" and a.alive and a.stack
     assert m.vmstat.nr_kernel_stack_kb == stack_kb + 32  # two 16 KiB stacks
     assert a.rss == a.total_vm == a.pgtables == 0
     assert m.vmstat.nr_pagetable_pages == 4  # two order-1 PGDs
-    assert m.spawn("x" * 20, 0).comm == "x" * 15  # TASK_COMM_LEN
+    assert m.tasks.spawn("x" * 20, 0).comm == "x" * 15  # TASK_COMM_LEN
 
 
 def test_fault_counters_and_page_tables() -> None:
     m = boot()
-    t = m.spawn("db", 0)
+    t = m.tasks.spawn("db", 0)
     assert t is not None
     assert t.fault(64 * MiB) == 64 * MiB
     assert t.rss == t.anon_rss == t.total_vm == 64 * MiB
@@ -62,13 +62,13 @@ def test_exit_gives_everything_back() -> None:
     # a first task leaves its kernel stack in the per-cpu stack cache (facts §9) and the
     # vmalloc metadata slabs allocated, and its mm_struct and VMA the slabs of their caches:
     # after it, a task's life must give back every page
-    w = m.spawn("warmup", 0)
+    w = m.tasks.spawn("warmup", 0)
     assert w is not None
     w.fault(4096)
     w.exit()
     m.page_alloc.drain_all_pages()
     before = free_total(m)
-    t = m.spawn("db", 0)
+    t = m.tasks.spawn("db", 0)
     assert t is not None
     t.fault(10 * MiB + 123)
     assert t.rss == 2561 * 4096  # a partial page is a whole page
@@ -87,8 +87,8 @@ def test_exit_gives_everything_back() -> None:
 def test_oom_score_adj_range() -> None:
     m = boot()
     with pytest.raises(KernelFault):
-        m.spawn("x", 1001)
-    t = m.spawn("x", 0)
+        m.tasks.spawn("x", 1001)
+    t = m.tasks.spawn("x", 0)
     assert t is not None
     with pytest.raises(KernelFault):
         t.set_oom_score_adj(-1001)
@@ -97,20 +97,20 @@ def test_oom_score_adj_range() -> None:
 def test_pid_reuse_after_wrap() -> None:
     m = boot()
     m.tasks.last_pid = 32766
-    a = m.spawn("a", 0)
-    b = m.spawn("b", 0)
+    a = m.tasks.spawn("a", 0)
+    b = m.tasks.spawn("b", 0)
     assert a and b and (a.pid, b.pid) == (32767, 300)
 
 
 def test_views() -> None:
     m = boot()
-    t = m.spawn("db", 0)
+    t = m.tasks.spawn("db", 0)
     assert t is not None
     t.fault(MiB)
-    status = m.proc_pid_status(t)
+    status = m.views.proc_pid_status(t)
     assert "VmRSS:\t    1024 kB" in status
     assert "VmPTE:\t      12 kB" in status
-    ps = m.ps()
+    ps = m.views.ps()
     assert "db" in ps and "init" in ps
 
 
@@ -118,13 +118,13 @@ def test_views() -> None:
 @given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3000)), max_size=20))
 def test_random_fault_munmap_conserves_pages(ops: list[tuple[int, int]]) -> None:
     m = boot(128 * MiB)
-    w = m.spawn("warmup", 0)
+    w = m.tasks.spawn("warmup", 0)
     assert w is not None
     w.fault(4096)  # the mm_struct and vm_area_struct caches get their slabs
     w.exit()
     m.page_alloc.drain_all_pages()
     before = free_total(m)
-    t = m.spawn("t", 0)
+    t = m.tasks.spawn("t", 0)
     assert t is not None
     for op, pages in ops:
         if op == 0:
@@ -149,9 +149,9 @@ def test_random_fault_munmap_conserves_pages(ops: list[tuple[int, int]]) -> None
 
 def test_mmap_file_counts_file_rss_and_page_tables() -> None:
     m = boot()
-    t = m.spawn("app", 0)
+    t = m.tasks.spawn("app", 0)
     assert t is not None
-    lib = m.open_file("libc.so")
+    lib = m.pagecache.open("libc.so")
     lib.read(MiB)                    # 256 pages already cached
     assert t.mmap(lib, 2 * MiB) == 2 * MiB
     assert t.file_rss == 2 * MiB and t.anon_rss == 0 and t.rss == 2 * MiB
@@ -164,10 +164,10 @@ def test_mmap_file_counts_file_rss_and_page_tables() -> None:
     assert t.pgtables == 7 * 4096
     points = m.oom.oom_badness(t, m.oom.totalpages())
     assert points == 512 + 256 + 7  # file pages count in rss
-    assert m.drop_caches() == 0     # mapped pages are not dropped
+    assert m.reclaim.drop_caches() == 0     # mapped pages are not dropped
     t.exit()
     assert m.vmstat.nr_mapped == 0 and lib.cached == 2 * MiB
-    assert m.drop_caches() == 512
+    assert m.reclaim.drop_caches() == 512
 
 
 def test_fault_page_runs_match_the_page_by_page_path() -> None:
@@ -180,17 +180,17 @@ def test_fault_page_runs_match_the_page_by_page_path() -> None:
         m = boot(mem=64 * MiB)
         if trace:
             m.tracer.record()
-        a = m.spawn("a", 0)
-        b = m.spawn("b", 0)
+        a = m.tasks.spawn("a", 0)
+        b = m.tasks.spawn("b", 0)
         assert a and b
-        f = m.open_file("cache")
+        f = m.pagecache.open("cache")
         f.read(8 * MiB)
         a.fault(3 * MiB + 4096 * 7)
         m.ctx.cpu = 1
         b.fault(5 * MiB)
         a.munmap(1 * MiB)
         b.exit()
-        c = m.spawn("hog", 0)
+        c = m.tasks.spawn("hog", 0)
         assert c
         got = c.fault(256 * MiB)  # until the OOM killer stops it
         pa = m.page_alloc

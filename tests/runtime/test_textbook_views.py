@@ -81,14 +81,14 @@ def test_show_page_of_a_free_block_and_a_file_page() -> None:
     m = s.machine  # type: ignore[attr-defined]
     f = m.pagecache.open("a.log")
     pfn = f.pages[1]
-    text = m.show_page(pfn)
+    text = m.views.show_page(pfn)
     assert "index:0x1" in text and "mapping:0000000000000000" not in text
     assert 'mapping    the page cache (struct address_space) of "a.log"' in text and "flags: lru(" in text
     # a free buddy block's head: page_type buddy, private holds the order
-    p = m.alloc_pages(0xCC0, 3)
-    m.free_pages_pfn(p, 3)
-    m.drain_all_pages()
-    t = m.show_page(p)
+    p = m.page_alloc.alloc_pages(0xCC0, 3)
+    m.page_alloc.free_pages(p, 3)
+    m.page_alloc.drain_all_pages()
+    t = m.views.show_page(p)
     order = m.page_alloc.page_state(p)[2]   # merged with its buddies: order >= 3
     assert order >= 3
     assert "page_type: f0(buddy)" in t and f"private    {order} (buddy order)" in t and "flags: buddy(" in t

@@ -26,7 +26,7 @@ def test_samples_are_the_runtime_figures_of_a_fault() -> None:
     tl = m.timeline
     boot = tl.samples()
     assert len(boot) == 1 and boot[0].zones[1].free == _zone(m, "DMA32").nr_free_pages   # type: ignore[attr-defined]
-    t = m.spawn("filler")
+    t = m.tasks.spawn("filler")
     t.mm  # spawned
     m.tasks.fault(t, 20 * MiB)
     m.events.run_due()
@@ -112,7 +112,7 @@ expect oom "worker" { worker.fault(256M) }
     assert err_on is None and err_off is None
     assert out_on == out_off
     assert on.machine.log.dmesg() == off_session.machine.log.dmesg()  # type: ignore[attr-defined]
-    assert on.machine.summary() == off_session.machine.summary()  # type: ignore[attr-defined]
+    assert on.machine.views.summary() == off_session.machine.views.summary()  # type: ignore[attr-defined]
     assert len(off_session.machine.timeline.samples()) == 1  # type: ignore[attr-defined]
     assert len(on.machine.timeline.samples()) > 10
 

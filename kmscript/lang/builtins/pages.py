@@ -36,7 +36,7 @@ def _pfn_of(call: Call, page: Any) -> int:
     if isinstance(page, int):
         if page == 0:
             raise ArgError("NULL is not a struct page", 0)
-        return int(call.machine.virt_to_page(page).pfn)
+        return int(call.machine.page_alloc.virt_to_page(page).pfn)
     return int(page.pfn)
 
 
@@ -50,7 +50,7 @@ def _order(order: int) -> int:
          doc="alloc_pages(gfp, order): 2^order physically contiguous pages from the buddy allocator; "
              "returns the first struct page, or NULL after the kernel's failure report")
 def _alloc_pages(call: Call, gfp: int, order: int) -> Any:
-    # the page allocator's handle directly (what Machine.alloc_pages forwards to): this
+    # the page allocator's handle directly: this
     # runs once per page a script allocates
     pa = call.machine.page_alloc
     if order < 0:
@@ -62,31 +62,31 @@ def _alloc_pages(call: Call, gfp: int, order: int) -> Any:
 @builtin("alloc_page", gfp=opt(GFP, GFP_KERNEL, "GFP_KERNEL"), category="pages",
          doc="alloc_page(gfp): one page (alloc_pages(gfp, 0)); returns a struct page or NULL")
 def _alloc_page(call: Call, gfp: int) -> Any:
-    return _page_or_null(call, call.machine.alloc_pages(gfp, 0, caller=call.caller))
+    return _page_or_null(call, call.machine.page_alloc.alloc_pages(gfp, 0, caller=call.caller))
 
 
 @builtin("__get_free_pages", gfp=GFP, order=INT, category="pages",
          doc="__get_free_pages(gfp, order): like alloc_pages but returns the direct-map address")
 def _get_free_pages(call: Call, gfp: int, order: int) -> Any:
-    return ptr(call.machine.get_free_pages(gfp, _order(order), caller=call.caller))
+    return ptr(call.machine.page_alloc.get_free_pages(gfp, _order(order), caller=call.caller))
 
 
 @builtin("__get_free_page", gfp=opt(GFP, GFP_KERNEL, "GFP_KERNEL"), category="pages",
          doc="__get_free_page(gfp): the address of one page (__get_free_pages(gfp, 0))")
 def _get_free_page(call: Call, gfp: int) -> Any:
-    return ptr(call.machine.get_free_pages(gfp, 0, caller=call.caller))
+    return ptr(call.machine.page_alloc.get_free_pages(gfp, 0, caller=call.caller))
 
 
 @builtin("get_free_page", gfp=opt(GFP, GFP_KERNEL, "GFP_KERNEL"), category="pages",
          doc="get_free_page(gfp): same as __get_free_page(gfp)")
 def _get_free_page2(call: Call, gfp: int) -> Any:
-    return ptr(call.machine.get_free_pages(gfp, 0, caller=call.caller))
+    return ptr(call.machine.page_alloc.get_free_pages(gfp, 0, caller=call.caller))
 
 
 @builtin("get_zeroed_page", gfp=opt(GFP, GFP_KERNEL, "GFP_KERNEL"), category="pages",
          doc="get_zeroed_page(gfp): the address of one zero-filled page (gfp | __GFP_ZERO)")
 def _get_zeroed_page(call: Call, gfp: int) -> Any:
-    return ptr(call.machine.get_free_pages(gfp | GFP_ZERO_FLAG, 0, caller=call.caller))
+    return ptr(call.machine.page_alloc.get_free_pages(gfp | GFP_ZERO_FLAG, 0, caller=call.caller))
 
 
 @builtin("__free_pages", page=one_of(PAGE, PTR), order=INT, category="pages",
@@ -101,30 +101,30 @@ def _free_pages_page(call: Call, page: Any, order: int) -> None:
 
 @builtin("__free_page", page=one_of(PAGE, PTR), category="pages", doc="__free_page(page): __free_pages(page, 0)")
 def _free_page_page(call: Call, page: Any) -> None:
-    call.machine.free_pages_pfn(_pfn_of(call, page), 0)
+    call.machine.page_alloc.free_pages(_pfn_of(call, page), 0)
 
 
 @builtin("free_pages", addr=PTR, order=INT, category="pages",
          doc="free_pages(addr, order): free pages by their direct-map address (free_pages(0) does nothing)")
 def _free_pages(call: Call, addr: int, order: int) -> None:
-    call.machine.free_pages(addr, _order(order))
+    call.machine.page_alloc.free_pages_addr(addr, _order(order))
 
 
 @builtin("free_page", addr=PTR, category="pages", doc="free_page(addr): free_pages(addr, 0)")
 def _free_page(call: Call, addr: int) -> None:
-    call.machine.free_pages(addr, 0)
+    call.machine.page_alloc.free_pages_addr(addr, 0)
 
 
 @builtin("page_address", page=PAGE, category="pages",
          doc="page_address(page): the page's direct-map virtual address (0xffff888000000000 + pfn*4096)")
 def _page_address(call: Call, page: Any) -> Any:
-    return Ptr(call.machine.page_address(page.pfn))
+    return Ptr(call.machine.highmem.page_address(page.pfn))
 
 
 @builtin("virt_to_page", addr=PTR, category="pages",
          doc="virt_to_page(addr): the struct page of a direct-map address")
 def _virt_to_page(call: Call, addr: int) -> Any:
-    return call.machine.virt_to_page(addr)
+    return call.machine.page_alloc.virt_to_page(addr)
 
 
 @builtin("page_to_pfn", page=PAGE, category="pages", doc="page_to_pfn(page): the page frame number")
@@ -134,22 +134,22 @@ def _page_to_pfn(call: Call, page: Any) -> int:
 
 @builtin("pfn_to_page", pfn=INT, category="pages", doc="pfn_to_page(pfn): the struct page of a page frame")
 def _pfn_to_page(call: Call, pfn: int) -> Any:
-    return call.machine.pfn_to_page(pfn)
+    return call.machine.page_alloc.pfn_to_page(pfn)
 
 
 @builtin("virt_to_pfn", addr=PTR, category="pages", doc="virt_to_pfn(addr): __pa(addr) >> PAGE_SHIFT")
 def _virt_to_pfn(call: Call, addr: int) -> int:
-    return int(call.machine.virt_to_page(addr).pfn)
+    return int(call.machine.page_alloc.virt_to_page(addr).pfn)
 
 
 @builtin("__pa", addr=PTR, category="pages", doc="__pa(addr): physical address of a direct-map address")
 def _pa(call: Call, addr: int) -> int:
-    return int(call.machine.virt_to_phys(addr))
+    return int(call.machine.page_alloc.virt_to_phys(addr))
 
 
 @builtin("__va", paddr=INT, category="pages", doc="__va(paddr): direct-map address of a physical address")
 def _va(call: Call, paddr: int) -> Any:
-    return Ptr(call.machine.phys_to_virt(paddr))
+    return Ptr(call.machine.page_alloc.phys_to_virt(paddr))
 
 
 @builtin("get_page", page=PAGE, category="pages", doc="get_page(page): take a reference (refcount + 1)")
@@ -202,29 +202,29 @@ def _nr_free_pages(call: Call) -> int:
 @builtin("drain_all_pages", category="pages",
          doc="drain_all_pages(): return every CPU's per-cpu page lists to the buddy allocator")
 def _drain_all_pages(call: Call) -> None:
-    call.machine.drain_all_pages()
+    call.machine.page_alloc.drain_all_pages()
 
 
 @view("buddyinfo", category="pages", doc="show buddyinfo: /proc/buddyinfo, free blocks per order per zone")
 def _buddyinfo(call: Call) -> str:
-    return str(call.machine.show_page_view("buddyinfo")).rstrip("\n")
+    return str(call.machine.views.page_view("buddyinfo")).rstrip("\n")
 
 
 @view("zoneinfo", category="pages",
       doc="show zoneinfo: /proc/zoneinfo (watermarks, protection, pagesets, vm stats threshold ...)")
 def _zoneinfo(call: Call) -> str:
-    return str(call.machine.show_page_view("zoneinfo")).rstrip("\n")
+    return str(call.machine.views.page_view("zoneinfo")).rstrip("\n")
 
 
 @view("pagetypeinfo", category="pages",
       doc="show pagetypeinfo: /proc/pagetypeinfo, free blocks per migrate type and pageblock counts")
 def _pagetypeinfo(call: Call) -> str:
-    return str(call.machine.show_page_view("pagetypeinfo")).rstrip("\n")
+    return str(call.machine.views.page_view("pagetypeinfo")).rstrip("\n")
 
 
 @view("meminfo", category="pages", doc="show meminfo: /proc/meminfo lines the simulation keeps counters for")
 def _meminfo(call: Call) -> str:
-    return str(call.machine.show_page_view("meminfo")).rstrip("\n")
+    return str(call.machine.views.page_view("meminfo")).rstrip("\n")
 
 
 @view("memmap", zone=opt(ZONE_ARG, None, "all zones"), image=opt(STR, None, "the text view"), category="pages",
@@ -238,7 +238,7 @@ def _memmap(call: Call, zone: Any, image: str | None) -> str | None:
     if image is not None:
         from ...pictures import memmap_file
         return _picture(call, image, lambda path: memmap_file(call.machine.page_alloc, call.machine.slab, name, path))
-    return str(call.machine.show_page_view("memmap", name)).rstrip("\n")
+    return str(call.machine.views.page_view("memmap", name)).rstrip("\n")
 
 
 def _picture(call: Call, target: str, write: Callable[[Path], str]) -> str | None:
@@ -267,8 +267,8 @@ def _min_free_kbytes(call: Call) -> int:
           "(flags, _refcount, _mapcount, private, mapping, index, virtual); P is a page or an address")
 def _show_page(call: Call, page: Any) -> str:
     m = call.machine
-    pfn = page.pfn if not isinstance(page, int) else m.virt_to_page(page).pfn
-    return str(m.show_page(pfn))
+    pfn = page.pfn if not isinstance(page, int) else m.page_alloc.virt_to_page(page).pfn
+    return str(m.views.show_page(pfn))
 
 
 # include/linux/highmem-internal.h (!CONFIG_HIGHMEM): the mapping calls of the textbook's

@@ -4,7 +4,7 @@ Every built-in is registered next to its implementation::
 
     @builtin("kmalloc", size=SIZE, gfp=opt(GFP, GFP_KERNEL), doc="...", category="slab")
     def _kmalloc(call: Call, size: int, gfp: int) -> Any:
-        return ptr(call.machine.kmalloc(size, gfp, caller=call.caller))
+        return ptr(call.machine.kmalloc.kmalloc(size, gfp, caller=call.caller))
 
 The keyword arguments after the name are the parameters, in order, with their types
 (``ParamType``); ``opt(T, default)`` makes one optional, ``VARARGS`` takes the rest of

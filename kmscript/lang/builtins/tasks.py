@@ -18,7 +18,7 @@ from .registry import INT, SIZE, STR, Call, builtin, handle, method, opt, view
          doc="spawn(comm, oom_score_adj=0): fork+exec a process: a pid, a kernel stack and an empty "
              "address space (NULL if the stack cannot be allocated)")
 def _spawn(call: Call, comm: str, oom_score_adj: int) -> Any:
-    t = call.machine.spawn(comm, oom_score_adj)
+    t = call.machine.tasks.spawn(comm, oom_score_adj)
     return NULL if t is None else t
 
 
@@ -59,7 +59,7 @@ def _set_adj(call: Call, t: Any, adj: int) -> None:
 @builtin("open", path=STR, category="pagecache",
          doc="open(path): open a file; its pages live in the page cache (the same path is the same inode)")
 def _open(call: Call, path: str) -> Any:
-    return call.machine.open_file(path)
+    return call.machine.pagecache.open(path)
 
 
 @method("file", "read", size=SIZE,
@@ -87,60 +87,60 @@ def _seek(call: Call, f: Any, pos: int) -> int:
 
 @builtin("sync", category="pagecache", doc="sync(): write back every dirty page-cache page; returns pages written")
 def _sync(call: Call) -> int:
-    return call.machine.sync()
+    return call.machine.pagecache.sync()
 
 
 @builtin("drop_caches", category="pagecache",
          doc="drop_caches(): echo 1 > /proc/sys/vm/drop_caches: free clean page-cache pages; returns pages freed")
 def _drop_caches(call: Call) -> int:
-    return call.machine.drop_caches()
+    return call.machine.reclaim.drop_caches()
 
 
 @builtin("kswapd", category="reclaim",
          doc="kswapd(): let kswapd run now: reclaim until the node is balanced (high watermark); "
              "returns pages reclaimed")
 def _kswapd(call: Call) -> int:
-    return call.machine.kswapd()
+    return call.machine.reclaim.kswapd()
 
 
 @builtin("compact_memory", category="reclaim",
          doc="compact_memory(): echo 1 > /proc/sys/vm/compact_memory: compact every zone fully; "
              "returns pages migrated")
 def _compact_memory(call: Call) -> int:
-    return call.machine.compact_memory()
+    return call.machine.compaction.compact_memory()
 
 
 @builtin("vm_event", counter=STR, category="reclaim",
          doc="vm_event(\"pgsteal_kswapd\"): a /proc/vmstat counter of reclaim, compaction or the OOM killer "
              "(pgscan_*, pgsteal_*, allocstall, compact_*, oom_kill, nr_*_anon/file ...)")
 def _vm_event(call: Call, counter: str) -> int:
-    return call.machine.vm_event(counter)
+    return call.machine.views.vm_event(counter)
 
 
 @view("task", t=handle("task"), category="tasks",
       doc="show task T: the memory lines of /proc/PID/status plus oom_score and oom_score_adj")
 def _show_task(call: Call, t: Any) -> str:
-    return str(call.machine.proc_pid_status(t))
+    return str(call.machine.views.proc_pid_status(t))
 
 
 @view("status", t=handle("task"), category="tasks",
       doc="show status T: /proc/PID/status of task T (the same text as show task T)")
 def _show_status(call: Call, t: Any) -> str:
-    return str(call.machine.proc_pid_status(t))
+    return str(call.machine.views.proc_pid_status(t))
 
 
 @view("tasks", category="tasks",
       doc="show tasks: a ps-like table of live tasks with their RSS counters, page tables and "
           "/proc/PID/oom_score")
 def _show_tasks(call: Call) -> str:
-    return str(call.machine.ps())
+    return str(call.machine.views.ps())
 
 
 @view("reclaim", category="reclaim",
       doc="show reclaim: LRU list sizes, kswapd state and the pgscan/pgsteal/allocstall/compact/oom_kill "
           "counters of /proc/vmstat")
 def _show_reclaim(call: Call) -> str:
-    return str(call.machine.reclaim_stats())
+    return str(call.machine.reclaim.stats())
 
 
 
