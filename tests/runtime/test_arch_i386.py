@@ -367,11 +367,11 @@ def test_the_direct_map_ends_at_lowmem() -> None:
     """virt_to_page/free_pages take direct-map addresses only: on i386 the direct map ends
     at high_memory, so a vmalloc address above it is not one, whatever the RAM size."""
     m = boot(2 << 30)
-    v = m.vmalloc_gfp(4096, G.GFP_KERNEL)
+    v = m.vmalloc.vmalloc_gfp(4096, G.GFP_KERNEL)
     assert v is not None and v >= m.arch.direct_map_end
     with pytest.raises(KernelFault, match="not a direct-map address"):
-        m.virt_to_page(v)
+        m.page_alloc.virt_to_page(v)
     with pytest.raises(KernelFault, match="not a direct-map address"):
-        m.free_pages(v, 0)
-    low = m.get_free_pages(G.GFP_KERNEL, 0)
-    assert low is not None and m.virt_to_page(low).pfn == (low - 0xC0000000) >> PAGE_SHIFT
+        m.page_alloc.free_pages_addr(v, 0)
+    low = m.page_alloc.get_free_pages(G.GFP_KERNEL, 0)
+    assert low is not None and m.page_alloc.virt_to_page(low).pfn == (low - 0xC0000000) >> PAGE_SHIFT

@@ -134,11 +134,11 @@ def test_random_kmalloc_traffic_has_exact_shadow_and_no_false_report() -> None:
     for step in range(3000):
         if live and rng.random() < 0.45:
             p, size = live.pop(rng.randrange(len(live)))
-            m.kfree(p)
+            m.kmalloc.kfree(p)
             assert k.shadow_byte(p) == (0xFF if size > 8192 else 0xFA)  # a large kmalloc frees its pages
             continue
         size = rng.choice((1, 7, 8, 13, 50, 64, 95, 96, 100, 129, 191, 250, 700, 1000, 3000, 8000, 9000, 20000))
-        p = m.kmalloc(size, GFP_KERNEL)
+        p = m.kmalloc.kmalloc(size, GFP_KERNEL)
         assert p is not None
         assert not k._poisoned(p, size), (step, size)
         assert k._poisoned(p + size, 1), (step, size)

@@ -352,7 +352,7 @@ def test_page_tables_rmap_and_mapcounts_agree(ops: list[tuple[int, int, int, int
             sp.do_mremap(mm, addr, n * 4096, (n + 1) * 4096, MREMAP_MAYMOVE)
         elif op == 9:
             m.pagecache.sync()
-            m.drop_caches()
+            m.reclaim.drop_caches()
         check_mappings(m)
     for t in tasks:
         if t.alive:
