@@ -49,7 +49,8 @@ RANK: dict[str, float] = {
     # percpu and kernel stacks
     "percpu_internal": 7.0, "percpu_vm": 7.1, "percpu": 7.2, "kstack": 7.2, "highmem": 7.2, "maccess": 7.3,
     # tasks, page cache, reclaim, compaction, OOM
-    "pagecache": 8.0, "zone_access": 8.0, "vma": 8.0, "mmap": 8.05, "task_mmu": 8.06, "task": 8.1, "compaction": 8.2, "oom": 8.2, "reclaim": 8.3,
+    "pagecache": 8.0, "zone_access": 8.0, "vma": 8.0, "swapfile": 8.05, "pgtable": 8.05, "memory": 8.05, "gup": 8.05, "rmap": 8.05,
+    "mmap": 8.05, "mprotect": 8.05, "mremap": 8.05, "fork": 8.05, "address_spaces": 8.05, "task_mmu": 8.06, "task": 8.1, "compaction": 8.2, "oom": 8.2, "reclaim": 8.3,
     # the sampler over all of them (show timeline, plot)
     "timeline": 8.5,
     # views over everything, then the facade that wires the subsystems

@@ -58,7 +58,9 @@ from .reclaim import Reclaim, ReclaimHooks
 from .slab import SlabAllocator
 from .sysctl import SysctlTable
 from .task import TaskTable
-from .mmap import AddressSpaces, ObjectCachesOf, SwapSpace
+from .address_spaces import AddressSpaces
+from .mmap import ObjectCachesOf
+from .swapfile import SwapSpace
 from .timeline import SampledHooks, Timeline
 from .trace import Tracer
 from .vmalloc import Vmalloc

@@ -48,7 +48,7 @@ Simplifications relative to the kernel
   and seeking beyond it returns -EINVAL (fs/read_write.c: vfs_setpos).  Every page read,
   written or mapped is charged PAGE_WORK steps to the machine's work meter.
   Readahead window sizes are not modelled: pages are read one at a time as needed.
-- Address spaces map page-cache pages (mmap.py); a file's ``maps`` lists each mapping
+- Address spaces map page-cache pages (address_spaces.py); a file's ``maps`` lists each mapping
   mm (``FileMapping``, the i_mmap).  Reclaim unmaps a mapped page from every mapper before
   it frees it (try_to_unmap); a mapped page whose pte is young gets one more round on the
   active list first.  drop_caches leaves mapped pages alone.  A shmem file (the backing of
@@ -282,7 +282,7 @@ class LruVec:
 
 class FileMapping(Protocol):
     """One address space's mappings of a file (its place in the file's i_mmap): whether a
-    page index is mapped there, and unmapping it (try_to_unmap).  mmap.py implements it."""
+    page index is mapped there, and unmapping it (try_to_unmap).  pgtable.py's FileRmap implements it."""
 
     def mapped(self, idx: int) -> bool: ...
 

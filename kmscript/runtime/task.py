@@ -4,7 +4,7 @@ What it models
 --------------
 A ``Task`` is a thread-group leader with a pid, a comm, ``oom_score_adj`` and a kernel
 stack (``kstacks.alloc_thread_stack``, kernel/fork.c: alloc_thread_stack_node).  Its ``mm``
-is an address space of runtime/mmap.py (mm_struct, VMAs, page tables); the task table
+is an address space of runtime/address_spaces.py (mm_struct, VMAs, page tables); the task table
 creates it at spawn (fork + exec: dup_task_struct, then copy_mm -> mm_alloc) and tears it
 down at exit (exit_mm -> mmput -> exit_mmap).
 
@@ -30,7 +30,7 @@ is the global init, which exists from boot without an address space of its own h
 is never an OOM victim (mm/oom_kill.c: oom_unkillable_task).
 
 Simplifications relative to the kernel: one thread per task; task_struct, signal_struct
-and files are not allocated (the mm_struct and the VMAs are, see mmap.py); exec loads no
+and files are not allocated (the mm_struct and the VMAs are, see mmap.py: mm_alloc); exec loads no
 image, so a new task's address space is empty until the script maps something.
 """
 
@@ -46,7 +46,9 @@ from .limits import EFAULT, ENOMEM
 from .mm_types import PAGE_SHIFT, PAGE_SIZE
 from .mm_types import MAP_PRIVATE, PROT_READ
 from . import task_mmu
-from .mmap import MM, X86_PF_PROT, X86_PF_USER, X86_PF_WRITE, AddressSpaces, page_align
+from .address_spaces import AddressSpaces
+from .memory import X86_PF_PROT, X86_PF_USER, X86_PF_WRITE
+from .pgtable import MM, page_align
 from .pagecache import AllocSite
 from .printk import KernelLog
 from .vma import AnonVma

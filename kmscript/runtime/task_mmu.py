@@ -29,8 +29,9 @@ from typing import Any
 from .arch import Arch
 from .arch.paging import _PAGE_PRESENT, flag_names
 from .mm_types import PAGE_SHIFT, PAGE_SIZE
-from .mmap import MM, AddressSpaces
+from .address_spaces import AddressSpaces
 from .pagecache import File
+from .pgtable import MM
 from .vma import (VM_ACCOUNT, VM_DONTEXPAND, VM_EXEC, VM_GROWSDOWN, VM_IO, VM_LOCKED, VM_MAYEXEC, VM_MAYREAD,
                   VM_MAYSHARE, VM_MAYWRITE, VM_MIXEDMAP, VM_NORESERVE, VM_PFNMAP, VM_READ, VM_SHARED, VM_SOFTDIRTY,
                   VM_WRITE, AnonVma, Vma)

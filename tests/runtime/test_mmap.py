@@ -1,4 +1,4 @@
-"""Address spaces (runtime/mmap.py): system-call results, page-table page counts, faults,
+"""Address spaces (runtime/address_spaces.py and its parts): system-call results, page-table page counts, faults,
 fork with copy-on-write, swap through the rmap, and a property test that the page tables,
 the rmap and the map counts agree."""
 
@@ -14,7 +14,7 @@ from kmscript.runtime.arch.paging import I386_2LEVEL, I386_PAE
 from kmscript.runtime.machine import Machine, MachineConfig
 from kmscript.runtime.mm_types import (MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_POPULATE, MAP_PRIVATE,
                                        MAP_SHARED, MREMAP_MAYMOVE, PROT_NONE, PROT_READ, PROT_WRITE)
-from kmscript.runtime.mmap import MM
+from kmscript.runtime.pgtable import MM
 from kmscript.runtime.pagecache import File
 from kmscript.runtime.task import Task
 from kmscript.runtime.vma import AnonVma

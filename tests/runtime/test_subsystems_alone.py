@@ -17,7 +17,9 @@ from kmscript.runtime.gfp import GFP_ATOMIC, GFP_HIGHUSER_MOVABLE, GFP_KERNEL, M
 from kmscript.runtime.kmalloc import Kmalloc
 from kmscript.runtime.kstack import KernelStacks
 from kmscript.runtime.limits import WorkMeter
-from kmscript.runtime.mmap import AddressSpaces, ObjectCachesOf, SwapSpace
+from kmscript.runtime.address_spaces import AddressSpaces
+from kmscript.runtime.mmap import ObjectCachesOf
+from kmscript.runtime.swapfile import SwapSpace
 from kmscript.runtime.mm_types import (OWNER_FILE, OWNER_KSTACK, OWNER_PAGETABLE, OWNER_PERCPU, OWNER_USER,
                                        OWNER_VMALLOC)
 from kmscript.runtime.oom import OomKiller, show_mem

@@ -1,0 +1,183 @@
+"""Populating a range (mm/gup.c: __mm_populate, populate_vma_page_range, faultin_page):
+the fault loop MAP_POPULATE and the ``populate`` statement run over [start, end).
+
+What it models
+--------------
+Every page the VMAs allow is faulted in, write faults where the VMA is writable and a write
+was asked; the loop stops at the first failure (OOM or a killed task).  A private
+anonymous range written for the first time takes a fast path that does what
+do_anonymous_page does page by page, with the pages taken ahead from the pcp list
+(alloc_pages_pcp_run) so the allocator sees the same calls; tests run it in lockstep
+against the generic path.
+"""
+
+from __future__ import annotations
+
+from .arch.paging import _PAGE_DIRTY, _PAGE_RW
+from .buddy import SECTION_MASK, SECTION_SHIFT
+from .limits import PAGE_WORK
+from .memory import FAULT_NS, FAULT_OK, GFP_ANON_FAULT, Memory
+from .mm_types import PAGE_SHIFT, PAGE_SIZE
+from .pagecache import LRU_INACTIVE_ANON
+from .pgtable import MM
+from .vma import VM_SHARED, VM_WRITE, Vma
+
+
+class Gup(Memory):
+    """__mm_populate and its fast path (see the module docstring)."""
+
+    # -- populate: the fault loop over a range ----------------------------------------------------
+    def populate(self, mm: MM, start: int, end: int, write: bool) -> int:
+        """__mm_populate / faultin_page over [start, end): fault every page the VMAs allow;
+        returns the pages faulted (stops at the first failure: OOM or a killed task)."""
+        done = 0
+        addr = start
+        while addr < end:
+            vma = mm.vmas.lookup(addr)
+            if vma is None:
+                break
+            stop = min(end, vma.vm_end)
+            w = write and bool(vma.vm_flags & VM_WRITE)
+            if self.access_error(vma, w):
+                break
+            if w and vma.vm_file is None and not vma.vm_flags & VM_SHARED:
+                n = self._populate_anon_write(mm, vma, addr, stop)
+                done += n
+                if addr + (n << PAGE_SHIFT) < stop:
+                    break
+            else:
+                ok = True
+                for a in range(addr, stop, PAGE_SIZE):
+                    meter = self.meter
+                    meter.left -= PAGE_WORK
+                    if meter.left < 0:
+                        meter.exhausted()
+                    if self._fault_in_vma(mm, vma, a, w) != FAULT_OK:
+                        ok = False
+                        break
+                    done += 1
+                if not ok:
+                    break
+            addr = stop
+        return done
+
+    def _populate_anon_write(self, mm: MM, vma: Vma, start: int, end: int) -> int:
+        """The write-fault loop over a private anonymous range, with the per-page work of
+        do_anonymous_page inlined for the runs of empty ptes (the common case: a region
+        touched for the first time).  It goes one PTE table at a time: the walk (which
+        allocates the missing tables) once per table, then the table's entries in order.
+        A pte that is not empty goes through the generic handle_pte_fault.  Pages are
+        taken ahead from the pcp list (alloc_pages_pcp_run: what the next alloc_pages
+        calls would return), at most to the end of the current PTE table (whose
+        successor's tables come first) and within the work meter, so the allocator sees
+        the same calls as one page at a time.  The task can only be killed inside an
+        allocation, so that is where its death is checked."""
+        alloc = self.page_alloc.alloc_pages
+        alloc_run = self.page_alloc.alloc_pages_pcp_run
+        free = self.page_alloc.free_pages
+        owner = self.owner_user
+        lru = self.lru
+        lru_list = lru.lists[LRU_INACTIVE_ANON]
+        lru_nr = lru.nr
+        zone_nr = lru.zone_nr
+        zone_of = lru.zone_of
+        range_zone = lru.range_zone
+        rmap_map = self.rmap.map
+        state_map = lru.state
+        young_map = lru.young
+        mc_map = self.mapcount
+        av = self._anon_vma_prepare(vma)
+        vm = self.vmstat
+        clock = self.clock
+        meter = self.meter
+        ptrs = self.paging.levels[-1].ptrs
+        pte_bits = self._pte_prot(vma) | _PAGE_DIRTY | _PAGE_RW
+        state = LRU_INACTIVE_ANON + 1
+        cur_key = -1
+        rsec = ssec = ysec = msec = rmap_map.section(0)
+        zcount: list[int] | None = None
+        done = 0
+        nr_total = (end - start) >> PAGE_SHIFT
+        # rmap value of the first page: anon_vma id and linear_page_index (folio->index)
+        rmap_val = (av.oid << self.rmap.INDEX_BITS) | vma.pgoff_of(start)
+        addr = start
+        stop = False
+        while addr < end and not stop:
+            table = self._walk_alloc(mm, addr)
+            if table is None or mm.dead:
+                break
+            entries = table.entries
+            first = (addr >> PAGE_SHIFT) & (ptrs - 1)
+            last = min(ptrs, first + ((end - addr) >> PAGE_SHIFT))
+            ahead: list[int] = []
+            for i in range(first, last):
+                meter.left -= PAGE_WORK  # meter.charge, inlined on this hot path
+                if meter.left < 0:
+                    meter.exhausted()
+                if entries[i]:
+                    if self._fault_in_vma(mm, vma, addr, True) != FAULT_OK:
+                        stop = True
+                        break
+                    done += 1
+                    addr += PAGE_SIZE
+                    rmap_val += 1
+                    continue
+                if ahead:
+                    pfn: int | None = ahead.pop()
+                else:
+                    want = min(nr_total - done, last - i, 1 + meter.left // PAGE_WORK)
+                    ahead = alloc_run(GFP_ANON_FAULT, want, owner) if want > 1 else []
+                    if ahead:
+                        ahead.reverse()
+                        pfn = ahead.pop()
+                    else:
+                        pfn = alloc(GFP_ANON_FAULT, 0, owner=owner)
+                    if mm.dead:
+                        # killed while allocating: the OOM reaper already tore the mm down
+                        if pfn is not None:
+                            free(pfn, 0)
+                        for p in ahead:
+                            free(p, 0)
+                        ahead = []
+                        stop = True
+                        break
+                if pfn is None:
+                    stop = True
+                    break
+                key = pfn >> SECTION_SHIFT
+                if key != cur_key:
+                    cur_key = key
+                    rsec = rmap_map.section(pfn)
+                    ssec = state_map.section(pfn)
+                    ysec = young_map.section(pfn)
+                    msec = mc_map.section(pfn)
+                    sec_first = key << SECTION_SHIFT
+                    z0 = range_zone(sec_first, sec_first + SECTION_MASK + 1)
+                    zcount = zone_nr[z0] if z0 >= 0 else None
+                off = pfn & SECTION_MASK
+                entries[i] = (pfn << PAGE_SHIFT) | pte_bits
+                table.used += 1
+                rsec[off] = rmap_val
+                msec[off] = 1
+                # lruvec_add_folio, inlined; counters stay exact at every step because a
+                # later allocation in this loop may print them (OOM report, Mem-Info)
+                ssec[off] = state
+                ysec[off] = 1
+                lru_list.append(pfn)
+                lru_nr[LRU_INACTIVE_ANON] += 1
+                if zcount is not None:
+                    zcount[LRU_INACTIVE_ANON] += 1
+                else:
+                    zone_nr[zone_of(pfn)][LRU_INACTIVE_ANON] += 1
+                vm.nr_inactive_anon += 1
+                vm.nr_anon_pages += 1
+                mm.anon += 1
+                mm.min_flt += 1
+                done += 1
+                clock.ns += FAULT_NS
+                addr += PAGE_SIZE
+                rmap_val += 1
+            assert not ahead  # the loop stops only where no page was taken ahead
+        self.pgfault += done
+        mm.hiwater_rss = max(mm.hiwater_rss, mm.rss)
+        return done
