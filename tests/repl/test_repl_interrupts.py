@@ -5,6 +5,13 @@ Ctrl-C arrives as a real SIGINT at seeded random moments while an entry runs ins
 built-in (``f.write``, ``t.fault``, ``compact_memory``, ``vmalloc``) or a loop.  Whether
 the soft stop or the forced interrupt ends it, the entry must be rolled back: the machine
 equals the one before the entry and its invariants hold.
+
+The moments are points of the entry's own progress, not of the wall clock: the signal is
+sent when the work meter refills for the k-th time (every ``WorkMeter.CHUNK`` steps; the
+first refill is the budget reset just before the entry starts running, a moment where
+Ctrl-C is ignored).  A wall-clock timer made the test depend on the machine's load: under
+load the signal landed in the snapshot window or after the entry, or a timer cancelled
+too late fired into the next entry.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from kmscript.source import Source
 
 SETUP = ('machine(mem=512M, cpus=2); file f = open("data"); task t = spawn("db"); '
          'keep = []; repeat 2000 { append(keep, kmalloc(192, GFP_KERNEL)) }; t.fault(8M)')
-# each runs for 0.2 to 0.7 s: the interrupts below land anywhere in them, or just after
+# each runs for 49 to 256 meter refills: the interrupts below land in the first 41
 ENTRIES = [
     "f.write(96M)",
     "t.fault(96M)",
@@ -74,10 +81,28 @@ def check_invariants(s: Session) -> None:
     assert vm.nr_anon_pages == sum(t.mm.anon for t in m.tasks if t.mm is not None and t.pid != 1)
 
 
-def interrupt_after(delay: float) -> threading.Timer:
-    t = threading.Timer(delay, lambda: os.kill(os.getpid(), signal.SIGINT))
-    t.start()
-    return t
+LAST_TICK = 41  # the shortest entry refills its meter 49 times
+
+
+class InterruptAtTick:
+    """Sends a real SIGINT to the process at the k-th refill of the work meter (its
+    ``tick``), once; ``sent`` says whether it went (the entry may end first)."""
+
+    def __init__(self, s: Session, k: int) -> None:
+        self.meter = s.meter
+        self.k = k
+        self.n = 0
+        self.sent = False
+        self.meter.tick = self._tick
+
+    def _tick(self) -> None:
+        self.n += 1
+        if self.n == self.k and not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def cancel(self) -> None:
+        self.meter.tick = None
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -85,17 +110,20 @@ def test_ctrl_c_at_random_points_rolls_the_entry_back(repl: tuple[Repl, list[str
     r, out = repl
     rng = random.Random(seed)
     stopped = 0
-    for entry in ENTRIES:
+    for i, entry in enumerate(ENTRIES):
         before = state(r.session)
         undo_depth = len(r.undo_stack)
         out.clear()
-        timer = interrupt_after(rng.uniform(0.005, 0.4))
+        # entry number *seed* gets its Ctrl-C while the snapshot is taken (ignored: the
+        # entry completes and is one :undo step); the others somewhere in their run
+        timer = InterruptAtTick(r.session, 1 if i == seed else rng.randint(2, LAST_TICK))
         try:
             r.handle(entry)
         except KeyboardInterrupt:  # before the entry started (the prompt loop's Ctrl-C)
             out.append("interrupted: rolled back")
         finally:
             timer.cancel()
+        assert timer.sent, entry
         check_invariants(r.session)
         if any("interrupted" in line for line in out):
             assert any("rolled back" in line for line in out), out
@@ -106,7 +134,7 @@ def test_ctrl_c_at_random_points_rolls_the_entry_back(repl: tuple[Repl, list[str
             assert len(r.undo_stack) == undo_depth + 1
             r.undo()
             assert state(r.session) == before
-    assert stopped >= 2  # most entries outlast their interrupt
+    assert stopped == len(ENTRIES) - 1  # every entry outlasts its interrupt; the one at tick 1 ignores it
     assert signal.getsignal(signal.SIGINT) is _stray  # the REPL put the previous handler back
 
 
@@ -118,19 +146,23 @@ def test_a_forced_interrupt_anywhere_is_rolled_back(repl: tuple[Repl, list[str]]
     # keeps the machine consistent.
     r, out = repl
     monkeypatch.setattr(WorkMeter, "interrupt", lambda self: None)
-    monkeypatch.setattr(repl_app, "FORCE_AFTER", 0.05)
+    # the forced interrupt follows the signal within about 10 ms of wall time: it lands
+    # wherever the run is then; the entry has at least 8 meter refills (~100 ms) left
+    monkeypatch.setattr(repl_app, "FORCE_AFTER", 0.0)
+    monkeypatch.setattr(repl_app, "POKE_EVERY", 0.01)
     rng = random.Random(100 + seed)
     stopped = 0
     for entry in ENTRIES:
         before = state(r.session)
         out.clear()
-        timer = interrupt_after(rng.uniform(0.005, 0.4))
+        timer = InterruptAtTick(r.session, rng.randint(2, LAST_TICK))
         try:
             r.handle(entry)
         except KeyboardInterrupt:
             out.append("interrupted")
         finally:
             timer.cancel()
+        assert timer.sent, entry
         check_invariants(r.session)
         if any("interrupted" in line for line in out):
             assert state(r.session) == before, entry
@@ -143,13 +175,27 @@ def test_a_forced_interrupt_anywhere_is_rolled_back(repl: tuple[Repl, list[str]]
 def test_the_soft_stop_ends_a_long_builtin_at_a_page_boundary() -> None:
     s = Session(quiet=True)
     s.run_text('machine(mem=1G); file f = open("a")')
-    timer = threading.Timer(0.05, s.meter.interrupt)
-    timer.start()
+    # Another thread asks for the stop once the write is under way (the meter's second
+    # refill; the first is the budget reset before it starts), as the REPL's SIGINT
+    # handler and its poker thread do.  (A fixed delay could fire before the reset,
+    # which clears the request, when the machine was busy.)
+    running = threading.Event()
+    ticks = [0]
+
+    def tick() -> None:
+        ticks[0] += 1
+        if ticks[0] == 2:
+            running.set()
+    s.meter.tick = tick
+    stopper = threading.Thread(target=lambda: running.wait(60) and s.meter.interrupt())
+    stopper.start()
     try:
         with pytest.raises(KeyboardInterrupt):
             s.run_text("f.write(900M)")
     finally:
-        timer.cancel()
+        running.set()
+        stopper.join()
+        s.meter.tick = None
     f = s.machine.pagecache.files["a"]
     assert 0 < f.nr_cached and f.pos == f.nr_cached * 4096  # stopped between two pages
     check_invariants(s)
