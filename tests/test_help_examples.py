@@ -6,6 +6,7 @@ code blocks and inline commands), so an example edited there is tested as writte
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shlex
 import subprocess
@@ -69,12 +70,28 @@ def _readme_shell_commands() -> list[list[str]]:
     return found
 
 
-def test_readme_kmscript_commands_run() -> None:
+# options whose value is a file the command writes: redirected into a temporary directory,
+# so that running the README's commands never writes into the work tree
+OUTPUT_OPTIONS = {"--plot"}
+
+
+def test_readme_kmscript_commands_run(tmp_path: Path) -> None:
     commands = _readme_shell_commands()
     assert ["examples/oom.kms"] in commands
+    assert ["--plot", "oom.svg", "examples/oom.kms"] in commands
+    plotting = importlib.util.find_spec("matplotlib") is not None   # without it: a note, no file
     for args in commands:
+        args = list(args)
+        written = []
+        for i, a in enumerate(args[:-1]):
+            if a in OUTPUT_OPTIONS:
+                written.append((ROOT / args[i + 1], tmp_path / Path(args[i + 1]).name))
+                args[i + 1] = str(written[-1][1])
         r = kms(args)
         assert r.returncode == 0, (args, r.stderr)
+        for as_shown, out in written:
+            assert not as_shown.exists(), f"{as_shown} is in the work tree"
+            assert out.is_file() or not plotting, (args, r.stdout)
 
 
 def test_readme_error_example_is_what_the_interpreter_prints(tmp_path: Path) -> None:
