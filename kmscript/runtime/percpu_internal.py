@@ -346,7 +346,12 @@ class PcpuChunk:
         self.free_bytes -= bits * PCPU_MIN_ALLOC_SIZE
         if start == self.first_free:
             self.first_free = m.find(0, start)
-        self._account_blocks(off, bits, 1)
+        b = off >> BLOCK_SHIFT
+        used = self.block_used
+        if (off + bits - 1) >> BLOCK_SHIFT == b and used[b]:
+            used[b] += bits  # _account_blocks()'s common case: a block already in use
+        else:
+            self._account_blocks(off, bits, 1)
 
     def free_area(self, off: int) -> int:
         """pcpu_free_area(): clear the area starting at ``off``, merge it with its free
@@ -363,7 +368,12 @@ class PcpuChunk:
         self.free_bytes += bits * PCPU_MIN_ALLOC_SIZE
         if self.first_free < 0 or start < self.first_free:
             self.first_free = start
-        self._account_blocks(off, bits, -1)
+        b = off >> BLOCK_SHIFT
+        used = self.block_used
+        if (off + bits - 1) >> BLOCK_SHIFT == b and used[b] > bits:
+            used[b] -= bits  # _account_blocks()'s common case: the block stays in use
+        else:
+            self._account_blocks(off, bits, -1)
         return bits
 
     def set_populated(self, page: int, on: bool) -> None:
