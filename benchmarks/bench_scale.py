@@ -119,7 +119,7 @@ def section_pages() -> None:
         m = Machine(MachineConfig(mem=mem, cpus=4))
 
         def api(k: int, m: Machine = m) -> None:
-            alloc, free = m.alloc_pages, m.free_pages_pfn
+            alloc, free = m.page_alloc.alloc_pages, m.page_alloc.free_pages
             for _ in range(k):
                 free(alloc(GFP_KERNEL, 0), 0)
         api(1000)
@@ -149,7 +149,7 @@ def section_script() -> None:
         s.run_text(src, "bench.kms")
 
     def api(k: int) -> None:
-        alloc, free = m.alloc_pages, m.free_pages_pfn
+        alloc, free = m.page_alloc.alloc_pages, m.page_alloc.free_pages
         for _ in range(k):
             free(alloc(GFP_KERNEL, 0), 0)
     best = interleaved({"api": api, "script": script}, n, 3)
@@ -221,7 +221,7 @@ def section_kmalloc() -> None:
     def fill(m: Machine, n: int) -> tuple[float, float]:
         """kmalloc n objects and keep them live (the pointers themselves are not kept: what
         grows is the machine's own state); ns per kmalloc and the garbage collector's share."""
-        kmalloc = m.kmalloc
+        kmalloc = m.kmalloc.kmalloc
         gc.collect()
         gc_time[0] = 0.0
         gc.callbacks.append(gc_cb)
@@ -235,7 +235,7 @@ def section_kmalloc() -> None:
     def steady(m: Machine) -> Callable[[int], None]:
         """window kmallocs then their kfrees, on top of the machine's live objects."""
         def run(k: int) -> None:
-            kmalloc, kfree = m.kmalloc, m.kfree
+            kmalloc, kfree = m.kmalloc.kmalloc, m.kmalloc.kfree
             ptrs = [kmalloc(64, GFP_KERNEL, "bench.kms:2") for _ in range(k // 2)]
             for p in ptrs:
                 kfree(p)
