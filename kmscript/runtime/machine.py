@@ -284,7 +284,8 @@ class Machine:
     # -- execution context ---------------------------------------------------------------------
     # kmscript/runtime/context.py (include/linux/preempt.h, irqflags.h, spinlock.h).
     def msleep(self, ms: int) -> None:
-        """msleep(ms): let simulated time pass; sleeping while atomic is the scheduler's BUG."""
+        """msleep(ms): let simulated time pass and run the deferred work that fell due (events.py);
+        sleeping while atomic is the scheduler's BUG."""
         ctx = self.ctx
         self.kstacks.schedule_debug()  # __schedule -> schedule_debug: the stack-end canary first
         if ctx.preempt_count or ctx.irqs_disabled():
@@ -293,4 +294,7 @@ class Machine:
                             f"0x{ctx.preempt_count:08x}", "bug")
         self.timeline.poll()      # the state before the sleep, then after it: a flat stretch
         self.clock.advance(ms * 1_000_000)
+        # while the task sleeps, the deferred work whose time has come runs (kswapd, queued
+        # work items, the OOM reaper): the same event queue every other run point drains
+        self.events.run_due()
         self.timeline.poll()
