@@ -96,7 +96,7 @@ class Gup(Memory):
         cur_key = -1
         rsec = ssec = ysec = msec = rmap_map.section(0)
         zcount: list[int] | None = None
-        done = 0
+        done = present = 0
         nr_total = (end - start) >> PAGE_SHIFT
         # rmap value of the first page: anon_vma id and linear_page_index (folio->index)
         rmap_val = (av.oid << self.rmap.INDEX_BITS) | vma.pgoff_of(start)
@@ -118,7 +118,10 @@ class Gup(Memory):
                     if self._fault_in_vma(mm, vma, addr, True) != FAULT_OK:
                         stop = True
                         break
+                    # a present PTE: _fault_in_vma counted the fault if it was one
+                    # (do_wp_page); a spurious one is no pgfault, as on the generic path
                     done += 1
+                    present += 1
                     addr += PAGE_SIZE
                     rmap_val += 1
                     continue
@@ -126,6 +129,14 @@ class Gup(Memory):
                     pfn: int | None = ahead.pop()
                 else:
                     want = min(nr_total - done, last - i, 1 + meter.left // PAGE_WORK)
+                    if want > 1 and table.used:
+                        # only the run of empty PTEs from i: a present PTE further on is
+                        # faulted by _fault_in_vma and takes no new page, so pages taken
+                        # ahead past it would be pages the page-by-page path never takes
+                        j, lim = i + 1, i + want
+                        while j < lim and not entries[j]:
+                            j += 1
+                        want = j - i
                     ahead = alloc_run(GFP_ANON_FAULT, want, owner) if want > 1 else []
                     if ahead:
                         ahead.reverse()
@@ -178,6 +189,6 @@ class Gup(Memory):
                 addr += PAGE_SIZE
                 rmap_val += 1
             assert not ahead  # the loop stops only where no page was taken ahead
-        self.pgfault += done
+        self.pgfault += done - present
         mm.hiwater_rss = max(mm.hiwater_rss, mm.rss)
         return done
