@@ -29,7 +29,7 @@ STDLIB = set(sys.stdlib_module_names)
 # -> vmalloc -> percpu/kstacks -> tasks/page cache/reclaim/compaction/OOM -> views -> facade.
 # A module may import only modules of its own or a lower rank.  The page allocator and SLUB
 # are stacks of files (mm_init -> page_state -> show_mem -> page_free -> migrate ->
-# page_alloc; slab_types -> slab_common -> slub_debug -> slab): their ranks keep that order.
+# rmqueue -> page_alloc; slab_types -> slab_common -> slub_debug -> slab): their ranks keep that order.
 RANK: dict[str, float] = {
     # leaves: facts and plumbing that depend on no allocator
     "errors": 0, "events": 0, "gfp": 0, "mm_types": 0, "config": 0, "sysctl": 0, "trace": 0, "explain": 0,
@@ -39,7 +39,8 @@ RANK: dict[str, float] = {
     "context": 1,
     # zones, buddy lists, pcp
     "zone": 2, "buddy": 2, "internal": 2.1,
-    "mm_init": 3.0, "page_state": 3.1, "show_mem": 3.2, "page_free": 3.3, "migrate": 3.4, "page_alloc": 3.5,
+    "mm_init": 3.0, "page_state": 3.1, "show_mem": 3.2, "page_free": 3.3, "migrate": 3.4, "rmqueue": 3.45,
+    "page_alloc": 3.5,
     # SLUB and kmalloc
     "slab_geometry": 4.0, "slab_types": 4.1, "slab_common": 4.2, "slub_debug": 4.3, "slab": 4.4,
     "kasan": 4.5,  # generic KASAN: hooks into SLUB (slab_types.KasanSlabHooks); vmalloc installed later

@@ -224,6 +224,11 @@ def recording_to_json(rec: Recording) -> dict[str, Any]:
     return {"steps": [s.to_json() for s in rec.steps], "dropped": rec.dropped}
 
 
+def pfn_or_null(pfn: int | None) -> str:
+    """A pfn as the decision log prints an allocation's result ("NULL" for none)."""
+    return "NULL" if pfn is None else f"pfn {pfn:#x}"
+
+
 def pfn_runs(pfns: Iterable[int], limit: int = 4) -> str:
     """``pfn 0x100000-0x1000ff, 0x100200``: the pfns as runs of consecutive frames."""
     runs: list[list[int]] = []
