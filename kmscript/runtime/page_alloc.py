@@ -497,17 +497,6 @@ class PageAllocator(Rmqueue):
                 return ALLOC_OOM
         return 0
 
-    def _wakeup_kswapd(self, order: int, hz: int) -> None:
-        hooks = self.reclaim
-        if hooks is not None:
-            hooks.wakeup_kswapd(order, hz)
-            return
-        # No reclaim engine: kswapd has nothing to reclaim, and balance_pgdat() still drops
-        # the boost when it finishes (mm/vmscan.c), so the boost does not stay forever.
-        for z in self.zones:
-            if z.idx <= hz:
-                z.watermark_boost = 0
-
     def _alloc_pages_slowpath(self, gfp: int, order: int, hz: int, mt: int, zonelist: tuple[Zone, ...],
                               caller: str | None) -> int | None:
         ex = self.tracer.explain

@@ -43,6 +43,19 @@ class Rmqueue(Migrate):
     """rmqueue and __rmqueue (mm/page_alloc.c): the pcp and buddy removal paths, the
     migratetype fallbacks and the highatomic reserve (see the module docstring)."""
 
+    def _wakeup_kswapd(self, order: int, hz: int) -> None:
+        """wakeup_kswapd (mm/vmscan.c) through the installed slow-path hooks; rmqueue calls
+        it for a boosted zone, the slow path for every allowed zone."""
+        hooks = self.reclaim
+        if hooks is not None:
+            hooks.wakeup_kswapd(order, hz)
+            return
+        # No reclaim engine: kswapd has nothing to reclaim, and balance_pgdat() still drops
+        # the boost when it finishes (mm/vmscan.c), so the boost does not stay forever.
+        for z in self.zones:
+            if z.idx <= hz:
+                z.watermark_boost = 0
+
     def _rmqueue(self, zone: Zone, order: int, gfp: int, alloc_flags: int, mt: int) -> int | None:
         pfn: int | None = None
         if order <= PAGE_ALLOC_COSTLY_ORDER or (order == PAGEBLOCK_ORDER and self.thp_enabled):
