@@ -6,6 +6,7 @@ missing from the wheel; this test runs the installed console script from outside
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import venv
@@ -24,17 +25,20 @@ def test_wheel_installs_and_runs(tmp_path: Path) -> None:
     assert "kmscript/grammar/kmscript.lark" in names
     assert "kmscript/py.typed" in names
     env_dir = tmp_path / "venv"
+    # The venv must see only the wheel: a PYTHONPATH pointing at a source tree (as when
+    # testing a git worktree) would shadow it.
+    clean_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     venv.create(env_dir, with_pip=True)
     py = env_dir / "bin" / "python"
     subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel)],
-                   check=True, timeout=600)
+                   check=True, timeout=600, env=clean_env)
     script = tmp_path / "hello.kms"
     script.write_text("fn sq(x) { return x * x }\nassert sq(12) == 144\nprint(sq(4K))\n")
     r = subprocess.run([str(env_dir / "bin" / "kmscript"), str(script)], capture_output=True, text=True,
-                       cwd=tmp_path, timeout=120)
+                       cwd=tmp_path, timeout=120, env=clean_env)
     assert r.returncode == 0, r.stderr
     assert r.stdout == f"{4096 * 4096}\n"
     # The installed package is the wheel's, not the source tree's.
     r = subprocess.run([str(py), "-c", "import kmscript, sys; print(kmscript.__file__)"], capture_output=True,
-                       text=True, cwd=tmp_path, timeout=60)
+                       text=True, cwd=tmp_path, timeout=60, env=clean_env)
     assert str(env_dir) in r.stdout
