@@ -340,31 +340,36 @@ class Repl:
             self.session.reset_budget()
             session = self.session
             recorded = False
-            try:
-                guard.running(True)
-                tracer = self._watch_allocations(text)
-                # :explain shows the last entry's decision records: kept for every entry the
-                # REPL watches anyway (no loop at top level), without printing them
-                recorded = tracer is not None and not session.explain_all
-                if recorded:
-                    session.explain_all, session.explain_print_all = True, False
-                session.explanations.clear()
-                session.run_text(text, name, on_result=lambda st, v: self._result(st, v, done, show_results))
-                ok = True
+            try:  # outer: a Ctrl-C that lands while a handler below reports an error
+                # (a second Ctrl-C, or the forced one) still rolls the entry back
+                try:
+                    guard.running(True)
+                    tracer = self._watch_allocations(text)
+                    # :explain shows the last entry's decision records: kept for every entry the
+                    # REPL watches anyway (no loop at top level), without printing them
+                    recorded = tracer is not None and not session.explain_all
+                    if recorded:
+                        session.explain_all, session.explain_print_all = True, False
+                    session.explanations.clear()
+                    session.run_text(text, name, on_result=lambda st, v: self._result(st, v, done, show_results))
+                    ok = True
+                except KeyboardInterrupt:
+                    interrupted = True
+                    why = "interrupted"
+                except KmsHostMemoryError as e:  # may have struck mid-update: roll back like Ctrl-C
+                    self.printer.lines(e.render(), "error")
+                    interrupted = True
+                    why = "out of host memory"
+                except KmsError as e:
+                    self.printer.lines(e.render(), "error")
+                    if isinstance(e, KmsPanic):
+                        self.printer.line("the machine panicked: :undo goes back to before this entry, "
+                                          ":reset boots a fresh machine", "note")
+                except Exception as e:
+                    self.internal_error(e)
             except KeyboardInterrupt:
                 interrupted = True
                 why = "interrupted"
-            except KmsHostMemoryError as e:  # may have struck mid-update: roll back like Ctrl-C
-                self.printer.lines(e.render(), "error")
-                interrupted = True
-                why = "out of host memory"
-            except KmsError as e:
-                self.printer.lines(e.render(), "error")
-                if isinstance(e, KmsPanic):
-                    self.printer.line("the machine panicked: :undo goes back to before this entry, "
-                                      ":reset boots a fresh machine", "note")
-            except Exception as e:
-                self.internal_error(e)
             finally:
                 guard.running(False)
                 if recorded:

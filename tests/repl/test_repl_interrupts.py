@@ -255,3 +255,26 @@ def test_running_out_of_host_memory_rolls_the_entry_back(repl: tuple[Repl, list[
     assert any("out of host memory: the entry was rolled back" in line for line in out), out
     assert state(r.session) == before
     check_invariants(r.session)
+
+
+@pytest.mark.parametrize("where", ["error report", "panic note"])
+def test_ctrl_c_while_an_error_is_reported_still_rolls_back(repl: tuple[Repl, list[str]], where: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # A second Ctrl-C (or the forced one) can land after the entry failed but before its
+    # handler finished printing the error.  The entry changed the machine before failing,
+    # so it must still be rolled back, not kept half done.
+    r, out = repl
+    before = state(r.session)
+    entry = ("t.fault(4M); q = kmalloc(64, GFP_KERNEL); no_such_name" if where == "error report"
+             else "t.fault(4M); panic(\"stop\")")
+    real = r.printer.lines if where == "error report" else r.printer.line
+
+    def interrupted_once(*a: Any, **k: Any) -> None:
+        monkeypatch.setattr(r.printer, real.__name__, real)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(r.printer, real.__name__, interrupted_once)
+    r.handle(entry)
+    assert any("rolled back" in line for line in out), out
+    assert state(r.session) == before
+    check_invariants(r.session)
