@@ -107,6 +107,64 @@ class PageFree(ShowMem):
                         return
         self._free_pages(pfn, order)
 
+    def release_pages(self, pfns: list[int]) -> None:
+        """mm/swap.c: release_pages -> folios_put_refs -> free_unref_folios: drop one
+        reference on each order-0 page of a batch and free the ones that reach zero, in
+        the batch's order.  The result is free_pages(pfn, 0) on each page in turn (the
+        kernel's batch takes the pcp lock once; the pages reach the pcp list one by one
+        through free_frozen_page_commit all the same): the loop is free_pages' order-0
+        fast path with its lookups hoisted out, each page's conditions tested afresh (a
+        bulk free to the buddy in between may change the zone's and the pcp's state), and
+        every page the fast path does not cover, or any page while tracing, goes through
+        free_pages itself."""
+        free_pages = self.free_pages
+        if self.tracer.enabled:
+            for pfn in pfns:
+                free_pages(pfn, 0)
+            return
+        sections = self.memmap.sections
+        pb_zone = self.pageblock_zone
+        pb_mt = self.memmap.pageblock_mt
+        zones = self.zones
+        refcount = self._refcount
+        mapcount = self.mapcount
+        cpu = self.ctx.cpu
+        nsec = len(sections)
+        npb = len(pb_zone)
+        k_pcp = K_PCP << 4
+        not_prev_high = ~PCPF_PREV_FREE_HIGH_ORDER
+        for pfn in pfns:
+            key = pfn >> SECTION_SHIFT
+            pb = pfn >> PAGEBLOCK_ORDER
+            if pfn < 0 or key >= nsec or pb >= npb:
+                free_pages(pfn, 0)
+                continue
+            sec = sections[key]
+            zi = pb_zone[pb]
+            if sec is None or zi == PB_ZONE_MIXED:
+                free_pages(pfn, 0)
+                continue
+            zone = zones[zi]
+            i = pfn & SECTION_MASK
+            b = sec[i]
+            mt = pb_mt[pb]
+            if (0x40 <= b < 0xC0 and not b & 0x0F and mt < MIGRATE_PCPTYPES and pfn not in refcount
+                    and not zone.below_high and not zone.reclaim_active):
+                pcp = zone.pcp[cpu]
+                high = pcp.high
+                if pcp.high_min <= high <= pcp.high_max and pcp.count + 1 < high:
+                    if mapcount:
+                        mapcount.pop(pfn, None)
+                    pcp.alloc_factor >>= 1
+                    pcp.lists[mt].appendleft(pfn)
+                    pcp.count += 1
+                    sec[i] = k_pcp
+                    pcp.flags &= not_prev_high
+                    if pcp.free_count < (pcp.batch << PCP_BATCH_SCALE_MAX):
+                        pcp.free_count += 1
+                    continue
+            free_pages(pfn, 0)
+
     def _free_pages(self, pfn: int, order: int) -> None:
         if order < 0 or order > MAX_PAGE_ORDER:
             raise KernelFault(f"order {order}: an order is 0..{MAX_PAGE_ORDER}")

@@ -234,6 +234,50 @@ class LruVec:
             self._maybe_compact(lru)
         return lru
 
+    def remove_many(self, pfns: list[int]) -> None:
+        """remove() on each page in turn (the pages off no list are skipped), as
+        folios_put_refs takes a batch of freed folios off their lists
+        (lruvec_del_folio).  Node and zone counts change page by page and the deques are
+        compacted at the same page as one remove() at a time would (only removals happen
+        meanwhile, so the deque length is fixed between compactions); the vmstat counters
+        are updated once at the end (nothing reads them in between)."""
+        st_secs = self.state.sections
+        nr = self.nr
+        lists = self.lists
+        zone_nr = self.zone_nr
+        zone_of = self.zone_of
+        range_zone = self.range_zone
+        gone = [0] * NR_LRU_LISTS
+        cur_key = -1
+        sec: array[int] | None = None
+        z = -1
+        for pfn in pfns:
+            key = pfn >> _SECTION_SHIFT
+            if key != cur_key:
+                cur_key = key
+                sec = st_secs.get(key)
+                first = key << _SECTION_SHIFT
+                z = range_zone(first, first + _SECTION_MASK + 1)
+            if sec is None:
+                continue
+            off = pfn & _SECTION_MASK
+            lru = sec[off] - 1
+            if lru < 0:
+                continue
+            sec[off] = 0
+            n = nr[lru] - 1
+            nr[lru] = n
+            zone_nr[z if z >= 0 else zone_of(pfn)][lru] -= 1
+            gone[lru] += 1
+            dqlen = len(lists[lru])
+            if dqlen > 4096 and dqlen > 2 * n:
+                self._maybe_compact(lru)
+        vm = self.vmstat
+        vm.nr_inactive_anon -= gone[LRU_INACTIVE_ANON]
+        vm.nr_active_anon -= gone[LRU_ACTIVE_ANON]
+        vm.nr_inactive_file -= gone[LRU_INACTIVE_FILE]
+        vm.nr_active_file -= gone[LRU_ACTIVE_FILE]
+
     def move(self, pfn: int, lru: int) -> None:
         """Move a page to the head of another (or the same) list."""
         old = self.state.get(pfn) - 1

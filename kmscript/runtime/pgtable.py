@@ -48,6 +48,7 @@ from .context import ExecContext
 from .events import Clock
 from .gfp import GFP_KERNEL_ACCOUNT, __GFP_COMP, __GFP_ZERO
 from .limits import WorkMeter
+from .buddy import SECTION_MASK, SECTION_SHIFT
 from .mm_types import PAGE_SHIFT, PAGE_SIZE, PageAllocator as _PageAllocator
 from .pagecache import AllocSite, File, LruVec, PageCache, PfnMap, Rmap
 from .physmem import PhysMem
@@ -60,6 +61,8 @@ class PageAllocator(_PageAllocator, Protocol):
     """The page allocator as the fault path uses it (page_alloc.py: alloc_pages_pcp_run)."""
 
     def alloc_pages_pcp_run(self, gfp: int, nr: int, owner: int) -> list[int]: ...
+
+    def release_pages(self, pfns: list[int]) -> None: ...
 
 
 class ObjectCaches(Protocol):
@@ -204,6 +207,8 @@ class PageTables:
         self._mm_cache: Any = None
         self._vma_cache: Any = None
         self._shmem_seq = 0
+        # zap whole PTE tables in batches (False: one pte at a time, the generic path)
+        self.batched_zap = True
 
     # -- pte helpers ---------------------------------------------------------------------------
     @property
@@ -382,9 +387,136 @@ class PageTables:
     def _zap_range(self, mm: MM, vma: Vma, start: int, end: int) -> None:
         """zap_pte_range over [start, end) of a VMA: every page loses this mapping (and is
         freed when it was the last one and no page cache holds it), swap entries are
-        freed."""
-        for addr, table, i in self._all_ptes(mm, start, end):
-            self._zap_pte(mm, vma, table, i)
+        freed.  One PTE table at a time through _zap_pte_table (batched_zap, the default),
+        or one pte at a time through _zap_pte (the generic path, which the differential
+        test runs the same scenarios through)."""
+        if not self.batched_zap:
+            for addr, table, i in self._all_ptes(mm, start, end):
+                self._zap_pte(mm, vma, table, i)
+            return
+        tables: list[tuple[Table, int, int]] = []
+        self._collect_tables(mm.pgd, 0, 0, start, end, tables)
+        for table, first, last in tables:
+            self._zap_pte_table(mm, vma, table, first, last)
+
+    def _collect_tables(self, t: Table, depth: int, base: int, start: int, end: int,
+                        out: list[tuple[Table, int, int]]) -> None:
+        """(table, first index, last index) of every PTE table with entries that [start,
+        end) covers, in address order (the tables _collect visits)."""
+        level = self.paging.levels[depth]
+        first = max(0, (start - base) >> level.shift)
+        last = min(level.ptrs - 1, (end - 1 - base) >> level.shift)
+        if t.children is None:
+            out.append((t, first, last))
+            return
+        children = t.children
+        size = 1 << level.shift
+        for i in range(first, last + 1):
+            child = children[i]
+            if child is not None and child.used:
+                self._collect_tables(child, depth + 1, base + i * size, start, end, out)
+
+    def _zap_pte_table(self, mm: MM, vma: Vma, table: Table, first: int, last: int) -> None:
+        """zap_pte_range over entries [first, last] of one PTE table, batched as the kernel
+        batches it (mm/memory.c: zap_present_ptes -> folio_remove_rmap_ptes and
+        __tlb_remove_folio_pages into the mmu_gather; mm/mmu_gather.c:
+        tlb_batch_pages_flush -> free_pages_and_swap_cache -> folios_put_refs): each pte
+        is cleared and its page's mapcount dropped in order, the RSS and vmstat counters
+        are added up per table, and the anonymous pages whose last mapping went are taken
+        off the LRU, out of the rmap and freed together (release_pages) in the order the
+        ptes held them.  Nothing reads the deferred counters or the pages' state before
+        the batch is flushed, and the allocator sees the same frees in the same order,
+        so the result is _zap_pte on each pte in turn; an entry whose rmap owner is
+        unknown goes through _zap_pte itself, after the batch so far is flushed."""
+        entries = table.entries
+        mask = self._pfn_mask
+        zero_pfn = self.zero_pfn
+        mc_secs = self.mapcount.sections
+        rmap = self.rmap
+        r_secs = rmap.map.sections
+        owners = rmap.owners
+        index_bits = rmap.INDEX_BITS
+        swap_put = self.swap.put
+        kinds: dict[int, int] = {}        # rmap owner id -> 0 anon, 1 file, 2 shmem
+        freed: list[int] = []
+        anon = file = shmem = swapents = unmapped = 0
+        cur_key = -1
+        msec = rsec = mc_secs.get(0)
+        i = first
+        while i <= last:
+            pte = entries[i]
+            i += 1
+            if not pte:
+                continue
+            if not pte & _PAGE_PRESENT:
+                # a swap entry: free_swap_and_cache
+                entries[i - 1] = 0
+                table.used -= 1
+                swapents += 1
+                swap_put(pte >> PAGE_SHIFT)
+                continue
+            pfn = (pte >> PAGE_SHIFT) & mask
+            if pfn == zero_pfn:
+                entries[i - 1] = 0
+                table.used -= 1
+                continue
+            key = pfn >> SECTION_SHIFT
+            if key != cur_key:
+                cur_key = key
+                msec = mc_secs.get(key)
+                rsec = r_secs.get(key)
+            off = pfn & SECTION_MASK
+            v = rsec[off] if rsec is not None else -1
+            oid = v >> index_bits
+            kind = kinds.get(oid, -1) if v >= 0 else -1
+            if kind < 0 and v >= 0:
+                owner = owners.get(oid)
+                if owner is not None:
+                    kind = (2 if owner.shmem else 1) if isinstance(owner, File) else 0
+                    kinds[oid] = kind
+            if kind < 0 or msec is None:
+                # no rmap owner: the generic path, after everything before it
+                self._zap_flush(mm, anon, file, shmem, swapents, unmapped, freed)
+                anon = file = shmem = swapents = unmapped = 0
+                freed = []
+                self._zap_pte(mm, vma, table, i - 1)
+                continue
+            entries[i - 1] = 0
+            table.used -= 1
+            n = msec[off] - 1
+            msec[off] = n
+            if kind:
+                if kind == 2:
+                    shmem += 1
+                else:
+                    file += 1
+                if n == 0:
+                    unmapped += 1
+                continue
+            anon += 1
+            if n == 0:
+                freed.append(pfn)
+        self._zap_flush(mm, anon, file, shmem, swapents, unmapped, freed)
+
+    def _zap_flush(self, mm: MM, anon: int, file: int, shmem: int, swapents: int, unmapped: int,
+                   freed: list[int]) -> None:
+        """The end of a zap batch: add_mm_rss_vec and the vmstat counters, then the freed
+        anonymous pages off the LRU, out of the rmap and back to the allocator
+        (_free_anon_page for each, in order)."""
+        mm.anon -= anon
+        mm.file -= file
+        mm.shmem -= shmem
+        mm.swapents -= swapents
+        vm = self.vmstat
+        vm.nr_mapped -= unmapped
+        if not freed:
+            return
+        self.lru.remove_many(freed)
+        r_secs = self.rmap.map.sections
+        for pfn in freed:
+            r_secs[pfn >> SECTION_SHIFT][pfn & SECTION_MASK] = -1
+        vm.nr_anon_pages -= len(freed)
+        self.page_alloc.release_pages(freed)
 
     def zap_one(self, mm: MM, vma: Vma, addr: int) -> None:
         t = self._walk(mm, addr)

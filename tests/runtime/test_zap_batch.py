@@ -1,0 +1,254 @@
+"""The batched zap (pgtable.py: _zap_pte_table, one PTE table at a time, pages freed
+through LruVec.remove_many and release_pages) against the generic one-pte-at-a-time
+_zap_pte: the same scenarios run through both must leave the same machine: buddy free
+lists, pcp lists, vmstat, per-task RSS, every page's state bytes, mapcount, rmap and LRU
+state, the LRU deques themselves (stale entries included: they decide where a re-added
+page sits), swap slots, the trace and the kernel log."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kmscript.runtime import procfs
+from kmscript.runtime.gfp import MIGRATE_TYPES
+from kmscript.runtime.machine import Machine, MachineConfig
+from kmscript.runtime.mm_types import (MAP_ANONYMOUS, MAP_FIXED, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED,
+                                       MAX_PAGE_ORDER, PROT_READ, PROT_WRITE)
+from kmscript.runtime.task import Task
+
+MiB = 1 << 20
+PAGE = 4096
+RW = PROT_READ | PROT_WRITE
+ANON = MAP_PRIVATE | MAP_ANONYMOUS
+
+
+def snapshot(m: Machine, tasks: list[Task]) -> tuple[object, ...]:
+    pa = m.page_alloc
+    sp = m.tasks.spaces
+    lru = m.reclaim.lru
+    zones = []
+    for z in pa.populated:
+        zones.append((z.name, [z.free_list(o, mt) for o in range(MAX_PAGE_ORDER + 1) for mt in range(MIGRATE_TYPES)],
+                      [([list(lst) for lst in p.lists], p.count, p.high, p.free_count, p.alloc_factor, p.flags)
+                       for p in z.pcp],
+                      z.below_high))
+
+    def secs(pm: object) -> dict[int, bytes]:
+        return {k: bytes(v) for k, v in pm.sections.items()}  # type: ignore[attr-defined]
+    mms = []
+    for t in tasks:
+        mm = t.mm
+        mms.append((str(t), None if mm is None else
+                    (mm.anon, mm.file, mm.shmem, mm.swapents, mm.hiwater_rss, mm.pgtables_bytes, mm.dead,
+                     sp.ptes(mm, 0, 1 << 47) if not mm.dead else None)))
+    return (zones, [bytes(s) if s is not None else None for s in pa.memmap.sections],
+            dataclasses.asdict(m.vmstat), mms,
+            secs(sp.mapcount), secs(sp.rmap.map), secs(lru.state), secs(lru.young),
+            [list(dq) for dq in lru.lists], list(lru.nr), [list(z) for z in lru.zone_nr],
+            dict(sp.swap.swap_map), sp.swap.free_swap_pages,
+            procfs.meminfo(pa), procfs.zoneinfo(pa), procfs.buddyinfo(pa),
+            list(m.tracer.events), list(m.log.records), m.clock.ns)
+
+
+def both(scenario: Callable[[Machine], list[Task]], make: Callable[[], Machine]) -> None:
+    results = []
+    for batched in (True, False):
+        m = make()
+        m.tasks.spaces.batched_zap = batched
+        tasks = scenario(m)
+        results.append(snapshot(m, tasks))
+    fast, generic = results
+    for k, (a, b) in enumerate(zip(fast, generic)):
+        assert a == b, f"snapshot part {k} differs"
+
+
+def small(swap: int = 0, trace: bool = False) -> Callable[[], Machine]:
+    def make() -> Machine:
+        m = Machine(MachineConfig(mem=64 * MiB, cpus=2, swap=swap))
+        if trace:
+            m.tracer.record()
+        return m
+    return make
+
+
+def spawn(m: Machine, comm: str) -> Task:
+    t = m.tasks.spawn(comm)
+    assert t is not None and t.mm is not None
+    return t
+
+
+def fork_cow(m: Machine) -> list[Task]:
+    """Shared COW pages after fork, a partial munmap in the middle of a VMA, a partly
+    populated range, zero pages, exits in both orders."""
+    sp = m.tasks.spaces
+    p = spawn(m, "parent")
+    assert p.mm is not None
+    a = sp.do_mmap(p.mm, 0, 3 * MiB + 5 * PAGE, RW, ANON)
+    m.tasks.touch(p, a, 2 * MiB, True)
+    m.tasks.touch(p, a + 2 * MiB, 64 * PAGE, False)           # zero pages
+    m.tasks.touch(p, a + 2 * MiB + 200 * PAGE, 9 * PAGE, True)
+    c = m.tasks.fork(p)
+    assert c is not None and c.mm is not None
+    m.tasks.touch(c, a + 100 * PAGE, 300 * PAGE, True)         # COW copies in the child
+    m.tasks.touch(p, a + 350 * PAGE, 20 * PAGE, True)          # and in the parent
+    assert sp.do_munmap(p.mm, a + 50 * PAGE, 600 * PAGE) == 0
+    assert sp.do_munmap(c.mm, a + 511 * PAGE, 3 * PAGE) == 0   # across a PTE table boundary
+    p.exit()
+    m.tasks.touch(c, a, 40 * PAGE, True)
+    c.exit()
+    return [p, c]
+
+
+def file_shmem(m: Machine) -> list[Task]:
+    """Page-cache pages mapped privately (read, and written: COW copies) and shared,
+    a shared anonymous (shmem) mapping, swap-less."""
+    sp = m.tasks.spaces
+    f = m.pagecache.open("lib")
+    t = spawn(m, "t")
+    assert t.mm is not None
+    r = sp.do_mmap(t.mm, 0, 40 * PAGE, RW, MAP_PRIVATE, f, 0)
+    m.tasks.touch(t, r, 40 * PAGE, False)
+    m.tasks.touch(t, r + 10 * PAGE, 10 * PAGE, True)
+    s = sp.do_mmap(t.mm, 0, 30 * PAGE, RW, MAP_SHARED, f, 0)
+    m.tasks.touch(t, s, 30 * PAGE, True)
+    sh = sp.do_mmap(t.mm, 0, 50 * PAGE, RW, MAP_SHARED | MAP_ANONYMOUS)
+    m.tasks.touch(t, sh, 50 * PAGE, True)
+    a = sp.do_mmap(t.mm, 0, 700 * PAGE, RW, ANON | MAP_POPULATE)
+    u = m.tasks.fork(t)
+    assert u is not None and u.mm is not None
+    assert sp.do_munmap(t.mm, r + 5 * PAGE, 20 * PAGE) == 0
+    assert sp.do_munmap(t.mm, sh, 25 * PAGE) == 0
+    assert sp.do_munmap(u.mm, a + 100 * PAGE, 100 * PAGE) == 0
+    t.exit()
+    u.exit()
+    return [t, u]
+
+
+def swapped(m: Machine) -> list[Task]:
+    """Swap entries (shared by a fork) next to present pages, zapped by munmap and exit."""
+    sp = m.tasks.spaces
+    t = spawn(m, "t")
+    assert t.mm is not None
+    a = sp.do_mmap(t.mm, 0, 2 * MiB, RW, ANON | MAP_POPULATE)
+    c = m.tasks.fork(t)
+    assert c is not None and c.mm is not None
+    m.reclaim.shrink_node(256, 4, may_swap=True, is_kswapd=False)
+    m.tasks.touch(c, a, 64 * PAGE, True)
+    hog = spawn(m, "hog")
+    hog.fault(40 * MiB)                                         # pressure: more goes to swap
+    assert t.swapents > 0
+    assert sp.do_munmap(t.mm, a + 30 * PAGE, 300 * PAGE) == 0
+    c.exit()
+    t.exit()
+    hog.exit()
+    return [t, c, hog]
+
+
+def big_lru(m: Machine) -> list[Task]:
+    """More than 4096 LRU entries, so the deques are compacted during the zap; pages
+    freed and faulted again afterwards show where the re-added pages sit."""
+    sp = m.tasks.spaces
+    t = spawn(m, "t")
+    assert t.mm is not None
+    a = sp.do_mmap(t.mm, 0, 7000 * PAGE, RW, ANON | MAP_POPULATE)
+    b = sp.do_mmap(t.mm, 0, 2000 * PAGE, RW, ANON | MAP_POPULATE)
+    assert sp.do_munmap(t.mm, a + 100 * PAGE, 5000 * PAGE) == 0
+    c = sp.do_mmap(t.mm, 0, 3000 * PAGE, RW, ANON | MAP_POPULATE)
+    assert sp.do_munmap(t.mm, b, 2000 * PAGE) == 0
+    m.reclaim.shrink_node(64, 4, may_swap=False, is_kswapd=False)
+    assert sp.do_munmap(t.mm, c, 1000 * PAGE) == 0
+    t.exit()
+    return [t]
+
+
+def test_fork_cow_same_as_generic() -> None:
+    both(fork_cow, small())
+
+
+def test_fork_cow_traced_same_as_generic() -> None:
+    both(fork_cow, small(trace=True))
+
+
+def test_file_and_shmem_same_as_generic() -> None:
+    both(file_shmem, small())
+
+
+def test_swap_entries_same_as_generic() -> None:
+    both(swapped, small(swap=64 * MiB))
+
+
+def test_lru_compaction_same_as_generic() -> None:
+    both(big_lru, lambda: Machine(MachineConfig(mem=256 * MiB, cpus=1)))
+
+
+def test_the_batch_frees_through_the_pcp_and_the_buddy() -> None:
+    """The comparisons above are not vacuous: the batched zap is the one that runs (one
+    release_pages per PTE table, 512 pages each), and an exit this big overflows the pcp
+    list, so bulk frees to the buddy happen in the middle of the batches."""
+    m = Machine(MachineConfig(mem=256 * MiB, cpus=1))
+    t = spawn(m, "t")
+    t.fault(32 * MiB)
+    batches: list[int] = []
+    release = m.page_alloc.release_pages
+
+    def counted(pfns: list[int]) -> None:
+        batches.append(len(pfns))
+        release(pfns)
+    m.page_alloc.release_pages = counted  # type: ignore[method-assign]
+    buddy0 = sum(z.free_pages for z in m.page_alloc.populated)
+    t.exit()
+    assert batches == [512] * 16
+    assert m.vmstat.nr_anon_pages == 0 and m.reclaim.lru.nr == [0, 0, 0, 0]
+    assert sum(z.free_pages for z in m.page_alloc.populated) > buddy0 + 1000
+
+
+OPS = st.lists(st.tuples(st.integers(0, 8), st.integers(0, 2), st.integers(0, 15), st.integers(1, 600)),
+               max_size=20)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(OPS)
+def test_random_address_space_ops_same_as_generic(ops: list[tuple[int, int, int, int]]) -> None:
+    def scenario(m: Machine) -> list[Task]:
+        sp = m.tasks.spaces
+        f = m.pagecache.open("lib")
+        tasks = [spawn(m, "a")]
+        base = 0x100000000
+        for op, who, slot, n in ops:
+            live = [t for t in tasks if t.alive]
+            if not live:
+                break
+            t = live[who % len(live)]
+            mm = t.mm
+            assert mm is not None
+            addr = base + slot * 128 * PAGE
+            if op == 0:
+                sp.do_mmap(mm, addr, n * PAGE, RW, ANON | MAP_FIXED | (MAP_POPULATE if n % 2 else 0))
+            elif op == 1:
+                kind = MAP_SHARED if n % 3 == 0 else MAP_PRIVATE
+                sp.do_mmap(mm, addr, n * PAGE, RW, kind | MAP_FIXED, f, slot * PAGE)
+            elif op == 2:
+                sp.do_munmap(mm, addr, n * PAGE)
+            elif op in (3, 4):
+                vma = mm.vmas.lookup(addr)
+                if vma is not None:
+                    m.tasks.touch(t, addr, min(n * PAGE, vma.vm_end - addr), op == 4)
+            elif op == 5 and len(tasks) < 4:
+                c = m.tasks.fork(t)
+                if c is not None:
+                    tasks.append(c)
+            elif op == 6:
+                m.reclaim.shrink_node(n, 4, may_swap=True, is_kswapd=False)
+            elif op == 7:
+                sp.do_mmap(mm, addr, n * PAGE, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED)
+            elif op == 8 and t.pid != 1:
+                t.exit()
+        for t in tasks:
+            if t.alive:
+                t.exit()
+        return tasks
+    both(scenario, lambda: Machine(MachineConfig(cpus=1, dma_pages=0, dma32_pages=16384, swap=4 * MiB)))
