@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
@@ -40,24 +40,32 @@ TAB = "\t"
 
 
 def drive(keys: str | list[str], session: Session | None = None, history: Any = None,
-          **kw: Any) -> tuple[str, Repl]:
+          before: dict[int, Callable[[Repl], bool]] | None = None, **kw: Any) -> tuple[str, Repl]:
     """Type *keys* into a REPL (then Ctrl-C Ctrl-D, so it always ends) and return what it
     printed and the Repl.  A list of chunks is typed 0.2 s apart (for asynchronous
-    completion, which a human never outruns)."""
+    completion, which a human never outruns); ``before[i]``, where given, is a condition
+    on the REPL that chunk i waits for (up to 60 s), so a test does not depend on how fast
+    a loaded machine completes."""
     out: list[str] = []
+    made: list[Repl] = []
     with create_pipe_input() as inp:
         if isinstance(keys, str):
             inp.send_text(keys + CTRL_C + CTRL_D)
         else:
             def typist() -> None:
-                for chunk in keys:
+                for i, chunk in enumerate(keys):
                     time.sleep(0.2)
+                    ready = (before or {}).get(i)
+                    deadline = time.monotonic() + 60
+                    while ready is not None and time.monotonic() < deadline and not (made and ready(made[0])):
+                        time.sleep(0.01)
                     inp.send_text(chunk)
                 inp.send_text(CTRL_C + CTRL_D)
             threading.Thread(target=typist, daemon=True).start()
         repl = Repl(session if session is not None else Session(), input=inp, output=DummyOutput(),
                     history=history if history is not None else InMemoryHistory(), sink=out.append,
                     color=kw.pop("color", False), **kw)
+        made.append(repl)
         assert repl.run() == 0
     return "\n".join(out), repl
 
@@ -345,7 +353,9 @@ def test_completer_never_raises() -> None:
 
 
 def test_tab_completes_in_the_prompt() -> None:
-    out, repl = drive(["x = GFP_ATOMI" + TAB, ENTER])
+    # Enter waits until the completion has been inserted (completion runs asynchronously)
+    out, repl = drive(["x = GFP_ATOMI" + TAB, ENTER],
+                      before={1: lambda r: r.prompt.default_buffer.text == "x = GFP_ATOMIC"})
     assert repl.session.interp.globals["x"] == 0x820
 
 
