@@ -227,7 +227,7 @@ class ExpressionCompiler(CompilerCore):
         shadow address first (the general protection fault Oops, runtime/kasan.py)."""
         kasan = self.host.machine.kasan
         assert kasan is not None
-        kasan.check_access(addr & ((1 << 64) - 1), 1, write, site)  # the Oops ends the task
+        kasan.check_access(addr & kasan.arch.ulong_max, 1, write, site)  # the Oops ends the task
 
     def index_store(self, o: Any, i: Any, v: Any, span: Span, site: str = "") -> None:
         if type(i) is not int:

@@ -52,10 +52,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from .arch import Arch
+from .mm_types import PAGE_SHIFT
+
 PMD_PAGES = 512          # PMD_SIZE / PAGE_SIZE
 PUD_PAGES = 512 * 512    # PUD_SIZE / PAGE_SIZE
 ISA_END_PFN = 0x100      # ISA_END_ADDRESS (1 MiB)
-_ULONG = (1 << 64) - 1
 
 # enum pg_level bits in page_size_mask (arch/x86/include/asm/pgtable_types.h)
 PG_LEVEL_2M = 2
@@ -124,7 +126,8 @@ def split_mem_range(start_pfn: int, limit_pfn: int, page_size_mask: int) -> list
 class _BootDirectMap:
     """init_mem_mapping() over one memblock memory layout, counting as update_page_count."""
 
-    def __init__(self, memory: Sequence[tuple[int, int]], gbpages: bool) -> None:
+    def __init__(self, memory: Sequence[tuple[int, int]], arch: Arch, gbpages: bool) -> None:
+        self.arch = arch
         self.memory = sorted((s, e) for s, e in memory if s < e)
         self.page_size_mask = _MASK_2M | (_MASK_1G if gbpages else 0)   # probe_page_size_mask
         # pud index -> _LEAF or {pmd index -> _LEAF or "pte table"}
@@ -228,15 +231,17 @@ class _BootDirectMap:
             last_start = start
             if mapped >= step:
                 # get_new_step_size: step_size << (PMD_SHIFT - PAGE_SHIFT - 1), an unsigned long
-                step = ((step << 12 << 8) & _ULONG) >> 12
+                # (in bytes: the shift wraps at the word size)
+                shift = self.arch.pmd_shift - PAGE_SHIFT - 1
+                step = ((step << PAGE_SHIFT << shift) & self.arch.ulong_max) >> PAGE_SHIFT
         if real_end < map_end:
             self.init_range_memory_mapping(real_end, map_end)
 
 
-def init_mem_mapping(memory: Sequence[tuple[int, int]], gbpages: bool = True) -> DirectPagesCount:
+def init_mem_mapping(memory: Sequence[tuple[int, int]], arch: Arch, gbpages: bool = True) -> DirectPagesCount:
     """arch/x86/mm/init.c: init_mem_mapping (x86_64, top-down memblock) for the memblock
     memory regions ``memory`` ([start_pfn, end_pfn) each): the boot direct_pages_count."""
-    dm = _BootDirectMap(memory, gbpages)
+    dm = _BootDirectMap(memory, arch, gbpages)
     max_pfn = max((e for _, e in dm.memory), default=0)
     dm.init_memory_mapping(0, ISA_END_PFN)   # the ISA range is always mapped regardless of memory holes
     dm.memory_map_top_down(ISA_END_PFN, max_pfn)

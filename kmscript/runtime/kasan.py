@@ -109,7 +109,6 @@ QUARANTINE_BATCHES = max(1024, 4 * NR_CPUS_CONFIG)
 _GFP_DIRECT_RECLAIM = _gfp.__GFP_DIRECT_RECLAIM  # (a __GFP_ name in a class body is name-mangled)
 _PAGES_PER_SHADOW_ROW = PAGE_SIZE // KASAN_GRANULE_SIZE  # 512 shadow bytes per page
 _FREE_KINDS = frozenset(("buddy", "pcp"))
-_U64 = (1 << 64) - 1
 
 
 class PageStates(Protocol):
@@ -334,7 +333,7 @@ class Kasan:
                 v = sh[(addr & (PAGE_SIZE - 1)) >> 3]
                 if not v or (v < 8 and (addr & _GRANULE_MASK) < v):
                     return True
-        if addr + size - 1 > _U64:
+        if addr + size - 1 > self.arch.ulong_max:
             return not self.report_access(addr, size, write, site, op)  # get_bug_type: "out-of-bounds"
         if addr < self.mem_with_metadata:
             if inline:
@@ -358,7 +357,7 @@ class Kasan:
         """An inline check of an address below the shadow's reach reads a non-canonical
         shadow address: the #GP Oops (arch/x86/kernel/traps.c) with
         kasan_non_canonical_hook's line (mm/kasan/report.c)."""
-        shadow = ((addr >> 3) + KASAN_SHADOW_OFFSET) & _U64
+        shadow = ((addr >> 3) + KASAN_SHADOW_OFFSET) & self.arch.ulong_max
         orig = addr & ~_GRANULE_MASK
         if orig < PAGE_SIZE:
             bug = "null-ptr-deref"
@@ -653,7 +652,7 @@ class Kasan:
 
     def _bug_type(self, addr: int, size: int, first_bad: int) -> str:
         """report_generic.c: get_bug_type / get_shadow_bug_type / get_wild_bug_type."""
-        if addr + size - 1 > _U64:
+        if addr + size - 1 > self.arch.ulong_max:
             return "out-of-bounds"
         if addr < self.mem_with_metadata:
             if addr < PAGE_SIZE:
@@ -682,7 +681,7 @@ class Kasan:
             via = ("__kasan_check_byte",) + frames
         else:
             via = ("kasan_check_range", f"__asan_{op}")
-        first_bad = self.find_first_bad_addr(addr, size) if addr + size - 1 <= _U64 else addr
+        first_bad = self.find_first_bad_addr(addr, size) if addr + size - 1 <= self.arch.ulong_max else addr
         bug = self._bug_type(addr, size, first_bad)
         task = self.ctx.current
         lines = [f"BUG: KASAN: {bug} in {banner or site}",
@@ -776,7 +775,7 @@ class Kasan:
         row = (addr & ~(META_MEM_BYTES_PER_ROW - 1)) - META_ROWS_AROUND_ADDR * META_MEM_BYTES_PER_ROW
         lines = ["Memory state around the buggy address:"]
         for i in range(-META_ROWS_AROUND_ADDR, META_ROWS_AROUND_ADDR + 1):
-            row &= _U64
+            row &= self.arch.ulong_max
             meta = " ".join(f"{self.shadow_byte(row + k * KASAN_GRANULE_SIZE):02x}"
                             for k in range(META_BYTES_PER_ROW))
             lines.append(f"{'>' if i == 0 else ' '}{row:016x}: {meta}")

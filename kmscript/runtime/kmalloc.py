@@ -54,7 +54,6 @@ ZERO_SIZE_PTR = g.ZERO_SIZE_PTR
 KMALLOC_MAX_CACHE_SIZE = g.KMALLOC_MAX_CACHE_SIZE
 KMALLOC_MAX_SIZE = g.KMALLOC_MAX_SIZE
 KMALLOC_NOT_NORMAL_BITS = _GFP_RECLAIMABLE | _GFP_DMA | _GFP_ACCOUNT
-SIZE_MAX = (1 << 64) - 1
 NUMA_NO_NODE = -1
 
 
@@ -78,11 +77,11 @@ _KMALLOC_TYPE_NAMES = {g.KMALLOC_NORMAL: "KMALLOC_NORMAL", g.KMALLOC_RECLAIM: "K
                        g.KMALLOC_DMA: "KMALLOC_DMA", g.KMALLOC_CGROUP: "KMALLOC_CGROUP"}
 
 
-def kmalloc_index_why(size: int) -> str:
+def kmalloc_index_why(size: int, size_index: tuple[int, ...]) -> str:
     """How kmalloc_index chose the size class of *size* (explain)."""
     if size <= 192:
-        return f"size_index[({size} - 1) / 8] = {g.kmalloc_index(size)}"
-    return f"fls({size} - 1) = {g.kmalloc_index(size)}"
+        return f"size_index[({size} - 1) / 8] = {g.kmalloc_index(size, size_index)}"
+    return f"fls({size} - 1) = {g.kmalloc_index(size, size_index)}"
 
 
 class Kmalloc:
@@ -93,10 +92,12 @@ class Kmalloc:
         self.page_alloc = page_alloc
         self.arch = slab.arch
         self.page_offset = slab.arch.page_offset
+        # KMALLOC_MIN_SIZE of the architecture: the classes and kmalloc_size_index
+        self.size_index = g.kmalloc_size_index_table(slab.arch.kmalloc_min_size)
         self.caches: dict[int, dict[int, KmemCache]] = {}
         for t in (g.KMALLOC_NORMAL, g.KMALLOC_RECLAIM, g.KMALLOC_DMA, g.KMALLOC_CGROUP):
             row: dict[int, KmemCache] = {}
-            for idx in g.KMALLOC_INDICES:
+            for idx in g.kmalloc_indices(slab.arch.kmalloc_min_size):
                 size = g.kmalloc_class_size(idx)
                 s = slab.kmem_cache_create(g.kmalloc_cache_name(t, idx), size, g.kmalloc_cache_align(idx),
                                            g.KMALLOC_TYPE_FLAGS[t] | g.SLAB_KMALLOC, usersize=size,
@@ -108,7 +109,7 @@ class Kmalloc:
             self.caches[t] = row
         # size -> cache lookup tables per type (index 0 unused: kmalloc(0) is ZERO_SIZE_PTR)
         self.by_size: dict[int, list[KmemCache]] = {}
-        index = [3] + [g.kmalloc_index(size) for size in range(1, KMALLOC_MAX_CACHE_SIZE + 1)]
+        index = [3] + [g.kmalloc_index(size, self.size_index) for size in range(1, KMALLOC_MAX_CACHE_SIZE + 1)]
         for t, row in self.caches.items():
             self.by_size[t] = [row[i] for i in index]
         self.normal = self.by_size[g.KMALLOC_NORMAL]
@@ -125,6 +126,10 @@ class Kmalloc:
         if size == 0 or size > KMALLOC_MAX_CACHE_SIZE:
             return None
         return self.kmalloc_slab(size, gfp)
+
+    def kmalloc_size_roundup(self, size: int) -> int:
+        """mm/slab_common.c: kmalloc_size_roundup with this architecture's size classes."""
+        return g.kmalloc_size_roundup(size, self.size_index)
 
     def kzalloc(self, size: int, gfp: int = GFP_KERNEL, caller: str = "kzalloc") -> int | None:
         """kzalloc(): kmalloc with __GFP_ZERO (include/linux/slab.h)."""
@@ -184,7 +189,7 @@ class Kmalloc:
         fast path took (*fast_obj*: the cpu freelist hit) or the generic slab_alloc."""
         t, why_type = kmalloc_type_why(gfp)
         step = ex.begin("kmalloc", size=size, gfp=format_gfp(gfp))
-        ex.note("kmalloc_slab", s.name, index=g.kmalloc_index(size), size_class=kmalloc_index_why(size),
+        ex.note("kmalloc_slab", s.name, index=g.kmalloc_index(size, self.size_index), size_class=kmalloc_index_why(size, self.size_index),
                 kmalloc_type=_KMALLOC_TYPE_NAMES[t], why=why_type, object_size=s.object_size, slot_size=s.size)
         obj = fast_obj
         try:
@@ -247,7 +252,7 @@ class Kmalloc:
         if n < 0 or size < 0:
             return None
         nbytes = n * size
-        if nbytes > SIZE_MAX:
+        if nbytes > self.arch.ulong_max:   # check_mul_overflow on size_t
             return None
         return self.kmalloc(nbytes, gfp, caller)
 
@@ -368,8 +373,11 @@ class Kmalloc:
         if not self.page_offset <= addr < self.arch.direct_map_end:
             # virt_to_folio() of an address outside the direct map (a vmalloc pointer, say)
             # computes a struct page address in unmapped vmemmap: reading page->compound_head
-            # (offset 8) oopses.
-            bogus = (self.arch.pfn_to_struct_page(((addr - self.page_offset) & ((1 << 64) - 1)) >> PAGE_SHIFT) + 8) & ((1 << 64) - 1)
+            # (after the unsigned long flags: offset sizeof(long)) oopses.  The arithmetic is
+            # unsigned long: it wraps at the architecture's word size.
+            mask = self.arch.ulong_max
+            page = self.arch.pfn_to_struct_page(((addr - self.page_offset) & mask) >> PAGE_SHIFT)
+            bogus = (page + self.arch.pointer_size) & mask
             lines = [f"BUG: unable to handle page fault for address: {bogus:0{slab.arch.ptr_digits}x}",
                      "#PF: supervisor read access in kernel mode",
                      "#PF: error_code(0x0000) - not-present page",

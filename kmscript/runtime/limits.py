@@ -10,7 +10,9 @@ are read from the machine's; the filesystem and syscall limits here do not depen
 - ``FS_MAXBYTES``: the simulated filesystem's ``s_maxbytes``.  Files are modelled on ext4
   with 4 KiB blocks and extents: fs/ext4/super.c: ext4_max_size gives
   (2^32 - 1) blocks, i.e. 16 TiB - 4 KiB.  A file page index therefore always fits in
-  32 bits.  ``MAX_LFS_FILESIZE`` (include/linux/fs.h, LLONG_MAX on 64-bit) bounds it too.
+  32 bits.  ``MAX_LFS_FILESIZE`` (include/linux/fs.h, LLONG_MAX on 64-bit) bounds it too;
+  on a 32-bit kernel it is (loff_t)ULONG_MAX << PAGE_SHIFT, the same 16 TiB - 4 KiB, so
+  s_maxbytes is one figure on every architecture.
 - ``MAX_RW_COUNT`` = INT_MAX & PAGE_MASK (include/linux/fs.h): the most one read(2) or
   write(2) transfers (fs/read_write.c: vfs_read/vfs_write clamp ``count`` to it).
 
@@ -49,6 +51,7 @@ MAX_RW_COUNT = INT_MAX & ~(PAGE_SIZE - 1)
 
 # errno values (include/uapi/asm-generic/errno-base.h) returned as negative numbers, as
 # the system calls return them
+ENOENT = 2
 ENOMEM = 12
 EFBIG = 27
 EINVAL = 22
@@ -56,6 +59,8 @@ EOVERFLOW = 75  # include/uapi/asm-generic/errno.h
 EACCES = 13
 EFAULT = 14
 EEXIST = 17
+ERANGE = 34
+MAX_ERRNO = 4095  # include/linux/err.h
 
 # Steps one page of runtime work costs: about what 32 script loop iterations cost the host.
 PAGE_WORK = 32

@@ -249,8 +249,13 @@ class Mmap(Gup):
             return -EINVAL
         if not length:
             return -EINVAL
-        length = page_align(length)
-        if not length or length > (1 << 64):
+        # "Careful about overflows..": len = PAGE_ALIGN(len), an unsigned long that wraps to 0
+        # near ULONG_MAX; if (!len) return -ENOMEM.  (A length beyond TASK_SIZE fails later, in
+        # __get_unmapped_area.)
+        if length > self.arch.ulong_max:
+            return -ENOMEM
+        length = page_align(length) & self.arch.ulong_max
+        if not length:
             return -ENOMEM
         pgoff = offset >> PAGE_SHIFT
         if mm.map_count > self.max_map_count:

@@ -38,9 +38,8 @@ PCPU_WARN_LIMIT = 10
 STATIC_SIZE_DEFAULT = 185496
 SCRIPT_STATIC_SIZE = 4096
 SCRIPT_VAR_SIZE = 8
-# sizeof(struct pcpu_block_md) (8 ints) and of struct pcpuobj_ext (one pointer)
+# sizeof(struct pcpu_block_md) (8 ints); struct pcpuobj_ext is one pointer (Arch.pointer_size)
 SIZEOF_PCPU_BLOCK_MD = 32
-SIZEOF_PCPUOBJ_EXT = 8
 SIZEOF_PCPU_CHUNK = 136
 
 # one bitmap block per page: PCPU_BITMAP_BLOCK_BITS bits

@@ -25,7 +25,7 @@ from .arch import Arch
 from .mm_types import PAGE_SHIFT, PAGE_SIZE, PageAllocator, PhysMemory
 from .percpu_internal import (PCPU_MIN_ALLOC_SHIFT, PCPU_MIN_ALLOC_SIZE, PCPU_BITMAP_BLOCK_SIZE,
                               PCPU_SLOT_BASE_SHIFT, PCPU_WARN_LIMIT, STATIC_SIZE_DEFAULT,
-                              SCRIPT_STATIC_SIZE, SIZEOF_PCPU_BLOCK_MD, SIZEOF_PCPUOBJ_EXT,
+                              SCRIPT_STATIC_SIZE, SIZEOF_PCPU_BLOCK_MD,
                               SIZEOF_PCPU_CHUNK, fls, pfn_align, pcpu_build_alloc_info, PcpuChunk, PerCpuVar)
 
 # Module-level aliases: a name starting with two underscores would be mangled inside a class.
@@ -146,7 +146,8 @@ class PercpuVm:
     # -- helpers ---------------------------------------------------------------------------------
     def obj_full_size(self, size: int) -> int:
         """pcpu_obj_full_size(): a copy per possible CPU plus the memcg obj_cgroup pointers."""
-        return size * self.nr_cpus + size // PCPU_MIN_ALLOC_SIZE * SIZEOF_PCPUOBJ_EXT
+        # struct pcpuobj_ext is one pointer (struct obj_cgroup *)
+        return size * self.nr_cpus + size // PCPU_MIN_ALLOC_SIZE * self.arch.pointer_size
 
     def chunk_addr(self, chunk: PcpuChunk, cpu: int, off: int) -> int:
         return chunk.base_addr + self.unit_off[cpu] + off
@@ -176,10 +177,9 @@ class PercpuVm:
             chunk.meta_vmalloc.append(a)
         return bool(a)
 
-    @staticmethod
-    def _longs(nbits: int) -> int:
+    def _longs(self, nbits: int) -> int:
         """BITS_TO_LONGS(nbits) * sizeof(long)."""
-        return -(-nbits // 64) * 8
+        return -(-nbits // self.arch.ulong_bits) * self.arch.pointer_size
 
     def create_chunk(self, gfp: int) -> PcpuChunk | None:
         """pcpu_create_chunk(): metadata, then the congruent vm area at the top of vmalloc."""
@@ -191,7 +191,8 @@ class PercpuVm:
               and self._mem_zalloc(self.unit_pages * PAGE_SIZE // PCPU_BITMAP_BLOCK_SIZE * SIZEOF_PCPU_BLOCK_MD,
                                    gfp, "pcpu_create_chunk", chunk)
               # memcg: one obj_ext per 4-byte unit; the vmallocinfo line seen on the machine
-              and self._mem_zalloc(bits * SIZEOF_PCPUOBJ_EXT, gfp, "pcpu_create_chunk+0x217/0x230", chunk))
+              and self._mem_zalloc(bits * self.arch.pointer_size, gfp,   # sizeof(struct pcpuobj_ext)
+                                   "pcpu_create_chunk+0x217/0x230", chunk))
         vm = self.vmalloc.pcpu_get_vm_areas(self.nr_units * self.unit_size, self.ai.atom_size) if ok else None
         if vm is None:
             self._free_chunk_meta(chunk)

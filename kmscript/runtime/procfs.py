@@ -208,7 +208,7 @@ def meminfo(pa: PageAllocator, swap_bytes: int = 0, committed_pages: int = 0) ->
         k4, m4 = direct_map_pages_32(ram, pa.max_low_pfn)
         dm4k, dm2m, dm1g = k4 * k, m4 * k, 0
     else:
-        dm4k, dm2m, dm1g = init_mem_mapping(ram).meminfo_kb()
+        dm4k, dm2m, dm1g = init_mem_mapping(ram, pa.arch).meminfo_kb()
     # mm/highmem.c: __totalhigh_pages, __nr_free_highpages - the zones above max_low_pfn
     high_zones = [z for z in pa.populated if pa.zt.is_highmem_idx(z.idx)]
     totalhigh = sum(z.managed_pages for z in high_zones)

@@ -137,7 +137,7 @@ class SlabCommon:
         return str(self.ctx.print_tainted())
 
     def jiffies(self) -> int:
-        return int(self.clock.jiffies()) & 0xFFFFFFFFFFFFFFFF
+        return int(self.clock.jiffies()) & self.arch.ulong_max  # jiffies is an unsigned long
 
     def _pid(self) -> int:
         return self.ctx.current.pid

@@ -360,8 +360,8 @@ def create_unique_id(flags: int, size: int) -> str:
 
 
 # -- kmalloc size classes (include/linux/slab.h, mm/slab_common.c) ---------------------------
-KMALLOC_MIN_SIZE = 8
-KMALLOC_SHIFT_LOW = 3
+# KMALLOC_MIN_SIZE and KMALLOC_SHIFT_LOW follow ARCH_KMALLOC_MINALIGN: Arch.kmalloc_min_size
+# and Arch.kmalloc_shift_low (8 and 3 on x86_64 and i386).
 KMALLOC_SHIFT_HIGH = PAGE_SHIFT + 1
 KMALLOC_MAX_CACHE_SIZE = 1 << KMALLOC_SHIFT_HIGH  # 8192
 KMALLOC_SHIFT_MAX = MAX_PAGE_ORDER + PAGE_SHIFT
@@ -372,10 +372,31 @@ ZERO_SIZE_PTR = 16
 _SIZE_INDEX = (3, 4, 5, 5, 6, 6, 6, 6, 1, 1, 1, 1, 7, 7, 7, 7, 2, 2, 2, 2, 2, 2, 2, 2)
 
 
-def kmalloc_index(size: int) -> int:
-    """The kmalloc cache index for 1 <= size <= 8192 (mm/slab.h: kmalloc_slab)."""
+def kmalloc_size_index_table(min_size: int) -> tuple[int, ...]:
+    """mm/slab_common.c: setup_kmalloc_cache_index_table: kmalloc_size_index patched for a
+    KMALLOC_MIN_SIZE above 8 (sizes below it go to the smallest class; no 96-byte class
+    from 64, no 192-byte class from 128).  Unchanged for the minimum of 8."""
+    table = list(_SIZE_INDEX)
+    shift_low = min_size.bit_length() - 1
+    for i in range(8, min_size, 8):
+        elem = (i - 1) // 8            # size_index_elem
+        if elem >= len(table):
+            break
+        table[elem] = shift_low
+    if min_size >= 64:
+        for i in range(64 + 8, 96 + 1, 8):
+            table[(i - 1) // 8] = 7
+    if min_size >= 128:
+        for i in range(128 + 8, 192 + 1, 8):
+            table[(i - 1) // 8] = 8
+    return tuple(table)
+
+
+def kmalloc_index(size: int, size_index: tuple[int, ...] = _SIZE_INDEX) -> int:
+    """The kmalloc cache index for 1 <= size <= 8192 (mm/slab.h: kmalloc_slab), with the
+    kmalloc_size_index table of the architecture (``kmalloc_size_index_table``)."""
     if size <= 192:
-        return _SIZE_INDEX[(size - 1) // 8]
+        return size_index[(size - 1) // 8]
     return fls(size - 1)
 
 
@@ -388,8 +409,12 @@ def kmalloc_size_name(index: int) -> str:
     return f"{sz >> 10}k" if sz >= 1024 else str(sz)
 
 
-#: Class sizes in creation order (create_kmalloc_caches: 96, 192, then 8 .. 8k).
-KMALLOC_INDICES = (1, 2) + tuple(range(KMALLOC_SHIFT_LOW, KMALLOC_SHIFT_HIGH + 1))
+def kmalloc_indices(min_size: int) -> tuple[int, ...]:
+    """Class indices in creation order (mm/slab_common.c: create_kmalloc_caches): 96 when
+    KMALLOC_MIN_SIZE <= 32, 192 when <= 64, then KMALLOC_SHIFT_LOW .. KMALLOC_SHIFT_HIGH
+    (8 .. 8k for the minimum of 8)."""
+    odd = ((1,) if min_size <= 32 else ()) + ((2,) if min_size <= 64 else ())
+    return odd + tuple(range(min_size.bit_length() - 1, KMALLOC_SHIFT_HIGH + 1))
 
 KMALLOC_NORMAL = 0
 KMALLOC_RECLAIM = 1
@@ -411,12 +436,12 @@ def kmalloc_cache_align(index: int) -> int:
     return sz & -sz
 
 
-def kmalloc_size_roundup(size: int) -> int:
-    """mm/slab_common.c: kmalloc_size_roundup."""
+def kmalloc_size_roundup(size: int, size_index: tuple[int, ...] = _SIZE_INDEX) -> int:
+    """mm/slab_common.c: kmalloc_size_roundup (the class of kmalloc_slab for *size_index*)."""
     if size == 0:
         return 0
     if size <= KMALLOC_MAX_CACHE_SIZE:
-        return kmalloc_class_size(kmalloc_index(size))
+        return kmalloc_class_size(kmalloc_index(size, size_index))
     if size <= KMALLOC_MAX_SIZE:
         return PAGE_SIZE << get_order(size)
     return size

@@ -24,6 +24,7 @@ from .context import HARDIRQ_MASK, NMI_MASK, SOFTIRQ_MASK, ExecContext
 from .arch import Arch
 from .events import URGENT, EventQueue
 from .gfp import GFP_RECLAIM_MASK, __GFP_NOWARN
+from .limits import ENOENT, ERANGE
 from .printk import KernelLog
 from .trace import Tracer
 from .vmstat import VmStat
@@ -53,10 +54,6 @@ MAX_VMAP_NODES = 128
 
 IRQ_MASKS = NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK
 
-# -ENOENT as an unsigned long: what __alloc_vmap_area returns when nothing fits; the
-# alloc_vmap_area trace event prints it as the va_start of a failed attempt.
-_ENOENT_ADDR = (1 << 64) - 2
-_ERANGE_ADDR = (1 << 64) - 34
 
 
 def fls(x: int) -> int:
@@ -193,7 +190,9 @@ class VmapAreaAllocator:
             fe.insert(i, end)
 
     def _find_lowest_match(self, size: int, align: int, vstart: int, vend: int) -> int:
-        """__alloc_vmap_area(): lowest fitting address, carved out of the free set."""
+        """__alloc_vmap_area(): lowest fitting address, carved out of the free set, or an error
+        as an unsigned long of the architecture (the alloc_vmap_area trace event prints it as
+        the va_start of a failed attempt)."""
         fs, fe = self._free_start, self._free_end
         adjust = align > PAGE_SIZE and (vend - vstart) != size
         length = size + align - 1 if adjust else size
@@ -207,13 +206,13 @@ class VmapAreaAllocator:
                 nva = (nva + align - 1) & ~(align - 1)
                 if nva + size <= e:
                     if nva + size > vend:
-                        return _ERANGE_ADDR
+                        return self.arch.err_addr(ERANGE)  # (unsigned long)-ERANGE: past vend
                     self._clip(i, nva, size)
                     return nva
             if s >= vend:
                 break
             i += 1
-        return _ENOENT_ADDR
+        return self.arch.err_addr(ENOENT)  # (unsigned long)-ENOENT: nothing fits
 
     def _clip(self, i: int, nva: int, size: int) -> None:
         """va_clip(): remove [nva, nva+size) from free range i (FL/LE/RE/NE fit)."""
@@ -278,7 +277,7 @@ class VmapAreaAllocator:
                 addr = va.va_start
             else:
                 addr = self._find_lowest_match(size, align, vstart, vend)
-            failed = addr >= _ERANGE_ADDR
+            failed = self.arch.is_err_value(addr)
             if self.tracer.enabled:
                 self.tracer.emit("alloc_vmap_area",
                                  f"va_start: {addr} size={size} align={align} vstart=0x{vstart:x} "
@@ -374,7 +373,7 @@ class VmapAreaAllocator:
 
     def purge_vmap_area_lazy(self, full_pool_decay: bool = False) -> int:
         """__purge_vmap_area_lazy(): returns the number of purged areas."""
-        start, end = (1 << 64) - 1, 0
+        start, end = self.arch.ulong_max, 0
         decayed: list[VmapArea] = []
         purge: list[tuple[int, list[VmapArea]]] = []
         for i, node in enumerate(self.nodes):

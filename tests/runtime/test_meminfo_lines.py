@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from kmscript.runtime.arch import X86_64
 from kmscript.runtime.direct_map import PG_LEVEL_1G, PG_LEVEL_2M, init_mem_mapping, split_mem_range
 from kmscript.session import Session
 
@@ -55,12 +56,12 @@ def test_split_mem_range() -> None:
 def test_boot_counts_on_the_reference_layout() -> None:
     # the ISA range and [1 MiB, 2 MiB) in 4K pages, [2 MiB, 1 GiB) in 2M pages, and 1G pages
     # for [1, 3) GiB and [4, 25) GiB where the top one is counted by three top-down steps
-    dm = init_mem_mapping(REFERENCE_MEMBLOCK)
+    dm = init_mem_mapping(REFERENCE_MEMBLOCK, X86_64)
     assert (dm.pages_4k, dm.pages_2m, dm.pages_1g) == (512, 511, 25)
     assert dm.meminfo_kb() == (2048, 1046528, 26214400)
     # without 1 GiB pages everything above 2 MiB is 2M pages: the top-down steps meet at
     # 2 MiB boundaries, so no page is counted twice
-    no_gb = init_mem_mapping(REFERENCE_MEMBLOCK, gbpages=False)
+    no_gb = init_mem_mapping(REFERENCE_MEMBLOCK, X86_64, gbpages=False)
     assert (no_gb.pages_4k, no_gb.pages_2m, no_gb.pages_1g) == (512, 511 + 2 * 512 + 21 * 512, 0)
 
 

@@ -37,9 +37,9 @@ def _file(f: Any) -> Any:
     return f
 
 
-def _u64(addr: int) -> int:
-    """An address argument as the kernel sees it: unsigned long."""
-    return addr & ((1 << 64) - 1)
+def _ulong(call: Call, addr: int) -> int:
+    """An address argument as the kernel sees it: an unsigned long of the machine's arch."""
+    return addr & call.machine.arch.ulong_max
 
 
 def _syscall(call: Call, t: Any, site: str, fn: Any) -> int:
@@ -54,7 +54,7 @@ def _syscall(call: Call, t: Any, site: str, fn: Any) -> int:
              "MAP_FIXED_NOREPLACE (-EEXIST over a mapping), MAP_POPULATE faults every page in")
 def _mmap(call: Call, t: Any, addr: int, length: int, prot: int, flags: int, file: Any, offset: int) -> int:
     f = _file(file)
-    addr = _u64(addr)
+    addr = _ulong(call, addr)
     spaces = call.machine.tasks.spaces
     return _syscall(call, t, "fault", lambda mm: spaces.do_mmap(mm, addr, length, prot, flags, f, offset))
 
@@ -62,7 +62,7 @@ def _mmap(call: Call, t: Any, addr: int, length: int, prot: int, flags: int, fil
 @builtin("munmap", t=handle("task"), addr=INT, length=SIZE, category="mm",
          doc="munmap(t, addr, length): unmap a range (VMAs split at its edges); 0 or -EINVAL")
 def _munmap(call: Call, t: Any, addr: int, length: int) -> int:
-    addr = _u64(addr)
+    addr = _ulong(call, addr)
     spaces = call.machine.tasks.spaces
     return _syscall(call, t, "", lambda mm: spaces.do_munmap(mm, addr, length))
 
@@ -71,7 +71,7 @@ def _munmap(call: Call, t: Any, addr: int, length: int) -> int:
          doc="mprotect(t, addr, length, prot): change the protection of a range (VMAs split and merged "
              "as mm/mprotect.c does); 0, -ENOMEM over a hole, -EINVAL for a bad address or prot")
 def _mprotect(call: Call, t: Any, addr: int, length: int, prot: int) -> int:
-    addr = _u64(addr)
+    addr = _ulong(call, addr)
     spaces = call.machine.tasks.spaces
     return _syscall(call, t, "", lambda mm: spaces.do_mprotect(mm, addr, length, prot))
 
@@ -80,7 +80,7 @@ def _mprotect(call: Call, t: Any, addr: int, length: int, prot: int) -> int:
          doc="brk(t, addr): move the task's program break; returns the new break, or the old one when "
              "the heap cannot move there (the system call's own convention)")
 def _brk(call: Call, t: Any, addr: int) -> int:
-    addr = _u64(addr)
+    addr = _ulong(call, addr)
     spaces = call.machine.tasks.spaces
     return _syscall(call, t, "", lambda mm: spaces.do_brk(mm, addr))
 
@@ -91,7 +91,7 @@ def _brk(call: Call, t: Any, addr: int) -> int:
              "(MREMAP_MAYMOVE) move a mapping with its pages; the address or -errno (-ENOMEM when it "
              "cannot grow in place and may not move, -EFAULT outside a mapping)")
 def _mremap(call: Call, t: Any, addr: int, old_length: int, new_length: int, flags: int, new_addr: int) -> int:
-    addr, new_addr = _u64(addr), _u64(new_addr)
+    addr, new_addr = _ulong(call, addr), _ulong(call, new_addr)
     spaces = call.machine.tasks.spaces
     return _syscall(call, t, "fault",
                     lambda mm: spaces.do_mremap(mm, addr, old_length, new_length, flags, new_addr))
@@ -105,7 +105,7 @@ def _mremap(call: Call, t: Any, addr: int, old_length: int, new_length: int, fla
              "outside a mapping or against its protection: the task dies of SIGSEGV")
 def _touch(call: Call, t: Any, addr: int, length: int, write: bool) -> int:
     _mm(t)
-    return int(call.machine.tasks.touch(t, _u64(addr), length, write))
+    return int(call.machine.tasks.touch(t, _ulong(call, addr), length, write))
 
 
 @builtin("fork", t=handle("task"), category="mm",
@@ -128,7 +128,7 @@ def _exec(call: Call, t: Any) -> bool:
 @builtin("follow_pfn", t=handle("task"), addr=INT, category="mm",
          doc="follow_pfn(t, addr): the page frame the task's page tables map at addr, or -1")
 def _follow_pfn(call: Call, t: Any, addr: int) -> int:
-    return int(call.machine.tasks.spaces.pte_pfn(_mm(t), _u64(addr)))
+    return int(call.machine.tasks.spaces.pte_pfn(_mm(t), _ulong(call, addr)))
 
 
 @builtin("page_mapcount", pfn=INT, category="mm",
@@ -167,7 +167,7 @@ def _show_rollup(call: Call, t: Any) -> str:
           "each entry with its flags, and the page it maps")
 def _show_pagetable(call: Call, t: Any, addr: int) -> str:
     _mm(t)
-    return str(call.machine.tasks.show_pagetable(t, _u64(addr)))
+    return str(call.machine.tasks.show_pagetable(t, _ulong(call, addr)))
 
 
 @view("layout", category="mm",

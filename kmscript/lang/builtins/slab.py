@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...runtime.gfp import GFP_KERNEL
-from ...runtime.slab_geometry import KMALLOC_MAX_CACHE_SIZE, KMALLOC_MAX_SIZE, kmalloc_size_roundup
+from ...runtime.slab_geometry import KMALLOC_MAX_CACHE_SIZE, KMALLOC_MAX_SIZE
 from ..values import NULL, Ptr, new_object, ptr
 from .registry import (ANY, BUILTINS, ArgError, Builtin, _params, GFP, INT, NAME, PTR, SIZE, STR, Call, builtin, constant, handle,
                        method, one_of, opt, view)
@@ -176,7 +176,7 @@ def _ksize(call: Call, p: int) -> int:
 @builtin("kmalloc_size_roundup", size=SIZE, category="slab",
          doc="kmalloc_size_roundup(size): the size kmalloc would really allocate for size")
 def _kmalloc_size_roundup(call: Call, size: int) -> int:
-    return kmalloc_size_roundup(size)
+    return call.machine.kmalloc.kmalloc_size_roundup(size)
 
 
 @builtin("kfree_rcu", p=PTR, category="slab",

@@ -98,6 +98,38 @@ class Arch:
         off = (off + p - 1) // p * p    # pad to align ``when``
         return off + p
 
+    # -- C integer widths (LP64 / ILP32: unsigned long, size_t and pointers share a width) --
+    @property
+    def ulong_bits(self) -> int:
+        """BITS_PER_LONG: 64 on x86_64, 32 on i386."""
+        return 8 * self.pointer_size
+
+    @property
+    def ulong_max(self) -> int:
+        """ULONG_MAX, which is also SIZE_MAX (include/linux/limits.h: SIZE_MAX = ~(size_t)0);
+        ``x & ulong_max`` is C's wrap-around of an unsigned long."""
+        return (1 << (8 * self.pointer_size)) - 1
+
+    def err_addr(self, errno: int) -> int:
+        """(unsigned long)-errno: an error returned where an address is expected
+        (include/linux/err.h: IS_ERR_VALUE - the last MAX_ERRNO values of the range)."""
+        return -errno & self.ulong_max
+
+    def is_err_value(self, addr: int) -> bool:
+        """IS_ERR_VALUE(addr): one of the last MAX_ERRNO (4095) values of an unsigned long."""
+        return addr >= self.ulong_max + 1 - 4095
+
+    # -- kmalloc's smallest class (include/linux/slab.h) ---------------------------------------
+    @property
+    def kmalloc_min_size(self) -> int:
+        """KMALLOC_MIN_SIZE: ARCH_KMALLOC_MINALIGN when that exceeds 8, else 1 << 3."""
+        return max(self.kmalloc_min_align, 8)
+
+    @property
+    def kmalloc_shift_low(self) -> int:
+        """KMALLOC_SHIFT_LOW: ilog2(ARCH_KMALLOC_MINALIGN) when that exceeds 8, else 3."""
+        return self.kmalloc_min_size.bit_length() - 1
+
     @property
     def task_size_pages(self) -> int:
         return self.task_size >> PAGE_SHIFT
