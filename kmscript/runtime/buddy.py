@@ -360,7 +360,11 @@ class BuddyZone:
         The caller has already written the block's bytes as a free block's tail pages
         (BUDDY_TAIL) — see ``PageAllocator._buddy_free``.
         """
-        self.account_freepages(1 << order, mt)
+        if mt != MIGRATE_ISOLATE:
+            # account_freepages, inlined
+            self.free_pages += 1 << order
+            if mt == MIGRATE_HIGHATOMIC:
+                self.nr_free_highatomic += 1 << order
         memmap = self.memmap
         sections = memmap.sections
         nxt, prv, nr_list, nr_free = self._next, self._prev, self.nr_list, self._nr_free
@@ -406,9 +410,33 @@ class BuddyZone:
             higher = buddy_pfn & pfn
             hb = higher ^ (1 << (order + 1))
             if start <= hb < end:
-                hbyte = memmap.get(hb)
+                hsec = sections[hb >> SECTION_SHIFT]  # memmap.get, inlined
+                hbyte = hsec[hb & SECTION_MASK] if hsec is not None else 0
                 tail = hbyte >= BUDDY_MIN and hbyte & TAIL == order + 1
             else:
                 tail = False
-        self.add_to_free_list(pfn, order, mt, tail)
+        if order == MAX_PAGE_ORDER:
+            self.add_to_free_list(pfn, order, mt, tail)
+            return order
+        # add_to_free_list below MAX_PAGE_ORDER (never lazy), inlined
+        li = order * MIGRATE_TYPES + mt
+        s = -1 - li
+        if tail:
+            p = prv[s]
+            prv[s] = pfn
+            prv[pfn] = p
+            nxt[pfn] = s
+            nxt[p] = pfn
+        else:
+            n = nxt[s]
+            nxt[s] = pfn
+            nxt[pfn] = n
+            prv[pfn] = s
+            prv[n] = pfn
+        sec = sections[pfn >> SECTION_SHIFT]
+        if sec is None:
+            sec = memmap.section(pfn)
+        sec[pfn & SECTION_MASK] = ((K_BUDDY + mt) << 4) | order
+        nr_list[li] += 1
+        nr_free[order] += 1
         return order

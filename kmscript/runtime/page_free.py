@@ -112,11 +112,11 @@ class PageFree(ShowMem):
         reference on each order-0 page of a batch and free the ones that reach zero, in
         the batch's order.  The result is free_pages(pfn, 0) on each page in turn (the
         kernel's batch takes the pcp lock once; the pages reach the pcp list one by one
-        through free_frozen_page_commit all the same): the loop is free_pages' order-0
-        fast path with its lookups hoisted out, each page's conditions tested afresh (a
-        bulk free to the buddy in between may change the zone's and the pcp's state), and
-        every page the fast path does not cover, or any page while tracing, goes through
-        free_pages itself."""
+        through free_frozen_page_commit all the same).  The loop is free_pages' order-0
+        fast path over runs of pages of one zone: the pcp's counters are kept in locals
+        during a run (only the run itself changes them) and written back before any page
+        goes through free_pages, which every page the fast path does not cover does (a
+        bulk free to the buddy among them); while tracing every page does."""
         free_pages = self.free_pages
         if self.tracer.enabled:
             for pfn in pfns:
@@ -132,38 +132,54 @@ class PageFree(ShowMem):
         nsec = len(sections)
         npb = len(pb_zone)
         k_pcp = K_PCP << 4
-        not_prev_high = ~PCPF_PREV_FREE_HIGH_ORDER
-        for pfn in pfns:
-            key = pfn >> SECTION_SHIFT
+        total = len(pfns)
+        i = 0
+        while i < total:
+            pfn = pfns[i]
             pb = pfn >> PAGEBLOCK_ORDER
-            if pfn < 0 or key >= nsec or pb >= npb:
-                free_pages(pfn, 0)
-                continue
-            sec = sections[key]
-            zi = pb_zone[pb]
-            if sec is None or zi == PB_ZONE_MIXED:
-                free_pages(pfn, 0)
-                continue
-            zone = zones[zi]
-            i = pfn & SECTION_MASK
-            b = sec[i]
-            mt = pb_mt[pb]
-            if (0x40 <= b < 0xC0 and not b & 0x0F and mt < MIGRATE_PCPTYPES and pfn not in refcount
-                    and not zone.below_high and not zone.reclaim_active):
+            zi = pb_zone[pb] if 0 <= pb < npb else PB_ZONE_MIXED
+            zone = zones[zi] if zi != PB_ZONE_MIXED else None
+            done = 0
+            if zone is not None and not zone.below_high and not zone.reclaim_active:
                 pcp = zone.pcp[cpu]
                 high = pcp.high
-                if pcp.high_min <= high <= pcp.high_max and pcp.count + 1 < high:
-                    if mapcount:
-                        mapcount.pop(pfn, None)
-                    pcp.alloc_factor >>= 1
-                    pcp.lists[mt].appendleft(pfn)
-                    pcp.count += 1
-                    sec[i] = k_pcp
-                    pcp.flags &= not_prev_high
-                    if pcp.free_count < (pcp.batch << PCP_BATCH_SCALE_MAX):
-                        pcp.free_count += 1
-                    continue
-            free_pages(pfn, 0)
+                if pcp.high_min <= high <= pcp.high_max:
+                    lists = pcp.lists
+                    count = pcp.count
+                    free_count = pcp.free_count
+                    fc_max = pcp.batch << PCP_BATCH_SCALE_MAX
+                    while i < total and count + 1 < high:
+                        pfn = pfns[i]
+                        key = pfn >> SECTION_SHIFT
+                        pb = pfn >> PAGEBLOCK_ORDER
+                        if pfn < 0 or key >= nsec or pb >= npb or pb_zone[pb] != zi:
+                            break
+                        sec = sections[key]
+                        if sec is None:
+                            break
+                        off = pfn & SECTION_MASK
+                        b = sec[off]
+                        mt = pb_mt[pb]
+                        if not (0x40 <= b < 0xC0 and not b & 0x0F and mt < MIGRATE_PCPTYPES) or pfn in refcount:
+                            break
+                        if mapcount:
+                            mapcount.pop(pfn, None)
+                        lists[mt].appendleft(pfn)
+                        count += 1
+                        sec[off] = k_pcp
+                        if free_count < fc_max:
+                            free_count += 1
+                        done += 1
+                        i += 1
+                    if done:
+                        pcp.count = count
+                        pcp.free_count = free_count
+                        pcp.alloc_factor >>= done
+                        pcp.flags &= ~PCPF_PREV_FREE_HIGH_ORDER
+            if not done:
+                # not a fast-path page (or the pcp list is at its high mark): the full path
+                free_pages(pfns[i], 0)
+                i += 1
 
     def _free_pages(self, pfn: int, order: int) -> None:
         if order < 0 or order > MAX_PAGE_ORDER:
@@ -318,6 +334,9 @@ class PageFree(ShowMem):
         pindex -= 1
         lists = pcp.lists
         memmap = self.memmap
+        sections = memmap.sections
+        pageblock_mt = memmap.pageblock_mt
+        free_one_page = zone.free_one_page
         tracing = self.tracer.enabled
         while count > 0:
             while True:
@@ -331,13 +350,23 @@ class PageFree(ShowMem):
             nr = 1 << order
             while True:
                 pfn = lst.pop()
-                mt = memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+                mt = pageblock_mt[pfn >> PAGEBLOCK_ORDER]
                 count -= nr
                 pcp.count -= nr
-                self._buddy_free(zone, pfn, order, mt)
                 if tracing:
+                    self._buddy_free(zone, pfn, order, mt)
                     self.tracer.emit("mm_page_pcpu_drain", f"page={self.arch.pfn_to_struct_page(pfn):0{self.arch.ptr_digits}x} pfn={pfn:#x} "
                                      f"order={order} migratetype={mt}")
+                else:
+                    # _buddy_free without the decision log (on only while tracing), inlined
+                    sec = sections[pfn >> SECTION_SHIFT]
+                    assert sec is not None
+                    i = pfn & SECTION_MASK
+                    if order:
+                        sec[i:i + nr] = bytes((BUDDY_TAIL,)) * nr
+                    else:
+                        sec[i] = BUDDY_TAIL
+                    free_one_page(pfn, order, mt)
                 if count <= 0 or not lst:
                     break
 

@@ -310,15 +310,15 @@ class LruVec:
         dq = self.lists[lru]
         if len(dq) > 4096 and len(dq) > 2 * self.nr[lru]:
             want = lru + 1
-            st = self.state
-            seen: set[int] = set()
-            keep: deque[int] = deque()
+            secs = self.state.sections
             # Walk from the head so that a pfn re-added after being freed keeps its newest
-            # position, then restore tail-to-head order.
-            for pfn in reversed(dq):
-                if st.get(pfn) == want and pfn not in seen:
-                    seen.add(pfn)
-                    keep.appendleft(pfn)
+            # position (dict.fromkeys keeps the first of duplicates), then restore
+            # tail-to-head order.  (state.get inlined: an untouched section's pages are on
+            # no list.)
+            live = [pfn for pfn in reversed(dq)
+                    if (sec := secs.get(pfn >> _SECTION_SHIFT)) is not None and sec[pfn & _SECTION_MASK] == want]
+            keep = list(dict.fromkeys(live))
+            keep.reverse()
             # in place: callers may hold a reference to the deque across allocations
             dq.clear()
             dq.extend(keep)

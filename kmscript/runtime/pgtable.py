@@ -28,6 +28,10 @@ free_pgd_range computes it); exit frees them all, then the PGD.
 
 Unmapping (mm/memory.c: zap_pte_range): every page of the range loses its mapping and is
 freed when that was the last one and no page cache holds it; a swap entry frees its slot.
+It goes one PTE table at a time, as the kernel's mmu_gather batches it: counters per
+table, the freed pages off the LRU and back to the allocator together (release_pages),
+with the same result as one pte at a time (_zap_pte, the generic path that
+``batched_zap = False`` selects and tests/runtime/test_zap_batch.py compares with).
 
 Simplifications relative to the kernel
 --------------------------------------
@@ -439,26 +443,24 @@ class PageTables:
         swap_put = self.swap.put
         kinds: dict[int, int] = {}        # rmap owner id -> 0 anon, 1 file, 2 shmem
         freed: list[int] = []
-        anon = file = shmem = swapents = unmapped = 0
-        cur_key = -1
+        anon = file = shmem = swapents = unmapped = cleared = 0
+        cur_key = last_oid = -1
+        last_kind = 0
         msec = rsec = mc_secs.get(0)
-        i = first
-        while i <= last:
-            pte = entries[i]
-            i += 1
+        for i, pte in enumerate(entries[first:last + 1], first):
             if not pte:
                 continue
             if not pte & _PAGE_PRESENT:
                 # a swap entry: free_swap_and_cache
-                entries[i - 1] = 0
-                table.used -= 1
+                entries[i] = 0
+                cleared += 1
                 swapents += 1
                 swap_put(pte >> PAGE_SHIFT)
                 continue
             pfn = (pte >> PAGE_SHIFT) & mask
             if pfn == zero_pfn:
-                entries[i - 1] = 0
-                table.used -= 1
+                entries[i] = 0
+                cleared += 1
                 continue
             key = pfn >> SECTION_SHIFT
             if key != cur_key:
@@ -468,21 +470,27 @@ class PageTables:
             off = pfn & SECTION_MASK
             v = rsec[off] if rsec is not None else -1
             oid = v >> index_bits
-            kind = kinds.get(oid, -1) if v >= 0 else -1
-            if kind < 0 and v >= 0:
-                owner = owners.get(oid)
-                if owner is not None:
-                    kind = (2 if owner.shmem else 1) if isinstance(owner, File) else 0
-                    kinds[oid] = kind
+            if oid == last_oid:
+                kind = last_kind
+            else:
+                kind = kinds.get(oid, -1) if v >= 0 else -1
+                if kind < 0 and v >= 0:
+                    owner = owners.get(oid)
+                    if owner is not None:
+                        kind = (2 if owner.shmem else 1) if isinstance(owner, File) else 0
+                        kinds[oid] = kind
+                if kind >= 0:
+                    last_oid, last_kind = oid, kind
             if kind < 0 or msec is None:
                 # no rmap owner: the generic path, after everything before it
+                table.used -= cleared
                 self._zap_flush(mm, anon, file, shmem, swapents, unmapped, freed)
-                anon = file = shmem = swapents = unmapped = 0
+                anon = file = shmem = swapents = unmapped = cleared = 0
                 freed = []
-                self._zap_pte(mm, vma, table, i - 1)
+                self._zap_pte(mm, vma, table, i)
                 continue
-            entries[i - 1] = 0
-            table.used -= 1
+            entries[i] = 0
+            cleared += 1
             n = msec[off] - 1
             msec[off] = n
             if kind:
@@ -495,13 +503,16 @@ class PageTables:
                 continue
             anon += 1
             if n == 0:
+                if rsec is not None:  # (always: it held the owner)
+                    rsec[off] = -1    # rmap.clear
                 freed.append(pfn)
+        table.used -= cleared
         self._zap_flush(mm, anon, file, shmem, swapents, unmapped, freed)
 
     def _zap_flush(self, mm: MM, anon: int, file: int, shmem: int, swapents: int, unmapped: int,
                    freed: list[int]) -> None:
         """The end of a zap batch: add_mm_rss_vec and the vmstat counters, then the freed
-        anonymous pages off the LRU, out of the rmap and back to the allocator
+        anonymous pages (already out of the rmap) off the LRU and back to the allocator
         (_free_anon_page for each, in order)."""
         mm.anon -= anon
         mm.file -= file
@@ -512,9 +523,6 @@ class PageTables:
         if not freed:
             return
         self.lru.remove_many(freed)
-        r_secs = self.rmap.map.sections
-        for pfn in freed:
-            r_secs[pfn >> SECTION_SHIFT][pfn & SECTION_MASK] = -1
         vm.nr_anon_pages -= len(freed)
         self.page_alloc.release_pages(freed)
 
