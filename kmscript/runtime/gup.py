@@ -70,7 +70,9 @@ class Gup(Memory):
         taken ahead from the pcp list (alloc_pages_pcp_run: what the next alloc_pages
         calls would return), at most to the end of the current PTE table (whose
         successor's tables come first) and within the work meter, so the allocator sees
-        the same calls as one page at a time.  The task can only be killed inside an
+        the same calls as one page at a time; a run of pages is mapped in one go and the
+        counters it changes are added up once per run, before the next allocation (which
+        may print them: OOM report, Mem-Info).  The task can only be killed inside an
         allocation, so that is where its death is checked."""
         alloc = self.page_alloc.alloc_pages
         alloc_run = self.page_alloc.alloc_pages_pcp_run
@@ -109,8 +111,8 @@ class Gup(Memory):
             entries = table.entries
             first = (addr >> PAGE_SHIFT) & (ptrs - 1)
             last = min(ptrs, first + ((end - addr) >> PAGE_SHIFT))
-            ahead: list[int] = []
-            for i in range(first, last):
+            i = first
+            while i < last:
                 meter.left -= PAGE_WORK  # meter.charge, inlined on this hot path
                 if meter.left < 0:
                     meter.exhausted()
@@ -124,71 +126,72 @@ class Gup(Memory):
                     present += 1
                     addr += PAGE_SIZE
                     rmap_val += 1
+                    i += 1
                     continue
-                if ahead:
-                    pfn: int | None = ahead.pop()
-                else:
-                    want = min(nr_total - done, last - i, 1 + meter.left // PAGE_WORK)
-                    if want > 1 and table.used:
-                        # only the run of empty PTEs from i: a present PTE further on is
-                        # faulted by _fault_in_vma and takes no new page, so pages taken
-                        # ahead past it would be pages the page-by-page path never takes
-                        j, lim = i + 1, i + want
-                        while j < lim and not entries[j]:
-                            j += 1
-                        want = j - i
-                    ahead = alloc_run(GFP_ANON_FAULT, want, owner) if want > 1 else []
-                    if ahead:
-                        ahead.reverse()
-                        pfn = ahead.pop()
-                    else:
-                        pfn = alloc(GFP_ANON_FAULT, 0, owner=owner)
-                    if mm.dead:
-                        # killed while allocating: the OOM reaper already tore the mm down
-                        if pfn is not None:
-                            free(pfn, 0)
-                        for p in ahead:
-                            free(p, 0)
-                        ahead = []
-                        stop = True
-                        break
-                if pfn is None:
+                want = min(nr_total - done, last - i, 1 + meter.left // PAGE_WORK)
+                if want > 1 and table.used:
+                    # only the run of empty PTEs from i: a present PTE further on is
+                    # faulted by _fault_in_vma and takes no new page, so pages taken
+                    # ahead past it would be pages the page-by-page path never takes
+                    j, lim = i + 1, i + want
+                    while j < lim and not entries[j]:
+                        j += 1
+                    want = j - i
+                run = alloc_run(GFP_ANON_FAULT, want, owner) if want > 1 else []
+                if not run:
+                    pfn = alloc(GFP_ANON_FAULT, 0, owner=owner)
+                    if pfn is not None:
+                        run = [pfn]
+                if mm.dead:
+                    # killed while allocating: the OOM reaper already tore the mm down;
+                    # the page at hand goes back first, then the rest from the last
+                    for pfn in run[:1] + run[:0:-1]:
+                        free(pfn, 0)
                     stop = True
                     break
-                key = pfn >> SECTION_SHIFT
-                if key != cur_key:
-                    cur_key = key
-                    rsec = rmap_map.section(pfn)
-                    ssec = state_map.section(pfn)
-                    ysec = young_map.section(pfn)
-                    msec = mc_map.section(pfn)
-                    sec_first = key << SECTION_SHIFT
-                    z0 = range_zone(sec_first, sec_first + SECTION_MASK + 1)
-                    zcount = zone_nr[z0] if z0 >= 0 else None
-                off = pfn & SECTION_MASK
-                entries[i] = (pfn << PAGE_SHIFT) | pte_bits
-                table.used += 1
-                rsec[off] = rmap_val
-                msec[off] = 1
-                # lruvec_add_folio, inlined; counters stay exact at every step because a
-                # later allocation in this loop may print them (OOM report, Mem-Info)
-                ssec[off] = state
-                ysec[off] = 1
-                lru_list.append(pfn)
-                lru_nr[LRU_INACTIVE_ANON] += 1
-                if zcount is not None:
-                    zcount[LRU_INACTIVE_ANON] += 1
-                else:
-                    zone_nr[zone_of(pfn)][LRU_INACTIVE_ANON] += 1
-                vm.nr_inactive_anon += 1
-                vm.nr_anon_pages += 1
-                mm.anon += 1
-                mm.min_flt += 1
-                done += 1
-                clock.ns += FAULT_NS
-                addr += PAGE_SIZE
-                rmap_val += 1
-            assert not ahead  # the loop stops only where no page was taken ahead
+                if not run:
+                    stop = True
+                    break
+                # the run of pages maps entries i .. i + k - 1; the meter is charged
+                # for its pages after the first now (want kept it from running out)
+                k = len(run)
+                meter.left -= PAGE_WORK * (k - 1)
+                for pfn in run:
+                    key = pfn >> SECTION_SHIFT
+                    if key != cur_key:
+                        cur_key = key
+                        rsec = rmap_map.section(pfn)
+                        ssec = state_map.section(pfn)
+                        ysec = young_map.section(pfn)
+                        msec = mc_map.section(pfn)
+                        sec_first = key << SECTION_SHIFT
+                        z0 = range_zone(sec_first, sec_first + SECTION_MASK + 1)
+                        zcount = zone_nr[z0] if z0 >= 0 else None
+                    off = pfn & SECTION_MASK
+                    entries[i] = (pfn << PAGE_SHIFT) | pte_bits
+                    i += 1
+                    rsec[off] = rmap_val
+                    rmap_val += 1
+                    msec[off] = 1
+                    # lruvec_add_folio, inlined
+                    ssec[off] = state
+                    ysec[off] = 1
+                    if zcount is not None:
+                        zcount[LRU_INACTIVE_ANON] += 1
+                    else:
+                        zone_nr[zone_of(pfn)][LRU_INACTIVE_ANON] += 1
+                # the counters of the whole run: exact again before the next allocation,
+                # which may print them (OOM report, Mem-Info)
+                table.used += k
+                lru_list.extend(run)
+                lru_nr[LRU_INACTIVE_ANON] += k
+                vm.nr_inactive_anon += k
+                vm.nr_anon_pages += k
+                mm.anon += k
+                mm.min_flt += k
+                done += k
+                clock.ns += FAULT_NS * k
+                addr += PAGE_SIZE * k
         self.pgfault += done - present
         mm.hiwater_rss = max(mm.hiwater_rss, mm.rss)
         return done

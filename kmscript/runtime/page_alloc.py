@@ -241,7 +241,11 @@ class PageAllocator(Rmqueue):
         pcp.count -= k
         zone.numa_hit += k
         zone.pgalloc += k
-        pfns = [lst.popleft() for _ in range(k)]
+        if k == len(lst):
+            pfns = list(lst)   # the whole list, head first
+            lst.clear()
+        else:
+            pfns = [lst.popleft() for _ in range(k)]
         sections = self.memmap.sections
         byte = owner << 4
         for pfn in pfns:
