@@ -252,3 +252,43 @@ def test_random_address_space_ops_same_as_generic(ops: list[tuple[int, int, int,
                 t.exit()
         return tasks
     both(scenario, lambda: Machine(MachineConfig(cpus=1, dma_pages=0, dma32_pages=16384, swap=4 * MiB)))
+
+
+PAGES = st.lists(st.tuples(st.sampled_from(["dma", "dma32", "kernel", "movable"]), st.integers(0, 3)),
+                 min_size=1, max_size=300)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(PAGES, st.booleans())
+def test_release_pages_is_free_pages_one_by_one(pages: list[tuple[str, int]], trace: bool) -> None:
+    """release_pages(batch) leaves the allocator as free_pages(pfn, 0) on each page in
+    turn: pages of several zones and migratetypes mixed, pages with an extra reference
+    (get_page: only the reference goes), enough pages to overflow pcp->high (bulk frees
+    to the buddy in the middle of a run), a page freed twice (bad_page), with and
+    without tracing."""
+    from kmscript.runtime.gfp import GFP_DMA, GFP_DMA32, GFP_HIGHUSER_MOVABLE, GFP_KERNEL
+    gfps = {"dma": GFP_DMA, "dma32": GFP_DMA32, "kernel": GFP_KERNEL, "movable": GFP_HIGHUSER_MOVABLE}
+
+    def run(batched: bool) -> tuple[object, ...]:
+        m = Machine(MachineConfig(mem=64 * MiB, cpus=1))
+        if trace:
+            m.tracer.record()
+        pa = m.page_alloc
+        pfns = []
+        for kind, extra in pages:
+            pfn = pa.alloc_pages(gfps[kind], 0)
+            assert pfn is not None
+            if extra == 3:
+                pa.get_page(pfn)
+            pfns.append(pfn)
+        pfns += pfns[:1]                    # the first page once more: a double free if it had no extra ref
+        for _ in range(3):
+            pfns += [p for p in (pa.alloc_pages(GFP_KERNEL, 0) for _ in range(400)) if p is not None]
+        if batched:
+            pa.release_pages(pfns)
+        else:
+            for pfn in pfns:
+                pa.free_pages(pfn, 0)
+        return snapshot(m, [])
+
+    assert run(True) == run(False)
