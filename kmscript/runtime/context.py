@@ -32,6 +32,13 @@ in interrupt") or with ``kernel.panic_on_oops`` set ("Fatal exception")
 set ("kernel: panic_on_warn set ...", kernel/panic.c: check_panic_on_warn, called from
 __warn before the taint is added).
 
+Work queued from interrupt context (``queue_work``: schedule_work, e.g. vfree_atomic's)
+is an urgent event on the one event queue (events.py); leaving interrupt context (irq
+exit, the end of an ``irq < ... >`` block) runs it in a kworker before the interrupted
+code goes on.  In the kernel the kworker runs at the next scheduling point, possibly on
+another CPU; the simulation picks the earliest one so the handler's work is visible in the
+next statement.
+
 Simplification: the kernel prints this report only with CONFIG_DEBUG_ATOMIC_SLEEP; the
 simulator always checks, because showing the mistake is the point of a teaching tool.
 The held-lock lines imitate lockdep's ("1 lock held by comm/pid: #0: (name)...") without
@@ -49,6 +56,7 @@ from .gfp import __GFP_DIRECT_RECLAIM
 from .bug_sites import MIGHT_ALLOC, Site
 from .dumpstack import dump_stack, dump_stack_print_info, show_stack
 from .errors import KernelFault, KernelOops, KernelPanic
+from .events import URGENT, EventQueue
 from .printk import KernelLog, LogRecord
 from .reports import classify
 from .taint import Taint
@@ -116,8 +124,9 @@ class ContextSnapshot(NamedTuple):
 class ExecContext:
     """Where the simulated kernel code is running right now."""
 
-    def __init__(self, nr_cpus: int, log: KernelLog, ip_line: str = "RIP: 0010:") -> None:
+    def __init__(self, nr_cpus: int, log: KernelLog, ip_line: str = "RIP: 0010:", *, events: EventQueue) -> None:
         self.nr_cpus = nr_cpus
+        self.events = events  # the one event queue: work queued from interrupt context runs from it
         self.ip_line = ip_line   # show_ip() of the arch: "RIP: 0010:" (x86_64) or "EIP: " (i386)
         self.log = log
         self.cpu = 0
@@ -125,7 +134,8 @@ class ExecContext:
         self.irqs_disabled_per_cpu = [False] * nr_cpus
         self.held_locks: list[str] = []
         self.rcu_nesting = 0  # rcu_preempt_depth() (CONFIG_PREEMPT_RCU)
-        self.pending_work: list[Callable[[], None]] = []  # work queued from interrupt context
+        # work was queued from interrupt context (schedule_work): irq exit lets it run
+        self._irq_work = False
         self._irqsave: dict[str, bool] = {}  # lock -> irq state saved by spin_lock_irqsave
         self.current: TaskLike = _ScriptTask()
         # Bytes of kernel stack in use per stack, ("task", pid) or ("irq", cpu): what
@@ -207,19 +217,25 @@ class ExecContext:
     def restore(self, snap: ContextSnapshot) -> None:
         (self.cpu, self.preempt_count, self.irqs_disabled_per_cpu, self.held_locks, self.rcu_nesting,
          self.stack_depth) = snap
-        if self.pending_work and not self.preempt_count & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK):
-            self.run_pending_work()  # irq_exit: the work queued in the handler runs now
+        if self._irq_work and not self.preempt_count & (NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK):
+            # irq exit: the kworker the handler woke runs before the interrupted code goes on
+            self._irq_work = False
+            self.events.run_due(URGENT)
 
-    def queue_work(self, fn: Callable[[], None]) -> None:
-        """schedule_work() from interrupt context: ``fn`` runs in a kworker once the CPU
-        leaves interrupt context (the end of the ``irq < ... >`` block)."""
-        self.pending_work.append(fn)
+    def queue_work(self, name: str, fn: Callable[[], None]) -> bool:
+        """schedule_work() from interrupt context (kernel/workqueue.c: queue_work_on): the
+        work item *name* becomes an event on the one event queue (events.py) that runs ``fn``
+        in a kworker - process context, on the current CPU - once the CPU leaves interrupt
+        context (the end of the ``irq < ... >`` block).  A work item that is still pending is
+        not queued again (queue_work_on returns false: WORK_STRUCT_PENDING is set)."""
+        queued = self.events.schedule(0, URGENT, name, lambda: self._run_work(fn), once=True)
+        self._irq_work = True
+        return queued
 
-    def run_pending_work(self) -> None:
-        work, self.pending_work = self.pending_work, []
+    def _run_work(self, fn: Callable[[], None]) -> None:
+        """process_one_work(): the work function in a kworker's context."""
         with self.worker():
-            for fn in work:
-                fn()
+            fn()
 
     @contextmanager
     def worker(self) -> Iterator[None]:

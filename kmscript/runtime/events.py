@@ -19,7 +19,8 @@ When events run
 - ``run_due(URGENT)`` runs only the urgent due events: work the current context waits for
   before it continues (the allocator retrying after an OOM kill waits for the reaper;
   ``synchronize_rcu`` waits for its grace period; a vfree that crossed the lazy threshold
-  kicks the drain work).  Normal events (kswapd) stay queued for the next full run point.
+  kicks the drain work; irq exit runs the work an interrupt handler queued, such as
+  vfree_atomic's).  Normal events (kswapd) stay queued for the next full run point.
 
 Invariants: events never run out of (time, priority, sequence) order; an event runs at
 most once; a running event may schedule more events (they join the same order).

@@ -104,7 +104,7 @@ class Machine:
         self.log = KernelLog(self.clock)
         self.tracer = Tracer()
         self.vmstat = VmStat()
-        self.ctx = ExecContext(self.nr_cpus, self.log, self.arch.ip_line)
+        self.ctx = ExecContext(self.nr_cpus, self.log, self.arch.ip_line, events=self.events)
         self.ctx.register_sysctls(self.sysctls.register)
         self._boot_subsystems()
 

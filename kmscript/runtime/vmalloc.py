@@ -62,6 +62,9 @@ Simplifications relative to the kernel:
   fail the request.  Page-table pages for the vmalloc mappings are not modelled.
 - The drain work that the kernel schedules when the lazy threshold is crossed runs from
   the event queue as urgent work, right after the vfree that crossed it (events.py).
+- vfree in interrupt context is vfree_atomic: the address joins the CPU's vfree_deferred
+  llist and the CPU's work item (one per CPU, queued when the list was empty) frees the
+  whole list, newest first, from the event queue at irq exit (context.py: queue_work).
 - Addresses are printed unhashed (as root reads /proc/vmallocinfo with kptr_restrict=1);
   kernel-internal callers print the symbol+offset seen on the 6.18.44 reference machine
   where one was observed, otherwise the bare symbol name.
@@ -320,12 +323,29 @@ class Vmalloc(VmapAreaAllocator):
         va = self.busy.get(addr)
         return va.vm if va is not None else None
 
+    def vfree_atomic(self, addr: int) -> None:
+        """mm/vmalloc.c: vfree_atomic: llist_add the address to this CPU's vfree_deferred
+        list; the first one added to an empty list schedules the CPU's work item, which runs
+        from the event queue once the CPU leaves interrupt context (context.py: queue_work)."""
+        if not addr:
+            return
+        cpu = self.ctx.cpu
+        pending = self.vfree_deferred[cpu]
+        pending.append(addr)
+        if len(pending) == 1:   # llist_add: true when the list was empty
+            self.ctx.queue_work(f"vfree_deferred/{cpu}", lambda: self._delayed_vfree_work(cpu))
+
+    def _delayed_vfree_work(self, cpu: int) -> None:
+        """mm/vmalloc.c: delayed_vfree_work: llist_del_all takes the whole list, newest entry
+        first (an llist is a stack), and vfree()s each in process context."""
+        pending, self.vfree_deferred[cpu] = self.vfree_deferred[cpu], []
+        for addr in reversed(pending):
+            self.vfree(addr)
+
     def vfree(self, addr: int) -> None:
         """vfree(): unmap, lazily free the range, free the pages and the bookkeeping."""
-        if self.ctx.preempt_count & IRQ_MASKS:
-            # vfree_atomic(): the free is queued and done by a work item after the interrupt
-            if addr:
-                self.ctx.queue_work(lambda: self.vfree(addr))
+        if self.ctx.preempt_count & IRQ_MASKS:  # in_interrupt()
+            self.vfree_atomic(addr)
             return
         self.ctx.might_sleep(VFREE_MIGHT_SLEEP.location, ("vfree",))
         if not addr:

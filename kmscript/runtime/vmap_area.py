@@ -157,8 +157,10 @@ class VmapAreaAllocator:
         # busy areas by start address, plus the sorted starts for address lookups
         self.busy: dict[int, VmapArea] = {}
         self._busy_starts: list[int] = []
-        self.nr_vmap_nodes = max(1, min(nr_cpus, MAX_VMAP_NODES))
-        self.nodes = [VmapNode() for _ in range(self.nr_vmap_nodes)]
+        self.nodes = [VmapNode() for _ in range(max(1, min(nr_cpus, MAX_VMAP_NODES)))]
+        # mm/vmalloc.c: DEFINE_PER_CPU(struct vfree_deferred): the llist of addresses that
+        # vfree_atomic() handed to the CPU's delayed_vfree_work, most recent last
+        self.vfree_deferred: list[list[int]] = [[] for _ in range(nr_cpus)]
         self.vmap_lazy_nr = 0
         self.nr_lazy_max = lazy_max_pages(nr_cpus)  # all CPUs are online
         self.nr_purges = 0
@@ -233,6 +235,11 @@ class VmapAreaAllocator:
         return sum(e - s for s, e in zip(self._free_start, self._free_end))
 
     # -- vmap nodes ----------------------------------------------------------------------
+    @property
+    def nr_vmap_nodes(self) -> int:
+        """nr_vmap_nodes = clamp(num_possible_cpus(), 1, 128) (vmap_init_nodes)."""
+        return len(self.nodes)
+
     def addr_to_node_id(self, addr: int) -> int:
         return (addr // VMAP_ZONE_SIZE) % self.nr_vmap_nodes
 

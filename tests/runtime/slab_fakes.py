@@ -63,14 +63,15 @@ class Rig:
 
         self.clock = Clock()
         self.log = KernelLog(self.clock)
-        self.ctx = ExecContext(cpus, self.log)
+        self.events = EventQueue(self.clock)
+        self.ctx = ExecContext(cpus, self.log, events=self.events)
         self.pa = FakePageAlloc(nr_pages, fail_orders)
         self.phys = make_phys()
         self.tracer = Tracer()
         self.vmstat = VmStat()
         self.faults = FaultInjector()
         self.sa = SlabAllocator(arch=X86_64, page_alloc=self.pa, phys=self.phys, ctx=self.ctx, log=self.log,
-                                rcu=Rcu(EventQueue(self.clock)),
+                                rcu=Rcu(self.events),
                                 tracer=self.tracer, vmstat=self.vmstat, faults=self.faults, clock=self.clock,
                                 nr_cpus=cpus, slab_nomerge=nomerge, slub_debug=slub_debug)
         self.km = Kmalloc(self.sa, self.pa)

@@ -6,13 +6,14 @@ import pytest
 
 from kmscript.runtime.context import HARDIRQ_OFFSET, ExecContext
 from kmscript.runtime.errors import KernelFault
-from kmscript.runtime.events import Clock
+from kmscript.runtime.events import Clock, EventQueue
 from kmscript.runtime.printk import KernelLog
 
 
 def make(cpus: int = 4) -> tuple[ExecContext, KernelLog]:
-    log = KernelLog(Clock())
-    return ExecContext(cpus, log), log
+    clock = Clock()
+    log = KernelLog(clock)
+    return ExecContext(cpus, log, events=EventQueue(clock)), log
 
 
 def test_process_context_on_cpu0() -> None:
@@ -39,7 +40,7 @@ def test_restore_after_error_leaves_no_residue() -> None:
     ctx.spin_lock("a")
     ctx.local_irq_disable()
     ctx.restore(snap)  # what the interpreter does in its finally
-    assert ctx.snapshot() == ExecContext(4, make()[1]).snapshot()
+    assert ctx.snapshot() == make()[0].snapshot()
 
 
 def test_bad_cpu_and_unbalanced_calls_are_faults() -> None:

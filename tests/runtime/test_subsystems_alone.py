@@ -76,7 +76,7 @@ def test_subsystems_built_alone_bottom_up() -> None:
     tracer = Tracer()
     vmstat = VmStat()
     meter = WorkMeter(1 << 40)
-    ctx = ExecContext(cfg.cpus, log)
+    ctx = ExecContext(cfg.cpus, log, events=events)
     faults = FaultInjector(log.printk, seed=0, ctx=ctx)
 
     # zones, buddy, pcp

@@ -97,7 +97,8 @@ class StubKmalloc:
 def make(nr_cpus: int = 2, nr_pages: int = 1 << 16):
     clock = Clock()
     log = KernelLog(clock)
-    ctx = ExecContext(nr_cpus, log)
+    events = EventQueue(clock)
+    ctx = ExecContext(nr_cpus, log, events=events)
     tracer = Tracer()
     tracer.record(True)
     vmstat = VmStat()
@@ -106,7 +107,7 @@ def make(nr_cpus: int = 2, nr_pages: int = 1 << 16):
     vm = Vmalloc(arch=X86_64, page_alloc=buddy, kmalloc=km.kmalloc, kfree=km.kfree, ctx=ctx, log=log, tracer=tracer,
                  warn_alloc=buddy.warn_alloc,
                  vmstat=vmstat, nr_cpus=nr_cpus, totalram_pages=lambda: nr_pages, owner_vmalloc=6,
-                 events=EventQueue(clock))
+                 events=events)
     return vm, buddy, km, log, tracer, ctx, vmstat
 
 
@@ -305,7 +306,8 @@ def test_pool_reuse_needs_alignment_and_rotates_unaligned_heads() -> None:
 def test_vmap_area_objects_follow_the_range_nodes() -> None:
     clock = Clock()
     log = KernelLog(clock)
-    ctx = ExecContext(2, log)
+    events = EventQueue(clock)
+    ctx = ExecContext(2, log, events=events)
     buddy = StubBuddy()
     km = StubKmalloc()
     objs: set[int] = set()
@@ -322,7 +324,7 @@ def test_vmap_area_objects_follow_the_range_nodes() -> None:
 
     vm = Vmalloc(arch=X86_64, page_alloc=buddy, kmalloc=km.kmalloc, kfree=km.kfree, ctx=ctx, log=log, tracer=Tracer(),
                  vmstat=VmStat(), nr_cpus=2, totalram_pages=lambda: 1 << 16, owner_vmalloc=6,
-                 events=EventQueue(log.clock), va_cache=(va_alloc, va_free))
+                 events=events, va_cache=(va_alloc, va_free))
 
     def nodes() -> int:
         return (len(vm.busy) + len(vm._free_start) + sum(len(n.lazy) for n in vm.nodes)
@@ -348,4 +350,34 @@ def test_vfree_in_interrupt_is_deferred_to_irq_exit() -> None:
     assert vm.find_vm_area(a) is not None and vmstat.nr_vmalloc_pages == 4  # vfree_atomic: queued
     ctx.restore(snap)  # irq_exit: the work item runs in process context
     assert vm.find_vm_area(a) is None and vmstat.nr_vmalloc_pages == 0 and not buddy.out
+    assert not log.contains("sleeping function")
+
+
+def test_vfree_atomic_is_one_work_item_per_cpu_on_the_event_queue() -> None:
+    """mm/vmalloc.c: vfree() in_interrupt() -> vfree_atomic(): llist_add to the CPU's
+    vfree_deferred list, schedule_work() only when the list was empty; delayed_vfree_work
+    frees llist_del_all()'s list, newest first.  The work runs from the one event queue at
+    irq exit, and only it: normal work queued earlier (a woken kswapd) stays queued."""
+    vm, buddy, _k, log, tracer, ctx, vmstat = make()
+    events = vm.events
+    a, b, c = (vm.vmalloc(PAGE_SIZE) for _ in range(3))
+    ran: list[str] = []
+    events.schedule(0, 1, "kswapd0", lambda: ran.append("kswapd0"), once=True)   # NORMAL, pending
+    snap = ctx.enter_hardirq(1)
+    for p in (a, b, c):
+        vm.vfree(p)
+    # one work item for CPU 1, holding the three addresses; nothing freed yet
+    assert events.pending("vfree_deferred/1") and vm.vfree_deferred[1] == [a, b, c]
+    assert len(events) == 2 and vmstat.nr_vmalloc_pages == 3
+    inner = ctx.enter_hardirq(1)        # a nested interrupt leaves: still in interrupt context
+    ctx.restore(inner)
+    assert vmstat.nr_vmalloc_pages == 3
+    tracer.events.clear()
+    ctx.restore(snap)                   # irq exit: the kworker runs the work item
+    freed = [f.split()[0] for e, f in tracer.events if e == "free_vmap_area_noflush"]
+    assert freed == [f"va_start=0x{p:x}" for p in (c, b, a)]      # newest first
+    assert vmstat.nr_vmalloc_pages == 0 and vm.vfree_deferred[1] == []
+    assert not events.pending("vfree_deferred/1") and ran == [] and events.pending("kswapd0")
+    events.run_due()
+    assert ran == ["kswapd0"]
     assert not log.contains("sleeping function")
