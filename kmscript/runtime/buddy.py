@@ -47,7 +47,7 @@ from collections import deque
 
 from .gfp import MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_TYPES
 
-from .mm_types import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER
+from .mm_types import MAX_PAGE_ORDER, NR_PAGE_ORDERS
 
 SECTION_SHIFT = 15                 # 128 MiB sections (x86_64 SECTION_SIZE_BITS = 27)
 SECTION_PAGES = 1 << SECTION_SHIFT
@@ -84,14 +84,16 @@ def migratetype_is_mergeable(mt: int) -> bool:
 class Memmap:
     """The state byte of every page frame, stored per 128 MiB section on demand."""
 
-    __slots__ = ("sections", "pageblock_mt", "max_pfn")
+    __slots__ = ("sections", "pageblock_mt", "max_pfn", "pageblock_order")
 
-    def __init__(self, max_pfn: int) -> None:
+    def __init__(self, max_pfn: int, pageblock_order: int) -> None:
         self.max_pfn = max_pfn
+        # include/linux/pageblock-flags.h: pageblock_order (``Arch.pageblock_order``)
+        self.pageblock_order = pageblock_order
         self.sections: list[bytearray | None] = [None] * ((max_pfn >> SECTION_SHIFT) + 1)
         # pageblock migratetype (4 bits in the kernel's pageblock_flags); all MOVABLE at boot
         # (mm/mm_init.c: memmap_init_range -> init_pageblock_migratetype).
-        self.pageblock_mt = bytearray([MIGRATE_MOVABLE]) * ((max_pfn >> PAGEBLOCK_ORDER) + 1)
+        self.pageblock_mt = bytearray([MIGRATE_MOVABLE]) * ((max_pfn >> pageblock_order) + 1)
 
     def get(self, pfn: int) -> int:
         sec = self.sections[pfn >> SECTION_SHIFT]
@@ -277,10 +279,10 @@ class BuddyZone:
         return -1
 
     def get_pfnblock_migratetype(self, pfn: int) -> int:
-        return self.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+        return self.memmap.pageblock_mt[pfn >> self.memmap.pageblock_order]
 
     def set_pageblock_migratetype(self, pfn: int, mt: int) -> None:
-        self.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER] = mt
+        self.memmap.pageblock_mt[pfn >> self.memmap.pageblock_order] = mt
 
     # -- the buddy algorithms ---------------------------------------------------------------
     def expand(self, pfn: int, low: int, high: int, mt: int, halves: list[tuple[int, int]] | None = None) -> int:
@@ -370,6 +372,7 @@ class BuddyZone:
         nxt, prv, nr_list, nr_free = self._next, self._prev, self.nr_list, self._nr_free
         start = self.zone_start_pfn
         end = self.zone_end_pfn
+        pb_order = memmap.pageblock_order
         buddy_pfn = pfn ^ (1 << order)
         while order < MAX_PAGE_ORDER:
             buddy_pfn = pfn ^ (1 << order)
@@ -382,7 +385,7 @@ class BuddyZone:
             if b < BUDDY_MIN or b & TAIL != order:
                 break
             buddy_mt = (b >> 4) - K_BUDDY   # the list the buddy is on
-            if order >= PAGEBLOCK_ORDER:
+            if order >= pb_order:
                 if buddy_mt != mt and (not migratetype_is_mergeable(mt) or not migratetype_is_mergeable(buddy_mt)):
                     break
             # del_from_free_list for an order below MAX_PAGE_ORDER (never lazy), inlined
@@ -397,7 +400,7 @@ class BuddyZone:
                 # account the buddy's pages under the merged block's type
                 self.account_freepages(-(1 << order), buddy_mt)
                 self.account_freepages(1 << order, mt)
-                if order >= PAGEBLOCK_ORDER:
+                if order >= pb_order:
                     self.set_pageblock_migratetype(buddy_pfn, mt)
             pfn &= buddy_pfn
             order += 1

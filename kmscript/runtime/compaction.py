@@ -53,7 +53,7 @@ from typing import Any
 from .buddy import FALLBACKS
 from .gfp import MIGRATE_MOVABLE, __GFP_DIRECT_RECLAIM, gfp_compaction_allowed, gfp_migratetype
 from .internal import ALLOC_CMA, should_try_claim_block
-from .mm_types import MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER
+from .mm_types import MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE
 from .page_alloc import PageAllocator
 from .pagecache import File, LruVec, PageCache, Rmap
 from .physmem import PhysMem
@@ -100,6 +100,9 @@ class Compaction:
                  sysctls: SysctlTable, meter: WorkMeter) -> None:
         self.meter = meter
         self.page_alloc = page_alloc
+        # the scanners step by pageblock (include/linux/pageblock-flags.h: the arch's order)
+        self.pageblock_order = page_alloc.pageblock_order
+        self.pageblock_nr_pages = page_alloc.pageblock_nr_pages
         self.phys = phys
         self.vmstat = vmstat
         self.tracer = tracer
@@ -189,7 +192,7 @@ class Compaction:
             if za.free_list_nonempty(zone, o, mt):
                 return True
             for fmt in FALLBACKS[mt]:
-                if za.free_list_nonempty(zone, o, fmt) and should_try_claim_block(o, mt):
+                if za.free_list_nonempty(zone, o, fmt) and should_try_claim_block(o, mt, self.pageblock_order):
                     return True
         return False
 
@@ -201,8 +204,8 @@ class Compaction:
         za = self.zones
         meter = self.meter
         start, end = za.span(zone)
-        migrate_pfn = start - (start % PAGEBLOCK_NR_PAGES)
-        free_block = end - 1 - ((end - 1) % PAGEBLOCK_NR_PAGES)  # last pageblock
+        migrate_pfn = start - (start % self.pageblock_nr_pages)
+        free_block = end - 1 - ((end - 1) % self.pageblock_nr_pages)  # last pageblock
         tracer = self.tracer
         if tracer.enabled:
             tracer.emit("mm_compaction_begin", f"zone_start=0x{start:x} migrate_pfn=0x{migrate_pfn:x} "
@@ -240,7 +243,7 @@ class Compaction:
             meter.left -= PAGE_WORK
             if stoppable and meter.left < 0:
                 meter.exhausted()
-            block_end = min(migrate_pfn + PAGEBLOCK_NR_PAGES, end)
+            block_end = min(migrate_pfn + self.pageblock_nr_pages, end)
             # isolate_migratepages_block: LRU pages only (a page without an rmap owner is not
             # on an LRU list, so it cannot be isolated)
             movable = [p for p in za.movable_pages(zone, max(migrate_pfn, start), block_end)
@@ -249,10 +252,10 @@ class Compaction:
                 if not targets:
                     while free_block > migrate_pfn and not targets:
                         targets.extend(za.isolate_free_pages(zone, free_block,
-                                                             min(free_block + PAGEBLOCK_NR_PAGES, end)))
+                                                             min(free_block + self.pageblock_nr_pages, end)))
                         self.compact_isolated += len(targets)
                         if not targets:
-                            free_block -= PAGEBLOCK_NR_PAGES
+                            free_block -= self.pageblock_nr_pages
                     if not targets:
                         break
                     targets.reverse()  # use the lowest target first (list order of the kernel)
@@ -265,7 +268,7 @@ class Compaction:
                 break
             if not targets and free_block <= migrate_pfn:
                 break
-            migrate_pfn += PAGEBLOCK_NR_PAGES
+            migrate_pfn += self.pageblock_nr_pages
         return success, migrate_pfn, free_block
 
     def migrate_page(self, src: int, dst: int) -> None:

@@ -23,7 +23,7 @@ from typing import Callable, NamedTuple
 
 from .buddy import BUDDY_MIN, SECTION_MASK, SECTION_SHIFT, TAIL
 from .gfp import MIGRATETYPE_NAMES
-from .mm_types import MAX_PAGE_ORDER, OWNER_SLAB, PAGEBLOCK_ORDER
+from .mm_types import MAX_PAGE_ORDER, OWNER_SLAB
 from .page_alloc import PageAllocator
 from .procfs import MEMMAP_LEGEND, cell_owner, cell_counts
 
@@ -74,8 +74,8 @@ def frame_map(pa: PageAllocator, cache_of_pfn: Callable[[int], str | None], zone
             mt = ""
             if owner != "hole":
                 lo, hi = max(p, z.zone_start_pfn), q
-                blocks = Counter(memmap.pageblock_mt[b] for b in range(lo >> PAGEBLOCK_ORDER,
-                                                                        ((hi - 1) >> PAGEBLOCK_ORDER) + 1))
+                blocks = Counter(memmap.pageblock_mt[b] for b in range(lo >> pa.pageblock_order,
+                                                                        ((hi - 1) >> pa.pageblock_order) + 1))
                 mt = MIGRATETYPE_NAMES[blocks.most_common(1)[0][0]]
             cells.append(FrameCell(p, owner, detail, mt))
             p = q

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from .buddy import K_PCP, TAIL
 from .gfp import (MIGRATE_HIGHATOMIC, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATE_RECLAIMABLE, MIGRATE_TYPES,
                   MIGRATE_UNMOVABLE)
-from .mm_types import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER
+from .mm_types import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_ALLOC_COSTLY_ORDER
 from .zone import WMARK_MIN, Zone
 
 
@@ -70,9 +70,10 @@ def order_to_pindex(mt: int, order: int) -> int:
     return MIGRATE_PCPTYPES * order + mt
 
 
-def pindex_to_order(pindex: int) -> int:
+def pindex_to_order(pindex: int, hpage_pmd_order: int) -> int:
+    """pindex_to_order: the THP lists hold blocks of HPAGE_PMD_ORDER (``Arch.hpage_pmd_order``)."""
     if pindex >= NR_LOWORDER_PCP_LISTS:
-        return PAGEBLOCK_ORDER
+        return hpage_pmd_order
     return pindex // MIGRATE_PCPTYPES
 
 
@@ -98,12 +99,13 @@ class SlowPathHooks(Protocol):
 
 
 
-def should_try_claim_block(order: int, start_mt: int) -> bool:
+def should_try_claim_block(order: int, start_mt: int, pageblock_order: int) -> bool:
     """mm/page_alloc.c: should_try_claim_block - may an allocation of this order and
-    migratetype claim a whole fallback pageblock?"""
-    if order >= PAGEBLOCK_ORDER:
+    migratetype claim a whole fallback pageblock?  (pageblock_order / 2 is 4 on x86_64,
+    5 on non-PAE i386.)"""
+    if order >= pageblock_order:
         return True
-    if order >= PAGEBLOCK_ORDER // 2:
+    if order >= pageblock_order // 2:
         return True
     return start_mt in (MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE)
 

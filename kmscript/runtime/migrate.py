@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from .buddy import SECTION_SHIFT, TAIL
 from .errors import KernelFault
 from .gfp import MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_TYPES, MIGRATETYPE_NAMES
-from .mm_types import (PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGEBLOCK_ORDER,
-                       PAGEBLOCK_NR_PAGES, OWNERS_MOVABLE)
+from .mm_types import (PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, NR_PAGE_ORDERS,
+                       OWNERS_MOVABLE)
 from .zone import Zone
 from .page_free import PageFree
 
@@ -50,10 +50,10 @@ class Migrate(PageFree):
 
     def pageblock_info(self, pfn: int) -> dict[str, int | str]:
         """The pageblock holding ``pfn``: migratetype, free/pcp/movable/used page counts."""
-        start = pfn & ~(PAGEBLOCK_NR_PAGES - 1)
+        start = pfn & ~(self.pageblock_nr_pages - 1)
         counts = {"free": 0, "pcp": 0, "movable": 0, "used": 0, "reserved": 0, "absent": 0}
-        for h, order, kind in self.iter_blocks(start, start + PAGEBLOCK_NR_PAGES):
-            n = min(1 << order, start + PAGEBLOCK_NR_PAGES - max(h, start))
+        for h, order, kind in self.iter_blocks(start, start + self.pageblock_nr_pages):
+            n = min(1 << order, start + self.pageblock_nr_pages - max(h, start))
             if kind == "buddy":
                 counts["free"] += n
             elif kind in ("pcp", "reserved", "absent"):
@@ -64,7 +64,7 @@ class Migrate(PageFree):
                     counts["movable"] += n
         info: dict[str, int | str] = dict(counts)
         info["start_pfn"] = start
-        info["migratetype"] = MIGRATETYPE_NAMES[self.memmap.pageblock_mt[start >> PAGEBLOCK_ORDER]]
+        info["migratetype"] = MIGRATETYPE_NAMES[self.memmap.pageblock_mt[start >> self.pageblock_order]]
         return info
 
     def movable_blocks(self, zone: Zone, start_pfn: int | None = None, end_pfn: int | None = None) -> list[tuple[int, int]]:
@@ -150,6 +150,6 @@ class Migrate(PageFree):
         if pfn in self.mapcount:
             self.mapcount[dst] = self.mapcount.pop(pfn)
         phys.clear_pages(pfn, 1 << order)
-        mt = self.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+        mt = self.memmap.pageblock_mt[pfn >> self.pageblock_order]
         self._buddy_free(zone, pfn, order, mt)
         return dst

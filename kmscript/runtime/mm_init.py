@@ -34,7 +34,7 @@ from .printk import KernelLog
 from .trace import Tracer
 from .vmstat import VmStat
 from .arch import Arch, physmem_limit
-from .mm_types import PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER
+from .mm_types import PAGE_SHIFT, PAGE_SIZE, MAX_PAGE_ORDER
 from .events import HZ
 from .ratelimit import RatelimitState
 from .zone import Zone
@@ -83,6 +83,22 @@ class MmInit:
         self._boot(cfg)
         # The bytes of RAM (physmem.py): sized by the layout, so the allocator owns them.
         self.phys = PhysMem(self.phys_max)
+
+    # include/linux/pageblock-flags.h: pageblock_order, from the arch's huge page size (9 on
+    # x86_64, 10 on non-PAE i386: Arch.pageblock_order); the memmap holds it beside the
+    # pageblock flags it indexes (the hot paths read memmap.pageblock_order)
+    @property
+    def pageblock_order(self) -> int:
+        return self.memmap.pageblock_order
+
+    @property
+    def pageblock_nr_pages(self) -> int:
+        return 1 << self.memmap.pageblock_order
+
+    @property
+    def hpage_pmd_order(self) -> int:
+        """HPAGE_PMD_ORDER: the order of the THP pcp lists (mm/page_alloc.c: pcp_allowed_order)."""
+        return self.arch.hpage_pmd_order
 
     @property
     def zt(self) -> ZoneTypes:
@@ -271,7 +287,7 @@ class MmInit:
             raise KernelFault(f"the memory map would end at {max_pfn << PAGE_SHIFT:#x}: {self.arch.description} "
                               f"addresses at most {physmem_limit(self.arch)} of physical memory "
                               f"(MAX_PHYSMEM_BITS {self.arch.max_physmem_bits})")
-        self.memmap = Memmap(max_pfn)
+        self.memmap = Memmap(max_pfn, self.arch.pageblock_order)
         self.zones: list[Zone] = []
         for idx, (start, spanned, present, managed, reserved) in enumerate(layout):
             self.zones.append(Zone(idx, self.memmap, start, spanned, present, managed, reserved, self.nr_cpus,
@@ -282,8 +298,8 @@ class MmInit:
         # pageblock, PB_ZONE_MIXED where a zone boundary or a hole falls inside it (zone_of)
         pb_zone = bytearray([PB_ZONE_MIXED]) * len(self.memmap.pageblock_mt)
         for z in self.populated:
-            first = -(-z.zone_start_pfn // PAGEBLOCK_NR_PAGES)
-            last = z.zone_end_pfn // PAGEBLOCK_NR_PAGES
+            first = -(-z.zone_start_pfn // self.pageblock_nr_pages)
+            last = z.zone_end_pfn // self.pageblock_nr_pages
             if first < last:
                 pb_zone[first:last] = bytes([z.idx]) * (last - first)
         self.pageblock_zone = pb_zone
@@ -294,9 +310,9 @@ class MmInit:
         # pagetypeinfo: one Unmovable block in DMA, with an order-8 free block on its list)
         for z in self.populated:
             start = z.zone_start_pfn
-            if start % PAGEBLOCK_NR_PAGES and not any(
-                    o.zone_start_pfn <= start - start % PAGEBLOCK_NR_PAGES < o.zone_end_pfn for o in self.populated):
-                self.memmap.pageblock_mt[start // PAGEBLOCK_NR_PAGES] = MIGRATE_UNMOVABLE
+            if start % self.pageblock_nr_pages and not any(
+                    o.zone_start_pfn <= start - start % self.pageblock_nr_pages < o.zone_end_pfn for o in self.populated):
+                self.memmap.pageblock_mt[start // self.pageblock_nr_pages] = MIGRATE_UNMOVABLE
         self.totalram_pages = sum(z.managed_pages for z in self.zones)
         # mm/memblock.c: memblock_free_all -> __free_pages_memory: release every managed
         # range in max-order aligned chunks, each freed with FPI_TO_TAIL.
@@ -334,7 +350,7 @@ class MmInit:
                 continue
             memmap.set_block(start, order, BUDDY_TAIL, BUDDY_TAIL)
             # __free_pages_ok -> free_one_page: the pageblock's migratetype
-            zone.free_one_page(start, order, memmap.pageblock_mt[start >> PAGEBLOCK_ORDER], to_tail=True)
+            zone.free_one_page(start, order, memmap.pageblock_mt[start >> self.pageblock_order], to_tail=True)
             start += 1 << order
 
     # -- watermarks and reserves (mm/page_alloc.c) ---------------------------------------
@@ -366,8 +382,8 @@ class MmInit:
             self.setup_per_zone_wmarks()
             return
         nr_zones = sum(1 for z in self.populated if z.idx <= self.zt.gfp_zone(GFP_USER))
-        rec = PAGEBLOCK_NR_PAGES * nr_zones * 2
-        rec += PAGEBLOCK_NR_PAGES * nr_zones * MIGRATE_PCPTYPES * MIGRATE_PCPTYPES
+        rec = self.pageblock_nr_pages * nr_zones * 2
+        rec += self.pageblock_nr_pages * nr_zones * MIGRATE_PCPTYPES * MIGRATE_PCPTYPES
         rec = min(rec, self.nr_free_buffer_pages() // 20)
         rec <<= PAGE_SHIFT - 10
         if rec > self.min_free_kbytes:
@@ -479,7 +495,7 @@ class MmInit:
     def zone_of(self, pfn: int) -> Zone | None:
         """page_zone(): the populated zone whose span holds pfn (None in a hole)."""
         if pfn >= 0:
-            pb = pfn >> PAGEBLOCK_ORDER
+            pb = pfn >> self.pageblock_order
             if pb < len(self.pageblock_zone):
                 zi = self.pageblock_zone[pb]
                 if zi != PB_ZONE_MIXED:

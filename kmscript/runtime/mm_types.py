@@ -1,7 +1,7 @@
 """Memory-model types and constants shared by every allocator: each fact defined once.
 
 What it models: include/asm-generic/page.h, arch/x86/include/asm/page_64_types.h and
-include/linux/mmzone.h - the page size, the buddy orders, the pageblock order, the owner
+include/linux/mmzone.h - the page size, the buddy orders, the pageblock order's cap, the owner
 codes kept in the per-page state byte (buddy.py), and the Protocols shared between
 layers.  Address-space facts (PAGE_OFFSET, vmemmap, vmalloc range) are per
 architecture: arch/ (``Arch.page_address``, ``virt_to_pfn``, ``pfn_to_struct_page``).
@@ -21,8 +21,9 @@ PAGE_SIZE = 1 << PAGE_SHIFT
 MAX_PAGE_ORDER = 10
 NR_PAGE_ORDERS = MAX_PAGE_ORDER + 1
 PAGE_ALLOC_COSTLY_ORDER = 3
-PAGEBLOCK_ORDER = 9
-PAGEBLOCK_NR_PAGES = 1 << PAGEBLOCK_ORDER
+# CONFIG_PAGE_BLOCK_MAX_ORDER (mm/Kconfig: default 10 where ARCH_FORCE_MAX_ORDER is unset, as
+# on x86).  pageblock_order itself depends on the arch's huge page size: ``Arch.pageblock_order``.
+PAGE_BLOCK_MAX_ORDER = 10
 
 # Owner codes of allocated blocks.  The values are the high nibble of the per-page state
 # byte (buddy.py), so they must stay below 16 and above the non-allocated kinds.

@@ -15,7 +15,7 @@ from .buddy import BUDDY_TAIL, K_BUDDY, K_PCP, SECTION_MASK, SECTION_SHIFT, TAIL
 from .errors import KernelFault
 from .gfp import MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES, MIGRATETYPE_NAMES, ZONE_MOVABLE
 from .internal import PCP_TAIL_BYTES, order_to_pindex, pindex_to_order, zone_watermark_ok
-from .mm_types import (MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE, PAGEBLOCK_ORDER, OWNER_KERNEL)
+from .mm_types import (MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE, OWNER_KERNEL)
 from .zone import PCP_BATCH_SCALE_MAX, PCPF_FREE_HIGH_BATCH, PCPF_PREV_FREE_HIGH_ORDER, PerCpuPages, Zone
 from .mm_init import PB_ZONE_MIXED
 from .show_mem import ShowMem
@@ -45,16 +45,18 @@ class PageFree(ShowMem):
         if order == 0 and pfn >= 0 and not self.tracer.enabled:
             # free_frozen_pages -> free_frozen_page_commit for a plain order-0 page that
             # stays below pcp->high, inlined; every other case takes the full path.
+            memmap = self.memmap
+            pb = pfn >> memmap.pageblock_order
             try:
-                sec = self.memmap.sections[pfn >> SECTION_SHIFT]
-                zi = self.pageblock_zone[pfn >> PAGEBLOCK_ORDER]
+                sec = memmap.sections[pfn >> SECTION_SHIFT]
+                zi = self.pageblock_zone[pb]
             except IndexError:
                 sec, zi = None, PB_ZONE_MIXED
             if sec is not None and zi != PB_ZONE_MIXED:
                 zone = self.zones[zi]
                 i = pfn & SECTION_MASK
                 b = sec[i]
-                mt = self.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+                mt = memmap.pageblock_mt[pb]
                 if (0x40 <= b < 0xC0 and not b & 0x0F and mt < MIGRATE_PCPTYPES and pfn not in self._refcount
                         and not zone.below_high and not zone.reclaim_active):
                     pcp = zone.pcp[self.ctx.cpu]
@@ -73,16 +75,18 @@ class PageFree(ShowMem):
         elif 0 < order <= PAGE_ALLOC_COSTLY_ORDER and pfn >= 0 and not self.tracer.enabled:
             # orders 1-3: free_frozen_page_commit without a bulk free, decided before any
             # state changes (free_high, the pcp high limit) so the full path can still run
+            memmap = self.memmap
+            pb = pfn >> memmap.pageblock_order
             try:
-                sec = self.memmap.sections[pfn >> SECTION_SHIFT]
-                zi = self.pageblock_zone[pfn >> PAGEBLOCK_ORDER]
+                sec = memmap.sections[pfn >> SECTION_SHIFT]
+                zi = self.pageblock_zone[pb]
             except IndexError:
                 sec, zi = None, PB_ZONE_MIXED
             if sec is not None and zi != PB_ZONE_MIXED:
                 zone = self.zones[zi]
                 i = pfn & SECTION_MASK
                 b = sec[i]
-                mt = self.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+                mt = memmap.pageblock_mt[pb]
                 if (0x40 <= b < 0xC0 and b & 0x0F == order and mt < MIGRATE_PCPTYPES and pfn not in self._refcount
                         and not zone.below_high and not zone.reclaim_active):
                     pcp = zone.pcp[self.ctx.cpu]
@@ -125,6 +129,7 @@ class PageFree(ShowMem):
         sections = self.memmap.sections
         pb_zone = self.pageblock_zone
         pb_mt = self.memmap.pageblock_mt
+        pb_order = self.memmap.pageblock_order
         zones = self.zones
         refcount = self._refcount
         mapcount = self.mapcount
@@ -136,7 +141,7 @@ class PageFree(ShowMem):
         i = 0
         while i < total:
             pfn = pfns[i]
-            pb = pfn >> PAGEBLOCK_ORDER
+            pb = pfn >> pb_order
             zi = pb_zone[pb] if 0 <= pb < npb else PB_ZONE_MIXED
             zone = zones[zi] if zi != PB_ZONE_MIXED else None
             done = 0
@@ -151,7 +156,7 @@ class PageFree(ShowMem):
                     while i < total and count + 1 < high:
                         pfn = pfns[i]
                         key = pfn >> SECTION_SHIFT
-                        pb = pfn >> PAGEBLOCK_ORDER
+                        pb = pfn >> pb_order
                         if pfn < 0 or key >= nsec or pb >= npb or pb_zone[pb] != zi:
                             break
                         sec = sections[key]
@@ -223,8 +228,9 @@ class PageFree(ShowMem):
                 self.mapcount.pop(pfn, None)
             zone = self.zone_of(pfn)
             assert zone is not None
-            mt = self.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
-            if order <= PAGE_ALLOC_COSTLY_ORDER or (order == PAGEBLOCK_ORDER and self.thp_enabled):
+            memmap = self.memmap
+            mt = memmap.pageblock_mt[pfn >> memmap.pageblock_order]
+            if order <= PAGE_ALLOC_COSTLY_ORDER or (order == self.hpage_pmd_order and self.thp_enabled):
                 if mt >= MIGRATE_PCPTYPES:
                     if mt == MIGRATE_ISOLATE:
                         self._buddy_free(zone, pfn, order, mt)
@@ -336,6 +342,7 @@ class PageFree(ShowMem):
         memmap = self.memmap
         sections = memmap.sections
         pageblock_mt = memmap.pageblock_mt
+        pb_order = memmap.pageblock_order
         free_one_page = zone.free_one_page
         tracing = self.tracer.enabled
         while count > 0:
@@ -346,11 +353,11 @@ class PageFree(ShowMem):
                 if lists[pindex]:
                     break
             lst = lists[pindex]
-            order = pindex_to_order(pindex)
+            order = pindex_to_order(pindex, self.hpage_pmd_order)
             nr = 1 << order
             while True:
                 pfn = lst.pop()
-                mt = pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+                mt = pageblock_mt[pfn >> pb_order]
                 count -= nr
                 pcp.count -= nr
                 if tracing:

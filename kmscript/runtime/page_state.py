@@ -16,7 +16,7 @@ from .buddy import BUDDY_MIN, K_BUDDY, K_NONE, K_PCP, K_RESERVED, TAIL, migratet
 from .errors import KernelFault
 from .gfp import MIGRATE_MOVABLE, MIGRATE_TYPES, MIGRATETYPE_NAMES
 from .internal import pindex_to_order
-from .mm_types import (PAGE_SHIFT, MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGEBLOCK_ORDER,
+from .mm_types import (PAGE_SHIFT, MAX_PAGE_ORDER, NR_PAGE_ORDERS,
                        OWNER_KERNEL, OWNER_NAMES)
 from .mm_init import PB_ZONE_MIXED, MmInit
 
@@ -102,7 +102,7 @@ class Page:
 
     @property
     def migratetype(self) -> str:
-        return MIGRATETYPE_NAMES[self._pa.memmap.pageblock_mt[self.pfn >> PAGEBLOCK_ORDER]]
+        return MIGRATETYPE_NAMES[self._pa.memmap.pageblock_mt[self.pfn >> self._pa.pageblock_order]]
 
     @property
     def flags(self) -> str:
@@ -132,7 +132,7 @@ class PageState(MmInit):
         PB_ZONE_MIXED, where the scan of the zones' spans decides."""
         if 0 <= pfn < self.memmap.max_pfn:
             pb_zone = self.pageblock_zone
-            pb = pfn >> PAGEBLOCK_ORDER
+            pb = pfn >> self.pageblock_order
             if (pb < len(pb_zone) and pb_zone[pb] != PB_ZONE_MIXED) or self.zone_of_scan(pfn) is not None:
                 return Page(self, pfn)
         raise KernelFault(f"pfn {pfn:#x} has no struct page (outside RAM or in a hole)")
@@ -336,16 +336,16 @@ class PageState(MmInit):
                 if o < MAX_PAGE_ORDER:
                     bud = p ^ (1 << o)
                     if free_heads.get(bud) == o:
-                        mt1 = self.memmap.pageblock_mt[p >> PAGEBLOCK_ORDER]
-                        mt2 = self.memmap.pageblock_mt[bud >> PAGEBLOCK_ORDER]
-                        assert o >= PAGEBLOCK_ORDER and not (migratetype_is_mergeable(mt1) and migratetype_is_mergeable(mt2)), \
+                        mt1 = self.memmap.pageblock_mt[p >> self.pageblock_order]
+                        mt2 = self.memmap.pageblock_mt[bud >> self.pageblock_order]
+                        assert o >= self.pageblock_order and not (migratetype_is_mergeable(mt1) and migratetype_is_mergeable(mt2)), \
                             f"{z.name}: free buddies {p:#x} and {bud:#x} of order {o} left unmerged"
             pcp_pages = 0
             for pcp in z.pcp:
                 n = 0
                 for pindex, lst in enumerate(pcp.lists):
                     for p in lst:
-                        assert self.memmap.get(p) == (K_PCP << 4) | pindex_to_order(pindex)
-                        n += 1 << pindex_to_order(pindex)
+                        assert self.memmap.get(p) == (K_PCP << 4) | pindex_to_order(pindex, self.hpage_pmd_order)
+                        n += 1 << pindex_to_order(pindex, self.hpage_pmd_order)
                 assert n == pcp.count, f"{z.name} pcp count {pcp.count} != {n}"
                 pcp_pages += n

@@ -23,7 +23,7 @@ from typing import Any
 
 from .buddy import K_NONE, SECTION_SHIFT
 from .gfp import MIGRATE_TYPES, MIGRATETYPE_NAMES
-from .mm_types import MAX_PAGE_ORDER, NR_PAGE_ORDERS, OWNER_NAMES, PAGE_SHIFT, PAGE_SIZE, PAGEBLOCK_ORDER
+from .mm_types import MAX_PAGE_ORDER, NR_PAGE_ORDERS, OWNER_NAMES, PAGE_SHIFT, PAGE_SIZE
 from .direct_map import direct_map_pages_32, init_mem_mapping
 from .page_alloc import PageAllocator
 from .zone import Zone
@@ -93,7 +93,7 @@ def zoneinfo(pa: PageAllocator, node_unreclaimable: bool = False) -> str:
         if not z.populated:
             out.append("\n")
             continue
-        blocks = sum(z._nr_free[o] << o for o in range(PAGEBLOCK_ORDER, NR_PAGE_ORDERS))
+        blocks = sum(z._nr_free[o] << o for o in range(pa.pageblock_order, NR_PAGE_ORDERS))
         zstats = {"nr_free_pages": z.free_pages, "nr_free_pages_blocks": blocks}
         for name in ZONE_STAT_NAMES:
             out.append(f"\n      {name:<12} {zstats.get(name, 0)}")
@@ -134,7 +134,7 @@ def _valid_sections(z: Zone) -> list[tuple[int, int]]:
 
 
 def pagetypeinfo(pa: PageAllocator) -> str:
-    out = [f"Page block order: {PAGEBLOCK_ORDER}\n", f"Pages per block:  {1 << PAGEBLOCK_ORDER}\n", "\n",
+    out = [f"Page block order: {pa.pageblock_order}\n", f"Pages per block:  {pa.pageblock_nr_pages}\n", "\n",
            f"{'Free pages count per migrate type at order':<43} " + "".join(f"{o:6d} " for o in range(NR_PAGE_ORDERS))
            + "\n"]
     for z in pa.populated:
@@ -151,8 +151,8 @@ def pagetypeinfo(pa: PageAllocator) -> str:
         counts = [0] * MIGRATE_TYPES
         for lo, hi in _valid_sections(z):
             # pagetypeinfo_showblockcount visits lo, then every pageblock boundary below hi
-            first = lo >> PAGEBLOCK_ORDER
-            last = (hi - 1) >> PAGEBLOCK_ORDER
+            first = lo >> pa.pageblock_order
+            last = (hi - 1) >> pa.pageblock_order
             chunk = pb[first:last + 1]
             for mt in range(MIGRATE_TYPES):
                 counts[mt] += chunk.count(mt)

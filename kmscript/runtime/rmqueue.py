@@ -34,8 +34,8 @@ from .explain import pfn_or_null
 from .internal import (PCP_BLOCK_BYTES, ALLOC_OOM, ALLOC_NON_BLOCK, ALLOC_NOFRAGMENT, ALLOC_HIGHATOMIC,
                        ALLOC_KSWAPD, order_to_pindex, should_try_claim_block)
 from .migrate import Migrate
-from .mm_types import (MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER,
-                       PAGEBLOCK_NR_PAGES, OWNERS_MOVABLE)
+from .mm_types import (MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_ALLOC_COSTLY_ORDER,
+                       OWNERS_MOVABLE)
 from .zone import PCP_BATCH_SCALE_MAX, WMARK_HIGH, PerCpuPages, Zone
 
 
@@ -58,7 +58,7 @@ class Rmqueue(Migrate):
 
     def _rmqueue(self, zone: Zone, order: int, gfp: int, alloc_flags: int, mt: int) -> int | None:
         pfn: int | None = None
-        if order <= PAGE_ALLOC_COSTLY_ORDER or (order == PAGEBLOCK_ORDER and self.thp_enabled):
+        if order <= PAGE_ALLOC_COSTLY_ORDER or (order == self.hpage_pmd_order and self.thp_enabled):
             pfn = self._rmqueue_pcplist(zone, order, mt, alloc_flags)
         if pfn is None:
             pfn = self._rmqueue_buddy(zone, order, alloc_flags, mt)
@@ -195,7 +195,7 @@ class Rmqueue(Migrate):
         if r is None:
             return None
         if self.tracer.enabled:
-            refill = int((order <= PAGE_ALLOC_COSTLY_ORDER or (order == PAGEBLOCK_ORDER and self.thp_enabled))
+            refill = int((order <= PAGE_ALLOC_COSTLY_ORDER or (order == self.hpage_pmd_order and self.thp_enabled))
                          and mt < MIGRATE_PCPTYPES)
             self.tracer.emit("mm_page_alloc_zone_locked",
                              f"page={self.arch.pfn_to_struct_page(r[0]):0{self.arch.ptr_digits}x} pfn={r[0]:#x} order={order} "
@@ -221,7 +221,7 @@ class Rmqueue(Migrate):
         return None
 
     def _find_suitable_fallback(self, zone: Zone, order: int, mt: int, claimable: bool) -> int:
-        if claimable and not should_try_claim_block(order, mt):
+        if claimable and not should_try_claim_block(order, mt, self.pageblock_order):
             return -2
         if not zone._nr_free[order]:
             return -1
@@ -234,8 +234,8 @@ class Rmqueue(Migrate):
         if start_mt >= MIGRATE_PCPTYPES:
             return None
         min_order = order
-        if order < PAGEBLOCK_ORDER and alloc_flags & ALLOC_NOFRAGMENT:
-            min_order = PAGEBLOCK_ORDER
+        if order < self.pageblock_order and alloc_flags & ALLOC_NOFRAGMENT:
+            min_order = self.pageblock_order
         for current in range(MAX_PAGE_ORDER, min_order - 1, -1):
             fmt = self._find_suitable_fallback(zone, current, start_mt, True)
             if fmt == -1:
@@ -278,22 +278,22 @@ class Rmqueue(Migrate):
 
     def _trace_extfrag(self, pfn: int, order: int, current: int, start_mt: int, fmt: int) -> None:
         if self.tracer.enabled:
-            change = int(self.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER] == start_mt)
+            change = int(self.memmap.pageblock_mt[pfn >> self.pageblock_order] == start_mt)
             self.tracer.emit("mm_page_alloc_extfrag",
                              f"page={self.arch.pfn_to_struct_page(pfn):0{self.arch.ptr_digits}x} pfn={pfn:#x} alloc_order={order} "
-                             f"fallback_order={current} pageblock_order={PAGEBLOCK_ORDER} "
+                             f"fallback_order={current} pageblock_order={self.pageblock_order} "
                              f"alloc_migratetype={start_mt} fallback_migratetype={fmt} "
-                             f"fragmenting={int(current < PAGEBLOCK_ORDER)} change_ownership={change}")
+                             f"fragmenting={int(current < self.pageblock_order)} change_ownership={change}")
 
     def _change_pageblock_range(self, pfn: int, order: int, mt: int) -> None:
-        nr_blocks = max(1, 1 << (order - PAGEBLOCK_ORDER)) if order >= PAGEBLOCK_ORDER else 1
-        first = pfn >> PAGEBLOCK_ORDER
+        nr_blocks = max(1, 1 << (order - self.pageblock_order)) if order >= self.pageblock_order else 1
+        first = pfn >> self.pageblock_order
         for b in range(first, first + nr_blocks):
             self.memmap.pageblock_mt[b] = mt
 
     def _try_to_claim_block(self, zone: Zone, pfn: int, current: int, order: int, start_mt: int,
                             block_mt: int, alloc_flags: int) -> int | None:
-        if current >= PAGEBLOCK_ORDER:
+        if current >= self.pageblock_order:
             zone.del_from_free_list(pfn, current, block_mt)
             zone.account_freepages(-(1 << current), block_mt)
             self._change_pageblock_range(pfn, current, start_mt)
@@ -309,15 +309,15 @@ class Rmqueue(Migrate):
         if start_mt == MIGRATE_MOVABLE:
             alike = movable_pages
         elif block_mt == MIGRATE_MOVABLE:
-            alike = PAGEBLOCK_NR_PAGES - (free_pages + movable_pages)
+            alike = self.pageblock_nr_pages - (free_pages + movable_pages)
         else:
             alike = 0
         if self.tracer.explain.on:
             self.tracer.explain.note(
-                "try_to_claim_block", "claim" if free_pages + alike >= (1 << (PAGEBLOCK_ORDER - 1)) else "no claim",
+                "try_to_claim_block", "claim" if free_pages + alike >= (1 << (self.pageblock_order - 1)) else "no claim",
                 pageblock=f"{start_pfn:#x}", free_pages=free_pages, alike_pages=alike,
-                threshold=1 << (PAGEBLOCK_ORDER - 1))
-        if free_pages + alike >= (1 << (PAGEBLOCK_ORDER - 1)):
+                threshold=1 << (self.pageblock_order - 1))
+        if free_pages + alike >= (1 << (self.pageblock_order - 1)):
             self._move_freepages_block_range(zone, start_pfn, block_mt, start_mt)
             return self._rmqueue_smallest(zone, order, start_mt)
         return None
@@ -325,21 +325,21 @@ class Rmqueue(Migrate):
     def _boost_watermark(self, zone: Zone) -> bool:
         if not self.watermark_boost_factor:
             return False
-        if PAGEBLOCK_NR_PAGES * 4 > zone.managed_pages:
+        if self.pageblock_nr_pages * 4 > zone.managed_pages:
             return False
         high = zone._watermark[WMARK_HIGH]
         max_boost = (high // 10000) * self.watermark_boost_factor + \
             ((high % 10000) * self.watermark_boost_factor) // 10000   # mult_frac
         if not max_boost:
             return False
-        max_boost = max(PAGEBLOCK_NR_PAGES, max_boost)
-        zone.watermark_boost = min(zone.watermark_boost + PAGEBLOCK_NR_PAGES, max_boost)
+        max_boost = max(self.pageblock_nr_pages, max_boost)
+        zone.watermark_boost = min(zone.watermark_boost + self.pageblock_nr_pages, max_boost)
         return True
 
     def _prep_move_freepages_block(self, zone: Zone, pfn: int) -> tuple[int, int, int] | None:
         """prep_move_freepages_block: (start_pfn, free pages, movable pages) of pfn's pageblock."""
-        start = pfn & ~(PAGEBLOCK_NR_PAGES - 1)
-        end = start + PAGEBLOCK_NR_PAGES
+        start = pfn & ~(self.pageblock_nr_pages - 1)
+        end = start + self.pageblock_nr_pages
         if start < zone.zone_start_pfn or end > zone.zone_end_pfn:
             return None
         free = movable = 0
@@ -364,7 +364,7 @@ class Rmqueue(Migrate):
 
     def _move_freepages_block_range(self, zone: Zone, start: int, old_mt: int, new_mt: int) -> int:
         """__move_freepages_block: move every free block of the pageblock to new_mt (tail)."""
-        end = start + PAGEBLOCK_NR_PAGES
+        end = start + self.pageblock_nr_pages
         moved = 0
         p = start
         get = self.memmap.get
@@ -378,7 +378,7 @@ class Rmqueue(Migrate):
                 p += 1 << order
                 continue
             p += 1
-        self.memmap.pageblock_mt[start >> PAGEBLOCK_ORDER] = new_mt
+        self.memmap.pageblock_mt[start >> self.pageblock_order] = new_mt
         return moved
 
     def _move_to_free_list(self, zone: Zone, pfn: int, order: int, old_mt: int, new_mt: int) -> None:
@@ -388,20 +388,20 @@ class Rmqueue(Migrate):
         zone.account_freepages(1 << order, new_mt)
 
     def _reserve_highatomic_pageblock(self, pfn: int, order: int, zone: Zone) -> None:
-        if zone.managed_pages // 100 < PAGEBLOCK_NR_PAGES:
+        if zone.managed_pages // 100 < self.pageblock_nr_pages:
             return
-        max_managed = -(-(zone.managed_pages // 100) // PAGEBLOCK_NR_PAGES) * PAGEBLOCK_NR_PAGES
+        max_managed = -(-(zone.managed_pages // 100) // self.pageblock_nr_pages) * self.pageblock_nr_pages
         if zone.nr_reserved_highatomic >= max_managed:
             return
-        mt = self.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+        mt = self.memmap.pageblock_mt[pfn >> self.pageblock_order]
         if not migratetype_is_mergeable(mt):
             return
-        if order < PAGEBLOCK_ORDER:
-            start = pfn & ~(PAGEBLOCK_NR_PAGES - 1)
-            if start < zone.zone_start_pfn or start + PAGEBLOCK_NR_PAGES > zone.zone_end_pfn:
+        if order < self.pageblock_order:
+            start = pfn & ~(self.pageblock_nr_pages - 1)
+            if start < zone.zone_start_pfn or start + self.pageblock_nr_pages > zone.zone_end_pfn:
                 return
             self._move_freepages_block_range(zone, start, mt, MIGRATE_HIGHATOMIC)
-            zone.nr_reserved_highatomic += PAGEBLOCK_NR_PAGES
+            zone.nr_reserved_highatomic += self.pageblock_nr_pages
         else:
             self._change_pageblock_range(pfn, order, MIGRATE_HIGHATOMIC)
             zone.nr_reserved_highatomic += 1 << order
@@ -409,16 +409,16 @@ class Rmqueue(Migrate):
     def unreserve_highatomic_pageblock(self, zonelist: tuple[Zone, ...], mt: int, force: bool) -> bool:
         """unreserve_highatomic_pageblock: give one highatomic block back to ``mt``."""
         for zone in zonelist:
-            if not force and zone.nr_reserved_highatomic <= PAGEBLOCK_NR_PAGES:
+            if not force and zone.nr_reserved_highatomic <= self.pageblock_nr_pages:
                 continue
             for order in range(NR_PAGE_ORDERS):
                 pfn = zone.first_free(order, MIGRATE_HIGHATOMIC)
                 if pfn is None:
                     continue
-                size = min(max(PAGEBLOCK_NR_PAGES, 1 << order), zone.nr_reserved_highatomic)
+                size = min(max(self.pageblock_nr_pages, 1 << order), zone.nr_reserved_highatomic)
                 zone.nr_reserved_highatomic -= size
-                if order < PAGEBLOCK_ORDER:
-                    self._move_freepages_block_range(zone, pfn & ~(PAGEBLOCK_NR_PAGES - 1),
+                if order < self.pageblock_order:
+                    self._move_freepages_block_range(zone, pfn & ~(self.pageblock_nr_pages - 1),
                                                      MIGRATE_HIGHATOMIC, mt)
                 else:
                     self._change_pageblock_range(pfn, order, mt)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from .buddy import K_BUDDY, SECTION_MASK, SECTION_SHIFT
 from .gfp import MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_TYPES
 from .internal import ALLOC_CMA, zone_watermark_ok
-from .mm_types import OWNER_FILE, OWNER_KERNEL, OWNER_USER, PAGEBLOCK_ORDER
+from .mm_types import OWNER_FILE, OWNER_KERNEL, OWNER_USER
 from .mm_init import PB_ZONE_MIXED
 from .page_alloc import PageAllocator
 from .zone import Zone
@@ -111,7 +111,7 @@ class ZoneAccess:
         allocator's per-pageblock zone table, the zone spans where it has no answer."""
         if pfn >= 0:
             pb_zone = self.pa.pageblock_zone
-            pb = pfn >> PAGEBLOCK_ORDER
+            pb = pfn >> self.pa.memmap.pageblock_order
             if pb < len(pb_zone):
                 zi = pb_zone[pb]
                 if zi != PB_ZONE_MIXED:
@@ -160,9 +160,9 @@ class ZoneAccess:
         """The free scanner over one pageblock (isolate_freepages_block): free pages isolated
         as order-0 migration targets, or [] if the block is no suitable target."""
         memmap = self.pa.memmap
-        if memmap.pageblock_mt[start >> PAGEBLOCK_ORDER] != MIGRATE_MOVABLE:
+        if memmap.pageblock_mt[start >> memmap.pageblock_order] != MIGRATE_MOVABLE:
             # suitable_migration_target: only whole free pageblocks of another type qualify
-            if z.buddy_order(start) < PAGEBLOCK_ORDER:
+            if z.buddy_order(start) < memmap.pageblock_order:
                 return []
         out: list[int] = []
         pfn = start

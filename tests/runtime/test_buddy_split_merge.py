@@ -12,7 +12,7 @@ UNMOVABLE_DMA = GFP_DMA | GFP_KERNEL             # DMA, MIGRATE_UNMOVABLE
 
 
 def small_zone(pages: int = 4096) -> BuddyZone:
-    return BuddyZone(0, Memmap(pages), 0, pages)
+    return BuddyZone(0, Memmap(pages, 9), 0, pages)
 
 
 def free(z: BuddyZone, pfn: int, order: int, mt: int = MIGRATE_MOVABLE) -> int:

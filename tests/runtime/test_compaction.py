@@ -30,9 +30,9 @@ def test_fragmentation_index_hand_worked() -> None:
 
 
 def test_should_try_claim_block() -> None:
-    assert should_try_claim_block(4, MIGRATE_MOVABLE)      # >= pageblock_order / 2
-    assert not should_try_claim_block(3, MIGRATE_MOVABLE)
-    assert should_try_claim_block(0, MIGRATE_UNMOVABLE)
+    assert should_try_claim_block(4, MIGRATE_MOVABLE, 9)      # >= pageblock_order / 2
+    assert not should_try_claim_block(3, MIGRATE_MOVABLE, 9)
+    assert should_try_claim_block(0, MIGRATE_UNMOVABLE, 9)
 
 
 def one_zone(pages: int = 16384) -> Machine:

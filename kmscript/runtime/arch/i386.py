@@ -36,9 +36,11 @@ I/O bitmaps, the doublefault stack).  CPU_ENTRY_AREA_BASE rounds down to a 4 MiB
 the result is the same for any size up to ``CEA_PAGES_PER_CPU_LIMIT`` pages per CPU, far
 above what those members take; a test checks the arithmetic of that margin.  The pages the
 kernel image and early allocations reserve at 16 MiB are those of the verified x86_64
-machine (no i386 machine was measured).  Not modelled: pageblock_order, which is 10 on a
-non-PAE kernel (include/linux/pageblock-flags.h: HUGETLB_PAGE_ORDER = PMD_SHIFT - PAGE_SHIFT,
-capped at MAX_PAGE_ORDER) and stays the x86_64 machine's 9 here.
+machine (no i386 machine was measured).
+
+pageblock_order is 10 (4 MiB blocks): include/linux/pageblock-flags.h takes
+MIN_T(HUGETLB_PAGE_ORDER, PAGE_BLOCK_MAX_ORDER) and HPAGE_SHIFT = PMD_SHIFT = 22 without PAE
+(``Arch.pageblock_order`` derives it from ``pmd_shift``; a PAE kernel's PMD_SHIFT 21 gives 9).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..gfp import ZoneTypes
-from ..mm_types import PAGE_SHIFT
+from ..mm_types import PAGE_BLOCK_MAX_ORDER, PAGE_SHIFT
 from .paging import X86_64_4LEVEL, Paging
 
 
@@ -141,6 +141,27 @@ class Arch:
     @property
     def pcpu_atom_size(self) -> int:
         return 1 << (self.pcpu_atom_shift or self.pmd_shift)
+
+    @property
+    def hpage_pmd_order(self) -> int:
+        """HPAGE_PMD_ORDER = HPAGE_PMD_SHIFT - PAGE_SHIFT, HPAGE_PMD_SHIFT = PMD_SHIFT
+        (include/linux/huge_mm.h): the THP order, 9 on x86_64, 10 on 2-level i386."""
+        return self.pmd_shift - PAGE_SHIFT
+
+    @property
+    def pageblock_order(self) -> int:
+        """include/linux/pageblock-flags.h: pageblock_order = MIN_T(unsigned int,
+        HUGETLB_PAGE_ORDER, PAGE_BLOCK_MAX_ORDER) with CONFIG_HUGETLB_PAGE, where x86 has
+        HUGETLB_PAGE_ORDER = HPAGE_SHIFT - PAGE_SHIFT and HPAGE_SHIFT = PMD_SHIFT
+        (arch/x86/include/asm/page_types.h).  PMD_SHIFT is 21 on x86_64 (order 9, 2 MiB
+        blocks), 22 on non-PAE i386 (pgtable-2level_types.h: order 10, 4 MiB blocks) and 21
+        with PAE.  The header's THP-only form gives the same order (HPAGE_PMD_ORDER); a
+        kernel with neither hugetlb nor THP (PAGE_BLOCK_MAX_ORDER, 10) is not modelled."""
+        return min(self.hpage_pmd_order, PAGE_BLOCK_MAX_ORDER)
+
+    @property
+    def pageblock_nr_pages(self) -> int:
+        return 1 << self.pageblock_order
 
     @property
     def has_highmem(self) -> bool:
