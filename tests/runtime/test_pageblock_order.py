@@ -16,11 +16,10 @@ from dataclasses import replace
 from kmscript.runtime import procfs
 from kmscript.runtime.arch import I386, X86_64
 from kmscript.runtime.arch.x86_64 import X86_64_LA57
-from kmscript.runtime.gfp import GFP_ATOMIC, GFP_KERNEL, __GFP_NOWARN
+from kmscript.runtime.gfp import GFP_ATOMIC, GFP_KERNEL, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE, __GFP_NOWARN
 from kmscript.runtime.internal import should_try_claim_block
 from kmscript.runtime.machine import Machine, MachineConfig
 from kmscript.runtime.mm_types import NR_PAGE_ORDERS
-from kmscript.runtime.page_alloc import MIGRATE_MOVABLE, MIGRATE_UNMOVABLE
 
 PAGE_SHIFT = 12
 PAGE_BLOCK_MAX_ORDER = 10          # mm/Kconfig: CONFIG_PAGE_BLOCK_MAX_ORDER default on x86
