@@ -295,15 +295,11 @@ def run_one(session: Any, name: str, text: str | None, out: Any, ns: argparse.Na
         if problem is not None:
             _err(f"kmscript: {problem}")
             status = max(status, EXIT_USAGE)
-    if ns.leak_check:
-        report = getattr(session.machine, "leak_report", None)
-        if report is None:
-            _err("kmscript: --leak-check is not available in this build")
-        else:
-            text_out = report()
-            if text_out:
-                for line in text_out.rstrip("\n").split("\n"):
-                    out(line)
+    if ns.leak_check and session.has_machine:   # (a script that booted nothing leaks nothing)
+        text_out = session.machine.views.leak_report()
+        if text_out:
+            for line in text_out.rstrip("\n").split("\n"):
+                out(line)
     del Session
     return status
 

@@ -37,7 +37,7 @@ import threading
 import time
 import _thread
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
@@ -64,6 +64,9 @@ from .completer import KmsCompleter
 from .display import Fragments, Printer, human_bytes, no_color, value_fragments
 from .record import split_statements
 from .toolbar import toolbar_fragments
+
+if TYPE_CHECKING:
+    from ..session import Session
 
 UNDO_DEPTH = 10
 # Ctrl-C while an entry runs: re-ask the work meter to stop every POKE_EVERY seconds, and
@@ -151,7 +154,7 @@ def _open_brackets(text: str) -> int:
 
 
 class Repl:
-    def __init__(self, session: Any, *, vi_mode: bool = False, input: Input | None = None,
+    def __init__(self, session: Session, *, vi_mode: bool = False, input: Input | None = None,
                  output: Output | None = None, history: History | None = None,
                  sink: Callable[[str], None] | None = None, color: bool | None = None,
                  pager: bool | None = None) -> None:
@@ -160,7 +163,7 @@ class Repl:
         self.printer = Printer(color=self.color, output=output, sink=sink, pager=pager)
         # Statements of each entry that ran successfully; a file run before the REPL
         # (kmscript -i FILE) is the start of the scenario :save writes.
-        self.recorded: list[list[str]] = [[src.text.strip()] for src in getattr(session, "sources", [])
+        self.recorded: list[list[str]] = [[src.text.strip()] for src in session.sources
                                           if src.text.strip()]
         self.undo_stack: list[tuple[Any, int]] = []
         # the decision records of the last entry (:explain); None when it was not recorded
@@ -208,7 +211,7 @@ class Repl:
         self.printer.line(line, "output")
 
     def _kernel(self, rec: LogRecord) -> None:
-        if getattr(self.session, "quiet", False):
+        if self.session.quiet:
             return
         cls = f"kernel.{rec.kind}"
         for ln in rec.lines():
@@ -581,30 +584,18 @@ class Repl:
                  + ("" if cfg.thp else ", THP off") + (f", slub_debug={cfg.slub_debug}" if cfg.slub_debug else "")]
         for k, v in m.views.summary().items():
             lines.append(f"  {k}: {v}")
-        zones = getattr(getattr(m, "page_alloc", None), "zones", None) or []
-        for z in zones:
-            try:
-                if not z.managed_pages:
-                    continue
-                free = z.nr_free_pages
-                lines.append(f"  zone {z.name:<8} free {free:>9} pages ({human_bytes(free * 4096)})"
-                             f"  min {z.min}  low {z.low}  high {z.high}  managed {z.managed_pages}")
-            except Exception:
+        for z in m.page_alloc.zones:
+            if not z.managed_pages:
                 continue
-        vm = getattr(m, "vmstat", None)
-        if vm is not None:
-            slab = vm.nr_slab_reclaimable_b + vm.nr_slab_unreclaimable_b
-            lines.append(f"  slab {human_bytes(slab)}  vmalloc {human_bytes(vm.nr_vmalloc_pages * 4096)}  "
-                         f"percpu {human_bytes(vm.nr_percpu_pages * 4096)}  kernel stacks {vm.nr_kernel_stack_kb} kB")
-        caches = getattr(getattr(m, "slab", None), "caches", None)
-        if caches is not None:
-            lines.append(f"  slab caches: {len(caches)}")
-        tasks = getattr(m, "tasks", None)
-        if tasks is not None:
-            try:
-                lines.append(f"  tasks: {', '.join(f'{t.comm}[{t.pid}]' for t in tasks)}")
-            except Exception:
-                pass
+            free = z.nr_free_pages
+            lines.append(f"  zone {z.name:<8} free {free:>9} pages ({human_bytes(free * 4096)})"
+                         f"  min {z.min}  low {z.low}  high {z.high}  managed {z.managed_pages}")
+        vm = m.vmstat
+        slab = vm.nr_slab_reclaimable_b + vm.nr_slab_unreclaimable_b
+        lines.append(f"  slab {human_bytes(slab)}  vmalloc {human_bytes(vm.nr_vmalloc_pages * 4096)}  "
+                     f"percpu {human_bytes(vm.nr_percpu_pages * 4096)}  kernel stacks {vm.nr_kernel_stack_kb} kB")
+        lines.append(f"  slab caches: {len(m.slab.caches)}")
+        lines.append(f"  tasks: {', '.join(f'{t.comm}[{t.pid}]' for t in m.tasks)}")
         ctx = m.ctx
         lines.append(f"  current: cpu{ctx.cpu}" + (" in hardirq" if ctx.in_irq() else ""))
         g = s.interp.globals

@@ -24,13 +24,17 @@ any exception inside ends in "no completions".
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
 from ..lang import vocabulary
 from .display import doc_summary, summary
+
+if TYPE_CHECKING:
+    from ..runtime.machine import Machine
+    from ..session import Session
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 _ATTR = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\.$")
@@ -120,7 +124,7 @@ def _innermost_call(text: str) -> tuple[str, int] | None:
 class KmsCompleter(Completer):
     """See the module docstring.  *get_session* returns the live Session."""
 
-    def __init__(self, get_session: Callable[[], Any],
+    def __init__(self, get_session: Callable[[], Session],
                  meta_commands: Callable[[], dict[str, Any]] | None = None,
                  help_topics: Callable[[], Iterable[str]] | None = None) -> None:
         self.get_session = get_session
@@ -215,7 +219,7 @@ class KmsCompleter(Completer):
     def _general(self) -> list[Candidate]:
         out: list[Candidate] = []
         session = self.get_session()
-        for name, v in getattr(getattr(session, "interp", None), "globals", {}).items():
+        for name, v in session.interp.globals.items():
             out.append(Candidate(name, _type_of(v) + " = " + summary(v, 30)))
         for b in vocabulary.builtins().values():
             out.append(Candidate(b.name, b.signature()))
@@ -242,13 +246,13 @@ class KmsCompleter(Completer):
 
     def _sysctls(self) -> list[Candidate]:
         session = self.get_session()
-        if getattr(session, "has_machine", False):
-            names = vocabulary.sysctls(session.machine)
+        machine = session.machine if session.has_machine else None
+        if machine is not None:
+            names = vocabulary.sysctls(machine)
         else:
             if self._boot_sysctls is None:  # the vocabulary boots a small machine to ask
                 self._boot_sysctls = vocabulary.sysctls(None)
             names = self._boot_sysctls
-        machine = session.machine if getattr(session, "has_machine", False) else None
         return [Candidate(n, _sysctl_value(machine, n)) for n in names]
 
     def _params(self, fn: Any) -> list[Candidate]:
@@ -273,7 +277,7 @@ class KmsCompleter(Completer):
                 out += [Candidate(n, "cache") for n in live_cache_names(session) if _IDENT.fullmatch(n)]
             if param.name in ("zone", "z"):
                 out += [Candidate(n, "zone") for n in live_zone_names(session)]
-        g = getattr(getattr(session, "interp", None), "globals", {})
+        g = session.interp.globals
         handle_kinds = kinds - {"name", "string", "int", "size", "gfp", "bool", "value", "list", "pointer"}
         if handle_kinds:
             out += [Candidate(n, f"{_type_of(v)} = {summary(v, 30)}") for n, v in g.items()
@@ -284,7 +288,7 @@ class KmsCompleter(Completer):
 
     def _attributes(self, name: str) -> list[Candidate]:
         session = self.get_session()
-        g = getattr(getattr(session, "interp", None), "globals", {})
+        g = session.interp.globals
         if name not in g:
             return []
         obj = g[name]
@@ -329,7 +333,7 @@ class KmsCompleter(Completer):
             yield from self._rank(arg.lstrip(), [Candidate("on"), Candidate("off")])
 
 
-def _sysctl_value(machine: Any, name: str) -> str:
+def _sysctl_value(machine: Machine | None, name: str) -> str:
     if machine is None:
         return "sysctl"
     try:
@@ -343,31 +347,21 @@ def _type_of(v: Any) -> str:
     return type_name(v)
 
 
-# -- live names from the machine (defensive: the runtime areas may not all be present) ---
-def _machine_or_none(session: Any) -> Any:
-    try:
-        return session.machine if session.has_machine else None
-    except Exception:
-        return None
+# -- live names from the machine ----------------------------------------------------------
+def _machine_or_none(session: Session) -> Machine | None:
+    return session.machine if session.has_machine else None
 
 
-def live_cache_names(session: Any) -> list[str]:
+def live_cache_names(session: Session) -> list[str]:
     m = _machine_or_none(session)
-    caches = getattr(getattr(m, "slab", None), "caches", None) or []
-    return sorted({str(getattr(c, "name", "")) for c in caches} - {""})
+    return sorted({c.name for c in m.slab.caches}) if m is not None else []
 
 
-def live_zone_names(session: Any) -> list[str]:
+def live_zone_names(session: Session) -> list[str]:
     m = _machine_or_none(session)
-    zones = getattr(getattr(m, "page_alloc", None), "zones", None) or []
-    return [str(z.name) for z in zones if getattr(z, "managed_pages", 1)]
+    return [z.name for z in m.page_alloc.zones if z.managed_pages] if m is not None else []
 
 
-def live_percpu_names(session: Any) -> list[str]:
+def live_percpu_names(session: Session) -> list[str]:
     m = _machine_or_none(session)
-    pc = getattr(m, "percpu", None)
-    for attr in ("vars", "variables", "_vars"):
-        d = getattr(pc, attr, None)
-        if isinstance(d, dict):
-            return sorted(str(k) for k in d)
-    return []
+    return m.percpu.var_names() if m is not None else []

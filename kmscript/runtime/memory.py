@@ -191,7 +191,7 @@ class Memory(PageTables):
         self.mapcount.set(pfn, n + 1)
         if n == 0:
             self.vmstat.nr_mapped += 1
-        if getattr(f, "shmem", False):
+        if f.shmem:
             mm.shmem += 1
         else:
             mm.file += 1
@@ -251,7 +251,7 @@ class Memory(PageTables):
         self.mapcount.set(pfn, n)
         found = self.rmap.lookup(pfn)
         if found is not None and isinstance(found[0], File):
-            if getattr(found[0], "shmem", False):
+            if found[0].shmem:
                 mm.shmem -= 1
             else:
                 mm.file -= 1
@@ -305,7 +305,7 @@ class Memory(PageTables):
             self.mapcount.set(pfn, self.mapcount.get(pfn) + 1)
             found = self.rmap.lookup(pfn)
             if found is not None and isinstance(found[0], File):
-                if getattr(found[0], "shmem", False):
+                if found[0].shmem:
                     new.shmem += 1
                 else:
                     new.file += 1

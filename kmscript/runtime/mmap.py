@@ -300,7 +300,7 @@ class Mmap(Gup):
                 return err
         prev, nxt = mm.vmas.neighbours(addr, end)
         vmg = MergeRequest(addr, end, vm_flags, pgoff, file, prev=prev, next=nxt)
-        vma = None if file is not None and getattr(file, "shmem", False) else mm.vmas.merge_new_range(vmg)
+        vma = None if file is not None and file.shmem else mm.vmas.merge_new_range(vmg)
         if vma is None:
             if mm.map_count >= self.max_map_count:
                 return -ENOMEM

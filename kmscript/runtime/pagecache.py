@@ -349,7 +349,7 @@ class File:
         self.pos = 0  # byte offset of the next read/write
         self.size = 0  # i_size: the highest byte written or read
         self.maps: list[FileMapping] = []  # the address spaces mapping the file (i_mmap)
-        self.shmem = False  # a shmem file (the backing of a shared anonymous mapping)
+        self.shmem: bool = False  # a shmem file (the backing of a shared anonymous mapping)
 
     @property
     def cached(self) -> int:

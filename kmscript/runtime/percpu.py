@@ -425,6 +425,10 @@ class PerCpu(PercpuVm):
     def has_var(self, name: str) -> bool:
         return name in self.vars
 
+    def var_names(self) -> list[str]:
+        """The script's per-cpu variables (``percpu NAME``), sorted."""
+        return sorted(self.vars)
+
     def var(self, name: str) -> PerCpuVar:
         try:
             return self.vars[name]

@@ -551,7 +551,7 @@ class PageTables:
         found = self.rmap.lookup(pfn)
         if found is not None and isinstance(found[0], File):
             f = found[0]
-            if getattr(f, "shmem", False):
+            if f.shmem:
                 mm.shmem -= 1
             else:
                 mm.file -= 1

@@ -73,11 +73,13 @@ def _make_session_class() -> type:
     class RunnerSession(Session):
         """A Session that arms fail-nth on its machine until an allocation has been asked."""
 
-        fail_nth = 0
-        force_kasan = False  # kmscript test --kasan
-        armed: list[Any] = []
-        injections: list[str] = []
-        report_sites: dict[int, str] = {}
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.fail_nth = 0
+            self.force_kasan = False  # kmscript test --kasan
+            self.armed: list[Any] = []
+            self.injections: list[str] = []   # "attr: site at file:line" of each injected failure
+            self.report_sites: dict[int, str] = {}
 
         def _on_log(self, rec: Any) -> None:
             n = len(self.reports)
@@ -141,15 +143,14 @@ def _run_session(make: Callable[[list[str]], Any], body: Callable[[Any], None], 
         run.internal = f"internal error: {type(e).__name__}: {e}\n" + "".join(tb[-6:]).rstrip()
     run.duration = time.perf_counter() - t0
     run.reports = session.unexpected_reports(0 if setup_reports else session.block_reports_start)
-    run.report_sites = dict(getattr(session, "report_sites", {}))
+    run.report_sites = dict(session.report_sites)
     if session.has_machine:
-        fi = getattr(session.machine, "faults", None)
-        if fi is not None:
-            run.fault_notes = list(fi.unfired_notes())
-        run.injected = int(getattr(fi, "injected", 0))
-        injections = getattr(session, "injections", None) or getattr(fi, "sites", None)
+        fi = session.machine.faults
+        run.fault_notes = list(fi.unfired_notes())
+        run.injected = fi.injected
+        injections = session.injections or fi.sites
         if injections:
-            run.fault = str(injections[0])
+            run.fault = injections[0]
     return run
 
 

@@ -401,12 +401,10 @@ def run_file(path: str, opts: RunOptions | None = None, *, display: str | None =
             if failed:
                 st = r.error.exit_status if r.error is not None else 3
                 exit_status = max(exit_status, st if st != EXIT_OK else EXIT_ASSERT)
-    if session is not None and a.leak_check and top_err is None:
-        report = getattr(session.machine, "leak_report", None)
-        if callable(report):
-            leaks = str(report() or "")
-            if leaks:
-                stdout += leaks.rstrip("\n").split("\n")
+    if session is not None and a.leak_check and top_err is None and session.has_machine:
+        leaks = session.machine.views.leak_report()
+        if leaks:
+            stdout += leaks.rstrip("\n").split("\n")
 
     # -- the file case ---------------------------------------------------------------------
     ranges = blocks if blocks else sblocks

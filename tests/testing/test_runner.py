@@ -392,3 +392,24 @@ def test_a_failing_set_up_is_each_blocks_error_in_every_format(tmp_path: Path) -
     run("--junit-xml", str(xml), f)
     root = ET.parse(xml).getroot()
     assert (root.get("tests"), root.get("errors"), root.get("failures"), root.get("skipped")) == ("2", "1", "0", "1")
+
+
+def test_args_leak_check_appends_the_leak_report_to_the_output(tmp_path: Path) -> None:
+    # the kmemleak-like report of the machine (Views.leak_report) follows the output: the
+    # NAME.out golden holds it
+    f = write(tmp_path, "leak.kms", "# ARGS: --leak-check\np = kmalloc(64)\nq = kmalloc(100)\nkfree(q)\n")
+    report = ("kmemleak: 1 new suspected memory leak (64 bytes) from 1 call site\n"
+              "leak.kms:2: 1 object, 64 bytes (kmalloc-64)\n"
+              "  unreferenced object 0xffff888100001000 (size 64):\n"
+              "    backtrace: leak.kms:2\n")
+    golden = tmp_path / "leak.out"
+    golden.write_text(report)
+    rc, lines = run(f)
+    assert rc == 0, lines
+    golden.write_text("")                 # without the report the golden no longer matches
+    rc, lines = run(f)
+    assert rc == 1
+    ok = write(tmp_path, "noleak.kms", "# ARGS: --leak-check\np = kmalloc(64)\nkfree(p)\n")
+    (tmp_path / "noleak.out").write_text("kmemleak: 0 new suspected memory leaks\n")
+    rc, lines = run(ok)
+    assert rc == 0, lines
