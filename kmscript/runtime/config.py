@@ -33,7 +33,9 @@ class MachineConfig:
     thp: bool = True  # THP enabled (madvise): raises min_free_kbytes as khugepaged does
     slab_nomerge: bool = False
     slub_debug: str | None = None
-    vmap_stack: bool = True
+    # CONFIG_VMAP_STACK; None is the arch's default: on where the arch has HAVE_ARCH_VMAP_STACK
+    # (x86_64), off on i386, where vmap_stack=true is refused (arch/x86/Kconfig)
+    vmap_stack: bool | None = None
     # kernel stacks: None is the arch's THREAD_SIZE (16K on x86_64); 8K (i386) and 4K (i386
     # CONFIG_4KSTACKS, 2.6.6-2.6.36) are the historical sizes; irq_stacks=false runs
     # interrupts on the interrupted task's stack

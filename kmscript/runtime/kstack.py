@@ -5,7 +5,7 @@ try_release_thread_stack_to_cache, account_kernel_stack; arch/x86/kernel/irq_64.
 map_irq_stack; arch/x86/include/asm/page_64_types.h):
 
 - ``THREAD_SIZE = PAGE_SIZE << 2`` = 16 KiB (no KASAN), ``THREAD_ALIGN = THREAD_SIZE``.
-- **With CONFIG_VMAP_STACK** (default, ``machine(vmap_stack=true)``): a new stack first
+- **With CONFIG_VMAP_STACK** (the x86_64 default, ``machine(vmap_stack=true)``; refused on i386): a new stack first
   takes one of the NR_CACHED_STACKS = 2 stacks cached on the current CPU
   (``cached_stacks[0]`` then ``[1]``; it is memset to 0), otherwise
   ``__vmalloc_node(THREAD_SIZE, THREAD_ALIGN, THREADINFO_GFP & ~__GFP_ACCOUNT)`` =
@@ -98,8 +98,10 @@ class KernelStacks:
         self.irq_stack_size = thread_size  # IRQ_STACK_SIZE == THREAD_SIZE on both x86 flavours
         self.separate_irq_stacks = irq_stacks
         self.log = log
-        # CONFIG_VMAP_STACK needs HAVE_ARCH_VMAP_STACK (x86_64 only): off on i386
-        self.vmap_stack = vmap_stack and arch.have_vmap_stack
+        # CONFIG_VMAP_STACK needs HAVE_ARCH_VMAP_STACK (x86_64 only): the Machine refuses
+        # vmap_stack=true on i386 and passes the arch's default otherwise
+        assert arch.have_vmap_stack or not vmap_stack, "VMAP_STACK on an arch without HAVE_ARCH_VMAP_STACK"
+        self.vmap_stack = vmap_stack
         self.vmalloc = vmalloc
         self.page_alloc = page_alloc
         self.ctx = ctx

@@ -85,6 +85,12 @@ class Machine:
             # the fixmap reserves kmap_local slots for CONFIG_NR_CPUS CPUs (runtime/arch/i386.py)
             raise KernelFault(f"cpus={self.config.cpus}: this {self.arch.name} kernel is built with "
                               f"CONFIG_NR_CPUS={self.arch.nr_cpus_config}")
+        if self.config.vmap_stack and not self.arch.have_vmap_stack:
+            # arch/x86/Kconfig: "select HAVE_ARCH_VMAP_STACK if X86_64", and arch/Kconfig's
+            # VMAP_STACK depends on HAVE_ARCH_VMAP_STACK: a 32-bit kernel cannot be built with it
+            raise KernelFault(f"vmap_stack=true: {self.arch.description} has no CONFIG_VMAP_STACK "
+                              f"(arch/x86/Kconfig selects HAVE_ARCH_VMAP_STACK only for X86_64); "
+                              f"its kernel stacks are THREAD_SIZE blocks of the page allocator")
         if self.config.mem > self.arch.max_physmem and not self.arch.has_highmem:
             # arch/x86/include/asm/sparsemem.h: MAX_PHYSMEM_BITS (46 with 4-level paging).  A
             # highmem kernel boots instead and trims max_pfn to MAX_NONPAE_PFN with a warning
@@ -265,7 +271,8 @@ class Machine:
     # kmscript/runtime/kstack.py; the task model calls self.kstacks.alloc_thread_stack/free_thread_stack.
     def _boot_kstacks(self) -> None:
         pa = self.page_alloc
-        self.kstacks = KernelStacks(arch=self.arch, vmap_stack=self.config.vmap_stack, vmalloc=self.vmalloc, page_alloc=pa,
+        self.kstacks = KernelStacks(arch=self.arch, vmap_stack=(self.arch.have_vmap_stack if self.config.vmap_stack is None
+                                                             else self.config.vmap_stack), vmalloc=self.vmalloc, page_alloc=pa,
                                     ctx=self.ctx, vmstat=self.vmstat, nr_cpus=self.nr_cpus,
                                     owner_kstack=OWNER_KSTACK, zero=self.mem.zero,
                                     log=self.log, thread_size=(kasan_thread_size(self.arch)

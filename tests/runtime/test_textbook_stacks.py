@@ -78,3 +78,19 @@ print("survived", stack_depth())
         assert "BUG: TASK stack guard page was hit" in s.machine.log.dmesg()  # type: ignore[attr-defined]
     else:
         assert err is None and out[-1] == "survived 3000"
+
+
+def test_vmap_stack_on_i386_is_refused_not_ignored() -> None:
+    """arch/x86/Kconfig: ``select HAVE_ARCH_VMAP_STACK if X86_64`` - a 32-bit kernel has no
+    CONFIG_VMAP_STACK, so asking for it is an error; left out or false, i386 boots with
+    page-allocator stacks, and x86_64 keeps VMAP_STACK by default."""
+    _, err, _ = run('machine(arch="i386", vmap_stack=true)\nprint("booted")')
+    assert err is not None
+    text = err.render()  # type: ignore[attr-defined]
+    assert "vmap_stack=true" in text and "HAVE_ARCH_VMAP_STACK only for X86_64" in text
+    out, err, s = run('machine(arch="i386", vmap_stack=false)\nprint(THREAD_SIZE)')
+    assert err is None and out == ["8192"]
+    out, err, s = run('machine(arch="i386")\nprint(THREAD_SIZE)')
+    assert err is None and out == ["8192"] and not s.machine.kstacks.vmap_stack  # type: ignore[attr-defined]
+    out, err, s = run('machine(cpus=1)\nprint(THREAD_SIZE)')
+    assert err is None and s.machine.kstacks.vmap_stack  # type: ignore[attr-defined]
