@@ -138,9 +138,13 @@ class PageAllocator(Rmqueue):
                 self._ac_cache[gfp] = ac
         return ac
 
-    def alloc_pages(self, gfp: int, order: int, *, owner: int = OWNER_KERNEL,
+    def alloc_pages(self, gfp: int, order: int, owner: int = OWNER_KERNEL,
                     caller: str | None = None) -> int | None:
-        """alloc_pages(): the head pfn of 2^order pages, or None (warn_alloc unless __GFP_NOWARN)."""
+        """alloc_pages(): the head pfn of 2^order pages, or None (warn_alloc unless __GFP_NOWARN).
+
+        owner and caller are not keyword-only (callers pass them by keyword, as the
+        PageAllocator protocol of mm_types.py requires): CPython 3.11 does not specialise a call to a
+        function with keyword-only parameters, which cost about 40 ns per call here."""
         ctx = self.ctx
         if (gfp & _GFP_DIRECT_RECLAIM and order <= MAX_PAGE_ORDER
                 and (ctx.preempt_count or ctx.irqs_disabled_per_cpu[ctx.cpu] or ctx.rcu_nesting)):
@@ -148,24 +152,34 @@ class PageAllocator(Rmqueue):
             # might_alloc's own test inlined, so a caller that may sleep pays nothing more
             ctx.might_alloc(gfp, ("__alloc_frozen_pages_noprof", "alloc_pages_mpol", caller or "alloc_pages_noprof"))
         if order == 0 and not self.faults.active and not self.tracer.enabled:
-            # The common case of get_page_from_freelist + rmqueue_pcplist, inlined.
+            # The common case of get_page_from_freelist + rmqueue_pcplist, inlined: the
+            # zonelist walk of _pcp_fast_zone (same test, same outcome; inlined here because
+            # a call costs as much as the rest of the walk), then the pcp list head.
             ac = self._ac_cache.get(gfp)
-            zone = _pcp_fast_zone(ac) if ac is not None else None
-            if zone is not None and ac is not None:
-                pcp = zone.pcp[ctx.cpu]
-                lst = pcp.lists[ac[1]]
-                if lst:
-                    pcp.free_count >>= 1
-                    pcp.count -= 1
-                    pfn: int = lst.popleft()
-                    zone.numa_hit += 1
-                    zone.pgalloc += 1
-                    sec = self.memmap.sections[pfn >> SECTION_SHIFT]
-                    assert sec is not None   # a page on a pcp list has state bytes
-                    sec[pfn & SECTION_MASK] = owner << 4
-                    if gfp & _GFP_ZERO:
-                        self.phys.clear_pages(pfn, 1)
-                    return pfn
+            if ac is not None:
+                hz = ac[0]
+                for zone in ac[2]:
+                    if (zone.free_pages - zone.nr_free_highatomic
+                            > zone._watermark[1 + (not zone.below_high)] + zone.watermark_boost
+                            + zone.lowmem_reserve[hz]):
+                        if not zone.boosted_watermark:
+                            pcp = zone.pcp[ctx.cpu]
+                            lst = pcp.lists[ac[1]]
+                            if lst:
+                                pcp.free_count >>= 1
+                                pcp.count -= 1
+                                pfn: int = lst.popleft()
+                                zone.numa_hit += 1
+                                zone.pgalloc += 1
+                                sec = self.memmap.sections[pfn >> SECTION_SHIFT]
+                                assert sec is not None   # a page on a pcp list has state bytes
+                                sec[pfn & SECTION_MASK] = owner << 4
+                                if gfp & _GFP_ZERO:
+                                    self.phys.clear_pages(pfn, 1)
+                                return pfn
+                        break
+                    if not zone.below_high:
+                        break
         elif 0 < order <= PAGE_ALLOC_COSTLY_ORDER and not self.faults.active and not self.tracer.enabled:
             # The same for orders 1-3: __zone_watermark_ok at the high mark, whose search for
             # a free block of a usable type is answered by the order-10 lists in the common

@@ -20,6 +20,9 @@ from .zone import PCP_BATCH_SCALE_MAX, PCPF_FREE_HIGH_BATCH, PCPF_PREV_FREE_HIGH
 from .mm_init import PB_ZONE_MIXED
 from .show_mem import ShowMem
 
+_PCP_HEAD_ORDER0 = K_PCP << 4   # the state byte of an order-0 page on a pcp list
+_NOT_PREV_FREE_HIGH_ORDER = ~PCPF_PREV_FREE_HIGH_ORDER
+
 
 class PageFree(ShowMem):
     """Freeing pages back to the pcp lists and the buddy free lists."""
@@ -53,10 +56,10 @@ class PageFree(ShowMem):
             except IndexError:
                 sec, zi = None, PB_ZONE_MIXED
             if sec is not None and zi != PB_ZONE_MIXED:
-                zone = self.zones[zi]
                 i = pfn & SECTION_MASK
                 b = sec[i]
-                mt = memmap.pageblock_mt[pb]
+                mt = memmap.pageblock_mt[pb]   # as long as pageblock_zone (mm_init)
+                zone = self.zones[zi]
                 if (0x40 <= b < 0xC0 and not b & 0x0F and mt < MIGRATE_PCPTYPES and pfn not in self._refcount
                         and not zone.below_high and not zone.reclaim_active):
                     pcp = zone.pcp[self.ctx.cpu]
@@ -67,8 +70,8 @@ class PageFree(ShowMem):
                         pcp.alloc_factor >>= 1
                         pcp.lists[mt].appendleft(pfn)
                         pcp.count += 1
-                        sec[i] = K_PCP << 4
-                        pcp.flags &= ~PCPF_PREV_FREE_HIGH_ORDER
+                        sec[i] = _PCP_HEAD_ORDER0
+                        pcp.flags &= _NOT_PREV_FREE_HIGH_ORDER
                         if pcp.free_count < (pcp.batch << PCP_BATCH_SCALE_MAX):
                             pcp.free_count += 1
                         return
