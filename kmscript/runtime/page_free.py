@@ -358,6 +358,14 @@ class PageFree(ShowMem):
             lst = lists[pindex]
             order = pindex_to_order(pindex, self.hpage_pmd_order)
             nr = 1 << order
+            if not order and not tracing:
+                # the order-0 pages this list gives, from its tail, in one run
+                k = min(count, len(lst))
+                run = [lst.pop() for _ in range(k)]
+                count -= k
+                pcp.count -= k
+                zone.free_pcp_run(run)
+                continue
             while True:
                 pfn = lst.pop()
                 mt = pageblock_mt[pfn >> pb_order]

@@ -9,7 +9,7 @@ gives back exactly the boot state's free page count.
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from kmscript.runtime.gfp import GFP_ATOMIC, GFP_DMA32, GFP_HIGHUSER_MOVABLE, GFP_KERNEL, GFP_NOWAIT, __GFP_NOWARN
@@ -109,3 +109,49 @@ def test_bulk_rmqueue_matches_rmqueue_smallest_one_by_one(ops: list[tuple[str, i
                 for pfn in taken_bulk:
                     z.memmap.set_block(pfn, order, 0x10 | order, 0x1F)
             assert bulk.memmap.sections == single.memmap.sections
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from([GFP_KERNEL, GFP_HIGHUSER_MOVABLE, GFP_KERNEL | 0x10, GFP_ATOMIC]), min_size=1,
+                max_size=8), st.integers(1, 3000), st.lists(st.tuples(st.integers(0, 15), st.integers(0, 2)), max_size=8),
+       st.randoms(use_true_random=False))
+@example([GFP_HIGHUSER_MOVABLE], 3000, [(0, 0), (1, 2), (3, 0), (4, 1)], __import__("random").Random(1))
+def test_free_pcp_run_is_free_one_page_one_by_one(gfps: list[int], n: int, marks: list[tuple[int, int]],
+                                                   rnd: object) -> None:
+    """BuddyZone.free_pcp_run (free_pcppages_bulk's order-0 run) leaves the zone as
+    _buddy_free + free_one_page on each page in turn: the free lists in order, the
+    state bytes, the pageblock migratetypes and the counters.  Pages of several
+    migratetypes (some pageblocks re-marked before the frees, so whole pageblocks of
+    different types merge), freed in a random order."""
+    import random
+    from kmscript.runtime.buddy import BUDDY_TAIL, SECTION_MASK, SECTION_SHIFT
+    from kmscript.runtime.gfp import MIGRATE_TYPES
+    from kmscript.runtime.mm_types import MAX_PAGE_ORDER, PAGEBLOCK_ORDER
+    assert isinstance(rnd, random.Random)
+    seed = rnd.random()
+
+    def run(batched: bool) -> tuple[object, ...]:
+        m = Machine(MachineConfig(cpus=1, dma_pages=0, dma32_pages=8192))
+        pa = m.page_alloc
+        got = [pa.alloc_pages(gfps[i % len(gfps)], 0) for i in range(n)]
+        pfns = [p for p in got if p is not None]
+        pa.drain_all_pages()
+        zone = pa.populated[0]
+        blocks = sorted({p >> PAGEBLOCK_ORDER for p in pfns})
+        for block, mt in marks:
+            zone.set_pageblock_migratetype(blocks[block % len(blocks)] << PAGEBLOCK_ORDER, mt)
+        r = random.Random(seed)
+        r.shuffle(pfns)
+        if batched:
+            zone.free_pcp_run(pfns)
+        else:
+            for pfn in pfns:
+                sec = pa.memmap.sections[pfn >> SECTION_SHIFT]
+                assert sec is not None
+                sec[pfn & SECTION_MASK] = BUDDY_TAIL
+                zone.free_one_page(pfn, 0, pa.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER])
+        return ([zone.free_list(o, mt) for o in range(MAX_PAGE_ORDER + 1) for mt in range(MIGRATE_TYPES)],
+                zone.free_pages, zone.nr_free_highatomic, list(zone.nr_free), [bytes(s or b"") for s in pa.memmap.sections],
+                bytes(pa.memmap.pageblock_mt))
+
+    assert run(True) == run(False)
