@@ -365,6 +365,7 @@ class BuddyZone:
         memmap = self.memmap
         sections = memmap.sections
         pageblock_mt = memmap.pageblock_mt
+        pb_order = memmap.pageblock_order
         nxt, prv, nr_list, nr_free = self._next, self._prev, self.nr_list, self._nr_free
         start = self.zone_start_pfn
         end = self.zone_end_pfn
@@ -372,7 +373,7 @@ class BuddyZone:
             psec = sections[pfn >> SECTION_SHIFT]
             assert psec is not None   # a page on a pcp list has state bytes
             psec[pfn & SECTION_MASK] = BUDDY_TAIL
-            mt = pageblock_mt[pfn >> PAGEBLOCK_ORDER]
+            mt = pageblock_mt[pfn >> pb_order]
             order = 0
             if mt != MIGRATE_ISOLATE:
                 self.free_pages += 1
@@ -390,7 +391,7 @@ class BuddyZone:
                 if b < BUDDY_MIN or b & TAIL != order:
                     break
                 buddy_mt = (b >> 4) - K_BUDDY
-                if order >= PAGEBLOCK_ORDER:
+                if order >= pb_order:
                     if buddy_mt != mt and (not migratetype_is_mergeable(mt) or not migratetype_is_mergeable(buddy_mt)):
                         break
                 n = nxt.pop(buddy_pfn)
@@ -403,7 +404,7 @@ class BuddyZone:
                 if buddy_mt != mt:
                     self.account_freepages(-(1 << order), buddy_mt)
                     self.account_freepages(1 << order, mt)
-                    if order >= PAGEBLOCK_ORDER:
+                    if order >= pb_order:
                         self.set_pageblock_migratetype(buddy_pfn, mt)
                 pfn &= buddy_pfn
                 order += 1

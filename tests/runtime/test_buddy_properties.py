@@ -126,7 +126,7 @@ def test_free_pcp_run_is_free_one_page_one_by_one(gfps: list[int], n: int, marks
     import random
     from kmscript.runtime.buddy import BUDDY_TAIL, SECTION_MASK, SECTION_SHIFT
     from kmscript.runtime.gfp import MIGRATE_TYPES
-    from kmscript.runtime.mm_types import MAX_PAGE_ORDER, PAGEBLOCK_ORDER
+    from kmscript.runtime.mm_types import MAX_PAGE_ORDER
     assert isinstance(rnd, random.Random)
     seed = rnd.random()
 
@@ -137,9 +137,10 @@ def test_free_pcp_run_is_free_one_page_one_by_one(gfps: list[int], n: int, marks
         pfns = [p for p in got if p is not None]
         pa.drain_all_pages()
         zone = pa.populated[0]
-        blocks = sorted({p >> PAGEBLOCK_ORDER for p in pfns})
+        pb_order = pa.memmap.pageblock_order
+        blocks = sorted({p >> pb_order for p in pfns})
         for block, mt in marks:
-            zone.set_pageblock_migratetype(blocks[block % len(blocks)] << PAGEBLOCK_ORDER, mt)
+            zone.set_pageblock_migratetype(blocks[block % len(blocks)] << pb_order, mt)
         r = random.Random(seed)
         r.shuffle(pfns)
         if batched:
@@ -149,7 +150,7 @@ def test_free_pcp_run_is_free_one_page_one_by_one(gfps: list[int], n: int, marks
                 sec = pa.memmap.sections[pfn >> SECTION_SHIFT]
                 assert sec is not None
                 sec[pfn & SECTION_MASK] = BUDDY_TAIL
-                zone.free_one_page(pfn, 0, pa.memmap.pageblock_mt[pfn >> PAGEBLOCK_ORDER])
+                zone.free_one_page(pfn, 0, pa.memmap.pageblock_mt[pfn >> pb_order])
         return ([zone.free_list(o, mt) for o in range(MAX_PAGE_ORDER + 1) for mt in range(MIGRATE_TYPES)],
                 zone.free_pages, zone.nr_free_highatomic, list(zone.nr_free), [bytes(s or b"") for s in pa.memmap.sections],
                 bytes(pa.memmap.pageblock_mt))
