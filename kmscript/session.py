@@ -35,7 +35,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from .errors import KmsUsageError
 from .lang import ast
 from .lang.compiler import Interpreter
 from .lang.include import read_script

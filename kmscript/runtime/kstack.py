@@ -52,7 +52,7 @@ context of their own in kmscript, so the separate softirq stack of i386 is not d
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Callable
 
 from .errors import KernelFault
 from .context import ExecContext

@@ -45,7 +45,7 @@ from .context import ExecContext
 from .errors import KernelFault, KernelPanic
 from .events import URGENT, EventQueue
 from .gfp import (X86_64_ZONES, ZoneTypes, __GFP_FS, __GFP_NORETRY, __GFP_RETRY_MAYFAIL, __GFP_THISNODE,
-                  format_gfp_pGg, gfp_zone)
+                  format_gfp_pGg)
 from .kstack import KernelStacks
 from .mm_types import PAGE_ALLOC_COSTLY_ORDER, PAGE_SIZE
 from .pagecache import AllocSite, LruVec, PageCache

@@ -19,7 +19,7 @@ exactly what this store does for reused pages; never-touched RAM is zero here).
 
 from __future__ import annotations
 
-from .mm_types import PAGE_SHIFT, PAGE_SIZE
+from .mm_types import PAGE_SIZE
 _PAGE_MASK = PAGE_SIZE - 1
 
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 from .bug_sites import Site
 from .buddy import K_BUDDY, K_NONE, K_PCP, K_RESERVED, TAIL
 from .errors import KernelFault
-from .gfp import __GFP_NOWARN, MIGRATE_TYPES, format_gfp_pGg
-from .mm_types import PAGE_SHIFT, PAGE_SIZE, NR_PAGE_ORDERS
+from .gfp import __GFP_NOWARN, format_gfp_pGg
 from .page_state import PageState
 
 # __GFP_* names are mangled inside a class body: module-level aliases

@@ -68,7 +68,7 @@ from .slab_geometry import (SLAB_CONSISTENCY_CHECKS, SLAB_FLAGS, SLAB_RECLAIM_AC
                             SLAB_TYPESAFE_BY_RCU)
 from .slab_types import (SLUB_RED_INACTIVE, SLUB_RED_ACTIVE, SHRINK_PROMOTE_MAX, GFP_SLAB_BUG_MASK,
                          SLAB_NOLIST, SLAB_NODE_PARTIAL, SLAB_CPU_PARTIAL, SLAB_CPU, SLAB_RCU_FREE,
-                         SLAB_DEAD, MISSING, Slab, KmemCacheCpu, KmemCache)
+                         SLAB_DEAD, Slab, KmemCacheCpu, KmemCache)
 from .slab_common import parse_slub_debug
 from .slub_debug import SlubDebug
 

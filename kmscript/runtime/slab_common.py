@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 from . import slab_geometry as g
 from .bug_sites import Site

@@ -12,7 +12,6 @@ counts an error; it never raises into the caller.
 
 from __future__ import annotations
 
-from . import slab_geometry as g
 from .bug_sites import OBJECT_ERR_WARN, SLAB_ERR_WARN
 from .mm_types import PAGE_SIZE
 from .slab_geometry import (SLAB_CONSISTENCY_CHECKS, SLAB_KMALLOC, SLAB_POISON, SLAB_RED_ZONE,

@@ -71,7 +71,6 @@ import difflib
 import fnmatch
 import os
 import re
-import signal
 import sys
 import time
 from concurrent.futures import Future, ProcessPoolExecutor

@@ -8,7 +8,7 @@ import pytest
 from kmscript.runtime.errors import KernelFault
 from kmscript.runtime.kstack import KernelStacks
 
-from test_vmalloc_unit import PAGE_OFFSET, THREAD_SIZE, is_vmalloc_addr, make
+from test_vmalloc_unit import THREAD_SIZE, is_vmalloc_addr, make
 from kmscript.runtime.arch import X86_64
 
 

@@ -13,7 +13,7 @@ from kmscript.runtime.percpu_internal import pcpu_build_alloc_info
 from kmscript.runtime.mm_types import PAGE_SIZE
 from kmscript.runtime.arch import X86_64
 
-from test_vmalloc_unit import PAGE_OFFSET, VMALLOC_END, is_vmalloc_addr, make
+from test_vmalloc_unit import VMALLOC_END, is_vmalloc_addr, make
 
 
 def test_percpu_first_chunk_layout_matches_boot_log() -> None:
