@@ -74,7 +74,7 @@ UNDO_DEPTH = 10
 POKE_EVERY = 0.1
 FORCE_AFTER = 2.0
 _ALLOC_EVENTS = frozenset({"kmalloc", "kmem_cache_alloc", "mm_page_alloc"})
-_PTR_FIELD = re.compile(r"\bptr=([0-9a-f]{16})\b")
+_PTR_FIELD = re.compile(r"\bptr=([0-9a-f]{16}|[0-9a-f]{8})\b")   # %p: 16 digits, 8 on i386
 _PFN_FIELD = re.compile(r"\bpfn=0x([0-9a-f]+)")
 _GFP_FIELD = re.compile(r"\bgfp_flags=(\S+)")
 PROMPT = "kms> "

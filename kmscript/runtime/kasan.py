@@ -367,9 +367,10 @@ class Kasan:
             bug = "probably wild-memory-access"
         else:
             bug = "maybe wild-memory-access"
-        lines = [f"Oops: general protection fault, probably for non-canonical address {shadow:#018x}: "
+        fmt = self.arch.fmt_ptr       # %016lx / %px: the pointer width
+        lines = [f"Oops: general protection fault, probably for non-canonical address 0x{fmt(shadow)}: "
                  "0000 [#1] SMP KASAN NOPTI",
-                 f"KASAN: {bug} in range [{orig:#018x}-{orig + KASAN_GRANULE_SIZE - 1:#018x}]",
+                 f"KASAN: {bug} in range [0x{fmt(orig)}-0x{fmt(orig + KASAN_GRANULE_SIZE - 1)}]",
                  self.ctx.dump_stack_header(),
                  f"RIP: 0010:{site}"]
         self.log.printk("\n".join(lines), "bug")  # oops_end: the task dies (context.py)
@@ -685,7 +686,7 @@ class Kasan:
         bug = self._bug_type(addr, size, first_bad)
         task = self.ctx.current
         lines = [f"BUG: KASAN: {bug} in {banner or site}",
-                 f"{'Write' if write else 'Read'} of size {size} at addr {addr:016x} by task {task.comm}/{task.pid}",
+                 f"{'Write' if write else 'Read'} of size {size} at addr {self.arch.fmt_ptr(addr)} by task {task.comm}/{task.pid}",
                  ""]
         self._finish(lines, addr, first_bad, bug, ("kasan_report",) + via + (site,))
         return True
@@ -696,7 +697,7 @@ class Kasan:
             return
         task = self.ctx.current
         lines = [f"BUG: KASAN: {bug} in {caller}",
-                 f"Free of addr {addr:016x} by task {task.comm}/{task.pid}",
+                 f"Free of addr {self.arch.fmt_ptr(addr)} by task {task.comm}/{task.pid}",
                  ""]
         via = (("kasan_report_invalid_free", "__kasan_kfree_large", "free_large_kmalloc") if large
                else ("kasan_report_invalid_free", "check_slab_allocation", "__kasan_slab_pre_free"))
@@ -748,10 +749,11 @@ class Kasan:
             else:
                 rel, nbytes = "inside", addr - obj
             state = "allocated " if bug == "slab-out-of-bounds" else "freed " if bug == "slab-use-after-free" else ""
-            lines += [f"The buggy address belongs to the object at {obj:016x}",
+            fmt = self.arch.fmt_ptr
+            lines += [f"The buggy address belongs to the object at {fmt(obj)}",
                       f" which belongs to the cache {s.name} of size {s.object_size}",
                       f"The buggy address is located {nbytes} bytes {rel} of",
-                      f" {state}{alloc_size}-byte region [{obj:016x}, {obj + alloc_size:016x})", ""]
+                      f" {state}{alloc_size}-byte region [{fmt(obj)}, {fmt(obj + alloc_size)})", ""]
             pfn = sl.pfn
         elif self.page_offset <= addr < self.arch.direct_map_end:
             pfn = (addr - self.page_offset) >> PAGE_SHIFT
@@ -778,10 +780,10 @@ class Kasan:
             row &= self.arch.ulong_max
             meta = " ".join(f"{self.shadow_byte(row + k * KASAN_GRANULE_SIZE):02x}"
                             for k in range(META_BYTES_PER_ROW))
-            lines.append(f"{'>' if i == 0 else ' '}{row:016x}: {meta}")
+            lines.append(f"{'>' if i == 0 else ' '}{self.arch.fmt_ptr(row)}: {meta}")
             if row <= addr < row + META_MEM_BYTES_PER_ROW:
-                # meta_pointer_offset: 3 + 16 + (addr - row) / 8 * 3 + 1, "%*c"
-                offset = 3 + 16 + (addr - row) // KASAN_GRANULE_SIZE * 3 + 1
+                # meta_pointer_offset: 3 + (BITS_PER_LONG / 8) * 2 + (addr - row) / 8 * 3 + 1, "%*c"
+                offset = 3 + self.arch.ptr_digits + (addr - row) // KASAN_GRANULE_SIZE * 3 + 1
                 lines.append(" " * (offset - 1) + "^")
             row += META_MEM_BYTES_PER_ROW
         return lines

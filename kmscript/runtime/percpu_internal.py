@@ -163,6 +163,7 @@ class PcpuChunk:
 
     base_addr: int  # unit u's byte at offset off is at base_addr + unit_off(u) + off
     nr_pages: int
+    ptr_digits: int  # how many hex digits a pointer prints with (Arch.ptr_digits)
     start_offset: int = 0
     end_offset: int = 0
     immutable: bool = False  # the first chunk: never freed, fully populated
@@ -383,7 +384,7 @@ class PcpuChunk:
             self.nr_empty_pop_pages += 1 if on else -1
 
     def __str__(self) -> str:
-        return f"pcpu_chunk base_addr=0x{self.base_addr:016x} pages={self.nr_pages} free={self.free_bytes}"
+        return f"pcpu_chunk base_addr=0x{self.base_addr:0{self.ptr_digits}x} pages={self.nr_pages} free={self.free_bytes}"
 
 
 def _fit_in_run(populated: bytearray, start: int, end: int, bits: int, align_bits: int, is_atomic: bool) -> int:

@@ -69,7 +69,7 @@ class PercpuVm:
         aligned = static_end & ~(PAGE_SIZE - 1)
         start_offset = static_end - aligned
         region = pfn_align(start_offset + ai.dyn_size)
-        fc = PcpuChunk(self.pcpu_base_addr + aligned, region >> PAGE_SHIFT, start_offset=start_offset,
+        fc = PcpuChunk(self.pcpu_base_addr + aligned, region >> PAGE_SHIFT, arch.ptr_digits, start_offset=start_offset,
                        immutable=True)
         fc.alloc_map = bytearray(region // PCPU_MIN_ALLOC_SIZE)
         hidden = start_offset // PCPU_MIN_ALLOC_SIZE
@@ -183,7 +183,7 @@ class PercpuVm:
 
     def create_chunk(self, gfp: int) -> PcpuChunk | None:
         """pcpu_create_chunk(): metadata, then the congruent vm area at the top of vmalloc."""
-        chunk = PcpuChunk(0, self.unit_pages)
+        chunk = PcpuChunk(0, self.unit_pages, self.arch.ptr_digits)
         bits = self.unit_size // PCPU_MIN_ALLOC_SIZE
         ok = (self._mem_zalloc(SIZEOF_PCPU_CHUNK + self._longs(self.unit_pages), gfp, "pcpu_create_chunk", chunk)
               and self._mem_zalloc(self._longs(bits), gfp, "pcpu_create_chunk", chunk)

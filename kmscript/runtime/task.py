@@ -414,7 +414,9 @@ class TaskTable:
         present = self.spaces.pte_pfn(t.mm, addr) >= 0
         code = X86_PF_USER | (X86_PF_WRITE if write else 0) | (X86_PF_PROT if present else 0)
         cpu = self.ctx.cpu
-        self.log.printk(f"{t.comm}[{t.pid}]: segfault at {addr:x} ip {0:016x} sp {0:016x} error {code:x}"
+        # arch/x86/mm/fault.c: show_signal_msg prints ip and sp with %px (the pointer width)
+        zero = self.spaces.arch.fmt_ptr(0)
+        self.log.printk(f"{t.comm}[{t.pid}]: segfault at {addr:x} ip {zero} sp {zero} error {code:x}"
                         f" likely on CPU {cpu} (core {cpu}, socket 0)", "info")
         t.signal = "SIGSEGV"
         self.exit(t)

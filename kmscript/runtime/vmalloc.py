@@ -147,7 +147,7 @@ class Vmalloc(VmapAreaAllocator):
             return None
         if not flags & VM_NO_GUARD:
             size += PAGE_SIZE
-        vm = VmStruct(0, size, flags, caller, requested_size)
+        vm = VmStruct(0, size, flags, caller, requested_size, self.arch.ptr_digits)
         vm.kaddr = kaddr
         va = self.alloc_vmap_area(size, align, vstart, vend, gfp, vm)
         if va is None:
@@ -444,7 +444,7 @@ class Vmalloc(VmapAreaAllocator):
                 if base >= fs[i] and base >= vstart:
                     self._clip(i, base, size)
                     kaddr = self._kmalloc(self.arch.sizeof_vm_struct, GFP_KERNEL | GFP_ZERO, "pcpu_get_vm_areas")
-                    vm = VmStruct(base, size, VM_ALLOC | VM_NO_GUARD, caller, size)
+                    vm = VmStruct(base, size, VM_ALLOC | VM_NO_GUARD, caller, size, self.arch.ptr_digits)
                     vm.kaddr = kaddr or 0
                     self._insert_busy(VmapArea(base, base + size, vm))
                     self._sync_va_objs(GFP_KERNEL)

@@ -76,10 +76,12 @@ class VmStruct:
     KMS_ATTRS = frozenset({"addr", "size", "nr_pages", "caller", "flags", "pages_addr", "kaddr",
                            "requested_size", "phys_addr", "pfns", "page_order"})
     __slots__ = ("addr", "size", "flags", "pages", "page_order", "nr_pages", "phys_addr", "caller",
-                 "requested_size", "kaddr", "pages_addr", "pages_vmalloced")
+                 "requested_size", "kaddr", "pages_addr", "pages_vmalloced", "ptr_digits")
 
-    def __init__(self, addr: int, size: int, flags: int, caller: str | None, requested_size: int) -> None:
+    def __init__(self, addr: int, size: int, flags: int, caller: str | None, requested_size: int,
+                 ptr_digits: int) -> None:
         self.addr = addr
+        self.ptr_digits = ptr_digits  # hex digits of a pointer (Arch.ptr_digits): 16, or 8 on i386
         self.size = size  # includes the guard page unless VM_NO_GUARD
         self.flags = flags
         self.pages: array[int] = array("q")  # pfns, one per PAGE_SIZE of the area
@@ -101,7 +103,8 @@ class VmStruct:
         return self.size if self.flags & VM_NO_GUARD else self.size - PAGE_SIZE
 
     def __str__(self) -> str:
-        return f"vm_struct 0x{self.addr:016x}-0x{self.addr + self.size:016x} size={self.size} pages={self.nr_pages}"
+        d = self.ptr_digits
+        return f"vm_struct 0x{self.addr:0{d}x}-0x{self.addr + self.size:0{d}x} size={self.size} pages={self.nr_pages}"
 
 
 @dataclass(slots=True)
