@@ -53,7 +53,7 @@ from .events import Clock
 from .gfp import GFP_KERNEL_ACCOUNT, __GFP_COMP, __GFP_ZERO
 from .limits import WorkMeter
 from .buddy import SECTION_MASK, SECTION_SHIFT
-from .mm_types import PAGE_SHIFT, PAGE_SIZE, PageAllocator as _PageAllocator
+from .mm_types import PAGE_SHIFT, PAGE_SIZE, PageAllocator
 from .pagecache import AllocSite, File, LruVec, PageCache, PfnMap, Rmap
 from .physmem import PhysMem
 from .swapfile import SwapSpace
@@ -61,7 +61,7 @@ from .vma import VM_EXEC, AnonVma, Vma, VmaSet
 from .vmstat import VmStat
 
 
-class PageAllocator(_PageAllocator, Protocol):
+class PtePageAllocator(PageAllocator, Protocol):
     """The page allocator as the fault path uses it (page_alloc.py: alloc_pages_pcp_run)."""
 
     def alloc_pages_pcp_run(self, gfp: int, nr: int, owner: int) -> list[int]: ...
@@ -178,7 +178,7 @@ class PageTables:
     """The state of every mm of the machine, the page-table walks, zap and free_pgtables
     (see the module docstring)."""
 
-    def __init__(self, *, arch: Arch, paging: Paging, page_alloc: PageAllocator, caches: ObjectCaches,
+    def __init__(self, *, arch: Arch, paging: Paging, page_alloc: PtePageAllocator, caches: ObjectCaches,
                  pagecache: PageCache, lru: LruVec, rmap: Rmap, vmstat: VmStat, clock: Clock, ctx: ExecContext,
                  phys: PhysMem, alloc_site: AllocSite, meter: WorkMeter, swap: SwapSpace, owner_user: int,
                  owner_pagetable: int) -> None:

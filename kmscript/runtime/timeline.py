@@ -79,7 +79,9 @@ class ZoneLike(Protocol):
     def high(self) -> int: ...
 
 
-class TaskLike(Protocol):
+class SampledTask(Protocol):
+    """What the timeline samples of a task (task.Task): its pid, comm and RSS."""
+
     pid: int
     comm: str
 
@@ -90,7 +92,7 @@ class TaskLike(Protocol):
 class TaskSource(Protocol):
     """The task list (task.TaskTable): live tasks in creation order."""
 
-    def __iter__(self) -> Iterator[TaskLike]: ...
+    def __iter__(self) -> Iterator[SampledTask]: ...
 
 
 class ReclaimCounters(Protocol):
