@@ -45,74 +45,85 @@ class PageFree(ShowMem):
 
     def free_pages(self, pfn: int, order: int) -> None:
         """__free_pages(page, order): drop a reference; the block returns to the allocator at 0."""
-        if order == 0 and pfn >= 0 and not self.tracer.enabled:
-            # free_frozen_pages -> free_frozen_page_commit for a plain order-0 page that
-            # stays below pcp->high, inlined; every other case takes the full path.
-            memmap = self.memmap
-            pb = pfn >> memmap.pageblock_order
-            try:
-                sec = memmap.sections[pfn >> SECTION_SHIFT]
-                zi = self.pageblock_zone[pb]
-            except IndexError:
-                sec, zi = None, PB_ZONE_MIXED
-            if sec is not None and zi != PB_ZONE_MIXED:
-                i = pfn & SECTION_MASK
-                b = sec[i]
-                mt = memmap.pageblock_mt[pb]   # as long as pageblock_zone (mm_init)
-                zone = self.zones[zi]
-                if (0x40 <= b < 0xC0 and not b & 0x0F and mt < MIGRATE_PCPTYPES and pfn not in self._refcount
-                        and not zone.below_high and not zone.reclaim_active):
-                    pcp = zone.pcp[self.ctx.cpu]
-                    high = pcp.high
-                    if pcp.high_min <= high <= pcp.high_max and pcp.count + 1 < high:
-                        if self.mapcount:
-                            self.mapcount.pop(pfn, None)
-                        pcp.alloc_factor >>= 1
-                        pcp.lists[mt].appendleft(pfn)
-                        pcp.count += 1
-                        sec[i] = _PCP_HEAD_ORDER0
-                        pcp.flags &= _NOT_PREV_FREE_HIGH_ORDER
-                        if pcp.free_count < (pcp.batch << PCP_BATCH_SCALE_MAX):
-                            pcp.free_count += 1
-                        return
-        elif 0 < order <= PAGE_ALLOC_COSTLY_ORDER and pfn >= 0 and not self.tracer.enabled:
-            # orders 1-3: free_frozen_page_commit without a bulk free, decided before any
-            # state changes (free_high, the pcp high limit) so the full path can still run
-            memmap = self.memmap
-            pb = pfn >> memmap.pageblock_order
-            try:
-                sec = memmap.sections[pfn >> SECTION_SHIFT]
-                zi = self.pageblock_zone[pb]
-            except IndexError:
-                sec, zi = None, PB_ZONE_MIXED
-            if sec is not None and zi != PB_ZONE_MIXED:
-                zone = self.zones[zi]
-                i = pfn & SECTION_MASK
-                b = sec[i]
-                mt = memmap.pageblock_mt[pb]
-                if (0x40 <= b < 0xC0 and b & 0x0F == order and mt < MIGRATE_PCPTYPES and pfn not in self._refcount
-                        and not zone.below_high and not zone.reclaim_active):
-                    pcp = zone.pcp[self.ctx.cpu]
-                    high = pcp.high
-                    batch = pcp.batch
-                    nr = 1 << order
-                    free_high = (pcp.free_count >= batch + pcp.high_min // 2
-                                 and bool(pcp.flags & PCPF_PREV_FREE_HIGH_ORDER)
-                                 and (not pcp.flags & PCPF_FREE_HIGH_BATCH or pcp.count >= batch))
-                    if not free_high and pcp.high_min <= high <= pcp.high_max and pcp.count + nr < high:
-                        if self.mapcount:
-                            self.mapcount.pop(pfn, None)
-                        self.compound.discard(pfn)
-                        pcp.alloc_factor >>= 1
-                        pcp.lists[MIGRATE_PCPTYPES * order + mt].appendleft(pfn)
-                        pcp.count += nr
-                        sec[i + 1:i + nr] = PCP_TAIL_BYTES[order]
-                        sec[i] = (K_PCP << 4) | order
-                        pcp.flags |= PCPF_PREV_FREE_HIGH_ORDER
-                        if pcp.free_count < (batch << PCP_BATCH_SCALE_MAX):
-                            pcp.free_count += nr
-                        return
-        self._free_pages(pfn, order)
+        if order:
+            if 0 < order <= PAGE_ALLOC_COSTLY_ORDER and pfn >= 0 and not self.tracer.enabled:
+                # orders 1-3: free_frozen_page_commit without a bulk free, decided before any
+                # state changes (free_high, the pcp high limit) so the full path can still run
+                memmap = self.memmap
+                pb = pfn >> memmap.pageblock_order
+                try:
+                    sec = memmap.sections[pfn >> SECTION_SHIFT]
+                    zi = self.pageblock_zone[pb]
+                except IndexError:
+                    sec, zi = None, PB_ZONE_MIXED
+                if sec is not None and zi != PB_ZONE_MIXED:
+                    zone = self.zones[zi]
+                    i = pfn & SECTION_MASK
+                    b = sec[i]
+                    mt = memmap.pageblock_mt[pb]
+                    if (0x40 <= b < 0xC0 and b & 0x0F == order and mt < MIGRATE_PCPTYPES and pfn not in self._refcount
+                            and not zone.below_high and not zone.reclaim_active):
+                        pcp = zone.pcp[self.ctx.cpu]
+                        high = pcp.high
+                        batch = pcp.batch
+                        nr = 1 << order
+                        free_high = (pcp.free_count >= batch + pcp.high_min // 2
+                                     and bool(pcp.flags & PCPF_PREV_FREE_HIGH_ORDER)
+                                     and (not pcp.flags & PCPF_FREE_HIGH_BATCH or pcp.count >= batch))
+                        if not free_high and pcp.high_min <= high <= pcp.high_max and pcp.count + nr < high:
+                            if self.mapcount:
+                                self.mapcount.pop(pfn, None)
+                            self.compound.discard(pfn)
+                            pcp.alloc_factor >>= 1
+                            pcp.lists[MIGRATE_PCPTYPES * order + mt].appendleft(pfn)
+                            pcp.count += nr
+                            sec[i + 1:i + nr] = PCP_TAIL_BYTES[order]
+                            sec[i] = (K_PCP << 4) | order
+                            pcp.flags |= PCPF_PREV_FREE_HIGH_ORDER
+                            if pcp.free_count < (batch << PCP_BATCH_SCALE_MAX):
+                                pcp.free_count += nr
+                            return
+            self._free_pages(pfn, order)
+            return
+        # free_frozen_pages -> free_frozen_page_commit for a plain order-0 page that stays
+        # below pcp->high, inlined; every other case takes the full path.  Written as guard
+        # clauses: a failed test reaches the full path by a short jump, and CPython 3.11
+        # specialises a comparison only when a short conditional jump follows it.
+        if pfn < 0 or self.tracer.enabled:
+            self._free_pages(pfn, 0)
+            return
+        memmap = self.memmap
+        pb = pfn >> memmap.pageblock_order
+        try:
+            sec = memmap.sections[pfn >> SECTION_SHIFT]
+            zi = self.pageblock_zone[pb]
+        except IndexError:
+            sec, zi = None, PB_ZONE_MIXED
+        if sec is None or zi == PB_ZONE_MIXED:
+            self._free_pages(pfn, 0)
+            return
+        i = pfn & SECTION_MASK
+        b = sec[i]
+        mt = memmap.pageblock_mt[pb]   # as long as pageblock_zone (mm_init)
+        zone = self.zones[zi]
+        if not (0x40 <= b < 0xC0 and not b & 0x0F and mt < MIGRATE_PCPTYPES and pfn not in self._refcount
+                and not zone.below_high and not zone.reclaim_active):
+            self._free_pages(pfn, 0)
+            return
+        pcp = zone.pcp[self.ctx.cpu]
+        high = pcp.high
+        if not (pcp.high_min <= high <= pcp.high_max and pcp.count + 1 < high):
+            self._free_pages(pfn, 0)
+            return
+        if self.mapcount:
+            self.mapcount.pop(pfn, None)
+        pcp.alloc_factor >>= 1
+        pcp.lists[mt].appendleft(pfn)
+        pcp.count += 1
+        sec[i] = _PCP_HEAD_ORDER0
+        pcp.flags &= _NOT_PREV_FREE_HIGH_ORDER
+        if pcp.free_count < (pcp.batch << PCP_BATCH_SCALE_MAX):
+            pcp.free_count += 1
 
     def release_pages(self, pfns: list[int]) -> None:
         """mm/swap.c: release_pages -> folios_put_refs -> free_unref_folios: drop one
