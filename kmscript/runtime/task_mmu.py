@@ -5,9 +5,10 @@ virtual address-space layout of the architecture (``show layout``).
 
 Decisions
 ---------
-- maps lines are ``start-end perms offset dev inode`` padded to column 73 before the name
-  (show_vma_header_prefix's seq_setwidth(25 + 6 * sizeof(void *) - 1) then seq_pad); a line
-  without a name ends after the inode and its space, as the kernel's does.  Files live on
+- maps lines are ``start-end perms offset dev inode`` padded to 72 characters (48 on i386)
+  and a space before the name (show_vma_header_prefix's seq_setwidth(25 + 6 * sizeof(void *)
+  - 1), then seq_pad); a line without a name ends after the inode and its space, as the
+  kernel's does.  Files live on
   one simulated filesystem, device 08:01, whose inodes are numbered from 12 in the order
   files were opened (ext4 hands out inodes above EXT4_GOOD_OLD_FIRST_INO 11).  A shared
   anonymous mapping shows its shmem file as ``/dev/zero (deleted)``.
@@ -39,7 +40,6 @@ from .vma import (VM_ACCOUNT, VM_DONTEXPAND, VM_EXEC, VM_GROWSDOWN, VM_IO, VM_LO
 FS_DEV = (8, 1)          # the simulated filesystem's s_dev (MAJOR:MINOR)
 FIRST_INO = 12
 PSS_SHIFT = 12
-_MAPS_WIDTH = 25 + 6 * 8 - 1   # seq_setwidth for 64-bit pointers
 
 # show_smap_vma_flags: the mnemonics of the flags the model uses, in bit order
 _MNEMONICS = ((VM_READ, "rd"), (VM_WRITE, "wr"), (VM_EXEC, "ex"), (VM_SHARED, "sh"), (VM_MAYREAD, "mr"),
@@ -54,6 +54,12 @@ def _ino(spaces: AddressSpaces, f: File) -> int:
         if g is f:
             return FIRST_INO + i
     return 0
+
+
+def _maps_width(arch: Arch) -> int:
+    """show_vma_header_prefix: seq_setwidth(m, 25 + sizeof(void *) * 6 - 1); seq_pad pads the
+    header to it, then writes a space and the name (72 columns on x86_64, 48 on i386)."""
+    return 25 + 6 * arch.pointer_size - 1
 
 
 def vma_name(mm: MM, vma: Vma) -> str:
@@ -81,7 +87,7 @@ def map_line(spaces: AddressSpaces, mm: MM, vma: Vma) -> str:
     name = vma_name(mm, vma)
     if not name:
         return head
-    return head.ljust(_MAPS_WIDTH) + " " + name
+    return head.ljust(_maps_width(spaces.arch)) + " " + name
 
 
 def proc_maps(spaces: AddressSpaces, mm: MM) -> str:
@@ -204,7 +210,7 @@ def proc_smaps_rollup(spaces: AddressSpaces, mm: MM) -> str:
         gather(spaces, mm, vma, mss)
     start = vmas[0].vm_start if vmas else 0
     end = vmas[-1].vm_end if vmas else 0
-    head = f"{start:08x}-{end:08x} ---p {0:08x} 00:00 0 ".ljust(_MAPS_WIDTH) + " [rollup]"
+    head = f"{start:08x}-{end:08x} ---p {0:08x} 00:00 0 ".ljust(_maps_width(spaces.arch)) + " [rollup]"
     return "\n".join([head] + _smap_block(mss, True))
 
 
@@ -290,8 +296,8 @@ def _size(n: int) -> str:
 def show_layout(arch: Arch, spaces: AddressSpaces, mm: Any = None) -> str:
     """The virtual address space of the architecture (Documentation/arch/x86/x86_64/mm.rst
     style): user space, the hole, and the kernel's regions, each with its size."""
-    width = 16 if arch.pointer_size == 8 else 8
-    top = (1 << (8 * arch.pointer_size)) - 1
+    width = arch.ptr_digits
+    top = arch.ulong_max
     task_size = spaces.task_size
     regions: list[tuple[int, int, str]] = []
     kernel = [(arch.page_offset, arch.direct_map_end - 1, "direct mapping of all physical memory (page_offset_base)"),

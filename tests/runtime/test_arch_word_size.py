@@ -97,3 +97,18 @@ def test_a_failed_vmap_area_traces_the_words_minus_erange(arch: str, erange: int
     assert m.vmalloc.alloc_vmap_area(2 * PAGE_SIZE, 1, vstart, vstart + PAGE_SIZE, GFP_KERNEL, None) is None
     failed = [f for e, f in m.tracer.events if e == "alloc_vmap_area" and f.endswith("failed=1")]
     assert failed and failed[0].startswith(f"va_start: {erange} size=8192 ")
+
+
+@pytest.mark.parametrize("arch,width", [("x86_64", 72), ("i386", 48)])
+def test_maps_pads_the_header_to_six_pointers(arch: str, width: int) -> None:
+    # fs/proc/task_mmu.c: show_vma_header_prefix: seq_setwidth(m, 25 + sizeof(void *) * 6 - 1)
+    from kmscript.session import Session
+    out: list[str] = []
+    s = Session(out=out.append)
+    s.run_text(f'machine(arch="{arch}", mem=256M)\nt = spawn("w")\nf = open("data")\n'
+               'mmap(t, 0, 8K, PROT_READ, MAP_PRIVATE, f)\nshow maps t\nshow smaps_rollup t\n')
+    text = "\n".join(out).splitlines()
+    maps = next(ln for ln in text if ln.endswith(" data"))
+    rollup = next(ln for ln in text if ln.endswith(" [rollup]"))
+    assert maps.index(" data") == rollup.index(" [rollup]") == width
+
