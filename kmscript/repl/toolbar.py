@@ -14,36 +14,20 @@ raises (a machine that cannot be read shows a dim note instead).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from .display import Fragments, human_bytes
 
 from ..runtime.mm_types import PAGE_SIZE
 
 if TYPE_CHECKING:
+    from ..runtime.zone import Zone
     from ..session import Session
 
 CELLS = 6
 
 
-class ZoneWatermarks(Protocol):
-    """What the gauge reads of a zone (runtime/zone.py: Zone)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def managed_pages(self) -> int: ...
-    @property
-    def nr_free_pages(self) -> int: ...
-    @property
-    def min(self) -> int: ...
-    @property
-    def low(self) -> int: ...
-    @property
-    def high(self) -> int: ...
-
-
-def zone_fragments(z: ZoneWatermarks) -> Fragments:
+def zone_fragments(z: Zone) -> Fragments:
     managed = z.managed_pages
     if managed <= 0:
         return []

@@ -433,13 +433,7 @@ class Kasan:
         pat = self._alloc_pats.get(key)
         if pat is None:
             pat = self._alloc_pats[key] = self._alloc_pattern(size, s.object_size)
-        off = obj - self.page_offset
-        sh = self.shadow.get(off >> PAGE_SHIFT)
-        g0 = (off & (PAGE_SIZE - 1)) >> 3
-        if sh is not None and g0 + len(pat) <= _PAGES_PER_SHADOW_ROW:
-            sh[g0:g0 + len(pat)] = pat  # the object's granules are in one page
-        else:
-            self._set_shadow(obj, pat)
+        self._set_shadow(obj, pat)
         if s.geo.kasan_alloc_meta_offset:
             skey = (caller, is_kmalloc)
             sid = self._alloc_sids.get(skey)

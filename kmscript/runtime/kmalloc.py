@@ -178,9 +178,7 @@ class Kmalloc:
                 # (only the inlined fast path gets here while explaining: the other branch
                 # returned) the fast path took the object: recorded as it decided
                 return self._kmalloc_explained(slab.tracer.explain, s, size, gfp, caller, obj)
-            slab.tracer.emit("kmalloc", f"call_site={caller} ptr={_p(obj, slab.arch.ptr_digits)} bytes_req={size} "
-                                        f"bytes_alloc={s.size} gfp_flags={format_gfp(gfp)} node={NUMA_NO_NODE} "
-                                        f"accounted={'true' if gfp & _GFP_ACCOUNT else 'false'}")
+            self._trace_kmalloc(caller, obj, size, s.size, gfp)
         return obj
 
     def _kmalloc_explained(self, ex: DecisionLog, s: KmemCache, size: int, gfp: int, caller: str,
@@ -189,8 +187,8 @@ class Kmalloc:
         fast path took (*fast_obj*: the cpu freelist hit) or the generic slab_alloc."""
         t, why_type = kmalloc_type_why(gfp)
         step = ex.begin("kmalloc", size=size, gfp=format_gfp(gfp))
-        ex.note("kmalloc_slab", s.name, index=g.kmalloc_index(size, self.size_index), size_class=kmalloc_index_why(size, self.size_index),
-                kmalloc_type=_KMALLOC_TYPE_NAMES[t], why=why_type, object_size=s.object_size, slot_size=s.size)
+        ex.note("kmalloc_slab", s.name, index=g.kmalloc_index(size, self.size_index),
+                size_class=kmalloc_index_why(size, self.size_index), kmalloc_type=_KMALLOC_TYPE_NAMES[t], why=why_type, object_size=s.object_size, slot_size=s.size)
         obj = fast_obj
         try:
             if fast_obj is not None:
@@ -201,11 +199,14 @@ class Kmalloc:
                 obj = self.slab.slab_alloc(s, gfp, caller, size, True)
         finally:
             ex.end(step, "NULL" if obj is None else f"{obj:#x}")
-        slab = self.slab
-        slab.tracer.emit("kmalloc", f"call_site={caller} ptr={_p(obj, slab.arch.ptr_digits)} bytes_req={size} "
-                                    f"bytes_alloc={s.size} gfp_flags={format_gfp(gfp)} node={NUMA_NO_NODE} "
-                                    f"accounted={'true' if gfp & _GFP_ACCOUNT else 'false'}")
+        self._trace_kmalloc(caller, obj, size, s.size, gfp)
         return obj
+
+    def _trace_kmalloc(self, caller: str, ptr: int | None, size: int, bytes_alloc: int, gfp: int) -> None:
+        """The kmalloc tracepoint (include/trace/events/kmem.h: TRACE_EVENT(kmalloc))."""
+        self.slab.tracer.emit("kmalloc", f"call_site={caller} ptr={_p(ptr, self.arch.ptr_digits)} bytes_req={size} "
+                                         f"bytes_alloc={bytes_alloc} gfp_flags={format_gfp(gfp)} node={NUMA_NO_NODE} "
+                                         f"accounted={'true' if gfp & _GFP_ACCOUNT else 'false'}")
 
     def kmalloc_large(self, size: int, gfp: int, caller: str) -> int | None:
         """___kmalloc_large_node: whole pages with _GFP_COMP, charged to SUnreclaim."""
@@ -242,9 +243,7 @@ class Kmalloc:
         if step is not None:
             ex.end(step, "NULL" if ptr is None else f"{ptr:#x}")
         if slab.tracer.enabled:
-            slab.tracer.emit("kmalloc", f"call_site={caller} ptr={_p(ptr, slab.arch.ptr_digits)} bytes_req={size} "
-                                        f"bytes_alloc={PAGE_SIZE << order} gfp_flags={format_gfp(gfp)} "
-                                        f"node={NUMA_NO_NODE} accounted={'true' if gfp & _GFP_ACCOUNT else 'false'}")
+            self._trace_kmalloc(caller, ptr, size, PAGE_SIZE << order, gfp)
         return ptr
 
     def kmalloc_array(self, n: int, size: int, gfp: int = GFP_KERNEL, caller: str = "kmalloc_array") -> int | None:

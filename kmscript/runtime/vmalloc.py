@@ -98,6 +98,10 @@ from .vmap_area import (VM_IOREMAP, VM_ALLOC, VM_MAP,
                         VM_SPARSE, IRQ_MASKS,
                         VmStruct, VmapArea, VmapAreaAllocator)
 
+# mm/vmalloc.c: vmalloc_info_show: the flag words of a /proc/vmallocinfo line, in its order
+_VMALLOCINFO_FLAGS = ((VM_IOREMAP, " ioremap"), (VM_SPARSE, " sparse"), (VM_ALLOC, " vmalloc"), (VM_MAP, " vmap"),
+                      (VM_USERMAP, " user"), (VM_DMA_COHERENT, " dma-coherent"))
+
 # Module-level aliases: a name starting with two underscores would be mangled inside a class.
 GFP_DIRECT_RECLAIM = __GFP_DIRECT_RECLAIM
 GFP_HIGHMEM = __GFP_HIGHMEM
@@ -515,18 +519,7 @@ class Vmalloc(VmapAreaAllocator):
                     s += f" pages={vm.nr_pages}"
                 if vm.phys_addr:
                     s += f" phys=0x{vm.phys_addr:0{self.arch.ptr_digits}x}"
-                if vm.flags & VM_IOREMAP:
-                    s += " ioremap"
-                if vm.flags & VM_SPARSE:
-                    s += " sparse"
-                if vm.flags & VM_ALLOC:
-                    s += " vmalloc"
-                if vm.flags & VM_MAP:
-                    s += " vmap"
-                if vm.flags & VM_USERMAP:
-                    s += " user"
-                if vm.flags & VM_DMA_COHERENT:
-                    s += " dma-coherent"
+                s += "".join(word for flag, word in _VMALLOCINFO_FLAGS if vm.flags & flag)
                 if vm.pages_vmalloced:
                     s += " vpages"
                 if vm.nr_pages:
