@@ -4,12 +4,15 @@ What it models:
 
 - **Units and the first chunk.** Every chunk holds one *unit* per possible CPU; a per-cpu
   object lives at the same offset in every unit.  The first chunk is embedded in the
-  direct map at boot (pcpu_embed_first_chunk with atom = PMD_SIZE) and laid out as
+  direct map at boot (pcpu_embed_first_chunk with atom = PMD_SIZE; PAGE_SIZE on i386,
+  whose reserved and dynamic sizes setup_per_cpu_areas also sizes for 32 bits:
+  percpu_internal.first_chunk_sizes) and laid out as
   ``[static | reserved | dynamic]``; pcpu_build_alloc_info() computes
   ``size_sum = PFN_ALIGN(static + reserved + max(dyn, PERCPU_DYNAMIC_EARLY_SIZE))``, the
   units per allocation (upa, wasting at most nr_cpus/3 units) and the unit size; with the
   reference kernel's 185496-byte static section and 2 CPUs this prints
   ``percpu: Embedded 53 pages/cpu s185496 r0 d31592 u1048576`` and ``alloc=1*2097152``.
+  The static size is the arch's ``pcpu_static_size`` (arch/i386.py states its basis).
   The dynamic part becomes a chunk whose bitmap starts at the page holding the end of the
   static area (start_offset = static % PAGE_SIZE bits are hidden).
 - **Static variables** (DEFINE_PER_CPU, script ``percpu NAME = init``) live in the static

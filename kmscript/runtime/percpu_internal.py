@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .arch import X86_64
 from .vmap_area import VmStruct
 from .mm_types import PAGE_SHIFT, PAGE_SIZE
 
@@ -28,14 +29,14 @@ PCPU_MIN_UNIT_SIZE = 32 << 10
 PERCPU_MODULE_RESERVE = 0  # CONFIG_MODULES=n on the reference machine ("r0")
 PERCPU_DYNAMIC_SIZE_SHIFT = 10
 PERCPU_DYNAMIC_EARLY_SIZE = 20 << PERCPU_DYNAMIC_SIZE_SHIFT
-PERCPU_DYNAMIC_RESERVE = 28 << PERCPU_DYNAMIC_SIZE_SHIFT
+PERCPU_DYNAMIC_RESERVE = 28 << PERCPU_DYNAMIC_SIZE_SHIFT    # BITS_PER_LONG > 32 (see first_chunk_sizes)
 # mm/percpu.c
 PCPU_SLOT_BASE_SHIFT = 5
 PCPU_EMPTY_POP_PAGES_LOW = 2
 PCPU_EMPTY_POP_PAGES_HIGH = 4
 PCPU_WARN_LIMIT = 10
-# .data..percpu of the reference 6.18.44 kernel (boot log "s185496")
-STATIC_SIZE_DEFAULT = 185496
+# .data..percpu of the reference 6.18.44 kernel (boot log "s185496"): the arch's figure
+STATIC_SIZE_DEFAULT = X86_64.pcpu_static_size
 SCRIPT_STATIC_SIZE = 4096
 SCRIPT_VAR_SIZE = 8
 # sizeof(struct pcpu_block_md) (8 ints); struct pcpuobj_ext is one pointer (Arch.pointer_size)
@@ -110,6 +111,19 @@ class PcpuAllocInfo:
                 cur += (f"{c:0{cpu_width}d} " if c is not None else "-" * cpu_width + " ")
         lines.append(cur)
         return "\n".join(lines)
+
+
+def first_chunk_sizes(bits_per_long: int, module_reserve: int = PERCPU_MODULE_RESERVE) -> tuple[int, int]:
+    """(reserved_size, dyn_size) that arch/x86/kernel/setup_percpu.c: setup_per_cpu_areas
+    passes to pcpu_embed_first_chunk: reserved = PERCPU_FIRST_CHUNK_RESERVE (PERCPU_MODULE_RESERVE
+    on x86_64, whose module per-cpu symbols must stay within 32-bit relocations of the
+    first chunk; 0 on x86_32, where "anything can address anywhere"), dyn =
+    PERCPU_MODULE_RESERVE + PERCPU_DYNAMIC_RESERVE - PERCPU_FIRST_CHUNK_RESERVE, with
+    include/linux/percpu.h's PERCPU_DYNAMIC_RESERVE 28 KiB when BITS_PER_LONG > 32, 20 KiB
+    otherwise (<< PERCPU_DYNAMIC_SIZE_SHIFT 10: no RANDOM_KMALLOC_CACHES)."""
+    dynamic_reserve = (28 if bits_per_long > 32 else 20) << PERCPU_DYNAMIC_SIZE_SHIFT
+    reserved = module_reserve if bits_per_long == 64 else 0
+    return reserved, module_reserve + dynamic_reserve - reserved
 
 
 def pcpu_build_alloc_info(nr_cpus: int, static_size: int = STATIC_SIZE_DEFAULT,

@@ -24,9 +24,9 @@ from .vmstat import VmStat
 from .arch import Arch
 from .mm_types import PAGE_SHIFT, PAGE_SIZE, PageAllocator, PhysMemory
 from .percpu_internal import (PCPU_MIN_ALLOC_SHIFT, PCPU_MIN_ALLOC_SIZE, PCPU_BITMAP_BLOCK_SIZE,
-                              PCPU_SLOT_BASE_SHIFT, PCPU_WARN_LIMIT, STATIC_SIZE_DEFAULT,
+                              PCPU_SLOT_BASE_SHIFT, PCPU_WARN_LIMIT,
                               SCRIPT_STATIC_SIZE, SIZEOF_PCPU_BLOCK_MD,
-                              SIZEOF_PCPU_CHUNK, fls, pfn_align, pcpu_build_alloc_info, PcpuChunk, PerCpuVar)
+                              SIZEOF_PCPU_CHUNK, first_chunk_sizes, fls, pfn_align, pcpu_build_alloc_info, PcpuChunk, PerCpuVar)
 
 # Module-level aliases: a name starting with two underscores would be mangled inside a class.
 GFP_HIGHMEM = __GFP_HIGHMEM
@@ -40,7 +40,7 @@ class PercpuVm:
                  kmalloc: Callable[[int, int, str | None], int | None], kfree: Callable[[int], None],
                  ctx: ExecContext, log: KernelLog, tracer: Tracer, vmstat: VmStat, nr_cpus: int,
                  first_chunk_paddr: Callable[[int], int], owner_percpu: int,
-                 static_size: int = STATIC_SIZE_DEFAULT, phys: PhysMemory | None = None) -> None:
+                 static_size: int | None = None, phys: PhysMemory | None = None) -> None:
         self.arch = arch
         page_offset = arch.page_offset
         self.page_alloc = page_alloc
@@ -53,8 +53,12 @@ class PercpuVm:
         self.vmstat = vmstat
         self.nr_cpus = nr_cpus
         self.owner = owner_percpu
-        # pcpu_embed_first_chunk: the atom is PMD_SIZE (a huge direct-map page)
-        self.ai = ai = pcpu_build_alloc_info(nr_cpus, static_size, atom_size=arch.pcpu_atom_size)
+        # setup_per_cpu_areas -> pcpu_embed_first_chunk: the static part is the arch's
+        # .data..percpu (None: Arch.pcpu_static_size), reserved and dyn as setup_percpu.c
+        # sizes them for the word size, the atom PMD_SIZE on x86_64 and PAGE_SIZE on x86_32
+        reserved, dyn = first_chunk_sizes(8 * arch.pointer_size)
+        self.ai = ai = pcpu_build_alloc_info(nr_cpus, arch.pcpu_static_size if static_size is None else static_size,
+                                             reserved, dyn, atom_size=arch.pcpu_atom_size)
         self.unit_size = ai.unit_size
         self.nr_units = ai.nr_units
         self.unit_pages = ai.unit_size >> PAGE_SHIFT

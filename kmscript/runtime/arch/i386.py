@@ -34,9 +34,25 @@ cpu_entry_area of 4.15 and the removal of HIGHMEM64G in 6.15):
 Not derived: sizeof(struct cpu_entry_area) of i386 (the GDT page, entry stack, TSS with its
 I/O bitmaps, the doublefault stack).  CPU_ENTRY_AREA_BASE rounds down to a 4 MiB PMD, so
 the result is the same for any size up to ``CEA_PAGES_PER_CPU_LIMIT`` pages per CPU, far
-above what those members take; a test checks the arithmetic of that margin.  The pages the
-kernel image and early allocations reserve at 16 MiB are those of the verified x86_64
-machine (no i386 machine was measured).
+above what those members take; a test checks the arithmetic of that margin.
+
+Two link-time sizes no header gives are explicit parameters, each with its basis (no i386
+build of this configuration was measured):
+
+- ``KERNEL_RESERVED_PAGES``, what the kernel image, bss and early allocations reserve from
+  16 MiB (CONFIG_PHYSICAL_START): the verified x86_64 machine's count stands in; a 32-bit
+  image of the same configuration is smaller.
+- ``PCPU_STATIC_SIZE``, the .data..percpu section: an estimate from the x86_64 machine's
+  measured 185496 bytes with the page-aligned per-cpu stacks swapped for i386's - minus
+  irq_stack_backing_store (IRQ_STACK_SIZE = THREAD_SIZE = 16 KiB, arch/x86/kernel/irq_64.c:
+  32-bit IRQ stacks come from the page allocator), minus exception_stacks (the DF, NMI, DB
+  and MCE stacks of EXCEPTION_STKSZ = 4 KiB, arch/x86/mm/cpu_entry_area.c, no
+  AMD_MEM_ENCRYPT), plus doublefault_stack (one page, arch/x86/kernel/doublefault_32.c).
+  The other per-cpu variables are counted at their 64-bit size, so the true figure is
+  somewhat lower.  The rest of the first chunk is derived: reserved 0
+  (PERCPU_FIRST_CHUNK_RESERVE is 0 on x86_32), dyn from PERCPU_DYNAMIC_RESERVE = 20 KiB
+  when BITS_PER_LONG is 32 (include/linux/percpu.h), the atom PAGE_SIZE
+  (arch/x86/kernel/setup_percpu.c), pcpu_build_alloc_info for the unit.
 
 pageblock_order is 10 (4 MiB blocks): include/linux/pageblock-flags.h takes
 MIN_T(HUGETLB_PAGE_ORDER, PAGE_BLOCK_MAX_ORDER) and HPAGE_SHIFT = PMD_SHIFT = 22 without PAE
@@ -67,6 +83,12 @@ FIXADDR_TOP = 0xFFFFF000                  # arch/x86/mm/pgtable_32.c: __FIXADDR_
 VMALLOC_OFFSET = 8 * _MiB                 # pgtable_32_areas.h
 VMALLOC_RESERVE = 128 << 20               # arch/x86/mm/pgtable_32.c: __VMALLOC_RESERVE
 MAX_NONPAE_PFN = 1 << 20                  # asm/setup.h: RAM above 4 GiB needs PAE
+# Link-time sizes (see the module docstring for their basis)
+KERNEL_RESERVED_PAGES = X86_64.kernel_reserved_pages   # stand-in: the x86_64 machine's count
+IRQ_STACK_SIZE_64 = 16 << 10             # x86_64 IRQ_STACK_SIZE (THREAD_SIZE): irq_64.c's backing store
+EXCEPTION_STACKS_64 = 4 * PAGE_SIZE       # x86_64 DF/NMI/DB/MCE stacks of EXCEPTION_STKSZ
+DOUBLEFAULT_STACK_32 = PAGE_SIZE          # struct doublefault_stack (doublefault_32.c)
+PCPU_STATIC_SIZE = X86_64.pcpu_static_size - IRQ_STACK_SIZE_64 - EXCEPTION_STACKS_64 + DOUBLEFAULT_STACK_32
 
 
 def _fixed_addresses() -> dict[str, int]:
@@ -149,7 +171,8 @@ I386 = Arch(
     dma_start_pfn=X86_64.dma_start_pfn,
     legacy_hole=X86_64.legacy_hole,
     dma_reserved=X86_64.dma_reserved,
-    kernel_reserved_pages=X86_64.kernel_reserved_pages,
+    kernel_reserved_pages=KERNEL_RESERVED_PAGES,
+    pcpu_static_size=PCPU_STATIC_SIZE,
     zones=I386_ZONES,
     direct_map_size=MAXMEM,
     ip_line="EIP: ",                     # arch/x86/kernel/dumpstack.c: show_ip (32-bit)

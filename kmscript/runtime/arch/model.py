@@ -48,7 +48,9 @@ class Arch:
     dma_start_pfn: int           # pfn 0 is the BIOS data area, never in a zone
     legacy_hole: tuple[int, int]        # the legacy VGA/BIOS hole [start, end)
     dma_reserved: tuple[int, int]       # BIOS/trampoline reservations in ZONE_DMA
+    # Link-time figures no header gives (each arch module states its basis):
     kernel_reserved_pages: int   # kernel image, bss, early page tables at 16 MiB
+    pcpu_static_size: int        # the .data..percpu section: the first chunk's static part
     zones: ZoneTypes             # enum zone_type of this configuration, its GFP_ZONE_TABLE
     # The direct map's reach: 1 << MAX_PHYSMEM_BITS on x86_64; on a highmem kernel MAXMEM
     # (the lowmem limit) before boot and max_low_pfn << PAGE_SHIFT after (``booted``).
