@@ -171,7 +171,7 @@ class Repl:
         self.last_validation_error: KmsSyntaxError | None = None
         self._toolbar: Fragments = []
         self._gfp_by_addr: dict[int, str] = {}
-        self._running = False
+        self.entry_running = False  # an entry is running (Ctrl-C stops it); read by _Interruptible
         self._install_hooks()
         self.prompt = PromptSession[str](
             message=lambda: FormattedText([("class:prompt", PROMPT)]),
@@ -504,7 +504,7 @@ class Repl:
 
         def running(self, on: bool) -> None:
             r = self.repl
-            r._running = on
+            r.entry_running = on
             if not on:
                 self.stop.set()
                 if self.poker is not None:
@@ -513,7 +513,7 @@ class Repl:
 
         def _on_sigint(self, signum: int, frame: Any) -> None:
             r = self.repl
-            if not r._running:
+            if not r.entry_running:
                 return  # a snapshot is being taken or restored: it must complete
             if self.requested:
                 raise KeyboardInterrupt  # second Ctrl-C, or the forced one: stop here

@@ -114,18 +114,20 @@ class FileRmap:
         self.mm = mm
         self.file = file
 
-    def _addrs(self, idx: int) -> Iterator[tuple[Vma, int]]:
+    def mapped_addrs(self, idx: int) -> Iterator[tuple[Vma, int]]:
+        """The VMAs of this mm that map file page *idx*, with the address each maps it at
+        (linear_page_index inverted, as vma_address does)."""
         for vma in self.mm.vmas:
             if vma.vm_file is self.file and vma.vm_pgoff <= idx < vma.vm_pgoff + vma.pages:
                 yield vma, vma.vm_start + ((idx - vma.vm_pgoff) << PAGE_SHIFT)
 
     def mapped(self, idx: int) -> bool:
         pfn = self.file.pages.get(idx, -1)
-        return any(self.spaces.pte_pfn(self.mm, addr) == pfn for _, addr in self._addrs(idx))
+        return any(self.spaces.pte_pfn(self.mm, addr) == pfn for _, addr in self.mapped_addrs(idx))
 
     def unmap(self, idx: int) -> None:
         pfn = self.file.pages.get(idx, -1)
-        for vma, addr in self._addrs(idx):
+        for vma, addr in self.mapped_addrs(idx):
             if self.spaces.pte_pfn(self.mm, addr) == pfn:
                 self.spaces.zap_one(self.mm, vma, addr)
 

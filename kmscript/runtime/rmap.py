@@ -85,7 +85,7 @@ class RmapWalk(PageTables):
         """remove_migration_ptes for a mapped page-cache page."""
         for fr in list(f.maps):
             if isinstance(fr, FileRmap):
-                for _vma, addr in fr._addrs(idx):
+                for _vma, addr in fr.mapped_addrs(idx):
                     t = self._walk(fr.mm, addr)
                     if t is None:
                         continue
