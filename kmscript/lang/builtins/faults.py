@@ -33,6 +33,7 @@ from typing import Any
 
 from ...errors import KmsRuntimeError, did_you_mean
 from ...runtime.fault_inject import FAIL_PAGE_ALLOC, FAILSLAB, FaultAttr, FaultInjector
+from ..values import type_name
 from .registry import KWARGS, NAME, Call, builtin, opt, view
 
 _KINDS = {
@@ -71,9 +72,8 @@ def _cache_name(call: Call, v: Any) -> str:
     if isinstance(v, str):
         cache = call.machine.slab.find_cache(v)
         return cache.name if cache is not None else v
-    name = getattr(v, "name", None)
-    if isinstance(name, str):
-        return name
+    if type_name(v) == "cache":
+        return str(v.name)
     raise KmsRuntimeError("fail: 'cache' must be a cache or a cache name")
 
 
@@ -143,8 +143,11 @@ def _fail(call: Call, kind: str, options: dict[str, Any]) -> None:
             if key not in ("pid", "on"):
                 raise KmsRuntimeError(f"fail make_it_fail: unknown option '{key}'"
                                       f"{did_you_mean(key, ['pid', 'on'])} (options: pid, on)")
-        target = options.get("pid", call.machine.ctx.current)
-        pid = getattr(target, "pid", target)
+        target = options.get("pid")
+        if target is None:
+            pid = call.machine.ctx.current.pid     # the task running the script
+        else:
+            pid = target.pid if type_name(target) == "task" else target
         if isinstance(pid, bool) or not isinstance(pid, int):
             raise KmsRuntimeError("fail make_it_fail: pid= takes a task or a pid")
         on = _bool("on", options.get("on", True))

@@ -13,7 +13,7 @@ from ...runtime.gfp import GFP_KERNEL
 from ...runtime.gfp import __GFP_ZERO as GFP_ZERO_FLAG
 from ...runtime.limits import PAGE_WORK
 from ...runtime.mm_types import PAGE_SHIFT
-from ..values import NULL, ptr
+from ..values import NULL, ptr, type_name
 from .registry import GFP, INT, LIST, PTR, SIZE, ArgError, Call, builtin, opt, view
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ def _vmap(call: Call, pages: list[Any]) -> Any:
     for p in pages:
         if isinstance(p, int) and not isinstance(p, bool):
             pfns.append(p)
-        elif isinstance(getattr(p, "pfn", None), int):
+        elif type_name(p) == "page":
             pfns.append(p.pfn)
         else:
             raise ArgError("vmap(): 'pages' must be a list of pages or page frame numbers")
