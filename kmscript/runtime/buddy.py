@@ -138,14 +138,14 @@ class BuddyZone:
         # Doubly linked free lists: one next/prev map for the whole zone (a pfn is on at
         # most one list); list li = order * MIGRATE_TYPES + mt has the sentinel key -1 - li.
         nlists = NR_PAGE_ORDERS * MIGRATE_TYPES
-        self._next: dict[int, int] = {}
-        self._prev: dict[int, int] = {}
+        self.free_next: dict[int, int] = {}
+        self.free_prev: dict[int, int] = {}
         for li in range(nlists):
             s = -1 - li
-            self._next[s] = s
-            self._prev[s] = s
+            self.free_next[s] = s
+            self.free_prev[s] = s
         self.nr_list = [0] * nlists          # blocks per (order, mt)
-        self._nr_free = [0] * NR_PAGE_ORDERS  # free_area[o].nr_free
+        self.free_area_nr = [0] * NR_PAGE_ORDERS  # free_area[o].nr_free
         self.free_pages = 0                  # NR_FREE_PAGES
         self.nr_free_highatomic = 0
         self.lazy: deque[list[int]] = deque()  # [start, end) runs of order-10 MOVABLE blocks
@@ -154,27 +154,27 @@ class BuddyZone:
     # -- list primitives ---------------------------------------------------------------
     def _link_head(self, pfn: int, li: int) -> None:
         s = -1 - li
-        nxt = self._next
+        nxt = self.free_next
         n = nxt[s]
         nxt[s] = pfn
         nxt[pfn] = n
-        prv = self._prev
+        prv = self.free_prev
         prv[pfn] = s
         prv[n] = pfn
 
     def _link_tail(self, pfn: int, li: int) -> None:
         s = -1 - li
-        prv = self._prev
+        prv = self.free_prev
         p = prv[s]
         prv[s] = pfn
         prv[pfn] = p
-        nxt = self._next
+        nxt = self.free_next
         nxt[pfn] = s
         nxt[p] = pfn
 
     def _unlink(self, pfn: int) -> None:
-        nxt = self._next
-        prv = self._prev
+        nxt = self.free_next
+        prv = self.free_prev
         n = nxt.pop(pfn)
         p = prv.pop(pfn)
         nxt[p] = n
@@ -199,16 +199,16 @@ class BuddyZone:
             self._link_head(pfn, li)
             self.memmap.set(pfn, ((K_BUDDY + mt) << 4) | order)
         self.nr_list[li] += 1
-        self._nr_free[order] += 1
+        self.free_area_nr[order] += 1
 
     def del_from_free_list(self, pfn: int, order: int, mt: int) -> None:
         """__del_page_from_free_list (the caller rewrites the head byte)."""
-        if order == MAX_PAGE_ORDER and pfn not in self._next:
+        if order == MAX_PAGE_ORDER and pfn not in self.free_next:
             self._take_lazy(pfn)
         else:
             self._unlink(pfn)
         self.nr_list[order * MIGRATE_TYPES + mt] -= 1
-        self._nr_free[order] -= 1
+        self.free_area_nr[order] -= 1
 
     def first_free(self, order: int, mt: int) -> int | None:
         """get_page_from_free_area: the head entry of free_list[mt] of ``order``."""
@@ -216,7 +216,7 @@ class BuddyZone:
         if not self.nr_list[li]:
             return None
         s = -1 - li
-        n = self._next[s]
+        n = self.free_next[s]
         if n != s:
             return n
         return self.lazy[0][0]  # only the lazy runs are left on this list
@@ -225,10 +225,10 @@ class BuddyZone:
         """free_area[order].free_list[mt] from head to tail (lazy runs expanded)."""
         s = -1 - (order * MIGRATE_TYPES + mt)
         out = []
-        n = self._next[s]
+        n = self.free_next[s]
         while n != s:
             out.append(n)
-            n = self._next[n]
+            n = self.free_next[n]
         if order == MAX_PAGE_ORDER and mt == MIGRATE_MOVABLE:
             for run in self.lazy:
                 out.extend(range(run[0], run[1], 1 << MAX_PAGE_ORDER))
@@ -366,7 +366,7 @@ class BuddyZone:
         sections = memmap.sections
         pageblock_mt = memmap.pageblock_mt
         pb_order = memmap.pageblock_order
-        nxt, prv, nr_list, nr_free = self._next, self._prev, self.nr_list, self._nr_free
+        nxt, prv, nr_list, nr_free = self.free_next, self.free_prev, self.nr_list, self.free_area_nr
         start = self.zone_start_pfn
         end = self.zone_end_pfn
         for pfn in pfns:
@@ -456,7 +456,7 @@ class BuddyZone:
                 self.nr_free_highatomic += 1 << order
         memmap = self.memmap
         sections = memmap.sections
-        nxt, prv, nr_list, nr_free = self._next, self._prev, self.nr_list, self._nr_free
+        nxt, prv, nr_list, nr_free = self.free_next, self.free_prev, self.nr_list, self.free_area_nr
         start = self.zone_start_pfn
         end = self.zone_end_pfn
         pb_order = memmap.pageblock_order

@@ -135,7 +135,7 @@ def zone_watermark_ok(z: Zone, order: int, mark: int, hz: int, alloc_flags: int,
         return True
     nr_list = z.nr_list
     for o in range(order, NR_PAGE_ORDERS):
-        if not z._nr_free[o]:
+        if not z.free_area_nr[o]:
             continue
         base = o * MIGRATE_TYPES
         if nr_list[base] or nr_list[base + 1] or nr_list[base + 2]:
@@ -171,6 +171,6 @@ def zone_watermark_fast(z: Zone, order: int, mark: int, hz: int, alloc_flags: in
         if why is not None:
             # the boosted test failed: keep its numbers, the retry's replace them
             why["boosted_test"] = f"{why['free']} > {why['min']} + {why['lowmem_reserve']}: fail"
-            why["retry_at_unboosted_min"] = z._watermark[WMARK_MIN]
-        return zone_watermark_ok(z, order, z._watermark[WMARK_MIN], hz, alloc_flags, free, why)
+            why["retry_at_unboosted_min"] = z.watermarks[WMARK_MIN]
+        return zone_watermark_ok(z, order, z.watermarks[WMARK_MIN], hz, alloc_flags, free, why)
     return False

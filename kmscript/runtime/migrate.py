@@ -114,11 +114,11 @@ class Migrate(PageFree):
                     continue
                 li = o * MIGRATE_TYPES + mt
                 s = -1 - li
-                n = zone._next[s]
+                n = zone.free_next[s]
                 while n != s:
                     if n > pfn and (best is None or n > best[0]):
                         best = (n, o, mt)
-                    n = zone._next[n]
+                    n = zone.free_next[n]
                 if o == MAX_PAGE_ORDER and mt == MIGRATE_MOVABLE and zone.lazy:
                     top = zone.lazy[-1][1] - (1 << MAX_PAGE_ORDER)
                     if top > pfn and (best is None or top > best[0]):

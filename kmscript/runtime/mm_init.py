@@ -344,7 +344,7 @@ class MmInit:
                 zone.lazy_blocks += n
                 li = MAX_PAGE_ORDER * MIGRATE_TYPES + MIGRATE_MOVABLE
                 zone.nr_list[li] += n
-                zone._nr_free[MAX_PAGE_ORDER] += n
+                zone.free_area_nr[MAX_PAGE_ORDER] += n
                 zone.account_freepages(n << MAX_PAGE_ORDER, MIGRATE_MOVABLE)
                 start = run_end
                 continue

@@ -107,7 +107,7 @@ def _pcp_fast_zone(ac: tuple[int, int, tuple[Zone, ...], int]) -> Zone | None:
     hz = ac[0]
     for zone in ac[2]:
         if (zone.free_pages - zone.nr_free_highatomic
-                > zone._watermark[1 + (not zone.below_high)] + zone.watermark_boost + zone.lowmem_reserve[hz]):
+                > zone.watermarks[1 + (not zone.below_high)] + zone.watermark_boost + zone.lowmem_reserve[hz]):
             return None if zone.boosted_watermark else zone
         if not zone.below_high:
             return None
@@ -160,7 +160,7 @@ class PageAllocator(Rmqueue):
                 hz = ac[0]
                 for zone in ac[2]:
                     if (zone.free_pages - zone.nr_free_highatomic
-                            > zone._watermark[1 + (not zone.below_high)] + zone.watermark_boost
+                            > zone.watermarks[1 + (not zone.below_high)] + zone.watermark_boost
                             + zone.lowmem_reserve[hz]):
                         if not zone.boosted_watermark:
                             pcp = zone.pcp[ctx.cpu]
@@ -190,7 +190,7 @@ class PageAllocator(Rmqueue):
                 nr_list = zone.nr_list
                 if (not zone.below_high and not zone.boosted_watermark
                         and zone.free_pages - ((1 << order) - 1) - zone.nr_free_highatomic
-                        > zone._watermark[2] + zone.watermark_boost + zone.lowmem_reserve[ac[0]]
+                        > zone.watermarks[2] + zone.watermark_boost + zone.lowmem_reserve[ac[0]]
                         and (nr_list[MAXORDER_LI] or nr_list[MAXORDER_LI + 1] or nr_list[MAXORDER_LI + 2])):
                     pcp = zone.pcp[self.ctx.cpu]
                     lst = pcp.lists[MIGRATE_PCPTYPES * order + ac[1]]

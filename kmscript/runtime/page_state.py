@@ -308,16 +308,16 @@ class PageState(MmInit):
                 for mt in range(MIGRATE_TYPES):
                     li = o * MIGRATE_TYPES + mt
                     s = -1 - li
-                    n = z._next[s]
+                    n = z.free_next[s]
                     cnt = 0
                     while n != s:
-                        assert z._prev[z._next[n]] == n
+                        assert z.free_prev[z.free_next[n]] == n
                         b = self.memmap.get(n)
                         assert b == ((K_BUDDY + mt) << 4) | o, f"{z.name} pfn {n:#x} byte {b:#x} on list o{o} mt{mt}"
                         assert n % (1 << o) == 0 and z.zone_start_pfn <= n and n + (1 << o) <= z.zone_end_pfn
                         blocks.append((n, o))
                         cnt += 1
-                        n = z._next[n]
+                        n = z.free_next[n]
                     if o == MAX_PAGE_ORDER and mt == MIGRATE_MOVABLE:
                         cnt += z.lazy_blocks
                         for run in z.lazy:
@@ -326,7 +326,7 @@ class PageState(MmInit):
                     assert cnt == z.nr_list[li], f"{z.name} list o{o} mt{mt}: {cnt} != {z.nr_list[li]}"
                     per_order[o] += cnt
                     seen_pages += cnt << o
-            assert per_order == z._nr_free, f"{z.name} nr_free {z._nr_free} != {per_order}"
+            assert per_order == z.free_area_nr, f"{z.name} nr_free {z.free_area_nr} != {per_order}"
             assert seen_pages == z.free_pages, f"{z.name} NR_FREE_PAGES {z.free_pages} != {seen_pages}"
             blocks.sort()
             for (p1, o1), (p2, _o2) in zip(blocks, blocks[1:]):

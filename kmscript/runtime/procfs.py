@@ -63,7 +63,7 @@ def _node_stats(vs: Any) -> dict[str, int]:
 def buddyinfo(pa: PageAllocator) -> str:
     out = []
     for z in pa.populated:
-        out.append(f"Node 0, zone {z.name:>8} " + "".join(f"{n:6d} " for n in z._nr_free) + "\n")
+        out.append(f"Node 0, zone {z.name:>8} " + "".join(f"{n:6d} " for n in z.free_area_nr) + "\n")
     return "".join(out)
 
 
@@ -93,7 +93,7 @@ def zoneinfo(pa: PageAllocator, node_unreclaimable: bool = False) -> str:
         if not z.populated:
             out.append("\n")
             continue
-        blocks = sum(z._nr_free[o] << o for o in range(pa.pageblock_order, NR_PAGE_ORDERS))
+        blocks = sum(z.free_area_nr[o] << o for o in range(pa.pageblock_order, NR_PAGE_ORDERS))
         zstats = {"nr_free_pages": z.free_pages, "nr_free_pages_blocks": blocks}
         for name in ZONE_STAT_NAMES:
             out.append(f"\n      {name:<12} {zstats.get(name, 0)}")

@@ -223,7 +223,7 @@ class Rmqueue(Migrate):
     def _find_suitable_fallback(self, zone: Zone, order: int, mt: int, claimable: bool) -> int:
         if claimable and not should_try_claim_block(order, mt, self.pageblock_order):
             return -2
-        if not zone._nr_free[order]:
+        if not zone.free_area_nr[order]:
             return -1
         for fmt in FALLBACKS[mt]:
             if zone.nr_list[order * MIGRATE_TYPES + fmt]:
@@ -327,7 +327,7 @@ class Rmqueue(Migrate):
             return False
         if self.pageblock_nr_pages * 4 > zone.managed_pages:
             return False
-        high = zone._watermark[WMARK_HIGH]
+        high = zone.watermarks[WMARK_HIGH]
         max_boost = (high // 10000) * self.watermark_boost_factor + \
             ((high % 10000) * self.watermark_boost_factor) // 10000   # mult_frac
         if not max_boost:

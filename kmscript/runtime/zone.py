@@ -6,7 +6,7 @@ What it models
 ZONE_MOVABLE and the always-empty ZONE_DEVICE (it exists on the verified machine, so
 ``protection:`` has five entries); on i386 ZONE_DMA, ZONE_NORMAL, ZONE_HIGHMEM and
 ZONE_MOVABLE (the arch's ``ZoneTypes``).  Each zone has ``spanned``/``present``/``managed``
-page counts, ``_watermark[min, low, high, promo]`` + ``watermark_boost``,
+page counts, ``watermarks[min, low, high, promo]`` + ``watermark_boost``,
 ``lowmem_reserve[]`` and the per-cpu pageset parameters ``batch``/``high_min``/``high_max``.
 
 Formulas (linux-mm-facts.md section 2, all VERIFIED against the machine; the code cites
@@ -101,7 +101,7 @@ class Zone(BuddyZone):
         self.managed_pages = sum(e - s for s, e in managed_ranges)
         self.managed_ranges = managed_ranges
         self.reserved_ranges = reserved_ranges
-        self._watermark = [0, 0, 0, 0]
+        self.watermarks = [0, 0, 0, 0]  # struct zone._watermark[NR_WMARK]: min, low, high, promo
         self.watermark_boost = 0
         self.lowmem_reserve = [0] * zones.MAX_NR_ZONES
         self.nr_reserved_highatomic = 0
@@ -121,22 +121,22 @@ class Zone(BuddyZone):
     # -- watermarks ---------------------------------------------------------------------
     @property
     def min(self) -> int:
-        return self._watermark[WMARK_MIN] + self.watermark_boost
+        return self.watermarks[WMARK_MIN] + self.watermark_boost
 
     @property
     def low(self) -> int:
-        return self._watermark[WMARK_LOW] + self.watermark_boost
+        return self.watermarks[WMARK_LOW] + self.watermark_boost
 
     @property
     def high(self) -> int:
-        return self._watermark[WMARK_HIGH] + self.watermark_boost
+        return self.watermarks[WMARK_HIGH] + self.watermark_boost
 
     @property
     def promo(self) -> int:
-        return self._watermark[WMARK_PROMO] + self.watermark_boost
+        return self.watermarks[WMARK_PROMO] + self.watermark_boost
 
     def wmark_pages(self, i: int) -> int:
-        return self._watermark[i] + self.watermark_boost
+        return self.watermarks[i] + self.watermark_boost
 
     @property
     def boost(self) -> int:
@@ -168,7 +168,7 @@ class Zone(BuddyZone):
 
     @property
     def nr_free(self) -> list[int]:
-        return list(self._nr_free)
+        return list(self.free_area_nr)
 
     @property
     def populated(self) -> bool:
@@ -205,7 +205,7 @@ class Zone(BuddyZone):
             wmin = tmp
         delta = max(tmp >> 2, managed * watermark_scale_factor // 10000)  # mult_frac
         self.watermark_boost = 0
-        self._watermark = [wmin, wmin + delta, wmin + 2 * delta, wmin + 3 * delta]
+        self.watermarks = [wmin, wmin + delta, wmin + 2 * delta, wmin + 3 * delta]
 
     # -- pcp sizing -------------------------------------------------------------------------
     def zone_batchsize(self) -> int:
@@ -254,7 +254,7 @@ class Zone(BuddyZone):
         return False
 
     def free_area_counts(self) -> list[int]:
-        return list(self._nr_free)
+        return list(self.free_area_nr)
 
     def __str__(self) -> str:
         return (f"zone {self.name}: free {self.free_pages} min {self.min} low {self.low} high {self.high} "

@@ -174,7 +174,7 @@ class ZoneAccess:
             b = memmap.get(pfn)
             mt = (b >> 4) - K_BUDDY if b else MIGRATE_MOVABLE  # byte 0: a lazy boot block
             # __isolate_free_page: never take the zone below min + 2^order
-            if mt != MIGRATE_ISOLATE and not self.watermark_ok(z, 0, z._watermark[0] + (1 << order), 0, ALLOC_CMA):
+            if mt != MIGRATE_ISOLATE and not self.watermark_ok(z, 0, z.watermarks[0] + (1 << order), 0, ALLOC_CMA):
                 break
             z.del_from_free_list(pfn, order, mt)
             z.account_freepages(-(1 << order), mt)

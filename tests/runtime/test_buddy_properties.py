@@ -99,7 +99,7 @@ def test_bulk_rmqueue_matches_rmqueue_smallest_one_by_one(ops: list[tuple[str, i
                     break
                 taken_single.append(r[0])
             assert taken_bulk == taken_single
-            assert bulk.nr_list == single.nr_list and bulk._nr_free == single._nr_free
+            assert bulk.nr_list == single.nr_list and bulk.free_area_nr == single.free_area_nr
             assert (bulk.free_pages, bulk.nr_free_highatomic) == (single.free_pages, single.nr_free_highatomic)
             for o in range(11):
                 for t in range(5):

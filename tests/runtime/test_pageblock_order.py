@@ -61,10 +61,10 @@ def test_pagetypeinfo_and_the_pageblock_flags_count_4m_blocks() -> None:
 def test_zoneinfo_free_blocks_count_only_orders_of_a_whole_pageblock() -> None:
     pa = i386().page_alloc
     dma = pa.zone_by_name("DMA")
-    assert dma._nr_free[9] > 0           # an order-9 block is free at boot: half a pageblock here
+    assert dma.free_area_nr[9] > 0           # an order-9 block is free at boot: half a pageblock here
     text = procfs.zoneinfo(pa)
     dma_part = text.split("zone   Normal")[0]
-    expect = sum(dma._nr_free[o] << o for o in range(10, NR_PAGE_ORDERS))
+    expect = sum(dma.free_area_nr[o] << o for o in range(10, NR_PAGE_ORDERS))
     assert f"nr_free_pages_blocks {expect}\n" in dma_part
 
 

@@ -186,7 +186,7 @@ def _zone_b(call: Call, z: Any) -> Any:
 
 @builtin("nr_free", zone=ZONE_ARG, order=INT, category="pages",
          doc="nr_free(zone, order): free blocks of that order in the zone (a /proc/buddyinfo column)")
-def _nr_free(call: Call, zone: Any, order: int) -> int:
+def free_area_nr(call: Call, zone: Any, order: int) -> int:
     z = _zone(call, zone)
     if not 0 <= order <= 10:
         raise ArgError(f"order {order}: an order is 0..10", 1)
