@@ -16,7 +16,7 @@ from kmscript.runtime.machine import Machine, MachineConfig
 
 def bench_api(n: int) -> float:
     m = Machine(MachineConfig(mem=1 << 30, cpus=2))
-    kmalloc, kfree = m.kmalloc, m.kfree
+    kmalloc, kfree = m.kmalloc.kmalloc, m.kmalloc.kfree
     caller = "bench.kms:1"
     for _ in range(1000):  # warm up: the first slab comes from the buddy allocator
         kfree(kmalloc(64, GFP_KERNEL, caller), caller)

@@ -35,7 +35,7 @@ def api_rate(n: int, holes: int = 0) -> float:
     small = [m.percpu.alloc_percpu(8) for _ in range(2 * holes)]
     for p in small[::2]:  # 8-byte holes: too small for a 64-byte request
         m.percpu.free_percpu(p)
-    alloc, free = m.alloc_percpu, m.free_percpu
+    alloc, free = m.percpu.alloc_percpu, m.percpu.free_percpu
     t0 = time.perf_counter()
     for _ in range(n):
         free(alloc(64))

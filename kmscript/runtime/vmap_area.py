@@ -244,13 +244,13 @@ class VmapAreaAllocator:
         return len(self.nodes)
 
     def addr_to_node_id(self, addr: int) -> int:
-        return (addr // VMAP_ZONE_SIZE) % self.nr_vmap_nodes
+        return (addr // VMAP_ZONE_SIZE) % len(self.nodes)
 
     def _node_alloc(self, size: int, align: int, vstart: int, vend: int) -> tuple[VmapArea | None, int]:
         """node_alloc(): the current CPU's pool for this exact size, default range only."""
-        if vstart != self.vmalloc_start or vend != self.vmalloc_end or self.nr_vmap_nodes == 1:
+        if vstart != self.vmalloc_start or vend != self.vmalloc_end or len(self.nodes) == 1:
             return None, 0
-        node_id = self.ctx.cpu % self.nr_vmap_nodes
+        node_id = self.ctx.cpu % len(self.nodes)
         vn_id = node_id + 1
         idx = size // PAGE_SIZE - 1
         if idx >= MAX_VA_SIZE_PAGES:
