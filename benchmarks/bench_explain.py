@@ -36,7 +36,10 @@ from kmscript.runtime.gfp import GFP_KERNEL
 from kmscript.runtime.machine import Machine, MachineConfig
 explain = sys.argv[2] == "on"
 m = Machine(MachineConfig(mem=1 << 30, cpus=2))
-pa, km = m.page_alloc, m.kmalloc
+import inspect
+# the base revision predates the subsystem handles: its Machine has kmalloc/kfree methods
+km = m if inspect.ismethod(m.kmalloc) else m.kmalloc
+pa = m.page_alloc
 def order0(n):
     for _ in range(n):
         pa.free_pages(pa.alloc_pages(GFP_KERNEL, 0), 0)
