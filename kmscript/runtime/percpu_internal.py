@@ -41,7 +41,26 @@ SCRIPT_STATIC_SIZE = 4096
 SCRIPT_VAR_SIZE = 8
 # sizeof(struct pcpu_block_md) (8 ints); struct pcpuobj_ext is one pointer (Arch.pointer_size)
 SIZEOF_PCPU_BLOCK_MD = 32
-SIZEOF_PCPU_CHUNK = 136
+
+
+def sizeof_pcpu_chunk(pointer_size: int, cache_line: int) -> int:
+    """sizeof(struct pcpu_chunk) (mm/percpu-internal.h; CONFIG_SMP, NEED_PCPUOBJ_EXT with
+    MEMCG_KMEM, no PERCPU_STATS).  base_addr is ____cacheline_aligned_in_smp, so the struct
+    is aligned to the cache line and its size padded to it: 192 on x86_64 (populated[] sits
+    at 136), 128 on i386 (populated[] at 108).  pcpu_setup_first_chunk (mm/percpu.c) sizes
+    every later chunk as struct_size(chunk, populated, BITS_TO_LONGS(pcpu_unit_pages)),
+    i.e. this sizeof plus the bitmap (include/linux/overflow.h: struct_size adds
+    sizeof(*p))."""
+    def align(off: int, a: int) -> int:
+        return (off + a - 1) // a * a
+    ptr = pointer_size
+    off = 2 * ptr + 4 + SIZEOF_PCPU_BLOCK_MD   # list, free_bytes, chunk_md
+    off = align(off, ptr) + ptr                # bound_map
+    off = align(off, cache_line) + 4 * ptr     # base_addr (cacheline aligned), alloc_map, md_blocks, data
+    off = align(off + 2, 4) + 8                # immutable, isolated; start_offset, end_offset
+    off = align(off, ptr) + ptr                # obj_exts
+    off = align(off + 12, ptr)                 # nr_pages, nr_populated, nr_empty_pop_pages; populated[]
+    return align(off, cache_line)
 
 # one bitmap block per page: PCPU_BITMAP_BLOCK_BITS bits
 BLOCK_BITS = PCPU_BITMAP_BLOCK_SIZE >> PCPU_MIN_ALLOC_SHIFT

@@ -26,7 +26,7 @@ from .mm_types import PAGE_SHIFT, PAGE_SIZE, PageAllocator, PhysMemory
 from .percpu_internal import (PCPU_MIN_ALLOC_SHIFT, PCPU_MIN_ALLOC_SIZE, PCPU_BITMAP_BLOCK_SIZE,
                               PCPU_SLOT_BASE_SHIFT, PCPU_WARN_LIMIT,
                               SCRIPT_STATIC_SIZE, SIZEOF_PCPU_BLOCK_MD,
-                              SIZEOF_PCPU_CHUNK, first_chunk_sizes, fls, pfn_align, pcpu_build_alloc_info, PcpuChunk, PerCpuVar)
+                              sizeof_pcpu_chunk, first_chunk_sizes, fls, pfn_align, pcpu_build_alloc_info, PcpuChunk, PerCpuVar)
 
 # Module-level aliases: a name starting with two underscores would be mangled inside a class.
 GFP_HIGHMEM = __GFP_HIGHMEM
@@ -42,6 +42,8 @@ class PercpuVm:
                  first_chunk_paddr: Callable[[int], int], owner_percpu: int,
                  static_size: int | None = None, phys: PhysMemory | None = None) -> None:
         self.arch = arch
+        # pcpu_chunk_struct_size without the populated[] bitmap (mm/percpu.c)
+        self.chunk_struct_size = sizeof_pcpu_chunk(arch.pointer_size, arch.cache_line_size)
         page_offset = arch.page_offset
         self.page_alloc = page_alloc
         self.vmalloc = vmalloc
@@ -189,7 +191,7 @@ class PercpuVm:
         """pcpu_create_chunk(): metadata, then the congruent vm area at the top of vmalloc."""
         chunk = PcpuChunk(0, self.unit_pages, self.arch.ptr_digits)
         bits = self.unit_size // PCPU_MIN_ALLOC_SIZE
-        ok = (self._mem_zalloc(SIZEOF_PCPU_CHUNK + self._longs(self.unit_pages), gfp, "pcpu_create_chunk", chunk)
+        ok = (self._mem_zalloc(self.chunk_struct_size + self._longs(self.unit_pages), gfp, "pcpu_create_chunk", chunk)
               and self._mem_zalloc(self._longs(bits), gfp, "pcpu_create_chunk", chunk)
               and self._mem_zalloc(self._longs(bits + 1), gfp, "pcpu_create_chunk", chunk)
               and self._mem_zalloc(self.unit_pages * PAGE_SIZE // PCPU_BITMAP_BLOCK_SIZE * SIZEOF_PCPU_BLOCK_MD,

@@ -9,7 +9,7 @@ import pytest
 from kmscript.runtime.errors import KernelFault
 from kmscript.runtime.gfp import GFP_ATOMIC
 from kmscript.runtime.percpu import PerCpu
-from kmscript.runtime.percpu_internal import pcpu_build_alloc_info
+from kmscript.runtime.percpu_internal import pcpu_build_alloc_info, sizeof_pcpu_chunk
 from kmscript.runtime.mm_types import PAGE_SIZE
 from kmscript.runtime.arch import X86_64
 
@@ -84,3 +84,27 @@ def test_percpu_static_vars() -> None:
     assert pc.var_addr("ctx", 2) - pc.var_addr("ctx", 0) == 2 * pc.unit_size
     with pytest.raises(KernelFault):
         pc.var_addr("ctx", 4)
+
+
+def test_new_chunk_struct_is_sizeof_pcpu_chunk_plus_the_populated_bitmap() -> None:
+    # mm/percpu.c: pcpu_chunk_struct_size = struct_size(chunk, populated, BITS_TO_LONGS(
+    # pcpu_unit_pages)); struct pcpu_chunk (mm/percpu-internal.h) is padded to the cache
+    # line because base_addr is ____cacheline_aligned_in_smp: 192 bytes on x86_64, not the
+    # 136 of populated[]'s offset.
+    assert sizeof_pcpu_chunk(8, 64) == 192
+    assert sizeof_pcpu_chunk(4, 64) == 128  # i386: populated[] at 108
+    vm, buddy, km, log, tracer, ctx, vmstat = make(2)
+    asked: list[tuple[int, str]] = []
+
+    def kmalloc(size: int, gfp: int, caller: str) -> int | None:
+        asked.append((size, caller))
+        return km.kmalloc(size, gfp, caller)
+
+    pc = PerCpu(arch=X86_64, page_alloc=buddy, vmalloc=vm, kmalloc=kmalloc, kfree=km.kfree, ctx=ctx, log=log,
+                tracer=tracer, vmstat=vmstat, nr_cpus=2, first_chunk_paddr=lambda size: 0x7FC00000,
+                owner_percpu=11)
+    assert pc.unit_pages == 256  # u1048576
+    before = len(asked)
+    [pc.alloc_percpu(8192) for _ in range(3)]
+    assert pc.alloc_percpu(16384) is not None  # does not fit the first chunk: pcpu_create_chunk
+    assert asked[before][0] == 192 + 256 // 8  # the chunk struct and its populated[] bitmap: 224
