@@ -134,7 +134,11 @@ class PageFree(ShowMem):
         fast path over runs of pages of one zone: the pcp's counters are kept in locals
         during a run (only the run itself changes them) and written back before any page
         goes through free_pages, which every page the fast path does not cover does (a
-        bulk free to the buddy among them); while tracing every page does."""
+        bulk free to the buddy among them); while tracing every page does.  A plain
+        order-0 page the fast path does not take because of its zone's state (the pcp list
+        at its high mark, ZONE_RECLAIM_ACTIVE, below the high watermark) goes to
+        _free_frozen_page_commit directly: the checks free_pages would make on the way
+        there are the ones made here."""
         free_pages = self.free_pages
         if self.tracer.enabled:
             for pfn in pfns:
@@ -196,9 +200,24 @@ class PageFree(ShowMem):
                         pcp.alloc_factor >>= done
                         pcp.flags &= ~PCPF_PREV_FREE_HIGH_ORDER
             if not done:
-                # not a fast-path page (or the pcp list is at its high mark): the full path
-                free_pages(pfns[i], 0)
+                pfn = pfns[i]
                 i += 1
+                key = pfn >> SECTION_SHIFT
+                sec = sections[key] if zone is not None and 0 <= key < nsec else None
+                mt = pb_mt[pfn >> pb_order] if sec is not None else MIGRATE_PCPTYPES
+                b = sec[pfn & SECTION_MASK] if sec is not None else 0
+                if mt < MIGRATE_PCPTYPES and 0x40 <= b < 0xC0 and not b & 0x0F and pfn not in refcount:
+                    # a plain order-0 page whose pcp list is at its high mark, or of a zone
+                    # kswapd is reclaiming (reclaim_active) or below its high watermark:
+                    # free_frozen_page_commit with nr_pcp_high and a bulk free when the
+                    # list reaches it, where free_pages' full path gets after these checks
+                    assert zone is not None
+                    if mapcount:
+                        mapcount.pop(pfn, None)
+                    self._free_frozen_page_commit(zone, zone.pcp[cpu], pfn, mt, 0)
+                else:
+                    # anything else (a bad free, an extra reference): the full path
+                    free_pages(pfn, 0)
 
     def _free_pages(self, pfn: int, order: int) -> None:
         if order < 0 or order > MAX_PAGE_ORDER:

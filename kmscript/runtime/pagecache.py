@@ -79,6 +79,9 @@ LRU_INACTIVE_FILE = 2
 LRU_ACTIVE_FILE = 3
 NR_LRU_LISTS = 4
 LRU_NAMES = ("inactive_anon", "active_anon", "inactive_file", "active_file")
+# include/linux/pagevec.h: PAGEVEC_SIZE, the folios one struct folio_batch holds (31 in
+# 6.18, so that the batch with its header fills 256 bytes)
+PAGEVEC_SIZE = 31
 
 _SECTION_SHIFT = SECTION_SHIFT
 _SECTION_MASK = SECTION_MASK
@@ -419,6 +422,9 @@ class PageCache:
         self.dirty = PfnMap("b", 0)
         self.files: dict[str, File] = {}
         self.sysctl_drop_caches = 0
+        # free evicted pages in folio_batches as reclaim and invalidation do (False: one
+        # page at a time, the path tests/runtime/test_reclaim_free_batch.py compares with)
+        self.batched_free = True
         self.drop_caches_stfu = False
         # shared with the task table and the OOM report: what the allocation is for
         self.alloc_site = alloc_site
@@ -546,14 +552,27 @@ class PageCache:
 
     def evict_page(self, f: File, idx: int, pfn: int) -> None:
         """__remove_mapping + free: drop a clean page from the cache (already off the LRU),
-        unmapping it first from every task that maps it (try_to_unmap)."""
+        unmapping it first from every task that maps it (try_to_unmap), and free it at
+        once (the page-by-page path, ``batched_free = False``)."""
+        self.remove_mapping(f, idx, pfn)
+        self.page_alloc.free_pages(pfn, 0)
+
+    def remove_mapping(self, f: File, idx: int, pfn: int) -> None:
+        """try_to_unmap + __remove_mapping (mm/vmscan.c): drop a clean page from the cache
+        without freeing it; the caller frees it with the rest of its folio_batch
+        (``release_folios``)."""
         if f.maps:
             self.unmap_page(f, idx)
         del f.pages[idx]
         f.nr_cached -= 1
         self.vmstat.nr_file_pages -= 1
         self.rmap.clear(pfn)
-        self.page_alloc.free_pages(pfn, 0)
+
+    def release_folios(self, pfns: list[int]) -> None:
+        """free_unref_folios on a folio_batch of pages that left the cache (in order);
+        the allocator ends as after free_pages(pfn, 0) on each in turn (release_pages)."""
+        if pfns:
+            self.page_alloc.release_pages(pfns)
 
     def migrate_page(self, f: File, idx: int, old: int, new: int) -> None:
         """Repoint the cache slot at the page's new location (the caller copied it)."""
@@ -579,15 +598,35 @@ class PageCache:
         return n
 
     def drop_pagecache(self) -> int:
-        """drop_pagecache_sb for every file: free the clean page-cache pages; returns pages freed."""
+        """drop_pagecache_sb for every file: free the clean page-cache pages; returns pages freed.
+
+        invalidate_mapping_pages -> mapping_try_invalidate (mm/truncate.c) takes the cached
+        folios of one file PAGEVEC_SIZE at a time in index order (find_lock_entries into a
+        folio_batch), removes the clean unmapped ones from the cache (mapping_evict_folio
+        -> remove_mapping), then drops the batch's references (folio_batch_release ->
+        release_pages -> folios_put_refs): the evicted folios, whose last reference that
+        was, come off the LRU (lruvec_del_folio) and go to free_unref_folios together.
+        With ``batched_free = False`` each page is taken off the LRU and freed at once."""
         n = 0
+        batched = self.batched_free
+        dirty = self.dirty
         for f in self.files.values():
-            for idx, pfn in sorted(f.pages.items()):
-                if not self.dirty.get(pfn) and not (f.maps and self.page_mapped(f, idx)):
-                    # (invalidate_mapping_pages leaves dirty and mapped folios alone)
-                    self.lru.remove(pfn)
-                    self.evict_page(f, idx, pfn)
+            items = sorted(f.pages.items())
+            for start in range(0, len(items), PAGEVEC_SIZE):
+                evicted: list[int] = []
+                for idx, pfn in items[start:start + PAGEVEC_SIZE]:
+                    if dirty.get(pfn) or (f.maps and self.page_mapped(f, idx)):
+                        continue  # (invalidate_mapping_pages leaves dirty and mapped folios alone)
+                    if batched:
+                        self.remove_mapping(f, idx, pfn)
+                        evicted.append(pfn)
+                    else:
+                        self.lru.remove(pfn)
+                        self.evict_page(f, idx, pfn)
                     n += 1
+                if evicted:
+                    self.lru.remove_many(evicted)
+                    self.release_folios(evicted)
         return n
 
     def drop_caches(self, value: int = 1, shrink_slab: Callable[[], int] | None = None) -> int:

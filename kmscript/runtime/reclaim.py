@@ -47,6 +47,11 @@ Both use one shrink_node, in this order:
    before active.  A freshly faulted anonymous page has its pte young bit set, so the
    first scan that meets it activates it (folio_check_references -> FOLIOREF_ACTIVATE);
    the page is reclaimed when met again after deactivation.
+Reclaimed page-cache pages are freed as shrink_folio_list frees them: collected on a
+folio_batch (PAGEVEC_SIZE = 31) and freed together (free_unref_folios, here
+``release_pages``) when it is full and when the shrink_folio_list call ends (every
+SWAP_CLUSTER_MAX pages isolated); ``pagecache.batched_free = False`` frees each at once
+(the same state: tests/runtime/test_reclaim_free_batch.py).
 ``pgscan_kswapd/direct`` count pages isolated from inactive lists, ``pgsteal_*`` pages
 reclaimed (slab pages are added to the reclaimed count as reclaim_state does, not to
 pgsteal).
@@ -73,7 +78,7 @@ from .gfp import MAX_NR_ZONES, ZONE_NAMES, __GFP_IO, format_gfp
 from .internal import MAX_RECLAIM_RETRIES
 from .mm_types import PAGE_SIZE
 from .oom import OomKiller
-from .pagecache import (LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE,
+from .pagecache import (LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, PAGEVEC_SIZE,
                         File, LruVec, PageCache, Rmap)
 from .slab import SlabAllocator
 from .sysctl import SysctlTable
@@ -315,42 +320,75 @@ class Reclaim:
         return self.zones.pfn_zone_idx(pfn) <= reclaim_idx
 
     def _shrink_file(self, nr: int, mode: int, reclaim_idx: int) -> int:
+        """shrink_inactive_list / shrink_folio_list on the file LRU (see the module docstring).
+
+        Freeing (mm/vmscan.c: shrink_folio_list): a reclaimed page leaves the page cache
+        (__remove_mapping) and goes on the local ``free_folios`` folio_batch; a full batch
+        (PAGEVEC_SIZE) is freed at once (free_unref_folios), and the rest when the
+        shrink_folio_list call ends, before the kept pages go back to the LRU.  The kernel
+        calls shrink_folio_list on the SWAP_CLUSTER_MAX pages each shrink_inactive_list
+        isolates, so here a call ends after every SWAP_CLUSTER_MAX pages taken off the
+        inactive list, before the active list is deactivated into it (shrink_active_list
+        is a separate call) and when the loop stops.  Nothing in the loop reads the
+        allocator, so the state is the same as with each page freed at once (the
+        ``pagecache.batched_free = False`` path)."""
         lru = self.lru
         pc = self.pagecache
         dirty = pc.dirty
+        batched = pc.batched_free
         got = 0
         set_aside: list[int] = []  # dirty pages met in the clean pass: back at the head later
         kept: list[int] = []       # pages of zones above reclaim_idx: back at the tail
-        while got < nr:
-            # (dirty pages set aside are off the lists but still counted in nr_dirty)
-            if mode == _CLEAN and self._clean_file_pages() + len(set_aside) <= 0:
-                break
-            pfn = lru.pop_tail(LRU_INACTIVE_FILE)
-            if pfn is None:
-                if self._deactivate(LRU_ACTIVE_FILE, LRU_INACTIVE_FILE, max(SWAP_CLUSTER_MAX, nr - got)) == 0:
+        free_folios: list[int] = []
+        isolated = 0               # pages taken off the inactive list by this call
+        try:
+            while got < nr:
+                # (dirty pages set aside are off the lists but still counted in nr_dirty)
+                if mode == _CLEAN and self._clean_file_pages() + len(set_aside) <= 0:
                     break
-                continue
-            self._scanned += 1
-            if not self._page_zone_ok(pfn, reclaim_idx):
-                kept.append(pfn)
-                continue
-            found = self.rmap.lookup(pfn)
-            if found is None or not isinstance(found[0], File):
-                continue  # not a page-cache page any more (cannot happen; be safe)
-            f, idx = found
-            if f.maps and lru.young.get(pfn) and pc.page_mapped(f, idx):
-                # a mapped page whose pte is young: folio_check_references activates it
-                lru.young.set(pfn, 0)
-                lru.add(pfn, LRU_ACTIVE_FILE)
-                continue
-            if dirty.get(pfn):
-                if mode == _CLEAN:
-                    set_aside.append(pfn)
+                pfn = lru.pop_tail(LRU_INACTIVE_FILE)
+                if pfn is None:
+                    if free_folios:
+                        pc.release_folios(free_folios)  # the shrink_folio_list call ended
+                        free_folios = []
+                    isolated = 0  # the next shrink_inactive_list isolates a new batch
+                    if self._deactivate(LRU_ACTIVE_FILE, LRU_INACTIVE_FILE, max(SWAP_CLUSTER_MAX, nr - got)) == 0:
+                        break
                     continue
-                pc.writeback_page(f, pfn)
-            pc.evict_page(f, idx, pfn)
-            got += 1
-            self._stolen += 1
+                self._scanned += 1
+                if free_folios and not isolated % SWAP_CLUSTER_MAX:
+                    pc.release_folios(free_folios)  # the previous shrink_folio_list call ended
+                    free_folios = []
+                isolated += 1
+                if not self._page_zone_ok(pfn, reclaim_idx):
+                    kept.append(pfn)
+                    continue
+                found = self.rmap.lookup(pfn)
+                if found is None or not isinstance(found[0], File):
+                    continue  # not a page-cache page any more (cannot happen; be safe)
+                f, idx = found
+                if f.maps and lru.young.get(pfn) and pc.page_mapped(f, idx):
+                    # a mapped page whose pte is young: folio_check_references activates it
+                    lru.young.set(pfn, 0)
+                    lru.add(pfn, LRU_ACTIVE_FILE)
+                    continue
+                if dirty.get(pfn):
+                    if mode == _CLEAN:
+                        set_aside.append(pfn)
+                        continue
+                    pc.writeback_page(f, pfn)
+                got += 1
+                self._stolen += 1
+                if not batched:
+                    pc.evict_page(f, idx, pfn)
+                    continue
+                pc.remove_mapping(f, idx, pfn)
+                free_folios.append(pfn)
+                if len(free_folios) == PAGEVEC_SIZE:  # folio_batch_add returned 0: the batch is full
+                    pc.release_folios(free_folios)
+                    free_folios = []
+        finally:
+            pc.release_folios(free_folios)
         if kept:
             lru.putback_tail(kept, LRU_INACTIVE_FILE)
         for pfn in set_aside:

@@ -258,14 +258,15 @@ PAGES = st.lists(st.tuples(st.sampled_from(["dma", "dma32", "kernel", "movable"]
                  min_size=1, max_size=300)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(PAGES, st.booleans())
-def test_release_pages_is_free_pages_one_by_one(pages: list[tuple[str, int]], trace: bool) -> None:
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(PAGES, st.booleans(), st.sampled_from(["", "reclaim_active", "below_high"]))
+def test_release_pages_is_free_pages_one_by_one(pages: list[tuple[str, int]], trace: bool, zone_state: str) -> None:
     """release_pages(batch) leaves the allocator as free_pages(pfn, 0) on each page in
     turn: pages of several zones and migratetypes mixed, pages with an extra reference
     (get_page: only the reference goes), enough pages to overflow pcp->high (bulk frees
     to the buddy in the middle of a run), a page freed twice (bad_page), with and
-    without tracing."""
+    without tracing, and with the zones flagged ZONE_RECLAIM_ACTIVE (kswapd running:
+    nr_pcp_high shrinks the pcp lists) or below their high watermark."""
     from kmscript.runtime.gfp import GFP_DMA, GFP_DMA32, GFP_HIGHUSER_MOVABLE, GFP_KERNEL
     gfps = {"dma": GFP_DMA, "dma32": GFP_DMA32, "kernel": GFP_KERNEL, "movable": GFP_HIGHUSER_MOVABLE}
 
@@ -284,6 +285,11 @@ def test_release_pages_is_free_pages_one_by_one(pages: list[tuple[str, int]], tr
         pfns += pfns[:1]                    # the first page once more: a double free if it had no extra ref
         for _ in range(3):
             pfns += [p for p in (pa.alloc_pages(GFP_KERNEL, 0) for _ in range(400)) if p is not None]
+        if zone_state == "reclaim_active":
+            m.reclaim.zones.set_reclaim_active(4, True)
+        elif zone_state == "below_high":
+            for z in pa.populated:
+                z.below_high = True
         if batched:
             pa.release_pages(pfns)
         else:
