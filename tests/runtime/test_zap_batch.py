@@ -271,7 +271,8 @@ def test_release_pages_is_free_pages_one_by_one(pages: list[tuple[str, int]], tr
     gfps = {"dma": GFP_DMA, "dma32": GFP_DMA32, "kernel": GFP_KERNEL, "movable": GFP_HIGHUSER_MOVABLE}
 
     def run(batched: bool) -> tuple[object, ...]:
-        m = Machine(MachineConfig(mem=64 * MiB, cpus=1))
+        # (on 64M the allocations below take the zones below their high watermark)
+        m = Machine(MachineConfig(mem=(256 if zone_state == "reclaim_active" else 64) * MiB, cpus=1))
         if trace:
             m.tracer.record()
         pa = m.page_alloc
@@ -287,6 +288,7 @@ def test_release_pages_is_free_pages_one_by_one(pages: list[tuple[str, int]], tr
             pfns += [p for p in (pa.alloc_pages(GFP_KERNEL, 0) for _ in range(400)) if p is not None]
         if zone_state == "reclaim_active":
             m.reclaim.zones.set_reclaim_active(4, True)
+            assert not any(z.below_high for z in pa.populated)
         elif zone_state == "below_high":
             for z in pa.populated:
                 z.below_high = True
