@@ -126,6 +126,12 @@ class Page:
 class PageState(MmInit):
     """Per-page state queries (include/linux/mm.h, include/linux/page-flags.h)."""
 
+    def allocated_page(self, pfn: int) -> Page:
+        """The struct page handle of a pfn the allocator has just returned: alloc_pages()
+        hands back a struct page, so none of page()'s pfn_valid checks can fail for it
+        (tests/runtime/test_page_fast_paths.py checks that both give the same page)."""
+        return Page(self, pfn)
+
     def page(self, pfn: int) -> Page:
         """pfn_to_page.  The checks of pfn_valid() and zone_of() inlined (this runs for every
         page a script allocates): the pageblock's zone byte answers unless the pageblock is

@@ -264,3 +264,25 @@ def test_a_long_mixed_run_matches_and_takes_the_fast_paths() -> None:
         # without the fast paths every call would reach the generic entry points
         assert generic_calls["get_page_from_freelist"] < generic_calls["alloc_pages"] // 2, generic_calls
         assert generic_calls["free_frozen_page_commit"] < generic_calls["free_pages"] // 2, generic_calls
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "i386"])
+def test_allocated_page_is_the_page_that_pfn_to_page_gives(arch: str) -> None:
+    # allocated_page() skips page()'s pfn_valid checks for pfns alloc_pages returned: every
+    # attribute a script can read must be the same through both, in every zone.
+    from kmscript.runtime import gfp as g
+    m = Machine(MachineConfig(mem=(8 if arch == "x86_64" else 2) << 30, cpus=2, arch=arch))
+    pa = m.page_alloc
+    masks = [GFP_KERNEL, GFP_ATOMIC, GFP_HIGHUSER_MOVABLE, g.GFP_DMA, g.GFP_HIGHUSER, GFP_KERNEL | g.__GFP_DMA32]
+    seen_zones = set()
+    for gfp in masks:
+        for order in (0, 1, 3, 5):
+            pfn = pa.alloc_pages(gfp, order)
+            if pfn is None:
+                continue
+            fast, slow = pa.allocated_page(pfn), pa.page(pfn)
+            assert fast == slow
+            for name in sorted(type(slow).KMS_ATTRS):
+                assert getattr(fast, name) == getattr(slow, name), name
+            seen_zones.add(str(slow.zone))
+    assert {"DMA", "Normal"} <= seen_zones and ("HighMem" in seen_zones) == (arch == "i386")

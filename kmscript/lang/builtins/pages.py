@@ -26,7 +26,7 @@ ZONE_ARG = one_of(handle("zone"), NAME, STR)
 
 
 def _page_or_null(call: Call, pfn: int | None) -> Any:
-    return NULL if pfn is None else call.machine.page_alloc.page(pfn)
+    return NULL if pfn is None else call.machine.page_alloc.allocated_page(pfn)
 
 
 def _pfn_of(call: Call, page: Any) -> int:
@@ -56,7 +56,7 @@ def _alloc_pages(call: Call, gfp: int, order: int) -> Any:
     if order < 0:
         _order(order)
     pfn = pa.alloc_pages(gfp, order, owner=OWNER_KERNEL, caller=call.caller)
-    return NULL if pfn is None else pa.page(pfn)
+    return NULL if pfn is None else pa.allocated_page(pfn)
 
 
 @builtin("alloc_page", gfp=opt(GFP, GFP_KERNEL, "GFP_KERNEL"), category="pages",
