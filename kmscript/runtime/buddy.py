@@ -360,88 +360,17 @@ class BuddyZone:
         """free_pcppages_bulk's order-0 pages, in order: for each, the byte of a free page
         (BUDDY_TAIL, what _buddy_free writes), then free_one_page(pfn, 0, its pageblock's
         migratetype), the migratetype read just before the page goes (a merge at pageblock
-        order may have changed it).  The loop is free_one_page's with the zone's lists
-        and counters held in locals for the whole run."""
+        order may have changed it)."""
         memmap = self.memmap
         sections = memmap.sections
         pageblock_mt = memmap.pageblock_mt
         pb_order = memmap.pageblock_order
-        nxt, prv, nr_list, nr_free = self.free_next, self.free_prev, self.nr_list, self.free_area_nr
-        start = self.zone_start_pfn
-        end = self.zone_end_pfn
+        free_one_page = self.free_one_page
         for pfn in pfns:
             psec = sections[pfn >> SECTION_SHIFT]
             assert psec is not None   # a page on a pcp list has state bytes
             psec[pfn & SECTION_MASK] = BUDDY_TAIL
-            mt = pageblock_mt[pfn >> pb_order]
-            order = 0
-            if mt != MIGRATE_ISOLATE:
-                self.free_pages += 1
-                if mt == MIGRATE_HIGHATOMIC:
-                    self.nr_free_highatomic += 1
-            buddy_pfn = pfn ^ 1
-            while order < MAX_PAGE_ORDER:
-                buddy_pfn = pfn ^ (1 << order)
-                if buddy_pfn < start or buddy_pfn >= end:
-                    break
-                sec = sections[buddy_pfn >> SECTION_SHIFT]
-                if sec is None:
-                    break
-                b = sec[buddy_pfn & SECTION_MASK]
-                if b < BUDDY_MIN or b & TAIL != order:
-                    break
-                buddy_mt = (b >> 4) - K_BUDDY
-                if order >= pb_order:
-                    if buddy_mt != mt and (not migratetype_is_mergeable(mt) or not migratetype_is_mergeable(buddy_mt)):
-                        break
-                n = nxt.pop(buddy_pfn)
-                p = prv.pop(buddy_pfn)
-                nxt[p] = n
-                prv[n] = p
-                nr_list[order * MIGRATE_TYPES + buddy_mt] -= 1
-                nr_free[order] -= 1
-                sec[buddy_pfn & SECTION_MASK] = BUDDY_TAIL
-                if buddy_mt != mt:
-                    self.account_freepages(-(1 << order), buddy_mt)
-                    self.account_freepages(1 << order, mt)
-                    if order >= pb_order:
-                        self.set_pageblock_migratetype(buddy_pfn, mt)
-                pfn &= buddy_pfn
-                order += 1
-            if order >= MAX_PAGE_ORDER - 1:
-                tail = False
-            else:
-                higher = buddy_pfn & pfn
-                hb = higher ^ (1 << (order + 1))
-                if start <= hb < end:
-                    hsec = sections[hb >> SECTION_SHIFT]
-                    hbyte = hsec[hb & SECTION_MASK] if hsec is not None else 0
-                    tail = hbyte >= BUDDY_MIN and hbyte & TAIL == order + 1
-                else:
-                    tail = False
-            if order == MAX_PAGE_ORDER:
-                self.add_to_free_list(pfn, order, mt, tail)
-                continue
-            li = order * MIGRATE_TYPES + mt
-            s = -1 - li
-            if tail:
-                p = prv[s]
-                prv[s] = pfn
-                prv[pfn] = p
-                nxt[pfn] = s
-                nxt[p] = pfn
-            else:
-                n = nxt[s]
-                nxt[s] = pfn
-                nxt[pfn] = n
-                prv[pfn] = s
-                prv[n] = pfn
-            sec = sections[pfn >> SECTION_SHIFT]
-            if sec is None:
-                sec = memmap.section(pfn)
-            sec[pfn & SECTION_MASK] = ((K_BUDDY + mt) << 4) | order
-            nr_list[li] += 1
-            nr_free[order] += 1
+            free_one_page(pfn, 0, pageblock_mt[pfn >> pb_order])
 
     def free_one_page(self, pfn: int, order: int, mt: int, to_tail: bool = False) -> int:
         """__free_one_page: merge with free buddies, insert; returns the final order.

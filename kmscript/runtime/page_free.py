@@ -138,9 +138,7 @@ class PageFree(ShowMem):
         order-0 page the fast path does not take because of its zone's state (the pcp list
         at its high mark, ZONE_RECLAIM_ACTIVE, below the high watermark) goes to
         _free_frozen_page_commit directly: the checks free_pages would make on the way
-        there are the ones made here.  In a ZONE_RECLAIM_ACTIVE zone (kswapd running, the
-        zone not below high) that commit is inlined over the run, with the bulk frees to
-        the buddy where nr_pcp_high puts them."""
+        there are the ones made here."""
         free_pages = self.free_pages
         if self.tracer.enabled:
             for pfn in pfns:
@@ -201,50 +199,6 @@ class PageFree(ShowMem):
                         pcp.free_count = free_count
                         pcp.alloc_factor >>= done
                         pcp.flags &= ~PCPF_PREV_FREE_HIGH_ORDER
-            elif zone is not None and zone.reclaim_active and not zone.below_high:
-                # kswapd is reclaiming this zone: the run goes through
-                # free_frozen_page_commit for an order-0 page, inlined, with nr_pcp_high's
-                # ZONE_RECLAIM_ACTIVE branch (pcp->high shrinks by free_count, the list
-                # goes to the buddy at min(batch << 2, high)) and the bulk frees it makes
-                pcp = zone.pcp[cpu]
-                lists = pcp.lists
-                batch = pcp.batch
-                fc_max = batch << PCP_BATCH_SCALE_MAX
-                high_min = pcp.high_min
-                high_max = pcp.high_max
-                lim = batch << 2
-                while i < total and zone.reclaim_active and not zone.below_high:
-                    pfn = pfns[i]
-                    key = pfn >> SECTION_SHIFT
-                    pb = pfn >> pb_order
-                    if pfn < 0 or key >= nsec or pb >= npb or pb_zone[pb] != zi:
-                        break
-                    sec = sections[key]
-                    if sec is None:
-                        break
-                    off = pfn & SECTION_MASK
-                    b = sec[off]
-                    mt = pb_mt[pb]
-                    if not (0x40 <= b < 0xC0 and not b & 0x0F and mt < MIGRATE_PCPTYPES) or pfn in refcount:
-                        break
-                    if mapcount:
-                        mapcount.pop(pfn, None)
-                    pcp.alloc_factor >>= 1
-                    lists[mt].appendleft(pfn)
-                    pcp.count += 1
-                    sec[off] = k_pcp
-                    pcp.flags &= ~PCPF_PREV_FREE_HIGH_ORDER
-                    if pcp.free_count < fc_max:
-                        pcp.free_count += 1
-                    high = pcp.high = min(max(pcp.high, high_min), high_max)
-                    if high:
-                        fc = pcp.free_count
-                        pcp.high = max(high - (fc if fc > batch else batch), high_min)
-                        high = min(lim, pcp.high)
-                    done += 1
-                    i += 1
-                    if pcp.count >= high:
-                        self.free_pcppages_bulk(zone, self._nr_pcp_free(pcp, batch, high, False), pcp, mt)
             if not done:
                 pfn = pfns[i]
                 i += 1
