@@ -9,61 +9,29 @@ the trace and the kernel log."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Callable
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kmscript.runtime import procfs
-from kmscript.runtime.gfp import MIGRATE_TYPES
 from kmscript.runtime.machine import Machine, MachineConfig
-from kmscript.runtime.mm_types import MAP_SHARED, MAX_PAGE_ORDER, PROT_READ, PROT_WRITE
+from kmscript.runtime.mm_types import MAP_SHARED, PROT_READ, PROT_WRITE
 from kmscript.runtime.pagecache import PAGEVEC_SIZE
 from kmscript.runtime.reclaim import SWAP_CLUSTER_MAX
 from kmscript.runtime.task import Task
+
+from machine_state import same_both_ways
 
 MiB = 1 << 20
 PAGE = 4096
 
 
-def snapshot(m: Machine, tasks: list[Task]) -> tuple[object, ...]:
-    pa = m.page_alloc
-    sp = m.tasks.spaces
-    lru = m.reclaim.lru
-    pc = m.pagecache
-    zones = []
-    for z in pa.populated:
-        zones.append((z.name, [z.free_list(o, mt) for o in range(MAX_PAGE_ORDER + 1) for mt in range(MIGRATE_TYPES)],
-                      [([list(lst) for lst in p.lists], p.count, p.high, p.free_count, p.alloc_factor, p.flags)
-                       for p in z.pcp],
-                      z.below_high, z.reclaim_active, z.free_pages))
-
-    def secs(pm: object) -> dict[int, bytes]:
-        return {k: bytes(v) for k, v in pm.sections.items()}  # type: ignore[attr-defined]
-    mms = [(str(t), t.alive, None if t.mm is None or t.mm.dead else
-            (t.mm.anon, t.mm.file, t.mm.shmem, t.mm.swapents, sp.ptes(t.mm, 0, 1 << 47))) for t in tasks]
-    files = [(name, sorted(f.pages.items()), f.nr_cached, f.nr_dirty, f.size) for name, f in sorted(pc.files.items())]
-    return (zones, [bytes(s) if s is not None else None for s in pa.memmap.sections],
-            dataclasses.asdict(m.vmstat), mms, files, secs(pc.dirty),
-            secs(sp.mapcount), secs(sp.rmap.map), secs(lru.state), secs(lru.young),
-            [list(dq) for dq in lru.lists], list(lru.nr), [list(z) for z in lru.zone_nr],
-            m.reclaim.counters(), m.reclaim.kswapd_failures, m.reclaim.kswapd_woken,
-            dict(sp.swap.swap_map), sp.swap.free_swap_pages,
-            procfs.meminfo(pa), procfs.zoneinfo(pa), procfs.buddyinfo(pa),
-            list(m.tracer.events), list(m.log.records), m.clock.ns)
+def _select(m: Machine, on: bool) -> None:
+    m.pagecache.batched_free = on
 
 
 def both(scenario: Callable[[Machine], list[Task]], make: Callable[[], Machine]) -> None:
-    results = []
-    for batched in (True, False):
-        m = make()
-        m.pagecache.batched_free = batched
-        tasks = scenario(m)
-        results.append(snapshot(m, tasks))
-    fast, generic = results
-    for k, (a, b) in enumerate(zip(fast, generic)):
-        assert a == b, f"snapshot part {k} differs"
+    same_both_ways(scenario, make, _select)
 
 
 def machine(mem: int = 64 * MiB, swap: int = 0, trace: bool = False, cpus: int = 2) -> Callable[[], Machine]:

@@ -7,18 +7,17 @@ page sits), swap slots, the trace and the kernel log."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Callable
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kmscript.runtime import procfs
-from kmscript.runtime.gfp import MIGRATE_TYPES
 from kmscript.runtime.machine import Machine, MachineConfig
 from kmscript.runtime.mm_types import (MAP_ANONYMOUS, MAP_FIXED, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED,
-                                       MAX_PAGE_ORDER, PROT_READ, PROT_WRITE)
+                                       PROT_READ, PROT_WRITE)
 from kmscript.runtime.task import Task
+
+from machine_state import same_both_ways, snapshot
 
 MiB = 1 << 20
 PAGE = 4096
@@ -26,44 +25,12 @@ RW = PROT_READ | PROT_WRITE
 ANON = MAP_PRIVATE | MAP_ANONYMOUS
 
 
-def snapshot(m: Machine, tasks: list[Task]) -> tuple[object, ...]:
-    pa = m.page_alloc
-    sp = m.tasks.spaces
-    lru = m.reclaim.lru
-    zones = []
-    for z in pa.populated:
-        zones.append((z.name, [z.free_list(o, mt) for o in range(MAX_PAGE_ORDER + 1) for mt in range(MIGRATE_TYPES)],
-                      [([list(lst) for lst in p.lists], p.count, p.high, p.free_count, p.alloc_factor, p.flags)
-                       for p in z.pcp],
-                      z.below_high))
-
-    def secs(pm: object) -> dict[int, bytes]:
-        return {k: bytes(v) for k, v in pm.sections.items()}  # type: ignore[attr-defined]
-    mms = []
-    for t in tasks:
-        mm = t.mm
-        mms.append((str(t), None if mm is None else
-                    (mm.anon, mm.file, mm.shmem, mm.swapents, mm.hiwater_rss, mm.pgtables_bytes, mm.dead,
-                     sp.ptes(mm, 0, 1 << 47) if not mm.dead else None)))
-    return (zones, [bytes(s) if s is not None else None for s in pa.memmap.sections],
-            dataclasses.asdict(m.vmstat), mms,
-            secs(sp.mapcount), secs(sp.rmap.map), secs(lru.state), secs(lru.young),
-            [list(dq) for dq in lru.lists], list(lru.nr), [list(z) for z in lru.zone_nr],
-            dict(sp.swap.swap_map), sp.swap.free_swap_pages,
-            procfs.meminfo(pa), procfs.zoneinfo(pa), procfs.buddyinfo(pa),
-            list(m.tracer.events), list(m.log.records), m.clock.ns)
+def _select(m: Machine, on: bool) -> None:
+    m.tasks.spaces.batched_zap = on
 
 
 def both(scenario: Callable[[Machine], list[Task]], make: Callable[[], Machine]) -> None:
-    results = []
-    for batched in (True, False):
-        m = make()
-        m.tasks.spaces.batched_zap = batched
-        tasks = scenario(m)
-        results.append(snapshot(m, tasks))
-    fast, generic = results
-    for k, (a, b) in enumerate(zip(fast, generic)):
-        assert a == b, f"snapshot part {k} differs"
+    same_both_ways(scenario, make, _select)
 
 
 def small(swap: int = 0, trace: bool = False) -> Callable[[], Machine]:
