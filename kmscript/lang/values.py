@@ -10,7 +10,6 @@ pointer (``p + 64``), comparing it with an int compares addresses.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from ..errors import KmsLimitError
@@ -127,34 +126,84 @@ def _repr_scalar(v: Any) -> str:
 def _format_list(root: list[Any]) -> str:
     """A list as ``[1, "a", [2]]``, without recursion: any nesting depth works, a list
     that contains itself shows as ``[...]`` where it recurs (as Python prints it), and
-    text longer than a string may be is a limit error instead of host memory exhausted."""
-    out = io.StringIO()
-    out.write("[")
+    text longer than a string may be is a limit error instead of host memory exhausted.
+
+    A list reached more than once (``x = [x, x]`` holds one list twice) is written once
+    and its text copied after, so the cost follows the text written, never the number
+    of paths through shared lists.  That is only right when the list's text cannot
+    depend on where it is reached from, which holds when no list it reaches, other than
+    itself, reaches it back (its strongly connected component is itself alone): then no
+    list on the path to it is reachable from it, so where ``[...]`` falls inside it is
+    fixed.  Writing it showed that: every ``[...]`` written below it pointed deeper than
+    it, and its own point at most at itself.  (Each list it reaches that is not copied
+    is expanded at least once while it is open, so an edge back to it cannot go unseen.)"""
+    pieces: list[str] = ["["]
+    append = pieces.append
     size = 1
-    stack: list[tuple[list[Any], int]] = [(root, 0)]
-    on_path = {id(root)}
+    # one frame per open list: [list, next index, where its text starts in pieces,
+    #   lowest depth a [...] inside it points to, lowest depth its own [...] point to]
+    inf = 1 << 62
+    stack: list[list[Any]] = [[root, 0, 0, inf, inf]]
+    on_path = {id(root): 0}  # id of an open list -> its depth
+    done: dict[int, tuple[int, int]] = {}  # id of a finished list whose text is fixed
+    repr_scalar = _repr_scalar
     while stack:
-        items, i = stack[-1]
-        if i >= len(items):
-            stack.pop()
-            on_path.discard(id(items))
-            out.write("]")
-            size += 1
-            continue
-        stack[-1] = (items, i + 1)
-        piece = ", " if i else ""
-        x = items[i]
-        if isinstance(x, list):
-            if id(x) in on_path:
-                piece += "[...]"
+        frame = stack[-1]
+        items = frame[0]
+        i = frame[1]
+        n = len(items)
+        pushed = False
+        while i < n:
+            x = items[i]
+            sep = ", " if i else ""
+            i += 1
+            if isinstance(x, list):
+                key = id(x)
+                depth = on_path.get(key)
+                if depth is not None:
+                    piece = sep + "[...]"
+                    if depth < frame[4]:
+                        frame[4] = depth
+                else:
+                    span = done.get(key)
+                    if span is None:
+                        append(sep)
+                        size += len(sep)
+                        on_path[key] = len(stack)
+                        stack.append([x, 0, len(pieces), inf, inf])
+                        append("[")
+                        size += 1
+                        pushed = True
+                        break
+                    a, b = span
+                    text = "".join(pieces[a:b])
+                    if b - a > 1:  # later copies take the one joined string
+                        done[key] = (len(pieces) + 1, len(pieces) + 2)
+                    append(sep)
+                    piece = text
             else:
-                on_path.add(id(x))
-                stack.append((x, 0))
-                piece += "["
-        else:
-            piece += _repr_scalar(x)
-        out.write(piece)
-        size += len(piece)
-        if size > MAX_STR_LEN:
-            raise KmsLimitError(f"the text of this list is longer than {MAX_STR_LEN} characters")
-    return out.getvalue()
+                piece = sep + repr_scalar(x)
+            append(piece)
+            size += len(piece)
+            if size > MAX_STR_LEN:
+                raise KmsLimitError(f"the text of this list is longer than {MAX_STR_LEN} characters")
+        frame[1] = i
+        if pushed:
+            if size > MAX_STR_LEN:
+                raise KmsLimitError(f"the text of this list is longer than {MAX_STR_LEN} characters")
+            continue
+        stack.pop()
+        depth = len(stack)
+        del on_path[id(items)]
+        append("]")
+        size += 1
+        if frame[3] > depth and frame[4] >= depth:
+            done[id(items)] = (frame[2], len(pieces))
+        if stack:
+            parent = stack[-1]
+            low = min(frame[3], frame[4])
+            if low < parent[3]:
+                parent[3] = low
+    if size > MAX_STR_LEN:
+        raise KmsLimitError(f"the text of this list is longer than {MAX_STR_LEN} characters")
+    return "".join(pieces)
