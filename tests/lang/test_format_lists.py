@@ -24,7 +24,7 @@ def list_graph(draw: Any) -> list[Any]:
     return pool[draw(st.integers(0, len(pool) - 1))]
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(root=list_graph())
 def test_shared_and_cyclic_lists_print_as_python_prints_them(root: list[Any]) -> None:
     expected = repr(root)
