@@ -360,17 +360,109 @@ class BuddyZone:
         """free_pcppages_bulk's order-0 pages, in order: for each, the byte of a free page
         (BUDDY_TAIL, what _buddy_free writes), then free_one_page(pfn, 0, its pageblock's
         migratetype), the migratetype read just before the page goes (a merge at pageblock
-        order may have changed it)."""
+        order may have changed it).
+
+        The result is that of free_one_page page by page (tests/runtime/test_buddy_run.py
+        compares them); the cost is not.  Most blocks one page of a run inserts are merged
+        away by a later page of the same run (freeing ascending pfns merges every second
+        page), and a doubly linked list that had an entry inserted at its head or tail and
+        then unlinked is the list it was without it: so a block this run inserts below
+        MAX_PAGE_ORDER is only noted (with the head/tail choice buddy_merge_likely made at
+        that moment, from the state bytes, which are written as they go), a later merge
+        drops the note, and the blocks still noted at the end are linked in the order they
+        were inserted.  Nothing reads the lists or their counts during the run: merges and
+        buddy_merge_likely read state bytes only.
+        """
         memmap = self.memmap
         sections = memmap.sections
         pageblock_mt = memmap.pageblock_mt
         pb_order = memmap.pageblock_order
-        free_one_page = self.free_one_page
+        nxt, prv, nr_list, nr_free = self.free_next, self.free_prev, self.nr_list, self.free_area_nr
+        start = self.zone_start_pfn
+        end = self.zone_end_pfn
+        noted: dict[int, int] = {}   # pfn -> li * 2 + tail of a block inserted and not linked yet
+        noted_pop = noted.pop
+        freed = 0
+        highatomic = 0
         for pfn in pfns:
             psec = sections[pfn >> SECTION_SHIFT]
             assert psec is not None   # a page on a pcp list has state bytes
             psec[pfn & SECTION_MASK] = BUDDY_TAIL
-            free_one_page(pfn, 0, pageblock_mt[pfn >> pb_order])
+            mt = pageblock_mt[pfn >> pb_order]
+            if mt != MIGRATE_ISOLATE:   # account_freepages
+                freed += 1
+                if mt == MIGRATE_HIGHATOMIC:
+                    highatomic += 1
+            order = 0
+            buddy_pfn = pfn ^ 1
+            while order < MAX_PAGE_ORDER:
+                buddy_pfn = pfn ^ (1 << order)
+                if buddy_pfn < start or buddy_pfn >= end:
+                    break
+                sec = sections[buddy_pfn >> SECTION_SHIFT]
+                if sec is None:
+                    break
+                b = sec[buddy_pfn & SECTION_MASK]
+                if b < BUDDY_MIN or b & TAIL != order:
+                    break
+                buddy_mt = (b >> 4) - K_BUDDY
+                if order >= pb_order:
+                    if buddy_mt != mt and (not migratetype_is_mergeable(mt) or not migratetype_is_mergeable(buddy_mt)):
+                        break
+                if noted_pop(buddy_pfn, -1) < 0:
+                    # a block that was free before the run: del_from_free_list, inlined
+                    n = nxt.pop(buddy_pfn)
+                    p = prv.pop(buddy_pfn)
+                    nxt[p] = n
+                    prv[n] = p
+                    nr_list[order * MIGRATE_TYPES + buddy_mt] -= 1
+                    nr_free[order] -= 1
+                sec[buddy_pfn & SECTION_MASK] = BUDDY_TAIL
+                if buddy_mt != mt:
+                    self.account_freepages(-(1 << order), buddy_mt)
+                    self.account_freepages(1 << order, mt)
+                    if order >= pb_order:
+                        self.set_pageblock_migratetype(buddy_pfn, mt)
+                pfn &= buddy_pfn
+                order += 1
+            if order >= MAX_PAGE_ORDER - 1:
+                tail = 0
+            else:
+                higher = buddy_pfn & pfn
+                hb = higher ^ (1 << (order + 1))
+                if start <= hb < end:
+                    hsec = sections[hb >> SECTION_SHIFT]
+                    hbyte = hsec[hb & SECTION_MASK] if hsec is not None else 0
+                    tail = 1 if hbyte >= BUDDY_MIN and hbyte & TAIL == order + 1 else 0
+                else:
+                    tail = 0
+            if order == MAX_PAGE_ORDER:
+                self.add_to_free_list(pfn, order, mt, False)
+                continue
+            sec = sections[pfn >> SECTION_SHIFT]
+            if sec is None:
+                sec = memmap.section(pfn)
+            sec[pfn & SECTION_MASK] = ((K_BUDDY + mt) << 4) | order
+            noted[pfn] = ((order * MIGRATE_TYPES + mt) << 1) | tail
+        self.free_pages += freed
+        self.nr_free_highatomic += highatomic
+        for pfn, v in noted.items():
+            li = v >> 1
+            s = -1 - li
+            if v & 1:
+                p = prv[s]
+                prv[s] = pfn
+                prv[pfn] = p
+                nxt[pfn] = s
+                nxt[p] = pfn
+            else:
+                n = nxt[s]
+                nxt[s] = pfn
+                nxt[pfn] = n
+                prv[pfn] = s
+                prv[n] = pfn
+            nr_list[li] += 1
+            nr_free[li // MIGRATE_TYPES] += 1
 
     def free_one_page(self, pfn: int, order: int, mt: int, to_tail: bool = False) -> int:
         """__free_one_page: merge with free buddies, insert; returns the final order.

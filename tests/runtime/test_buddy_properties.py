@@ -114,15 +114,19 @@ def test_bulk_rmqueue_matches_rmqueue_smallest_one_by_one(ops: list[tuple[str, i
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from([GFP_KERNEL, GFP_HIGHUSER_MOVABLE, GFP_KERNEL | 0x10, GFP_ATOMIC]), min_size=1,
                 max_size=8), st.integers(1, 3000), st.lists(st.tuples(st.integers(0, 15), st.integers(0, 2)), max_size=8),
-       st.randoms(use_true_random=False))
-@example([GFP_HIGHUSER_MOVABLE], 3000, [(0, 0), (1, 2), (3, 0), (4, 1)], __import__("random").Random(1))
+       st.randoms(use_true_random=False), st.sampled_from(["shuffled", "ascending", "descending"]),
+       st.floats(0.05, 1.0))
+@example([GFP_HIGHUSER_MOVABLE], 3000, [(0, 0), (1, 2), (3, 0), (4, 1)], __import__("random").Random(1), "shuffled", 1.0)
+@example([GFP_HIGHUSER_MOVABLE, GFP_KERNEL], 3000, [(0, 0), (1, 2)], __import__("random").Random(2), "ascending", 0.7)
 def test_free_pcp_run_is_free_one_page_one_by_one(gfps: list[int], n: int, marks: list[tuple[int, int]],
-                                                   rnd: object) -> None:
+                                                   rnd: object, order: str, share: float) -> None:
     """BuddyZone.free_pcp_run (free_pcppages_bulk's order-0 run) leaves the zone as
     _buddy_free + free_one_page on each page in turn: the free lists in order, the
     state bytes, the pageblock migratetypes and the counters.  Pages of several
     migratetypes (some pageblocks re-marked before the frees, so whole pageblocks of
-    different types merge), freed in a random order."""
+    different types merge), a random share of them freed in a random, ascending or
+    descending order (the rest stay allocated, so runs merge with blocks that were free
+    before them and stop at pages that are not)."""
     import random
     from kmscript.runtime.buddy import BUDDY_TAIL, SECTION_MASK, SECTION_SHIFT
     from kmscript.runtime.gfp import MIGRATE_TYPES
@@ -143,6 +147,9 @@ def test_free_pcp_run_is_free_one_page_one_by_one(gfps: list[int], n: int, marks
             zone.set_pageblock_migratetype(blocks[block % len(blocks)] << pb_order, mt)
         r = random.Random(seed)
         r.shuffle(pfns)
+        pfns = pfns[:max(1, int(len(pfns) * share))]
+        if order != "shuffled":
+            pfns.sort(reverse=order == "descending")
         if batched:
             zone.free_pcp_run(pfns)
         else:
@@ -152,7 +159,7 @@ def test_free_pcp_run_is_free_one_page_one_by_one(gfps: list[int], n: int, marks
                 sec[pfn & SECTION_MASK] = BUDDY_TAIL
                 zone.free_one_page(pfn, 0, pa.memmap.pageblock_mt[pfn >> pb_order])
         return ([zone.free_list(o, mt) for o in range(MAX_PAGE_ORDER + 1) for mt in range(MIGRATE_TYPES)],
-                zone.free_pages, zone.nr_free_highatomic, list(zone.nr_free), [bytes(s or b"") for s in pa.memmap.sections],
+                zone.free_pages, zone.nr_free_highatomic, list(zone.nr_free), list(zone.nr_list), [bytes(s or b"") for s in pa.memmap.sections],
                 bytes(pa.memmap.pageblock_mt))
 
     assert run(True) == run(False)
