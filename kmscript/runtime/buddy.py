@@ -384,17 +384,39 @@ class BuddyZone:
         noted_pop = noted.pop
         freed = 0
         highatomic = 0
-        for pfn in pfns:
+        total = len(pfns)
+        i = 0
+        while i < total:
+            pfn = pfns[i]
+            # A whole aligned block of 2^k pages, k <= pageblock_order, given in ascending
+            # order: page by page, each page merges with the ones before it inside the
+            # block and stops at the next one, which is not free yet, so every block
+            # inserted on the way is merged away again by a later page of the block, all
+            # of one pageblock's migratetype (no merge below pageblock_order changes it);
+            # only the last page's merge leaves the block, starting as an order-k block.
+            # So the block is freed as one, from order k: the same bytes, counts and
+            # inserted blocks.
+            order = 0
+            if not pfn & 1 and i + 1 < total and pfns[i + 1] == pfn + 1:
+                order = min((pfn & -pfn).bit_length() - 1 if pfn else pb_order, pb_order)
+                while order and (i + (1 << order) > total or pfns[i + (1 << order) - 1] != pfn + (1 << order) - 1
+                                 or pfns[i:i + (1 << order)] != list(range(pfn, pfn + (1 << order)))):
+                    order -= 1
+            nr = 1 << order
+            i += nr
             psec = sections[pfn >> SECTION_SHIFT]
             assert psec is not None   # a page on a pcp list has state bytes
-            psec[pfn & SECTION_MASK] = BUDDY_TAIL
+            off = pfn & SECTION_MASK
+            if order:
+                psec[off:off + nr] = bytes((BUDDY_TAIL,)) * nr
+            else:
+                psec[off] = BUDDY_TAIL
             mt = pageblock_mt[pfn >> pb_order]
             if mt != MIGRATE_ISOLATE:   # account_freepages
-                freed += 1
+                freed += nr
                 if mt == MIGRATE_HIGHATOMIC:
-                    highatomic += 1
-            order = 0
-            buddy_pfn = pfn ^ 1
+                    highatomic += nr
+            buddy_pfn = pfn ^ nr
             while order < MAX_PAGE_ORDER:
                 buddy_pfn = pfn ^ (1 << order)
                 if buddy_pfn < start or buddy_pfn >= end:

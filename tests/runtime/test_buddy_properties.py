@@ -118,6 +118,9 @@ def test_bulk_rmqueue_matches_rmqueue_smallest_one_by_one(ops: list[tuple[str, i
        st.floats(0.05, 1.0))
 @example([GFP_HIGHUSER_MOVABLE], 3000, [(0, 0), (1, 2), (3, 0), (4, 1)], __import__("random").Random(1), "shuffled", 1.0)
 @example([GFP_HIGHUSER_MOVABLE, GFP_KERNEL], 3000, [(0, 0), (1, 2)], __import__("random").Random(2), "ascending", 0.7)
+@example([GFP_HIGHUSER_MOVABLE], 3000, [(1, 1)], __import__("random").Random(3), "ascending", 1.0)
+@example([GFP_HIGHUSER_MOVABLE, GFP_HIGHUSER_MOVABLE, GFP_KERNEL], 3000, [], __import__("random").Random(4),
+         "ascending", 1.0)
 def test_free_pcp_run_is_free_one_page_one_by_one(gfps: list[int], n: int, marks: list[tuple[int, int]],
                                                    rnd: object, order: str, share: float) -> None:
     """BuddyZone.free_pcp_run (free_pcppages_bulk's order-0 run) leaves the zone as
@@ -125,7 +128,8 @@ def test_free_pcp_run_is_free_one_page_one_by_one(gfps: list[int], n: int, marks
     state bytes, the pageblock migratetypes and the counters.  Pages of several
     migratetypes (some pageblocks re-marked before the frees, so whole pageblocks of
     different types merge), a random share of them freed in a random, ascending or
-    descending order (the rest stay allocated, so runs merge with blocks that were free
+    descending order (ascending runs of whole aligned blocks are freed a block at a time;
+    the rest stay allocated, so runs merge with blocks that were free
     before them and stop at pages that are not)."""
     import random
     from kmscript.runtime.buddy import BUDDY_TAIL, SECTION_MASK, SECTION_SHIFT
@@ -161,5 +165,66 @@ def test_free_pcp_run_is_free_one_page_one_by_one(gfps: list[int], n: int, marks
         return ([zone.free_list(o, mt) for o in range(MAX_PAGE_ORDER + 1) for mt in range(MIGRATE_TYPES)],
                 zone.free_pages, zone.nr_free_highatomic, list(zone.nr_free), list(zone.nr_list), [bytes(s or b"") for s in pa.memmap.sections],
                 bytes(pa.memmap.pageblock_mt))
+
+    assert run(True) == run(False)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2 ** 31), st.lists(st.tuples(st.integers(0, 31), st.integers(0, 2)), max_size=10),
+       st.lists(st.tuples(st.sampled_from(["swap", "drop", "move"]), st.integers(0, 10 ** 6), st.integers(0, 64)),
+                max_size=12),
+       st.integers(0, 1))
+@example(0, [(1, 1), (2, 0)], [], 0)
+@example(0, [], [("swap", 1000, 2), ("drop", 513, 0)], 1)
+def test_free_pcp_run_on_nearly_ascending_runs(seed: int, marks: list[tuple[int, int]],
+                                               edits: list[tuple[str, int, int]], split: int) -> None:
+    """free_pcp_run takes an aligned block given in ascending order as one free: a zone
+    whose every page is allocated gets its pages back in ascending order with a few
+    swapped, dropped or moved (so a block's first and last pages can be in place while
+    its middle is not), in one run or in two, with pageblocks of different migratetypes
+    side by side (a block longer than a pageblock would merge across them).  The result
+    must be free_one_page page by page."""
+    from kmscript.runtime.buddy import BUDDY_TAIL, SECTION_MASK, SECTION_SHIFT
+    from kmscript.runtime.gfp import MIGRATE_TYPES
+    from kmscript.runtime.mm_types import MAX_PAGE_ORDER
+
+    def run(batched: bool) -> tuple[object, ...]:
+        m = Machine(MachineConfig(cpus=1, dma_pages=0, dma32_pages=16384))
+        pa = m.page_alloc
+        pfns = []
+        while True:
+            pfn = pa.alloc_pages(GFP_ATOMIC | __GFP_NOWARN, 0)   # down to its share of the reserves
+            if pfn is None:
+                break
+            pfns.append(pfn)
+        pa.drain_all_pages()
+        zone = pa.populated[0]
+        pb_order = pa.memmap.pageblock_order
+        blocks = sorted({p >> pb_order for p in pfns})
+        for block, mt in marks:
+            zone.set_pageblock_migratetype(blocks[block % len(blocks)] << pb_order, mt)
+        pfns.sort()
+        for kind, a, b in edits:
+            i = a % len(pfns)
+            j = min(len(pfns) - 1, i + b)
+            if kind == "swap":
+                pfns[i], pfns[j] = pfns[j], pfns[i]
+            elif kind == "drop" and len(pfns) > 1:
+                del pfns[i]
+            else:
+                pfns.insert(j, pfns.pop(i))
+        cut = len(pfns) // 3 if split else len(pfns)
+        for part in (pfns[:cut], pfns[cut:]):
+            if batched:
+                zone.free_pcp_run(part)
+                continue
+            for pfn in part:
+                sec = pa.memmap.sections[pfn >> SECTION_SHIFT]
+                assert sec is not None
+                sec[pfn & SECTION_MASK] = BUDDY_TAIL
+                zone.free_one_page(pfn, 0, pa.memmap.pageblock_mt[pfn >> pb_order])
+        return ([zone.free_list(o, mt) for o in range(MAX_PAGE_ORDER + 1) for mt in range(MIGRATE_TYPES)],
+                zone.free_pages, zone.nr_free_highatomic, list(zone.nr_free), list(zone.nr_list),
+                [bytes(s or b"") for s in pa.memmap.sections], bytes(pa.memmap.pageblock_mt))
 
     assert run(True) == run(False)
