@@ -292,11 +292,12 @@ class LruVec:
         """Isolate the page at the tail of *lru* (isolate_lru_folios); None if empty."""
         dq = self.lists[lru]
         want = lru + 1
-        st = self.state
+        secs = self.state.sections   # state.get/set, inlined (an untouched pfn reads 0)
         while dq:
             pfn = dq.popleft()
-            if st.get(pfn) == want:
-                st.set(pfn, 0)
+            sec = secs.get(pfn >> _SECTION_SHIFT)
+            if sec is not None and sec[pfn & _SECTION_MASK] == want:
+                sec[pfn & _SECTION_MASK] = 0
                 self._count(pfn, lru, -1)
                 return pfn
         return None

@@ -300,10 +300,6 @@ class Reclaim:
             vm.pgsteal_direct += self._stolen
         return reclaimed
 
-    def _clean_file_pages(self) -> int:
-        lru = self.lru
-        return lru.nr[LRU_INACTIVE_FILE] + lru.nr[LRU_ACTIVE_FILE] - int(self.vmstat.nr_dirty)
-
     def _deactivate(self, active: int, inactive: int, nr: int) -> int:
         """shrink_active_list: move up to *nr* pages from the active tail to the inactive head."""
         lru = self.lru
@@ -341,10 +337,18 @@ class Reclaim:
         kept: list[int] = []       # pages of zones above reclaim_idx: back at the tail
         free_folios: list[int] = []
         isolated = 0               # pages taken off the inactive list by this call
+        lru_nr = lru.nr
+        vm = self.vmstat
+        # _page_zone_ok, inlined: every page is in a zone at or below the highest one
+        zone_idx = self.zones.pfn_zone_idx
+        any_zone = reclaim_idx >= max(z.idx for z in self.zones.populated())
+        clean = mode == _CLEAN
         try:
             while got < nr:
                 # (dirty pages set aside are off the lists but still counted in nr_dirty)
-                if mode == _CLEAN and self._clean_file_pages() + len(set_aside) <= 0:
+                # the clean file pages left
+                if clean and (lru_nr[LRU_INACTIVE_FILE] + lru_nr[LRU_ACTIVE_FILE] - int(vm.nr_dirty)
+                              + len(set_aside) <= 0):
                     break
                 pfn = lru.pop_tail(LRU_INACTIVE_FILE)
                 if pfn is None:
@@ -360,7 +364,7 @@ class Reclaim:
                     pc.release_folios(free_folios)  # the previous shrink_folio_list call ended
                     free_folios = []
                 isolated += 1
-                if not self._page_zone_ok(pfn, reclaim_idx):
+                if not any_zone and zone_idx(pfn) > reclaim_idx:
                     kept.append(pfn)
                     continue
                 found = self.rmap.lookup(pfn)
