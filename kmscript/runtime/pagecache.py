@@ -426,6 +426,10 @@ class PageCache:
         # free evicted pages in folio_batches as reclaim and invalidation do (False: one
         # page at a time, the path tests/runtime/test_reclaim_free_batch.py compares with)
         self.batched_free = True
+        # take the pages of a run of missing file pages from the pcp list at once
+        # (alloc_pages_pcp_run; False: one alloc_pages call per page, the path
+        # tests/runtime/test_file_rw_runs.py compares with)
+        self.alloc_runs = True
         self.drop_caches_stfu = False
         # shared with the task table and the OOM report: what the allocation is for
         self.alloc_site = alloc_site
@@ -472,30 +476,59 @@ class PageCache:
         vm = self.vmstat
         dirty = self.dirty
         done_to = f.pos
+        end_pos = f.pos + size
+        # the first allocation _alloc makes for a page
+        run_gfp = self.mapping_gfp | _GFP_COMP | (_GFP_WRITE if write else _GFP_NORETRY | _GFP_NOWARN)
+        alloc_run = self.page_alloc.alloc_pages_pcp_run if self.alloc_runs else None
         self.alloc_site.value = "write" if write else "read"
         try:
-            for idx in range(first, last + 1):
+            idx = first
+            while idx <= last:
                 meter.charge(PAGE_WORK)
                 pfn = pages.get(idx, -1)
                 if pfn < 0:
-                    new = self._alloc(write)
-                    if new is None:
-                        break
-                    pfn = new
-                    pages[idx] = pfn
-                    self.rmap.set(pfn, f.oid, idx)
-                    lru.add(pfn, LRU_INACTIVE_FILE)
-                    f.nr_cached += 1
-                    vm.nr_file_pages += 1
-                else:
-                    # folio_mark_accessed: a second access promotes to the active list
-                    if lru.lru_of(pfn) == LRU_INACTIVE_FILE:
-                        lru.move(pfn, LRU_ACTIVE_FILE)
+                    run: list[int] = []
+                    if alloc_run is not None:
+                        # the missing pages from here on (within the work meter) take
+                        # what their _alloc calls would get while the pcp list serves
+                        # them: the allocator sees the same calls as page by page, and
+                        # nothing in between reads what they change
+                        want = min(last + 1 - idx, 1 + meter.left // PAGE_WORK)
+                        j = idx + 1
+                        while j < idx + want and j not in pages:
+                            j += 1
+                        if j - idx > 1:
+                            run = alloc_run(run_gfp, j - idx, self.owner_file)
+                            if run:   # its pages after the first (want kept the meter >= 0)
+                                meter.left -= PAGE_WORK * (len(run) - 1)
+                    if not run:
+                        new = self._alloc(write)
+                        if new is None:
+                            break
+                        run = [new]
+                    for pfn in run:
+                        pages[idx] = pfn
+                        self.rmap.set(pfn, f.oid, idx)
+                        lru.add(pfn, LRU_INACTIVE_FILE)
+                        f.nr_cached += 1
+                        vm.nr_file_pages += 1
+                        if write and not dirty.get(pfn):
+                            dirty.set(pfn, 1)
+                            f.nr_dirty += 1
+                            vm.nr_dirty += 1
+                        idx += 1
+                        done_to = min(end_pos, idx << PAGE_SHIFT)
+                        self.clock.ns += RW_PAGE_NS
+                    continue
+                # folio_mark_accessed: a second access promotes to the active list
+                if lru.lru_of(pfn) == LRU_INACTIVE_FILE:
+                    lru.move(pfn, LRU_ACTIVE_FILE)
                 if write and not dirty.get(pfn):
                     dirty.set(pfn, 1)
                     f.nr_dirty += 1
                     vm.nr_dirty += 1
-                done_to = min(f.pos + size, (idx + 1) << PAGE_SHIFT)
+                idx += 1
+                done_to = min(end_pos, idx << PAGE_SHIFT)
                 self.clock.ns += RW_PAGE_NS
         finally:
             done = done_to - f.pos
