@@ -12,8 +12,13 @@ What it models
   LRU_INACTIVE_ANON=0, LRU_ACTIVE_ANON=1, LRU_INACTIVE_FILE=2, LRU_ACTIVE_FILE=3) as
   deques of pfns.  The right end is the list head (newest, ``list_add``), the left end the
   tail reclaim isolates from.  ``lru_state`` records the list a page is on (0 = none,
-  ``lru + 1`` otherwise); an entry in a deque whose pfn no longer has that state is stale
-  (the page was freed by munmap/exit/truncate, or migrated) and is dropped when met.
+  ``lru + 1`` otherwise).  Taking a page off a list (munmap/exit/truncate, migration, a
+  move to another list) leaves its entry in the deque, stale, and counts it in that
+  list's ``stale`` map; the page may come back to the same list before the entry is met
+  (freed and allocated again), so its state alone cannot tell the entries apart.  A
+  page's entries in one deque are in the order they were added and only its newest can
+  be live, so isolation from the tail skips as many of a page's entries as it has stale
+  ones, and compaction keeps the newest entry of each page on the list.
   Counters are exact at all times (vmstat ``nr_inactive_anon`` ...); the deques are
   compacted when stale entries outnumber live ones, so memory stays proportional to the
   pages in use.
@@ -190,6 +195,8 @@ class LruVec:
         # the zone of a whole pfn range, -1 if it crosses a zone boundary
         self.range_zone: Callable[[int, int], int] = range_zone or (lambda first, end: 0)
         self.state = PfnMap("b", 0)  # 0 = not on an LRU, else lru + 1
+        # per list: how many stale entries of each page its deque holds (module docstring)
+        self.stale = [PfnMap("B", 0) for _ in range(NR_LRU_LISTS)]
         # pte young bit of anonymous pages (set by the fault, cleared when reclaim meets it)
         self.young = PfnMap("b", 0)
 
@@ -206,17 +213,17 @@ class LruVec:
         else:
             vm.nr_active_anon += delta
 
-    def uncount(self, removed: dict[tuple[int, int], int]) -> None:
-        """Apply removals done inline by a caller: {(zone_idx, lru): pages}."""
-        touched = set()
-        for (zi, which), n in removed.items():
-            self.nr[which] -= n
-            self.zone_nr[zi][which] -= n
-            name = self.COUNTER_NAMES[which]
-            setattr(self.vmstat, name, getattr(self.vmstat, name) - n)
-            touched.add(which)
-        for which in touched:
-            self._maybe_compact(which)
+    def _mark_stale(self, pfn: int, lru: int) -> None:
+        """The page's newest entry in lists[lru] is stale from now on; called after its
+        state changed (and after a move added its new entry), so a compaction here, at a
+        page's 255th stale entry in one list, drops that entry too."""
+        sec = self.stale[lru].section(pfn)
+        off = pfn & _SECTION_MASK
+        c = sec[off]
+        if c == 0xFF:
+            self._compact(lru)
+        else:
+            sec[off] = c + 1
 
     def add(self, pfn: int, lru: int) -> None:
         """lruvec_add_folio: put the page at the head of *lru*."""
@@ -234,6 +241,7 @@ class LruVec:
         if lru >= 0:
             self.state.set(pfn, 0)
             self._count(pfn, lru, -1)
+            self._mark_stale(pfn, lru)
             self._maybe_compact(lru)
         return lru
 
@@ -250,9 +258,12 @@ class LruVec:
         zone_nr = self.zone_nr
         zone_of = self.zone_of
         range_zone = self.range_zone
+        stale = self.stale
         gone = [0] * NR_LRU_LISTS
         cur_key = -1
         sec: array[int] | None = None
+        # this section's stale-count arrays, per list (_mark_stale, inlined)
+        ssecs: list[array[int] | None] = [None] * NR_LRU_LISTS
         z = -1
         for pfn in pfns:
             key = pfn >> _SECTION_SHIFT
@@ -261,6 +272,7 @@ class LruVec:
                 sec = st_secs.get(key)
                 first = key << _SECTION_SHIFT
                 z = range_zone(first, first + _SECTION_MASK + 1)
+                ssecs = [None] * NR_LRU_LISTS
             if sec is None:
                 continue
             off = pfn & _SECTION_MASK
@@ -272,9 +284,16 @@ class LruVec:
             nr[lru] = n
             zone_nr[z if z >= 0 else zone_of(pfn)][lru] -= 1
             gone[lru] += 1
+            ss = ssecs[lru]
+            if ss is None:
+                ss = ssecs[lru] = stale[lru].section(pfn)
+            c = ss[off]
             dqlen = len(lists[lru])
-            if dqlen > 4096 and dqlen > 2 * n:
-                self._maybe_compact(lru)
+            if c == 0xFF or (dqlen > 4096 and dqlen > 2 * n):
+                self._compact(lru)   # (drops this page's entry too)
+                ssecs[lru] = None    # the compaction reset the stale counts
+            else:
+                ss[off] = c + 1
         vm = self.vmstat
         vm.nr_inactive_anon -= gone[LRU_INACTIVE_ANON]
         vm.nr_active_anon -= gone[LRU_ACTIVE_ANON]
@@ -287,17 +306,26 @@ class LruVec:
         if old >= 0:
             self._count(pfn, old, -1)
         self.add(pfn, lru)
+        if old >= 0:
+            self._mark_stale(pfn, old)
 
     def pop_tail(self, lru: int) -> int | None:
         """Isolate the page at the tail of *lru* (isolate_lru_folios); None if empty."""
         dq = self.lists[lru]
         want = lru + 1
         secs = self.state.sections   # state.get/set, inlined (an untouched pfn reads 0)
+        stale_secs = self.stale[lru].sections
         while dq:
             pfn = dq.popleft()
-            sec = secs.get(pfn >> _SECTION_SHIFT)
-            if sec is not None and sec[pfn & _SECTION_MASK] == want:
-                sec[pfn & _SECTION_MASK] = 0
+            key = pfn >> _SECTION_SHIFT
+            off = pfn & _SECTION_MASK
+            ss = stale_secs.get(key)
+            if ss is not None and ss[off]:
+                ss[off] -= 1   # an entry older than the page's newest
+                continue
+            sec = secs.get(key)
+            if sec is not None and sec[off] == want:
+                sec[off] = 0
                 self._count(pfn, lru, -1)
                 return pfn
         return None
@@ -313,19 +341,25 @@ class LruVec:
     def _maybe_compact(self, lru: int) -> None:
         dq = self.lists[lru]
         if len(dq) > 4096 and len(dq) > 2 * self.nr[lru]:
-            want = lru + 1
-            secs = self.state.sections
-            # Walk from the head so that a pfn re-added after being freed keeps its newest
-            # position (dict.fromkeys keeps the first of duplicates), then restore
-            # tail-to-head order.  (state.get inlined: an untouched section's pages are on
-            # no list.)
-            live = [pfn for pfn in reversed(dq)
-                    if (sec := secs.get(pfn >> _SECTION_SHIFT)) is not None and sec[pfn & _SECTION_MASK] == want]
-            keep = list(dict.fromkeys(live))
-            keep.reverse()
-            # in place: callers may hold a reference to the deque across allocations
-            dq.clear()
-            dq.extend(keep)
+            self._compact(lru)
+
+    def _compact(self, lru: int) -> None:
+        """Drop the stale entries of lists[lru]: keep the newest entry of each page on the list."""
+        dq = self.lists[lru]
+        want = lru + 1
+        secs = self.state.sections
+        # Walk from the head so that a pfn re-added after being freed keeps its newest
+        # position (dict.fromkeys keeps the first of duplicates), then restore
+        # tail-to-head order.  (state.get inlined: an untouched section's pages are on
+        # no list.)
+        live = [pfn for pfn in reversed(dq)
+                if (sec := secs.get(pfn >> _SECTION_SHIFT)) is not None and sec[pfn & _SECTION_MASK] == want]
+        keep = list(dict.fromkeys(live))
+        keep.reverse()
+        # in place: callers may hold a reference to the deque across allocations
+        dq.clear()
+        dq.extend(keep)
+        self.stale[lru].sections.clear()
 
 
 class FileMapping(Protocol):
