@@ -194,6 +194,8 @@ class LruVec:
         self.zone_of: Callable[[int], int] = zone_of or (lambda pfn: 0)
         # the zone of a whole pfn range, -1 if it crosses a zone boundary
         self.range_zone: Callable[[int, int], int] = range_zone or (lambda first, end: 0)
+        # range_zone of each section met so far (the zone spans are fixed at boot)
+        self._section_zone: dict[int, int] = {}
         self.state = PfnMap("b", 0)  # 0 = not on an LRU, else lru + 1
         # per list: how many stale entries of each page its deque holds (module docstring)
         self.stale = [PfnMap("B", 0) for _ in range(NR_LRU_LISTS)]
@@ -202,7 +204,12 @@ class LruVec:
 
     def _count(self, pfn: int, lru: int, delta: int) -> None:
         self.nr[lru] += delta
-        self.zone_nr[self.zone_of(pfn)][lru] += delta
+        key = pfn >> _SECTION_SHIFT
+        z = self._section_zone.get(key)
+        if z is None:
+            first = key << _SECTION_SHIFT
+            z = self._section_zone[key] = self.range_zone(first, first + _SECTION_MASK + 1)
+        self.zone_nr[z if z >= 0 else self.zone_of(pfn)][lru] += delta
         vm = self.vmstat
         if lru == LRU_INACTIVE_FILE:
             vm.nr_inactive_file += delta
