@@ -362,7 +362,7 @@ class BuddyZone:
         migratetype), the migratetype read just before the page goes (a merge at pageblock
         order may have changed it).
 
-        The result is that of free_one_page page by page (tests/runtime/test_buddy_run.py
+        The result is that of free_one_page page by page (tests/runtime/test_buddy_properties.py
         compares them); the cost is not.  Most blocks one page of a run inserts are merged
         away by a later page of the same run (freeing ascending pfns merges every second
         page), and a doubly linked list that had an entry inserted at its head or tail and
