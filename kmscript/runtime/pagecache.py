@@ -14,7 +14,8 @@ What it models
   tail reclaim isolates from.  ``lru_state`` records the list a page is on (0 = none,
   ``lru + 1`` otherwise).  Taking a page off a list (munmap/exit/truncate, migration, a
   move to another list) leaves its entry in the deque, stale, and counts it in that
-  list's ``stale`` map; the page may come back to the same list before the entry is met
+  list's ``stale`` map (an entry of the page at the tail is dropped instead: an exit
+  takes a task's pages off in the order they were faulted); the page may come back to the same list before the entry is met
   (freed and allocated again), so its state alone cannot tell the entries apart.  A
   page's entries in one deque are in the order they were added and only its newest can
   be live, so isolation from the tail skips as many of a page's entries as it has stale
@@ -248,8 +249,15 @@ class LruVec:
         if lru >= 0:
             self.state.set(pfn, 0)
             self._count(pfn, lru, -1)
-            self._mark_stale(pfn, lru)
-            self._maybe_compact(lru)
+            dq = self.lists[lru]
+            if dq[0] == pfn:
+                # an entry of the page is the tail: drop it instead of leaving one stale
+                # (all of the page's entries are stale now, and the counts say how many
+                # of them are left)
+                dq.popleft()
+            else:
+                self._mark_stale(pfn, lru)
+                self._maybe_compact(lru)
         return lru
 
     def remove_many(self, pfns: list[int]) -> None:
@@ -295,7 +303,11 @@ class LruVec:
             if ss is None:
                 ss = ssecs[lru] = stale[lru].section(pfn)
             c = ss[off]
-            dqlen = len(lists[lru])
+            dq = lists[lru]
+            if dq[0] == pfn:
+                dq.popleft()   # an entry of the page is the tail (remove())
+                continue
+            dqlen = len(dq)
             if c == 0xFF or (dqlen > 4096 and dqlen > 2 * n):
                 self._compact(lru)   # (drops this page's entry too)
                 ssecs[lru] = None    # the compaction reset the stale counts
