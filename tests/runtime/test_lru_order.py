@@ -59,10 +59,10 @@ def live_order(lru: LruVec, which: int) -> list[int]:
 
 
 OP = st.tuples(st.sampled_from(["add", "add_run", "remove", "remove_many", "move", "pop", "pop_putback"]),
-               st.integers(0, 63), st.integers(0, NR_LRU_LISTS - 1), st.integers(1, 3000))
+               st.integers(0, 15), st.integers(0, NR_LRU_LISTS - 1), st.integers(1, 3000))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(OP, max_size=60))
 def test_lru_lists_keep_the_exact_order(ops: list[tuple[str, int, int, int]]) -> None:
     lru = LruVec(VmStat())
@@ -75,7 +75,7 @@ def test_lru_lists_keep_the_exact_order(ops: list[tuple[str, int, int, int]]) ->
             ref.add(pfn, which)
         elif kind == "add_run":
             # many fresh pages at once: deques long enough to be compacted
-            for p in range(base + 1000 + a * 50, base + 1000 + a * 50 + n):
+            for p in range(base + 1000 + a * 200, base + 1000 + a * 200 + n):
                 if p not in ref.on:
                     lru.add(p, which)
                     ref.add(p, which)
