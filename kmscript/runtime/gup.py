@@ -13,8 +13,10 @@ against the generic path.
 
 from __future__ import annotations
 
+from array import array
+
 from .arch.paging import _PAGE_DIRTY, _PAGE_RW
-from .buddy import SECTION_MASK, SECTION_SHIFT
+from .buddy import SECTION_MASK, SECTION_PAGES, SECTION_SHIFT
 from .limits import PAGE_WORK
 from .memory import FAULT_NS, FAULT_OK, GFP_ANON_FAULT, Memory
 from .mm_types import PAGE_SHIFT, PAGE_SIZE
@@ -156,30 +158,59 @@ class Gup(Memory):
                 # for its pages after the first now (want kept it from running out)
                 k = len(run)
                 meter.left -= PAGE_WORK * (k - 1)
-                for pfn in run:
-                    key = pfn >> SECTION_SHIFT
+                p0 = run[0]
+                off = p0 & SECTION_MASK
+                if k > 4 and off + k <= SECTION_PAGES and run == list(range(p0, p0 + k)):
+                    # consecutive pfns in one section (how the pcp list hands out a refill:
+                    # nearly every page): the writes of the loop below, as slices
+                    key = p0 >> SECTION_SHIFT
                     if key != cur_key:
                         cur_key = key
-                        rsec = rmap_map.section(pfn)
-                        ssec = state_map.section(pfn)
-                        ysec = young_map.section(pfn)
-                        msec = mc_map.section(pfn)
+                        rsec = rmap_map.section(p0)
+                        ssec = state_map.section(p0)
+                        ysec = young_map.section(p0)
+                        msec = mc_map.section(p0)
                         sec_first = key << SECTION_SHIFT
                         z0 = range_zone(sec_first, sec_first + SECTION_MASK + 1)
                         zcount = zone_nr[z0] if z0 >= 0 else None
-                    off = pfn & SECTION_MASK
-                    entries[i] = (pfn << PAGE_SHIFT) | pte_bits
-                    i += 1
-                    rsec[off] = rmap_val
-                    rmap_val += 1
-                    msec[off] = 1
-                    # lruvec_add_folio, inlined
-                    ssec[off] = state
-                    ysec[off] = 1
+                    first_pte = (p0 << PAGE_SHIFT) | pte_bits
+                    entries[i:i + k] = range(first_pte, first_pte + (k << PAGE_SHIFT), PAGE_SIZE)
+                    i += k
+                    rsec[off:off + k] = array(rsec.typecode, range(rmap_val, rmap_val + k))
+                    rmap_val += k
+                    msec[off:off + k] = array(msec.typecode, (1,)) * k
+                    ssec[off:off + k] = array(ssec.typecode, (state,)) * k
+                    ysec[off:off + k] = array(ysec.typecode, (1,)) * k
                     if zcount is not None:
-                        zcount[LRU_INACTIVE_ANON] += 1
+                        zcount[LRU_INACTIVE_ANON] += k
                     else:
-                        zone_nr[zone_of(pfn)][LRU_INACTIVE_ANON] += 1
+                        for pfn in run:
+                            zone_nr[zone_of(pfn)][LRU_INACTIVE_ANON] += 1
+                else:
+                    for pfn in run:
+                        key = pfn >> SECTION_SHIFT
+                        if key != cur_key:
+                            cur_key = key
+                            rsec = rmap_map.section(pfn)
+                            ssec = state_map.section(pfn)
+                            ysec = young_map.section(pfn)
+                            msec = mc_map.section(pfn)
+                            sec_first = key << SECTION_SHIFT
+                            z0 = range_zone(sec_first, sec_first + SECTION_MASK + 1)
+                            zcount = zone_nr[z0] if z0 >= 0 else None
+                        off = pfn & SECTION_MASK
+                        entries[i] = (pfn << PAGE_SHIFT) | pte_bits
+                        i += 1
+                        rsec[off] = rmap_val
+                        rmap_val += 1
+                        msec[off] = 1
+                        # lruvec_add_folio, inlined
+                        ssec[off] = state
+                        ysec[off] = 1
+                        if zcount is not None:
+                            zcount[LRU_INACTIVE_ANON] += 1
+                        else:
+                            zone_nr[zone_of(pfn)][LRU_INACTIVE_ANON] += 1
                 # the counters of the whole run: exact again before the next allocation,
                 # which may print them (OOM report, Mem-Info)
                 table.used += k

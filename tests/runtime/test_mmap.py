@@ -395,6 +395,7 @@ def test_fast_populate_matches_fault_by_fault(pre: tuple[int, ...], mem: int, si
                 procfs.buddyinfo(pa), procfs.zoneinfo(pa), dataclasses.asdict(m.vmstat), m.clock.ns,
                 list(lru.lists[0]), list(lru.nr), [list(z) for z in lru.zone_nr],
                 {k: bytes(v) for k, v in lru.state.sections.items()},
+                {k: bytes(v) for k, v in lru.young.sections.items()},
                 {k: bytes(v) for k, v in sp.rmap.map.sections.items()},
                 {k: bytes(v) for k, v in sp.mapcount.sections.items()},
                 [list(lst) for z in pa.populated for p in z.pcp for lst in p.lists])
