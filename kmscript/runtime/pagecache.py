@@ -91,6 +91,7 @@ PAGEVEC_SIZE = 31
 
 _SECTION_SHIFT = SECTION_SHIFT
 _SECTION_MASK = SECTION_MASK
+_SECTION_PAGES = SECTION_MASK + 1
 
 
 class PfnMap:
@@ -162,6 +163,13 @@ class Rmap:
 
     def set(self, pfn: int, oid: int, index: int) -> None:
         self.map.set(pfn, (oid << self.INDEX_BITS) | index)
+
+    def set_run(self, pfn: int, nr: int, oid: int, index: int) -> None:
+        """set() on nr consecutive pfns of one section, with consecutive indices."""
+        sec = self.map.section(pfn)
+        off = pfn & _SECTION_MASK
+        first = (oid << self.INDEX_BITS) | index
+        sec[off:off + nr] = array(sec.typecode, range(first, first + nr))
 
     def clear(self, pfn: int) -> None:
         self.map.set(pfn, -1)
@@ -238,6 +246,19 @@ class LruVec:
         self.state.set(pfn, lru + 1)
         self.lists[lru].append(pfn)
         self._count(pfn, lru, 1)
+
+    def add_run(self, pfn: int, nr: int, lru: int) -> None:
+        """add() on nr consecutive pfns of one section, in ascending order."""
+        sec = self.state.section(pfn)
+        off = pfn & _SECTION_MASK
+        sec[off:off + nr] = array(sec.typecode, (lru + 1,)) * nr
+        self.lists[lru].extend(range(pfn, pfn + nr))
+        self._count(pfn, lru, 1)   # (caches the section's zone)
+        if self._section_zone[pfn >> _SECTION_SHIFT] >= 0:
+            self._count(pfn, lru, nr - 1)   # the section is in one zone
+        else:
+            for p in range(pfn + 1, pfn + nr):
+                self._count(p, lru, 1)
 
     def lru_of(self, pfn: int) -> int:
         """The list the page is on, or -1."""
@@ -559,6 +580,21 @@ class PageCache:
                         if new is None:
                             break
                         run = [new]
+                    k = len(run)
+                    p0 = run[0]
+                    if (not write and k > 4 and (p0 & _SECTION_MASK) + k <= _SECTION_PAGES
+                            and run == list(range(p0, p0 + k))):
+                        # a read of consecutive pfns in one section (a pcp refill): the
+                        # loop below for each page, with the page-state writes as slices
+                        pages.update(zip(range(idx, idx + k), run))
+                        self.rmap.set_run(p0, k, f.oid, idx)
+                        lru.add_run(p0, k, LRU_INACTIVE_FILE)
+                        f.nr_cached += k
+                        vm.nr_file_pages += k
+                        idx += k
+                        done_to = min(end_pos, idx << PAGE_SHIFT)
+                        self.clock.ns += RW_PAGE_NS * k
+                        continue
                     for pfn in run:
                         pages[idx] = pfn
                         self.rmap.set(pfn, f.oid, idx)

@@ -119,3 +119,31 @@ def test_random_reads_and_writes_same_as_one_call_per_page(ops: list[tuple[int, 
                 m.page_alloc.drain_all_pages()
         return tasks
     same_both_ways(scenario, machine(cpus=4), _select)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(OPS)
+def test_reads_on_a_machine_with_single_zone_sections(ops: list[tuple[int, int]]) -> None:
+    """Above the first 128 MiB a section lies in one zone, so a read's consecutive pfns
+    are written as slices (LruVec.add_run, Rmap.set_run): the same machine as page by
+    page, with reclaim from a small file limit forced by drop_caches."""
+    def scenario(m: Machine) -> list[Task]:
+        files = [m.pagecache.open(n) for n in ("x", "y")]
+        hog = spawn(m, "hog")
+        hog.fault(200 * MiB)            # the reads now get pages above the first section
+        for op, n in ops:
+            f = files[n % 2]
+            if op in (0, 4):
+                f.read(n * 8 * PAGE)
+            elif op == 1:
+                f.write(n * PAGE)
+            elif op == 2:
+                f.seek((n % 900) * PAGE)
+            elif op == 3:
+                m.reclaim.drop_caches(1 + n % 3)
+            else:
+                m.reclaim.shrink_node(n, 4, may_swap=False, is_kswapd=bool(n % 2))
+        # (not vacuous: the pages read lie above the first section, which two zones share)
+        assert all(p >> 15 for f in files for p in f.pages.values())
+        return [hog]
+    same_both_ways(scenario, machine(mem=512 * MiB), _select)
