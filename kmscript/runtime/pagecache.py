@@ -320,14 +320,14 @@ class LruVec:
             nr[lru] = n
             zone_nr[z if z >= 0 else zone_of(pfn)][lru] -= 1
             gone[lru] += 1
-            ss = ssecs[lru]
-            if ss is None:
-                ss = ssecs[lru] = stale[lru].section(pfn)
-            c = ss[off]
             dq = lists[lru]
             if dq[0] == pfn:
                 dq.popleft()   # an entry of the page is the tail (remove())
                 continue
+            ss = ssecs[lru]
+            if ss is None:
+                ss = ssecs[lru] = stale[lru].section(pfn)
+            c = ss[off]
             dqlen = len(dq)
             if c == 0xFF or (dqlen > 4096 and dqlen > 2 * n):
                 self._compact(lru)   # (drops this page's entry too)
