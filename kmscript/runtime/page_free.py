@@ -22,6 +22,9 @@ from .show_mem import ShowMem
 
 _PCP_HEAD_ORDER0 = K_PCP << 4   # the state byte of an order-0 page on a pcp list
 _NOT_PREV_FREE_HIGH_ORDER = ~PCPF_PREV_FREE_HIGH_ORDER
+# the state bytes of an allocated order-0 page (an owner kind, order 0): what release_pages'
+# fast path takes
+_ALLOCATED_ORDER0 = bytes(range(0x40, 0xC0, 0x10))
 
 
 class PageFree(ShowMem):
@@ -183,6 +186,25 @@ class PageFree(ShowMem):
                         off = pfn & SECTION_MASK
                         b = sec[off]
                         mt = pb_mt[pb]
+                        # consecutive pfns of one pageblock (a task's pages in the order it
+                        # faulted them): the loop's steps for each, as slices, when every one
+                        # of them would take this path and the list stays below high
+                        k = min(high - 1 - count, total - i, ((pb + 1) << pb_order) - pfn)
+                        if (k > 8 and mt < MIGRATE_PCPTYPES and pfns[i + k - 1] == pfn + k - 1
+                                and not sec[off:off + k].translate(None, _ALLOCATED_ORDER0)
+                                and pfns[i:i + k] == list(range(pfn, pfn + k))
+                                and not (refcount and any(p in refcount for p in range(pfn, pfn + k)))):
+                            if mapcount:
+                                for p in range(pfn, pfn + k):
+                                    mapcount.pop(p, None)
+                            lists[mt].extendleft(range(pfn, pfn + k))
+                            count += k
+                            sec[off:off + k] = bytes((k_pcp,)) * k
+                            if free_count < fc_max:
+                                free_count = min(free_count + k, fc_max)
+                            done += k
+                            i += k
+                            continue
                         if not (0x40 <= b < 0xC0 and not b & 0x0F and mt < MIGRATE_PCPTYPES) or pfn in refcount:
                             break
                         if mapcount:

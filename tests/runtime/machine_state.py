@@ -3,7 +3,7 @@ batched path and through the page-by-page path it shortcuts (test_zap_batch,
 test_reclaim_free_batch) and require the same machine afterwards: buddy free lists, pcp
 lists, every page's state bytes, vmstat, each task's mm and page tables, the page cache
 and dirty bits, mapcounts, the rmap, the LRU (counters and deques, stale entries
-included), the reclaim counters, swap, meminfo/zoneinfo/buddyinfo, the trace, the kernel
+included, and their stale counts), the reclaim counters, swap, meminfo/zoneinfo/buddyinfo, the trace, the kernel
 log and the clock."""
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def snapshot(m: Machine, tasks: list[Task]) -> tuple[object, ...]:
     return (zones, [bytes(s) if s is not None else None for s in pa.memmap.sections],
             dataclasses.asdict(m.vmstat), mms, files, secs(pc.dirty),
             secs(sp.mapcount), secs(sp.rmap.map), secs(lru.state), secs(lru.young),
-            [list(dq) for dq in lru.lists], list(lru.nr), [list(z) for z in lru.zone_nr],
+            [list(dq) for dq in lru.lists], [secs(st) for st in lru.stale], list(lru.nr),
+            [list(z) for z in lru.zone_nr],
             m.reclaim.counters(), m.reclaim.kswapd_failures, m.reclaim.kswapd_woken,
             dict(sp.swap.swap_map), sp.swap.free_swap_pages,
             procfs.meminfo(pa), procfs.zoneinfo(pa), procfs.buddyinfo(pa),
