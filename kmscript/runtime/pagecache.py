@@ -66,6 +66,7 @@ from __future__ import annotations
 import heapq
 from array import array
 from collections import deque
+from itertools import islice
 from typing import Any, Callable, Protocol
 
 from .buddy import SECTION_MASK, SECTION_SHIFT
@@ -301,7 +302,11 @@ class LruVec:
         # this section's stale-count arrays, per list (_mark_stale, inlined)
         ssecs: list[array[int] | None] = [None] * NR_LRU_LISTS
         z = -1
-        for pfn in pfns:
+        total = len(pfns)
+        i = 0
+        while i < total:
+            pfn = pfns[i]
+            i += 1
             key = pfn >> _SECTION_SHIFT
             if key != cur_key:
                 cur_key = key
@@ -315,12 +320,34 @@ class LruVec:
             lru = sec[off] - 1
             if lru < 0:
                 continue
+            dq = lists[lru]
+            # consecutive pfns of one section, one zone and one list whose entries are the
+            # list's tail in the same order (an exit's pages, in the order they were
+            # faulted): each page's step below is the tail's popleft, so all at once
+            if z >= 0 and dq[0] == pfn and i < total and pfns[i] == pfn + 1:
+                k = min(total - i + 1, _SECTION_PAGES - off)
+                while k > 8:
+                    if pfns[i + k - 2] == pfn + k - 1:
+                        run = range(pfn, pfn + k)
+                        if (pfns[i - 1:i - 1 + k] == list(run)
+                                and sec[off:off + k] == array(sec.typecode, (lru + 1,)) * k
+                                and list(islice(dq, k)) == list(run)):
+                            break
+                    k >>= 1
+                if k > 8:
+                    sec[off:off + k] = array(sec.typecode, (0,)) * k
+                    nr[lru] -= k
+                    zone_nr[z][lru] -= k
+                    gone[lru] += k
+                    for _ in range(k):
+                        dq.popleft()
+                    i += k - 1
+                    continue
             sec[off] = 0
             n = nr[lru] - 1
             nr[lru] = n
             zone_nr[z if z >= 0 else zone_of(pfn)][lru] -= 1
             gone[lru] += 1
-            dq = lists[lru]
             if dq[0] == pfn:
                 dq.popleft()   # an entry of the page is the tail (remove())
                 continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -125,3 +126,55 @@ def test_a_page_moved_hundreds_of_times_keeps_one_live_entry() -> None:
     lru.move(1, 3)
     assert len(lru.lists[2]) < 600
     assert live_order(lru, 2) == [3, 2] and live_order(lru, 3) == [1]
+
+
+def _lru_state(lru: LruVec) -> tuple[object, ...]:
+    return ([list(dq) for dq in lru.lists], [{k: bytes(v) for k, v in st.sections.items()} for st in lru.stale],
+            {k: bytes(v) for k, v in lru.state.sections.items()}, list(lru.nr), [list(z) for z in lru.zone_nr])
+
+
+def _pattern(lru: LruVec, kind: str, base: int) -> list[int]:
+    """100 pages added to list 0 in order (or two of them the other way round), then one
+    of: a page taken off and put back (a stale entry inside the run), a page moved to
+    another list, the tail isolated, nothing; returns the batch to remove (in order, or
+    with two pages swapped)."""
+    pages = list(range(base, base + 100))
+    order = pages[:]
+    if kind == "added_out_of_order":
+        order[1], order[2] = order[2], order[1]
+    for p in order:
+        lru.add(p, 0)
+    if kind == "readded":
+        lru.remove(base + 50)
+        lru.add(base + 50, 0)
+    elif kind == "moved":
+        lru.move(base + 30, 1)
+    elif kind == "swapped":
+        pages[10], pages[11] = pages[11], pages[10]
+    elif kind == "head_taken":
+        lru.pop_tail(0)
+        pages = pages[1:] + [base + 100]
+        lru.add(base + 100, 0)
+    return pages
+
+
+@pytest.mark.parametrize("kind", ["plain", "readded", "moved", "swapped", "head_taken", "added_out_of_order"])
+def test_remove_many_is_remove_one_by_one(kind: str) -> None:
+    """remove_many takes a run of pages that is the list's tail in one step; the run must
+    really be the tail in that order, on that list, for the result to be remove() on each
+    page in turn: deques, stale counts, states and counts."""
+    got = []
+    for batched in (True, False):
+        lru = LruVec(VmStat())
+        for p in range(10, 20):        # other pages on the lists before (gone) and after
+            lru.add(p, 0)
+        lru.remove_many(list(range(10, 20)))
+        pages = _pattern(lru, kind, 1 << 16)
+        lru.add(7, 0)
+        if batched:
+            lru.remove_many(pages)
+        else:
+            for p in pages:
+                lru.remove(p)
+        got.append(_lru_state(lru))
+    assert got[0] == got[1]

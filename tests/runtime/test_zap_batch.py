@@ -295,3 +295,34 @@ def test_release_pages_of_consecutive_pages_is_free_pages_one_by_one(cpus: int, 
                 pa.free_pages(pfn, 0)  # type: ignore[arg-type]
         return snapshot(m, [])
     assert run(True) == run(False)
+
+
+@pytest.mark.parametrize("order", ["exit", "munmap_parts", "fork_then_exit"])
+def test_exits_above_the_first_section_same_as_pte_by_pte(order: str) -> None:
+    """Above the first 128 MiB section (which pfns outside any zone share on these
+    machines) a section lies in one zone, so LruVec.remove_many takes a run of pages
+    that is the LRU's tail in one step; a task whose pages were faulted there exits,
+    unmaps parts of its range or exits after a fork, with another task's pages and
+    stale entries around."""
+    def scenario(m: Machine) -> list[Task]:
+        low = spawn(m, "low")
+        low.fault(140 * MiB)               # the rest of the first section
+        t = spawn(m, "t")
+        t.fault(40 * MiB)
+        assert t.mm is not None
+        if order == "munmap_parts":
+            vma = next(iter(t.mm.vmas))
+            m.tasks.spaces.do_munmap(t.mm, vma.vm_start + 3 * MiB, 5 * MiB + 3 * PAGE)
+            m.tasks.spaces.do_munmap(t.mm, vma.vm_start, 2 * MiB)
+            t.fault(4 * MiB)
+        elif order == "fork_then_exit":
+            c = m.tasks.fork(t)
+            assert c is not None
+            t.exit()
+            c.fault(2 * MiB)
+            c.exit()
+            return [low, t, c]
+        low.exit()
+        t.exit()
+        return [low, t]
+    both(scenario, lambda: Machine(MachineConfig(mem=512 * MiB, cpus=2)))
