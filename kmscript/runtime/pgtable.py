@@ -44,6 +44,7 @@ Simplifications relative to the kernel
 
 from __future__ import annotations
 
+from array import array
 from typing import Any, Iterator, Protocol
 
 from .arch import Arch
@@ -449,7 +450,10 @@ class PageTables:
         cur_key = last_oid = -1
         last_kind = 0
         msec = rsec = mc_secs.get(0)
-        for i, pte in enumerate(entries[first:last + 1], first):
+        i = first - 1
+        while i < last:
+            i += 1
+            pte = entries[i]
             if not pte:
                 continue
             if not pte & _PAGE_PRESENT:
@@ -491,6 +495,29 @@ class PageTables:
                 freed = []
                 self._zap_pte(mm, vma, table, i)
                 continue
+            if not kind and msec[off] == 1 and rsec is not None:
+                # ptes mapping consecutive pfns of one section, each its anonymous page's
+                # only mapping, with consecutive rmap indices of this anon_vma (a range
+                # faulted in order): the steps below for each pte, as slices
+                k = min(last + 1 - i, SECTION_MASK + 1 - off)
+                while k > 8:
+                    if (entries[i + k - 1] == pte + ((k - 1) << PAGE_SHIFT)
+                            and entries[i:i + k] == list(range(pte, pte + (k << PAGE_SHIFT), PAGE_SIZE))
+                            and rsec[off:off + k] == array(rsec.typecode, range(v, v + k))
+                            and (v + k - 1) >> index_bits == oid
+                            and msec[off:off + k] == array(msec.typecode, (1,)) * k
+                            and not pfn <= zero_pfn < pfn + k):
+                        break
+                    k >>= 1
+                if k > 8:
+                    entries[i:i + k] = [0] * k
+                    cleared += k
+                    msec[off:off + k] = array(msec.typecode, (0,)) * k
+                    anon += k
+                    rsec[off:off + k] = array(rsec.typecode, (-1,)) * k   # rmap.clear
+                    freed.extend(range(pfn, pfn + k))
+                    i += k - 1
+                    continue
             entries[i] = 0
             cleared += 1
             n = msec[off] - 1

@@ -326,3 +326,29 @@ def test_exits_above_the_first_section_same_as_pte_by_pte(order: str) -> None:
         t.exit()
         return [low, t]
     both(scenario, lambda: Machine(MachineConfig(mem=512 * MiB, cpus=2)))
+
+
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_private_file_pages_and_their_copies_on_consecutive_pfns(cpus: int) -> None:
+    """A private file mapping whose even pages were cached before it was mapped: a write to
+    an even page takes one page (its copy), a read of an odd page takes one page (the
+    cache's), so the ptes map consecutive pfns that alternate between anonymous copies
+    and page-cache pages, each mapped once.  The zap must not take such ptes as one run
+    of anonymous pages (their rmap owners differ)."""
+    def scenario(m: Machine) -> list[Task]:
+        f = m.pagecache.open("lib")
+        for j in range(0, 64, 2):
+            f.seek(j * PAGE)
+            f.read(PAGE)
+        t = spawn(m, "t")
+        assert t.mm is not None
+        sp = m.tasks.spaces
+        a = sp.do_mmap(t.mm, 0, 64 * PAGE, RW, MAP_PRIVATE, f, 0)
+        for j in range(64):
+            m.tasks.touch(t, a + j * PAGE, PAGE, j % 2 == 0)
+        pfns = [sp.pte_pfn(t.mm, a + j * PAGE) for j in range(64)]
+        assert sum(1 for x, y in zip(pfns, pfns[1:]) if y == x + 1) > 32   # not vacuous
+        sp.do_munmap(t.mm, a, 40 * PAGE)
+        t.exit()
+        return [t]
+    both(scenario, lambda: Machine(MachineConfig(mem=64 * MiB, cpus=cpus)))
