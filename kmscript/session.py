@@ -106,7 +106,8 @@ class Session:
         # (keyed by id, holding the record so that the id cannot be reused by a later one)
         self._expected_reports: dict[int, LogRecord] = {}
         self.block_reports_start = 0  # reports[:n] came from a test block's re-run top level
-        self._current: Machine | None = None
+        # the machine once one is booted (``machine`` boots the default one on first use)
+        self.current_machine: Machine | None = None
         # `--plot FILE`: where a bare `plot` (or the end of the run) writes the timeline chart
         self.plot_file: str | None = None
         self.plots_requested = 0   # `plot` statements that wrote (or tried to write) a chart file
@@ -114,18 +115,18 @@ class Session:
 
     @property
     def _machine(self) -> Machine | None:
-        return self._current
+        return self.current_machine
 
     @_machine.setter
     def _machine(self, m: Machine | None) -> None:
-        self._current = m
+        self.current_machine = m
         if m is not None:
             set_pointer_digits(m.arch.ptr_digits)
 
     # -- the machine -------------------------------------------------------------------------
     @property
     def machine(self) -> Machine:
-        m = self._current
+        m = self.current_machine
         if m is None:
             m = self.boot(self.base_config or MachineConfig(seed=self.seed))
         return m
@@ -279,8 +280,8 @@ class Session:
                     on_result: Callable[[ast.Stmt, Any], None] | None = None) -> None:
         interp = self.interp
         outer = interp.source
-        if self._current is not None:
-            set_pointer_digits(self._current.arch.ptr_digits)   # this session's pointer width
+        if self.current_machine is not None:
+            set_pointer_digits(self.current_machine.arch.ptr_digits)   # this session's pointer width
         try:
             with collector_paused():
                 interp.check_program(program, source)

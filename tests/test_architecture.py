@@ -229,13 +229,15 @@ def test_lark_only_in_parser_and_prompt_toolkit_only_in_repl() -> None:
 def test_lang_reaches_runtime_through_the_facade() -> None:
     # The facade, its exceptions, and the runtime's constant tables and handle types that
     # the vocabulary and the built-ins' signatures need (GFP/SLAB flags, kmalloc limits,
-    # page size, fault-injection knob names, the table of historical names), and the type
+    # page size, fault-injection knob names, the table of historical names, the struct page
+    # handle __free_pages tells from an address), and the type
     # of the work meter the host shares with its machines (lang/host.py), and the type of
     # the decision records `explain` hands to the host (runtime/explain.py).
     allowed = {"kmscript.runtime.explain", "kmscript.runtime.machine", "kmscript.runtime.errors", "kmscript.runtime.gfp",
                "kmscript.runtime.slab", "kmscript.runtime.slab_geometry", "kmscript.runtime.printk",
                "kmscript.runtime.reports", "kmscript.runtime.history", "kmscript.runtime.mm_types",
-               "kmscript.runtime.trace", "kmscript.runtime.fault_inject", "kmscript.runtime.limits"}
+               "kmscript.runtime.trace", "kmscript.runtime.fault_inject", "kmscript.runtime.limits",
+               "kmscript.runtime.page_state"}
     for path in sorted((PKG / "lang").rglob("*.py")):
         for mod in imports(path):
             if mod.startswith("kmscript.runtime"):

@@ -29,6 +29,9 @@ class Host(Protocol):
     # --explain: every top-level statement runs as if written `explain STATEMENT`.
     explain_all: bool
 
+    # the current machine once one is booted, else None (read on every built-in call)
+    current_machine: Machine | None
+
     @property
     def machine(self) -> Machine:
         """The current machine, booting the default one on first use."""

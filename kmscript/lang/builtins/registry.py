@@ -260,7 +260,8 @@ class Call:
 
     @property
     def machine(self) -> "Machine":
-        return self.host.machine
+        m = self.host.current_machine   # (a plain attribute: this runs on every call)
+        return m if m is not None else self.host.machine
 
     def out(self, text: str) -> None:
         self.host.write(text)
