@@ -378,10 +378,8 @@ class BuddyZone:
         pageblock_mt = memmap.pageblock_mt
         pb_order = memmap.pageblock_order
         nxt, prv, nr_list, nr_free = self.free_next, self.free_prev, self.nr_list, self.free_area_nr
-        start = self.zone_start_pfn
-        end = self.zone_end_pfn
         noted: dict[int, int] = {}   # pfn -> li * 2 + tail of a block inserted and not linked yet
-        noted_pop = noted.pop
+        merge = self._merge
         freed = 0
         highatomic = 0
         total = len(pfns)
@@ -416,56 +414,15 @@ class BuddyZone:
                 freed += nr
                 if mt == MIGRATE_HIGHATOMIC:
                     highatomic += nr
-            buddy_pfn = pfn ^ nr
-            while order < MAX_PAGE_ORDER:
-                buddy_pfn = pfn ^ (1 << order)
-                if buddy_pfn < start or buddy_pfn >= end:
-                    break
-                sec = sections[buddy_pfn >> SECTION_SHIFT]
-                if sec is None:
-                    break
-                b = sec[buddy_pfn & SECTION_MASK]
-                if b < BUDDY_MIN or b & TAIL != order:
-                    break
-                buddy_mt = (b >> 4) - K_BUDDY
-                if order >= pb_order:
-                    if buddy_mt != mt and (not migratetype_is_mergeable(mt) or not migratetype_is_mergeable(buddy_mt)):
-                        break
-                if noted_pop(buddy_pfn, -1) < 0:
-                    # a block that was free before the run: del_from_free_list, inlined
-                    n = nxt.pop(buddy_pfn)
-                    p = prv.pop(buddy_pfn)
-                    nxt[p] = n
-                    prv[n] = p
-                    nr_list[order * MIGRATE_TYPES + buddy_mt] -= 1
-                    nr_free[order] -= 1
-                sec[buddy_pfn & SECTION_MASK] = BUDDY_TAIL
-                if buddy_mt != mt:
-                    self.account_freepages(-(1 << order), buddy_mt)
-                    self.account_freepages(1 << order, mt)
-                    if order >= pb_order:
-                        self.set_pageblock_migratetype(buddy_pfn, mt)
-                pfn &= buddy_pfn
-                order += 1
-            if order >= MAX_PAGE_ORDER - 1:
-                tail = 0
-            else:
-                higher = buddy_pfn & pfn
-                hb = higher ^ (1 << (order + 1))
-                if start <= hb < end:
-                    hsec = sections[hb >> SECTION_SHIFT]
-                    hbyte = hsec[hb & SECTION_MASK] if hsec is not None else 0
-                    tail = 1 if hbyte >= BUDDY_MIN and hbyte & TAIL == order + 1 else 0
-                else:
-                    tail = 0
+            pfn, order, tail = merge(pfn, order, mt, noted)
             if order == MAX_PAGE_ORDER:
-                self.add_to_free_list(pfn, order, mt, False)
+                self.add_to_free_list(pfn, order, mt, tail)
                 continue
             sec = sections[pfn >> SECTION_SHIFT]
             if sec is None:
                 sec = memmap.section(pfn)
             sec[pfn & SECTION_MASK] = ((K_BUDDY + mt) << 4) | order
-            noted[pfn] = ((order * MIGRATE_TYPES + mt) << 1) | tail
+            noted[pfn] = ((order * MIGRATE_TYPES + mt) << 1) | (1 if tail else 0)
         self.free_pages += freed
         self.nr_free_highatomic += highatomic
         for pfn, v in noted.items():
@@ -486,17 +443,12 @@ class BuddyZone:
             nr_list[li] += 1
             nr_free[li // MIGRATE_TYPES] += 1
 
-    def free_one_page(self, pfn: int, order: int, mt: int, to_tail: bool = False) -> int:
-        """__free_one_page: merge with free buddies, insert; returns the final order.
-
-        The caller has already written the block's bytes as a free block's tail pages
-        (BUDDY_TAIL) — see ``PageAllocator._buddy_free``.
-        """
-        if mt != MIGRATE_ISOLATE:
-            # account_freepages, inlined
-            self.free_pages += 1 << order
-            if mt == MIGRATE_HIGHATOMIC:
-                self.nr_free_highatomic += 1 << order
+    def _merge(self, pfn: int, order: int, mt: int, noted: dict[int, int] | None,
+               to_tail: bool = False) -> tuple[int, int, bool]:
+        """__free_one_page's merge loop and buddy_merge_likely: merge the free block at
+        *pfn* (its bytes already BUDDY_TAIL) with its free buddies; returns the merged
+        block's pfn and order and whether it goes to the tail of its list.  A buddy in
+        *noted* (free_pcp_run's blocks not linked yet) is dropped from it, not unlinked."""
         memmap = self.memmap
         sections = memmap.sections
         nxt, prv, nr_list, nr_free = self.free_next, self.free_prev, self.nr_list, self.free_area_nr
@@ -518,13 +470,14 @@ class BuddyZone:
             if order >= pb_order:
                 if buddy_mt != mt and (not migratetype_is_mergeable(mt) or not migratetype_is_mergeable(buddy_mt)):
                     break
-            # del_from_free_list for an order below MAX_PAGE_ORDER (never lazy), inlined
-            n = nxt.pop(buddy_pfn)
-            p = prv.pop(buddy_pfn)
-            nxt[p] = n
-            prv[n] = p
-            nr_list[order * MIGRATE_TYPES + buddy_mt] -= 1
-            nr_free[order] -= 1
+            if noted is None or noted.pop(buddy_pfn, -1) < 0:
+                # del_from_free_list for an order below MAX_PAGE_ORDER (never lazy), inlined
+                n = nxt.pop(buddy_pfn)
+                p = prv.pop(buddy_pfn)
+                nxt[p] = n
+                prv[n] = p
+                nr_list[order * MIGRATE_TYPES + buddy_mt] -= 1
+                nr_free[order] -= 1
             sec[buddy_pfn & SECTION_MASK] = BUDDY_TAIL
             if buddy_mt != mt:
                 # account the buddy's pages under the merged block's type
@@ -548,10 +501,26 @@ class BuddyZone:
                 tail = hbyte >= BUDDY_MIN and hbyte & TAIL == order + 1
             else:
                 tail = False
+        return pfn, order, tail
+
+    def free_one_page(self, pfn: int, order: int, mt: int, to_tail: bool = False) -> int:
+        """__free_one_page: merge with free buddies, insert; returns the final order.
+
+        The caller has already written the block's bytes as a free block's tail pages
+        (BUDDY_TAIL) — see ``PageAllocator._buddy_free``.
+        """
+        if mt != MIGRATE_ISOLATE:
+            # account_freepages, inlined
+            self.free_pages += 1 << order
+            if mt == MIGRATE_HIGHATOMIC:
+                self.nr_free_highatomic += 1 << order
+        pfn, order, tail = self._merge(pfn, order, mt, None, to_tail)
         if order == MAX_PAGE_ORDER:
             self.add_to_free_list(pfn, order, mt, tail)
             return order
         # add_to_free_list below MAX_PAGE_ORDER (never lazy), inlined
+        nxt, prv = self.free_next, self.free_prev
+        sections = self.memmap.sections
         li = order * MIGRATE_TYPES + mt
         s = -1 - li
         if tail:
@@ -568,8 +537,8 @@ class BuddyZone:
             prv[n] = pfn
         sec = sections[pfn >> SECTION_SHIFT]
         if sec is None:
-            sec = memmap.section(pfn)
+            sec = self.memmap.section(pfn)
         sec[pfn & SECTION_MASK] = ((K_BUDDY + mt) << 4) | order
-        nr_list[li] += 1
-        nr_free[order] += 1
+        self.nr_list[li] += 1
+        self.free_area_nr[order] += 1
         return order
