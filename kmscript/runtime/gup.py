@@ -97,6 +97,14 @@ class Gup(Memory):
         ptrs = self.paging.levels[-1].ptrs
         pte_bits = self._pte_prot(vma) | _PAGE_DIRTY | _PAGE_RW
         state = LRU_INACTIVE_ANON + 1
+
+        def maps_of(pfn: int) -> tuple["array[int]", "array[int]", "array[int]", "array[int]", list[int] | None]:
+            """The section arrays a page's writes go to (rmap, LRU state, young bit,
+            mapcount) and its zone's LRU counts (None: the section spans two zones)."""
+            first = (pfn >> SECTION_SHIFT) << SECTION_SHIFT
+            z0 = range_zone(first, first + SECTION_MASK + 1)
+            return (rmap_map.section(pfn), state_map.section(pfn), young_map.section(pfn), mc_map.section(pfn),
+                    zone_nr[z0] if z0 >= 0 else None)
         cur_key = -1
         rsec = ssec = ysec = msec = rmap_map.section(0)
         zcount: list[int] | None = None
@@ -166,13 +174,7 @@ class Gup(Memory):
                     key = p0 >> SECTION_SHIFT
                     if key != cur_key:
                         cur_key = key
-                        rsec = rmap_map.section(p0)
-                        ssec = state_map.section(p0)
-                        ysec = young_map.section(p0)
-                        msec = mc_map.section(p0)
-                        sec_first = key << SECTION_SHIFT
-                        z0 = range_zone(sec_first, sec_first + SECTION_MASK + 1)
-                        zcount = zone_nr[z0] if z0 >= 0 else None
+                        rsec, ssec, ysec, msec, zcount = maps_of(p0)
                     first_pte = (p0 << PAGE_SHIFT) | pte_bits
                     entries[i:i + k] = range(first_pte, first_pte + (k << PAGE_SHIFT), PAGE_SIZE)
                     i += k
@@ -191,13 +193,7 @@ class Gup(Memory):
                         key = pfn >> SECTION_SHIFT
                         if key != cur_key:
                             cur_key = key
-                            rsec = rmap_map.section(pfn)
-                            ssec = state_map.section(pfn)
-                            ysec = young_map.section(pfn)
-                            msec = mc_map.section(pfn)
-                            sec_first = key << SECTION_SHIFT
-                            z0 = range_zone(sec_first, sec_first + SECTION_MASK + 1)
-                            zcount = zone_nr[z0] if z0 >= 0 else None
+                            rsec, ssec, ysec, msec, zcount = maps_of(pfn)
                         off = pfn & SECTION_MASK
                         entries[i] = (pfn << PAGE_SHIFT) | pte_bits
                         i += 1

@@ -575,7 +575,6 @@ class PageCache:
         meter = self.meter
         lru = self.lru
         vm = self.vmstat
-        dirty = self.dirty
         done_to = f.pos
         end_pos = f.pos + size
         # the first allocation _alloc makes for a page
@@ -628,10 +627,8 @@ class PageCache:
                         lru.add(pfn, LRU_INACTIVE_FILE)
                         f.nr_cached += 1
                         vm.nr_file_pages += 1
-                        if write and not dirty.get(pfn):
-                            dirty.set(pfn, 1)
-                            f.nr_dirty += 1
-                            vm.nr_dirty += 1
+                        if write:
+                            self.mark_dirty(f, pfn)
                         idx += 1
                         done_to = min(end_pos, idx << PAGE_SHIFT)
                         self.clock.ns += RW_PAGE_NS
@@ -639,10 +636,8 @@ class PageCache:
                 # folio_mark_accessed: a second access promotes to the active list
                 if lru.lru_of(pfn) == LRU_INACTIVE_FILE:
                     lru.move(pfn, LRU_ACTIVE_FILE)
-                if write and not dirty.get(pfn):
-                    dirty.set(pfn, 1)
-                    f.nr_dirty += 1
-                    vm.nr_dirty += 1
+                if write:
+                    self.mark_dirty(f, pfn)
                 idx += 1
                 done_to = min(end_pos, idx << PAGE_SHIFT)
                 self.clock.ns += RW_PAGE_NS
@@ -694,7 +689,7 @@ class PageCache:
         return new
 
     def mark_dirty(self, f: File, pfn: int) -> None:
-        """folio_mark_dirty for a page written through a shared mapping."""
+        """folio_mark_dirty: a page written (by write() or through a shared mapping)."""
         if not self.dirty.get(pfn):
             self.dirty.set(pfn, 1)
             f.nr_dirty += 1

@@ -9,6 +9,8 @@ gives back exactly the boot state's free page count.
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -111,6 +113,36 @@ def test_bulk_rmqueue_matches_rmqueue_smallest_one_by_one(ops: list[tuple[str, i
             assert bulk.memmap.sections == single.memmap.sections
 
 
+def _free_run(pa: Any, zone: Any, pfns: list[int], batched: bool) -> None:
+    """free_pcppages_bulk's order-0 run: BuddyZone.free_pcp_run, or the generic path it
+    shortcuts (_buddy_free's state byte, then free_one_page, page by page)."""
+    from kmscript.runtime.buddy import BUDDY_TAIL, SECTION_MASK, SECTION_SHIFT
+    if batched:
+        zone.free_pcp_run(pfns)
+        return
+    for pfn in pfns:
+        sec = pa.memmap.sections[pfn >> SECTION_SHIFT]
+        assert sec is not None
+        sec[pfn & SECTION_MASK] = BUDDY_TAIL
+        zone.free_one_page(pfn, 0, pa.memmap.pageblock_mt[pfn >> pa.memmap.pageblock_order])
+
+
+def _zone_state(pa: Any, zone: Any) -> tuple[object, ...]:
+    """The free lists in order, the counters, every state byte and pageblock type."""
+    from kmscript.runtime.gfp import MIGRATE_TYPES
+    from kmscript.runtime.mm_types import MAX_PAGE_ORDER
+    return ([zone.free_list(o, mt) for o in range(MAX_PAGE_ORDER + 1) for mt in range(MIGRATE_TYPES)],
+            zone.free_pages, zone.nr_free_highatomic, list(zone.nr_free), list(zone.nr_list),
+            [bytes(s or b"") for s in pa.memmap.sections], bytes(pa.memmap.pageblock_mt))
+
+
+def _mark_pageblocks(zone: Any, pfns: list[int], pb_order: int, marks: list[tuple[int, int]]) -> None:
+    """Re-mark some of the pageblocks the pages lie in (so blocks of different types meet)."""
+    blocks = sorted({p >> pb_order for p in pfns})
+    for block, mt in marks:
+        zone.set_pageblock_migratetype(blocks[block % len(blocks)] << pb_order, mt)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from([GFP_KERNEL, GFP_HIGHUSER_MOVABLE, GFP_KERNEL | 0x10, GFP_ATOMIC]), min_size=1,
                 max_size=8), st.integers(1, 3000), st.lists(st.tuples(st.integers(0, 15), st.integers(0, 2)), max_size=8),
@@ -132,9 +164,6 @@ def test_free_pcp_run_is_free_one_page_one_by_one(gfps: list[int], n: int, marks
     the rest stay allocated, so runs merge with blocks that were free
     before them and stop at pages that are not)."""
     import random
-    from kmscript.runtime.buddy import BUDDY_TAIL, SECTION_MASK, SECTION_SHIFT
-    from kmscript.runtime.gfp import MIGRATE_TYPES
-    from kmscript.runtime.mm_types import MAX_PAGE_ORDER
     assert isinstance(rnd, random.Random)
     seed = rnd.random()
 
@@ -146,25 +175,14 @@ def test_free_pcp_run_is_free_one_page_one_by_one(gfps: list[int], n: int, marks
         pa.drain_all_pages()
         zone = pa.populated[0]
         pb_order = pa.memmap.pageblock_order
-        blocks = sorted({p >> pb_order for p in pfns})
-        for block, mt in marks:
-            zone.set_pageblock_migratetype(blocks[block % len(blocks)] << pb_order, mt)
+        _mark_pageblocks(zone, pfns, pb_order, marks)
         r = random.Random(seed)
         r.shuffle(pfns)
         pfns = pfns[:max(1, int(len(pfns) * share))]
         if order != "shuffled":
             pfns.sort(reverse=order == "descending")
-        if batched:
-            zone.free_pcp_run(pfns)
-        else:
-            for pfn in pfns:
-                sec = pa.memmap.sections[pfn >> SECTION_SHIFT]
-                assert sec is not None
-                sec[pfn & SECTION_MASK] = BUDDY_TAIL
-                zone.free_one_page(pfn, 0, pa.memmap.pageblock_mt[pfn >> pb_order])
-        return ([zone.free_list(o, mt) for o in range(MAX_PAGE_ORDER + 1) for mt in range(MIGRATE_TYPES)],
-                zone.free_pages, zone.nr_free_highatomic, list(zone.nr_free), list(zone.nr_list), [bytes(s or b"") for s in pa.memmap.sections],
-                bytes(pa.memmap.pageblock_mt))
+        _free_run(pa, zone, pfns, batched)
+        return _zone_state(pa, zone)
 
     assert run(True) == run(False)
 
@@ -184,9 +202,6 @@ def test_free_pcp_run_on_nearly_ascending_runs(seed: int, marks: list[tuple[int,
     its middle is not), in one run or in two, with pageblocks of different migratetypes
     side by side (a block longer than a pageblock would merge across them).  The result
     must be free_one_page page by page."""
-    from kmscript.runtime.buddy import BUDDY_TAIL, SECTION_MASK, SECTION_SHIFT
-    from kmscript.runtime.gfp import MIGRATE_TYPES
-    from kmscript.runtime.mm_types import MAX_PAGE_ORDER
 
     def run(batched: bool) -> tuple[object, ...]:
         m = Machine(MachineConfig(cpus=1, dma_pages=0, dma32_pages=16384))
@@ -200,9 +215,7 @@ def test_free_pcp_run_on_nearly_ascending_runs(seed: int, marks: list[tuple[int,
         pa.drain_all_pages()
         zone = pa.populated[0]
         pb_order = pa.memmap.pageblock_order
-        blocks = sorted({p >> pb_order for p in pfns})
-        for block, mt in marks:
-            zone.set_pageblock_migratetype(blocks[block % len(blocks)] << pb_order, mt)
+        _mark_pageblocks(zone, pfns, pb_order, marks)
         pfns.sort()
         for kind, a, b in edits:
             i = a % len(pfns)
@@ -215,16 +228,7 @@ def test_free_pcp_run_on_nearly_ascending_runs(seed: int, marks: list[tuple[int,
                 pfns.insert(j, pfns.pop(i))
         cut = len(pfns) // 3 if split else len(pfns)
         for part in (pfns[:cut], pfns[cut:]):
-            if batched:
-                zone.free_pcp_run(part)
-                continue
-            for pfn in part:
-                sec = pa.memmap.sections[pfn >> SECTION_SHIFT]
-                assert sec is not None
-                sec[pfn & SECTION_MASK] = BUDDY_TAIL
-                zone.free_one_page(pfn, 0, pa.memmap.pageblock_mt[pfn >> pb_order])
-        return ([zone.free_list(o, mt) for o in range(MAX_PAGE_ORDER + 1) for mt in range(MIGRATE_TYPES)],
-                zone.free_pages, zone.nr_free_highatomic, list(zone.nr_free), list(zone.nr_list),
-                [bytes(s or b"") for s in pa.memmap.sections], bytes(pa.memmap.pageblock_mt))
+            _free_run(pa, zone, part, batched)
+        return _zone_state(pa, zone)
 
     assert run(True) == run(False)
